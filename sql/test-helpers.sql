@@ -1,0 +1,100 @@
+-- pgTAP helpers shared by every suite in supabase/tests/database: make users the way
+-- Supabase Auth does, and act as them the way PostgREST does (a transaction-local role and
+-- request.jwt.claims). Installed into the test database before pg_prove runs; never a
+-- migration, so nothing here reaches a deployed project.
+
+create extension if not exists pgtap with schema extensions;
+
+create schema if not exists tests;
+grant usage on schema tests to anon, authenticated, service_role;
+
+-- Creates an auth user (and, through the project's triggers, everything sign-up creates).
+create or replace function tests.create_user(email text, user_metadata jsonb default '{}')
+returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  new_id uuid := gen_random_uuid();
+begin
+  insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+                          raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+  values ('00000000-0000-0000-0000-000000000000', new_id, 'authenticated', 'authenticated', email, '',
+          now(), '{"provider": "email", "providers": ["email"]}', user_metadata, now(), now());
+  insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+  values (new_id, new_id, jsonb_build_object('sub', new_id, 'email', email), 'email', now(), now());
+  return new_id;
+end
+$$;
+
+-- The id of the user with this e-mail, readable whoever the test is acting as.
+create or replace function tests.get_user_id(email text)
+returns uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select u.id from auth.users u where u.email = get_user_id.email
+$$;
+
+-- Acts as a signed-in user for the rest of the transaction, with the claims Supabase Auth
+-- would put in their access token.
+create or replace function tests.authenticate_as(user_id uuid)
+returns void
+language plpgsql
+as $$
+declare
+  claims jsonb;
+begin
+  -- Back to the session role first: the previous identity may not read auth.users.
+  perform set_config('role', 'none', true);
+  select jsonb_build_object(
+           'sub', u.id, 'role', 'authenticated', 'aud', 'authenticated', 'email', u.email,
+           'app_metadata', coalesce(u.raw_app_meta_data, '{}'),
+           'user_metadata', coalesce(u.raw_user_meta_data, '{}'),
+           'aal', 'aal1', 'session_id', gen_random_uuid(), 'is_anonymous', false)
+    into claims
+    from auth.users u
+   where u.id = user_id;
+  if claims is null then
+    raise exception 'tests.authenticate_as: no user %', user_id;
+  end if;
+  perform set_config('request.jwt.claims', claims::text, true);
+  perform set_config('role', 'authenticated', true);
+end
+$$;
+
+create or replace function tests.authenticate_as_anon()
+returns void
+language plpgsql
+as $$
+begin
+  perform set_config('request.jwt.claims', '{"role": "anon"}', true);
+  perform set_config('role', 'anon', true);
+end
+$$;
+
+create or replace function tests.authenticate_as_service_role()
+returns void
+language plpgsql
+as $$
+begin
+  perform set_config('request.jwt.claims', '{"role": "service_role"}', true);
+  perform set_config('role', 'service_role', true);
+end
+$$;
+
+-- Back to the session's own role (postgres) with no claims.
+create or replace function tests.clear_authentication()
+returns void
+language plpgsql
+as $$
+begin
+  perform set_config('role', 'none', true);
+  perform set_config('request.jwt.claims', '', true);
+end
+$$;
+
+grant execute on all functions in schema tests to anon, authenticated, service_role;

@@ -1,0 +1,20 @@
+-- Private by default: nothing postgres creates in public is reachable by the API roles
+-- until a migration grants it, next to the object, on purpose.
+-- Hosted Supabase grants all on new public objects to anon, authenticated and service_role;
+-- these statements undo that for every object created after them.
+
+alter default privileges for role postgres in schema public revoke all on tables from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public revoke all on sequences from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public revoke execute on functions from anon, authenticated, service_role;
+-- Postgres lets every role execute new functions; per-schema defaults cannot take that back,
+-- only the global default can.
+alter default privileges for role postgres revoke execute on functions from public;
+
+-- Helpers that policies call live here: not exposed through the API, executable only where
+-- granted.
+create schema if not exists private;
+revoke all on schema private from public;
+grant usage on schema private to anon, authenticated, service_role;
+
+comment on schema private is
+  'Permission helpers and internals called by policies and RPCs; not exposed by PostgREST.';

@@ -1,0 +1,51 @@
+-- The shape every table and function must have, whatever domain adds it.
+begin;
+select plan(7);
+
+select is_empty(
+  $$ select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relrowsecurity $$,
+  'every table in public has row-level security enabled'
+);
+
+select is_empty(
+  $$ select schemaname || '.' || tablename || ': ' || policyname from pg_policies
+     where schemaname = 'public' and 'public' = any(roles) $$,
+  'every policy names its roles (to anon / to authenticated), none applies to public'
+);
+
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname in ('public', 'private') and p.prosecdef
+       and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%') $$,
+  'every security definer function pins its search_path'
+);
+
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname in ('public', 'private')
+       and exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                   where a.grantee = 0 and a.privilege_type = 'EXECUTE') $$,
+  'no function in public or private is executable by PUBLIC: every grant is explicit'
+);
+
+select is_empty(
+  $$ select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'public' and c.relkind = 'v'
+       and not coalesce('security_invoker=true' = any(c.reloptions), false) $$,
+  'every view in public is security_invoker'
+);
+
+select ok(
+  not has_schema_privilege('anon', 'auth', 'create') and not has_table_privilege('authenticated', 'auth.users', 'select'),
+  'the API roles cannot read auth.users or create objects in auth'
+);
+
+select is(
+  (select count(*)::int from pg_publication where pubname = 'supabase_realtime'),
+  1,
+  'the supabase_realtime publication exists'
+);
+
+select * from finish();
+rollback;
