@@ -1,0 +1,55 @@
+// The Supabase clients a function may use. serviceClient() bypasses row-level security, so
+// this is the one place it is made: grep for serviceClient to find every use of it.
+import {
+  createClient,
+  isAuthRetryableFetchError,
+  type SupabaseClient,
+  type User,
+} from "npm:@supabase/supabase-js@2.119.1";
+import { env } from "./env.ts";
+import { HttpError } from "./errors.ts";
+
+// A function serves one request at a time with no browser around it: no session to
+// store, refresh or read from the URL.
+const serverAuth = {
+  auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+};
+
+/** A client with the service role: it bypasses RLS, so check the caller's rights first. */
+export function serviceClient(): SupabaseClient {
+  const { SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY } = env();
+  return createClient(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, serverAuth);
+}
+
+/** A client that acts as the caller: their Authorization header goes with every request. */
+export function userClient(req: Request): SupabaseClient {
+  const { SUPABASE_URL, SUPABASE_ANON_KEY } = env();
+  const authorization = req.headers.get("Authorization");
+  return createClient(SUPABASE_URL, SUPABASE_ANON_KEY, {
+    ...serverAuth,
+    global: { headers: authorization ? { Authorization: authorization } : {} },
+  });
+}
+
+function bearerToken(req: Request): string | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.get("Authorization") ?? "");
+  return match ? match[1] : null;
+}
+
+/**
+ * The signed-in caller, as Supabase Auth knows them, and a client acting as them. Functions
+ * are not given the JWT secret, so Auth itself checks the token; the anon key and
+ * signed-out sessions are refused with 401.
+ */
+export async function requireUser(req: Request): Promise<{ user: User; client: SupabaseClient }> {
+  const token = bearerToken(req);
+  if (!token) throw new HttpError(401, "unauthorized", "Sign in to use this function");
+  const client = userClient(req);
+  const { data, error } = await client.auth.getUser(token);
+  // Auth being unreachable or failing is the server's fault, not the caller's: let it be a 500.
+  if (error && isAuthRetryableFetchError(error)) throw error;
+  if (error || !data.user) {
+    throw new HttpError(401, "unauthorized", "The session is invalid or has expired");
+  }
+  return { user: data.user, client };
+}

