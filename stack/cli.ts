@@ -60,8 +60,8 @@ async function reset(config: StackConfig): Promise<void> {
   } else {
     ensurePrerequisites();
     ensureCluster(config);
-    const postgres = new Supervisor(config.logDir, (name, code, logTail) => {
-      console.error(`${name} exited (code ${code}):\n${logTail}`);
+    const postgres = new Supervisor(config.logDir, (name, exit, logTail) => {
+      console.error(`${name} stopped unexpectedly (${exit}):\n${logTail}`);
       process.exit(1);
     });
     postgres.start(postgresProcess(config));

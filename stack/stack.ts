@@ -123,9 +123,9 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
   writeFileSync(config.pidFile, `${process.pid}\n`);
 
   const keys = await apiKeys(config.jwtSecret);
-  const supervisor = new Supervisor(config.logDir, (name, code, logTail) => {
+  const supervisor = new Supervisor(config.logDir, (name, exit, logTail) => {
     cleanup();
-    options.onCrash(`${name} exited unexpectedly (code ${code}). Last lines of ${join(config.logDir, `${name}.log`)}:\n${logTail}`);
+    options.onCrash(`${name} stopped unexpectedly (${exit}). Last lines of ${join(config.logDir, `${name}.log`)}:\n${logTail}`);
   });
   let pool: pg.Pool | null = null;
   let gateway: ReturnType<typeof createGateway> | null = null;

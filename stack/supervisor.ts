@@ -28,7 +28,7 @@ export class Supervisor {
   constructor(
     private readonly logDir: string,
     /** Called once when a child exits on its own; the supervisor has already stopped the rest. */
-    private readonly onCrash: (name: string, code: number | null, logTail: string) => void,
+    private readonly onCrash: (name: string, exit: string, logTail: string) => void,
   ) {}
 
   start(spec: ChildSpec): ChildProcess {
@@ -43,10 +43,11 @@ export class Supervisor {
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     const exited = new Promise<void>((resolve) => {
-      child.on("exit", (code) => {
+      child.on("exit", (code, signal) => {
         resolve();
         if (this.stopping) return;
-        void this.stop().then(() => this.onCrash(spec.name, code, tail(logFile, 20)));
+        const exit = signal ? `killed by ${signal}` : `exit code ${code}`;
+        void this.stop().then(() => this.onCrash(spec.name, exit, tail(logFile, 20)));
       });
       child.on("error", (error) => {
         log.write(`failed to start ${spec.command}: ${error.message}\n`);
