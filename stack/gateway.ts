@@ -3,7 +3,7 @@
 // and /storage/v1 to the in-process stand-ins. Like Kong, it requires a project API key on
 // rest and auth, and sends the key as the bearer token when a request has none.
 
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { sendJson, type SubHandler } from "./http.ts";
 
 export interface GatewayOptions {
@@ -24,6 +24,8 @@ const CORS_HEADERS = {
 
 export function createGateway(options: GatewayOptions): Server {
   const apiKeys = new Set([options.anonKey, options.serviceRoleKey]);
+  // Reuse upstream connections: a new TCP connection per request would halve throughput.
+  const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 128 });
 
   /** Kong's key-auth: the request must carry a project key; the key stands in for a missing JWT. */
   function admit(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
@@ -42,7 +44,14 @@ export function createGateway(options: GatewayOptions): Server {
 
   function proxy(req: IncomingMessage, res: ServerResponse, port: number, path: string): void {
     const upstream = request(
-      { host: "127.0.0.1", port, method: req.method, path, headers: { ...req.headers, host: `127.0.0.1:${port}` } },
+      {
+        host: "127.0.0.1",
+        port,
+        method: req.method,
+        path,
+        headers: { ...req.headers, host: `127.0.0.1:${port}` },
+        agent: upstreamAgent,
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, { ...answer.headers, ...CORS_HEADERS });
         answer.pipe(res);

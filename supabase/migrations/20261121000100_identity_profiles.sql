@@ -24,6 +24,9 @@ comment on column public.profiles.avatar_path is
 comment on column public.profiles.is_public is
   'When false, only the owner (and admins) can read the profile.';
 
+-- Profile listings read newest first.
+create index profiles_created_at_idx on public.profiles (created_at desc);
+
 alter table public.profiles enable row level security;
 
 -- Owners edit their own profile but never its id or timestamps: column-level grants.
