@@ -1,11 +1,11 @@
 // `npm start`, `npm run stop`, `npm run status`, `npm run db:reset`: the Docker-less stack's
 // command line. `start` runs in the foreground until Ctrl-C or `npm run stop`.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { stackConfig, type Profile, type StackConfig } from "./config.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
-import { runningPid, StackError, startStack } from "./stack.ts";
+import { assertPortFree, runningPid, StackError, startStack } from "./stack.ts";
 import { Supervisor } from "./supervisor.ts";
 
 async function start(config: StackConfig): Promise<void> {
@@ -59,6 +59,8 @@ async function reset(config: StackConfig): Promise<void> {
     await resetDatabase(config);
   } else {
     ensurePrerequisites();
+    await assertPortFree(config.ports.db);
+    mkdirSync(config.logDir, { recursive: true });
     ensureCluster(config);
     const postgres = new Supervisor(config.logDir, (name, exit, logTail) => {
       console.error(`${name} stopped unexpectedly (${exit}):\n${logTail}`);

