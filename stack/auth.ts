@@ -1,16 +1,18 @@
 // A local stand-in for the subset of the Supabase Auth (GoTrue) HTTP API that the tests and
 // the demo use: password sign-up and sign-in, refresh with rotation, get user, sign-out,
-// and admin create, get and delete user. It writes auth.users, auth.identities, auth.sessions and
-// auth.refresh_tokens as GoTrue does, as the supabase_auth_admin role, so the project's
-// triggers on auth.users fire exactly as in production; it mints access tokens with
-// GoTrue's claims and runs the custom access token hook when config.toml enables one.
-// OAuth, OTP, MFA and e-mail belong to the real Supabase Auth and are not emulated.
+// and admin create, list, get, update (metadata, password, bans) and delete user. It
+// writes auth.users, auth.identities, auth.sessions and auth.refresh_tokens as GoTrue does,
+// as the supabase_auth_admin role, so the project's triggers on auth.users fire exactly as
+// in production; it mints access tokens with GoTrue's claims, and runs the custom access
+// token and before-user-created hooks when config.toml enables them. OAuth, OTP, MFA and
+// e-mail belong to the real Supabase Auth and are not emulated.
 
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import bcrypt from "bcryptjs";
 import { jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type pg from "pg";
+import type { AuthHooks } from "./config.ts";
 import { bearerToken, readJson, sendJson, type SubHandler } from "./http.ts";
 
 export interface AuthOptions {
@@ -22,8 +24,8 @@ export interface AuthOptions {
   minimumPasswordLength: number;
   passwordRequirements: string;
   enableSignup: boolean;
-  /** `pg-functions://postgres/<schema>/<function>` or null. */
-  customAccessTokenHook: string | null;
+  /** The Postgres-function hooks config.toml enables. */
+  hooks: AuthHooks;
 }
 
 /** An error as GoTrue returns it: `{ code, error_code, msg }`, which auth-js turns into AuthApiError. */
@@ -168,8 +170,19 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       throw new AuthError(422, "user_already_exists", "User already registered");
     }
     const id = randomUUID();
-    const hash = await bcrypt.hash(input.password, BCRYPT_COST);
     const appMetadata = { provider: "email", providers: ["email"], ...input.appMetadata };
+    if (options.hooks.beforeUserCreated) {
+      const now = new Date().toISOString();
+      await runHook(db, options.hooks.beforeUserCreated, {
+        metadata: { uuid: randomUUID(), time: now, name: "before-user-created", ip_address: null },
+        user: {
+          id, aud: "authenticated", role: "authenticated", email: input.email, phone: "",
+          app_metadata: appMetadata, user_metadata: input.userMetadata, identities: [],
+          created_at: now, updated_at: now, is_anonymous: false,
+        },
+      });
+    }
+    const hash = await bcrypt.hash(input.password, BCRYPT_COST);
     const { rows } = await db.query<UserRow>(
       `insert into auth.users (
          instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
@@ -245,7 +258,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       session_id: sessionId,
       is_anonymous: user.is_anonymous,
     };
-    if (options.customAccessTokenHook) {
+    if (options.hooks.customAccessToken) {
       claims = await runAccessTokenHook(db, { user_id: user.id, claims, authentication_method: method });
     }
     return await new SignJWT(claims as JWTPayload)
@@ -253,15 +266,23 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       .sign(secret);
   }
 
-  /** Calls the hook as Supabase Auth does: one jsonb event in, `{ claims }` or `{ error }` out. */
-  async function runAccessTokenHook(db: Db, event: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const match = /^pg-functions:\/\/[^/]+\/([^/]+)\/([^/]+)$/.exec(options.customAccessTokenHook ?? "");
-    if (!match) throw new Error(`custom_access_token hook uri is not pg-functions://: ${options.customAccessTokenHook}`);
+  /**
+   * Calls a Postgres-function hook as Supabase Auth does, as supabase_auth_admin: one jsonb
+   * event in, one jsonb answer out; an `{ error: { http_code, message } }` answer refuses.
+   */
+  async function runHook(db: Db, uri: string, event: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const match = /^pg-functions:\/\/[^/]+\/([^/]+)\/([^/]+)$/.exec(uri);
+    if (!match) throw new Error(`auth hook uri is not pg-functions://<db>/<schema>/<function>: ${uri}`);
     const fn = `${quoteIdent(match[1])}.${quoteIdent(match[2])}`;
-    const { rows } = await db.query<{ result: Record<string, unknown> }>(`select ${fn}($1::jsonb) as result`, [event]);
+    const { rows } = await db.query<{ result: Record<string, unknown> | null }>(`select ${fn}($1::jsonb) as result`, [event]);
     const result = rows[0]?.result ?? {};
     const error = result.error as { http_code?: number; message?: string } | undefined;
-    if (error) throw new AuthError(error.http_code ?? 500, "unexpected_failure", error.message ?? "Hook error");
+    if (error) throw new AuthError(error.http_code ?? 500, "hook_rejected", error.message ?? "Error running hook");
+    return result;
+  }
+
+  async function runAccessTokenHook(db: Db, event: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const result = await runHook(db, options.hooks.customAccessToken!, event);
     if (!result.claims || typeof result.claims !== "object") {
       throw new AuthError(500, "unexpected_failure", "Error running hook URI: output claims missing");
     }
@@ -452,6 +473,56 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     sendJson(res, 200, user);
   }
 
+  async function adminListUsers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    await requireServiceRole(req);
+    const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+    const perPage = Math.min(1000, Math.max(1, Number(url.searchParams.get("per_page") ?? 50) || 50));
+    const { users, total } = await withAuthAdmin(async (db) => {
+      const { rows } = await db.query<UserRow>(
+        "select * from auth.users order by created_at, id limit $1 offset $2",
+        [perPage, (page - 1) * perPage],
+      );
+      const count = await db.query<{ total: string }>("select count(*) as total from auth.users");
+      return { users: await Promise.all(rows.map((user) => userJson(db, user))), total: Number(count.rows[0].total) };
+    });
+    sendJson(res, 200, { users, aud: "authenticated" }, { "x-total-count": String(total) });
+  }
+
+  /** PUT /admin/users/:id: metadata, password, confirmation and bans (`ban_duration`, "none" lifts it). */
+  async function adminUpdateUser(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    await requireServiceRole(req);
+    const body = await jsonBody(req);
+    const user = await withAuthAdmin(async (db) => {
+      const existing = isUuid(id) ? await findUserById(db, id) : null;
+      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
+      const bannedUntil = body.ban_duration === undefined ? undefined : banEnd(body.ban_duration);
+      const password = body.password === undefined ? undefined : await bcrypt.hash(validatePassword(body.password), BCRYPT_COST);
+      await db.query(
+        `update auth.users set
+           raw_user_meta_data = case when $2::jsonb is null then raw_user_meta_data else coalesce(raw_user_meta_data, '{}') || $2::jsonb end,
+           raw_app_meta_data = case when $3::jsonb is null then raw_app_meta_data else coalesce(raw_app_meta_data, '{}') || $3::jsonb end,
+           banned_until = case when $4 then $5::timestamptz else banned_until end,
+           encrypted_password = coalesce($6, encrypted_password),
+           email_confirmed_at = case when $7 then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
+           updated_at = now()
+         where id = $1`,
+        [
+          id,
+          body.user_metadata === undefined ? null : metadata(body.user_metadata, "user_metadata"),
+          body.app_metadata === undefined ? null : metadata(body.app_metadata, "app_metadata"),
+          bannedUntil !== undefined,
+          bannedUntil ?? null,
+          password ?? null,
+          body.email_confirm === true,
+        ],
+      );
+      // A ban ends every session at once, as Supabase Auth does.
+      if (bannedUntil) await db.query("delete from auth.sessions where user_id = $1", [id]);
+      return await userJson(db, (await findUserById(db, id))!);
+    });
+    sendJson(res, 200, user);
+  }
+
   async function adminDeleteUser(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     await requireServiceRole(req);
     if (!isUuid(id)) throw new AuthError(404, "user_not_found", "User not found");
@@ -481,7 +552,9 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       if (route === "GET /user") return await getUser(req, res);
       if (route === "POST /logout") return await logout(req, res, url.searchParams.get("scope") ?? "global");
       if (route === "POST /admin/users") return await adminCreateUser(req, res);
+      if (route === "GET /admin/users") return await adminListUsers(req, res, url);
       if (req.method === "GET" && adminUser) return await adminGetUser(req, res, adminUser[1]);
+      if (req.method === "PUT" && adminUser) return await adminUpdateUser(req, res, adminUser[1]);
       if (req.method === "DELETE" && adminUser) return await adminDeleteUser(req, res, adminUser[1]);
       if (route === "GET /health") return sendJson(res, 200, { version: "local-stand-in", name: "GoTrue" });
       throw new AuthError(404, "not_found", `${route} is not served by the local auth stand-in`);
@@ -493,6 +566,15 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       sendJson(res, 500, { code: 500, error_code: "unexpected_failure", msg: "Unexpected failure, please check server logs for more information" });
     }
   };
+}
+
+/** Supabase Auth's ban_duration: a Go duration such as "24h" or "90m", or "none" to lift the ban. */
+function banEnd(duration: unknown): Date | null {
+  if (duration === "none") return null;
+  const match = typeof duration === "string" ? /^(\d+)(h|m|s)$/.exec(duration) : null;
+  if (!match) throw new AuthError(400, "validation_failed", "ban_duration must be a duration like 24h, or none");
+  const seconds = Number(match[1]) * { h: 3600, m: 60, s: 1 }[match[2] as "h" | "m" | "s"];
+  return new Date(Date.now() + seconds * 1000);
 }
 
 function quoteIdent(name: string): string {

@@ -17,6 +17,11 @@ export interface FunctionSpec {
   verifyJwt: boolean;
 }
 
+export interface AuthHooks {
+  customAccessToken: string | null;
+  beforeUserCreated: string | null;
+}
+
 export interface BucketSpec {
   id: string;
   public: boolean;
@@ -50,8 +55,8 @@ export interface StackConfig {
   fileSizeLimit: number;
   buckets: BucketSpec[];
   functions: FunctionSpec[];
-  /** `pg-functions://postgres/<schema>/<name>` of the custom access token hook, if enabled. */
-  customAccessTokenHook: string | null;
+  /** `pg-functions://postgres/<schema>/<name>` of each enabled auth hook. */
+  authHooks: AuthHooks;
 }
 
 /** Supabase's well-known local JWT secret: the demo keys `supabase start` prints are signed with it. */
@@ -104,7 +109,10 @@ export function stackConfig(profile: Profile): StackConfig {
     allowedMimeTypes: spec.allowed_mime_types ?? null,
   }));
 
-  const hook = toml.auth?.hook?.custom_access_token;
+  const hookUri = (name: string): string | null => {
+    const hook = toml.auth?.hook?.[name];
+    return hook?.enabled ? String(hook.uri) : null;
+  };
 
   return {
     profile,
@@ -131,6 +139,6 @@ export function stackConfig(profile: Profile): StackConfig {
     fileSizeLimit: parseSize(toml.storage?.file_size_limit ?? "50MiB"),
     buckets,
     functions,
-    customAccessTokenHook: hook?.enabled ? String(hook.uri) : null,
+    authHooks: { customAccessToken: hookUri("custom_access_token"), beforeUserCreated: hookUri("before_user_created") },
   };
 }

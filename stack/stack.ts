@@ -200,7 +200,7 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
         minimumPasswordLength: config.minimumPasswordLength,
         passwordRequirements: config.passwordRequirements,
         enableSignup: config.enableSignup,
-        customAccessTokenHook: config.customAccessTokenHook,
+        hooks: config.authHooks,
       }),
       storage: createStorageHandler({
         pool,

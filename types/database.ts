@@ -5,46 +5,651 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   "public": {
     Tables: {
+      "addresses": {
+        Row: {
+          "address_line1": string;
+          "address_line2": string;
+          "city": string;
+          "country_code": string;
+          "created_at": string;
+          "full_name": string;
+          "id": string;
+          "is_default": boolean;
+          "label": string;
+          "phone": string | null;
+          "postal_code": string;
+          "region": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "address_line1": string;
+          "address_line2"?: string;
+          "city": string;
+          "country_code": string;
+          "created_at"?: string;
+          "full_name": string;
+          "id"?: string;
+          "is_default"?: boolean;
+          "label"?: string;
+          "phone"?: string | null;
+          "postal_code"?: string;
+          "region"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "address_line1"?: string;
+          "address_line2"?: string;
+          "city"?: string;
+          "country_code"?: string;
+          "created_at"?: string;
+          "full_name"?: string;
+          "id"?: string;
+          "is_default"?: boolean;
+          "label"?: string;
+          "phone"?: string | null;
+          "postal_code"?: string;
+          "region"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "addresses_country_code_fkey";
+            columns: ["country_code"];
+            isOneToOne: false;
+            referencedRelation: "countries";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
+      "audit_log": {
+        Row: {
+          "action": string;
+          "actor_id": string | null;
+          "actor_label": string;
+          "after": Json | null;
+          "before": Json | null;
+          "created_at": string;
+          "id": number;
+          "row_id": string | null;
+          "table_name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action": string;
+          "actor_id"?: string | null;
+          "actor_label": string;
+          "after"?: Json | null;
+          "before"?: Json | null;
+          "created_at"?: string;
+          "id"?: never;
+          "row_id"?: string | null;
+          "table_name": string;
+        };
+        Update: {
+          "action"?: string;
+          "actor_id"?: string | null;
+          "actor_label"?: string;
+          "after"?: Json | null;
+          "before"?: Json | null;
+          "created_at"?: string;
+          "id"?: never;
+          "row_id"?: string | null;
+          "table_name"?: string;
+        };
+        Relationships: [];
+      };
+      "countries": {
+        Row: {
+          "code": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "code": string;
+        };
+        Update: {
+          "code"?: string;
+        };
+        Relationships: [];
+      };
+      "invite_codes": {
+        Row: {
+          "code": string;
+          "created_at": string;
+          "created_by": string | null;
+          "expires_at": string | null;
+          "max_uses": number;
+          "note": string;
+          "revoked_at": string | null;
+          "use_count": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "code": string;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "expires_at"?: string | null;
+          "max_uses"?: number;
+          "note"?: string;
+          "revoked_at"?: string | null;
+          "use_count"?: number;
+        };
+        Update: {
+          "code"?: string;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "expires_at"?: string | null;
+          "max_uses"?: number;
+          "note"?: string;
+          "revoked_at"?: string | null;
+          "use_count"?: number;
+        };
+        Relationships: [];
+      };
+      "invite_redemptions": {
+        Row: {
+          "code": string;
+          "email": string;
+          "id": number;
+          "redeemed_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "code": string;
+          "email": string;
+          "id"?: never;
+          "redeemed_at"?: string;
+        };
+        Update: {
+          "code"?: string;
+          "email"?: string;
+          "id"?: never;
+          "redeemed_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "invite_redemptions_code_fkey";
+            columns: ["code"];
+            isOneToOne: false;
+            referencedRelation: "invite_codes";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
+      "permissions": {
+        Row: {
+          "code": string;
+          "description": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "code": string;
+          "description"?: string;
+        };
+        Update: {
+          "code"?: string;
+          "description"?: string;
+        };
+        Relationships: [];
+      };
+      "platform_settings": {
+        Row: {
+          "key": string;
+          "updated_at": string;
+          "value": NonNullable<Json>;
+        };
+        ComputedFields: never;
+        Insert: {
+          "key": string;
+          "updated_at"?: string;
+          "value": NonNullable<Json>;
+        };
+        Update: {
+          "key"?: string;
+          "updated_at"?: string;
+          "value"?: NonNullable<Json>;
+        };
+        Relationships: [];
+      };
+      "private_profiles": {
+        Row: {
+          "first_name": string;
+          "gender": string | null;
+          "id": string;
+          "last_name": string;
+          "locale": string;
+          "marketing_opt_in": boolean;
+          "phone": string | null;
+          "preferences": NonNullable<Json>;
+          "timezone": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "first_name"?: string;
+          "gender"?: string | null;
+          "id": string;
+          "last_name"?: string;
+          "locale"?: string;
+          "marketing_opt_in"?: boolean;
+          "phone"?: string | null;
+          "preferences"?: NonNullable<Json>;
+          "timezone"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "first_name"?: string;
+          "gender"?: string | null;
+          "id"?: string;
+          "last_name"?: string;
+          "locale"?: string;
+          "marketing_opt_in"?: boolean;
+          "phone"?: string | null;
+          "preferences"?: NonNullable<Json>;
+          "timezone"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "private_profiles_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "private_profiles_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "profiles": {
         Row: {
+          "account_status": string;
           "avatar_path": string | null;
           "bio": string;
           "created_at": string;
           "display_name": string;
+          "follower_count": number;
           "id": string;
+          "interests": (string)[];
+          "is_designer": boolean;
           "is_public": boolean;
+          "is_tailor": boolean;
+          "rating_avg": number | null;
+          "review_count": number;
           "updated_at": string;
           "username": string | null;
         };
         ComputedFields: never;
         Insert: {
+          "account_status"?: string;
           "avatar_path"?: string | null;
           "bio"?: string;
           "created_at"?: string;
           "display_name"?: string;
+          "follower_count"?: number;
           "id": string;
+          "interests"?: (string)[];
+          "is_designer"?: boolean;
           "is_public"?: boolean;
+          "is_tailor"?: boolean;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
           "updated_at"?: string;
           "username"?: string | null;
         };
         Update: {
+          "account_status"?: string;
           "avatar_path"?: string | null;
           "bio"?: string;
           "created_at"?: string;
           "display_name"?: string;
+          "follower_count"?: number;
           "id"?: string;
+          "interests"?: (string)[];
+          "is_designer"?: boolean;
           "is_public"?: boolean;
+          "is_tailor"?: boolean;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
           "updated_at"?: string;
           "username"?: string | null;
         };
         Relationships: [];
       };
+      "role_permissions": {
+        Row: {
+          "permission": string;
+          "role_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "permission": string;
+          "role_id": string;
+        };
+        Update: {
+          "permission"?: string;
+          "role_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "role_permissions_permission_fkey";
+            columns: ["permission"];
+            isOneToOne: false;
+            referencedRelation: "permissions";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "role_permissions_role_id_fkey";
+            columns: ["role_id"];
+            isOneToOne: false;
+            referencedRelation: "roles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "roles": {
+        Row: {
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "is_system": boolean;
+          "name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "is_system"?: boolean;
+          "name": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "is_system"?: boolean;
+          "name"?: string;
+        };
+        Relationships: [];
+      };
+      "seller_applications": {
+        Row: {
+          "agreed_to_terms": boolean;
+          "category": string;
+          "created_at": string;
+          "experience_level": string;
+          "id": string;
+          "monthly_revenue": string;
+          "platforms": (string)[];
+          "rejection_reason": string | null;
+          "return_address": NonNullable<Json>;
+          "reviewed_at": string | null;
+          "reviewed_by": string | null;
+          "shop_name": string;
+          "social_links": NonNullable<Json>;
+          "status": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "agreed_to_terms": boolean;
+          "category": string;
+          "created_at"?: string;
+          "experience_level"?: string;
+          "id"?: string;
+          "monthly_revenue"?: string;
+          "platforms"?: (string)[];
+          "rejection_reason"?: string | null;
+          "return_address": NonNullable<Json>;
+          "reviewed_at"?: string | null;
+          "reviewed_by"?: string | null;
+          "shop_name": string;
+          "social_links"?: NonNullable<Json>;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "agreed_to_terms"?: boolean;
+          "category"?: string;
+          "created_at"?: string;
+          "experience_level"?: string;
+          "id"?: string;
+          "monthly_revenue"?: string;
+          "platforms"?: (string)[];
+          "rejection_reason"?: string | null;
+          "return_address"?: NonNullable<Json>;
+          "reviewed_at"?: string | null;
+          "reviewed_by"?: string | null;
+          "shop_name"?: string;
+          "social_links"?: NonNullable<Json>;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "shops": {
+        Row: {
+          "category": string;
+          "created_at": string;
+          "description": string;
+          "follower_count": number;
+          "id": string;
+          "is_active": boolean;
+          "logo_path": string | null;
+          "rating_avg": number | null;
+          "review_count": number;
+          "shop_name": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "created_at"?: string;
+          "description"?: string;
+          "follower_count"?: number;
+          "id": string;
+          "is_active"?: boolean;
+          "logo_path"?: string | null;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
+          "shop_name": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category"?: string;
+          "created_at"?: string;
+          "description"?: string;
+          "follower_count"?: number;
+          "id"?: string;
+          "is_active"?: boolean;
+          "logo_path"?: string | null;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
+          "shop_name"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shops_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shops_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "user_roles": {
+        Row: {
+          "assigned_at": string;
+          "assigned_by": string | null;
+          "expires_at": string | null;
+          "role_id": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "assigned_at"?: string;
+          "assigned_by"?: string | null;
+          "expires_at"?: string | null;
+          "role_id": string;
+          "user_id": string;
+        };
+        Update: {
+          "assigned_at"?: string;
+          "assigned_by"?: string | null;
+          "expires_at"?: string | null;
+          "role_id"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "user_roles_role_id_fkey";
+            columns: ["role_id"];
+            isOneToOne: false;
+            referencedRelation: "roles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
     };
     Views: {
-      [_ in never]: never;
+      "public_profiles": {
+        Row: {
+          "avatar_path": string | null;
+          "bio": string;
+          "created_at": string;
+          "display_name": string;
+          "follower_count": number;
+          "id": string;
+          "interests": (string)[];
+          "is_designer": boolean;
+          "is_tailor": boolean;
+          "rating_avg": number | null;
+          "review_count": number;
+          "username": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "avatar_path"?: string | null;
+          "bio"?: string | null;
+          "created_at"?: string | null;
+          "display_name"?: string | null;
+          "follower_count"?: number | null;
+          "id"?: string | null;
+          "interests"?: (string)[] | null;
+          "is_designer"?: boolean | null;
+          "is_tailor"?: boolean | null;
+          "rating_avg"?: number | null;
+          "review_count"?: number | null;
+          "username"?: string | null;
+        };
+        Update: {
+          "avatar_path"?: string | null;
+          "bio"?: string | null;
+          "created_at"?: string | null;
+          "display_name"?: string | null;
+          "follower_count"?: number | null;
+          "id"?: string | null;
+          "interests"?: (string)[] | null;
+          "is_designer"?: boolean | null;
+          "is_tailor"?: boolean | null;
+          "rating_avg"?: number | null;
+          "review_count"?: number | null;
+          "username"?: string | null;
+        };
+        Relationships: [];
+      };
     };
     Functions: {
-      [_ in never]: never;
+      "access_report": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "access_level": string;
+          "effective_permissions": (string)[];
+          "email": string;
+          "roles": (string)[];
+          "user_id": string;
+        }[];
+      };
+      "before_user_created_hook": { Args: { "event": Json }; Returns: Json };
+      "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
+      "effective_permissions": {
+        Args: { "target_user"?: string };
+        Returns: {
+          "granted_by_roles": (string)[];
+          "permission": string;
+        }[];
+      };
+      "review_seller_application": {
+        Args: { "application_id": string; "decision": string; "reason"?: string };
+        Returns: {
+          "agreed_to_terms": boolean;
+          "category": string;
+          "created_at": string;
+          "experience_level": string;
+          "id": string;
+          "monthly_revenue": string;
+          "platforms": (string)[];
+          "rejection_reason": string | null;
+          "return_address": NonNullable<Json>;
+          "reviewed_at": string | null;
+          "reviewed_by": string | null;
+          "shop_name": string;
+          "social_links": NonNullable<Json>;
+          "status": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "seller_applications";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_default_address": {
+        Args: { "address_id": string };
+        Returns: {
+          "address_line1": string;
+          "address_line2": string;
+          "city": string;
+          "country_code": string;
+          "created_at": string;
+          "full_name": string;
+          "id": string;
+          "is_default": boolean;
+          "label": string;
+          "phone": string | null;
+          "postal_code": string;
+          "region": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "addresses";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
     };
     Enums: {
       [_ in never]: never;
