@@ -197,9 +197,15 @@ begin
       raise exception 'permission denied: you cannot assign or remove a role granting permissions you do not hold'
         using errcode = '42501';
     end if;
-    if tg_op <> 'DELETE' then
+    if tg_op = 'INSERT' then
       new.assigned_by := auth.uid();
       new.assigned_at := now();
+    elsif tg_op = 'UPDATE' then
+      -- Changing an expiry does not rewrite who assigned the role, or when.
+      new.assigned_by := old.assigned_by;
+      new.assigned_at := old.assigned_at;
+      new.user_id := old.user_id;
+      new.role_id := old.role_id;
     end if;
   end if;
   return case when tg_op = 'DELETE' then old else new end;
@@ -211,6 +217,36 @@ comment on function private.guard_role_assignment() is
 create trigger user_roles_guard
   before insert or update or delete on public.user_roles
   for each row execute function private.guard_role_assignment();
+
+-- Without this, a roles.manage holder could add any permission to a role they hold and so
+-- hold it: granting or revoking a permission needs that permission, and system roles'
+-- permissions are changed by migrations only.
+create function private.guard_permission_grant() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  grant_row public.role_permissions := case when tg_op = 'DELETE' then old else new end;
+begin
+  if current_user = 'authenticated' then
+    if exists (select 1 from public.roles r where r.id = grant_row.role_id and r.is_system) then
+      raise exception 'permission denied: system roles'' permissions change only through migrations'
+        using errcode = '42501';
+    end if;
+    if not private.has_permission(grant_row.permission) then
+      raise exception 'permission denied: you cannot grant or revoke % without holding it', grant_row.permission
+        using errcode = '42501';
+    end if;
+  end if;
+  return grant_row;
+end
+$$;
+comment on function private.guard_permission_grant() is
+  'Trigger on role_permissions: API callers may grant or revoke only permissions they hold, and never on system roles.';
+
+create trigger role_permissions_guard
+  before insert or delete on public.role_permissions
+  for each row execute function private.guard_permission_grant();
 
 create function private.protect_system_roles() returns trigger
 language plpgsql

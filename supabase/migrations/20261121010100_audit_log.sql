@@ -39,7 +39,7 @@ as $$
          coalesce(
            auth.uid()::text,
            nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-admin-actor',
-           coalesce(auth.role(), current_user)
+           coalesce(auth.role(), session_user)
          )
 $$;
 

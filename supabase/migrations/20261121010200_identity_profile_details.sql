@@ -22,7 +22,7 @@ alter table public.profiles
 comment on column public.profiles.is_designer is 'Marketplace role (000): the user commissions work. Self-service.';
 comment on column public.profiles.is_tailor is 'Marketplace role (000): the user takes commissions. Self-service.';
 comment on column public.profiles.account_status is
-  'Set by admins only (admin CLI): deactivated accounts are hidden from everyone but themselves and staff.';
+  'Set by users.manage holders and the admin CLI: deactivated accounts are hidden from everyone but themselves and staff.';
 comment on column public.profiles.rating_avg is 'Average of reviews received; kept by the reviews feature.';
 comment on column public.profiles.review_count is 'Reviews received; kept by the reviews feature.';
 comment on column public.profiles.follower_count is 'Followers; kept by the follows feature.';
@@ -44,6 +44,28 @@ create policy "Users read active public profiles, their own, or any as staff"
     or id = (select auth.uid())
     or (select private.has_permission('users.read'))
   );
+
+-- account_status is writable through the API, but only by users.manage holders: the
+-- owner's own update policy would otherwise let a deactivated user reactivate themselves.
+grant update (account_status) on public.profiles to authenticated;
+
+create function private.guard_account_status() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.account_status is distinct from old.account_status
+     and current_user = 'authenticated'
+     and not private.has_permission('users.manage') then
+    raise exception 'permission denied: users.manage is required to change account_status' using errcode = '42501';
+  end if;
+  return new;
+end
+$$;
+
+create trigger profiles_guard_account_status
+  before update of account_status on public.profiles
+  for each row execute function private.guard_account_status();
 
 create policy "User managers update any profile"
   on public.profiles for update to authenticated
@@ -110,7 +132,8 @@ create policy "Owners update their private details"
   using (id = (select auth.uid())) with check (id = (select auth.uid()));
 
 -- Sign-up now creates both rows, taking names and phone from the sign-up metadata
--- (003's register sends first_name, last_name, phone).
+-- (003's register sends first_name, last_name, phone). Metadata is client input: values
+-- that do not fit are dropped rather than failing the sign-up with a server error.
 create or replace function private.handle_new_user() returns trigger
 language plpgsql
 security definer
@@ -118,23 +141,25 @@ set search_path = ''
 as $$
 declare
   meta jsonb := coalesce(new.raw_user_meta_data, '{}');
+  -- Supabase Auth stores phone numbers without the leading +.
+  phone text := coalesce('+' || ltrim(nullif(new.phone, ''), '+'), meta ->> 'phone');
 begin
   insert into public.profiles (id, display_name, is_designer, is_tailor)
   values (
     new.id,
     left(coalesce(meta ->> 'display_name', meta ->> 'full_name',
                   nullif(trim(concat_ws(' ', meta ->> 'first_name', meta ->> 'last_name')), ''), ''), 80),
-    coalesce((meta ->> 'is_designer')::boolean, false),
-    coalesce((meta ->> 'is_tailor')::boolean, false)
+    coalesce(meta -> 'is_designer' = 'true'::jsonb, false),
+    coalesce(meta -> 'is_tailor' = 'true'::jsonb, false)
   );
   insert into public.private_profiles (id, first_name, last_name, phone, locale, marketing_opt_in)
   values (
     new.id,
     left(coalesce(meta ->> 'first_name', ''), 80),
     left(coalesce(meta ->> 'last_name', ''), 80),
-    nullif(coalesce(new.phone, meta ->> 'phone'), ''),
-    coalesce(meta ->> 'locale', 'en'),
-    coalesce((meta ->> 'marketing_opt_in')::boolean, false)
+    case when phone ~ '^\+[1-9][0-9]{6,14}$' then phone end,
+    case when meta ->> 'locale' ~ '^[a-z]{2,3}(-[A-Z]{2})?$' then meta ->> 'locale' else 'en' end,
+    coalesce(meta -> 'marketing_opt_in' = 'true'::jsonb, false)
   );
   return new;
 end

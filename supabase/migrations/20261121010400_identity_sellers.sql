@@ -142,8 +142,8 @@ begin
     insert into public.shops (id, shop_name, category)
     values (application.user_id, application.shop_name, application.category)
     on conflict (id) do update set shop_name = excluded.shop_name, category = excluded.category, is_active = true;
-    insert into public.user_roles (user_id, role_id)
-    select application.user_id, r.id from public.roles r where r.name = 'seller'
+    insert into public.user_roles (user_id, role_id, assigned_by)
+    select application.user_id, r.id, auth.uid() from public.roles r where r.name = 'seller'
     on conflict (user_id, role_id) do update set expires_at = null;
   end if;
   return application;

@@ -59,7 +59,7 @@ describe("identity: profiles, private details and the public read model", () => 
   it("lets users toggle designer and tailor but not their status or aggregates", async () => {
     const toggle = await owner.client.from("profiles").update({ is_designer: true, is_tailor: true }).eq("id", owner.id);
     expect(toggle.error).toBeNull();
-    const status = await owner.client.from("profiles").update({ account_status: "active" } as never).eq("id", owner.id);
+    const status = await owner.client.from("profiles").update({ account_status: "deactivated" }).eq("id", owner.id);
     expect(status.error?.code).toBe("42501");
     const rating = await owner.client.from("profiles").update({ rating_avg: 5 } as never).eq("id", owner.id);
     expect(rating.error?.code).toBe("42501");
