@@ -31,6 +31,15 @@ export function userClient(req: Request): SupabaseClient {
   });
 }
 
+/**
+ * A client with the anon key and no caller: for signing in from the function itself, as
+ * re-authentication does. Its session lives only in this client, never in the caller's.
+ */
+export function anonClient(): SupabaseClient {
+  const { SUPABASE_URL, SUPABASE_ANON_KEY } = env();
+  return createClient(SUPABASE_URL, SUPABASE_ANON_KEY, serverAuth);
+}
+
 function bearerToken(req: Request): string | null {
   const match = /^Bearer\s+(\S+)$/i.exec(req.headers.get("Authorization") ?? "");
   return match ? match[1] : null;

@@ -1,0 +1,17 @@
+// POST /account-delete { password, confirm: "DELETE" }: deletes the caller's account, files
+// and personal rows, once they have proved they know the password.
+import { json, methodNotAllowed } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/handler.ts";
+import { readJson } from "../_shared/request.ts";
+import { anonClient, requireUser, serviceClient } from "../_shared/supabase.ts";
+import { deleteAccount, deleteRequestSchema, reauthenticate } from "./delete.ts";
+
+export const handler = createHandler(async (req) => {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  // The body first: a malformed request is refused before Auth is asked anything.
+  const { password } = await readJson(req, deleteRequestSchema);
+  const { user } = await requireUser(req);
+  await reauthenticate(anonClient(), user, password);
+  await deleteAccount(serviceClient(), user);
+  return json({ deleted: true });
+});

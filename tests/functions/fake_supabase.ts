@@ -1,0 +1,154 @@
+// A stand-in for the parts of Supabase the account functions call (Auth, PostgREST, Storage),
+// recording every request, so their handlers run end to end without a stack. Tokens: the
+// caller is "user-token"; the service role is "service-role-key".
+import { withEnv } from "./with_env.ts";
+
+export interface FakeState {
+  user: { id: string; email: string };
+  password: string;
+  /** What GET /rest/v1/user_roles answers: the admin assignments. */
+  adminRoles: { user_id: string; expires_at: string | null }[];
+  /** Object names per bucket. */
+  objects: Record<string, string[]>;
+  /** Uploaded files' text, by bucket/name. */
+  uploads: Record<string, string>;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  search: string;
+  authorization: string | null;
+  body: string;
+}
+
+export interface FakeSupabase {
+  url: string;
+  state: FakeState;
+  requests: RecordedRequest[];
+}
+
+/** One level of a folder, as Storage lists it: subfolders are entries without an id. */
+function listing(names: string[], prefix: string, limit: number, offset: number) {
+  const folder = prefix.endsWith("/") ? prefix : `${prefix}/`;
+  const entries = new Map<string, { name: string; id: string | null; metadata: unknown }>();
+  for (const name of names.filter((n) => n.startsWith(folder))) {
+    const [first, ...deeper] = name.slice(folder.length).split("/");
+    entries.set(
+      first,
+      deeper.length > 0
+        ? { name: first, id: null, metadata: null }
+        : { name: first, id: crypto.randomUUID(), metadata: { size: first.length } },
+    );
+  }
+  return [...entries.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .slice(offset, offset + limit);
+}
+
+function userJson(state: FakeState) {
+  return {
+    id: state.user.id,
+    aud: "authenticated",
+    role: "authenticated",
+    email: state.user.email,
+    created_at: "2026-01-01T00:00:00Z",
+    app_metadata: { provider: "email" },
+    user_metadata: {},
+  };
+}
+
+function answer(state: FakeState, req: Request, path: string, body: string): Response {
+  const route = `${req.method} ${path}`;
+  const authorization = req.headers.get("Authorization");
+  if (route === "GET /auth/v1/user") {
+    return authorization === "Bearer user-token"
+      ? Response.json(userJson(state))
+      : Response.json({ code: 403, error_code: "bad_jwt", msg: "invalid JWT" }, { status: 403 });
+  }
+  if (route === "POST /auth/v1/token") {
+    const { email, password } = JSON.parse(body);
+    if (email !== state.user.email || password !== state.password) {
+      return Response.json(
+        { code: 400, error_code: "invalid_credentials", msg: "Invalid login credentials" },
+        { status: 400 },
+      );
+    }
+    return Response.json({
+      access_token: "reauth-token",
+      token_type: "bearer",
+      expires_in: 3600,
+      expires_at: Math.floor(Date.now() / 1000) + 3600,
+      refresh_token: "reauth-refresh",
+      user: userJson(state),
+    });
+  }
+  if (route === "POST /auth/v1/logout") return new Response(null, { status: 204 });
+  // supabase-js reads the user before deleting it, to answer with it.
+  if (path === `/auth/v1/admin/users/${state.user.id}` && ["GET", "DELETE"].includes(req.method)) {
+    return Response.json(userJson(state));
+  }
+  if (route === "GET /rest/v1/user_roles" && req.url.includes("roles.name=eq.admin")) {
+    return Response.json(state.adminRoles);
+  }
+  if (req.method === "GET" && path.startsWith("/rest/v1/")) return Response.json([]);
+  if (req.method === "PATCH" && path.startsWith("/rest/v1/")) {
+    return new Response(null, { status: 204 });
+  }
+  const list = /^\/storage\/v1\/object\/list\/([^/]+)$/.exec(path);
+  if (req.method === "POST" && list) {
+    const { prefix, limit, offset } = JSON.parse(body);
+    return Response.json(listing(state.objects[list[1]] ?? [], prefix, limit, offset));
+  }
+  const remove = /^\/storage\/v1\/object\/([^/]+)$/.exec(path);
+  if (req.method === "DELETE" && remove) {
+    const names: string[] = JSON.parse(body).prefixes;
+    const bucket = remove[1];
+    state.objects[bucket] = (state.objects[bucket] ?? []).filter((n) => !names.includes(n));
+    return Response.json(names.map((name) => ({ bucket_id: bucket, name })));
+  }
+  const sign = /^\/storage\/v1\/object\/sign\/([^/]+)\/(.+)$/.exec(path);
+  if (req.method === "POST" && sign) {
+    return Response.json({ signedURL: `/object/sign/${sign[1]}/${sign[2]}?token=signed` });
+  }
+  const upload = /^\/storage\/v1\/object\/([^/]+)\/(.+)$/.exec(path);
+  if (req.method === "POST" && upload) {
+    const [, bucket, name] = upload;
+    state.objects[bucket] = [...(state.objects[bucket] ?? []), name];
+    state.uploads[`${bucket}/${name}`] = body;
+    return Response.json({ Key: `${bucket}/${name}`, Id: crypto.randomUUID() });
+  }
+  return Response.json({ message: `${route} is not faked` }, { status: 404 });
+}
+
+/** Runs body with a fake Supabase up and the function environment pointing at it. */
+export async function withFakeSupabase(
+  state: Omit<FakeState, "uploads">,
+  body: (fake: FakeSupabase) => Promise<void>,
+): Promise<void> {
+  const fakeState: FakeState = { ...state, uploads: {} };
+  const requests: RecordedRequest[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const { pathname, search } = new URL(req.url);
+    const text = await req.text();
+    requests.push({
+      method: req.method,
+      path: pathname,
+      search: decodeURIComponent(search),
+      authorization: req.headers.get("Authorization"),
+      body: text,
+    });
+    return answer(fakeState, req, pathname, text);
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    await withEnv({
+      SUPABASE_URL: url,
+      SUPABASE_ANON_KEY: "anon-key",
+      SUPABASE_SERVICE_ROLE_KEY: "service-role-key",
+      SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:1/postgres",
+    }, () => body({ url, state: fakeState, requests }));
+  } finally {
+    await server.shutdown();
+  }
+}
