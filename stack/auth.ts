@@ -219,6 +219,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       phone: user.phone ?? "",
       confirmed_at: user.confirmed_at,
       last_sign_in_at: user.last_sign_in_at,
+      banned_until: user.banned_until,
       app_metadata: user.raw_app_meta_data ?? {},
       user_metadata: user.raw_user_meta_data ?? {},
       identities: identities.map((identity) => ({
