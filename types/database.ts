@@ -598,6 +598,16 @@ export type Database = {
           "permission": string;
         }[];
       };
+      "record_admin_action": {
+        Args: {
+          "action": string;
+          "after": Json;
+          "before": Json;
+          "row_id": string;
+          "table_name": string;
+        };
+        Returns: number;
+      };
       "review_seller_application": {
         Args: { "application_id": string; "decision": string; "reason"?: string };
         Returns: {

@@ -172,8 +172,20 @@ const show = defineCommand({
   },
 });
 
+/** Bans happen in Auth, out of the audit triggers' sight, so the change is recorded here. */
 async function setBan(client: AdminClient, userId: string, duration: string): Promise<User> {
+  const before = unwrap(await client.auth.admin.getUserById(userId), "reading the account").user;
   const { user } = unwrap(await client.auth.admin.updateUserById(userId, { ban_duration: duration }), "updating the ban in Auth");
+  unwrap(
+    await client.rpc("record_admin_action", {
+      action: duration === "none" ? "unban" : "ban",
+      table_name: "auth.users",
+      row_id: userId,
+      before: { banned_until: before.banned_until ?? null },
+      after: { banned_until: user.banned_until ?? null, ban_duration: duration },
+    }),
+    "recording the ban in the audit log",
+  );
   return user;
 }
 

@@ -167,6 +167,17 @@ describe("admin CLI: account status", () => {
 
     await cliJson("users", "unban", user.email);
     expect((await signIn(user.email)).error).toBeNull();
+
+    const { data: entries } = await admin()
+      .from("audit_log")
+      .select("action, actor_label, table_name")
+      .eq("row_id", user.id)
+      .eq("table_name", "auth.users")
+      .order("id");
+    expect(entries).toEqual([
+      { action: "ban", actor_label: OPERATOR, table_name: "auth.users" },
+      { action: "unban", actor_label: OPERATOR, table_name: "auth.users" },
+    ]);
   });
 });
 

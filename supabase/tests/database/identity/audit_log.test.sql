@@ -3,7 +3,7 @@
 -- service tooling is named by the x-admin-actor header; entries can never be changed or
 -- deleted, and only audit.read holders read them.
 begin;
-select plan(24);
+select plan(28);
 
 select tests.create_user('audit-admin@example.com');
 select tests.create_user('audit-staff@example.com');
@@ -182,6 +182,30 @@ select is(
   (select count(*)::int from public.audit_log where actor_label = 'x'),
   0,
   'no forged entry was written'
+);
+
+-- record_admin_action: service tooling records what it does outside the tables ---------
+select tests.authenticate_as(tests.get_user_id('audit-admin@example.com'));
+select throws_ok(
+  $$ select public.record_admin_action('ban', 'auth.users', 'x', '{}', '{}') $$,
+  '42501', null, 'a signed-in user, even an admin, cannot write audit entries'
+);
+select tests.authenticate_as_service_role();
+select set_config('request.headers', '{"x-admin-actor": "ops@example.com"}', true);
+select throws_ok(
+  $$ select public.record_admin_action('', 'auth.users', 'x', '{}', '{}') $$,
+  '22023', null, 'an admin action needs a name'
+);
+select lives_ok(
+  $$ select public.record_admin_action('ban', 'auth.users', 'user-1', '{"banned_until": null}', '{"ban_duration": "24h"}') $$,
+  'the service role records a ban'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select actor_label, action, table_name, after ->> 'ban_duration' from public.audit_log
+     where row_id = 'user-1' and created_at = now() $$,
+  $$ values ('ops@example.com', 'ban', 'auth.users', '24h') $$,
+  'the entry names the operator from x-admin-actor'
 );
 
 select * from finish();
