@@ -53,7 +53,14 @@ declare
   before_row jsonb := case when tg_op in ('UPDATE', 'DELETE') then to_jsonb(old) end;
   after_row jsonb := case when tg_op in ('INSERT', 'UPDATE') then to_jsonb(new) end;
   key_column text := coalesce(tg_argv[0], 'id');
+  kept_columns text[] := tg_argv[1:];
 begin
+  -- Further arguments name the only columns worth keeping: the log outlives account
+  -- deletion, so it should not hold personal data it does not need.
+  if cardinality(kept_columns) > 0 then
+    select jsonb_object_agg(key, value) into before_row from jsonb_each(before_row) where key = any(kept_columns);
+    select jsonb_object_agg(key, value) into after_row from jsonb_each(after_row) where key = any(kept_columns);
+  end if;
   if tg_op = 'UPDATE' and before_row = after_row then
     return null;
   end if;
@@ -65,7 +72,7 @@ begin
 end
 $$;
 comment on function private.audit_row_change() is
-  'After-row trigger: appends the change to public.audit_log. Argument: the column naming the row (default id).';
+  'After-row trigger: appends the change to public.audit_log. Arguments: the column naming the row (default id), then optionally the only columns to record.';
 
 create function private.refuse_audit_change() returns trigger
 language plpgsql

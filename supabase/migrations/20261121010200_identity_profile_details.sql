@@ -76,7 +76,7 @@ create index profiles_is_tailor_idx on public.profiles (is_tailor) where is_tail
 
 create trigger profiles_audit_status
   after update of account_status on public.profiles
-  for each row execute function private.audit_row_change();
+  for each row execute function private.audit_row_change('id', 'id', 'username', 'account_status');
 
 -- ---------------------------------------------------------------------------------------
 -- Private details: only the owner (and user readers) ever see these.

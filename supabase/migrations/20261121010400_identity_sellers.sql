@@ -154,6 +154,7 @@ comment on function public.review_seller_application(uuid, text, text) is
 revoke execute on function public.review_seller_application(uuid, text, text) from public;
 grant execute on function public.review_seller_application(uuid, text, text) to authenticated, service_role;
 
+-- The application's addresses and links are personal data: the log keeps the decision only.
 create trigger seller_applications_audit_status
   after update of status on public.seller_applications
-  for each row execute function private.audit_row_change();
+  for each row execute function private.audit_row_change('id', 'id', 'user_id', 'shop_name', 'status', 'reviewed_by', 'reviewed_at', 'rejection_reason');

@@ -3,7 +3,7 @@
 -- service tooling is named by the x-admin-actor header; entries can never be changed or
 -- deleted, and only audit.read holders read them.
 begin;
-select plan(28);
+select plan(29);
 
 select tests.create_user('audit-admin@example.com');
 select tests.create_user('audit-staff@example.com');
@@ -206,6 +206,13 @@ select results_eq(
      where row_id = 'user-1' and created_at = now() $$,
   $$ values ('ops@example.com', 'ban', 'auth.users', '24h') $$,
   'the entry names the operator from x-admin-actor'
+);
+
+select is_empty(
+  $$ select 1 from public.audit_log
+     where table_name = 'seller_applications' and created_at = now()
+       and (after ? 'return_address' or after ? 'social_links' or before ? 'return_address') $$,
+  'the seller review entry keeps the decision, not the applicant''s address or links'
 );
 
 select * from finish();
