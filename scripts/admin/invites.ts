@@ -9,8 +9,9 @@ import { table, when } from "./output.ts";
 
 type Invite = Database["public"]["Tables"]["invite_codes"]["Row"];
 
-// 18 random bytes: 144 bits, 24 base64url characters, within invite_codes_code_format.
-const newInviteCode = () => randomBytes(18).toString("base64url");
+// 16 random bytes: 128 bits as 32 hex characters, within invite_codes_code_format. Not
+// base64url: a code starting with "-" would be read as an option when pasted back in.
+const newInviteCode = () => randomBytes(16).toString("hex");
 
 function inviteState(invite: Invite): string {
   if (invite.revoked_at) return "revoked";

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { admin, client, PASSWORD, SERVICE_ROLE_KEY, signUp, SUPABASE_URL, type TestUser, uniqueEmail } from "./support.ts";
+import { admin, claimsOf, client, PASSWORD, SERVICE_ROLE_KEY, signIn, signUp, SUPABASE_URL, type TestUser, uniqueEmail } from "./support.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const TSX = `${repoRoot}node_modules/.bin/tsx`;
@@ -41,13 +41,6 @@ async function cliJson<T = Record<string, unknown>>(...args: string[]): Promise<
   if (run.code !== 0) throw new Error(`admin ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
   return JSON.parse(run.stdout) as T;
 }
-
-/** The claims of an access token (no verification: the server already did). */
-function claimsOf(token: string): { app_metadata: { roles?: string[] } } {
-  return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
-}
-
-const signIn = (email: string) => client().auth.signInWithPassword({ email, password: PASSWORD });
 
 async function rolesInNextToken(email: string): Promise<string[]> {
   const { data, error } = await signIn(email);
@@ -189,7 +182,7 @@ describe("admin CLI: invites", () => {
     const invite = await cliJson<{ code: string; expires_at: string }>(
       "invites", "create", "--expires", "2099-01-01", "--note", "cli test",
     );
-    expect(invite.code).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(invite.code).toMatch(/^[0-9a-f]{32}$/);
     expect(Date.parse(invite.expires_at)).toBe(Date.UTC(2099, 0, 1));
 
     expect((await signUpWith(invite.code)).error).toBeNull();
