@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
+import { parseEnv } from "node:util";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import ws from "ws";
 import { z } from "zod";
@@ -42,20 +43,11 @@ function loadLocalStackConnection(): Connection {
         `(${statusFile} is missing): export them, or run \`npm start\``,
     );
   }
-  const status = parseEnvFile(readFileSync(statusFile, "utf8"));
+  // `NAME="value"` lines, as `supabase status -o env` prints them.
+  const status = parseEnv(readFileSync(statusFile, "utf8")) as Record<string, string>;
   const missing = ["API_URL", "SERVICE_ROLE_KEY"].filter((name) => !status[name]);
   if (missing.length > 0) throw new CommandError(`${statusFile} has no ${missing.join(" or ")} line`);
   return { url: status.API_URL, serviceRoleKey: status.SERVICE_ROLE_KEY };
-}
-
-/** `NAME="value"` lines, as `supabase status -o env` prints them. */
-function parseEnvFile(text: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (match) values[match[1]] = match[2].replace(/^"(.*)"$/, "$1");
-  }
-  return values;
 }
 
 // An HTTP header value: printable ASCII, so an e-mail or a login name.

@@ -1,16 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, client, PASSWORD, signUp, type TestUser, uniqueEmail } from "./support.ts";
+import { admin, claimsOf, client, PASSWORD, signIn, signUp, type TestUser, uniqueEmail } from "./support.ts";
 
-/** The claims of an access token (no verification: the server already did). */
-function claimsOf(token: string): { app_metadata: Record<string, unknown> } {
-  return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
-}
-
-async function signIn(email: string) {
-  const { data, error } = await client().auth.signInWithPassword({ email, password: PASSWORD });
+async function sessionOf(email: string) {
+  const { data, error } = await signIn(email);
   if (error) throw error;
-  return data.session!;
+  return data.session;
 }
 
 async function roleId(name: string): Promise<string> {
@@ -109,7 +104,7 @@ describe("identity: roles in the access token", () => {
 
     const assigned = await admin().from("user_roles").insert({ user_id: user.id, role_id: await roleId("staff") });
     expect(assigned.error).toBeNull();
-    const session = await signIn(user.email);
+    const session = await sessionOf(user.email);
     expect(claimsOf(session.access_token).app_metadata).toMatchObject({ provider: "email", roles: ["staff"] });
 
     const expired = await admin()
@@ -117,7 +112,7 @@ describe("identity: roles in the access token", () => {
       .update({ assigned_at: new Date(Date.now() - 3600_000).toISOString(), expires_at: new Date(Date.now() - 60_000).toISOString() })
       .eq("user_id", user.id);
     expect(expired.error).toBeNull();
-    expect(claimsOf((await signIn(user.email)).access_token).app_metadata.roles).toEqual([]);
+    expect(claimsOf((await sessionOf(user.email)).access_token).app_metadata.roles).toEqual([]);
   });
 });
 
