@@ -1,6 +1,8 @@
 // Where each piece of the Docker-less stack lives: ports, folders, keys. Two profiles share
 // one layout: `dev` (npm start, the ports in supabase/config.toml) and `test` (npm test,
 // the same ports shifted by 1000 and its own data folder, so both can run at once).
+// STACK_INSTANCE=N (1-9) shifts both by another N*100 and gives them their own folders, so
+// several checkouts (git worktrees) can each run their own stacks on one machine.
 
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -86,12 +88,19 @@ export function parseSize(size: string | number): number {
   return Math.round(Number(match[1]) * units[(match[2] ?? "b").toLowerCase()]);
 }
 
+function stackInstance(): number {
+  const raw = process.env.STACK_INSTANCE ?? "0";
+  if (!/^[0-9]$/.test(raw)) throw new Error(`STACK_INSTANCE must be a digit 0-9, not "${raw}"`);
+  return Number(raw);
+}
+
 export function stackConfig(profile: Profile): StackConfig {
   const toml = readSupabaseConfig();
-  const shift = profile === "test" ? 1000 : 0;
+  const instance = stackInstance();
+  const shift = (profile === "test" ? 1000 : 0) + instance * 100;
   const apiPort = Number(toml.api?.port ?? 54321) + shift;
   const dbPort = Number(toml.db?.port ?? 54322) + shift;
-  const dataDir = join(repoRoot, ".stack", profile);
+  const dataDir = join(repoRoot, ".stack", instance ? `${profile}-${instance}` : profile);
   const supabaseDir = join(repoRoot, "supabase");
 
   const functions: FunctionSpec[] = Object.entries((toml.functions ?? {}) as Toml)

@@ -115,6 +115,93 @@ export type Database = {
         };
         Relationships: [];
       };
+      "currencies": {
+        Row: {
+          "code": string;
+          "max_amount": number;
+          "minor_units": number;
+          "name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "code": string;
+          "max_amount": number;
+          "minor_units": number;
+          "name": string;
+        };
+        Update: {
+          "code"?: string;
+          "max_amount"?: number;
+          "minor_units"?: number;
+          "name"?: string;
+        };
+        Relationships: [];
+      };
+      "designs": {
+        Row: {
+          "created_at": string;
+          "description": string;
+          "duplicated_from": string | null;
+          "file_paths": (string)[];
+          "id": string;
+          "owner_id": string;
+          "pattern": NonNullable<Json>;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+          "visibility": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "description"?: string;
+          "duplicated_from"?: string | null;
+          "file_paths"?: (string)[];
+          "id"?: string;
+          "owner_id"?: string;
+          "pattern": NonNullable<Json>;
+          "tags"?: (string)[];
+          "title": string;
+          "updated_at"?: string;
+          "visibility"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "description"?: string;
+          "duplicated_from"?: string | null;
+          "file_paths"?: (string)[];
+          "id"?: string;
+          "owner_id"?: string;
+          "pattern"?: NonNullable<Json>;
+          "tags"?: (string)[];
+          "title"?: string;
+          "updated_at"?: string;
+          "visibility"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "designs_duplicated_from_fkey";
+            columns: ["duplicated_from"];
+            isOneToOne: false;
+            referencedRelation: "designs";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "designs_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "designs_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "invite_codes": {
         Row: {
           "code": string;
