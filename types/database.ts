@@ -102,6 +102,78 @@ export type Database = {
         };
         Relationships: [];
       };
+      "bids": {
+        Row: {
+          "amount": number;
+          "created_at": string;
+          "currency": string;
+          "decided_at": string | null;
+          "duration_days": number;
+          "id": string;
+          "message": string;
+          "project_id": string;
+          "status": string;
+          "tailor_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "created_at"?: string;
+          "currency": string;
+          "decided_at"?: string | null;
+          "duration_days": number;
+          "id"?: string;
+          "message"?: string;
+          "project_id": string;
+          "status"?: string;
+          "tailor_id"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "amount"?: number;
+          "created_at"?: string;
+          "currency"?: string;
+          "decided_at"?: string | null;
+          "duration_days"?: number;
+          "id"?: string;
+          "message"?: string;
+          "project_id"?: string;
+          "status"?: string;
+          "tailor_id"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "bids_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "bids_project_id_fkey";
+            columns: ["project_id"];
+            isOneToOne: false;
+            referencedRelation: "projects";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "bids_tailor_id_fkey";
+            columns: ["tailor_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "bids_tailor_id_fkey";
+            columns: ["tailor_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "countries": {
         Row: {
           "code": string;
@@ -136,6 +208,65 @@ export type Database = {
           "name"?: string;
         };
         Relationships: [];
+      };
+      "deliveries": {
+        Row: {
+          "created_at": string;
+          "file_paths": (string)[];
+          "id": string;
+          "message": string;
+          "order_id": string;
+          "responded_at": string | null;
+          "response_note": string | null;
+          "seller_id": string | null;
+          "status": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "file_paths"?: (string)[];
+          "id"?: string;
+          "message": string;
+          "order_id": string;
+          "responded_at"?: string | null;
+          "response_note"?: string | null;
+          "seller_id"?: string | null;
+          "status"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "file_paths"?: (string)[];
+          "id"?: string;
+          "message"?: string;
+          "order_id"?: string;
+          "responded_at"?: string | null;
+          "response_note"?: string | null;
+          "seller_id"?: string | null;
+          "status"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "deliveries_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "deliveries_seller_id_fkey";
+            columns: ["seller_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "deliveries_seller_id_fkey";
+            columns: ["seller_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "designs": {
         Row: {
@@ -196,6 +327,82 @@ export type Database = {
           {
             foreignKeyName: "designs_owner_id_fkey";
             columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "disputes": {
+        Row: {
+          "created_at": string;
+          "id": string;
+          "opened_by": string | null;
+          "order_id": string;
+          "reason": string;
+          "resolution": string | null;
+          "resolution_note": string | null;
+          "resolved_at": string | null;
+          "resolved_by": string | null;
+          "status": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: string;
+          "opened_by"?: string | null;
+          "order_id": string;
+          "reason": string;
+          "resolution"?: string | null;
+          "resolution_note"?: string | null;
+          "resolved_at"?: string | null;
+          "resolved_by"?: string | null;
+          "status"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: string;
+          "opened_by"?: string | null;
+          "order_id"?: string;
+          "reason"?: string;
+          "resolution"?: string | null;
+          "resolution_note"?: string | null;
+          "resolved_at"?: string | null;
+          "resolved_by"?: string | null;
+          "status"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "disputes_opened_by_fkey";
+            columns: ["opened_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "disputes_opened_by_fkey";
+            columns: ["opened_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "disputes_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "disputes_resolved_by_fkey";
+            columns: ["resolved_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "disputes_resolved_by_fkey";
+            columns: ["resolved_by"];
             isOneToOne: false;
             referencedRelation: "public_profiles";
             referencedColumns: ["id"];
@@ -263,6 +470,210 @@ export type Database = {
             isOneToOne: false;
             referencedRelation: "invite_codes";
             referencedColumns: ["code"];
+          },
+        ];
+      };
+      "order_events": {
+        Row: {
+          "actor_id": string | null;
+          "created_at": string;
+          "event_type": string;
+          "from_status": string | null;
+          "id": number;
+          "note": string | null;
+          "order_id": string;
+          "to_status": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "actor_id"?: string | null;
+          "created_at"?: string;
+          "event_type": string;
+          "from_status"?: string | null;
+          "id"?: never;
+          "note"?: string | null;
+          "order_id": string;
+          "to_status"?: string | null;
+        };
+        Update: {
+          "actor_id"?: string | null;
+          "created_at"?: string;
+          "event_type"?: string;
+          "from_status"?: string | null;
+          "id"?: never;
+          "note"?: string | null;
+          "order_id"?: string;
+          "to_status"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "order_events_actor_id_fkey";
+            columns: ["actor_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "order_events_actor_id_fkey";
+            columns: ["actor_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "order_events_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "orders": {
+        Row: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "bid_id"?: string | null;
+          "buyer_id"?: string | null;
+          "cancellation_reason"?: string | null;
+          "cancelled_at"?: string | null;
+          "commission_rate_bps": number;
+          "completed_at"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "delivered_at"?: string | null;
+          "details"?: NonNullable<Json>;
+          "due_at"?: string | null;
+          "duration_days"?: number | null;
+          "id"?: string;
+          "kind": string;
+          "metadata"?: NonNullable<Json>;
+          "paid_at"?: string | null;
+          "price_amount": number;
+          "project_id"?: string | null;
+          "requirements_approved_by_buyer_at"?: string | null;
+          "requirements_approved_by_seller_at"?: string | null;
+          "revisions_allowed"?: number | null;
+          "revisions_used"?: number;
+          "seller_id"?: string | null;
+          "status"?: string;
+          "thread_id"?: string | null;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "bid_id"?: string | null;
+          "buyer_id"?: string | null;
+          "cancellation_reason"?: string | null;
+          "cancelled_at"?: string | null;
+          "commission_rate_bps"?: number;
+          "completed_at"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "delivered_at"?: string | null;
+          "details"?: NonNullable<Json>;
+          "due_at"?: string | null;
+          "duration_days"?: number | null;
+          "id"?: string;
+          "kind"?: string;
+          "metadata"?: NonNullable<Json>;
+          "paid_at"?: string | null;
+          "price_amount"?: number;
+          "project_id"?: string | null;
+          "requirements_approved_by_buyer_at"?: string | null;
+          "requirements_approved_by_seller_at"?: string | null;
+          "revisions_allowed"?: number | null;
+          "revisions_used"?: number;
+          "seller_id"?: string | null;
+          "status"?: string;
+          "thread_id"?: string | null;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "orders_bid_id_fkey";
+            columns: ["bid_id"];
+            isOneToOne: false;
+            referencedRelation: "bids";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "orders_project_id_fkey";
+            columns: ["project_id"];
+            isOneToOne: false;
+            referencedRelation: "projects";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_seller_id_fkey";
+            columns: ["seller_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_seller_id_fkey";
+            columns: ["seller_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_thread_id_fkey";
+            columns: ["thread_id"];
+            isOneToOne: false;
+            referencedRelation: "threads";
+            referencedColumns: ["id"];
           },
         ];
       };
@@ -410,6 +821,150 @@ export type Database = {
           "username"?: string | null;
         };
         Relationships: [];
+      };
+      "project_designs": {
+        Row: {
+          "created_at": string;
+          "design_id": string;
+          "project_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "design_id": string;
+          "project_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "design_id"?: string;
+          "project_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "project_designs_design_id_fkey";
+            columns: ["design_id"];
+            isOneToOne: false;
+            referencedRelation: "designs";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "project_designs_project_id_fkey";
+            columns: ["project_id"];
+            isOneToOne: false;
+            referencedRelation: "projects";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "project_requirements": {
+        Row: {
+          "created_at": string;
+          "details": string;
+          "id": string;
+          "position": number;
+          "project_id": string;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "details"?: string;
+          "id"?: string;
+          "position"?: number;
+          "project_id": string;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "details"?: string;
+          "id"?: string;
+          "position"?: number;
+          "project_id"?: string;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "project_requirements_project_id_fkey";
+            columns: ["project_id"];
+            isOneToOne: false;
+            referencedRelation: "projects";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "projects": {
+        Row: {
+          "bid_count": number;
+          "budget_amount": number;
+          "closed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "deadline": string | null;
+          "description": string;
+          "id": string;
+          "owner_id": string;
+          "search": unknown;
+          "status": string;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "bid_count"?: number;
+          "budget_amount": number;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "deadline"?: string | null;
+          "description"?: string;
+          "id"?: string;
+          "owner_id"?: string;
+          "search"?: never;
+          "status"?: string;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "bid_count"?: number;
+          "budget_amount"?: number;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "deadline"?: string | null;
+          "description"?: string;
+          "id"?: string;
+          "owner_id"?: string;
+          "search"?: never;
+          "status"?: string;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "projects_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "projects_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "projects_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "role_permissions": {
         Row: {
@@ -583,6 +1138,100 @@ export type Database = {
           },
         ];
       };
+      "thread_participants": {
+        Row: {
+          "joined_at": string;
+          "last_read_at": string | null;
+          "thread_id": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "joined_at"?: string;
+          "last_read_at"?: string | null;
+          "thread_id": string;
+          "user_id": string;
+        };
+        Update: {
+          "joined_at"?: string;
+          "last_read_at"?: string | null;
+          "thread_id"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "thread_participants_thread_id_fkey";
+            columns: ["thread_id"];
+            isOneToOne: false;
+            referencedRelation: "threads";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "thread_participants_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "thread_participants_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "threads": {
+        Row: {
+          "created_at": string;
+          "created_by": string | null;
+          "id": string;
+          "last_message_at": string | null;
+          "project_id": string | null;
+          "subject": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "id"?: string;
+          "last_message_at"?: string | null;
+          "project_id"?: string | null;
+          "subject"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "id"?: string;
+          "last_message_at"?: string | null;
+          "project_id"?: string | null;
+          "subject"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "threads_created_by_fkey";
+            columns: ["created_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "threads_created_by_fkey";
+            columns: ["created_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "threads_project_id_fkey";
+            columns: ["project_id"];
+            isOneToOne: false;
+            referencedRelation: "projects";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "user_roles": {
         Row: {
           "assigned_at": string;
@@ -666,6 +1315,13 @@ export type Database = {
       };
     };
     Functions: {
+      "accept_bid": {
+        Args: { "acting_user": string; "bid_id": string };
+        Returns: {
+          "created": boolean;
+          "order_id": string;
+        }[];
+      };
       "access_report": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -676,7 +1332,145 @@ export type Database = {
           "user_id": string;
         }[];
       };
+      "approve_delivery": {
+        Args: { "order_id": string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "approve_requirements": {
+        Args: { "order_id": string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "before_user_created_hook": { Args: { "event": Json }; Returns: Json };
+      "cancel_order": {
+        Args: { "order_id": string; "reason": string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "close_project": {
+        Args: { "project_id": string };
+        Returns: {
+          "bid_count": number;
+          "budget_amount": number;
+          "closed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "deadline": string | null;
+          "description": string;
+          "id": string;
+          "owner_id": string;
+          "search": unknown;
+          "status": string;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "projects";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
       "effective_permissions": {
         Args: { "target_user"?: string };
@@ -684,6 +1478,27 @@ export type Database = {
           "granted_by_roles": (string)[];
           "permission": string;
         }[];
+      };
+      "open_dispute": {
+        Args: { "order_id": string; "reason": string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "opened_by": string | null;
+          "order_id": string;
+          "reason": string;
+          "resolution": string | null;
+          "resolution_note": string | null;
+          "resolved_at": string | null;
+          "resolved_by": string | null;
+          "status": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "disputes";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "record_admin_action": {
         Args: {
@@ -694,6 +1509,104 @@ export type Database = {
           "table_name": string;
         };
         Returns: number;
+      };
+      "record_order_payment": {
+        Args: { "order_id": string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "reject_bid": {
+        Args: { "bid_id": string };
+        Returns: {
+          "amount": number;
+          "created_at": string;
+          "currency": string;
+          "decided_at": string | null;
+          "duration_days": number;
+          "id": string;
+          "message": string;
+          "project_id": string;
+          "status": string;
+          "tailor_id": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "bids";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "request_revision": {
+        Args: { "note": string; "order_id": string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "review_seller_application": {
         Args: { "application_id": string; "decision": string; "reason"?: string };
@@ -743,6 +1656,48 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "addresses";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "submit_delivery": {
+        Args: { "file_paths"?: (string)[]; "message": string; "order_id": string };
+        Returns: {
+          "created_at": string;
+          "file_paths": (string)[];
+          "id": string;
+          "message": string;
+          "order_id": string;
+          "responded_at": string | null;
+          "response_note": string | null;
+          "seller_id": string | null;
+          "status": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "deliveries";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "withdraw_bid": {
+        Args: { "bid_id": string };
+        Returns: {
+          "amount": number;
+          "created_at": string;
+          "currency": string;
+          "decided_at": string | null;
+          "duration_days": number;
+          "id": string;
+          "message": string;
+          "project_id": string;
+          "status": string;
+          "tailor_id": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "bids";
           isOneToOne: true;
           isSetofReturn: false;
         };

@@ -71,6 +71,7 @@ end
 $$;
 comment on function private.assert_money(bigint, text, text) is
   'Raises 22023 with a precise message unless amount is a positive number of minor units within the currency''s limit.';
+grant execute on function private.assert_money(bigint, text, text) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- The platform's commission, snapshotted onto each order when it is created.
@@ -122,15 +123,16 @@ create index domain_events_subject_idx on private.domain_events (subject_type, s
 grant select, update (processed_at) on private.domain_events to service_role;
 
 create function private.emit_event(
-  event_type text, subject_type text, subject_id uuid, recipients uuid[], payload jsonb default '{}'
+  event_type text, subject_type text, subject_id uuid, recipients uuid[], payload jsonb default '{}', actor uuid default auth.uid()
 ) returns void
 language sql
 security definer
 set search_path = ''
 as $$
   insert into private.domain_events (event_type, subject_type, subject_id, actor_id, recipients, payload)
-  values (event_type, subject_type, subject_id, auth.uid(),
-          array(select distinct r from unnest(recipients) r where r is not null), coalesce(payload, '{}'))
+  values (event_type, subject_type, subject_id, actor,
+          array(select distinct r from unnest(recipients) r where r is not null and r is distinct from actor),
+          coalesce(payload, '{}'))
 $$;
-comment on function private.emit_event(text, text, uuid, uuid[], jsonb) is
-  'Records a domain event in the outbox, in the caller''s transaction, for the given recipients.';
+comment on function private.emit_event(text, text, uuid, uuid[], jsonb, uuid) is
+  'Records a domain event in the outbox, in the caller''s transaction, for the given recipients (never the actor).';
