@@ -106,7 +106,6 @@ export type Database = {
         Row: {
           "amount": number;
           "created_at": string;
-          "currency": string;
           "decided_at": string | null;
           "duration_days": number;
           "id": string;
@@ -120,7 +119,6 @@ export type Database = {
         Insert: {
           "amount": number;
           "created_at"?: string;
-          "currency": string;
           "decided_at"?: string | null;
           "duration_days": number;
           "id"?: string;
@@ -133,7 +131,6 @@ export type Database = {
         Update: {
           "amount"?: number;
           "created_at"?: string;
-          "currency"?: string;
           "decided_at"?: string | null;
           "duration_days"?: number;
           "id"?: string;
@@ -144,13 +141,6 @@ export type Database = {
           "updated_at"?: string;
         };
         Relationships: [
-          {
-            foreignKeyName: "bids_currency_fkey";
-            columns: ["currency"];
-            isOneToOne: false;
-            referencedRelation: "currencies";
-            referencedColumns: ["code"];
-          },
           {
             foreignKeyName: "bids_project_id_fkey";
             columns: ["project_id"];
@@ -1553,7 +1543,6 @@ export type Database = {
         Returns: {
           "amount": number;
           "created_at": string;
-          "currency": string;
           "decided_at": string | null;
           "duration_days": number;
           "id": string;
@@ -1685,7 +1674,6 @@ export type Database = {
         Returns: {
           "amount": number;
           "created_at": string;
-          "currency": string;
           "decided_at": string | null;
           "duration_days": number;
           "id": string;

@@ -7,7 +7,6 @@ create table public.bids (
   project_id uuid not null references public.projects (id) on delete cascade,
   tailor_id uuid not null default auth.uid() references public.profiles (id) on delete cascade,
   amount bigint not null,
-  currency text not null references public.currencies (code),
   duration_days integer not null constraint bids_duration_range check (duration_days between 1 and 365),
   message text not null default '' constraint bids_message_length check (char_length(message) <= 5000),
   status text not null default 'pending' constraint bids_status check (status in ('pending', 'accepted', 'rejected', 'withdrawn')),
@@ -19,7 +18,7 @@ create table public.bids (
 );
 comment on table public.bids is
   'Tailors'' offers on projects (000 /projects/:id/bids, /bids). pending -> accepted | rejected | withdrawn, through functions only.';
-comment on column public.bids.currency is 'Always the project''s currency: set by a trigger, not by the bidder.';
+comment on column public.bids.amount is 'Minor units of the project''s currency (a bid has no currency of its own).';
 comment on column public.bids.status is 'Not client-writable: withdraw_bid(), reject_bid(), close_project() and accept_bid() move it.';
 
 create index bids_tailor_idx on public.bids (tailor_id, status, created_at desc);
@@ -45,8 +44,8 @@ as $$
 $$;
 grant execute on function private.owns_project(uuid), private.has_bid_on(uuid) to authenticated;
 
--- New bids: only on open projects, never on one's own, in the project's currency, within
--- the currency's limits. Security definer: a closed project is invisible to the bidder,
+-- New bids: only on open projects, never on one's own, within the limits of the project's
+-- currency. Security definer: a closed project is invisible to the bidder,
 -- but the error must still say why.
 create function private.check_bid() returns trigger
 language plpgsql
@@ -66,8 +65,7 @@ begin
   if project.status <> 'open' then
     raise exception 'project % is %: it no longer takes bids', project.id, project.status using errcode = '55000';
   end if;
-  new.currency := project.currency;
-  perform private.assert_money(new.amount, new.currency, 'bid amount');
+  perform private.assert_money(new.amount, project.currency, 'bid amount');
   return new;
 end
 $$;

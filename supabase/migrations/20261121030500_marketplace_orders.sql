@@ -304,7 +304,7 @@ begin
   select coalesce(array_agg(tailor_id), '{}') into others from rejected;
   update public.projects set status = 'in_progress' where id = project.id;
 
-  o := private.create_order('project', project.owner_id, bid.tailor_id, project.title, bid.amount, bid.currency,
+  o := private.create_order('project', project.owner_id, bid.tailor_id, project.title, bid.amount, project.currency,
                             bid.duration_days, null, 'awaiting_requirements', project.id, bid.id);
 
   perform private.emit_event('bid.accepted', 'bid', bid.id, array[bid.tailor_id],

@@ -1,23 +1,11 @@
-import { FunctionsHttpError } from "@supabase/supabase-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, client, type Client, PASSWORD, signUp, type TestUser } from "./support.ts";
+import { admin, callFunction, client, PASSWORD, signUp, type TestUser } from "./support.ts";
 
 // The smallest valid PNG: one transparent pixel.
 const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
   "base64",
 );
-
-/** Calls a function with POST as the client's user; a non-2xx answer is returned, not thrown. */
-async function call(c: Client, name: string, body?: Record<string, unknown>): Promise<{ status: number; body: any }> {
-  const { data, error } = await c.functions.invoke(name, { method: "POST", body });
-  if (!error) return { status: 200, body: data };
-  if (error instanceof FunctionsHttpError) {
-    const response = error.context as Response;
-    return { status: response.status, body: await response.json() };
-  }
-  throw error;
-}
 
 async function addAddress(user: TestUser, fullName: string): Promise<void> {
   const { error } = await user.client
@@ -60,7 +48,7 @@ describe("account export and deletion (edge functions)", () => {
   });
 
   it("exports the caller's data, and nobody else's, behind a signed URL", async () => {
-    const { status, body } = await call(owner.client, "account-export");
+    const { status, body } = await callFunction(owner.client, "account-export");
     expect(status).toBe(200);
     expect(body.expires_in).toBe(3600);
     expect(body.path).toMatch(new RegExp(`^${owner.id}/export-.+\\.json$`));
@@ -100,23 +88,23 @@ describe("account export and deletion (edge functions)", () => {
   });
 
   it("refuses callers who are not signed in with 401", async () => {
-    const exported = await call(client(), "account-export");
+    const exported = await callFunction(client(), "account-export");
     expect(exported.status).toBe(401);
     expect(exported.body.error.code).toBe("unauthorized");
-    const deleted = await call(client(), "account-delete", { password: PASSWORD, confirm: "DELETE" });
+    const deleted = await callFunction(client(), "account-delete", { password: PASSWORD, confirm: "DELETE" });
     expect(deleted.status).toBe(401);
     expect(deleted.body.error.code).toBe("unauthorized");
   });
 
   it("refuses a deletion request that is not confirmed", async () => {
-    const { status, body } = await call(owner.client, "account-delete", { password: PASSWORD, confirm: "yes" });
+    const { status, body } = await callFunction(owner.client, "account-delete", { password: PASSWORD, confirm: "yes" });
     expect(status).toBe(400);
     expect(body.error.code).toBe("invalid_request");
     expect(body.error.details).toContainEqual(expect.objectContaining({ path: ["confirm"] }));
   });
 
   it("refuses a deletion with the wrong password and deletes nothing", async () => {
-    const { status, body } = await call(owner.client, "account-delete", { password: "Wrong-Horse-9", confirm: "DELETE" });
+    const { status, body } = await callFunction(owner.client, "account-delete", { password: "Wrong-Horse-9", confirm: "DELETE" });
     expect(status).toBe(401);
     expect(body.error.code).toBe("reauthentication_failed");
 
@@ -128,7 +116,7 @@ describe("account export and deletion (edge functions)", () => {
   });
 
   it("deletes the account, its rows and its files with the right password, and nobody else's", async () => {
-    const { status, body } = await call(owner.client, "account-delete", { password: PASSWORD, confirm: "DELETE" });
+    const { status, body } = await callFunction(owner.client, "account-delete", { password: PASSWORD, confirm: "DELETE" });
     expect(status).toBe(200);
     expect(body).toEqual({ deleted: true });
 
@@ -173,7 +161,7 @@ describe("account deletion of an admin", () => {
   // Refusing the platform's last admin is covered by tests/functions/account_delete_test.ts:
   // here other admins may exist, so only the other half is certain.
   it("lets an admin delete their account while another admin remains", async () => {
-    const { status } = await call(first.client, "account-delete", { password: PASSWORD, confirm: "DELETE" });
+    const { status } = await callFunction(first.client, "account-delete", { password: PASSWORD, confirm: "DELETE" });
     expect(status).toBe(200);
     const roles = await admin().from("user_roles").select("user_id").eq("user_id", first.id);
     expect(roles.data).toEqual([]);

@@ -58,3 +58,27 @@ export const signIn = (email: string) => client().auth.signInWithPassword({ emai
 export function claimsOf(token: string): { app_metadata: { roles?: string[]; [key: string]: unknown } } {
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
 }
+
+/**
+ * Calls an edge function as the client's signed-in user (or anonymously) and returns the
+ * HTTP status and parsed body whatever they are: tests assert on both, error bodies too.
+ */
+export async function callFunction(
+  c: Client,
+  name: string,
+  body?: unknown,
+  method = "POST",
+): Promise<{ status: number; body: any }> {
+  const { data } = await c.auth.getSession();
+  const response = await fetch(`${SUPABASE_URL}/functions/v1/${name}`, {
+    method,
+    headers: {
+      apikey: ANON_KEY,
+      Authorization: `Bearer ${data.session?.access_token ?? ANON_KEY}`,
+      "Content-Type": "application/json",
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}

@@ -1,0 +1,28 @@
+// POST /accept-bid { bid_id }: the project's owner accepts a bid (000 POST /bids/:bidId/accept).
+// The caller is identified by Supabase Auth; public.accept_bid() does the work in one
+// transaction under row locks, so concurrent accepts of one project make one order and a
+// retried request answers with the order the first one made (200 instead of 201).
+import { z } from "npm:zod@4.6.7";
+import { orThrow } from "../_shared/database-errors.ts";
+import { json, methodNotAllowed } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/handler.ts";
+import { readJson } from "../_shared/request.ts";
+import { requireUser, serviceClient } from "../_shared/supabase.ts";
+
+export const acceptBidRequest = z.strictObject({ bid_id: z.uuid() });
+
+export const handler = createHandler(async (req) => {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const { user, client } = await requireUser(req);
+  const { bid_id } = await readJson(req, acceptBidRequest);
+
+  // accept_bid is executable by the service role only; it is told who is acting and checks
+  // that they own the project.
+  const rows = orThrow<{ order_id: string; created: boolean }[]>(
+    await serviceClient().rpc("accept_bid", { bid_id, acting_user: user.id }),
+  );
+  const { order_id, created } = rows[0];
+  // Read back as the caller: they see the order as their policies allow, nothing more.
+  const order = orThrow(await client.from("orders").select("*").eq("id", order_id).single());
+  return json({ order, created }, created ? 201 : 200);
+});
