@@ -1,7 +1,8 @@
 // `npm run bench`: load tests against an isolated local stack (the `test` profile's ports),
 // measured as ratios within one run so the numbers mean something on any machine.
-// Scenario: a representative RLS-protected read as a signed-in user, beside the same query
-// as service_role (which bypasses RLS); the ratio is what the policies cost.
+// Each scenario is a representative RLS-protected read as a signed-in user, beside the same
+// query as service_role (which bypasses RLS); the ratio is what the policies cost.
+// `npm run bench -- projects` runs one scenario.
 
 import autocannon from "autocannon";
 import pg from "pg";
@@ -9,6 +10,7 @@ import { stackConfig } from "../../stack/config.ts";
 import { startStack } from "../../stack/stack.ts";
 
 const PROFILES = 10_000;
+const PROJECTS = 100_000;
 const CONNECTIONS = 50;
 const DURATION_SECONDS = 10;
 
@@ -26,25 +28,72 @@ async function load(name: string, url: string, headers: Record<string, string>):
   return { name, requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
 }
 
-async function seed(dbUrl: string): Promise<void> {
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  // Users made as Supabase Auth makes them; the sign-up trigger creates their profiles.
+/** Users made as Supabase Auth makes them; the sign-up trigger creates their profiles. */
+async function seedUsers(db: pg.Client, prefix: string, count: number): Promise<void> {
   await db.query(
     `insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
                              raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
      select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
-            'bench-' || i || '@example.com', '', now(), '{"provider":"email"}',
+            $1 || '-' || i || '@example.com', '', now(), '{"provider":"email"}',
             jsonb_build_object('display_name', 'Bench user ' || i), now(), now()
-     from generate_series(1, $1) as i`,
-    [PROFILES],
+     from generate_series(1, $2) as i`,
+    [prefix, count],
   );
-  await db.query("update public.profiles set is_public = (random() < 0.8)");
-  await db.query("analyze public.profiles");
-  await db.end();
 }
 
+interface Scenario {
+  name: string;
+  describe: string;
+  seed: (db: pg.Client) => Promise<void>;
+  /** The PostgREST path and query to read, the same for both roles. */
+  path: string;
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: "profiles",
+    describe: `Reading 20 of ${PROFILES} profiles (80% public)`,
+    seed: async (db) => {
+      await seedUsers(db, "bench", PROFILES);
+      await db.query("update public.profiles set is_public = (random() < 0.8)");
+      await db.query("analyze public.profiles");
+    },
+    path: "/rest/v1/profiles?select=id,username,display_name,bio&order=created_at.desc&limit=20",
+  },
+  {
+    name: "projects",
+    describe: `Listing open projects (text search, budget range, keyset order) among ${PROJECTS} projects of 1,000 designers`,
+    seed: async (db) => {
+      await seedUsers(db, "designer", 1_000);
+      // Statuses as a live marketplace has them: most open, the rest closed or under way.
+      await db.query(
+        `with designers as (select array_agg(id) ids from public.profiles)
+         insert into public.projects (owner_id, title, description, budget_amount, currency, deadline, status, created_at)
+         select ids[1 + (i % 1000)],
+                (array['Wool', 'Linen', 'Silk', 'Denim', 'Tweed'])[1 + i % 5] || ' ' ||
+                (array['coat', 'shirt', 'dress', 'jacket', 'trousers', 'skirt'])[1 + i % 6] || ' #' || i,
+                'Made to measure, lined, with hand finishing. Request ' || i,
+                1000 + (i * 7919) % 200000, (array['EUR', 'USD', 'GBP'])[1 + i % 3],
+                current_date + 30, case when i % 10 < 7 then 'open' when i % 10 < 9 then 'closed' else 'in_progress' end,
+                now() - make_interval(secs => i)
+         from designers, generate_series(1, $1) as i`,
+        [PROJECTS],
+      );
+      await db.query("analyze public.projects");
+    },
+    path: "/rest/v1/projects?select=id,title,budget_amount,currency,deadline,created_at" +
+      "&status=eq.open&search=wfts(simple).coat&budget_amount=gte.20000&budget_amount=lte.120000" +
+      "&order=created_at.desc,id.desc&limit=20",
+  },
+];
+
 const config = stackConfig("test");
+const only = process.argv.slice(2);
+const selected = scenarios.filter((s) => only.length === 0 || only.includes(s.name));
+if (selected.length === 0) {
+  console.error(`usage: npm run bench [-- ${scenarios.map((s) => s.name).join(" | ")}]`);
+  process.exit(2);
+}
 const stack = await startStack(config, {
   fresh: true,
   onCrash: (message) => {
@@ -53,7 +102,8 @@ const stack = await startStack(config, {
   },
 });
 try {
-  await seed(config.dbUrl);
+  const db = new pg.Client({ connectionString: config.dbUrl });
+  await db.connect();
   const signUp = await fetch(`${config.apiUrl}/auth/v1/signup`, {
     method: "POST",
     headers: { apikey: stack.keys.anonKey, "content-type": "application/json" },
@@ -61,18 +111,23 @@ try {
   });
   const { access_token: userToken } = await signUp.json() as { access_token: string };
 
-  const url = `${config.apiUrl}/rest/v1/profiles?select=id,username,display_name,bio&order=created_at.desc&limit=20`;
-  console.log(`Reading 20 of ${PROFILES} profiles (80% public) with ${CONNECTIONS} connections for ${DURATION_SECONDS}s each.\n`);
-  const asUser = await load("authenticated (RLS)", url, { apikey: stack.keys.anonKey, authorization: `Bearer ${userToken}` });
-  const asService = await load("service_role (no RLS)", url, {
-    apikey: stack.keys.serviceRoleKey,
-    authorization: `Bearer ${stack.keys.serviceRoleKey}`,
-  });
-
-  for (const m of [asUser, asService]) {
-    console.log(`${m.name.padEnd(24)} ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s   p50 ${m.p50} ms   p99 ${m.p99} ms   errors ${m.errors}`);
+  const ratios: string[] = [];
+  for (const scenario of selected) {
+    await scenario.seed(db);
+    const url = `${config.apiUrl}${scenario.path}`;
+    console.log(`\n[${scenario.name}] ${scenario.describe}, ${CONNECTIONS} connections for ${DURATION_SECONDS}s each.`);
+    const asUser = await load("authenticated (RLS)", url, { apikey: stack.keys.anonKey, authorization: `Bearer ${userToken}` });
+    const asService = await load("service_role (no RLS)", url, {
+      apikey: stack.keys.serviceRoleKey,
+      authorization: `Bearer ${stack.keys.serviceRoleKey}`,
+    });
+    for (const m of [asUser, asService]) {
+      console.log(`${m.name.padEnd(24)} ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s   p50 ${m.p50} ms   p99 ${m.p99} ms   errors ${m.errors}`);
+    }
+    ratios.push(`${scenario.name}: authenticated / service_role throughput ratio ${(asUser.requestsPerSecond / asService.requestsPerSecond).toFixed(2)}`);
   }
-  console.log(`\nauthenticated / service_role throughput ratio: ${(asUser.requestsPerSecond / asService.requestsPerSecond).toFixed(2)}`);
+  await db.end();
+  console.log(`\n${ratios.join("\n")}`);
 } finally {
   await stack.stop();
 }
