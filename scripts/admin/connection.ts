@@ -36,18 +36,23 @@ export function loadConnection(env: NodeJS.ProcessEnv = process.env): Connection
 }
 
 function loadLocalStackConnection(): Connection {
+  const status = localStackStatus(["API_URL", "SERVICE_ROLE_KEY"], "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are not set");
+  return { url: status.API_URL, serviceRoleKey: status.SERVICE_ROLE_KEY };
+}
+
+/**
+ * The running local dev stack's URLs and keys (the `NAME="value"` lines `supabase status -o
+ * env` prints), failing with `why` when the stack is not running or a needed line is missing.
+ */
+export function localStackStatus(needed: string[], why: string): Record<string, string> {
   const statusFile = stackConfig("dev").statusFile;
   if (!existsSync(statusFile)) {
-    throw new CommandError(
-      `SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are not set, and no local stack is running ` +
-        `(${statusFile} is missing): export them, or run \`npm start\``,
-    );
+    throw new CommandError(`${why}, and no local stack is running (${statusFile} is missing): export them, or run \`npm start\``);
   }
-  // `NAME="value"` lines, as `supabase status -o env` prints them.
   const status = parseEnv(readFileSync(statusFile, "utf8")) as Record<string, string>;
-  const missing = ["API_URL", "SERVICE_ROLE_KEY"].filter((name) => !status[name]);
+  const missing = needed.filter((name) => !status[name]);
   if (missing.length > 0) throw new CommandError(`${statusFile} has no ${missing.join(" or ")} line`);
-  return { url: status.API_URL, serviceRoleKey: status.SERVICE_ROLE_KEY };
+  return status;
 }
 
 // An HTTP header value: printable ASCII, so an e-mail or a login name.

@@ -1,0 +1,200 @@
+// `npm run demo`: the commissions flow of spec 000 against a running project, as an app
+// would drive it, through supabase-js and the edge functions only: a designer and a tailor
+// sign up, the designer saves and exports a design and posts a project, the tailor bids,
+// the designer accepts, both approve the requirements. Each step is printed; any failure
+// exits non-zero. Targets SUPABASE_URL and SUPABASE_ANON_KEY, else the local `npm start`.
+
+import { randomUUID } from "node:crypto";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import ws from "ws";
+import type { Database } from "../types/database.ts";
+import { localStackStatus } from "./admin/connection.ts";
+
+type Client = SupabaseClient<Database>;
+
+const PASSWORD = "Demo-Password-1";
+
+function connection(): { url: string; anonKey: string } {
+  const { SUPABASE_URL: url, SUPABASE_ANON_KEY: anonKey } = process.env;
+  if (url && anonKey) return { url, anonKey };
+  const status = localStackStatus(["API_URL", "ANON_KEY"], "SUPABASE_URL and SUPABASE_ANON_KEY are not set");
+  return { url: status.API_URL, anonKey: status.ANON_KEY };
+}
+
+const { url, anonKey } = connection();
+
+function newClient(): Client {
+  return createClient<Database>(url, anonKey, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { transport: ws as never },
+  });
+}
+
+let stepNumber = 0;
+/** Runs one step, printing what it did; the first failure ends the demo with exit code 1. */
+async function step<T>(title: string, run: () => Promise<T>, describe: (result: T) => string): Promise<T> {
+  stepNumber += 1;
+  const begun = performance.now();
+  try {
+    const result = await run();
+    const ms = (performance.now() - begun).toFixed(0);
+    console.log(`${String(stepNumber).padStart(2)}. ${title} (${ms} ms)\n    ${describe(result)}`);
+    return result;
+  } catch (error) {
+    console.error(`${String(stepNumber).padStart(2)}. ${title}: FAILED\n    ${error instanceof Error ? error.message : JSON.stringify(error)}`);
+    process.exit(1);
+  }
+}
+
+/** supabase-js answers { data, error }; the demo wants the data or an exception. */
+function must<R extends { data: unknown; error: { message: string; code?: string } | null }>(result: R): NonNullable<R["data"]> {
+  if (result.error) throw new Error(`${result.error.code ?? ""} ${result.error.message}`.trim());
+  return result.data as NonNullable<R["data"]>;
+}
+
+async function invoke<T>(c: Client, name: string, body: unknown): Promise<T> {
+  const { data: session } = await c.auth.getSession();
+  const response = await fetch(`${url}/functions/v1/${name}`, {
+    method: "POST",
+    headers: { apikey: anonKey, Authorization: `Bearer ${session.session?.access_token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const payload = await response.json();
+  if (!response.ok) throw new Error(`${name} answered ${response.status}: ${JSON.stringify(payload)}`);
+  return payload as T;
+}
+
+async function signUp(role: "designer" | "tailor"): Promise<{ client: Client; id: string; email: string }> {
+  const client = newClient();
+  const email = `demo-${role}-${randomUUID().slice(0, 8)}@example.com`;
+  const { data, error } = await client.auth.signUp({
+    email,
+    password: PASSWORD,
+    options: { data: { display_name: `Demo ${role}`, [`is_${role}`]: true } },
+  });
+  if (error) throw error;
+  if (!data.user || !data.session) throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  return { client, id: data.user.id, email };
+}
+
+console.log(`Commissions demo against ${url}\n`);
+
+const designer = await step("The designer signs up", () => signUp("designer"), (u) => `${u.email} (${u.id})`);
+const tailor = await step("The tailor signs up", () => signUp("tailor"), (u) => `${u.email} (${u.id})`);
+
+const design = await step(
+  "The designer saves a parametric design",
+  async () =>
+    must(
+      await designer.client
+        .from("designs")
+        .insert({
+          title: "Demo wool coat",
+          tags: ["coat", "wool"],
+          pattern: {
+            version: 1,
+            units: "cm",
+            width: 120,
+            height: 140,
+            parameters: { chest: 96, length: 110 },
+            pieces: [
+              { name: "front", points: [[10, 10], [55, 10], [60, 120], [5, 120]], closed: true, fill: "#c8b89a" },
+              { name: "back", points: [[65, 10], [110, 10], [115, 120], [60, 120]], closed: true, fill: "#a89a7c" },
+              { name: "sleeve", points: [[20, 125], [100, 125]] },
+            ],
+          },
+        })
+        .select()
+        .single(),
+    ),
+  (d) => `design ${d.id}, private`,
+);
+
+await step(
+  "The designer exports it as SVG and PNG",
+  () =>
+    Promise.all(
+      (["svg", "png"] as const).map((format) =>
+        invoke<{ exports: { format: string; path: string; signed_url: string }[] }>(designer.client, "design-export", {
+          design_id: design.id,
+          format,
+        })
+      ),
+    ),
+  (results) => results.flatMap((r) => r.exports).map((e) => `${e.format}: ${e.path}`).join("\n    "),
+);
+
+const project = await step(
+  "The designer posts a project with the design and two requirements",
+  async () => {
+    const deadline = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+    const p = must(
+      await designer.client
+        .from("projects")
+        .insert({ title: "Tailor my wool coat", description: "Fully lined, horn buttons", budget_amount: 60_000, currency: "EUR", deadline })
+        .select()
+        .single(),
+    );
+    must(await designer.client.from("project_designs").insert({ project_id: p.id, design_id: design.id }));
+    must(
+      await designer.client.from("project_requirements").insert([
+        { project_id: p.id, position: 1, title: "At least 80% wool" },
+        { project_id: p.id, position: 2, title: "Chest 96 cm, length 110 cm" },
+      ]),
+    );
+    return p;
+  },
+  (p) => `project ${p.id}: budget ${p.budget_amount} minor units of ${p.currency}, deadline ${p.deadline}`,
+);
+
+const bid = await step(
+  "The tailor finds it among open projects and bids",
+  async () => {
+    const open = must(
+      await tailor.client.from("projects").select("id, title").eq("status", "open").textSearch("search", "wool coat", {
+        type: "websearch",
+        config: "simple",
+      }).order("created_at", { ascending: false }).limit(20),
+    );
+    if (!open.some((p) => p.id === project.id)) throw new Error("the project is not listed to the tailor");
+    return must(
+      await tailor.client.from("bids").insert({ project_id: project.id, amount: 55_000, duration_days: 21, message: "Two fittings included" })
+        .select().single(),
+    );
+  },
+  (b) => `bid ${b.id}: ${b.amount} minor units, ${b.duration_days} days`,
+);
+
+const accepted = await step(
+  "The designer accepts the bid (accept-bid function)",
+  () => invoke<{ order: Database["public"]["Tables"]["orders"]["Row"]; created: boolean }>(designer.client, "accept-bid", { bid_id: bid.id }),
+  ({ order }) =>
+    `order ${order.id}: ${order.price_amount} ${order.currency}, commission ${order.commission_rate_bps / 100}%, status ${order.status}`,
+);
+const orderId = accepted.order.id;
+
+await step(
+  "Accepting again returns the same order",
+  () => invoke<{ order: { id: string }; created: boolean }>(designer.client, "accept-bid", { bid_id: bid.id }),
+  (again) => {
+    if (again.order.id !== orderId || again.created) throw new Error("a retried accept made another order");
+    return `order ${again.order.id}, created: ${again.created}`;
+  },
+);
+
+await step(
+  "Both approve the requirements",
+  async () => {
+    must(await tailor.client.rpc("approve_requirements", { order_id: orderId }));
+    return must(await designer.client.rpc("approve_requirements", { order_id: orderId }));
+  },
+  (order) => `order status ${order.status}`,
+);
+
+await step(
+  "Both read the order's timeline",
+  async () => must(await tailor.client.from("order_events").select("event_type, to_status").eq("order_id", orderId).order("id")),
+  (events) => events.map((e) => e.to_status ? `${e.event_type} -> ${e.to_status}` : e.event_type).join(", "),
+);
+
+console.log("\nThe order awaits payment into escrow. Done.");
