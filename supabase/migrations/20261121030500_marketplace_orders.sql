@@ -369,7 +369,8 @@ declare
   o public.orders;
 begin
   select status into project_status from public.projects where id = project;
-  if project_status = 'open' then
+  -- No project: it is being deleted (its owner's account with it) and the requirements go too.
+  if project_status is null or project_status = 'open' then
     return coalesce(new, old);
   end if;
   select * into o from public.orders where project_id = project for update;
