@@ -74,7 +74,9 @@ create policy "Owners edit their open projects" on public.projects for update to
 
 create table public.project_designs (
   project_id uuid not null references public.projects (id) on delete cascade,
-  design_id uuid not null references public.designs (id) on delete restrict,
+  -- Checked at commit, not per row: deleting an account cascades to its designs and to its
+  -- projects in either order, and only the end state must hold no dangling attachment.
+  design_id uuid not null references public.designs (id) on delete no action deferrable initially deferred,
   created_at timestamptz not null default now(),
   primary key (project_id, design_id)
 );

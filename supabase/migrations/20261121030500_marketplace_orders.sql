@@ -333,11 +333,12 @@ declare
   o public.orders := private.lock_order(order_id);
   roles text[] := private.order_roles(o);
 begin
-  if not (roles && array['buyer', 'seller']) then
-    raise exception 'only the buyer and the seller approve requirements' using errcode = '42501';
-  end if;
+  -- State first, then party, as private.transition_order does: a wrong state is 55000 for all.
   if o.status <> 'awaiting_requirements' then
     raise exception 'order % is %: requirements are no longer open for approval', o.id, o.status using errcode = '55000';
+  end if;
+  if not (roles && array['buyer', 'seller']) then
+    raise exception 'only the buyer and the seller approve requirements' using errcode = '42501';
   end if;
   update public.orders set
     requirements_approved_by_buyer_at = case when 'buyer' = any(roles) then coalesce(requirements_approved_by_buyer_at, now())
@@ -369,7 +370,8 @@ declare
   o public.orders;
 begin
   select status into project_status from public.projects where id = project;
-  if project_status = 'open' then
+  -- No project: it is being deleted (its owner's account with it) and the requirements go too.
+  if project_status is null or project_status = 'open' then
     return coalesce(new, old);
   end if;
   select * into o from public.orders where project_id = project for update;

@@ -114,11 +114,12 @@ declare
   delivery public.deliveries;
   missing text;
 begin
-  if not ('seller' = any(private.order_roles(o))) then
-    raise exception 'only the seller submits deliveries' using errcode = '42501';
-  end if;
+  -- State first, then party, as private.transition_order does: a wrong state is 55000 for all.
   if o.status not in ('in_progress', 'revision_requested') then
     raise exception 'order % is %: no delivery is due', o.id, o.status using errcode = '55000';
+  end if;
+  if not ('seller' = any(private.order_roles(o))) then
+    raise exception 'only the seller submits deliveries' using errcode = '42501';
   end if;
   if not private.paths_in_folder(coalesce(file_paths, '{}'), o.id) then
     raise exception 'delivery files must be in the order''s folder %/ of the deliverables bucket', o.id using errcode = '22023';
