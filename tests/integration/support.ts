@@ -3,7 +3,7 @@
 // and clients for fresh users. Black-box: supabase-js and HTTP only.
 
 import { randomUUID } from "node:crypto";
-import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
 import ws from "ws";
 import type { Database } from "../../types/database.ts";
 
@@ -57,4 +57,21 @@ export const signIn = (email: string) => client().auth.signInWithPassword({ emai
 /** The claims of an access token (no verification: the server already did). */
 export function claimsOf(token: string): { app_metadata: { roles?: string[]; [key: string]: unknown } } {
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+}
+
+// The smallest valid PNG: one transparent pixel.
+export const TINY_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
+  "base64",
+);
+
+/** Calls an edge function with POST as the client's caller; a non-2xx answer is returned, not thrown. */
+export async function callFunction(c: Client, name: string, body?: Record<string, unknown>): Promise<{ status: number; body: any }> {
+  const { data, error } = await c.functions.invoke(name, { method: "POST", body });
+  if (!error) return { status: 200, body: data };
+  if (error instanceof FunctionsHttpError) {
+    const response = error.context as Response;
+    return { status: response.status, body: await response.json() };
+  }
+  throw error;
 }
