@@ -258,6 +258,62 @@ export type Database = {
           },
         ];
       };
+      "design_share_links": {
+        Row: {
+          "created_at": string;
+          "design_id": string;
+          "expires_at": string | null;
+          "id": string;
+          "owner_id": string;
+          "revoked_at": string | null;
+          "token_hash": string;
+          "token_prefix": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "design_id": string;
+          "expires_at"?: string | null;
+          "id"?: string;
+          "owner_id": string;
+          "revoked_at"?: string | null;
+          "token_hash": string;
+          "token_prefix": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "design_id"?: string;
+          "expires_at"?: string | null;
+          "id"?: string;
+          "owner_id"?: string;
+          "revoked_at"?: string | null;
+          "token_hash"?: string;
+          "token_prefix"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "design_share_links_design_id_fkey";
+            columns: ["design_id"];
+            isOneToOne: false;
+            referencedRelation: "designs";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "design_share_links_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "design_share_links_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "designs": {
         Row: {
           "created_at": string;
@@ -398,6 +454,40 @@ export type Database = {
             referencedColumns: ["id"];
           },
         ];
+      };
+      "garment_presets": {
+        Row: {
+          "category": string;
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "measurements": NonNullable<Json>;
+          "name": string;
+          "units": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "measurements"?: NonNullable<Json>;
+          "name": string;
+          "units"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category"?: string;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "measurements"?: NonNullable<Json>;
+          "name"?: string;
+          "units"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
       };
       "invite_codes": {
         Row: {
@@ -667,6 +757,40 @@ export type Database = {
           },
         ];
       };
+      "pattern_library": {
+        Row: {
+          "category": string;
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "name": string;
+          "pattern": NonNullable<Json>;
+          "tags": (string)[];
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "name": string;
+          "pattern": NonNullable<Json>;
+          "tags"?: (string)[];
+          "updated_at"?: string;
+        };
+        Update: {
+          "category"?: string;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "name"?: string;
+          "pattern"?: NonNullable<Json>;
+          "tags"?: (string)[];
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "permissions": {
         Row: {
           "code": string;
@@ -701,6 +825,65 @@ export type Database = {
           "value"?: NonNullable<Json>;
         };
         Relationships: [];
+      };
+      "portfolio_items": {
+        Row: {
+          "created_at": string;
+          "description": string;
+          "design_id": string | null;
+          "id": string;
+          "image_paths": (string)[];
+          "owner_id": string;
+          "position": number;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "description"?: string;
+          "design_id"?: string | null;
+          "id"?: string;
+          "image_paths"?: (string)[];
+          "owner_id"?: string;
+          "position"?: number;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "description"?: string;
+          "design_id"?: string | null;
+          "id"?: string;
+          "image_paths"?: (string)[];
+          "owner_id"?: string;
+          "position"?: number;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "portfolio_items_design_id_fkey";
+            columns: ["design_id"];
+            isOneToOne: false;
+            referencedRelation: "designs";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "portfolio_items_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "portfolio_items_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "private_profiles": {
         Row: {
@@ -1128,6 +1311,55 @@ export type Database = {
           },
         ];
       };
+      "textures": {
+        Row: {
+          "created_at": string;
+          "id": string;
+          "name": string;
+          "owner_id": string;
+          "storage_path": string;
+          "tags": (string)[];
+          "updated_at": string;
+          "visibility": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: string;
+          "name": string;
+          "owner_id"?: string;
+          "storage_path": string;
+          "tags"?: (string)[];
+          "updated_at"?: string;
+          "visibility"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: string;
+          "name"?: string;
+          "owner_id"?: string;
+          "storage_path"?: string;
+          "tags"?: (string)[];
+          "updated_at"?: string;
+          "visibility"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "textures_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "textures_owner_id_fkey";
+            columns: ["owner_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "thread_participants": {
         Row: {
           "joined_at": string;
@@ -1461,13 +1693,66 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "create_design_share_link": {
+        Args: { "design_id": string; "expires_at"?: string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "token": string;
+          "token_prefix": string;
+        }[];
+      };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
+      "duplicate_design": {
+        Args: { "design_id": string };
+        Returns: {
+          "created_at": string;
+          "description": string;
+          "duplicated_from": string | null;
+          "file_paths": (string)[];
+          "id": string;
+          "owner_id": string;
+          "pattern": NonNullable<Json>;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+          "visibility": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "designs";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "effective_permissions": {
         Args: { "target_user"?: string };
         Returns: {
           "granted_by_roles": (string)[];
           "permission": string;
         }[];
+      };
+      "get_shared_design": {
+        Args: { "token": string };
+        Returns: {
+          "created_at": string;
+          "description": string;
+          "duplicated_from": string | null;
+          "file_paths": (string)[];
+          "id": string;
+          "owner_id": string;
+          "pattern": NonNullable<Json>;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+          "visibility": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "designs";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "open_dispute": {
         Args: { "order_id": string; "reason": string };
@@ -1624,6 +1909,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
       "set_default_address": {
         Args: { "address_id": string };
         Returns: {

@@ -38,6 +38,10 @@ set search_path = ''
 as $$
 begin
   perform private.assert_money(new.budget_amount, new.currency, 'budget');
+  -- Bids are in the project's currency: changing it would silently change every bid.
+  if tg_op = 'UPDATE' and new.currency <> old.currency and old.bid_count > 0 then
+    raise exception 'project % has bids in %: its currency cannot change', old.id, old.currency using errcode = '55000';
+  end if;
   if new.deadline is not null and new.deadline < current_date
      and (tg_op = 'INSERT' or new.deadline is distinct from old.deadline) then
     raise exception 'the deadline % is in the past', new.deadline using errcode = '22023';

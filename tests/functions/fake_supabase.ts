@@ -1,4 +1,4 @@
-// A stand-in for the parts of Supabase the account functions call (Auth, PostgREST, Storage),
+// A stand-in for the parts of Supabase the functions call (Auth, PostgREST, Storage),
 // recording every request, so their handlers run end to end without a stack. Tokens: the
 // caller is "user-token"; the service role is "service-role-key".
 import { withEnv } from "./with_env.ts";
@@ -12,6 +12,10 @@ export interface FakeState {
   objects: Record<string, string[]>;
   /** Uploaded files' text, by bucket/name. */
   uploads: Record<string, string>;
+  /** What GET /rest/v1/<table> answers, by table (other tables: []). */
+  rows?: Record<string, unknown[]>;
+  /** What POST /rest/v1/rpc/<name> answers, by function name. */
+  rpc?: Record<string, { status: number; body: unknown }>;
 }
 
 export interface RecordedRequest {
@@ -91,7 +95,14 @@ function answer(state: FakeState, req: Request, path: string, body: string): Res
   if (route === "GET /rest/v1/user_roles" && req.url.includes("roles.name=eq.admin")) {
     return Response.json(state.adminRoles);
   }
-  if (req.method === "GET" && path.startsWith("/rest/v1/")) return Response.json([]);
+  const rpc = /^\/rest\/v1\/rpc\/([^/]+)$/.exec(path);
+  if (req.method === "POST" && rpc && state.rpc?.[rpc[1]]) {
+    const { status, body } = state.rpc[rpc[1]];
+    return Response.json(body, { status });
+  }
+  if (req.method === "GET" && path.startsWith("/rest/v1/")) {
+    return Response.json(state.rows?.[path.slice("/rest/v1/".length)] ?? []);
+  }
   if (req.method === "PATCH" && path.startsWith("/rest/v1/")) {
     return new Response(null, { status: 204 });
   }

@@ -1,11 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, callFunction, client, PASSWORD, signUp, type TestUser } from "./support.ts";
-
-// The smallest valid PNG: one transparent pixel.
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
+import { admin, callFunction, client, PASSWORD, signUp, type TestUser, TINY_PNG as PNG } from "./support.ts";
 
 async function addAddress(user: TestUser, fullName: string): Promise<void> {
   const { error } = await user.client

@@ -3,7 +3,7 @@
 // step a client must not do itself, Storage for deliverables.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, callFunction, client, signUp, type TestUser } from "./support.ts";
+import { admin, callFunction, client, signUp, type TestUser, TINY_PNG } from "./support.ts";
 
 const PATTERN = {
   version: 1,
@@ -247,7 +247,7 @@ describe("an order from requirements to completion", () => {
     await admin().rpc("record_order_payment", { order_id: orderId }).throwOnError();
 
     const path = `${orderId}/coat-photo.png`;
-    const png = new Blob([Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=", "base64")], { type: "image/png" });
+    const png = new Blob([TINY_PNG], { type: "image/png" });
     expect((await stranger.client.storage.from("deliverables").upload(`${orderId}/fake.png`, png)).error).not.toBeNull();
     expect((await designer.client.storage.from("deliverables").upload(`${orderId}/buyer.png`, png)).error).not.toBeNull();
     await tailor.client.storage.from("deliverables").upload(path, png, { contentType: "image/png" }).then(({ error }) => {

@@ -1,13 +1,8 @@
 import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, client, signUp, type TestUser } from "./support.ts";
+import { admin, client, signUp, type TestUser, TINY_PNG as PNG } from "./support.ts";
 
-// The smallest valid PNG: one transparent pixel.
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
 const png = () => new Blob([PNG], { type: "image/png" });
 
 describe("avatars bucket through the storage API", () => {

@@ -59,6 +59,12 @@ export function claimsOf(token: string): { app_metadata: { roles?: string[]; [ke
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
 }
 
+// The smallest valid PNG: one transparent pixel.
+export const TINY_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
+  "base64",
+);
+
 /**
  * Calls an edge function as the client's signed-in user (or anonymously) and returns the
  * HTTP status and parsed body whatever they are: tests assert on both, error bodies too.

@@ -53,9 +53,9 @@ select lives_ok(
   'a tailor bids on an open project'
 );
 select results_eq(
-  $$ select tailor_id, currency, status, decided_at from public.bids where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  $$ values (tests.get_user_id('bid-tailor@example.com'), 'JPY', 'pending', null::timestamptz) $$,
-  'the bid is the tailor''s, pending, in the project''s currency'
+  $$ select tailor_id, amount, status, decided_at from public.bids where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ values (tests.get_user_id('bid-tailor@example.com'), 250000::bigint, 'pending', null::timestamptz) $$,
+  'the bid is the tailor''s and pending'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 240000, 10) $$,
@@ -63,7 +63,7 @@ select throws_ok(
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days, currency) values (pg_temp.project_of('Kimono'), 240000, 10, 'USD') $$,
-  '42501', null, 'a bidder cannot choose the currency'
+  '42703', null, 'a bid has no currency of its own: its amount is in the project''s'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days, status) values (pg_temp.project_of('Kimono'), 240000, 10, 'accepted') $$,
@@ -142,11 +142,12 @@ select isnt_empty(
       where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
   'a tailor edits their pending bid'
 );
-select is(
-  (select currency from public.bids where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono')),
-  'JPY',
-  'the edited bid stays in the project''s currency'
+select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
+select throws_ok(
+  $$ update public.projects set currency = 'USD' where id = pg_temp.project_of('Kimono') $$,
+  '55000', null, 'a project''s currency cannot change once it has bids (their amounts are in it)'
 );
+select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
 select throws_ok(
   $$ update public.bids set amount = 0 where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
   '22023', null, 'an edit cannot zero the amount'
@@ -156,8 +157,8 @@ select throws_ok(
   '42501', null, 'a tailor cannot write their bid''s status'
 );
 select throws_ok(
-  $$ update public.bids set currency = 'USD' where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  '42501', null, 'a tailor cannot write their bid''s currency'
+  $$ update public.bids set project_id = pg_temp.project_of('Busy blazer') where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  '42501', null, 'a tailor cannot move their bid to another project'
 );
 select throws_ok(
   $$ update public.bids set project_id = pg_temp.project_of('Busy blazer') where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
