@@ -535,6 +535,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -546,6 +547,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -554,6 +556,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -565,6 +568,7 @@ export type Database = {
           "buyer_id"?: string | null;
           "cancellation_reason"?: string | null;
           "cancelled_at"?: string | null;
+          "client_request_id"?: string | null;
           "commission_rate_bps": number;
           "completed_at"?: string | null;
           "created_at"?: string;
@@ -576,6 +580,7 @@ export type Database = {
           "id"?: string;
           "kind": string;
           "metadata"?: NonNullable<Json>;
+          "package_id"?: string | null;
           "paid_at"?: string | null;
           "price_amount": number;
           "project_id"?: string | null;
@@ -584,6 +589,7 @@ export type Database = {
           "revisions_allowed"?: number | null;
           "revisions_used"?: number;
           "seller_id"?: string | null;
+          "service_id"?: string | null;
           "status"?: string;
           "thread_id"?: string | null;
           "title": string;
@@ -594,6 +600,7 @@ export type Database = {
           "buyer_id"?: string | null;
           "cancellation_reason"?: string | null;
           "cancelled_at"?: string | null;
+          "client_request_id"?: string | null;
           "commission_rate_bps"?: number;
           "completed_at"?: string | null;
           "created_at"?: string;
@@ -605,6 +612,7 @@ export type Database = {
           "id"?: string;
           "kind"?: string;
           "metadata"?: NonNullable<Json>;
+          "package_id"?: string | null;
           "paid_at"?: string | null;
           "price_amount"?: number;
           "project_id"?: string | null;
@@ -613,6 +621,7 @@ export type Database = {
           "revisions_allowed"?: number | null;
           "revisions_used"?: number;
           "seller_id"?: string | null;
+          "service_id"?: string | null;
           "status"?: string;
           "thread_id"?: string | null;
           "title"?: string;
@@ -648,6 +657,13 @@ export type Database = {
             referencedColumns: ["code"];
           },
           {
+            foreignKeyName: "orders_package_id_fkey";
+            columns: ["package_id"];
+            isOneToOne: false;
+            referencedRelation: "service_packages";
+            referencedColumns: ["id"];
+          },
+          {
             foreignKeyName: "orders_project_id_fkey";
             columns: ["project_id"];
             isOneToOne: false;
@@ -666,6 +682,13 @@ export type Database = {
             columns: ["seller_id"];
             isOneToOne: false;
             referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_service_id_fkey";
+            columns: ["service_id"];
+            isOneToOne: false;
+            referencedRelation: "services";
             referencedColumns: ["id"];
           },
           {
@@ -1080,6 +1103,151 @@ export type Database = {
         };
         Relationships: [];
       };
+      "service_packages": {
+        Row: {
+          "created_at": string;
+          "currency": string;
+          "delivery_days": number;
+          "description": string;
+          "features": (string)[];
+          "id": string;
+          "is_active": boolean;
+          "name": string;
+          "position": number;
+          "price_amount": number;
+          "revisions": number | null;
+          "service_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "currency": string;
+          "delivery_days": number;
+          "description"?: string;
+          "features"?: (string)[];
+          "id"?: string;
+          "is_active"?: boolean;
+          "name": string;
+          "position"?: number;
+          "price_amount": number;
+          "revisions"?: number | null;
+          "service_id": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "currency"?: string;
+          "delivery_days"?: number;
+          "description"?: string;
+          "features"?: (string)[];
+          "id"?: string;
+          "is_active"?: boolean;
+          "name"?: string;
+          "position"?: number;
+          "price_amount"?: number;
+          "revisions"?: number | null;
+          "service_id"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "service_packages_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "service_packages_service_id_fkey";
+            columns: ["service_id"];
+            isOneToOne: false;
+            referencedRelation: "services";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "services": {
+        Row: {
+          "category": string;
+          "cover_image_path": string | null;
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "is_published": boolean;
+          "provider_id": string;
+          "search": unknown;
+          "suspended_at": string | null;
+          "suspended_by": string | null;
+          "suspension_reason": string | null;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "cover_image_path"?: string | null;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "is_published"?: boolean;
+          "provider_id"?: string;
+          "search"?: never;
+          "suspended_at"?: string | null;
+          "suspended_by"?: string | null;
+          "suspension_reason"?: string | null;
+          "tags"?: (string)[];
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category"?: string;
+          "cover_image_path"?: string | null;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "is_published"?: boolean;
+          "provider_id"?: string;
+          "search"?: never;
+          "suspended_at"?: string | null;
+          "suspended_by"?: string | null;
+          "suspension_reason"?: string | null;
+          "tags"?: (string)[];
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "services_provider_id_fkey";
+            columns: ["provider_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "services_provider_id_fkey";
+            columns: ["provider_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "services_suspended_by_fkey";
+            columns: ["suspended_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "services_suspended_by_fkey";
+            columns: ["suspended_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "shops": {
         Row: {
           "category": string;
@@ -1339,6 +1507,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1350,6 +1519,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1358,6 +1528,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1377,6 +1548,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1388,6 +1560,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1396,6 +1569,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1416,6 +1590,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1427,6 +1602,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1435,6 +1611,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1479,6 +1656,31 @@ export type Database = {
           "permission": string;
         }[];
       };
+      "moderate_service": {
+        Args: { "reason"?: string; "service_id": string; "suspend": boolean };
+        Returns: {
+          "category": string;
+          "cover_image_path": string | null;
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "is_published": boolean;
+          "provider_id": string;
+          "search": unknown;
+          "suspended_at": string | null;
+          "suspended_by": string | null;
+          "suspension_reason": string | null;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "services";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "open_dispute": {
         Args: { "order_id": string; "reason": string };
         Returns: {
@@ -1500,6 +1702,47 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "order_service_package": {
+        Args: { "details"?: Json; "package_id": string; "request_id"?: string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "client_request_id": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "package_id": string | null;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "service_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "record_admin_action": {
         Args: {
           "action": string;
@@ -1517,6 +1760,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1528,6 +1772,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1536,6 +1781,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1577,6 +1823,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1588,6 +1835,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1596,6 +1844,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
