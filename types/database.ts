@@ -989,6 +989,105 @@ export type Database = {
           },
         ];
       };
+      "reviews": {
+        Row: {
+          "author_id": string | null;
+          "author_role": string;
+          "comment": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "author_id"?: string | null;
+          "author_role": string;
+          "comment"?: string;
+          "created_at"?: string;
+          "edited_at"?: string | null;
+          "hidden_at"?: string | null;
+          "hidden_by"?: string | null;
+          "hidden_reason"?: string | null;
+          "id"?: string;
+          "is_hidden"?: boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        Update: {
+          "author_id"?: string | null;
+          "author_role"?: string;
+          "comment"?: string;
+          "created_at"?: string;
+          "edited_at"?: string | null;
+          "hidden_at"?: string | null;
+          "hidden_by"?: string | null;
+          "hidden_reason"?: string | null;
+          "id"?: string;
+          "is_hidden"?: boolean;
+          "order_id"?: string;
+          "rating"?: number;
+          "subject_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "reviews_author_id_fkey";
+            columns: ["author_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_author_id_fkey";
+            columns: ["author_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_hidden_by_fkey";
+            columns: ["hidden_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_hidden_by_fkey";
+            columns: ["hidden_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_subject_id_fkey";
+            columns: ["subject_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_subject_id_fkey";
+            columns: ["subject_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "role_permissions": {
         Row: {
           "permission": string;
@@ -1655,6 +1754,30 @@ export type Database = {
           "granted_by_roles": (string)[];
           "permission": string;
         }[];
+      };
+      "moderate_review": {
+        Args: { "hidden": boolean; "reason"?: string; "review_id": string };
+        Returns: {
+          "author_id": string | null;
+          "author_role": string;
+          "comment": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "reviews";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "moderate_service": {
         Args: { "reason"?: string; "service_id": string; "suspend": boolean };
