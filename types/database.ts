@@ -1980,6 +1980,30 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "review_order": {
+        Args: { "comment"?: string; "order_id": string; "rating": number };
+        Returns: {
+          "author_id": string | null;
+          "author_role": string;
+          "comment": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "reviews";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "review_seller_application": {
         Args: { "application_id": string; "decision": string; "reason"?: string };
         Returns: {

@@ -5,7 +5,7 @@
 -- aggregates. profiles.rating_avg and review_count are recomputed from the table on every
 -- change, under a row lock on the profile, so concurrent reviews never lose an update.
 --
---   write:  supabase.from('reviews').insert({ order_id, rating, comment })      -- author and subject derived
+--   write:  supabase.rpc('review_order', { order_id, rating, comment })         -- author and subject derived
 --   edit:   supabase.from('reviews').update({ rating, comment }).eq('id', id)   -- within 14 days
 --   read:   supabase.from('reviews').select('id, rating, comment, author_role, author_id, created_at, edited_at')
 --             .eq('subject_id', userId).order('created_at', { ascending: false }).order('id', { ascending: false })
@@ -43,8 +43,9 @@ create index reviews_author_idx on public.reviews (author_id);
 create index reviews_created_idx on public.reviews (created_at desc, id desc) where not is_hidden;
 
 -- ---------------------------------------------------------------------------------------
--- Who may review: a party of a completed order, about the other party. Before insert, so
--- the caller gets a precise error and the row carries the derived author and subject.
+-- Who may review: a party of a completed order, about the other party. A trigger before
+-- insert, so that every way in (review_order() for users, service tooling) gets the same
+-- checks, precise errors and derived author and subject.
 
 create function private.prepare_review() returns trigger
 language plpgsql
@@ -106,6 +107,8 @@ create trigger reviews_stamp_edit before update on public.reviews
 -- The aggregates. Recomputed from the table rather than incremented, so an edit, a hide or
 -- a delete can never drift them; the profile row lock queues concurrent reviews of one
 -- subject, and the recount (a new statement, so a new snapshot) sees every committed one.
+-- The lock is FOR NO KEY UPDATE, not FOR UPDATE: each new review's foreign keys hold KEY
+-- SHARE on the subject's profile, which FOR UPDATE would wait on, deadlocking two reviews.
 
 create function private.refresh_rating(subject uuid) returns void
 language plpgsql
@@ -113,7 +116,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform 1 from public.profiles where id = subject for update;
+  perform 1 from public.profiles where id = subject for no key update;
   update public.profiles p set
     review_count = agg.n,
     rating_avg = case when agg.n = 0 then null else round(agg.avg_rating, 2) end
@@ -142,7 +145,7 @@ end
 $$;
 comment on function private.reviews_refresh_rating() is 'Trigger: keeps the subject''s rating aggregates exact.';
 
-create trigger reviews_refresh_rating_on_insert after insert or delete on public.reviews
+create trigger reviews_refresh_rating_on_insert_or_delete after insert or delete on public.reviews
   for each row execute function private.reviews_refresh_rating();
 create trigger reviews_refresh_rating_on_update after update of rating, is_hidden, subject_id on public.reviews
   for each row execute function private.reviews_refresh_rating();
@@ -152,20 +155,43 @@ create trigger reviews_refresh_rating_on_update after update of rating, is_hidde
 
 alter table public.reviews enable row level security;
 grant select on public.reviews to anon, authenticated;
-grant insert (order_id, rating, comment), update (rating, comment), delete on public.reviews to authenticated;
+grant update (rating, comment), delete on public.reviews to authenticated;
 grant all on public.reviews to service_role;
 
 create policy "Anyone reads visible reviews" on public.reviews for select to anon
   using (not is_hidden);
 create policy "Users read visible reviews, authors theirs, moderators all" on public.reviews for select to authenticated
   using (not is_hidden or author_id = (select auth.uid()) or (select private.has_permission('content.moderate')));
-create policy "Parties review their completed orders" on public.reviews for insert to authenticated
-  with check (author_id = (select auth.uid()));
 create policy "Authors edit their visible reviews for 14 days" on public.reviews for update to authenticated
   using (author_id = (select auth.uid()) and not is_hidden and created_at > now() - interval '14 days')
   with check (author_id = (select auth.uid()) and not is_hidden);
 create policy "Moderators delete reviews" on public.reviews for delete to authenticated
   using ((select private.has_permission('content.moderate')));
+
+-- 000 POST /orders/:orderId/reviews. An RPC rather than an insert so that the API's shape
+-- is exactly what the caller decides (order, rating, comment): author, role and subject are
+-- derived by private.prepare_review().
+create function public.review_order(order_id uuid, rating integer, comment text default '')
+returns public.reviews
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  r public.reviews;
+begin
+  if auth.uid() is null then
+    raise exception 'sign in to review an order' using errcode = '42501';
+  end if;
+  insert into public.reviews (order_id, rating, comment)
+  values (review_order.order_id, review_order.rating, coalesce(review_order.comment, ''))
+  returning * into r;
+  return r;
+end
+$$;
+comment on function public.review_order(uuid, integer, text) is
+  'A party of a completed order reviews the other party, once: P0002 unless the caller is a party, 55000 until completed, 23505 the second time.';
+grant execute on function public.review_order(uuid, integer, text) to authenticated;
 
 create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
 returns public.reviews

@@ -72,7 +72,7 @@ select results_eq($$ select * from pg_temp.rating_of('rv-seller@example.com') $$
 -- writing -------------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('rv-buyer1@example.com'));
 select lives_ok(
-  $$ insert into public.reviews (order_id, rating, comment) values (pg_temp.order_for('rv-buyer1@example.com'), 5, 'Perfect hem') $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer1@example.com'), 5, 'Perfect hem') $$,
   'the buyer reviews the seller of their completed order'
 );
 select results_eq(
@@ -81,52 +81,52 @@ select results_eq(
   'author and subject are derived: the buyer about the seller'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer1@example.com'), 1) $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer1@example.com'), 1) $$,
   '23505', null, 'a second review of the same order by the same author is refused'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating, subject_id) values (pg_temp.order_for('rv-buyer1@example.com'), 5, auth.uid()) $$,
-  '42501', null, 'the subject cannot be supplied (no reviewing yourself)'
+  $$ insert into public.reviews (order_id, rating, subject_id, author_role) values (pg_temp.order_for('rv-buyer1@example.com'), 5, auth.uid(), 'seller') $$,
+  '42501', null, 'no direct inserts: the subject cannot be supplied (no reviewing yourself)'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating, author_id) values (pg_temp.order_for('rv-buyer1@example.com'), 5, tests.get_user_id('rv-buyer2@example.com')) $$,
-  '42501', null, 'the author cannot be supplied'
+  $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer1@example.com'), 5) $$,
+  '42501', null, 'no direct inserts even of the allowed fields: reviews are written by review_order()'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer2@example.com'), 1) $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 1) $$,
   'P0002', null, 'reviewing someone else''s order: not found'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating) values (gen_random_uuid(), 1) $$,
+  $$ select public.review_order(gen_random_uuid(), 1) $$,
   'P0002', null, 'reviewing an unknown order: not found'
 );
 
 select tests.authenticate_as(tests.get_user_id('rv-stranger@example.com'));
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-stranger@example.com'), 5) $$,
+  $$ select public.review_order(pg_temp.order_for('rv-stranger@example.com'), 5) $$,
   '55000', null, 'an order that is not completed cannot be reviewed'
 );
 
 select tests.authenticate_as(tests.get_user_id('rv-seller@example.com'));
 select lives_ok(
-  $$ insert into public.reviews (order_id, rating, comment) values (pg_temp.order_for('rv-buyer1@example.com'), 4, 'Clear instructions') $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer1@example.com'), 4, 'Clear instructions') $$,
   'the seller reviews the buyer of the same order'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer2@example.com'), 6) $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 6) $$,
   '23514', null, 'ratings are 1 to 5'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating, comment) values (pg_temp.order_for('rv-buyer2@example.com'), 3, repeat('x', 2001)) $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 3, repeat('x', 2001)) $$,
   '23514', null, 'comments are at most 2000 characters'
 );
 select results_eq($$ select * from pg_temp.rating_of('rv-buyer1@example.com') $$, $$ values (4.00::numeric, 1) $$,
   'the buyer''s own rating counts the seller''s review');
 
 select tests.authenticate_as(tests.get_user_id('rv-buyer2@example.com'));
-insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer2@example.com'), 4);
+select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 4);
 select tests.authenticate_as(tests.get_user_id('rv-buyer3@example.com'));
-insert into public.reviews (order_id, rating, comment) values (pg_temp.order_for('rv-buyer3@example.com'), 2, 'Late');
+select public.review_order(pg_temp.order_for('rv-buyer3@example.com'), 2, 'Late');
 select results_eq($$ select * from pg_temp.rating_of('rv-seller@example.com') $$, $$ values (3.67::numeric, 3) $$,
   'after 5, 4 and 2 the seller averages 3.67 over 3 reviews');
 
@@ -187,7 +187,7 @@ select results_eq(
   'anon reads the aggregates on the public profile'
 );
 select throws_ok(
-  $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer1@example.com'), 1) $$,
+  $$ select public.review_order(pg_temp.order_for('rv-buyer1@example.com'), 1) $$,
   '42501', null, 'anon cannot review'
 );
 
