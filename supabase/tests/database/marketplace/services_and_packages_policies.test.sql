@@ -94,8 +94,8 @@ select throws_ok(
 
 -- before publication -------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select is_empty($$ select 1 from public.services $$, 'anon does not see a draft');
-select is_empty($$ select 1 from public.service_packages $$, 'anon does not see a draft''s packages');
+select is_empty($$ select 1 from public.services where provider_id = tests.get_user_id('svc-provider@example.com') $$, 'anon does not see a draft');
+select is_empty($$ select 1 from public.service_packages where service_id = pg_temp.service_of('svc-provider@example.com') $$, 'anon does not see a draft''s packages');
 select tests.authenticate_as(tests.get_user_id('svc-stranger@example.com'));
 select is_empty($$ select 1 from public.services where id = pg_temp.service_of('svc-provider@example.com') $$,
   'a stranger does not see a draft');
@@ -114,27 +114,27 @@ select isnt_empty(
 -- published ----------------------------------------------------------------------------
 select tests.authenticate_as_anon();
 select results_eq(
-  $$ select title from public.services $$,
+  $$ select title from public.services where provider_id = tests.get_user_id('svc-provider@example.com') $$,
   $$ values ('Silk wedding dress alterations'::text) $$,
   'anon reads the published service'
 );
 select results_eq(
-  $$ select name, price_amount, revisions from public.service_packages order by position $$,
+  $$ select name, price_amount, revisions from public.service_packages where service_id = pg_temp.service_of('svc-provider@example.com') order by position $$,
   $$ values ('Basic'::text, 5000::bigint, 1), ('Premium', 20000, null) $$,
   'anon reads the active packages only, in position order'
 );
 select results_eq(
-  $$ select title from public.services where search @@ websearch_to_tsquery('simple', 'silk bustles') and tags @> array['wedding'] $$,
+  $$ select title from public.services where provider_id = tests.get_user_id('svc-provider@example.com') and search @@ websearch_to_tsquery('simple', 'silk bustles') and tags @> array['wedding'] $$,
   $$ values ('Silk wedding dress alterations'::text) $$,
   'full-text search and tag filters find it'
 );
 select is_empty(
-  $$ select 1 from public.services where search @@ websearch_to_tsquery('simple', 'leather') $$,
+  $$ select 1 from public.services where provider_id = tests.get_user_id('svc-provider@example.com') and search @@ websearch_to_tsquery('simple', 'leather') $$,
   'a search for something else does not'
 );
 select results_eq(
   $$ select s.title from public.services s
-      where exists (select 1 from public.service_packages p
+      where s.provider_id = tests.get_user_id('svc-provider@example.com') and exists (select 1 from public.service_packages p
                      where p.service_id = s.id and p.currency = 'USD' and p.price_amount between 10000 and 30000) $$,
   $$ values ('Silk wedding dress alterations'::text) $$,
   'a price range through the packages finds it'
@@ -144,7 +144,7 @@ select throws_ok(
   '42501', null, 'anon cannot publish'
 );
 select throws_ok(
-  $$ update public.services set title = 'Defaced' $$,
+  $$ update public.services set title = 'Defaced' where provider_id = tests.get_user_id('svc-provider@example.com') $$,
   '42501', null, 'anon cannot edit services'
 );
 
@@ -188,8 +188,8 @@ select lives_ok(
   'a marketplace manager suspends the service'
 );
 select tests.authenticate_as_anon();
-select is_empty($$ select 1 from public.services $$, 'anon no longer sees the suspended service');
-select is_empty($$ select 1 from public.service_packages $$, 'nor its packages');
+select is_empty($$ select 1 from public.services where provider_id = tests.get_user_id('svc-provider@example.com') $$, 'anon no longer sees the suspended service');
+select is_empty($$ select 1 from public.service_packages where service_id = pg_temp.service_of('svc-provider@example.com') $$, 'nor its packages');
 
 select tests.authenticate_as(tests.get_user_id('svc-provider@example.com'));
 select is((select suspension_reason from public.services where id = pg_temp.service_of('svc-provider@example.com')),
@@ -204,7 +204,7 @@ select lives_ok(
   'the provider may toggle publication'
 );
 select tests.authenticate_as_anon();
-select is_empty($$ select 1 from public.services $$, 'republishing does not lift the suspension');
+select is_empty($$ select 1 from public.services where provider_id = tests.get_user_id('svc-provider@example.com') $$, 'republishing does not lift the suspension');
 
 select tests.authenticate_as(tests.get_user_id('svc-admin@example.com'));
 select lives_ok(
@@ -212,7 +212,7 @@ select lives_ok(
   'the manager reinstates the service'
 );
 select tests.authenticate_as_anon();
-select is((select count(*)::int from public.services), 1, 'anon sees the reinstated service again');
+select is((select count(*)::int from public.services where provider_id = tests.get_user_id('svc-provider@example.com')), 1, 'anon sees the reinstated service again');
 
 select tests.clear_authentication();
 select is(
