@@ -12,11 +12,11 @@
 --     .eq('category', 'alterations')                          -- optional
 --     .contains('tags', ['wedding'])                          -- optional
 --     .textSearch('search', 'silk dress', { type: 'websearch', config: 'simple' })  -- optional
---     .or(`created_at.lt.${last.created_at},and(created_at.eq.${last.created_at},id.lt.${last.id})`)  -- next page
+--     .or(`created_at.lt."${last.created_at}",and(created_at.eq."${last.created_at}",id.lt.${last.id})`)  -- next page (quote the timestamp)
 --     .order('created_at', { ascending: false }).order('id', { ascending: false }).limit(20)
 -- Price range: filter through an inner embed of the packages, which keeps the services with at
 -- least one active package in range (RLS hides inactive packages from everyone but the provider):
---     .select('id, title, in_range:service_packages!inner(price_amount), packages:service_packages(*)')
+--     .select('id, title, in_range:service_packages!inner(price_amount), packages:service_packages(*)')  -- alias twice: all packages shown
 --     .eq('in_range.currency', 'USD').gte('in_range.price_amount', 5000).lte('in_range.price_amount', 20000)
 
 -- ---------------------------------------------------------------------------------------
