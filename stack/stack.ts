@@ -146,6 +146,9 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
     if (newCluster) await resetDatabase(config);
 
     pool = new pg.Pool({ connectionString: config.dbUrl, max: 20 });
+    // `npm run db:reset` drops the database under the pool's idle connections; the pool
+    // replaces them on the next query, so their termination (57P01) is not a crash.
+    pool.on("error", () => {});
     supervisor.start({
       name: "postgrest",
       command: postgrestBinary(),

@@ -615,6 +615,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -626,6 +627,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -634,6 +636,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -645,6 +648,7 @@ export type Database = {
           "buyer_id"?: string | null;
           "cancellation_reason"?: string | null;
           "cancelled_at"?: string | null;
+          "client_request_id"?: string | null;
           "commission_rate_bps": number;
           "completed_at"?: string | null;
           "created_at"?: string;
@@ -656,6 +660,7 @@ export type Database = {
           "id"?: string;
           "kind": string;
           "metadata"?: NonNullable<Json>;
+          "package_id"?: string | null;
           "paid_at"?: string | null;
           "price_amount": number;
           "project_id"?: string | null;
@@ -664,6 +669,7 @@ export type Database = {
           "revisions_allowed"?: number | null;
           "revisions_used"?: number;
           "seller_id"?: string | null;
+          "service_id"?: string | null;
           "status"?: string;
           "thread_id"?: string | null;
           "title": string;
@@ -674,6 +680,7 @@ export type Database = {
           "buyer_id"?: string | null;
           "cancellation_reason"?: string | null;
           "cancelled_at"?: string | null;
+          "client_request_id"?: string | null;
           "commission_rate_bps"?: number;
           "completed_at"?: string | null;
           "created_at"?: string;
@@ -685,6 +692,7 @@ export type Database = {
           "id"?: string;
           "kind"?: string;
           "metadata"?: NonNullable<Json>;
+          "package_id"?: string | null;
           "paid_at"?: string | null;
           "price_amount"?: number;
           "project_id"?: string | null;
@@ -693,6 +701,7 @@ export type Database = {
           "revisions_allowed"?: number | null;
           "revisions_used"?: number;
           "seller_id"?: string | null;
+          "service_id"?: string | null;
           "status"?: string;
           "thread_id"?: string | null;
           "title"?: string;
@@ -728,6 +737,13 @@ export type Database = {
             referencedColumns: ["code"];
           },
           {
+            foreignKeyName: "orders_package_id_fkey";
+            columns: ["package_id"];
+            isOneToOne: false;
+            referencedRelation: "service_packages";
+            referencedColumns: ["id"];
+          },
+          {
             foreignKeyName: "orders_project_id_fkey";
             columns: ["project_id"];
             isOneToOne: false;
@@ -746,6 +762,13 @@ export type Database = {
             columns: ["seller_id"];
             isOneToOne: false;
             referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "orders_service_id_fkey";
+            columns: ["service_id"];
+            isOneToOne: false;
+            referencedRelation: "services";
             referencedColumns: ["id"];
           },
           {
@@ -1139,6 +1162,105 @@ export type Database = {
           },
         ];
       };
+      "reviews": {
+        Row: {
+          "author_id": string | null;
+          "author_role": string;
+          "comment": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "author_id"?: string | null;
+          "author_role": string;
+          "comment"?: string;
+          "created_at"?: string;
+          "edited_at"?: string | null;
+          "hidden_at"?: string | null;
+          "hidden_by"?: string | null;
+          "hidden_reason"?: string | null;
+          "id"?: string;
+          "is_hidden"?: boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        Update: {
+          "author_id"?: string | null;
+          "author_role"?: string;
+          "comment"?: string;
+          "created_at"?: string;
+          "edited_at"?: string | null;
+          "hidden_at"?: string | null;
+          "hidden_by"?: string | null;
+          "hidden_reason"?: string | null;
+          "id"?: string;
+          "is_hidden"?: boolean;
+          "order_id"?: string;
+          "rating"?: number;
+          "subject_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "reviews_author_id_fkey";
+            columns: ["author_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_author_id_fkey";
+            columns: ["author_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_hidden_by_fkey";
+            columns: ["hidden_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_hidden_by_fkey";
+            columns: ["hidden_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_subject_id_fkey";
+            columns: ["subject_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "reviews_subject_id_fkey";
+            columns: ["subject_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "role_permissions": {
         Row: {
           "permission": string;
@@ -1252,6 +1374,151 @@ export type Database = {
           "user_id"?: string;
         };
         Relationships: [];
+      };
+      "service_packages": {
+        Row: {
+          "created_at": string;
+          "currency": string;
+          "delivery_days": number;
+          "description": string;
+          "features": (string)[];
+          "id": string;
+          "is_active": boolean;
+          "name": string;
+          "position": number;
+          "price_amount": number;
+          "revisions": number | null;
+          "service_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "currency": string;
+          "delivery_days": number;
+          "description"?: string;
+          "features"?: (string)[];
+          "id"?: string;
+          "is_active"?: boolean;
+          "name": string;
+          "position"?: number;
+          "price_amount": number;
+          "revisions"?: number | null;
+          "service_id": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "currency"?: string;
+          "delivery_days"?: number;
+          "description"?: string;
+          "features"?: (string)[];
+          "id"?: string;
+          "is_active"?: boolean;
+          "name"?: string;
+          "position"?: number;
+          "price_amount"?: number;
+          "revisions"?: number | null;
+          "service_id"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "service_packages_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "service_packages_service_id_fkey";
+            columns: ["service_id"];
+            isOneToOne: false;
+            referencedRelation: "services";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "services": {
+        Row: {
+          "category": string;
+          "cover_image_path": string | null;
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "is_published": boolean;
+          "provider_id": string;
+          "search": unknown;
+          "suspended_at": string | null;
+          "suspended_by": string | null;
+          "suspension_reason": string | null;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "cover_image_path"?: string | null;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "is_published"?: boolean;
+          "provider_id"?: string;
+          "search"?: never;
+          "suspended_at"?: string | null;
+          "suspended_by"?: string | null;
+          "suspension_reason"?: string | null;
+          "tags"?: (string)[];
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category"?: string;
+          "cover_image_path"?: string | null;
+          "created_at"?: string;
+          "description"?: string;
+          "id"?: string;
+          "is_published"?: boolean;
+          "provider_id"?: string;
+          "search"?: never;
+          "suspended_at"?: string | null;
+          "suspended_by"?: string | null;
+          "suspension_reason"?: string | null;
+          "tags"?: (string)[];
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "services_provider_id_fkey";
+            columns: ["provider_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "services_provider_id_fkey";
+            columns: ["provider_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "services_suspended_by_fkey";
+            columns: ["suspended_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "services_suspended_by_fkey";
+            columns: ["suspended_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "shops": {
         Row: {
@@ -1561,6 +1828,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1572,6 +1840,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1580,6 +1849,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1599,6 +1869,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1610,6 +1881,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1618,6 +1890,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1638,6 +1911,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1649,6 +1923,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1657,6 +1932,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1754,6 +2030,55 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "moderate_review": {
+        Args: { "hidden": boolean; "reason"?: string; "review_id": string };
+        Returns: {
+          "author_id": string | null;
+          "author_role": string;
+          "comment": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "reviews";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "moderate_service": {
+        Args: { "reason"?: string; "service_id": string; "suspend": boolean };
+        Returns: {
+          "category": string;
+          "cover_image_path": string | null;
+          "created_at": string;
+          "description": string;
+          "id": string;
+          "is_published": boolean;
+          "provider_id": string;
+          "search": unknown;
+          "suspended_at": string | null;
+          "suspended_by": string | null;
+          "suspension_reason": string | null;
+          "tags": (string)[];
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "services";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "open_dispute": {
         Args: { "order_id": string; "reason": string };
         Returns: {
@@ -1775,6 +2100,47 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "order_service_package": {
+        Args: { "details"?: Json; "package_id": string; "request_id"?: string };
+        Returns: {
+          "bid_id": string | null;
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "client_request_id": string | null;
+          "commission_rate_bps": number;
+          "completed_at": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "details": NonNullable<Json>;
+          "due_at": string | null;
+          "duration_days": number | null;
+          "id": string;
+          "kind": string;
+          "metadata": NonNullable<Json>;
+          "package_id": string | null;
+          "paid_at": string | null;
+          "price_amount": number;
+          "project_id": string | null;
+          "requirements_approved_by_buyer_at": string | null;
+          "requirements_approved_by_seller_at": string | null;
+          "revisions_allowed": number | null;
+          "revisions_used": number;
+          "seller_id": string | null;
+          "service_id": string | null;
+          "status": string;
+          "thread_id": string | null;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "record_admin_action": {
         Args: {
           "action": string;
@@ -1792,6 +2158,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1803,6 +2170,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1811,6 +2179,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1851,6 +2220,7 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "client_request_id": string | null;
           "commission_rate_bps": number;
           "completed_at": string | null;
           "created_at": string;
@@ -1862,6 +2232,7 @@ export type Database = {
           "id": string;
           "kind": string;
           "metadata": NonNullable<Json>;
+          "package_id": string | null;
           "paid_at": string | null;
           "price_amount": number;
           "project_id": string | null;
@@ -1870,6 +2241,7 @@ export type Database = {
           "revisions_allowed": number | null;
           "revisions_used": number;
           "seller_id": string | null;
+          "service_id": string | null;
           "status": string;
           "thread_id": string | null;
           "title": string;
@@ -1878,6 +2250,30 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "review_order": {
+        Args: { "comment"?: string; "order_id": string; "rating": number };
+        Returns: {
+          "author_id": string | null;
+          "author_role": string;
+          "comment": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "order_id": string;
+          "rating": number;
+          "subject_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "reviews";
           isOneToOne: true;
           isSetofReturn: false;
         };

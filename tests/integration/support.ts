@@ -88,3 +88,29 @@ export async function callFunction(
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
+
+/** Publishes a service of the provider's with one active package; returns both ids. */
+export async function publishService(
+  provider: TestUser,
+  service: { title: string; category: string; tags?: string[]; description?: string },
+  pkg: { name: string; price_amount: number; currency: string; delivery_days: number; revisions?: number | null } = {
+    name: "Basic", price_amount: 5000, currency: "USD", delivery_days: 7,
+  },
+): Promise<{ serviceId: string; packageId: string }> {
+  const created = await provider.client.from("services").insert({ ...service, is_published: true }).select("id").single();
+  if (created.error) throw created.error;
+  const added = await provider.client.from("service_packages").insert({ service_id: created.data.id, ...pkg }).select("id").single();
+  if (added.error) throw added.error;
+  return { serviceId: created.data.id, packageId: added.data.id };
+}
+
+/** Drives an order through the real functions: paid (service role), delivered, approved. */
+export async function completeOrder(orderId: string, seller: TestUser, buyer: TestUser): Promise<void> {
+  for (const { error } of [
+    await admin().rpc("record_order_payment", { order_id: orderId }),
+    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Delivered" }),
+    await buyer.client.rpc("approve_delivery", { order_id: orderId }),
+  ]) {
+    if (error) throw error;
+  }
+}
