@@ -195,6 +195,11 @@ begin
     end if;
     raise exception 'order % is %: it cannot move to %', o.id, o.status, to_status using errcode = '55000';
   end if;
+  -- A disputed order leaves that state only through the dispute's resolution, which marks
+  -- the dispute resolved (and settles the money) before moving the order.
+  if o.status = 'disputed' and exists (select 1 from public.disputes d where d.order_id = o.id and d.status = 'open') then
+    raise exception 'order % is disputed: it moves only when an admin resolves the dispute', o.id using errcode = '55000';
+  end if;
 
   update public.orders set
     status = to_status,

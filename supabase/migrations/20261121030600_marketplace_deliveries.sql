@@ -150,7 +150,7 @@ declare
 begin
   o := private.transition_order(o.id, 'completed', private.order_roles(o), auth.uid(), 'delivery approved');
   update public.deliveries set status = 'approved', responded_at = now()
-   where id = (select id from public.deliveries d where d.order_id = o.id order by created_at desc limit 1);
+   where deliveries.order_id = o.id and deliveries.status = 'submitted';
   return o;
 end
 $$;
@@ -175,7 +175,7 @@ begin
   o := private.transition_order(o.id, 'revision_requested', private.order_roles(o), auth.uid(), note);
   update public.orders set revisions_used = revisions_used + 1 where id = o.id returning * into o;
   update public.deliveries set status = 'revision_requested', response_note = note, responded_at = now()
-   where id = (select id from public.deliveries d where d.order_id = o.id order by created_at desc limit 1);
+   where deliveries.order_id = o.id and deliveries.status = 'submitted';
   insert into public.order_events (order_id, event_type, actor_id, note) values (o.id, 'revision_requested', auth.uid(), note);
   return o;
 end
