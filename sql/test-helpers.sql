@@ -97,4 +97,74 @@ begin
 end
 $$;
 
+-- Gives a user a role by name, as an operator would (run as postgres).
+create or replace function tests.grant_role(email text, role_name text)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into public.user_roles (user_id, role_id)
+  select tests.get_user_id(email), r.id from public.roles r where r.name = role_name
+$$;
+
+-- A commission order between two users in the given status, reached through the real
+-- functions: a project and a bid, accept_bid (service role), then each party's actions.
+-- Leaves the session unauthenticated.
+create or replace function tests.order_in(buyer_email text, seller_email text, state text)
+returns uuid
+language plpgsql
+as $$
+declare
+  buyer uuid := tests.get_user_id(buyer_email);
+  seller uuid := tests.get_user_id(seller_email);
+  project uuid;
+  bid uuid;
+  o uuid;
+  step text;
+  steps text[] := case state
+    when 'awaiting_requirements' then '{}'
+    when 'awaiting_payment' then '{buyer:approve,seller:approve}'
+    when 'in_progress' then '{buyer:approve,seller:approve,service:pay}'
+    when 'delivered' then '{buyer:approve,seller:approve,service:pay,seller:deliver}'
+    when 'revision_requested' then '{buyer:approve,seller:approve,service:pay,seller:deliver,buyer:revise}'
+    when 'completed' then '{buyer:approve,seller:approve,service:pay,seller:deliver,buyer:accept}'
+    when 'disputed' then '{buyer:approve,seller:approve,service:pay,buyer:dispute}'
+    when 'cancelled' then '{buyer:cancel}'
+  end;
+begin
+  if steps is null then
+    raise exception 'tests.order_in: no way to reach %', state;
+  end if;
+  perform tests.clear_authentication();
+  insert into public.projects (owner_id, title, budget_amount, currency)
+    values (buyer, 'Order ' || state || ' ' || gen_random_uuid(), 10000, 'EUR') returning id into project;
+  insert into public.bids (project_id, tailor_id, amount, duration_days)
+    values (project, seller, 9000, 10) returning id into bid;
+  perform tests.authenticate_as_service_role();
+  select a.order_id into o from public.accept_bid(bid, buyer) a;
+  foreach step in array steps loop
+    case split_part(step, ':', 1)
+      when 'buyer' then perform tests.authenticate_as(buyer);
+      when 'seller' then perform tests.authenticate_as(seller);
+      else perform tests.authenticate_as_service_role();
+    end case;
+    case split_part(step, ':', 2)
+      when 'approve' then perform public.approve_requirements(o);
+      when 'pay' then perform public.record_order_payment(o);
+      when 'deliver' then perform public.submit_delivery(o, 'First delivery', '{}');
+      when 'revise' then perform public.request_revision(o, 'Longer, please');
+      when 'accept' then perform public.approve_delivery(o);
+      when 'dispute' then perform public.open_dispute(o, 'The work does not match the requirements');
+      when 'cancel' then perform public.cancel_order(o, 'Plans changed');
+    end case;
+  end loop;
+  perform tests.clear_authentication();
+  if (select status from public.orders where id = o) is distinct from state then
+    raise exception 'tests.order_in: order % is not %', o, state;
+  end if;
+  return o;
+end
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;

@@ -9,8 +9,7 @@ select tests.create_user('addr-stranger@example.com');
 select tests.create_user('addr-staff@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('addr-staff@example.com'), id from public.roles where name = 'staff';
+select tests.grant_role('addr-staff@example.com', 'staff');
 insert into public.addresses (user_id, label, full_name, address_line1, city, country_code, is_default)
   values (tests.get_user_id('addr-stranger@example.com'), 'home', 'Sam Stranger', '9 Side St', 'Lyon', 'FR', true);
 -- The stranger's address id, for the owner to try (they cannot look it up themselves).

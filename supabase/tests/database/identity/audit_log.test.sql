@@ -11,10 +11,8 @@ select tests.create_user('audit-member@example.com');
 select tests.create_user('audit-applicant@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('audit-admin@example.com'), id from public.roles where name = 'admin';
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('audit-staff@example.com'), id from public.roles where name = 'staff';
+select tests.grant_role('audit-admin@example.com', 'admin');
+select tests.grant_role('audit-staff@example.com', 'staff');
 insert into public.seller_applications (user_id, shop_name, category, return_address, agreed_to_terms)
   values (tests.get_user_id('audit-applicant@example.com'), 'Audit Atelier', 'tailoring',
           '{"full_name": "A", "address_line1": "1 Rue", "city": "Paris", "country_code": "FR"}', true);
@@ -28,8 +26,7 @@ $$;
 
 -- Changes by a signed-in admin --------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('audit-admin@example.com'));
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('audit-member@example.com'), id from public.roles where name = 'moderator';
+select tests.grant_role('audit-member@example.com', 'moderator');
 insert into public.invite_codes (code, note) values ('audit-code-0001', 'for the audit');
 update public.platform_settings set value = '"invite_only"' where key = 'signup_mode';
 do $$ begin

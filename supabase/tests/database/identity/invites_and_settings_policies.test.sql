@@ -10,10 +10,8 @@ select tests.create_user('inv-staff@example.com');
 select tests.create_user('inv-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('inv-admin@example.com'), id from public.roles where name = 'admin';
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('inv-staff@example.com'), id from public.roles where name = 'staff';
+select tests.grant_role('inv-admin@example.com', 'admin');
+select tests.grant_role('inv-staff@example.com', 'staff');
 insert into public.invite_codes (code, note) values ('inv-existing-01', 'made by the CLI');
 insert into public.invite_redemptions (code, email) values ('inv-existing-01', 'someone@example.com');
 

@@ -15,10 +15,8 @@ select tests.create_user('pd-admin@example.com');
 select tests.create_user('pd-gone@example.com', '{"display_name": "Gone Girl"}');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('pd-staff@example.com'), id from public.roles where name = 'staff';
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('pd-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('pd-staff@example.com', 'staff');
+select tests.grant_role('pd-admin@example.com', 'admin');
 update public.profiles set account_status = 'deactivated' where id = tests.get_user_id('pd-gone@example.com');
 
 -- sign-up -------------------------------------------------------------------------------

@@ -22,12 +22,9 @@ insert into public.role_permissions (role_id, permission)
 insert into public.roles (name, description) values ('rbac_scratch', 'Disposable');
 
 -- The member holds only the seller role: a plain user with one harmless role of their own.
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('rbac-member@example.com'), id from public.roles where name = 'seller';
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('rbac-admin@example.com'), id from public.roles where name = 'admin';
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('rbac-staff@example.com'), id from public.roles where name = 'staff';
+select tests.grant_role('rbac-member@example.com', 'seller');
+select tests.grant_role('rbac-admin@example.com', 'admin');
+select tests.grant_role('rbac-staff@example.com', 'staff');
 insert into public.user_roles (user_id, role_id)
   select tests.get_user_id('rbac-lead@example.com'), id from public.roles where name in ('staff', 'rbac_support_lead');
 -- Staff until a minute ago.

@@ -13,10 +13,8 @@ select tests.create_user('sell-staff@example.com');
 select tests.create_user('sell-reviewer@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('sell-reviewer@example.com'), id from public.roles where name = 'admin';
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('sell-staff@example.com'), id from public.roles where name = 'staff';
+select tests.grant_role('sell-reviewer@example.com', 'admin');
+select tests.grant_role('sell-staff@example.com', 'staff');
 
 -- Application ids, readable whoever the test is acting as.
 create function pg_temp.application_of(email text) returns uuid language sql security definer as $$

@@ -9,8 +9,7 @@ select tests.create_user('asset-stranger@example.com');
 select tests.create_user('asset-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('asset-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('asset-admin@example.com', 'admin');
 
 select ok(
   exists (select 1 from public.role_permissions rp join public.roles r on r.id = rp.role_id

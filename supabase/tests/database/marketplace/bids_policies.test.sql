@@ -14,8 +14,7 @@ select tests.create_user('bid-stranger@example.com');
 select tests.create_user('bid-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('bid-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('bid-admin@example.com', 'admin');
 
 insert into public.projects (owner_id, title, budget_amount, currency)
 select tests.get_user_id('bid-owner@example.com'), title, budget, currency

@@ -10,8 +10,7 @@ select tests.create_user('design-stranger@example.com');
 select tests.create_user('design-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('design-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('design-admin@example.com', 'admin');
 
 create temporary table pattern_fixture as
   select '{"version": 1, "units": "cm", "width": 100, "height": 60,

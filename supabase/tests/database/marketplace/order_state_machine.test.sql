@@ -15,8 +15,7 @@ select tests.create_user('sm-stranger@example.com');
 select tests.create_user('sm-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('sm-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('sm-admin@example.com', 'admin');
 
 -- Acts as one of the cast: buyer, seller, stranger, admin (a user with marketplace.manage)
 -- or service (the service role).
@@ -45,47 +44,8 @@ begin
 end
 $$;
 
--- A fresh order in the given state, reached through the real functions: a project and a
--- bid, accept_bid (service role), then the actions that lead there.
-create function pg_temp.order_in(state text) returns uuid language plpgsql as $$
-declare
-  project uuid;
-  bid uuid;
-  o uuid;
-  step text;
-  steps text[] := case state
-    when 'awaiting_requirements' then '{}'
-    when 'awaiting_payment' then '{buyer:approve_requirements,seller:approve_requirements}'
-    when 'in_progress' then '{buyer:approve_requirements,seller:approve_requirements,service:record_order_payment}'
-    when 'delivered' then '{buyer:approve_requirements,seller:approve_requirements,service:record_order_payment,seller:submit_delivery}'
-    when 'revision_requested' then '{buyer:approve_requirements,seller:approve_requirements,service:record_order_payment,seller:submit_delivery,buyer:request_revision}'
-    when 'completed' then '{buyer:approve_requirements,seller:approve_requirements,service:record_order_payment,seller:submit_delivery,buyer:approve_delivery}'
-    when 'disputed' then '{buyer:approve_requirements,seller:approve_requirements,service:record_order_payment,buyer:open_dispute}'
-    when 'cancelled' then '{buyer:cancel_order}'
-  end;
-begin
-  if steps is null then
-    raise exception 'pg_temp.order_in: no way to reach %', state;
-  end if;
-  perform tests.clear_authentication();
-  insert into public.projects (owner_id, title, budget_amount, currency)
-    values (tests.get_user_id('sm-buyer@example.com'), 'Order ' || state || ' ' || gen_random_uuid(), 10000, 'EUR')
-    returning id into project;
-  insert into public.bids (project_id, tailor_id, amount, duration_days)
-    values (project, tests.get_user_id('sm-seller@example.com'), 9000, 10)
-    returning id into bid;
-  perform tests.authenticate_as_service_role();
-  select a.order_id into o from public.accept_bid(bid, tests.get_user_id('sm-buyer@example.com')) a;
-  foreach step in array steps loop
-    perform pg_temp.act_as(split_part(step, ':', 1));
-    perform pg_temp.run_action(split_part(step, ':', 2), o);
-  end loop;
-  perform tests.clear_authentication();
-  if (select status from public.orders where id = o) is distinct from state then
-    raise exception 'pg_temp.order_in: order % is not %', o, state;
-  end if;
-  return o;
-end
+create function pg_temp.order_in(state text) returns uuid language sql as $$
+  select tests.order_in('sm-buyer@example.com', 'sm-seller@example.com', state)
 $$;
 
 -- What happens when actor tries action on order: 'ok:<resulting status>' or the SQLSTATE of

@@ -12,8 +12,7 @@ select tests.create_user('proj-bidder@example.com');
 select tests.create_user('proj-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('proj-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('proj-admin@example.com', 'admin');
 
 -- A private design for the owner and one for the stranger.
 insert into public.designs (owner_id, title, pattern)

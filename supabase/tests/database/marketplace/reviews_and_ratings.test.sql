@@ -13,8 +13,7 @@ select tests.create_user('rv-stranger@example.com');
 select tests.create_user('rv-moderator@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('rv-moderator@example.com'), id from public.roles where name = 'moderator';
+select tests.grant_role('rv-moderator@example.com', 'moderator');
 insert into public.services (id, provider_id, title, category, is_published)
 values ('00000000-0000-4000-a000-0000000000a1', tests.get_user_id('rv-seller@example.com'), 'Hemming', 'alterations', true);
 insert into public.service_packages (id, service_id, name, price_amount, currency, delivery_days)

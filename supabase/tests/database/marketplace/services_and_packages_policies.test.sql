@@ -10,8 +10,7 @@ select tests.create_user('svc-stranger@example.com');
 select tests.create_user('svc-admin@example.com');
 
 select tests.clear_authentication();
-insert into public.user_roles (user_id, role_id)
-  select tests.get_user_id('svc-admin@example.com'), id from public.roles where name = 'admin';
+select tests.grant_role('svc-admin@example.com', 'admin');
 
 create function pg_temp.service_of(email text) returns uuid language sql security definer as $$
   select id from public.services where provider_id = tests.get_user_id(email) order by created_at, id limit 1
