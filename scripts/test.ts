@@ -118,6 +118,9 @@ async function main(): Promise<number> {
         SUPABASE_URL: config.apiUrl,
         SUPABASE_ANON_KEY: stack!.keys.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: stack!.keys.serviceRoleKey,
+        STRIPE_SECRET_KEY: stack!.stripe.secretKey,
+        ...(stack!.stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stack!.stripe.webhookSecret } : {}),
+        ...(stack!.stripe.apiBase ? { STRIPE_API_BASE: stack!.stripe.apiBase } : {}),
       });
       try {
         const json = JSON.parse(readFileSync(report, "utf8"));

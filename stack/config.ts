@@ -39,7 +39,8 @@ export interface StackConfig {
   storageDir: string;
   pidFile: string;
   statusFile: string;
-  ports: { api: number; db: number; postgrest: number; functions: number };
+  /** api+10 PostgREST, api+11 functions, api+12 PostgREST admin (not listed), api+13 the Stripe stand-in. */
+  ports: { api: number; db: number; postgrest: number; functions: number; stripe: number };
   apiUrl: string;
   dbUrl: string;
   /** Connection string for PostgREST (the authenticator role). */
@@ -131,7 +132,7 @@ export function stackConfig(profile: Profile): StackConfig {
     storageDir: join(dataDir, "storage"),
     pidFile: join(dataDir, "stack.pid"),
     statusFile: join(dataDir, "status.env"),
-    ports: { api: apiPort, db: dbPort, postgrest: apiPort + 10, functions: apiPort + 11 },
+    ports: { api: apiPort, db: dbPort, postgrest: apiPort + 10, functions: apiPort + 11, stripe: apiPort + 13 },
     apiUrl: `http://127.0.0.1:${apiPort}`,
     dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
     authenticatorUrl: `postgresql://authenticator:postgres@127.0.0.1:${dbPort}/postgres`,

@@ -1,5 +1,6 @@
 // Starts and stops the whole Docker-less stack for one profile: Postgres, PostgREST, the
-// Deno functions router, and the gateway with the auth and storage stand-ins in process.
+// Deno functions router, the gateway with the auth and storage stand-ins in process, and the
+// Stripe stand-in (in process, on its own port).
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,11 +16,22 @@ import { denoBinary, postgrestBinary } from "./binaries.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
 import { createStorageHandler } from "./storage.ts";
+import { createStripeStandIn, localStripeKeys, type StripeStandIn } from "./stripe.ts";
 import { Supervisor } from "./supervisor.ts";
+
+/** What the functions use to reach Stripe; `apiBase` is null when they talk to Stripe itself. */
+export interface StripeSettings {
+  secretKey: string;
+  webhookSecret: string | null;
+  apiBase: string | null;
+  /** What the stand-in signs its webhook deliveries with. */
+  standInWebhookSecret: string;
+}
 
 export interface RunningStack {
   config: StackConfig;
   keys: ApiKeys;
+  stripe: StripeSettings;
   /** The `KEY="value"` lines `supabase status -o env` prints. */
   statusEnv: string;
   stop(): Promise<void>;
@@ -39,7 +51,7 @@ export function runningPid(config: StackConfig): number | null {
   }
 }
 
-export function statusEnv(config: StackConfig, keys: ApiKeys): string {
+export function statusEnv(config: StackConfig, keys: ApiKeys, stripe: StripeSettings): string {
   const values: Record<string, string> = {
     ANON_KEY: keys.anonKey,
     API_URL: config.apiUrl,
@@ -49,6 +61,9 @@ export function statusEnv(config: StackConfig, keys: ApiKeys): string {
     REST_URL: `${config.apiUrl}/rest/v1`,
     SERVICE_ROLE_KEY: keys.serviceRoleKey,
     STORAGE_URL: `${config.apiUrl}/storage/v1`,
+    ...(stripe.apiBase ? { STRIPE_API_BASE: stripe.apiBase } : {}),
+    STRIPE_SECRET_KEY: stripe.secretKey,
+    ...(stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stripe.webhookSecret } : {}),
   };
   return Object.entries(values).map(([key, value]) => `${key}="${value}"`).join("\n") + "\n";
 }
@@ -96,6 +111,32 @@ function functionSecrets(): Record<string, string> {
   return existsSync(file) ? (parseEnv(readFileSync(file, "utf8")) as Record<string, string>) : {};
 }
 
+/**
+ * The functions' Stripe settings. By default they use the stand-in with keys made up for this
+ * run. If functions/.env sets STRIPE_SECRET_KEY (a real test-mode key) and no STRIPE_API_BASE,
+ * they talk to Stripe itself with its STRIPE_WEBHOOK_SECRET (from the dashboard or `stripe
+ * listen`); the stand-in still runs for its own tests. STRIPE_API_BASE in functions/.env points
+ * them at another Stripe-compatible server.
+ */
+export function stripeSettings(config: StackConfig, secrets: Record<string, string>): StripeSettings {
+  const local = localStripeKeys();
+  if (secrets.STRIPE_SECRET_KEY && !secrets.STRIPE_API_BASE) {
+    return {
+      secretKey: secrets.STRIPE_SECRET_KEY,
+      webhookSecret: secrets.STRIPE_WEBHOOK_SECRET || null,
+      apiBase: null,
+      standInWebhookSecret: local.webhookSecret,
+    };
+  }
+  const webhookSecret = secrets.STRIPE_WEBHOOK_SECRET || local.webhookSecret;
+  return {
+    secretKey: secrets.STRIPE_SECRET_KEY || local.secretKey,
+    webhookSecret,
+    apiBase: secrets.STRIPE_API_BASE || `http://127.0.0.1:${config.ports.stripe}`,
+    standInWebhookSecret: webhookSecret,
+  };
+}
+
 export interface StartOptions {
   /** Throw away the profile's data folder first (the test profile always does). */
   fresh?: boolean;
@@ -123,11 +164,14 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
   });
   let pool: pg.Pool | null = null;
   let gateway: ReturnType<typeof createGateway> | null = null;
+  let stripeStandIn: StripeStandIn | null = null;
 
   function cleanup(): void {
     gateway?.close();
     gateway?.closeAllConnections();
     gateway = null;
+    stripeStandIn?.close();
+    stripeStandIn = null;
     rmSync(config.pidFile, { force: true });
     rmSync(config.statusFile, { force: true });
   }
@@ -169,11 +213,16 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
       },
     });
 
+    const secrets = functionSecrets();
+    const stripe = stripeSettings(config, secrets);
     const functionsEnv: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
-      ...functionSecrets(),
+      ...secrets,
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      ...(stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stripe.webhookSecret } : {}),
+      ...(stripe.apiBase ? { STRIPE_API_BASE: stripe.apiBase } : {}),
       SUPABASE_URL: config.apiUrl,
       SUPABASE_ANON_KEY: keys.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
@@ -218,15 +267,26 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
       server.listen(config.ports.api, "127.0.0.1", resolve);
     });
 
+    stripeStandIn = createStripeStandIn({
+      port: config.ports.stripe,
+      webhookSecret: stripe.standInWebhookSecret,
+      webhookUrl: process.env.STRIPE_WEBHOOK_URL || `${config.apiUrl}/functions/v1/stripe-webhook`,
+    });
+    const stripeServer = stripeStandIn.server;
+    await new Promise<void>((resolve, reject) => {
+      stripeServer.once("error", reject);
+      stripeServer.listen(config.ports.stripe, "127.0.0.1", resolve);
+    });
+
     await Promise.all([
       waitForHttp(`http://127.0.0.1:${config.ports.api + 12}/ready`, "PostgREST", (s) => s === 200, 30_000),
       // The first start downloads the functions' npm packages into Deno's cache.
       waitForHttp(`http://127.0.0.1:${config.ports.functions}/`, "The functions router", () => true, 180_000),
     ]);
 
-    const env = statusEnv(config, keys);
+    const env = statusEnv(config, keys, stripe);
     writeFileSync(config.statusFile, env);
-    return { config, keys, statusEnv: env, stop };
+    return { config, keys, stripe, statusEnv: env, stop };
   } catch (error) {
     await stop();
     throw error;
