@@ -1,0 +1,69 @@
+// The one place functions get a Stripe client. With STRIPE_API_BASE set (the local stack sets
+// it to its Stripe stand-in), the SDK talks to that server; without it, to Stripe itself with
+// the STRIPE_SECRET_KEY given (a test-mode key in development). Variables are validated when
+// called, like env(): a missing key fails loudly instead of reaching Stripe as "".
+import Stripe from "npm:stripe@23.1.0";
+import { z } from "npm:zod@4.6.7";
+
+const stripeEnvSchema = z.object({
+  STRIPE_SECRET_KEY: z.string({ error: "missing" }).regex(/^(sk|rk)_(test|live)_\S+$/, {
+    error: "not a Stripe secret key (sk_test_… or sk_live_…)",
+  }),
+  STRIPE_API_BASE: z.url({ protocol: /^https?$/, error: "not an http(s) URL" }).optional(),
+});
+
+const webhookSecretSchema = z.string({ error: "missing" }).regex(/^whsec_\S+$/, {
+  error: "not a webhook signing secret (whsec_…)",
+});
+
+export type StripeEnv = z.infer<typeof stripeEnvSchema>;
+
+function failure(error: z.ZodError): Error {
+  const problems = error.issues.map((issue) =>
+    `${String(issue.path[0] ?? "STRIPE_WEBHOOK_SECRET")} (${issue.message})`
+  );
+  return new Error(`Missing or invalid environment variables: ${problems.join(", ")}`);
+}
+
+export function parseStripeEnv(variables: Record<string, string | undefined>): StripeEnv {
+  // An empty STRIPE_API_BASE means "not set", never a URL of "".
+  const input = { ...variables, STRIPE_API_BASE: variables.STRIPE_API_BASE || undefined };
+  const result = stripeEnvSchema.safeParse(input);
+  if (!result.success) throw failure(result.error);
+  return result.data;
+}
+
+/** How the SDK reaches the API: Stripe's own host, or the base URL's host, port and protocol. */
+export function stripeConfig(variables: StripeEnv): Stripe.StripeConfig {
+  const config: Stripe.StripeConfig = { httpClient: Stripe.createFetchHttpClient() };
+  if (!variables.STRIPE_API_BASE) return config;
+  const base = new URL(variables.STRIPE_API_BASE);
+  const protocol = base.protocol === "https:" ? "https" : "http";
+  return {
+    ...config,
+    host: base.hostname,
+    port: base.port ? Number(base.port) : protocol === "https" ? 443 : 80,
+    protocol,
+  };
+}
+
+/** A Stripe client for this request, from STRIPE_SECRET_KEY and the optional STRIPE_API_BASE. */
+export function stripeClient(): Stripe {
+  const variables = parseStripeEnv({
+    STRIPE_SECRET_KEY: Deno.env.get("STRIPE_SECRET_KEY"),
+    STRIPE_API_BASE: Deno.env.get("STRIPE_API_BASE"),
+  });
+  return new Stripe(variables.STRIPE_SECRET_KEY, stripeConfig(variables));
+}
+
+/** The webhook endpoint's signing secret (whsec_…), validated like the other variables. */
+export function stripeWebhookSecret(): string {
+  const result = webhookSecretSchema.safeParse(Deno.env.get("STRIPE_WEBHOOK_SECRET"));
+  if (!result.success) throw failure(result.error);
+  return result.data;
+}
+
+/** Deno has no Node crypto for the SDK: webhooks are verified with constructEventAsync and this. */
+export const stripeCryptoProvider = Stripe.createSubtleCryptoProvider();
+
+export { Stripe };
