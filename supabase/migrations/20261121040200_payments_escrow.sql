@@ -226,7 +226,7 @@ begin
   end if;
   insert into public.payments (order_id, buyer_id, seller_id, currency, amount, commission_rate_bps, transfer_group)
   values (o.id, o.buyer_id, o.seller_id, o.currency, o.price_amount, o.commission_rate_bps, 'order_' || o.id)
-  on conflict (order_id) do nothing;
+  on conflict on constraint payments_pkey do nothing;
   select * into p from public.payments where payments.order_id = lock_payment.order_id for update;
   return p;
 end

@@ -88,7 +88,7 @@ begin
     return 'ignored: currency or amount does not match the order';
   end if;
 
-  update public.payments set amount_captured = amount, paid_at = now(),
+  update public.payments set amount_captured = record_capture.amount, paid_at = now(),
          stripe_payment_intent_id = coalesce(payments.stripe_payment_intent_id, payment_intent),
          stripe_charge_id = coalesce(payments.stripe_charge_id, charge)
    where payments.order_id = p.order_id;
@@ -199,9 +199,9 @@ declare
   order_id uuid := private.payment_for_stripe(dispute #>> '{metadata,order_id}', dispute ->> 'payment_intent', dispute ->> 'charge');
   p public.payments;
   cb public.payment_chargebacks;
-  status text := dispute ->> 'status';
-  amount bigint := (dispute ->> 'amount')::bigint;
-  is_closed boolean := status in ('won', 'lost', 'warning_closed', 'prevented');
+  new_status text := dispute ->> 'status';
+  disputed bigint := (dispute ->> 'amount')::bigint;
+  is_closed boolean := new_status in ('won', 'lost', 'warning_closed', 'prevented');
   escrow_balance bigint;
 begin
   if order_id is null then
@@ -216,20 +216,20 @@ begin
     escrow_balance := greatest(private.ledger_balance('escrow', p.currency, p.order_id), 0);
     insert into public.payment_chargebacks (stripe_dispute_id, order_id, amount, currency, reason, status,
                                             escrow_part, platform_part, stripe_updated_at)
-    values (dispute ->> 'id', p.order_id, amount, p.currency, dispute ->> 'reason', status,
-            least(amount, escrow_balance), amount - least(amount, escrow_balance), event_created)
+    values (dispute ->> 'id', p.order_id, disputed, p.currency, dispute ->> 'reason', new_status,
+            least(disputed, escrow_balance), disputed - least(disputed, escrow_balance), event_created)
     returning * into cb;
     perform private.post_ledger_transaction('chargeback:' || cb.stripe_dispute_id, 'Chargeback: disputed amount withdrawn', p.order_id,
       jsonb_build_array(
         jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', -cb.escrow_part),
         jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', -cb.platform_part),
         jsonb_build_object('account_id', private.ledger_account('chargebacks', p.currency, p.order_id), 'amount', cb.amount)));
-    perform private.payment_note(p.order_id, 'chargeback_opened', amount, cb.stripe_dispute_id, null, dispute ->> 'reason');
+    perform private.payment_note(p.order_id, 'chargeback_opened', disputed, cb.stripe_dispute_id, null, dispute ->> 'reason');
   end if;
-  update public.payment_chargebacks set status = apply_chargeback.status, stripe_updated_at = event_created, closed = is_closed
+  update public.payment_chargebacks set status = new_status, stripe_updated_at = event_created, closed = is_closed
    where stripe_dispute_id = cb.stripe_dispute_id;
   if is_closed then
-    if status in ('won', 'warning_closed', 'prevented') then
+    if new_status in ('won', 'warning_closed', 'prevented') then
       perform private.post_ledger_transaction('chargeback_won:' || cb.stripe_dispute_id, 'Chargeback won: amount returned', p.order_id,
         jsonb_build_array(
           jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', cb.escrow_part),
@@ -239,7 +239,7 @@ begin
       update public.payments set amount_charged_back = least(amount_charged_back + cb.amount, amount_captured - amount_refunded)
        where payments.order_id = p.order_id;
     end if;
-    perform private.payment_note(p.order_id, 'chargeback_' || status, cb.amount, cb.stripe_dispute_id);
+    perform private.payment_note(p.order_id, 'chargeback_' || new_status, cb.amount, cb.stripe_dispute_id);
   end if;
   update public.payments set chargeback_open = exists (
     select 1 from public.payment_chargebacks c where c.order_id = p.order_id and not c.closed)
@@ -285,44 +285,44 @@ as $$
 declare
   object jsonb := event #> '{data,object}';
   created timestamptz := to_timestamp((event ->> 'created')::bigint);
-  order_id uuid;
+  found_order uuid;
   refund_id uuid;
 begin
   case event ->> 'type'
     when 'checkout.session.completed', 'checkout.session.async_payment_succeeded' then
-      order_id := private.payment_for_stripe(coalesce(object #>> '{metadata,order_id}', object ->> 'client_reference_id'),
+      found_order := private.payment_for_stripe(coalesce(object #>> '{metadata,order_id}', object ->> 'client_reference_id'),
                                              object ->> 'payment_intent', null);
-      if order_id is null then return 'ignored: no payment for this session'; end if;
+      if found_order is null then return 'ignored: no payment for this session'; end if;
       if object ->> 'payment_status' <> 'paid' then
-        perform private.lock_payment(order_id);
+        perform private.lock_payment(found_order);
         update public.payments set stripe_payment_intent_id = coalesce(payments.stripe_payment_intent_id, object ->> 'payment_intent')
-         where payments.order_id = apply_stripe_event.order_id;
-        perform private.payment_note(order_id, 'checkout_completed_unpaid', null, object ->> 'id');
+         where payments.order_id = found_order;
+        perform private.payment_note(found_order, 'checkout_completed_unpaid', null, object ->> 'id');
         return 'applied: awaiting an asynchronous payment';
       end if;
-      return private.record_capture(order_id, object ->> 'payment_intent', null, (object ->> 'amount_total')::bigint, object ->> 'currency');
+      return private.record_capture(found_order, object ->> 'payment_intent', null, (object ->> 'amount_total')::bigint, object ->> 'currency');
     when 'payment_intent.succeeded' then
-      order_id := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'id', object ->> 'latest_charge');
-      if order_id is null then return 'ignored: no payment for this payment intent'; end if;
-      return private.record_capture(order_id, object ->> 'id', object ->> 'latest_charge',
+      found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'id', object ->> 'latest_charge');
+      if found_order is null then return 'ignored: no payment for this payment intent'; end if;
+      return private.record_capture(found_order, object ->> 'id', object ->> 'latest_charge',
                                     (object ->> 'amount_received')::bigint, object ->> 'currency');
     when 'checkout.session.async_payment_failed', 'payment_intent.payment_failed' then
-      order_id := private.payment_for_stripe(coalesce(object #>> '{metadata,order_id}', object ->> 'client_reference_id'),
+      found_order := private.payment_for_stripe(coalesce(object #>> '{metadata,order_id}', object ->> 'client_reference_id'),
         case when event ->> 'type' like 'payment_intent.%' then object ->> 'id' else object ->> 'payment_intent' end, null);
-      if order_id is null then return 'ignored: no payment for this object'; end if;
+      if found_order is null then return 'ignored: no payment for this object'; end if;
       -- A failure never undoes a success that arrived first: it is only noted.
-      perform private.payment_note(order_id, 'payment_failed', null, object ->> 'id', null,
+      perform private.payment_note(found_order, 'payment_failed', null, object ->> 'id', null,
         coalesce(object #>> '{last_payment_error,message}', 'the payment failed'));
       return 'applied';
     when 'charge.refunded' then
-      order_id := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'payment_intent', object ->> 'id');
-      if order_id is null then return 'ignored: no payment for this charge'; end if;
+      found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'payment_intent', object ->> 'id');
+      if found_order is null then return 'ignored: no payment for this charge'; end if;
       -- Refunds listed on the charge (older API versions expand them) are ours or Stripe's.
       perform public.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
          from jsonb_array_elements(coalesce(object #> '{refunds,data}', '[]')) r
         where r #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
           and exists (select 1 from public.payment_refunds pr where pr.id = (r #>> '{metadata,refund_id}')::uuid);
-      return private.record_external_refunds(order_id, object);
+      return private.record_external_refunds(found_order, object);
     when 'refund.updated', 'refund.created' then
       select pr.id into refund_id from public.payment_refunds pr
        where pr.stripe_refund_id = object ->> 'id'
@@ -337,13 +337,13 @@ begin
     when 'charge.dispute.created', 'charge.dispute.updated', 'charge.dispute.closed' then
       return private.apply_chargeback(object, created);
     when 'transfer.created' then
-      order_id := private.payment_for_stripe(object #>> '{metadata,order_id}', null, null);
-      if order_id is null then return 'ignored: not an order''s transfer'; end if;
-      return public.record_release(order_id, object ->> 'id', (object ->> 'amount')::bigint);
+      found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', null, null);
+      if found_order is null then return 'ignored: not an order''s transfer'; end if;
+      return public.record_release(found_order, object ->> 'id', (object ->> 'amount')::bigint);
     when 'transfer.reversed' then
-      select p.order_id into order_id from public.payments p where p.stripe_transfer_id = object ->> 'id';
-      if order_id is null then return 'ignored: not an order''s transfer'; end if;
-      return private.record_external_reversals(order_id, object);
+      select p.order_id into found_order from public.payments p where p.stripe_transfer_id = object ->> 'id';
+      if found_order is null then return 'ignored: not an order''s transfer'; end if;
+      return private.record_external_reversals(found_order, object);
     when 'account.updated' then
       if private.apply_account_update(object, created) then
         return 'applied';

@@ -246,7 +246,7 @@ begin
     perform private.payment_note(p.order_id, 'unexpected_transfer', amount, transfer_id, null, 'a transfer no release claimed');
     return 'ignored: no release of this amount was claimed';
   end if;
-  update public.payments set amount_transferred = amount, stripe_transfer_id = transfer_id, released_at = now()
+  update public.payments set amount_transferred = record_release.amount, stripe_transfer_id = transfer_id, released_at = now()
    where payments.order_id = p.order_id;
   perform private.post_ledger_transaction('release:' || p.order_id, 'Escrow released: seller''s share and commission', p.order_id,
     jsonb_build_array(
