@@ -2808,6 +2808,28 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "payments_reconciliation": {
+        Args: { "only_problems"?: boolean };
+        Returns: {
+          "amount_captured": number;
+          "amount_charged_back": number;
+          "amount_refunded": number;
+          "amount_reversed": number;
+          "amount_transferred": number;
+          "currency": string;
+          "ledger_captured": number;
+          "ledger_chargebacks": number;
+          "ledger_escrow": number;
+          "ledger_refunded": number;
+          "ledger_transferred": number;
+          "order_id": string;
+          "problems": (string)[];
+          "status": string;
+          "stripe_charge_id": string;
+          "stripe_payment_intent_id": string;
+          "stripe_transfer_id": string;
+        }[];
+      };
       "process_stripe_event": {
         Args: { "balance_transaction"?: Json; "event": Json };
         Returns: {

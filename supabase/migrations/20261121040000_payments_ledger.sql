@@ -1,7 +1,7 @@
 -- The book (DESIGN principle 4): a double-entry ledger in integer minor units. Every money
 -- movement is one transaction of two or more entries whose amounts sum to zero per
 -- currency; nothing posted is ever changed or removed; balances are sums of entries.
--- Stripe is the processor and this is the book: reconcile_payments() compares the two.
+-- Stripe is the processor and this is the book: payments_reconciliation() compares the two.
 --
 -- Sign convention: an entry's amount is what moves INTO its account (positive) or OUT of it
 -- (negative), so an account's balance is the money that sits there:

@@ -2,7 +2,7 @@
 -- refundable, and one effect (one claim, one ledger posting) however often they are called
 -- or confirmed (by the function and by the webhook). Then the automatic release.
 begin;
-select plan(41);
+select plan(43);
 
 select tests.create_user('rr-buyer@example.com');
 select tests.create_user('rr-seller@example.com');
@@ -153,6 +153,14 @@ select is((select status || '/' || resolution from public.disputes where order_i
   'the dispute is resolved');
 select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'refund') $$, '55000', null,
   'a resolved dispute is not resolved again');
+
+-- ---------------------------------------------------------------------------------------
+-- The book agrees with the escrow rows
+
+select is_empty($$ select order_id, problems from public.payments_reconciliation(true) where order_id in (select done from ids union all select cancelled from ids) $$,
+  'reconciliation finds the released-then-refunded and the cancelled-then-refunded orders consistent');
+select is((select ledger_transferred from public.payments_reconciliation() where order_id = pg_temp.id('done')), 7200::bigint,
+  'reconciliation derives the net transfer from the ledger');
 
 -- ---------------------------------------------------------------------------------------
 -- Automatic release
