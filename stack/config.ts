@@ -48,6 +48,8 @@ export interface StackConfig {
   jwtSecret: string;
   jwtExpiry: number;
   siteUrl: string;
+  /** Origins of site_url and additional_redirect_urls: where the app's pages live. */
+  redirectOrigins: string[];
   minimumPasswordLength: number;
   passwordRequirements: string;
   refreshTokenRotation: boolean;
@@ -139,6 +141,10 @@ export function stackConfig(profile: Profile): StackConfig {
     jwtSecret: LOCAL_JWT_SECRET,
     jwtExpiry: Number(toml.auth?.jwt_expiry ?? 3600),
     siteUrl: String(toml.auth?.site_url ?? "http://127.0.0.1:3000"),
+    redirectOrigins: [
+      ...new Set([toml.auth?.site_url ?? "http://127.0.0.1:3000", ...(toml.auth?.additional_redirect_urls ?? [])]
+        .map((url: string) => new URL(url).origin)),
+    ],
     minimumPasswordLength: Number(toml.auth?.minimum_password_length ?? 6),
     passwordRequirements: String(toml.auth?.password_requirements ?? ""),
     refreshTokenRotation: toml.auth?.enable_refresh_token_rotation !== false,

@@ -219,6 +219,9 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+      // Where payments may send a browser back to: the app's URLs from config.toml's [auth],
+      // unless functions/.env says otherwise.
+      PAYMENTS_ALLOWED_REDIRECT_ORIGINS: config.redirectOrigins.join(","),
       ...secrets,
       STRIPE_SECRET_KEY: stripe.secretKey,
       ...(stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stripe.webhookSecret } : {}),

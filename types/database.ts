@@ -553,6 +553,142 @@ export type Database = {
           },
         ];
       };
+      "ledger_accounts": {
+        Row: {
+          "created_at": string;
+          "currency": string;
+          "id": number;
+          "kind": string;
+          "order_id": string | null;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "currency": string;
+          "id"?: never;
+          "kind": string;
+          "order_id"?: string | null;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "created_at"?: string;
+          "currency"?: string;
+          "id"?: never;
+          "kind"?: string;
+          "order_id"?: string | null;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "ledger_accounts_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "ledger_accounts_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "ledger_entries": {
+        Row: {
+          "account_id": number;
+          "amount": number;
+          "created_at": string;
+          "currency": string;
+          "id": number;
+          "transaction_id": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": number;
+          "amount": number;
+          "created_at"?: string;
+          "currency": string;
+          "id"?: never;
+          "transaction_id": number;
+        };
+        Update: {
+          "account_id"?: number;
+          "amount"?: number;
+          "created_at"?: string;
+          "currency"?: string;
+          "id"?: never;
+          "transaction_id"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "ledger_entries_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "ledger_accounts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "ledger_entries_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "ledger_balances";
+            referencedColumns: ["account_id"];
+          },
+          {
+            foreignKeyName: "ledger_entries_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "ledger_entries_transaction_id_fkey";
+            columns: ["transaction_id"];
+            isOneToOne: false;
+            referencedRelation: "ledger_transactions";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "ledger_transactions": {
+        Row: {
+          "description": string;
+          "entries_digest": string;
+          "id": number;
+          "idempotency_key": string;
+          "order_id": string | null;
+          "posted_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "description": string;
+          "entries_digest": string;
+          "id"?: never;
+          "idempotency_key": string;
+          "order_id"?: string | null;
+          "posted_at"?: string;
+        };
+        Update: {
+          "description"?: string;
+          "entries_digest"?: string;
+          "id"?: never;
+          "idempotency_key"?: string;
+          "order_id"?: string | null;
+          "posted_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "ledger_transactions_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "order_events": {
         Row: {
           "actor_id": string | null;
@@ -813,6 +949,320 @@ export type Database = {
           "updated_at"?: string;
         };
         Relationships: [];
+      };
+      "payment_chargebacks": {
+        Row: {
+          "amount": number;
+          "closed": boolean;
+          "created_at": string;
+          "currency": string;
+          "escrow_part": number;
+          "order_id": string;
+          "platform_part": number;
+          "reason": string | null;
+          "status": string;
+          "stripe_dispute_id": string;
+          "stripe_updated_at": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "closed"?: boolean;
+          "created_at"?: string;
+          "currency": string;
+          "escrow_part"?: number;
+          "order_id": string;
+          "platform_part"?: number;
+          "reason"?: string | null;
+          "status": string;
+          "stripe_dispute_id": string;
+          "stripe_updated_at": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "amount"?: number;
+          "closed"?: boolean;
+          "created_at"?: string;
+          "currency"?: string;
+          "escrow_part"?: number;
+          "order_id"?: string;
+          "platform_part"?: number;
+          "reason"?: string | null;
+          "status"?: string;
+          "stripe_dispute_id"?: string;
+          "stripe_updated_at"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "payment_chargebacks_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "payment_chargebacks_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "payment_status";
+            referencedColumns: ["order_id"];
+          },
+          {
+            foreignKeyName: "payment_chargebacks_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "payments";
+            referencedColumns: ["order_id"];
+          },
+        ];
+      };
+      "payment_history": {
+        Row: {
+          "actor_id": string | null;
+          "amount": number | null;
+          "created_at": string;
+          "event": string;
+          "from_status": string | null;
+          "id": number;
+          "note": string | null;
+          "order_id": string;
+          "stripe_object_id": string | null;
+          "to_status": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "actor_id"?: string | null;
+          "amount"?: number | null;
+          "created_at"?: string;
+          "event": string;
+          "from_status"?: string | null;
+          "id"?: never;
+          "note"?: string | null;
+          "order_id": string;
+          "stripe_object_id"?: string | null;
+          "to_status"?: string | null;
+        };
+        Update: {
+          "actor_id"?: string | null;
+          "amount"?: number | null;
+          "created_at"?: string;
+          "event"?: string;
+          "from_status"?: string | null;
+          "id"?: never;
+          "note"?: string | null;
+          "order_id"?: string;
+          "stripe_object_id"?: string | null;
+          "to_status"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "payment_history_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "payment_status";
+            referencedColumns: ["order_id"];
+          },
+          {
+            foreignKeyName: "payment_history_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "payments";
+            referencedColumns: ["order_id"];
+          },
+        ];
+      };
+      "payment_refunds": {
+        Row: {
+          "amount": number;
+          "claimed_at": string;
+          "created_at": string;
+          "from_escrow": boolean;
+          "id": string;
+          "order_id": string;
+          "reason": string;
+          "requested_by": string | null;
+          "reversal_amount": number;
+          "reversal_recorded": boolean;
+          "source": string;
+          "status": string;
+          "stripe_refund_id": string | null;
+          "stripe_reversal_id": string | null;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "claimed_at"?: string;
+          "created_at"?: string;
+          "from_escrow"?: boolean;
+          "id"?: string;
+          "order_id": string;
+          "reason": string;
+          "requested_by"?: string | null;
+          "reversal_amount"?: number;
+          "reversal_recorded"?: boolean;
+          "source"?: string;
+          "status"?: string;
+          "stripe_refund_id"?: string | null;
+          "stripe_reversal_id"?: string | null;
+          "updated_at"?: string;
+        };
+        Update: {
+          "amount"?: number;
+          "claimed_at"?: string;
+          "created_at"?: string;
+          "from_escrow"?: boolean;
+          "id"?: string;
+          "order_id"?: string;
+          "reason"?: string;
+          "requested_by"?: string | null;
+          "reversal_amount"?: number;
+          "reversal_recorded"?: boolean;
+          "source"?: string;
+          "status"?: string;
+          "stripe_refund_id"?: string | null;
+          "stripe_reversal_id"?: string | null;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "payment_refunds_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "payment_status";
+            referencedColumns: ["order_id"];
+          },
+          {
+            foreignKeyName: "payment_refunds_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "payments";
+            referencedColumns: ["order_id"];
+          },
+        ];
+      };
+      "payments": {
+        Row: {
+          "amount": number;
+          "amount_captured": number;
+          "amount_charged_back": number;
+          "amount_refunded": number;
+          "amount_reversed": number;
+          "amount_transferred": number;
+          "buyer_id": string | null;
+          "chargeback_open": boolean;
+          "checkout_attempt": number;
+          "checkout_expires_at": string | null;
+          "checkout_url": string | null;
+          "commission_amount": number | null;
+          "commission_rate_bps": number;
+          "created_at": string;
+          "currency": string;
+          "dispute_open": boolean;
+          "order_id": string;
+          "paid_at": string | null;
+          "payment_mode": string | null;
+          "release_amount": number | null;
+          "release_claimed_at": string | null;
+          "release_due_at": string | null;
+          "released_at": string | null;
+          "seller_id": string | null;
+          "status": string;
+          "stripe_charge_id": string | null;
+          "stripe_checkout_session_id": string | null;
+          "stripe_payment_intent_id": string | null;
+          "stripe_transfer_id": string | null;
+          "transfer_destination": string | null;
+          "transfer_group": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "amount_captured"?: number;
+          "amount_charged_back"?: number;
+          "amount_refunded"?: number;
+          "amount_reversed"?: number;
+          "amount_transferred"?: number;
+          "buyer_id"?: string | null;
+          "chargeback_open"?: boolean;
+          "checkout_attempt"?: number;
+          "checkout_expires_at"?: string | null;
+          "checkout_url"?: string | null;
+          "commission_amount"?: number | null;
+          "commission_rate_bps": number;
+          "created_at"?: string;
+          "currency": string;
+          "dispute_open"?: boolean;
+          "order_id": string;
+          "paid_at"?: string | null;
+          "payment_mode"?: string | null;
+          "release_amount"?: number | null;
+          "release_claimed_at"?: string | null;
+          "release_due_at"?: string | null;
+          "released_at"?: string | null;
+          "seller_id"?: string | null;
+          "status"?: string;
+          "stripe_charge_id"?: string | null;
+          "stripe_checkout_session_id"?: string | null;
+          "stripe_payment_intent_id"?: string | null;
+          "stripe_transfer_id"?: string | null;
+          "transfer_destination"?: string | null;
+          "transfer_group": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "amount"?: number;
+          "amount_captured"?: number;
+          "amount_charged_back"?: number;
+          "amount_refunded"?: number;
+          "amount_reversed"?: number;
+          "amount_transferred"?: number;
+          "buyer_id"?: string | null;
+          "chargeback_open"?: boolean;
+          "checkout_attempt"?: number;
+          "checkout_expires_at"?: string | null;
+          "checkout_url"?: string | null;
+          "commission_amount"?: number | null;
+          "commission_rate_bps"?: number;
+          "created_at"?: string;
+          "currency"?: string;
+          "dispute_open"?: boolean;
+          "order_id"?: string;
+          "paid_at"?: string | null;
+          "payment_mode"?: string | null;
+          "release_amount"?: number | null;
+          "release_claimed_at"?: string | null;
+          "release_due_at"?: string | null;
+          "released_at"?: string | null;
+          "seller_id"?: string | null;
+          "status"?: string;
+          "stripe_charge_id"?: string | null;
+          "stripe_checkout_session_id"?: string | null;
+          "stripe_payment_intent_id"?: string | null;
+          "stripe_transfer_id"?: string | null;
+          "transfer_destination"?: string | null;
+          "transfer_group"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "payments_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "payments_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: true;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "permissions": {
         Row: {
@@ -1375,6 +1825,70 @@ export type Database = {
         };
         Relationships: [];
       };
+      "seller_payment_accounts": {
+        Row: {
+          "can_receive_transfers": boolean | null;
+          "charges_enabled": boolean;
+          "country": string | null;
+          "created_at": string;
+          "default_currency": string | null;
+          "details_submitted": boolean;
+          "payouts_enabled": boolean;
+          "requirements": NonNullable<Json>;
+          "stripe_account_id": string;
+          "stripe_updated_at": string | null;
+          "transfers_active": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "can_receive_transfers"?: never;
+          "charges_enabled"?: boolean;
+          "country"?: string | null;
+          "created_at"?: string;
+          "default_currency"?: string | null;
+          "details_submitted"?: boolean;
+          "payouts_enabled"?: boolean;
+          "requirements"?: NonNullable<Json>;
+          "stripe_account_id": string;
+          "stripe_updated_at"?: string | null;
+          "transfers_active"?: boolean;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "can_receive_transfers"?: never;
+          "charges_enabled"?: boolean;
+          "country"?: string | null;
+          "created_at"?: string;
+          "default_currency"?: string | null;
+          "details_submitted"?: boolean;
+          "payouts_enabled"?: boolean;
+          "requirements"?: NonNullable<Json>;
+          "stripe_account_id"?: string;
+          "stripe_updated_at"?: string | null;
+          "transfers_active"?: boolean;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "seller_payment_accounts_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: true;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "seller_payment_accounts_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: true;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "service_packages": {
         Row: {
           "created_at": string;
@@ -1578,6 +2092,43 @@ export type Database = {
           },
         ];
       };
+      "stripe_events": {
+        Row: {
+          "api_version": string | null;
+          "created": string;
+          "id": string;
+          "livemode": boolean;
+          "outcome": string | null;
+          "payload": NonNullable<Json>;
+          "processed_at": string | null;
+          "received_at": string;
+          "type": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "api_version"?: string | null;
+          "created": string;
+          "id": string;
+          "livemode"?: boolean;
+          "outcome"?: string | null;
+          "payload": NonNullable<Json>;
+          "processed_at"?: string | null;
+          "received_at"?: string;
+          "type": string;
+        };
+        Update: {
+          "api_version"?: string | null;
+          "created"?: string;
+          "id"?: string;
+          "livemode"?: boolean;
+          "outcome"?: string | null;
+          "payload"?: NonNullable<Json>;
+          "processed_at"?: string | null;
+          "received_at"?: string;
+          "type"?: string;
+        };
+        Relationships: [];
+      };
       "textures": {
         Row: {
           "created_at": string;
@@ -1756,6 +2307,110 @@ export type Database = {
       };
     };
     Views: {
+      "ledger_balances": {
+        Row: {
+          "account_id": number;
+          "balance": number | null;
+          "currency": string;
+          "entry_count": number | null;
+          "kind": string;
+          "order_id": string | null;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Relationships: [
+          {
+            foreignKeyName: "ledger_accounts_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "ledger_accounts_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "payment_status": {
+        Row: {
+          "amount": number;
+          "amount_captured": number;
+          "amount_charged_back": number;
+          "amount_refundable": number | null;
+          "amount_refunded": number;
+          "amount_reversed": number;
+          "amount_transferred": number;
+          "chargeback_open": boolean;
+          "commission_amount": number | null;
+          "commission_rate_bps": number;
+          "currency": string;
+          "dispute_open": boolean;
+          "order_id": string;
+          "paid_at": string | null;
+          "released_at": string | null;
+          "status": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount"?: number | null;
+          "amount_captured"?: number | null;
+          "amount_charged_back"?: number | null;
+          "amount_refundable"?: never;
+          "amount_refunded"?: number | null;
+          "amount_reversed"?: number | null;
+          "amount_transferred"?: number | null;
+          "chargeback_open"?: boolean | null;
+          "commission_amount"?: number | null;
+          "commission_rate_bps"?: number | null;
+          "currency"?: string | null;
+          "dispute_open"?: boolean | null;
+          "order_id"?: string | null;
+          "paid_at"?: string | null;
+          "released_at"?: string | null;
+          "status"?: string | null;
+          "updated_at"?: string | null;
+        };
+        Update: {
+          "amount"?: number | null;
+          "amount_captured"?: number | null;
+          "amount_charged_back"?: number | null;
+          "amount_refundable"?: never;
+          "amount_refunded"?: number | null;
+          "amount_reversed"?: number | null;
+          "amount_transferred"?: number | null;
+          "chargeback_open"?: boolean | null;
+          "commission_amount"?: number | null;
+          "commission_rate_bps"?: number | null;
+          "currency"?: string | null;
+          "dispute_open"?: boolean | null;
+          "order_id"?: string | null;
+          "paid_at"?: string | null;
+          "released_at"?: string | null;
+          "status"?: string | null;
+          "updated_at"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "payments_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "payments_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: true;
+            referencedRelation: "orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "public_profiles": {
         Row: {
           "avatar_path": string | null;
@@ -1804,6 +2459,8 @@ export type Database = {
       };
     };
     Functions: {
+      "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
+      "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
       "accept_bid": {
         Args: { "acting_user": string; "bid_id": string };
         Returns: {
@@ -1904,6 +2561,10 @@ export type Database = {
         };
       };
       "before_user_created_hook": { Args: { "event": Json }; Returns: Json };
+      "begin_payment": {
+        Args: { "acting_user": string; "mode"?: string; "order_id": string };
+        Returns: Json;
+      };
       "cancel_order": {
         Args: { "order_id": string; "reason": string };
         Returns: {
@@ -1945,6 +2606,11 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "claim_refund": {
+        Args: { "acting_user": string; "amount"?: number; "order_id": string; "reason"?: string };
+        Returns: Json;
+      };
+      "claim_release": { Args: { "acting_user": string; "order_id": string }; Returns: Json };
       "close_project": {
         Args: { "project_id": string };
         Returns: {
@@ -1979,6 +2645,7 @@ export type Database = {
         }[];
       };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
+      "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
       "duplicate_design": {
         Args: { "design_id": string };
         Returns: {
@@ -2141,6 +2808,37 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "payments_reconciliation": {
+        Args: { "only_problems"?: boolean };
+        Returns: {
+          "amount_captured": number;
+          "amount_charged_back": number;
+          "amount_refunded": number;
+          "amount_reversed": number;
+          "amount_transferred": number;
+          "currency": string;
+          "ledger_captured": number;
+          "ledger_chargebacks": number;
+          "ledger_escrow": number;
+          "ledger_refunded": number;
+          "ledger_transferred": number;
+          "order_id": string;
+          "problems": (string)[];
+          "status": string;
+          "stripe_charge_id": string;
+          "stripe_payment_intent_id": string;
+          "stripe_transfer_id": string;
+        }[];
+      };
+      "process_stripe_event": {
+        Args: { "balance_transaction"?: Json; "event": Json };
+        Returns: {
+          "duplicate": boolean;
+          "event_id": string;
+          "event_type": string;
+          "outcome": string;
+        }[];
+      };
       "record_admin_action": {
         Args: {
           "action": string;
@@ -2188,6 +2886,53 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "record_payment_session": {
+        Args: {
+          "attempt": number;
+          "checkout_session_id"?: string;
+          "expires_at"?: string;
+          "order_id": string;
+          "payment_intent_id"?: string;
+          "url"?: string;
+        };
+        Returns: undefined;
+      };
+      "record_refund": {
+        Args: { "refund_id": string; "status": string; "stripe_refund_id": string };
+        Returns: string;
+      };
+      "record_refund_reversal": {
+        Args: { "refund_id": string; "stripe_reversal_id": string };
+        Returns: string;
+      };
+      "record_release": {
+        Args: { "amount": number; "order_id": string; "transfer_id": string };
+        Returns: string;
+      };
+      "register_payment_account": {
+        Args: { "account"?: Json; "acting_user": string; "stripe_account_id": string };
+        Returns: {
+          "can_receive_transfers": boolean | null;
+          "charges_enabled": boolean;
+          "country": string | null;
+          "created_at": string;
+          "default_currency": string | null;
+          "details_submitted": boolean;
+          "payouts_enabled": boolean;
+          "requirements": NonNullable<Json>;
+          "stripe_account_id": string;
+          "stripe_updated_at": string | null;
+          "transfers_active": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "seller_payment_accounts";
           isOneToOne: true;
           isSetofReturn: false;
         };
@@ -2254,6 +2999,16 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "resolve_dispute": {
+        Args: {
+          "acting_user": string;
+          "note"?: string;
+          "order_id": string;
+          "refund_amount"?: number;
+          "resolution": string;
+        };
+        Returns: Json;
+      };
       "review_order": {
         Args: { "comment"?: string; "order_id": string; "rating": number };
         Returns: {
@@ -2306,6 +3061,30 @@ export type Database = {
         };
       };
       "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
+      "seller_payment_account": {
+        Args: { "acting_user": string };
+        Returns: {
+          "can_receive_transfers": boolean | null;
+          "charges_enabled": boolean;
+          "country": string | null;
+          "created_at": string;
+          "default_currency": string | null;
+          "details_submitted": boolean;
+          "payouts_enabled": boolean;
+          "requirements": NonNullable<Json>;
+          "stripe_account_id": string;
+          "stripe_updated_at": string | null;
+          "transfers_active": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "seller_payment_accounts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "set_default_address": {
         Args: { "address_id": string };
         Returns: {

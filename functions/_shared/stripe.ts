@@ -47,12 +47,20 @@ export function stripeConfig(variables: StripeEnv): Stripe.StripeConfig {
   };
 }
 
-/** A Stripe client for this request, from STRIPE_SECRET_KEY and the optional STRIPE_API_BASE. */
-export function stripeClient(): Stripe {
-  const variables = parseStripeEnv({
+/**
+ * STRIPE_SECRET_KEY and STRIPE_API_BASE, validated. A function that calls Stripe calls this in
+ * its index.ts before Deno.serve, so a deployment without the key fails at start-up.
+ */
+export function stripeEnv(): StripeEnv {
+  return parseStripeEnv({
     STRIPE_SECRET_KEY: Deno.env.get("STRIPE_SECRET_KEY"),
     STRIPE_API_BASE: Deno.env.get("STRIPE_API_BASE"),
   });
+}
+
+/** A Stripe client for this request, from STRIPE_SECRET_KEY and the optional STRIPE_API_BASE. */
+export function stripeClient(): Stripe {
+  const variables = stripeEnv();
   return new Stripe(variables.STRIPE_SECRET_KEY, stripeConfig(variables));
 }
 

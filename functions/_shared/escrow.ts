@@ -1,0 +1,179 @@
+// Carrying out the money claims the database hands out: a release (one Stripe transfer) and
+// a refund (a transfer reversal after release, then a Stripe refund). Each step uses the
+// claim's idempotency key, and its result is recorded by the same SQL function the webhook
+// uses, so the ledger books it once whichever records it first. Used by payments-release,
+// payments-refund and payments-resolve-dispute.
+import { call, type Db, type StripeApi, stripeHttpError, stripeRefused } from "./payments.ts";
+
+export interface PaymentsDeps {
+  db: Db;
+  stripe: StripeApi;
+}
+
+/** What public.claim_release answers. */
+export type ReleaseClaim =
+  | {
+    state: "claimed";
+    order_id: string;
+    amount: number;
+    currency: string;
+    commission: number;
+    destination: string;
+    source_transaction: string | null;
+    payment_intent: string | null;
+    transfer_group: string;
+    idempotency_key: string;
+  }
+  | {
+    state: "released";
+    order_id: string;
+    transfer_id: string;
+    amount: number;
+    currency: string;
+    commission: number;
+  };
+
+export interface ReleaseResult {
+  order_id: string;
+  status: "released";
+  transfer_id: string;
+  amount: number;
+  currency: string;
+  commission: number;
+  already_released: boolean;
+}
+
+export async function executeRelease(
+  { db, stripe }: PaymentsDeps,
+  claim: ReleaseClaim,
+): Promise<ReleaseResult> {
+  if (claim.state === "released") {
+    const { order_id, transfer_id, amount, currency, commission } = claim;
+    return {
+      order_id,
+      status: "released",
+      transfer_id,
+      amount,
+      currency,
+      commission,
+      already_released: true,
+    };
+  }
+  try {
+    // A payment confirmed by checkout.session.completed alone has no charge id yet.
+    let source = claim.source_transaction;
+    if (!source && claim.payment_intent) {
+      const intent = await stripe.paymentIntents.retrieve(claim.payment_intent);
+      source = typeof intent.latest_charge === "string"
+        ? intent.latest_charge
+        : intent.latest_charge?.id ?? null;
+    }
+    const transfer = await stripe.transfers.create({
+      amount: claim.amount,
+      currency: claim.currency,
+      destination: claim.destination,
+      transfer_group: claim.transfer_group,
+      ...(source ? { source_transaction: source } : {}),
+      metadata: { order_id: claim.order_id },
+    }, { idempotencyKey: claim.idempotency_key });
+    await call(db, "record_release", {
+      order_id: claim.order_id,
+      transfer_id: transfer.id,
+      amount: transfer.amount,
+    });
+    return {
+      order_id: claim.order_id,
+      status: "released",
+      transfer_id: transfer.id,
+      amount: transfer.amount,
+      currency: claim.currency,
+      commission: claim.commission,
+      already_released: false,
+    };
+  } catch (err) {
+    if (stripeRefused(err)) {
+      await call(db, "abandon_release", {
+        order_id: claim.order_id,
+        reason: (err as Error).message,
+      });
+    }
+    throw stripeHttpError(err);
+  }
+}
+
+/** What public.claim_refund (and resolve_dispute's refund) answers. */
+export interface RefundClaim {
+  refund_id: string;
+  order_id: string;
+  amount: number;
+  currency: string;
+  payment_intent: string | null;
+  charge: string | null;
+  reason: string;
+  reversal_amount: number;
+  transfer_id: string | null;
+  idempotency_key: string;
+  reversal_idempotency_key: string;
+}
+
+export interface RefundResult {
+  refund_id: string;
+  order_id: string;
+  amount: number;
+  currency: string;
+  status: string;
+  stripe_refund_id: string;
+  reversal_amount: number;
+  stripe_reversal_id: string | null;
+}
+
+export async function executeRefund(
+  { db, stripe }: PaymentsDeps,
+  claim: RefundClaim,
+): Promise<RefundResult> {
+  const metadata = { order_id: claim.order_id, refund_id: claim.refund_id };
+  try {
+    let reversalId: string | null = null;
+    if (claim.reversal_amount > 0 && claim.transfer_id) {
+      const reversal = await stripe.transfers.createReversal(claim.transfer_id, {
+        amount: claim.reversal_amount,
+        metadata,
+      }, { idempotencyKey: claim.reversal_idempotency_key });
+      reversalId = reversal.id;
+      await call(db, "record_refund_reversal", {
+        refund_id: claim.refund_id,
+        stripe_reversal_id: reversal.id,
+      });
+    }
+    const refund = await stripe.refunds.create({
+      ...(claim.payment_intent
+        ? { payment_intent: claim.payment_intent }
+        : { charge: claim.charge ?? undefined }),
+      amount: claim.amount,
+      metadata: { ...metadata, reason: claim.reason.slice(0, 500) },
+    }, { idempotencyKey: claim.idempotency_key });
+    await call(db, "record_refund", {
+      refund_id: claim.refund_id,
+      stripe_refund_id: refund.id,
+      status: refund.status ?? "pending",
+    });
+    return {
+      refund_id: claim.refund_id,
+      order_id: claim.order_id,
+      amount: claim.amount,
+      currency: claim.currency,
+      status: refund.status ?? "pending",
+      stripe_refund_id: refund.id,
+      reversal_amount: claim.reversal_amount,
+      stripe_reversal_id: reversalId,
+    };
+  } catch (err) {
+    if (stripeRefused(err)) {
+      await call(db, "abandon_refund", {
+        refund_id: claim.refund_id,
+        reason: (err as Error).message,
+      });
+    }
+    throw stripeHttpError(err);
+  }
+}

@@ -1,0 +1,143 @@
+// POST /payments-initiate { order_id, mode?, success_url?, cancel_url? }: the buyer pays an
+// order awaiting payment. The amount and currency come from the order (public.begin_payment),
+// never from the request (an amount in the body is ignored). mode "checkout" (default) makes
+// a Checkout Session and answers { checkout_session_id, url }; "payment_intent" (Elements)
+// answers { payment_intent_id, client_secret }. Idempotency key checkout:<order>:<attempt>
+// (payment_intent:<order>:<attempt>); calling again while the session is open returns it.
+import { z } from "npm:zod@4.6.7";
+import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/handler.ts";
+import {
+  allowedRedirectOrigins,
+  call,
+  checkRedirect,
+  type Db,
+  type StripeApi,
+} from "../_shared/payments.ts";
+import { readJson } from "../_shared/request.ts";
+import { stripeClient } from "../_shared/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/supabase.ts";
+
+// Not strict: unknown fields (an amount, a currency) are dropped, never used.
+export const initiateRequest = z.object({
+  order_id: z.uuid(),
+  mode: z.enum(["checkout", "payment_intent"]).default("checkout"),
+  success_url: z.url({ protocol: /^https?$/ }).optional(),
+  cancel_url: z.url({ protocol: /^https?$/ }).optional(),
+});
+
+type BeginPayment =
+  | { existing: true; mode: "checkout"; checkout_session_id: string; url: string }
+  | { existing: true; mode: "payment_intent"; payment_intent_id: string }
+  | {
+    existing: false;
+    mode: "checkout" | "payment_intent";
+    order_id: string;
+    title: string;
+    amount: number;
+    currency: string;
+    attempt: number;
+    transfer_group: string;
+    idempotency_key: string;
+  };
+
+export type InitiateResponse =
+  | { checkout_session_id: string; url: string }
+  | { payment_intent_id: string; client_secret: string };
+
+export interface InitiateDeps {
+  db: Db;
+  stripe: StripeApi;
+  allowedOrigins: string[];
+}
+
+export async function initiatePayment(
+  { db, stripe, allowedOrigins }: InitiateDeps,
+  userId: string,
+  body: z.infer<typeof initiateRequest>,
+): Promise<{ created: boolean; body: InitiateResponse }> {
+  if (body.mode === "checkout") {
+    if (!body.success_url || !body.cancel_url) {
+      throw new HttpError(400, "invalid_request", "A checkout needs success_url and cancel_url");
+    }
+    checkRedirect("success_url", body.success_url, allowedOrigins);
+    checkRedirect("cancel_url", body.cancel_url, allowedOrigins);
+  }
+  const start = await call<BeginPayment>(db, "begin_payment", {
+    order_id: body.order_id,
+    acting_user: userId,
+    mode: body.mode,
+  });
+
+  if (start.existing) {
+    if (start.mode === "checkout") {
+      return {
+        created: false,
+        body: { checkout_session_id: start.checkout_session_id, url: start.url },
+      };
+    }
+    const intent = await stripe.paymentIntents.retrieve(start.payment_intent_id);
+    return {
+      created: false,
+      body: { payment_intent_id: intent.id, client_secret: intent.client_secret! },
+    };
+  }
+
+  const metadata = { order_id: start.order_id };
+  if (start.mode === "checkout") {
+    const session = await stripe.checkout.sessions.create({
+      mode: "payment",
+      client_reference_id: start.order_id,
+      line_items: [{
+        quantity: 1,
+        price_data: {
+          currency: start.currency,
+          unit_amount: start.amount,
+          product_data: { name: start.title },
+        },
+      }],
+      payment_intent_data: { transfer_group: start.transfer_group, metadata },
+      metadata: { ...metadata, attempt: String(start.attempt) },
+      success_url: body.success_url!,
+      cancel_url: body.cancel_url!,
+    }, { idempotencyKey: start.idempotency_key });
+    await call(db, "record_payment_session", {
+      order_id: start.order_id,
+      attempt: start.attempt,
+      checkout_session_id: session.id,
+      url: session.url,
+      expires_at: new Date(session.expires_at * 1000).toISOString(),
+      payment_intent_id: typeof session.payment_intent === "string" ? session.payment_intent : null,
+    });
+    return { created: true, body: { checkout_session_id: session.id, url: session.url! } };
+  }
+
+  const intent = await stripe.paymentIntents.create({
+    amount: start.amount,
+    currency: start.currency,
+    transfer_group: start.transfer_group,
+    metadata,
+    automatic_payment_methods: { enabled: true },
+  }, { idempotencyKey: start.idempotency_key });
+  await call(db, "record_payment_session", {
+    order_id: start.order_id,
+    attempt: start.attempt,
+    payment_intent_id: intent.id,
+  });
+  return {
+    created: true,
+    body: { payment_intent_id: intent.id, client_secret: intent.client_secret! },
+  };
+}
+
+export const handler = createHandler(async (req) => {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const { user } = await requireUser(req);
+  const body = await readJson(req, initiateRequest);
+  const result = await initiatePayment(
+    { db: serviceClient(), stripe: stripeClient(), allowedOrigins: allowedRedirectOrigins() },
+    user.id,
+    body,
+  );
+  return json(result.body, result.created ? 201 : 200);
+});

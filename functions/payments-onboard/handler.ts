@@ -1,0 +1,92 @@
+// POST /payments-onboard { return_url, refresh_url }: a seller sets up payouts. Creates the
+// caller's Stripe Express account once (idempotency key account:<user id>, recorded by
+// public.register_payment_account) and answers with an account_onboarding link. The two
+// URLs must be on an allowed origin (PAYMENTS_ALLOWED_REDIRECT_ORIGINS).
+import { z } from "npm:zod@4.6.7";
+import { json, methodNotAllowed } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/handler.ts";
+import {
+  allowedRedirectOrigins,
+  call,
+  checkRedirect,
+  type Db,
+  type StripeApi,
+} from "../_shared/payments.ts";
+import { readJson } from "../_shared/request.ts";
+import { stripeClient } from "../_shared/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/supabase.ts";
+
+export const onboardRequest = z.object({
+  return_url: z.url({ protocol: /^https?$/ }),
+  refresh_url: z.url({ protocol: /^https?$/ }),
+});
+
+interface PaymentAccountRow {
+  user_id: string | null;
+  stripe_account_id: string | null;
+  charges_enabled: boolean | null;
+  payouts_enabled: boolean | null;
+  can_receive_transfers: boolean | null;
+}
+
+export interface OnboardDeps {
+  db: Db;
+  stripe: StripeApi;
+  allowedOrigins: string[];
+}
+
+export async function onboardSeller(
+  { db, stripe, allowedOrigins }: OnboardDeps,
+  user: { id: string; email?: string },
+  body: z.infer<typeof onboardRequest>,
+) {
+  checkRedirect("return_url", body.return_url, allowedOrigins);
+  checkRedirect("refresh_url", body.refresh_url, allowedOrigins);
+  let account = await call<PaymentAccountRow>(db, "seller_payment_account", {
+    acting_user: user.id,
+  });
+  let created = false;
+  if (!account.stripe_account_id) {
+    const stripeAccount = await stripe.accounts.create({
+      type: "express",
+      ...(user.email ? { email: user.email } : {}),
+      capabilities: { transfers: { requested: true } },
+      metadata: { user_id: user.id },
+    }, { idempotencyKey: `account:${user.id}` });
+    account = await call<PaymentAccountRow>(db, "register_payment_account", {
+      acting_user: user.id,
+      stripe_account_id: stripeAccount.id,
+      account: stripeAccount,
+    });
+    created = true;
+  }
+  const link = await stripe.accountLinks.create({
+    account: account.stripe_account_id!,
+    type: "account_onboarding",
+    return_url: body.return_url,
+    refresh_url: body.refresh_url,
+  });
+  return {
+    created,
+    body: {
+      account_id: account.stripe_account_id!,
+      onboarding_url: link.url,
+      expires_at: link.expires_at,
+      charges_enabled: account.charges_enabled ?? false,
+      payouts_enabled: account.payouts_enabled ?? false,
+      can_receive_transfers: account.can_receive_transfers ?? false,
+    },
+  };
+}
+
+export const handler = createHandler(async (req) => {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const { user } = await requireUser(req);
+  const body = await readJson(req, onboardRequest);
+  const result = await onboardSeller(
+    { db: serviceClient(), stripe: stripeClient(), allowedOrigins: allowedRedirectOrigins() },
+    user,
+    body,
+  );
+  return json(result.body, result.created ? 201 : 200);
+});

@@ -1,0 +1,80 @@
+// POST /payments-release { order_id }: the buyer of a completed order (or an admin) releases
+// its escrow: price less refunds less the order's commission is transferred to the seller's
+// connected account (source_transaction = the charge, transfer_group order_<id>, key
+// transfer:<order id>). Exactly once: concurrent calls get 409 while one is in flight, a
+// released order answers with its transfer, and the ledger books it once.
+//
+// POST /payments-release { due: true } with the service role key: the scheduled path. Releases
+// every escrow public.due_releases() lists (auto-completed orders, and completed orders whose
+// buyer never called this), as the system.
+import { z } from "npm:zod@4.6.7";
+import { env } from "../_shared/env.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
+import {
+  executeRelease,
+  type PaymentsDeps,
+  type ReleaseClaim,
+  type ReleaseResult,
+} from "../_shared/escrow.ts";
+import { createHandler } from "../_shared/handler.ts";
+import { call } from "../_shared/payments.ts";
+import { readJson } from "../_shared/request.ts";
+import { stripeClient } from "../_shared/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/supabase.ts";
+
+export const releaseRequest = z.union([
+  z.strictObject({ order_id: z.uuid() }),
+  z.strictObject({ due: z.literal(true), limit: z.int().min(1).max(1000).optional() }),
+]);
+
+/** Releases one order's escrow for actingUser (null: the system). */
+export async function releaseOrder(
+  deps: PaymentsDeps,
+  actingUser: string | null,
+  orderId: string,
+): Promise<ReleaseResult> {
+  const claim = await call<ReleaseClaim>(deps.db, "claim_release", {
+    order_id: orderId,
+    acting_user: actingUser,
+  });
+  return executeRelease(deps, claim);
+}
+
+export async function releaseDue(deps: PaymentsDeps, limit = 100) {
+  const due = await call<string[]>(deps.db, "due_releases", { max_rows: limit });
+  const released: ReleaseResult[] = [];
+  const failed: { order_id: string; error: { code: string; message: string } }[] = [];
+  for (const orderId of due) {
+    try {
+      released.push(await releaseOrder(deps, null, orderId));
+    } catch (err) {
+      const error = err instanceof HttpError
+        ? { code: err.code, message: err.message }
+        : { code: "internal_error", message: "release failed" };
+      if (!(err instanceof HttpError)) console.error(`release of ${orderId} failed:`, err);
+      failed.push({ order_id: orderId, error });
+    }
+  }
+  return { released, failed };
+}
+
+function isServiceRole(req: Request): boolean {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.get("Authorization") ?? "");
+  return !!match && match[1] === env().SUPABASE_SERVICE_ROLE_KEY;
+}
+
+export const handler = createHandler(async (req) => {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const deps = () => ({ db: serviceClient(), stripe: stripeClient() });
+  if (isServiceRole(req)) {
+    const body = await readJson(req, releaseRequest);
+    if ("due" in body) return json(await releaseDue(deps(), body.limit));
+    return json(await releaseOrder(deps(), null, body.order_id));
+  }
+  const { user } = await requireUser(req);
+  const body = await readJson(req, releaseRequest);
+  if ("due" in body) {
+    throw new HttpError(403, "forbidden", "Only the scheduler releases due escrows");
+  }
+  return json(await releaseOrder(deps(), user.id, body.order_id));
+});

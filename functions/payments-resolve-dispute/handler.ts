@@ -1,0 +1,68 @@
+// POST /payments-resolve-dispute { order_id, resolution, refund_amount?, note? }: an admin
+// resolves the buyer's open dispute. public.resolve_dispute marks it resolved and moves the
+// order out of `disputed` (refund -> cancelled, release -> completed) in one transaction, and
+// hands back the money to move: resolution "refund" refunds refund_amount (default: all that
+// is refundable); "release" refunds refund_amount (default none) and releases the rest to
+// the seller, less commission. If Stripe fails afterwards, payments-refund and
+// payments-release (by an admin) finish the job with the same keys.
+import { z } from "npm:zod@4.6.7";
+import { json, methodNotAllowed } from "../_shared/errors.ts";
+import {
+  executeRefund,
+  executeRelease,
+  type PaymentsDeps,
+  type RefundClaim,
+  type ReleaseClaim,
+} from "../_shared/escrow.ts";
+import { createHandler } from "../_shared/handler.ts";
+import { call } from "../_shared/payments.ts";
+import { readJson } from "../_shared/request.ts";
+import { stripeClient } from "../_shared/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/supabase.ts";
+
+export const resolveRequest = z.strictObject({
+  order_id: z.uuid(),
+  resolution: z.enum(["refund", "release"]),
+  refund_amount: z.int().positive().optional(),
+  note: z.string().trim().min(1).max(5000).optional(),
+});
+
+interface Resolution {
+  dispute_id: string;
+  order_id: string;
+  resolution: "refund" | "release";
+  order_status: string;
+  refund: RefundClaim | null;
+  release: ReleaseClaim | null;
+}
+
+export async function resolveDispute(
+  deps: PaymentsDeps,
+  userId: string,
+  body: z.infer<typeof resolveRequest>,
+) {
+  const resolved = await call<Resolution>(deps.db, "resolve_dispute", {
+    order_id: body.order_id,
+    acting_user: userId,
+    resolution: body.resolution,
+    refund_amount: body.refund_amount ?? null,
+    note: body.note ?? null,
+  });
+  const refund = resolved.refund ? await executeRefund(deps, resolved.refund) : null;
+  const release = resolved.release ? await executeRelease(deps, resolved.release) : null;
+  return {
+    dispute_id: resolved.dispute_id,
+    order_id: resolved.order_id,
+    resolution: resolved.resolution,
+    order_status: resolved.order_status,
+    refund,
+    release,
+  };
+}
+
+export const handler = createHandler(async (req) => {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const { user } = await requireUser(req);
+  const body = await readJson(req, resolveRequest);
+  return json(await resolveDispute({ db: serviceClient(), stripe: stripeClient() }, user.id, body));
+});

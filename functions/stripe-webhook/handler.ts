@@ -1,0 +1,83 @@
+// POST /stripe-webhook (verify_jwt = false: Stripe signs, it has no JWT). The signature is
+// verified on the raw body (constructEventAsync, 300 s tolerance, Web Crypto); a missing or
+// bad signature is 400 and nothing is stored. A verified event goes to
+// public.process_stripe_event, which stores it by id and applies it in one transaction:
+// duplicates and unhandled types answer 200 (Stripe must not retry them); a database
+// failure answers 500 so Stripe retries.
+import type Stripe from "npm:stripe@23.1.0";
+import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/handler.ts";
+import { call, type Db, type StripeApi } from "../_shared/payments.ts";
+import { stripeClient, stripeCryptoProvider, stripeWebhookSecret } from "../_shared/stripe.ts";
+import { serviceClient } from "../_shared/supabase.ts";
+
+export interface WebhookDeps {
+  db: Db;
+  stripe: StripeApi;
+  /** Verifies the signature and parses the event (Stripe's constructEventAsync). */
+  verify: (payload: string, signature: string) => Promise<Stripe.Event>;
+}
+
+export function stripeVerifier(stripe: Stripe, secret: string): WebhookDeps["verify"] {
+  return (payload, signature) =>
+    stripe.webhooks.constructEventAsync(payload, signature, secret, 300, stripeCryptoProvider);
+}
+
+interface Processed {
+  event_id: string;
+  event_type: string;
+  duplicate: boolean;
+  outcome: string;
+}
+
+export async function handleWebhook(
+  { db, stripe, verify }: WebhookDeps,
+  req: Request,
+): Promise<Response> {
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const signature = req.headers.get("Stripe-Signature");
+  if (!signature) {
+    throw new HttpError(400, "invalid_signature", "The Stripe-Signature header is missing");
+  }
+  const payload = await req.text();
+  let event: Stripe.Event;
+  try {
+    event = await verify(payload, signature);
+  } catch {
+    throw new HttpError(
+      400,
+      "invalid_signature",
+      "The Stripe signature does not match the payload",
+    );
+  }
+
+  // Stripe's fee on a charge is on its balance transaction, which events carry as an id.
+  let balanceTransaction: Stripe.BalanceTransaction | null = null;
+  if (event.type === "charge.succeeded" || event.type === "charge.updated") {
+    const id = event.data.object.balance_transaction;
+    if (typeof id === "string") {
+      try {
+        balanceTransaction = await stripe.balanceTransactions.retrieve(id);
+      } catch (err) {
+        console.error(`balance transaction ${id} unavailable, fee left for a later event:`, err);
+      }
+    }
+  }
+
+  // The verified payload as Stripe sent it, not a re-serialisation.
+  const rows = await call<Processed[]>(db, "process_stripe_event", {
+    event: JSON.parse(payload),
+    balance_transaction: balanceTransaction,
+  });
+  const { event_id, event_type, duplicate, outcome } = rows[0];
+  return json({ received: true, event_id, event_type, duplicate, outcome });
+}
+
+export const handler = createHandler((req) => {
+  const stripe = stripeClient();
+  return handleWebhook({
+    db: serviceClient(),
+    stripe,
+    verify: stripeVerifier(stripe, stripeWebhookSecret()),
+  }, req);
+});

@@ -1,0 +1,9 @@
+import { env } from "../_shared/env.ts";
+import { stripeEnv, stripeWebhookSecret } from "../_shared/stripe.ts";
+import { handler } from "./handler.ts";
+
+// A deployment missing a variable fails at start-up, not in the first request.
+env();
+stripeEnv();
+stripeWebhookSecret();
+Deno.serve(handler);

@@ -1,0 +1,194 @@
+// Fakes for the payments logic: a database answering RPCs by name and a Stripe recording
+// every call (method, params, idempotency key) and answering with Stripe-shaped objects.
+// No network: the logic modules take both as parameters.
+import type Stripe from "npm:stripe@23.1.0";
+import type { Db, StripeApi } from "../../functions/_shared/payments.ts";
+
+export interface RpcCall {
+  fn: string;
+  args: Record<string, unknown>;
+}
+
+type RpcAnswer = unknown | { error: { code: string; message: string } };
+
+/** A database whose RPCs answer from `answers` (a value, an error, or a function of the args). */
+export function fakeDb(
+  answers: Record<string, RpcAnswer | ((args: Record<string, unknown>) => RpcAnswer)>,
+) {
+  const calls: RpcCall[] = [];
+  const db: Db = {
+    rpc(fn, args) {
+      calls.push({ fn, args });
+      if (!(fn in answers)) {
+        return Promise.resolve({
+          data: null,
+          error: { code: "42883", message: `function ${fn} is not faked` },
+        });
+      }
+      const raw = answers[fn];
+      const answer = typeof raw === "function"
+        ? (raw as (a: Record<string, unknown>) => RpcAnswer)(args)
+        : raw;
+      if (answer && typeof answer === "object" && "error" in answer) {
+        return Promise.resolve({
+          data: null,
+          error: (answer as { error: { code: string; message: string } }).error,
+        });
+      }
+      return Promise.resolve({ data: answer, error: null });
+    },
+  };
+  return { db, calls };
+}
+
+export function dbError(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+export interface StripeCall {
+  method: string;
+  params: unknown;
+  idempotencyKey?: string;
+}
+
+/** An error shaped as the SDK's (type StripeInvalidRequestError, statusCode 400, ...). */
+export function stripeError(type: string, statusCode: number | undefined, message: string): Error {
+  return Object.assign(new Error(message), { type, statusCode, code: "test_error" });
+}
+
+export function fakeStripe(failures: Record<string, Error> = {}) {
+  const calls: StripeCall[] = [];
+  let n = 0;
+  const record = <T>(
+    method: string,
+    params: unknown,
+    options: Stripe.RequestOptions | undefined,
+    make: () => T,
+  ) => {
+    calls.push({ method, params, idempotencyKey: options?.idempotencyKey });
+    if (failures[method]) return Promise.reject(failures[method]);
+    return Promise.resolve(make());
+  };
+  const next = (prefix: string) => `${prefix}_test${++n}`;
+  const stripe: StripeApi = {
+    accounts: {
+      create: (params, options) =>
+        record("accounts.create", params, options, () =>
+          ({
+            id: "acct_1Qnew",
+            object: "account",
+            type: "express",
+            charges_enabled: false,
+            payouts_enabled: false,
+            details_submitted: false,
+            capabilities: { transfers: "inactive" },
+            requirements: { currently_due: ["external_account"] },
+          }) as unknown as Stripe.Account),
+    },
+    accountLinks: {
+      create: (params, options) =>
+        record("accountLinks.create", params, options, () =>
+          ({
+            object: "account_link",
+            url: `https://connect.stripe.com/setup/e/${params.account}/link`,
+            created: 1763726400,
+            expires_at: 1763726700,
+          }) as Stripe.AccountLink),
+    },
+    checkout: {
+      sessions: {
+        create: (params, options) =>
+          record("checkout.sessions.create", params, options, () => {
+            const id = next("cs");
+            return {
+              id,
+              object: "checkout.session",
+              url: `https://checkout.stripe.com/c/pay/${id}`,
+              expires_at: 1763812800,
+              payment_intent: null,
+              amount_total: params.line_items?.[0]?.price_data?.unit_amount ?? null,
+            } as unknown as Stripe.Checkout.Session;
+          }),
+      },
+    },
+    paymentIntents: {
+      create: (params, options) =>
+        record("paymentIntents.create", params, options, () => {
+          const id = next("pi");
+          return {
+            id,
+            object: "payment_intent",
+            amount: params.amount,
+            client_secret: `${id}_secret_x`,
+          } as Stripe.PaymentIntent;
+        }),
+      retrieve: (id, params, options) =>
+        record("paymentIntents.retrieve", { id, ...params }, options, () =>
+          ({
+            id,
+            object: "payment_intent",
+            client_secret: `${id}_secret_x`,
+            latest_charge: "ch_latest",
+          }) as Stripe.PaymentIntent),
+    },
+    transfers: {
+      create: (params, options) =>
+        record(
+          "transfers.create",
+          params,
+          options,
+          () =>
+            ({
+              id: next("tr"),
+              object: "transfer",
+              amount: params.amount,
+              currency: params.currency,
+            }) as Stripe.Transfer,
+        ),
+      createReversal: (id, params, options) =>
+        record(
+          "transfers.createReversal",
+          { id, ...params },
+          options,
+          () =>
+            ({
+              id: next("trr"),
+              object: "transfer_reversal",
+              amount: params?.amount,
+              transfer: id,
+            }) as Stripe.TransferReversal,
+        ),
+    },
+    refunds: {
+      create: (params, options) =>
+        record(
+          "refunds.create",
+          params,
+          options,
+          () =>
+            ({
+              id: next("re"),
+              object: "refund",
+              amount: params.amount,
+              status: "succeeded",
+            }) as Stripe.Refund,
+        ),
+    },
+    balanceTransactions: {
+      retrieve: (id, params, options) =>
+        record(
+          "balanceTransactions.retrieve",
+          { id, ...params },
+          options,
+          () =>
+            ({
+              id,
+              object: "balance_transaction",
+              fee: 291,
+              currency: "eur",
+            }) as Stripe.BalanceTransaction,
+        ),
+    },
+  };
+  return { stripe, calls };
+}
