@@ -216,6 +216,10 @@ declare
   p public.payments;
   o public.orders;
 begin
+  -- Order first, then its payment, in every function: claim_release holds the order while it
+  -- waits for the payment, and rows that reference the order (history, ledger) need a key
+  -- share on it, so taking the payment first could deadlock.
+  perform 1 from public.orders where id = lock_payment.order_id for update;
   select * into p from public.payments where payments.order_id = lock_payment.order_id for update;
   if found then
     return p;

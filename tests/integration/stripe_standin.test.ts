@@ -8,30 +8,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { drainWebhooks, stripeControl, stripeSdk } from "./support.ts";
 
 const API_BASE = process.env.STRIPE_API_BASE;
 const SECRET_KEY = process.env.STRIPE_SECRET_KEY ?? "";
 const WEBHOOK_SECRET = process.env.STRIPE_WEBHOOK_SECRET ?? "";
-
-function sdk(key = SECRET_KEY): Stripe {
-  const base = new URL(API_BASE ?? "http://127.0.0.1:1");
-  return new Stripe(key, { host: base.hostname, port: Number(base.port), protocol: "http", maxNetworkRetries: 0 });
-}
-
-/** Calls one of the stand-in's /_test/ endpoints. */
-async function control(path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${API_BASE}/_test/${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-async function drain(): Promise<void> {
-  const { status, body } = await control("webhooks/drain", { timeout_ms: 20_000 });
-  expect(status, JSON.stringify(body)).toBe(200);
-}
+const sdk = stripeSdk;
+const control = stripeControl;
+const drain = drainWebhooks;
 
 /** The error a promise rejects with (the SDK's typed Stripe errors). */
 async function failure(promise: Promise<unknown>): Promise<any> {

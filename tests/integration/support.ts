@@ -4,6 +4,8 @@
 
 import { randomUUID } from "node:crypto";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import Stripe from "stripe";
+import { expect } from "vitest";
 import ws from "ws";
 import type { Database } from "../../types/database.ts";
 
@@ -113,4 +115,54 @@ export async function completeOrder(orderId: string, seller: TestUser, buyer: Te
   ]) {
     if (error) throw error;
   }
+}
+
+/** The Stripe SDK pointed at the stack's Stripe stand-in (STRIPE_API_BASE), as the functions are. */
+export function stripeSdk(key = process.env.STRIPE_SECRET_KEY ?? ""): Stripe {
+  const base = new URL(process.env.STRIPE_API_BASE ?? "http://127.0.0.1:1");
+  return new Stripe(key, { host: base.hostname, port: Number(base.port), protocol: "http", maxNetworkRetries: 0 });
+}
+
+/** Calls one of the Stripe stand-in's /_test/ endpoints (simulations and webhook controls). */
+export async function stripeControl(path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${process.env.STRIPE_API_BASE}/_test/${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** Waits until the stand-in has delivered every pending webhook event. */
+export async function drainWebhooks(): Promise<void> {
+  const { status, body } = await stripeControl("webhooks/drain", { timeout_ms: 20_000 });
+  expect(status, JSON.stringify(body)).toBe(200);
+}
+
+/**
+ * A commission order awaiting payment, made the way clients make one: the designer posts a
+ * project, the tailor bids `amount`, the designer accepts (accept-bid), both approve the
+ * requirements. Returns the order's id.
+ */
+export async function orderAwaitingPayment(designer: TestUser, tailor: TestUser, amount: number, currency = "EUR"): Promise<string> {
+  const project = await designer.client
+    .from("projects")
+    .insert({ title: "A commissioned coat", budget_amount: amount, currency })
+    .select("id")
+    .single();
+  if (project.error) throw project.error;
+  const bid = await tailor.client
+    .from("bids")
+    .insert({ project_id: project.data.id, amount, duration_days: 14 })
+    .select("id")
+    .single();
+  if (bid.error) throw bid.error;
+  const accepted = await callFunction(designer.client, "accept-bid", { bid_id: bid.data.id });
+  if (accepted.status !== 201) throw new Error(`accept-bid answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  const orderId: string = accepted.body.order.id;
+  for (const user of [designer, tailor]) {
+    const { error } = await user.client.rpc("approve_requirements", { order_id: orderId });
+    if (error) throw error;
+  }
+  return orderId;
 }

@@ -1,0 +1,259 @@
+// Escrow payments end to end, as the apps and Stripe drive them: the payment functions,
+// supabase-js under RLS for the escrow status and ledger, and the stack's Stripe stand-in
+// (through its /_test/ controls) playing the customer, the card network and Stripe's
+// webhooks, which reach our stripe-webhook function signed. Needs STRIPE_API_BASE.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  admin,
+  callFunction,
+  drainWebhooks,
+  orderAwaitingPayment,
+  signUp,
+  stripeControl,
+  stripeSdk,
+  type TestUser,
+} from "./support.ts";
+
+const APP = "http://127.0.0.1:3000";
+const PRICE = 50_000; // minor units of EUR
+const COMMISSION = 5_000; // 10%, the rate in force
+
+/** A seller who has finished Stripe's onboarding, so transfers can reach them. */
+async function onboardedSeller(label: string): Promise<TestUser> {
+  const seller = await signUp(label, { is_tailor: true });
+  const onboard = await callFunction(seller.client, "payments-onboard", {
+    return_url: `${APP}/payouts/done`,
+    refresh_url: `${APP}/payouts/retry`,
+  });
+  expect(onboard.status, JSON.stringify(onboard.body)).toBe(201);
+  await stripeControl(`accounts/${onboard.body.account_id}/onboard`, {});
+  await drainWebhooks();
+  return seller;
+}
+
+/** Pays an order through Checkout as the buyer would, and lets the webhooks land. */
+async function pay(buyer: TestUser, orderId: string): Promise<string> {
+  const initiated = await callFunction(buyer.client, "payments-initiate", {
+    order_id: orderId,
+    success_url: `${APP}/paid`,
+    cancel_url: `${APP}/cancelled`,
+  });
+  expect(initiated.status, JSON.stringify(initiated.body)).toBe(201);
+  const completed = await stripeControl(`checkout/sessions/${initiated.body.checkout_session_id}/complete`, { outcome: "paid" });
+  expect(completed.status, JSON.stringify(completed.body)).toBe(200);
+  await drainWebhooks();
+  return completed.body.charge.id as string;
+}
+
+async function escrow(user: TestUser, orderId: string) {
+  const { data, error } = await user.client.from("payment_status").select("*").eq("order_id", orderId).single();
+  if (error) throw error;
+  return data;
+}
+
+async function deliverAndApprove(buyer: TestUser, seller: TestUser, orderId: string): Promise<void> {
+  await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" }).throwOnError();
+  await buyer.client.rpc("approve_delivery", { order_id: orderId }).throwOnError();
+}
+
+/** Every ledger account touched by the order and its seller, as the service role sees them. */
+async function balances(orderId: string, sellerId: string): Promise<Record<string, number | null>> {
+  const { data, error } = await admin().from("ledger_balances").select("kind, balance, order_id, user_id")
+    .or(`order_id.eq.${orderId},user_id.eq.${sellerId}`);
+  if (error) throw error;
+  return Object.fromEntries(data.map((row) => [row.kind, row.balance]));
+}
+
+describe("escrow payments through Stripe Connect", () => {
+  let buyer: TestUser;
+  let seller: TestUser;
+  let stranger: TestUser;
+
+  beforeAll(async () => {
+    [buyer, stranger] = await Promise.all([signUp("pay-buyer", { is_designer: true }), signUp("pay-stranger")]);
+    seller = await onboardedSeller("pay-seller");
+  });
+
+  it("holds the payment in escrow, releases price minus commission once, and books every step", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+
+    // The amount comes from the order: one in the body is not even read.
+    const initiated = await callFunction(buyer.client, "payments-initiate", {
+      order_id: orderId,
+      success_url: `${APP}/paid`,
+      cancel_url: `${APP}/cancelled`,
+      amount: 1,
+    });
+    expect(initiated.status).toBe(201);
+    const session = await stripeSdk().checkout.sessions.retrieve(initiated.body.checkout_session_id);
+    expect([session.amount_total, session.currency, session.metadata?.order_id]).toEqual([PRICE, "eur", orderId]);
+    const again = await callFunction(buyer.client, "payments-initiate", {
+      order_id: orderId,
+      success_url: `${APP}/paid`,
+      cancel_url: `${APP}/cancelled`,
+    });
+    expect(again).toMatchObject({ status: 200, body: { checkout_session_id: session.id } });
+
+    await stripeControl(`checkout/sessions/${session.id}/complete`, { outcome: "paid" });
+    await drainWebhooks();
+    expect(await escrow(buyer, orderId)).toMatchObject({ status: "held", amount_captured: PRICE });
+    expect((await seller.client.from("orders").select("status").eq("id", orderId).single()).data?.status).toBe("in_progress");
+    expect((await stranger.client.from("payment_status").select("order_id").eq("order_id", orderId)).data).toEqual([]);
+
+    // Release is refused before the buyer approves the delivery.
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(409);
+    await deliverAndApprove(buyer, seller, orderId);
+
+    // Five concurrent releases (and a retry): one transfer.
+    const releases = await Promise.all(Array.from({ length: 5 }, () => callFunction(buyer.client, "payments-release", { order_id: orderId })));
+    const released = releases.filter((r) => r.status === 200);
+    expect(released.length).toBeGreaterThanOrEqual(1);
+    for (const r of releases.filter((r) => r.status !== 200)) expect(r.status).toBe(409);
+    expect(released[0].body).toMatchObject({ status: "released", amount: PRICE - COMMISSION, commission: COMMISSION });
+    const retry = await callFunction(buyer.client, "payments-release", { order_id: orderId });
+    expect(retry).toMatchObject({ status: 200, body: { already_released: true, transfer_id: released[0].body.transfer_id } });
+    await drainWebhooks();
+    const transfers = await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` });
+    expect(transfers.data.map((t) => [t.amount, t.source_transaction !== null])).toEqual([[PRICE - COMMISSION, true]]);
+
+    expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
+    const book = await balances(orderId, seller.id);
+    expect(book).toMatchObject({
+      buyer_funding: -PRICE,
+      escrow: 0,
+      seller_payable: 0,
+      seller_transfers: PRICE - COMMISSION,
+    });
+  });
+
+  it("ends in the same state whether webhooks come twice, shuffled or late", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await stripeControl("webhooks/pause", {});
+    try {
+      const initiated = await callFunction(buyer.client, "payments-initiate", {
+        order_id: orderId,
+        success_url: `${APP}/paid`,
+        cancel_url: `${APP}/cancelled`,
+      });
+      const completed = await stripeControl(`checkout/sessions/${initiated.body.checkout_session_id}/complete`, { outcome: "paid" });
+      const events: string[] = completed.body.events;
+      await stripeControl("webhooks/deliver", { order: "reversed", events });
+      await drainWebhooks();
+      for (const id of events) await stripeControl(`events/${id}/deliver`, { signature: "valid" });
+    } finally {
+      await stripeControl("webhooks/resume", {});
+    }
+    await drainWebhooks();
+    expect(await escrow(buyer, orderId)).toMatchObject({ status: "held", amount_captured: PRICE });
+    // Booked once each: the payment into escrow and Stripe's fee on the charge.
+    const { data: postings } = await admin().from("ledger_transactions").select("idempotency_key").eq("order_id", orderId);
+    expect(postings!.map((p) => p.idempotency_key.split(":")[0]).sort()).toEqual(["fee", "payment"]);
+  });
+
+  it("refuses a forged signature with 400 and changes nothing", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await stripeControl("webhooks/pause", {});
+    try {
+      const initiated = await callFunction(buyer.client, "payments-initiate", {
+        order_id: orderId,
+        success_url: `${APP}/paid`,
+        cancel_url: `${APP}/cancelled`,
+      });
+      const completed = await stripeControl(`checkout/sessions/${initiated.body.checkout_session_id}/complete`, { outcome: "paid" });
+      const forged = await stripeControl(`events/${completed.body.events.at(-1)}/deliver`, { signature: "forged" });
+      expect(forged.body.status).toBe(400);
+      expect(await escrow(buyer, orderId)).toMatchObject({ status: "pending", amount_captured: 0 });
+    } finally {
+      await stripeControl("webhooks/resume", { discard_held: true });
+    }
+  });
+
+  it("refunds partially then fully, never beyond what was captured, and only for admins or by policy", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await pay(buyer, orderId);
+    const operator = await signUp("pay-admin");
+    await admin().from("user_roles").insert({
+      user_id: operator.id,
+      role_id: (await admin().from("roles").select("id").eq("name", "admin").single()).data!.id,
+    }).throwOnError();
+    const { data: session } = await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
+    expect(session.session).not.toBeNull();
+
+    expect((await callFunction(buyer.client, "payments-refund", { order_id: orderId, amount: 1000, reason: "want it back" })).status)
+      .toBe(403);
+    const part = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 20_000, reason: "late" });
+    expect(part.status, JSON.stringify(part.body)).toBe(200);
+    const tooMuch = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 30_001, reason: "more" });
+    expect(tooMuch.status).toBe(400);
+    const rest = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 30_000, reason: "the rest" });
+    expect(rest.status, JSON.stringify(rest.body)).toBe(200);
+    await drainWebhooks();
+    expect(await escrow(buyer, orderId)).toMatchObject({ status: "refunded", amount_refunded: PRICE });
+    const charge = (await stripeSdk().charges.list({ transfer_group: `order_${orderId}` })).data[0];
+    expect(charge.amount_refunded).toBe(PRICE);
+    expect((await balances(orderId, seller.id)).escrow).toBe(0);
+  });
+
+  it("freezes release while the buyer's dispute is open, and an admin resolves it", async () => {
+    const operator = await signUp("pay-resolver");
+    await admin().from("user_roles").insert({
+      user_id: operator.id,
+      role_id: (await admin().from("roles").select("id").eq("name", "admin").single()).data!.id,
+    }).throwOnError();
+    await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
+
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await pay(buyer, orderId);
+    await buyer.client.rpc("open_dispute", { order_id: orderId, reason: "Nothing delivered after a month" }).throwOnError();
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(409);
+    expect((await callFunction(buyer.client, "payments-resolve-dispute", { order_id: orderId, resolution: "release" })).status)
+      .toBe(403);
+
+    const resolved = await callFunction(operator.client, "payments-resolve-dispute", {
+      order_id: orderId,
+      resolution: "refund",
+      refund_amount: 10_000,
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    expect(resolved.body).toMatchObject({ resolution: "refund", order_status: "cancelled" });
+    await drainWebhooks();
+    expect(await escrow(buyer, orderId)).toMatchObject({ amount_refunded: 10_000 });
+    expect((await buyer.client.from("disputes").select("status, resolution").eq("order_id", orderId).single()).data)
+      .toEqual({ status: "resolved", resolution: "refund" });
+  });
+
+  it("records a chargeback and freezes the escrow", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    const chargeId = await pay(buyer, orderId);
+    await stripeControl(`charges/${chargeId}/dispute`, { reason: "fraudulent" });
+    await drainWebhooks();
+    expect(await escrow(buyer, orderId)).toMatchObject({ chargeback_open: true });
+    await deliverAndApprove(buyer, seller, orderId);
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(409);
+  });
+
+  it("does not take payment for a seller who cannot receive payouts", async () => {
+    const unpaid = await signUp("pay-unboarded", { is_tailor: true });
+    const orderId = await orderAwaitingPayment(buyer, unpaid, PRICE);
+    const initiated = await callFunction(buyer.client, "payments-initiate", {
+      order_id: orderId,
+      success_url: `${APP}/paid`,
+      cancel_url: `${APP}/cancelled`,
+    });
+    expect(initiated.status).toBe(409);
+    expect(initiated.body.error.code).toBe("conflict");
+    expect(await escrow(buyer, orderId).catch(() => null)).toBeNull();
+  });
+
+  it("refuses strangers and unknown orders in the error format, sending nothing to Stripe", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    const body = { order_id: orderId, success_url: `${APP}/paid`, cancel_url: `${APP}/cancelled` };
+    expect(await callFunction(stranger.client, "payments-initiate", body)).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    expect((await callFunction(buyer.client, "payments-initiate", { ...body, order_id: crypto.randomUUID() })).status).toBe(404);
+    expect((await callFunction(buyer.client, "payments-initiate", { ...body, success_url: "https://evil.example/steal" })).status)
+      .toBe(400);
+    const sessions = await stripeSdk().checkout.sessions.list({ limit: 100 });
+    expect(sessions.data.filter((s) => s.metadata?.order_id === orderId)).toEqual([]);
+  });
+});
