@@ -326,9 +326,9 @@ select results_eq(
   $$ values ('completed') $$,
   'the buyer can still approve the delivery'
 );
-select results_eq(
-  $$ select status, response_note from public.deliveries where order_id = pg_temp.o('revisions') order by created_at $$,
-  $$ values ('revision_requested', 'Take in the waist'), ('approved', null::text) $$,
+select set_eq(
+  $$ select status, response_note, message from public.deliveries where order_id = pg_temp.o('revisions') $$,
+  $$ values ('revision_requested', 'Take in the waist', 'First delivery'), ('approved', null::text, 'Waist taken in') $$,
   'each delivery records the buyer''s response'
 );
 
