@@ -1,8 +1,11 @@
 // `npm run demo`: the commissions flow of spec 000 against a running project, as an app
 // would drive it, through supabase-js and the edge functions only: a designer and a tailor
 // sign up, the designer saves and exports a design and posts a project, the tailor bids,
-// the designer accepts, both approve the requirements. Each step is printed; any failure
-// exits non-zero. Targets SUPABASE_URL and SUPABASE_ANON_KEY, else the local `npm start`.
+// the designer accepts, both approve the requirements, the tailor sets up payouts, the
+// designer pays into escrow, the tailor delivers, the designer approves, the escrow is
+// released; then the ledger's balances. Each step is printed; any failure exits non-zero.
+// Targets SUPABASE_URL, SUPABASE_ANON_KEY and STRIPE_API_BASE (the Stripe stand-in plays the
+// customer and the seller at Stripe), else the local `npm start`.
 
 import { randomUUID } from "node:crypto";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
@@ -14,14 +17,40 @@ type Client = SupabaseClient<Database>;
 
 const PASSWORD = "Demo-Password-1";
 
-function connection(): { url: string; anonKey: string } {
-  const { SUPABASE_URL: url, SUPABASE_ANON_KEY: anonKey } = process.env;
-  if (url && anonKey) return { url, anonKey };
-  const status = localStackStatus(["API_URL", "ANON_KEY"], "SUPABASE_URL and SUPABASE_ANON_KEY are not set");
-  return { url: status.API_URL, anonKey: status.ANON_KEY };
+interface Connection {
+  url: string;
+  anonKey: string;
+  /** The Stripe stand-in, which plays the customer paying and the seller onboarding. */
+  stripeApiBase: string;
 }
 
-const { url, anonKey } = connection();
+function connection(): Connection {
+  const { SUPABASE_URL: url, SUPABASE_ANON_KEY: anonKey, STRIPE_API_BASE: stripeApiBase } = process.env;
+  if (url && anonKey && stripeApiBase) return { url, anonKey, stripeApiBase };
+  const status = localStackStatus(
+    ["API_URL", "ANON_KEY", "STRIPE_API_BASE"],
+    "SUPABASE_URL, SUPABASE_ANON_KEY and STRIPE_API_BASE are not set",
+  );
+  return { url: status.API_URL, anonKey: status.ANON_KEY, stripeApiBase: status.STRIPE_API_BASE };
+}
+
+const { url, anonKey, stripeApiBase } = connection();
+const APP = "http://127.0.0.1:3000";
+
+/** One of the Stripe stand-in's /_test/ simulations (the customer, the card network). */
+async function simulate<T>(path: string, body: unknown = {}): Promise<T> {
+  const response = await fetch(`${stripeApiBase}/_test/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const payload = await response.json();
+  if (!response.ok) throw new Error(`Stripe stand-in ${path} answered ${response.status}: ${JSON.stringify(payload)}`);
+  return payload as T;
+}
+
+/** Waits until Stripe's webhooks for what just happened have reached stripe-webhook. */
+const webhooksDelivered = () => simulate("webhooks/drain", { timeout_ms: 20_000 });
 
 function newClient(): Client {
   return createClient<Database>(url, anonKey, {
@@ -191,10 +220,84 @@ await step(
   (order) => `order status ${order.status}`,
 );
 
+const account = await step(
+  "The tailor sets up payouts (payments-onboard) and finishes Stripe's onboarding",
+  async () => {
+    const onboard = await invoke<{ account_id: string; onboarding_url: string }>(tailor.client, "payments-onboard", {
+      return_url: `${APP}/payouts/done`,
+      refresh_url: `${APP}/payouts/retry`,
+    });
+    await simulate(`accounts/${onboard.account_id}/onboard`);
+    await webhooksDelivered();
+    return must(await tailor.client.from("seller_payment_accounts").select("stripe_account_id, can_receive_transfers").single());
+  },
+  (a) => `Express account ${a.stripe_account_id}, can receive transfers: ${a.can_receive_transfers}`,
+);
+if (!account.can_receive_transfers) throw new Error("the tailor's account cannot receive transfers");
+
+const checkout = await step(
+  "The designer pays into escrow through Stripe Checkout (payments-initiate)",
+  async () => {
+    const session = await invoke<{ checkout_session_id: string; url: string }>(designer.client, "payments-initiate", {
+      order_id: orderId,
+      success_url: `${APP}/orders/${orderId}/paid`,
+      cancel_url: `${APP}/orders/${orderId}`,
+    });
+    await simulate(`checkout/sessions/${session.checkout_session_id}/complete`, { outcome: "paid" });
+    await webhooksDelivered();
+    return { session, escrow: must(await designer.client.from("payment_status").select("*").eq("order_id", orderId).single()) };
+  },
+  ({ session, escrow }) => `session ${session.checkout_session_id}; escrow ${escrow.status}, ${escrow.amount_captured} ${escrow.currency}`,
+);
+if (checkout.escrow.status !== "held") throw new Error("the payment is not held in escrow");
+
+await step(
+  "The tailor uploads the finished work and delivers it",
+  async () => {
+    const path = `${orderId}/finished-coat.json`;
+    must(
+      await tailor.client.storage.from("deliverables").upload(path, new Blob([JSON.stringify({ photos: 3, notes: "Lined, horn buttons" })], {
+        type: "application/json",
+      })),
+    );
+    return must(await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "Your coat is ready", file_paths: [path] }));
+  },
+  (delivery) => `delivery ${delivery.id} with ${delivery.file_paths.length} file`,
+);
+
+await step(
+  "The designer approves the delivery",
+  async () => must(await designer.client.rpc("approve_delivery", { order_id: orderId })),
+  (order) => `order status ${order.status}`,
+);
+
+await step(
+  "The escrow is released to the tailor, minus the commission (payments-release)",
+  () =>
+    invoke<{ transfer_id: string; amount: number; commission: number; currency: string }>(designer.client, "payments-release", {
+      order_id: orderId,
+    }),
+  (r) => `transfer ${r.transfer_id}: ${r.amount} to the tailor, ${r.commission} commission (${r.currency})`,
+);
+
 await step(
   "Both read the order's timeline",
   async () => must(await tailor.client.from("order_events").select("event_type, to_status").eq("order_id", orderId).order("id")),
   (events) => events.map((e) => e.to_status ? `${e.event_type} -> ${e.to_status}` : e.event_type).join(", "),
 );
 
-console.log("\nThe order awaits payment into escrow. Done.");
+await webhooksDelivered();
+const balances = await step(
+  "The ledger, as each party may read it",
+  async () => {
+    const asDesigner = must(await designer.client.from("ledger_balances").select("kind, balance").eq("order_id", orderId));
+    const asTailor = must(await tailor.client.from("ledger_balances").select("kind, balance").eq("user_id", tailor.id));
+    return [...asDesigner, ...asTailor];
+  },
+  (rows) => rows.map((r) => `${r.kind}: ${r.balance}`).join(", "),
+);
+const escrowBalance = balances.find((b) => b.kind === "escrow")?.balance;
+const payable = balances.find((b) => b.kind === "seller_payable")?.balance;
+if (escrowBalance !== 0 || payable !== 0) throw new Error("escrow and the seller's payable should both be settled to zero");
+
+console.log("\nEscrow is empty, the tailor has been paid, the platform kept its commission. Done.");
