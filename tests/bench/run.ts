@@ -5,12 +5,16 @@
 // `npm run bench -- projects` runs one scenario.
 
 import autocannon from "autocannon";
+import Stripe from "stripe";
 import pg from "pg";
 import { stackConfig } from "../../stack/config.ts";
 import { startStack } from "../../stack/stack.ts";
 
 const PROFILES = 10_000;
 const PROJECTS = 100_000;
+const WEBHOOK_EVENTS = 2_000;
+const WEBHOOK_ACCOUNTS = 500;
+const WEBHOOK_CONCURRENCY = 20;
 const CONNECTIONS = 50;
 const DURATION_SECONDS = 10;
 
@@ -90,9 +94,83 @@ const scenarios: Scenario[] = [
 const config = stackConfig("test");
 const only = process.argv.slice(2);
 const selected = scenarios.filter((s) => only.length === 0 || only.includes(s.name));
-if (selected.length === 0) {
-  console.error(`usage: npm run bench [-- ${scenarios.map((s) => s.name).join(" | ")}]`);
+const runWebhooks = only.length === 0 || only.includes("webhooks");
+if (selected.length === 0 && !runWebhooks) {
+  console.error(`usage: npm run bench [-- ${[...scenarios.map((s) => s.name), "webhooks"].join(" | ")}]`);
   process.exit(2);
+}
+
+/**
+ * Webhook throughput: signed account.updated events (each a real lookup and update of a
+ * seller's payment account) posted to stripe-webhook by WEBHOOK_CONCURRENCY senders. The
+ * stream with duplicates repeats 10% of its events, as Stripe's at-least-once delivery does.
+ */
+async function webhookThroughput(db: pg.Client, url: string, secret: string): Promise<string> {
+  const { rows } = await db.query<{ user_id: string; stripe_account_id: string }>(
+    `insert into public.seller_payment_accounts (user_id, stripe_account_id)
+     select id, 'acct_bench' || substr(md5(id::text), 1, 16) from public.profiles limit $1
+     returning user_id, stripe_account_id`,
+    [WEBHOOK_ACCOUNTS],
+  );
+  const stripe = new Stripe("sk_test_bench");
+  let sequence = 0;
+  const event = (stream: string) => {
+    sequence += 1;
+    const account = rows[sequence % rows.length].stripe_account_id;
+    return JSON.stringify({
+      id: `evt_bench_${stream}_${sequence}`,
+      object: "event",
+      api_version: "2026-10-28.endive",
+      created: 1_800_000_000 + sequence,
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type: "account.updated",
+      data: {
+        object: {
+          id: account,
+          object: "account",
+          charges_enabled: sequence % 2 === 0,
+          payouts_enabled: true,
+          details_submitted: true,
+          capabilities: { transfers: "active" },
+          requirements: { currently_due: [], eventually_due: [], past_due: [], disabled_reason: null },
+          country: "DE",
+          default_currency: "eur",
+        },
+      },
+    });
+  };
+  const measure = async (name: string, payloads: string[]) => {
+    let next = 0;
+    let errors = 0;
+    const begun = performance.now();
+    await Promise.all(Array.from({ length: WEBHOOK_CONCURRENCY }, async () => {
+      while (next < payloads.length) {
+        const payload = payloads[next++];
+        const response = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", "stripe-signature": stripe.webhooks.generateTestHeaderString({ payload, secret }) },
+          body: payload,
+        });
+        if (!response.ok) errors += 1;
+        await response.arrayBuffer();
+      }
+    }));
+    const perSecond = payloads.length / ((performance.now() - begun) / 1000);
+    console.log(`${name.padEnd(24)} ${perSecond.toFixed(0).padStart(7)} events/s   errors ${errors}`);
+    return perSecond;
+  };
+  console.log(`\n[webhooks] ${WEBHOOK_EVENTS} signed account.updated events for ${rows.length} accounts, ${WEBHOOK_CONCURRENCY} senders.`);
+  const unique = Array.from({ length: WEBHOOK_EVENTS }, () => event("unique"));
+  const fresh = Array.from({ length: WEBHOOK_EVENTS * 0.9 }, () => event("dup"));
+  // Every tenth delivery repeats an event already sent, as a retry from Stripe would.
+  const withDuplicates = fresh.flatMap((payload, i) => (i % 9 === 8 ? [payload, fresh[i - 4]] : [payload]));
+  // Warm the function, its clients and the database's caches before timing anything.
+  await measure("warm-up", Array.from({ length: 200 }, () => event("warm")));
+  const plain = await measure("no duplicates", unique);
+  const duplicated = await measure("10% duplicates", withDuplicates);
+  return `webhooks: with 10% duplicates / without, events per second ratio ${(duplicated / plain).toFixed(2)}`;
 }
 const stack = await startStack(config, {
   fresh: true,
@@ -125,6 +203,10 @@ try {
       console.log(`${m.name.padEnd(24)} ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s   p50 ${m.p50} ms   p99 ${m.p99} ms   errors ${m.errors}`);
     }
     ratios.push(`${scenario.name}: authenticated / service_role throughput ratio ${(asUser.requestsPerSecond / asService.requestsPerSecond).toFixed(2)}`);
+  }
+  if (runWebhooks) {
+    if (selected.length === 0) await seedUsers(db, "bench-seller", WEBHOOK_ACCOUNTS);
+    ratios.push(await webhookThroughput(db, `${config.apiUrl}/functions/v1/stripe-webhook`, stack.stripe.webhookSecret ?? ""));
   }
   await db.end();
   console.log(`\n${ratios.join("\n")}`);
