@@ -9,12 +9,20 @@ import type { Command, Context, Flags } from "./admin/command.ts";
 import { connect, loadConnection, resolveOperator } from "./admin/connection.ts";
 import { CommandError, UsageError } from "./admin/errors.ts";
 import { inviteCommands } from "./admin/invites.ts";
+import { paymentCommands } from "./admin/payments.ts";
 import type { Result } from "./admin/output.ts";
 import { roleCommands } from "./admin/roles.ts";
 import { sellerCommands } from "./admin/sellers.ts";
 import { userCommands } from "./admin/users.ts";
 
-const commands: Command[] = [...userCommands, ...roleCommands, ...sellerCommands, ...inviteCommands, ...auditCommands];
+const commands: Command[] = [
+  ...userCommands,
+  ...roleCommands,
+  ...sellerCommands,
+  ...inviteCommands,
+  ...auditCommands,
+  ...paymentCommands,
+];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.
 const STRING_FLAGS = ["as", "role", "status", "search", "limit", "expires", "reason", "duration", "uses", "note", "table"];
@@ -91,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
     const client = connect(loadConnection(), invocation.operator);
     const result = await invocation.run({ client });
     process.stdout.write(`${invocation.json ? JSON.stringify(result.data, null, 2) : result.text()}\n`);
-    return 0;
+    return result.exitCode ?? 0;
   } catch (error) {
     if (!(error instanceof CommandError)) throw error;
     process.stderr.write(`error: ${error.message}\n`);

@@ -5,6 +5,8 @@
 export interface Result {
   data: unknown;
   text: () => string;
+  /** 1 when the command ran but found something wrong (reconcile's differences); 0 by default. */
+  exitCode?: number;
 }
 
 export type Column<Row> = [heading: string, cell: (row: Row) => unknown];

@@ -2,38 +2,13 @@
 // from the environment), and its effects are checked through supabase-js as users and anon
 // see them.
 
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { admin, claimsOf, client, PASSWORD, SERVICE_ROLE_KEY, signIn, signUp, SUPABASE_URL, type TestUser, uniqueEmail } from "./support.ts";
-
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const TSX = `${repoRoot}node_modules/.bin/tsx`;
+import { admin, claimsOf, client, PASSWORD, runAdminCli, signIn, signUp, type TestUser, uniqueEmail } from "./support.ts";
 
 // One operator per run, so the audit entries this file causes are told apart from others'.
 const OPERATOR = uniqueEmail("operator");
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `tsx scripts/admin.ts <args>` with the project's URL and service-role key. */
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
-  const { ADMIN_ACTOR: _, ...inherited } = process.env;
-  return new Promise((resolve, reject) => {
-    execFile(
-      TSX,
-      ["scripts/admin.ts", ...args],
-      { cwd: repoRoot, env: { ...inherited, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY, ...env } },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== "number") return reject(error);
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const runCli = runAdminCli;
 
 /** Runs a command as OPERATOR with --json, expects success and returns its parsed output. */
 async function cliJson<T = Record<string, unknown>>(...args: string[]): Promise<T> {

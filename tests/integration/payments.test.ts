@@ -9,6 +9,7 @@ import {
   callFunction,
   drainWebhooks,
   orderAwaitingPayment,
+  runAdminCli,
   signUp,
   stripeControl,
   stripeSdk,
@@ -255,5 +256,27 @@ describe("escrow payments through Stripe Connect", () => {
       .toBe(400);
     const sessions = await stripeSdk().checkout.sessions.list({ limit: 100 });
     expect(sessions.data.filter((s) => s.metadata?.order_id === orderId)).toEqual([]);
+  });
+
+  it("reconcile (admin CLI) finds what Stripe did that the book does not know", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    const chargeId = await pay(buyer, orderId);
+    const mine = async () => {
+      const run = await runAdminCli(["reconcile", "--json", "--as", "reconcile-test"]);
+      const report = JSON.parse(run.stdout) as { differences: { order_id: string; problems: string[] }[] };
+      return { code: run.code, problems: report.differences.find((d) => d.order_id === orderId)?.problems ?? [] };
+    };
+    expect((await mine()).problems).toEqual([]);
+
+    // A refund made in Stripe's dashboard whose webhook never arrives.
+    await stripeControl("webhooks/pause", {});
+    try {
+      await stripeSdk().refunds.create({ charge: chargeId, amount: 1_234 });
+    } finally {
+      await stripeControl("webhooks/resume", { discard_held: true });
+    }
+    const after = await mine();
+    expect(after.code).toBe(1);
+    expect(after.problems).toEqual(["Stripe refunded 1234 <> escrow 0"]);
   });
 });

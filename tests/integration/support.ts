@@ -2,7 +2,9 @@
 // `supabase status -o env` prints them, so the same tests run against `supabase start`),
 // and clients for fresh users. Black-box: supabase-js and HTTP only.
 
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import Stripe from "stripe";
 import { expect } from "vitest";
@@ -165,4 +167,28 @@ export async function orderAwaitingPayment(designer: TestUser, tailor: TestUser,
     if (error) throw error;
   }
   return orderId;
+}
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the admin CLI (`tsx scripts/admin.ts <args>`) with the project's URL and service-role key. */
+export function runAdminCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  const { ADMIN_ACTOR: _, ...inherited } = process.env;
+  return new Promise((resolve, reject) => {
+    execFile(
+      `${repoRoot}node_modules/.bin/tsx`,
+      ["scripts/admin.ts", ...args],
+      { cwd: repoRoot, env: { ...inherited, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY, ...env } },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== "number") return reject(error);
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      },
+    );
+  });
 }
