@@ -279,4 +279,42 @@ describe("escrow payments through Stripe Connect", () => {
     expect(after.code).toBe(1);
     expect(after.problems).toEqual(["Stripe refunded 1234 <> escrow 0"]);
   });
+
+  it("refunds after release by reversing the seller's share of the transfer first", async () => {
+    const operator = await signUp("pay-refunder");
+    const { data: role } = await admin().from("roles").select("id").eq("name", "admin").single();
+    await admin().from("user_roles").insert({ user_id: operator.id, role_id: role!.id }).throwOnError();
+    await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
+
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await pay(buyer, orderId);
+    await deliverAndApprove(buyer, seller, orderId);
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(200);
+
+    const refund = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 10_000, reason: "a seam came apart" });
+    expect(refund.status, JSON.stringify(refund.body)).toBe(200);
+    // The seller gives back their share of the refund (90%); the platform its commission on it.
+    expect(refund.body.reversal_amount).toBe(9_000);
+    await drainWebhooks();
+    const [transfer] = (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
+    expect([transfer.amount, transfer.amount_reversed]).toEqual([PRICE - COMMISSION, 9_000]);
+    expect(await escrow(buyer, orderId)).toMatchObject({ amount_refunded: 10_000, amount_reversed: 9_000 });
+  });
+
+  it("resolves a buyer's dispute in the seller's favour: the escrow is released", async () => {
+    const operator = await signUp("pay-arbiter");
+    const { data: role } = await admin().from("roles").select("id").eq("name", "admin").single();
+    await admin().from("user_roles").insert({ user_id: operator.id, role_id: role!.id }).throwOnError();
+    await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
+
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await pay(buyer, orderId);
+    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "As agreed" }).throwOnError();
+    await buyer.client.rpc("open_dispute", { order_id: orderId, reason: "The colour is not what I wanted" }).throwOnError();
+    const resolved = await callFunction(operator.client, "payments-resolve-dispute", { order_id: orderId, resolution: "release" });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    expect(resolved.body).toMatchObject({ resolution: "release", order_status: "completed" });
+    await drainWebhooks();
+    expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
+  });
 });
