@@ -38,24 +38,6 @@ create policy "Sellers read their payment account; managers read all" on public.
   using (user_id = (select auth.uid()) or (select private.has_permission('marketplace.manage')));
 
 -- ---------------------------------------------------------------------------------------
--- A user's permission, for functions that act for a user identified by an edge function
--- (auth.uid() there is the service role's, not the user's).
-
-create function private.user_has_permission(user_id uuid, permission text) returns boolean
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  select exists (
-    select 1 from public.user_roles ur join public.role_permissions rp on rp.role_id = ur.role_id
-     where ur.user_id = user_has_permission.user_id and rp.permission = user_has_permission.permission
-       and (ur.expires_at is null or ur.expires_at > now()))
-$$;
-comment on function private.user_has_permission(uuid, text) is 'Whether a given user holds a permission through an unexpired role.';
-grant execute on function private.user_has_permission(uuid, text) to service_role;
-
--- ---------------------------------------------------------------------------------------
 -- Onboarding (payments-onboard): what we know of the caller's account, then the account the
 -- function created recorded once. A second account for the same user is never stored: the
 -- function's idempotency key (account:<user id>) makes Stripe return the first.
