@@ -11,6 +11,8 @@ import {
   orderAwaitingPayment,
   runAdminCli,
   signUp,
+  signUpOnboardedSeller,
+  signUpWithRole,
   stripeControl,
   stripeSdk,
   type TestUser,
@@ -19,19 +21,6 @@ import {
 const APP = "http://127.0.0.1:3000";
 const PRICE = 50_000; // minor units of EUR
 const COMMISSION = 5_000; // 10%, the rate in force
-
-/** A seller who has finished Stripe's onboarding, so transfers can reach them. */
-async function onboardedSeller(label: string): Promise<TestUser> {
-  const seller = await signUp(label, { is_tailor: true });
-  const onboard = await callFunction(seller.client, "payments-onboard", {
-    return_url: `${APP}/payouts/done`,
-    refresh_url: `${APP}/payouts/retry`,
-  });
-  expect(onboard.status, JSON.stringify(onboard.body)).toBe(201);
-  await stripeControl(`accounts/${onboard.body.account_id}/onboard`, {});
-  await drainWebhooks();
-  return seller;
-}
 
 /** Pays an order through Checkout as the buyer would, and lets the webhooks land. */
 async function pay(buyer: TestUser, orderId: string): Promise<string> {
@@ -70,10 +59,15 @@ describe("escrow payments through Stripe Connect", () => {
   let buyer: TestUser;
   let seller: TestUser;
   let stranger: TestUser;
+  let operator: TestUser;
 
   beforeAll(async () => {
-    [buyer, stranger] = await Promise.all([signUp("pay-buyer", { is_designer: true }), signUp("pay-stranger")]);
-    seller = await onboardedSeller("pay-seller");
+    [buyer, stranger, operator] = await Promise.all([
+      signUp("pay-buyer", { is_designer: true }),
+      signUp("pay-stranger"),
+      signUpWithRole("pay-admin", "admin"),
+    ]);
+    seller = await signUpOnboardedSeller("pay-seller");
   });
 
   it("holds the payment in escrow, releases price minus commission once, and books every step", async () => {
@@ -173,14 +167,6 @@ describe("escrow payments through Stripe Connect", () => {
   it("refunds partially then fully, never beyond what was captured, and only for admins or by policy", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
-    const operator = await signUp("pay-admin");
-    await admin().from("user_roles").insert({
-      user_id: operator.id,
-      role_id: (await admin().from("roles").select("id").eq("name", "admin").single()).data!.id,
-    }).throwOnError();
-    const { data: session } = await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
-    expect(session.session).not.toBeNull();
-
     expect((await callFunction(buyer.client, "payments-refund", { order_id: orderId, amount: 1000, reason: "want it back" })).status)
       .toBe(403);
     const part = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 20_000, reason: "late" });
@@ -197,13 +183,6 @@ describe("escrow payments through Stripe Connect", () => {
   });
 
   it("freezes release while the buyer's dispute is open, and an admin resolves it", async () => {
-    const operator = await signUp("pay-resolver");
-    await admin().from("user_roles").insert({
-      user_id: operator.id,
-      role_id: (await admin().from("roles").select("id").eq("name", "admin").single()).data!.id,
-    }).throwOnError();
-    await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
-
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
     await buyer.client.rpc("open_dispute", { order_id: orderId, reason: "Nothing delivered after a month" }).throwOnError();
@@ -281,11 +260,6 @@ describe("escrow payments through Stripe Connect", () => {
   });
 
   it("refunds after release by reversing the seller's share of the transfer first", async () => {
-    const operator = await signUp("pay-refunder");
-    const { data: role } = await admin().from("roles").select("id").eq("name", "admin").single();
-    await admin().from("user_roles").insert({ user_id: operator.id, role_id: role!.id }).throwOnError();
-    await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
-
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
     await deliverAndApprove(buyer, seller, orderId);
@@ -302,11 +276,6 @@ describe("escrow payments through Stripe Connect", () => {
   });
 
   it("resolves a buyer's dispute in the seller's favour: the escrow is released", async () => {
-    const operator = await signUp("pay-arbiter");
-    const { data: role } = await admin().from("roles").select("id").eq("name", "admin").single();
-    await admin().from("user_roles").insert({ user_id: operator.id, role_id: role!.id }).throwOnError();
-    await operator.client.auth.signInWithPassword({ email: operator.email, password: "Correct-Horse-9" });
-
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
     await seller.client.rpc("submit_delivery", { order_id: orderId, message: "As agreed" }).throwOnError();

@@ -11,8 +11,9 @@ import {
   callFunction,
   drainWebhooks,
   orderAwaitingPayment,
-  PASSWORD,
   signUp,
+  signUpOnboardedSeller,
+  signUpWithRole,
   stripeControl,
   stripeSdk,
   type TestUser,
@@ -56,13 +57,11 @@ describe("escrow money under random operations (fast-check)", () => {
   let operator: TestUser;
 
   beforeAll(async () => {
-    [buyer, seller, operator] = await Promise.all([signUp("prop-buyer"), signUp("prop-seller"), signUp("prop-admin")]);
-    const { data: role } = await admin().from("roles").select("id").eq("name", "admin").single();
-    await admin().from("user_roles").insert({ user_id: operator.id, role_id: role!.id }).throwOnError();
-    await operator.client.auth.signInWithPassword({ email: operator.email, password: PASSWORD });
-    const onboard = await callFunction(seller.client, "payments-onboard", { return_url: `${APP}/done`, refresh_url: `${APP}/retry` });
-    await stripeControl(`accounts/${onboard.body.account_id}/onboard`, {});
-    await drainWebhooks();
+    [buyer, seller, operator] = await Promise.all([
+      signUp("prop-buyer"),
+      signUpOnboardedSeller("prop-seller"),
+      signUpWithRole("prop-admin", "admin"),
+    ]);
   });
 
   /** Runs one operation; returns the HTTP status (or 200 for direct RPCs that succeeded). */

@@ -192,3 +192,27 @@ export function runAdminCli(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     );
   });
 }
+
+/** A new user holding a role (granted with the service role), signed in again so their token carries it. */
+export async function signUpWithRole(label: string, role: string): Promise<TestUser> {
+  const user = await signUp(label);
+  const { data, error } = await admin().from("roles").select("id").eq("name", role).single();
+  if (error) throw error;
+  await admin().from("user_roles").insert({ user_id: user.id, role_id: data.id }).throwOnError();
+  const signedIn = await user.client.auth.signInWithPassword({ email: user.email, password: PASSWORD });
+  if (signedIn.error) throw signedIn.error;
+  return { ...user, accessToken: signedIn.data.session.access_token };
+}
+
+/** A seller who has set up payouts (payments-onboard) and finished Stripe's onboarding at the stand-in. */
+export async function signUpOnboardedSeller(label: string): Promise<TestUser> {
+  const seller = await signUp(label, { is_tailor: true });
+  const onboard = await callFunction(seller.client, "payments-onboard", {
+    return_url: "http://127.0.0.1:3000/payouts/done",
+    refresh_url: "http://127.0.0.1:3000/payouts/retry",
+  });
+  expect(onboard.status, JSON.stringify(onboard.body)).toBe(201);
+  await stripeControl(`accounts/${onboard.body.account_id}/onboard`, {});
+  await drainWebhooks();
+  return seller;
+}
