@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } fro
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { repoRoot, type StackConfig } from "./config.ts";
+import { apiKeys } from "./keys.ts";
 import { isRoot, PG_BIN } from "./prerequisites.ts";
 import type { ChildSpec } from "./supervisor.ts";
 
@@ -117,5 +118,15 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
   if (existsSync(seed)) psqlFile(config.dbUrl, seed);
   const client = new pg.Client({ connectionString: config.dbUrl });
   await client.connect();
-  await client.query("notify pgrst, 'reload schema'").finally(() => client.end());
+  try {
+    // Scheduled jobs call edge functions through pg_net with the project URL and the
+    // service-role key kept in Vault (migration 20261121040700); hosted, an operator stores
+    // them once (README, Deploy). Locally the stack knows both.
+    const { serviceRoleKey } = await apiKeys(config.jwtSecret);
+    await client.query("select vault.create_secret($1, 'project_url', 'API URL the scheduler calls edge functions at')", [config.apiUrl]);
+    await client.query("select vault.create_secret($1, 'service_role_key', 'key the scheduler calls edge functions with')", [serviceRoleKey]);
+    await client.query("notify pgrst, 'reload schema'");
+  } finally {
+    await client.end();
+  }
 }

@@ -1,6 +1,6 @@
 // Starts and stops the whole Docker-less stack for one profile: Postgres, PostgREST, the
-// Deno functions router, the gateway with the auth and storage stand-ins in process, and the
-// Stripe stand-in (in process, on its own port).
+// Deno functions router, the gateway with the auth and storage stand-ins in process, the
+// Stripe stand-in (in process, on its own port) and pg_net's worker (in process).
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { createAuthHandler } from "./auth.ts";
 import { repoRoot, type StackConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 import { apiKeys, type ApiKeys } from "./keys.ts";
+import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { denoBinary, postgrestBinary } from "./binaries.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
@@ -165,6 +166,7 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
   let pool: pg.Pool | null = null;
   let gateway: ReturnType<typeof createGateway> | null = null;
   let stripeStandIn: StripeStandIn | null = null;
+  let netWorker: NetWorker | null = null;
 
   function cleanup(): void {
     gateway?.close();
@@ -178,6 +180,7 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
 
   async function stop(): Promise<void> {
     cleanup();
+    await netWorker?.close();
     await pool?.end().catch(() => {});
     await supervisor.stop();
   }
@@ -280,6 +283,9 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
       stripeServer.once("error", reject);
       stripeServer.listen(config.ports.stripe, "127.0.0.1", resolve);
     });
+
+    // pg_net's stand-in: scheduled jobs reach edge functions through it.
+    netWorker = startNetWorker(pool);
 
     await Promise.all([
       waitForHttp(`http://127.0.0.1:${config.ports.api + 12}/ready`, "PostgREST", (s) => s === 200, 30_000),
