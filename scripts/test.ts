@@ -118,6 +118,7 @@ async function main(): Promise<number> {
         SUPABASE_URL: config.apiUrl,
         SUPABASE_ANON_KEY: stack!.keys.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: stack!.keys.serviceRoleKey,
+        SUPABASE_DB_URL: config.dbUrl,
         STRIPE_SECRET_KEY: stack!.stripe.secretKey,
         ...(stack!.stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stack!.stripe.webhookSecret } : {}),
         ...(stack!.stripe.apiBase ? { STRIPE_API_BASE: stack!.stripe.apiBase } : {}),

@@ -3061,6 +3061,20 @@ export type Database = {
         };
       };
       "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
+      "run_scheduled_job": { Args: { "job_name": string }; Returns: string };
+      "scheduled_jobs": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "active": boolean;
+          "command": string;
+          "last_finished_at": string;
+          "last_message": string;
+          "last_started_at": string;
+          "last_status": string;
+          "name": string;
+          "schedule": string;
+        }[];
+      };
       "seller_payment_account": {
         Args: { "acting_user": string };
         Returns: {

@@ -8,6 +8,7 @@ import {
   admin,
   callFunction,
   drainWebhooks,
+  eventually,
   orderAwaitingPayment,
   runAdminCli,
   signUp,
@@ -16,6 +17,7 @@ import {
   stripeControl,
   stripeSdk,
   type TestUser,
+  withDatabase,
 } from "./support.ts";
 
 const APP = "http://127.0.0.1:3000";
@@ -257,6 +259,39 @@ describe("escrow payments through Stripe Connect", () => {
     const after = await mine();
     expect(after.code).toBe(1);
     expect(after.problems).toEqual(["Stripe refunded 1234 <> escrow 0"]);
+  });
+
+  it("releases by itself when the buyer neither approves nor disputes within auto_release_days", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await pay(buyer, orderId);
+    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" }).throwOnError();
+    // The buyer goes quiet; the default 14 days pass.
+    await withDatabase((db) => db.query("update public.orders set delivered_at = now() - interval '15 days' where id = $1", [orderId]));
+
+    // The two jobs pg_cron runs (every 15 and every 5 minutes), run at once as an operator would.
+    const service = admin();
+    await service.rpc("run_scheduled_job", { job_name: "payments-auto-complete" }).throwOnError();
+    const { data: order } = await buyer.client.from("orders").select("status").eq("id", orderId).single().throwOnError();
+    expect(order.status).toBe("completed");
+    const { data: requestId } = await service.rpc("run_scheduled_job", { job_name: "payments-release-due" }).throwOnError();
+
+    // The job only queued a POST to payments-release; pg_net (here the stack's worker) sends it.
+    const response = await eventually("payments-release's answer to the scheduled call", () =>
+      withDatabase(async (db) =>
+        (await db.query("select status_code, error_msg from net._http_response where id = $1", [requestId])).rows[0]
+      ));
+    expect(response).toEqual({ status_code: 200, error_msg: null });
+    await drainWebhooks();
+    expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
+    const transfers = (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
+    expect(transfers.map((t) => [t.amount, t.destination, t.source_transaction !== null])).toEqual([
+      [PRICE - COMMISSION, expect.stringMatching(/^acct_/), true],
+    ]);
+
+    // The next scheduled run finds nothing more to do for it; the buyer's own late call gets the same transfer.
+    expect(await service.rpc("due_releases", { max_rows: 1000 }).then((r) => r.data)).not.toContain(orderId);
+    const late = await callFunction(buyer.client, "payments-release", { order_id: orderId });
+    expect([late.status, late.body.transfer_id]).toEqual([200, transfers[0].id]);
   });
 
   it("refunds after release by reversing the seller's share of the transfer first", async () => {

@@ -1,11 +1,13 @@
 // What every integration test needs: the project's URL and keys from the environment (as
 // `supabase status -o env` prints them, so the same tests run against `supabase start`),
-// and clients for fresh users. Black-box: supabase-js and HTTP only.
+// and clients for fresh users. Black-box: supabase-js and HTTP only, except withDatabase,
+// for moving a clock no API may move.
 
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import pg from "pg";
 import Stripe from "stripe";
 import { expect } from "vitest";
 import ws from "ws";
@@ -215,4 +217,30 @@ export async function signUpOnboardedSeller(label: string): Promise<TestUser> {
   await stripeControl(`accounts/${onboard.body.account_id}/onboard`, {});
   await drainWebhooks();
   return seller;
+}
+
+/**
+ * A direct connection to the project's database (SUPABASE_DB_URL: `npm test` sets it; it is
+ * DB_URL in `supabase status -o env`), for what no API may do, like making two weeks pass
+ * since a delivery. Tests use it for time only, never to read or check results.
+ */
+export async function withDatabase<T>(work: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: required("SUPABASE_DB_URL") });
+  await db.connect();
+  try {
+    return await work(db);
+  } finally {
+    await db.end();
+  }
+}
+
+/** Polls until `probe` returns something other than undefined, or fails after timeoutMs. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -1,0 +1,58 @@
+-- Scheduled jobs: which exist and when they run; only the service role lists them or runs
+-- one at once; a job that needs Stripe queues one pg_net POST to its edge function with the
+-- service-role key from Vault, and says precisely what is missing when it cannot.
+begin;
+select plan(16);
+
+select tests.create_user('jobs-user@example.com');
+select tests.create_user('jobs-admin@example.com');
+select tests.grant_role('jobs-admin@example.com', 'admin');
+
+select is(
+  (select string_agg(jobname || ' ' || schedule, ', ' order by jobname) from cron.job),
+  'payments-auto-complete */15 * * * *, payments-reconcile 30 3 * * *, payments-release-due */5 * * * *',
+  'the payments jobs are scheduled: auto-completion, due releases, reconciliation');
+
+-- Who may list and run jobs.
+select tests.authenticate_as_anon();
+select throws_ok($$select * from public.scheduled_jobs()$$, '42501', null, 'anon cannot list jobs');
+select throws_ok($$select public.run_scheduled_job('payments-release-due')$$, '42501', null, 'anon cannot run a job');
+select tests.authenticate_as(tests.get_user_id('jobs-user@example.com'));
+select throws_ok($$select public.run_scheduled_job('payments-release-due')$$, '42501', null, 'a user cannot run a job');
+select tests.authenticate_as(tests.get_user_id('jobs-admin@example.com'));
+select throws_ok($$select * from public.scheduled_jobs()$$, '42501', null,
+  'an admin''s session cannot list jobs either (operators use the service role)');
+select throws_ok($$select private.call_edge_function('payments-release')$$, '42501', null,
+  'a client cannot call an edge function with the service-role key');
+
+select tests.authenticate_as_service_role();
+select is((select count(*)::integer from public.scheduled_jobs()), 3, 'the service role lists every job');
+select throws_ok($$select public.run_scheduled_job('no-such-job')$$, 'P0002', 'no scheduled job named no-such-job',
+  'an unknown job is refused by name');
+
+-- Running payments-release-due queues exactly one POST, sent when the transaction commits.
+create temp table queued as select public.run_scheduled_job('payments-release-due')::bigint as id;
+select isnt((select id from queued), null, 'the service role runs payments-release-due at once and gets the request id');
+select tests.clear_authentication();
+select is((select q.url from net.http_request_queue q where q.id = (select id from queued)),
+          (select rtrim(decrypted_secret, '/') from vault.decrypted_secrets where name = 'project_url') || '/functions/v1/payments-release',
+          'the request goes to payments-release at the project URL from Vault');
+select is((select convert_from(q.body, 'UTF8')::jsonb from net.http_request_queue q where q.id = (select id from queued)),
+          '{"due": true, "limit": 100}'::jsonb, 'asking it to release what is due, 100 at most');
+select is((select q.headers ->> 'Authorization' from net.http_request_queue q where q.id = (select id from queued)),
+          'Bearer ' || (select decrypted_secret from vault.decrypted_secrets where name = 'service_role_key'),
+          'with the service-role key from Vault');
+select is((select count(*)::integer from net.http_request_queue q where q.xmin = pg_current_xact_id()::xid), 1,
+  'and nothing else is queued by this transaction');
+
+-- What goes wrong is said precisely.
+select throws_ok($$select private.call_edge_function('../admin')$$, '22023', 'invalid edge function name: ../admin',
+  'a function name that is not a plain slug is refused');
+delete from vault.secrets where name = 'service_role_key';
+select throws_ok($$select private.call_edge_function('payments-release')$$, '55000',
+  'the Vault secrets project_url and service_role_key are not set', 'a project without the Vault secrets is told which');
+select throws_ok($$select public.run_scheduled_job('payments-reconcile')$$, '55000', null,
+  'so is an operator running the reconcile job');
+
+select * from finish();
+rollback;
