@@ -9,6 +9,7 @@ import type { Command, Context, Flags } from "./admin/command.ts";
 import { connect, loadConnection, resolveOperator } from "./admin/connection.ts";
 import { CommandError, UsageError } from "./admin/errors.ts";
 import { inviteCommands } from "./admin/invites.ts";
+import { jobCommands } from "./admin/jobs.ts";
 import { paymentCommands } from "./admin/payments.ts";
 import type { Result } from "./admin/output.ts";
 import { roleCommands } from "./admin/roles.ts";
@@ -22,6 +23,7 @@ const commands: Command[] = [
   ...inviteCommands,
   ...auditCommands,
   ...paymentCommands,
+  ...jobCommands,
 ];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.
@@ -70,10 +72,10 @@ function parseCommandLine(argv: string[]): Invocation | null {
   const words = parsed.positionals;
   if (help || words[0] === "help") return null;
   if (words.length === 0) throw new UsageError("no command given");
-  const command = commands.find((candidate) => {
-    const name = candidate.name.split(" ");
-    return name.every((word, i) => words[i] === word);
-  });
+  // The longest name that matches: `jobs run x` is `jobs run`, not `jobs` with arguments.
+  const command = commands
+    .filter((candidate) => candidate.name.split(" ").every((word, i) => words[i] === word))
+    .sort((a, b) => b.name.split(" ").length - a.name.split(" ").length)[0];
   if (!command) throw new UsageError(`unknown command: ${words.slice(0, 2).join(" ")}`);
   return {
     json: json === true,

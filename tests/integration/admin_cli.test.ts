@@ -244,4 +244,23 @@ describe("admin CLI: failures", () => {
     expect(byId.code).toBe(1);
     expect(byId.stderr).toContain(`error: no user with id ${id}`);
   });
+
+  it("lists the scheduled jobs and runs one now, refusing names that are not jobs", async () => {
+    const jobs = await cliJson<{ name: string; schedule: string; active: boolean }[]>("jobs");
+    expect(jobs.map((j) => [j.name, j.schedule, j.active])).toEqual(expect.arrayContaining([
+      ["payments-auto-complete", "*/15 * * * *", true],
+      ["payments-release-due", "*/5 * * * *", true],
+      ["payments-reconcile", "30 3 * * *", true],
+    ]));
+
+    // Auto-completion answers with how many orders it completed.
+    const ran = await cliJson<{ job: string; result: string }>("jobs", "run", "payments-auto-complete");
+    expect(ran.job).toBe("payments-auto-complete");
+    expect(ran.result).toMatch(/^\d+$/);
+
+    const unknown = await runCli(["jobs", "run", "payments-everything"]);
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining("no scheduled job named payments-everything")]);
+    const malformed = await runCli(["jobs", "run", "drop table"]);
+    expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringContaining("<name>: must be a job name")]);
+  });
 });
