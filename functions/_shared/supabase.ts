@@ -46,6 +46,15 @@ function bearerToken(req: Request): string | null {
 }
 
 /**
+ * Whether the request carries the service-role key itself: how scheduled jobs (pg_cron through
+ * pg_net) and the admin CLI call the functions' service-only paths. Only the exact key counts;
+ * a user's token, whatever its claims, does not.
+ */
+export function isServiceRole(req: Request): boolean {
+  return bearerToken(req) === env().SUPABASE_SERVICE_ROLE_KEY;
+}
+
+/**
  * The signed-in caller, as Supabase Auth knows them, and a client acting as them. Functions
  * are not given the JWT secret, so Auth itself checks the token; the anon key and
  * signed-out sessions are refused with 401.

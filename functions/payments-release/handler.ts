@@ -8,7 +8,6 @@
 // every escrow public.due_releases() lists (auto-completed orders, and completed orders whose
 // buyer never called this), as the system.
 import { z } from "npm:zod@4.6.7";
-import { env } from "../_shared/env.ts";
 import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
 import {
   executeRelease,
@@ -20,7 +19,7 @@ import { createHandler } from "../_shared/handler.ts";
 import { call } from "../_shared/payments.ts";
 import { readJson } from "../_shared/request.ts";
 import { stripeClient } from "../_shared/stripe.ts";
-import { requireUser, serviceClient } from "../_shared/supabase.ts";
+import { isServiceRole, requireUser, serviceClient } from "../_shared/supabase.ts";
 
 export const releaseRequest = z.union([
   z.strictObject({ order_id: z.uuid() }),
@@ -56,11 +55,6 @@ export async function releaseDue(deps: PaymentsDeps, limit = 100) {
     }
   }
   return { released, failed };
-}
-
-function isServiceRole(req: Request): boolean {
-  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.get("Authorization") ?? "");
-  return !!match && match[1] === env().SUPABASE_SERVICE_ROLE_KEY;
 }
 
 export const handler = createHandler(async (req) => {

@@ -1,6 +1,6 @@
 import { ok, rejects, strictEqual } from "node:assert/strict";
 import { HttpError } from "../../functions/_shared/errors.ts";
-import { requireUser } from "../../functions/_shared/supabase.ts";
+import { isServiceRole, requireUser } from "../../functions/_shared/supabase.ts";
 import { withEnv } from "./with_env.ts";
 
 const user = { id: "7d8a4a2e-1f7c-4a53-9d0e-2b1f0c6a9e11", aud: "authenticated", email: "a@b.c" };
@@ -62,5 +62,19 @@ Deno.test("requireUser reports Auth being down as a server error, not a 401", as
   await withAuth(`http://127.0.0.1:${port}`, async () => {
     // Not an HttpError, so errorResponse makes it a logged 500.
     await rejects(requireUser(request("Bearer user-token")), (err) => !(err instanceof HttpError));
+  });
+});
+
+Deno.test("isServiceRole is true for the service-role key only", async () => {
+  await withAuth("http://127.0.0.1:1", () => {
+    strictEqual(isServiceRole(request("Bearer service-role-key")), true);
+    strictEqual(isServiceRole(request("bearer service-role-key")), true);
+    for (
+      const authorization of [undefined, "Bearer user-token", "Bearer anon-key", "service-role-key"]
+    ) {
+      strictEqual(isServiceRole(request(authorization)), false, String(authorization));
+    }
+    strictEqual(isServiceRole(request("Bearer service-role-key-and-more")), false);
+    return Promise.resolve();
   });
 });
