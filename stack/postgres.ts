@@ -125,6 +125,10 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
     const { serviceRoleKey } = await apiKeys(config.jwtSecret);
     await client.query("select vault.create_secret($1, 'project_url', 'API URL the scheduler calls edge functions at')", [config.apiUrl]);
     await client.query("select vault.create_secret($1, 'service_role_key', 'key the scheduler calls edge functions with')", [serviceRoleKey]);
+    // Tests decide when a job runs (public.run_scheduled_job), so none starts in the middle
+    // of a test that expects to be the one releasing or refunding: the test stack keeps the
+    // schedules but pauses them.
+    if (config.profile === "test") await client.query("select cron.alter_job(jobid, active => false) from cron.job");
     await client.query("notify pgrst, 'reload schema'");
   } finally {
     await client.end();

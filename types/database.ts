@@ -2645,6 +2645,7 @@ export type Database = {
         }[];
       };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
+      "due_refunds": { Args: { "max_rows"?: number }; Returns: string[] };
       "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
       "duplicate_design": {
         Args: { "design_id": string };

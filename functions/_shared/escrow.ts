@@ -3,6 +3,7 @@
 // claim's idempotency key, and its result is recorded by the same SQL function the webhook
 // uses, so the ledger books it once whichever records it first. Used by payments-release,
 // payments-refund and payments-resolve-dispute.
+import { HttpError } from "./errors.ts";
 import { call, type Db, type StripeApi, stripeHttpError, stripeRefused } from "./payments.ts";
 
 export interface PaymentsDeps {
@@ -176,4 +177,37 @@ export async function executeRefund(
     }
     throw stripeHttpError(err);
   }
+}
+
+export interface DueFailure {
+  order_id: string;
+  error: { code: string; message: string };
+}
+
+/**
+ * The scheduled path of payments-release and payments-refund: settles, one by one, every order
+ * a due list (due_releases, due_refunds) names. One order's failure is reported with the
+ * others' results and does not stop them; the next run lists it again if it is still due.
+ */
+export async function settleDue<T>(
+  db: Db,
+  dueList: "due_releases" | "due_refunds",
+  limit: number,
+  settle: (orderId: string) => Promise<T>,
+): Promise<{ settled: T[]; failed: DueFailure[] }> {
+  const due = await call<string[]>(db, dueList, { max_rows: limit });
+  const settled: T[] = [];
+  const failed: DueFailure[] = [];
+  for (const orderId of due) {
+    try {
+      settled.push(await settle(orderId));
+    } catch (err) {
+      if (!(err instanceof HttpError)) console.error(`${dueList}: ${orderId} failed:`, err);
+      const error = err instanceof HttpError
+        ? { code: err.code, message: err.message }
+        : { code: "internal_error", message: "settling the order failed" };
+      failed.push({ order_id: orderId, error });
+    }
+  }
+  return { settled, failed };
 }

@@ -3,19 +3,24 @@
 // without an admin, either party of a paid order cancelled before delivery gets a full
 // refund. After release, the seller's share (the refund less its commission) is first
 // reversed from their transfer. Keys refund:<refund id> and reversal:<refund id>.
+//
+// POST /payments-refund { due: true } with the service role key: the scheduled path (job
+// payments-refund-due). Refunds, in full and as the system, every paid order cancelled
+// before delivery that nobody has asked to refund (public.due_refunds()).
 import { z } from "npm:zod@4.6.7";
-import { json, methodNotAllowed } from "../_shared/errors.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
 import {
   executeRefund,
   type PaymentsDeps,
   type RefundClaim,
   type RefundResult,
+  settleDue,
 } from "../_shared/escrow.ts";
 import { createHandler } from "../_shared/handler.ts";
 import { call } from "../_shared/payments.ts";
 import { readJson } from "../_shared/request.ts";
 import { stripeClient } from "../_shared/stripe.ts";
-import { requireUser, serviceClient } from "../_shared/supabase.ts";
+import { isServiceRole, requireUser, serviceClient } from "../_shared/supabase.ts";
 
 export const refundRequest = z.strictObject({
   order_id: z.uuid(),
@@ -23,9 +28,15 @@ export const refundRequest = z.strictObject({
   reason: z.string().trim().min(1).max(1000),
 });
 
+export const dueRefundsRequest = z.strictObject({
+  due: z.literal(true),
+  limit: z.int().min(1).max(1000).optional(),
+});
+
+/** Refunds one order for userId (null: the system, by policy). */
 export async function refundOrder(
   deps: PaymentsDeps,
-  userId: string,
+  userId: string | null,
   body: z.infer<typeof refundRequest>,
 ): Promise<RefundResult> {
   const claim = await call<RefundClaim>(deps.db, "claim_refund", {
@@ -37,9 +48,29 @@ export async function refundOrder(
   return executeRefund(deps, claim);
 }
 
+export const CANCELLATION_REFUND_REASON = "order cancelled before delivery";
+
+export async function refundDue(deps: PaymentsDeps, limit = 100) {
+  const { settled, failed } = await settleDue(
+    deps.db,
+    "due_refunds",
+    limit,
+    (orderId) => refundOrder(deps, null, { order_id: orderId, reason: CANCELLATION_REFUND_REASON }),
+  );
+  return { refunded: settled, failed };
+}
+
 export const handler = createHandler(async (req) => {
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+  const deps = () => ({ db: serviceClient(), stripe: stripeClient() });
+  if (isServiceRole(req)) {
+    const body = await readJson(req, dueRefundsRequest);
+    return json(await refundDue(deps(), body.limit));
+  }
   const { user } = await requireUser(req);
-  const body = await readJson(req, refundRequest);
-  return json(await refundOrder({ db: serviceClient(), stripe: stripeClient() }, user.id, body));
+  const body = await readJson(req, z.union([refundRequest, dueRefundsRequest]));
+  if ("due" in body) {
+    throw new HttpError(403, "forbidden", "Only the scheduler refunds due escrows");
+  }
+  return json(await refundOrder(deps(), user.id, body));
 });

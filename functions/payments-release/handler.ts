@@ -14,6 +14,7 @@ import {
   type PaymentsDeps,
   type ReleaseClaim,
   type ReleaseResult,
+  settleDue,
 } from "../_shared/escrow.ts";
 import { createHandler } from "../_shared/handler.ts";
 import { call } from "../_shared/payments.ts";
@@ -40,21 +41,13 @@ export async function releaseOrder(
 }
 
 export async function releaseDue(deps: PaymentsDeps, limit = 100) {
-  const due = await call<string[]>(deps.db, "due_releases", { max_rows: limit });
-  const released: ReleaseResult[] = [];
-  const failed: { order_id: string; error: { code: string; message: string } }[] = [];
-  for (const orderId of due) {
-    try {
-      released.push(await releaseOrder(deps, null, orderId));
-    } catch (err) {
-      const error = err instanceof HttpError
-        ? { code: err.code, message: err.message }
-        : { code: "internal_error", message: "release failed" };
-      if (!(err instanceof HttpError)) console.error(`release of ${orderId} failed:`, err);
-      failed.push({ order_id: orderId, error });
-    }
-  }
-  return { released, failed };
+  const { settled, failed } = await settleDue(
+    deps.db,
+    "due_releases",
+    limit,
+    (orderId) => releaseOrder(deps, null, orderId),
+  );
+  return { released: settled, failed };
 }
 
 export const handler = createHandler(async (req) => {

@@ -38,3 +38,24 @@ Deno.test("every payments function refuses a caller without a session", async ()
     }
   });
 });
+
+Deno.test("the scheduler's due paths check their body before any work", async () => {
+  await withEnv(fakeEnv, async () => {
+    const asScheduler = (body: unknown) =>
+      new Request("http://localhost/due", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${fakeEnv.SUPABASE_SERVICE_ROLE_KEY}` },
+        body: JSON.stringify(body),
+      });
+    for (const [name, handle] of Object.entries({ refund, release })) {
+      const res = await handle(asScheduler({ due: true, limit: 0 }));
+      strictEqual(res.status, 400, name);
+      strictEqual((await res.json()).error.code, "invalid_request", name);
+    }
+    // The service role refunds by policy only: amounts are for admins' sessions.
+    const res = await refund(
+      asScheduler({ order_id: crypto.randomUUID(), amount: 5, reason: "x" }),
+    );
+    strictEqual(res.status, 400);
+  });
+});

@@ -3,7 +3,13 @@
 // a refused request sends nothing.
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { errorResponse } from "../../functions/_shared/errors.ts";
-import { refundOrder, refundRequest } from "../../functions/payments-refund/handler.ts";
+import {
+  CANCELLATION_REFUND_REASON,
+  dueRefundsRequest,
+  refundDue,
+  refundOrder,
+  refundRequest,
+} from "../../functions/payments-refund/handler.ts";
 import {
   releaseDue,
   releaseOrder,
@@ -166,6 +172,35 @@ Deno.test("the scheduled path releases every due escrow as the system and report
   }]);
   strictEqual(calls.find((c) => c.fn === "claim_release")!.args.acting_user, null);
   strictEqual(fake.calls.length, 1);
+});
+
+Deno.test("the scheduled path refunds every order cancelled before delivery, in full, as the system", async () => {
+  const other = "11111111-2222-4333-8444-555555555555";
+  const { db, calls } = fakeDb({
+    due_refunds: [orderId, other],
+    claim_refund: (args: Record<string, unknown>) =>
+      args.order_id === orderId
+        ? refundClaim(0)
+        : dbError("55000", `a refund of order ${other} is in progress`),
+    record_refund: "applied",
+  });
+  const fake = fakeStripe();
+  const result = await refundDue({ db, stripe: fake.stripe }, 50);
+  deepStrictEqual(result.refunded.map((r) => r.order_id), [orderId]);
+  deepStrictEqual(result.failed, [{
+    order_id: other,
+    error: { code: "conflict", message: `a refund of order ${other} is in progress` },
+  }]);
+  deepStrictEqual(calls[0], { fn: "due_refunds", args: { max_rows: 50 } });
+  deepStrictEqual(calls.find((c) => c.fn === "claim_refund")!.args, {
+    order_id: orderId,
+    acting_user: null,
+    amount: null,
+    reason: CANCELLATION_REFUND_REASON,
+  });
+  deepStrictEqual(fake.calls.map((c) => c.method), ["refunds.create"]);
+  // Only { due: true } (and a limit) is the scheduler's request.
+  strictEqual(dueRefundsRequest.safeParse({ due: true, amount: 5 }).success, false);
 });
 
 Deno.test("a refund before release refunds the PaymentIntent, keyed refund:<refund id>, no reversal", async () => {

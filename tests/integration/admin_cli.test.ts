@@ -246,11 +246,13 @@ describe("admin CLI: failures", () => {
   });
 
   it("lists the scheduled jobs and runs one now, refusing names that are not jobs", async () => {
-    const jobs = await cliJson<{ name: string; schedule: string; active: boolean }[]>("jobs");
-    expect(jobs.map((j) => [j.name, j.schedule, j.active])).toEqual(expect.arrayContaining([
-      ["payments-auto-complete", "*/15 * * * *", true],
-      ["payments-release-due", "*/5 * * * *", true],
-      ["payments-reconcile", "30 3 * * *", true],
+    // (Active or not: the test stack pauses the schedules, so tests choose when jobs run.)
+    const jobs = await cliJson<{ name: string; schedule: string }[]>("jobs");
+    expect(jobs.map((j) => [j.name, j.schedule])).toEqual(expect.arrayContaining([
+      ["payments-auto-complete", "*/15 * * * *"],
+      ["payments-refund-due", "*/5 * * * *"],
+      ["payments-release-due", "*/5 * * * *"],
+      ["payments-reconcile", "30 3 * * *"],
     ]));
 
     // Auto-completion answers with how many orders it completed.

@@ -57,6 +57,19 @@ async function balances(orderId: string, sellerId: string): Promise<Record<strin
   return Object.fromEntries(data.map((row) => [row.kind, row.balance]));
 }
 
+/**
+ * Runs a scheduled job that calls an edge function, as pg_cron would, and waits for the
+ * function's answer: the job only queues the POST; pg_net (locally, the stack's worker)
+ * sends it after the job's transaction commits.
+ */
+async function runJobThroughPgNet(jobName: string) {
+  const { data: requestId } = await admin().rpc("run_scheduled_job", { job_name: jobName }).throwOnError();
+  return await eventually(`the answer to ${jobName}'s call`, () =>
+    withDatabase(async (db) =>
+      (await db.query("select status_code, error_msg, content from net._http_response where id = $1", [requestId])).rows[0]
+    ));
+}
+
 describe("escrow payments through Stripe Connect", () => {
   let buyer: TestUser;
   let seller: TestUser;
@@ -273,14 +286,7 @@ describe("escrow payments through Stripe Connect", () => {
     await service.rpc("run_scheduled_job", { job_name: "payments-auto-complete" }).throwOnError();
     const { data: order } = await buyer.client.from("orders").select("status").eq("id", orderId).single().throwOnError();
     expect(order.status).toBe("completed");
-    const { data: requestId } = await service.rpc("run_scheduled_job", { job_name: "payments-release-due" }).throwOnError();
-
-    // The job only queued a POST to payments-release; pg_net (here the stack's worker) sends it.
-    const response = await eventually("payments-release's answer to the scheduled call", () =>
-      withDatabase(async (db) =>
-        (await db.query("select status_code, error_msg from net._http_response where id = $1", [requestId])).rows[0]
-      ));
-    expect(response).toEqual({ status_code: 200, error_msg: null });
+    expect(await runJobThroughPgNet("payments-release-due")).toMatchObject({ status_code: 200, error_msg: null });
     await drainWebhooks();
     expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
     const transfers = (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
@@ -292,6 +298,27 @@ describe("escrow payments through Stripe Connect", () => {
     expect(await service.rpc("due_releases", { max_rows: 1000 }).then((r) => r.data)).not.toContain(orderId);
     const late = await callFunction(buyer.client, "payments-release", { order_id: orderId });
     expect([late.status, late.body.transfer_id]).toEqual([200, transfers[0].id]);
+  });
+
+  it("refunds by itself a paid order its seller cancels before delivery", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    const chargeId = await pay(buyer, orderId);
+    await seller.client.rpc("cancel_order", { order_id: orderId, reason: "The fabric is no longer made" }).throwOnError();
+
+    // Nobody asks for the money back: the payments-refund-due job (every 5 minutes) does.
+    const response = await runJobThroughPgNet("payments-refund-due");
+    expect(response.status_code, response.content).toBe(200);
+    const { refunded, failed } = JSON.parse(response.content) as { refunded: { order_id: string }[]; failed: { order_id: string }[] };
+    expect([refunded.some((r) => r.order_id === orderId), failed.some((f) => f.order_id === orderId)]).toEqual([true, false]);
+    await drainWebhooks();
+    expect(await escrow(buyer, orderId)).toMatchObject({ status: "refunded", amount_refunded: PRICE, amount_refundable: 0 });
+    expect((await stripeSdk().charges.retrieve(chargeId)).amount_refunded).toBe(PRICE);
+
+    // Once: asking afterwards finds nothing left, and only the scheduler uses the due path.
+    const late = await callFunction(buyer.client, "payments-refund", { order_id: orderId, reason: "Where is my money?" });
+    expect([late.status, late.body.error?.code]).toEqual([409, "conflict"]);
+    expect((await callFunction(buyer.client, "payments-refund", { due: true })).status).toBe(403);
+    expect((await stripeSdk().refunds.list({ charge: chargeId })).data).toHaveLength(1);
   });
 
   it("refunds after release by reversing the seller's share of the transfer first", async () => {

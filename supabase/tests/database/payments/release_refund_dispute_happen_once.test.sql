@@ -2,7 +2,7 @@
 -- refundable, and one effect (one claim, one ledger posting) however often they are called
 -- or confirmed (by the function and by the webhook). Then the automatic release.
 begin;
-select plan(43);
+select plan(55);
 
 select tests.create_user('rr-buyer@example.com');
 select tests.create_user('rr-seller@example.com');
@@ -43,7 +43,8 @@ create function pg_temp.postings(o uuid, prefix text) returns int language sql a
 $$;
 
 create temp table ids as select pg_temp.paid_order('in_progress') as working, pg_temp.paid_order('completed') as done,
-  pg_temp.paid_order('disputed') as disputed, pg_temp.paid_order('in_progress') as cancelled;
+  pg_temp.paid_order('disputed') as disputed, pg_temp.paid_order('in_progress') as cancelled,
+  pg_temp.paid_order('in_progress') as by_policy;
 create function pg_temp.id(which text) returns uuid language plpgsql as $$
 declare r uuid; begin execute format('select %I from ids', which) into r; return r; end $$;
 
@@ -117,6 +118,7 @@ select set_config('test.cancelled', pg_temp.id('cancelled')::text, true);
 select tests.authenticate_as(tests.get_user_id('rr-seller@example.com'));
 select status from public.cancel_order(current_setting('test.cancelled')::uuid, 'Cannot do it after all');
 select tests.clear_authentication();
+select ok(pg_temp.id('cancelled') in (select public.due_refunds()), 'it is due for a refund by policy');
 create temp table r2 as select public.claim_refund(pg_temp.id('cancelled'), pg_temp.uid('buyer'), null, 'order cancelled') as claim;
 select is((select (claim ->> 'amount')::int || '/' || (claim ->> 'reversal_amount')::int from r2), '9000/0',
   'the buyer of a paid order cancelled before delivery is refunded in full, from escrow');
@@ -130,6 +132,32 @@ select is((select status from public.payments where order_id = pg_temp.id('cance
   'refunded/0', 'the escrow is refunded and empty');
 select throws_ok($$ select public.claim_refund(pg_temp.id('cancelled'), pg_temp.uid('admin'), 1, 'more') $$, '55000', null,
   'nothing is left to refund');
+select ok(pg_temp.id('cancelled') not in (select public.due_refunds()), 'and no longer due');
+
+-- By policy, when nobody asks: the payments-refund-due job refunds as the system (acting_user null).
+select set_config('test.by_policy', pg_temp.id('by_policy')::text, true);
+select tests.authenticate_as(tests.get_user_id('rr-seller@example.com'));
+select status from public.cancel_order(current_setting('test.by_policy')::uuid, 'Fabric no longer made');
+select tests.clear_authentication();
+select throws_ok($$ select public.claim_refund(pg_temp.id('by_policy'), null, 100, 'order cancelled before delivery') $$, '42501', null,
+  'the system refunds in full, never an amount of its choosing');
+select throws_ok($$ select public.claim_refund(pg_temp.id('working'), null, null, 'order cancelled before delivery') $$, '55000', null,
+  'nor an order still in progress');
+select throws_ok($$ select public.claim_refund(gen_random_uuid(), null, null, 'order cancelled before delivery') $$, 'P0002', null,
+  'nor an unknown one');
+create temp table r3 as select public.claim_refund(pg_temp.id('by_policy'), null, null, 'order cancelled before delivery') as claim;
+select is((select (claim ->> 'amount')::int || '/' || (claim ->> 'reversal_amount')::int from r3), '9000/0',
+  'the system claims the whole payment back from escrow');
+select ok(pg_temp.id('by_policy') not in (select public.due_refunds()), 'a claimed refund is not due again while its lease runs');
+update public.payment_refunds set claimed_at = now() - interval '2 minutes' where id = (select (claim ->> 'refund_id')::uuid from r3);
+select ok(pg_temp.id('by_policy') in (select public.due_refunds()), 'an abandoned claim is due again');
+select is(public.claim_refund(pg_temp.id('by_policy'), null, null, 'order cancelled before delivery') ->> 'idempotency_key',
+  'refund:' || (select claim ->> 'refund_id' from r3), 'and is retried with the same refund and key');
+select is(public.record_refund((select (claim ->> 'refund_id')::uuid from r3), 're_3', 'failed'), 'applied', 'Stripe fails the refund');
+select ok(pg_temp.id('by_policy') not in (select public.due_refunds()), 'a refund Stripe failed is left to an admin, not retried by policy');
+select ok(not has_function_privilege('authenticated', 'public.due_refunds(integer)', 'execute')
+          and has_function_privilege('service_role', 'public.due_refunds(integer)', 'execute'),
+  'only the service role lists due refunds');
 
 -- ---------------------------------------------------------------------------------------
 -- Disputes

@@ -10,8 +10,8 @@ select tests.grant_role('jobs-admin@example.com', 'admin');
 
 select is(
   (select string_agg(jobname || ' ' || schedule, ', ' order by jobname) from cron.job),
-  'payments-auto-complete */15 * * * *, payments-reconcile 30 3 * * *, payments-release-due */5 * * * *',
-  'the payments jobs are scheduled: auto-completion, due releases, reconciliation');
+  'payments-auto-complete */15 * * * *, payments-reconcile 30 3 * * *, payments-refund-due */5 * * * *, payments-release-due */5 * * * *',
+  'the payments jobs are scheduled: auto-completion, due releases and refunds, reconciliation');
 
 -- Who may list and run jobs.
 select tests.authenticate_as_anon();
@@ -26,7 +26,7 @@ select throws_ok($$select private.call_edge_function('payments-release')$$, '425
   'a client cannot call an edge function with the service-role key');
 
 select tests.authenticate_as_service_role();
-select is((select count(*)::integer from public.scheduled_jobs()), 3, 'the service role lists every job');
+select is((select count(*)::integer from public.scheduled_jobs()), 4, 'the service role lists every job');
 select throws_ok($$select public.run_scheduled_job('no-such-job')$$, 'P0002', 'no scheduled job named no-such-job',
   'an unknown job is refused by name');
 
