@@ -1,6 +1,6 @@
 -- The shape every table and function must have, whatever domain adds it.
 begin;
-select plan(7);
+select plan(8);
 
 select is_empty(
   $$ select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -12,6 +12,14 @@ select is_empty(
   $$ select schemaname || '.' || tablename || ': ' || policyname from pg_policies
      where schemaname = 'public' and 'public' = any(roles) $$,
   'every policy names its roles (to anon / to authenticated), none applies to public'
+);
+
+-- (storage.objects is the exception by design: one policy per bucket and operation.)
+select is_empty(
+  $$ select tablename || ' ' || cmd || ' ' || role from pg_policies, unnest(roles) as role
+     where schemaname = 'public' and permissive = 'PERMISSIVE'
+     group by tablename, cmd, role having count(*) > 1 $$,
+  'every table in public has at most one permissive policy per operation and role'
 );
 
 select is_empty(
