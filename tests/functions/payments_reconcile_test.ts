@@ -1,6 +1,7 @@
 // Reconciliation with a fake Stripe: each kind of difference in the words the admin CLI has
 // always printed, a Stripe error about one order as that order's problem, Stripe unreachable
-// or refusing the key as the end of the run.
+// or refusing the key as the end of the run (nothing recorded); and payments-reconcile's edge:
+// the service-role key only, POST only, the run recorded through record_reconciliation_run.
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
 import { HttpError } from "../../functions/_shared/errors.ts";
 import {
@@ -9,7 +10,11 @@ import {
   reconcileWithStripe,
   type ReconciliationRow,
 } from "../../functions/_shared/reconcile.ts";
+import { serviceClient } from "../../functions/_shared/supabase.ts";
+import { handler, reconcileHandler } from "../../functions/payments-reconcile/handler.ts";
 import { fakeStripe, stripeError, type StripeObjects } from "./fake_payments.ts";
+import { type FakeSupabase, withFakeSupabase } from "./fake_supabase.ts";
+import { withEnv } from "./with_env.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";
 const otherId = "11111111-2222-4333-8444-555555555555";
@@ -185,4 +190,157 @@ Deno.test("orders are compared four at a time, the findings in the rows' order",
   );
   strictEqual(mostInFlight, 4);
   deepStrictEqual(await reconcileWithStripe(fake.stripe, []), []);
+});
+
+// ---------------------------------------------------------------------------------------
+// The function's edge
+
+const runId = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d";
+
+function post(body: unknown, token: string | null): Request {
+  return new Request("http://localhost/payments-reconcile", {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+async function errorOf(res: Response, status: number): Promise<string> {
+  strictEqual(res.status, status);
+  strictEqual(res.headers.get("Access-Control-Allow-Origin"), "*");
+  return (await res.json()).error.code;
+}
+
+/** A fake Supabase whose reconciliation answers `rows` and records runs as runId. */
+function withReconciliationDb(
+  rows: ReconciliationRow[],
+  body: (fake: FakeSupabase) => Promise<void>,
+): Promise<void> {
+  return withFakeSupabase({
+    user: { id: orderId, email: "nobody@example.com" },
+    password: "unused",
+    adminRoles: [],
+    objects: {},
+    rpc: {
+      payments_reconciliation: { status: 200, body: rows },
+      record_reconciliation_run: { status: 200, body: runId },
+    },
+  }, body);
+}
+
+const rpcRequests = (fake: FakeSupabase, name: string) =>
+  fake.requests.filter((r) => r.path === `/rest/v1/rpc/${name}`);
+
+Deno.test("payments-reconcile answers only POST", async () => {
+  const res = await handler(new Request("http://localhost/payments-reconcile"));
+  strictEqual(res.headers.get("Allow"), "POST");
+  strictEqual(await errorOf(res, 405), "method_not_allowed");
+});
+
+Deno.test("payments-reconcile refuses everyone but the service role with 403, before any work", async () => {
+  await withReconciliationDb([row()], async (fake) => {
+    const reconcile = reconcileHandler(() => {
+      throw new Error("no dependency may be made for a refused caller");
+    });
+    for (const token of ["user-token", "anon-key", null]) {
+      strictEqual(await errorOf(await reconcile(post({}, token)), 403), "forbidden", String(token));
+      strictEqual(await errorOf(await handler(post({}, token)), 403), "forbidden", String(token));
+    }
+    strictEqual(fake.requests.length, 0);
+  });
+});
+
+Deno.test("payments-reconcile with the service role compares, records the run and answers it", async () => {
+  const differing = row({ order_id: otherId, problems: ["ledger refunded 0 <> escrow 10000"] });
+  await withReconciliationDb([row(), differing], async (fake) => {
+    const { stripe } = fakeStripe({}, {
+      ...agreeing(),
+      transfers: [...agreeing().transfers!, ...agreeing(otherId).transfers!],
+    });
+    const reconcile = reconcileHandler(() => ({ db: serviceClient(), stripe }));
+    const res = await reconcile(post({ limit: 5, triggered_by: "cli" }, "service-role-key"));
+    strictEqual(res.status, 200);
+    const expected = [{
+      order_id: otherId,
+      currency: "EUR",
+      status: "released",
+      problems: ["ledger refunded 0 <> escrow 10000"],
+    }];
+    deepStrictEqual(await res.json(), { run_id: runId, orders: 2, differences: expected });
+
+    const [rows] = rpcRequests(fake, "payments_reconciliation");
+    strictEqual(rows.search, "?limit=5");
+    deepStrictEqual(JSON.parse(rows.body), { only_problems: false });
+    const [recorded] = rpcRequests(fake, "record_reconciliation_run");
+    strictEqual(recorded.authorization, "Bearer service-role-key");
+    const { started_at, finished_at, ...args } = JSON.parse(recorded.body);
+    deepStrictEqual(args, { orders_checked: 2, differences: expected, triggered_by: "cli" });
+    strictEqual(Date.parse(started_at) <= Date.parse(finished_at), true);
+  });
+});
+
+Deno.test("payments-reconcile defaults to the scheduler's run of 1000 orders", async () => {
+  await withReconciliationDb([], async (fake) => {
+    const res = await reconcileHandler(() => ({
+      db: serviceClient(),
+      stripe: fakeStripe().stripe,
+    }))(
+      post({}, "service-role-key"),
+    );
+    deepStrictEqual(await res.json(), { run_id: runId, orders: 0, differences: [] });
+    strictEqual(rpcRequests(fake, "payments_reconciliation")[0].search, "?limit=1000");
+    strictEqual(
+      JSON.parse(rpcRequests(fake, "record_reconciliation_run")[0].body).triggered_by,
+      "schedule",
+    );
+  });
+});
+
+Deno.test("payments-reconcile records nothing when Stripe cannot be reached", async () => {
+  await withReconciliationDb([row()], async (fake) => {
+    const { stripe } = fakeStripe({
+      "charges.retrieve": stripeError("StripeConnectionError", undefined, "connect ECONNREFUSED"),
+    }, agreeing());
+    const res = await reconcileHandler(() => ({ db: serviceClient(), stripe }))(
+      post({}, "service-role-key"),
+    );
+    strictEqual(res.status, 502);
+    strictEqual(
+      (await res.json()).error.message,
+      "Reconciliation stopped: reaching Stripe failed: connect ECONNREFUSED",
+    );
+    strictEqual(rpcRequests(fake, "record_reconciliation_run").length, 0);
+  });
+});
+
+Deno.test("payments-reconcile refuses a bad body with 400", async () => {
+  await withEnv({
+    SUPABASE_URL: "http://127.0.0.1:1",
+    SUPABASE_ANON_KEY: "anon-key",
+    SUPABASE_SERVICE_ROLE_KEY: "service-role-key",
+    SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:1/postgres",
+  }, async () => {
+    const reconcile = reconcileHandler(() => {
+      throw new Error("not reached");
+    });
+    for (
+      const body of [
+        { limit: 0 },
+        { limit: 1.5 },
+        { limit: 10_001 },
+        { triggered_by: "Cron Job" },
+        { triggered_by: "" },
+        { order_id: orderId },
+      ]
+    ) {
+      strictEqual(
+        await errorOf(await reconcile(post(body, "service-role-key")), 400),
+        "invalid_request",
+        JSON.stringify(body),
+      );
+    }
+  });
 });
