@@ -1264,6 +1264,37 @@ export type Database = {
           },
         ];
       };
+      "payments_reconciliation_runs": {
+        Row: {
+          "differences": NonNullable<Json>;
+          "finished_at": string;
+          "id": string;
+          "orders_checked": number;
+          "orders_with_differences": number;
+          "started_at": string;
+          "triggered_by": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "differences"?: NonNullable<Json>;
+          "finished_at": string;
+          "id"?: string;
+          "orders_checked": number;
+          "orders_with_differences": number;
+          "started_at": string;
+          "triggered_by": string;
+        };
+        Update: {
+          "differences"?: NonNullable<Json>;
+          "finished_at"?: string;
+          "id"?: string;
+          "orders_checked"?: number;
+          "orders_with_differences"?: number;
+          "started_at"?: string;
+          "triggered_by"?: string;
+        };
+        Relationships: [];
+      };
       "permissions": {
         Row: {
           "code": string;
@@ -2901,6 +2932,16 @@ export type Database = {
           "url"?: string;
         };
         Returns: undefined;
+      };
+      "record_reconciliation_run": {
+        Args: {
+          "differences": Json;
+          "finished_at": string;
+          "orders_checked": number;
+          "started_at": string;
+          "triggered_by": string;
+        };
+        Returns: string;
       };
       "record_refund": {
         Args: { "refund_id": string; "status": string; "stripe_refund_id": string };

@@ -48,8 +48,19 @@ export interface StripeApi {
       options?: Options,
     ): Promise<Stripe.PaymentIntent>;
   };
+  charges: {
+    retrieve(
+      id: string,
+      params?: Stripe.ChargeRetrieveParams,
+      options?: Options,
+    ): Promise<Stripe.Charge>;
+  };
   transfers: {
     create(params: Stripe.TransferCreateParams, options?: Options): Promise<Stripe.Transfer>;
+    list(
+      params?: Stripe.TransferListParams,
+      options?: Options,
+    ): Promise<Stripe.ApiList<Stripe.Transfer>>;
     createReversal(
       id: string,
       params?: Stripe.TransferCreateReversalParams,
@@ -77,6 +88,22 @@ function asStripeError(err: unknown): StripeLikeError | null {
   if (!(err instanceof Error)) return null;
   const e = err as Error & StripeLikeError;
   return typeof e.type === "string" && e.type.startsWith("Stripe") ? e : null;
+}
+
+/**
+ * Whether Stripe could not be asked at all: no connection, or the key refused (invalid,
+ * revoked, or a restricted key without the permission). Unlike an error about one object,
+ * every later request would fail the same way.
+ */
+export function stripeUnreachable(err: unknown): boolean {
+  const type = asStripeError(err)?.type;
+  return type === "StripeConnectionError" || type === "StripeAuthenticationError" ||
+    type === "StripePermissionError";
+}
+
+/** Stripe's message when err is a Stripe error (of any kind), else null. */
+export function stripeErrorMessage(err: unknown): string | null {
+  return asStripeError(err)?.message ?? null;
 }
 
 /**

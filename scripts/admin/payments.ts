@@ -1,37 +1,33 @@
 // reconcile: the ledger and our escrow records beside what Stripe says happened, order by
-// order. The database compares the ledger with the escrow rows (payments_reconciliation);
-// this command adds Stripe's side: each order's charge (captured, refunded) and transfers
-// (amount, reversed), fetched by the ids and transfer group we recorded. Every difference is
-// listed; the exit code is 1 when there is any, so a scheduled run can alert.
+// order. The comparison has one implementation, the payments-reconcile edge function (which
+// pg_cron also calls on a schedule): the database compares the ledger with the escrow rows
+// (payments_reconciliation), the function adds Stripe's side (each order's charge: captured,
+// refunded; its transfers: amount, reversed) and records the run in
+// payments_reconciliation_runs. This command asks for a run as "cli" and prints it; the exit
+// code is 1 when there is any difference, so a script can alert.
 
-import Stripe from "stripe";
+import { FunctionsHttpError } from "@supabase/supabase-js";
 import { z } from "zod";
-import { type Command, defineCommand } from "./command.ts";
-import { localStackStatus } from "./connection.ts";
-import { CommandError, unwrap } from "./errors.ts";
+import { type Command, defineCommand, wholeNumber } from "./command.ts";
+import type { AdminClient } from "./connection.ts";
+import { CommandError } from "./errors.ts";
 import { type Column, table } from "./output.ts";
 
-/** The Stripe SDK as the functions use it: STRIPE_SECRET_KEY and STRIPE_API_BASE, else the local stack's. */
-function stripeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Stripe {
-  let key = env.STRIPE_SECRET_KEY;
-  let base = env.STRIPE_API_BASE;
-  if (!key) {
-    const status = localStackStatus(["STRIPE_SECRET_KEY"], "STRIPE_SECRET_KEY is not set");
-    key = status.STRIPE_SECRET_KEY;
-    base = status.STRIPE_API_BASE;
-  }
-  if (!base) return new Stripe(key);
-  const url = new URL(base);
-  const protocol = url.protocol === "https:" ? "https" : "http";
-  return new Stripe(key, { host: url.hostname, port: Number(url.port || (protocol === "https" ? 443 : 80)), protocol });
-}
+const finding = z.object({
+  order_id: z.string(),
+  currency: z.string(),
+  status: z.string(),
+  problems: z.array(z.string()),
+});
 
-interface Finding {
-  order_id: string;
-  currency: string;
-  status: string;
-  problems: string[];
-}
+type Finding = z.infer<typeof finding>;
+
+/** What payments-reconcile answers. */
+const reconcileAnswer = z.object({
+  run_id: z.string(),
+  orders: z.number(),
+  differences: z.array(finding),
+});
 
 const columns: Column<Finding>[] = [
   ["ORDER", (f) => f.order_id],
@@ -40,50 +36,42 @@ const columns: Column<Finding>[] = [
   ["DIFFERENCES", (f) => f.problems.join("; ")],
 ];
 
+/** The function's own words for a refusal ({ error: { message } }), else what failed. */
+async function reasonOf(error: Error): Promise<string> {
+  if (error instanceof FunctionsHttpError) {
+    const response = error.context as Response;
+    const body = await response.json().catch(() => null);
+    return `${body?.error?.message ?? response.statusText} (HTTP ${response.status})`;
+  }
+  // A request that never got an answer: fetch's "fetch failed" hides the reason in its cause.
+  const failure = (error as Error & { context?: unknown }).context;
+  const cause = failure instanceof Error ? (failure.cause as Error | undefined) ?? failure : undefined;
+  return cause ? `${error.message}: ${cause.message}` : error.message;
+}
+
+async function invokeReconcile(client: AdminClient, limit: number): Promise<z.infer<typeof reconcileAnswer>> {
+  const { data, error } = await client.functions.invoke("payments-reconcile", {
+    body: { limit, triggered_by: "cli" },
+  });
+  if (error) throw new CommandError(`reconciling (payments-reconcile): ${await reasonOf(error)}`);
+  const answer = reconcileAnswer.safeParse(data);
+  if (!answer.success) throw new CommandError(`reconciling (payments-reconcile): unexpected answer ${JSON.stringify(data)}`);
+  return answer.data;
+}
+
 const reconcile = defineCommand({
   name: "reconcile",
   synopsis: "[--limit N]",
-  summary: "compare the ledger, the escrow records and Stripe's charges, refunds and transfers",
-  input: z.object({ limit: z.coerce.number().int().min(1).max(100_000).default(1000) }),
+  summary: "compare the ledger, the escrow records and Stripe's charges, refunds and transfers; the run is recorded",
+  input: z.object({ limit: wholeNumber(1, 10_000).default(1000) }),
   async run({ client }, { limit }) {
-    const rows = unwrap(await client.rpc("payments_reconciliation", { only_problems: false }).limit(limit), "reconciling the ledger");
-    const stripe = stripeFromEnvironment();
-    const findings: Finding[] = [];
-    for (const row of rows) {
-      const problems = [...(row.problems ?? [])];
-      try {
-        if (row.stripe_charge_id) {
-          const charge = await stripe.charges.retrieve(row.stripe_charge_id);
-          if (charge.amount_captured !== row.amount_captured) {
-            problems.push(`Stripe captured ${charge.amount_captured} <> escrow ${row.amount_captured}`);
-          }
-          if (charge.amount_refunded !== row.amount_refunded) {
-            problems.push(`Stripe refunded ${charge.amount_refunded} <> escrow ${row.amount_refunded}`);
-          }
-        } else if (row.amount_captured > 0) {
-          problems.push(`escrow captured ${row.amount_captured} without a Stripe charge`);
-        }
-        const transfers = await stripe.transfers.list({ transfer_group: `order_${row.order_id}`, limit: 100 });
-        const transferred = transfers.data.reduce((sum, t) => sum + t.amount, 0);
-        const reversed = transfers.data.reduce((sum, t) => sum + t.amount_reversed, 0);
-        if (transferred !== row.amount_transferred) problems.push(`Stripe transferred ${transferred} <> escrow ${row.amount_transferred}`);
-        if (reversed !== row.amount_reversed) problems.push(`Stripe reversed ${reversed} <> escrow ${row.amount_reversed}`);
-      } catch (error) {
-        if (!(error instanceof Stripe.errors.StripeError)) throw error;
-        if (error.type === "StripeConnectionError" || error.type === "StripeAuthenticationError") {
-          throw new CommandError(`reaching Stripe: ${error.message}`);
-        }
-        problems.push(`Stripe: ${error.message}`);
-      }
-      findings.push({ order_id: row.order_id, currency: row.currency, status: row.status, problems });
-    }
-    const differing = findings.filter((f) => f.problems.length > 0);
+    const { run_id, orders, differences } = await invokeReconcile(client, limit);
     return {
-      data: { orders: findings.length, differences: differing },
-      exitCode: differing.length > 0 ? 1 : 0,
+      data: { run_id, orders, differences },
+      exitCode: differences.length > 0 ? 1 : 0,
       text: () =>
-        `${findings.length} orders compared, ${differing.length} with differences\n` +
-        (differing.length > 0 ? table(differing, columns) : ""),
+        `${orders} orders compared, ${differences.length} with differences (run ${run_id})\n` +
+        (differences.length > 0 ? table(differences, columns) : ""),
     };
   },
 });

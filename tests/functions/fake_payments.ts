@@ -56,7 +56,13 @@ export function stripeError(type: string, statusCode: number | undefined, messag
   return Object.assign(new Error(message), { type, statusCode, code: "test_error" });
 }
 
-export function fakeStripe(failures: Record<string, Error> = {}) {
+/** What the fake Stripe already holds, for the calls that read: charges by id, transfers. */
+export interface StripeObjects {
+  charges?: Record<string, { amount_captured: number; amount_refunded: number }>;
+  transfers?: { id: string; transfer_group: string; amount: number; amount_reversed: number }[];
+}
+
+export function fakeStripe(failures: Record<string, Error> = {}, objects: StripeObjects = {}) {
   const calls: StripeCall[] = [];
   let n = 0;
   const record = <T>(
@@ -131,7 +137,42 @@ export function fakeStripe(failures: Record<string, Error> = {}) {
             latest_charge: "ch_latest",
           }) as Stripe.PaymentIntent),
     },
+    charges: {
+      retrieve: (id, params, options) => {
+        const charge = objects.charges?.[id];
+        if (!charge) {
+          calls.push({ method: "charges.retrieve", params: { id, ...params } });
+          return Promise.reject(
+            stripeError("StripeInvalidRequestError", 404, `No such charge: '${id}'`),
+          );
+        }
+        return record(
+          "charges.retrieve",
+          { id, ...params },
+          options,
+          () => ({ id, object: "charge", ...charge }) as Stripe.Charge,
+        );
+      },
+    },
     transfers: {
+      // Stripe's list: newest first, `limit` a page, `starting_after` the last id seen.
+      list: (params, options) =>
+        record("transfers.list", params, options, () => {
+          const group = (objects.transfers ?? [])
+            .filter((t) => !params?.transfer_group || t.transfer_group === params.transfer_group);
+          const from = params?.starting_after
+            ? group.findIndex((t) => t.id === params.starting_after) + 1
+            : 0;
+          const limit = params?.limit ?? 10;
+          const data = group.slice(from, from + limit)
+            .map((t) => ({ object: "transfer", ...t }) as Stripe.Transfer);
+          return {
+            object: "list",
+            url: "/v1/transfers",
+            has_more: from + limit < group.length,
+            data,
+          } as Stripe.ApiList<Stripe.Transfer>;
+        }),
       create: (params, options) =>
         record(
           "transfers.create",

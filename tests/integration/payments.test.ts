@@ -321,6 +321,31 @@ describe("escrow payments through Stripe Connect", () => {
     expect((await stripeSdk().refunds.list({ charge: chargeId })).data).toHaveLength(1);
   });
 
+  it("reconciles on schedule: the payments-reconcile job's run is recorded, read by an admin and not by the buyer", async () => {
+    const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
+    await pay(buyer, orderId);
+    expect((await callFunction(buyer.client, "payments-reconcile", {})).status).toBe(403);
+
+    // What pg_cron does daily: POST through pg_net with the service-role key from Vault.
+    const response = await runJobThroughPgNet("payments-reconcile");
+    expect(response.status_code, response.content).toBe(200);
+    const report = JSON.parse(response.content) as { run_id: string; orders: number; differences: { order_id: string }[] };
+    expect(report.orders).toBeGreaterThan(0);
+    expect(report.differences.map((d) => d.order_id)).not.toContain(orderId);
+
+    const asAdmin = await operator.client.from("payments_reconciliation_runs").select("*").eq("id", report.run_id);
+    expect(asAdmin.error).toBeNull();
+    expect(asAdmin.data).toHaveLength(1);
+    expect(asAdmin.data?.[0]).toMatchObject({
+      triggered_by: "schedule",
+      orders_checked: report.orders,
+      orders_with_differences: report.differences.length,
+      differences: report.differences,
+    });
+    const asBuyer = await buyer.client.from("payments_reconciliation_runs").select("id").eq("id", report.run_id);
+    expect(asBuyer).toMatchObject({ error: null, data: [] });
+  });
+
   it("refunds after release by reversing the seller's share of the transfer first", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);

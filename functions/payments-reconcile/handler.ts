@@ -1,0 +1,81 @@
+// POST /payments-reconcile { limit?, triggered_by? } with the service-role key: a
+// reconciliation run. pg_cron calls it on a schedule (triggered_by defaults to "schedule"),
+// the admin CLI's `reconcile` with triggered_by "cli". Compares the first `limit` orders of
+// public.payments_reconciliation() (the ledger against the escrow rows) with Stripe
+// (_shared/reconcile.ts), records the run with public.record_reconciliation_run (which tells
+// the marketplace managers when there are differences) and answers
+// { run_id, orders, differences: [{ order_id, currency, status, problems }] }.
+// Stripe unreachable or refusing the key: 502 and no run recorded.
+import type { SupabaseClient } from "npm:@supabase/supabase-js@2.119.1";
+import { z } from "npm:zod@4.6.7";
+import { orThrow } from "../_shared/database-errors.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/handler.ts";
+import { call } from "../_shared/payments.ts";
+import {
+  type Finding,
+  type ReconcileStripe,
+  reconcileWithStripe,
+  type ReconciliationRow,
+} from "../_shared/reconcile.ts";
+import { readJson } from "../_shared/request.ts";
+import { stripeClient } from "../_shared/stripe.ts";
+import { isServiceRole, serviceClient } from "../_shared/supabase.ts";
+
+export const reconcileRequest = z.strictObject({
+  limit: z.int().min(1).max(10_000).default(1000),
+  // As payments_reconciliation_runs.triggered_by allows: a short lowercase word.
+  triggered_by: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/).default("schedule"),
+});
+
+export interface ReconcileDeps {
+  /** The service-role client: payments_reconciliation and record_reconciliation_run. */
+  db: Pick<SupabaseClient, "rpc">;
+  stripe: ReconcileStripe;
+}
+
+export interface ReconcileResult {
+  run_id: string;
+  /** Orders compared. */
+  orders: number;
+  /** The orders with differences only. */
+  differences: Finding[];
+}
+
+export async function runReconciliation(
+  { db, stripe }: ReconcileDeps,
+  { limit, triggered_by }: z.infer<typeof reconcileRequest>,
+): Promise<ReconcileResult> {
+  const startedAt = new Date();
+  const rows = orThrow<ReconciliationRow[]>(
+    await db.rpc("payments_reconciliation", { only_problems: false }).limit(limit),
+  );
+  const findings = await reconcileWithStripe(stripe, rows);
+  const differences = findings.filter((f) => f.problems.length > 0);
+  const runId = await call<string>(db, "record_reconciliation_run", {
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    orders_checked: findings.length,
+    differences,
+    triggered_by,
+  });
+  return { run_id: runId, orders: findings.length, differences };
+}
+
+/** The handler, given where its database and Stripe come from (unit tests pass fakes). */
+export function reconcileHandler(deps: () => ReconcileDeps) {
+  return createHandler(async (req) => {
+    if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+    if (!isServiceRole(req)) {
+      throw new HttpError(
+        403,
+        "forbidden",
+        "Reconciliation runs with the service-role key only (the schedule, the admin CLI)",
+      );
+    }
+    const body = await readJson(req, reconcileRequest);
+    return json(await runReconciliation(deps(), body));
+  });
+}
+
+export const handler = reconcileHandler(() => ({ db: serviceClient(), stripe: stripeClient() }));
