@@ -117,14 +117,34 @@ export function stripeRefused(err: unknown): boolean {
     e.statusCode !== 409 && e.statusCode !== 429;
 }
 
-/** A Stripe failure in the project's error format: 502, Stripe's message and code. */
+/**
+ * A Stripe failure in the project's error format. Stripe saying no to a well-formed request
+ * because of the state of its objects (a charge already refunded or charged back, a balance
+ * too low, a card declined) is a 409 `payment_provider_refused`: the caller learns why and
+ * nothing happened. Anything else (unreachable, 5xx, our key refused, rate limits,
+ * idempotency conflicts) is a 502 `payment_provider_error`. Stripe's type and code go in
+ * the details either way.
+ */
 export function stripeHttpError(err: unknown): unknown {
   const e = asStripeError(err);
   if (!e) return err;
-  return new HttpError(502, "payment_provider_error", `Stripe refused the request: ${e.message}`, {
-    stripe_type: e.type,
-    stripe_code: e.code,
-  });
+  const details = { stripe_type: e.type, stripe_code: e.code };
+  const refusedForState =
+    (e.type === "StripeInvalidRequestError" || e.type === "StripeCardError") &&
+    (e.statusCode === 400 || e.statusCode === 402 || e.statusCode === 404);
+  return refusedForState
+    ? new HttpError(
+      409,
+      "payment_provider_refused",
+      `Stripe refused the request: ${e.message}`,
+      details,
+    )
+    : new HttpError(
+      502,
+      "payment_provider_error",
+      `Stripe could not complete the request: ${e.message}`,
+      details,
+    );
 }
 
 /** Origins (scheme://host[:port]) Stripe may send a browser back to, from the environment. */

@@ -135,13 +135,38 @@ Deno.test("a refused release (disputed, in flight, not the buyer, unknown) sends
   }
 });
 
-Deno.test("Stripe refusing a transfer drops the claim and answers 502", async () => {
+Deno.test("Stripe refusing a transfer drops the claim and answers 409 with Stripe's reason", async () => {
   const { db, calls } = fakeDb({ claim_release: releaseClaim, abandon_release: null });
   const fake = fakeStripe({
     "transfers.create": stripeError("StripeInvalidRequestError", 400, "Insufficient funds"),
   });
-  strictEqual(await statusOf(releaseOrder({ db, stripe: fake.stripe }, buyer, orderId)), 502);
+  const res = errorResponse(
+    await releaseOrder({ db, stripe: fake.stripe }, buyer, orderId).catch((e) => e),
+  );
+  strictEqual(res.status, 409);
+  deepStrictEqual((await res.json()).error, {
+    code: "payment_provider_refused",
+    message: "Stripe refused the request: Insufficient funds",
+    details: { stripe_type: "StripeInvalidRequestError", stripe_code: "test_error" },
+  });
   deepStrictEqual(calls.map((c) => c.fn), ["claim_release", "abandon_release"]);
+});
+
+Deno.test("Stripe refusing our key or failing is a 502, not the caller's conflict", async () => {
+  for (
+    const [type, statusCode] of [["StripeAuthenticationError", 401], [
+      "StripeAPIError",
+      500,
+    ]] as const
+  ) {
+    const { db } = fakeDb({ claim_release: releaseClaim, abandon_release: null });
+    const fake = fakeStripe({ "transfers.create": stripeError(type, statusCode, "no") });
+    strictEqual(
+      await statusOf(releaseOrder({ db, stripe: fake.stripe }, buyer, orderId)),
+      502,
+      type,
+    );
+  }
 });
 
 Deno.test("a network failure keeps the claim, so a retry repeats the same key", async () => {
