@@ -27,7 +27,7 @@ const commands: Command[] = [
 ];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.
-const STRING_FLAGS = ["as", "role", "status", "search", "limit", "expires", "reason", "duration", "uses", "note", "table"];
+const STRING_FLAGS = ["as", "role", "status", "search", "limit", "expires", "reason", "duration", "uses", "note", "table", "days"];
 
 function usage(): string {
   const lines = commands.map((command) => `  ${command.name} ${command.synopsis}`.trimEnd() + `\n      ${command.summary}`);

@@ -2841,7 +2841,7 @@ export type Database = {
         };
       };
       "payments_reconciliation": {
-        Args: { "only_problems"?: boolean };
+        Args: { "active_since"?: string; "only_problems"?: boolean };
         Returns: {
           "amount_captured": number;
           "amount_charged_back": number;

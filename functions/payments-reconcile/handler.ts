@@ -1,11 +1,14 @@
-// POST /payments-reconcile { limit?, triggered_by? } with the service-role key: a
-// reconciliation run. pg_cron calls it on a schedule (triggered_by defaults to "schedule"),
-// the admin CLI's `reconcile` with triggered_by "cli". Compares the first `limit` orders of
-// public.payments_reconciliation() (the ledger against the escrow rows) with Stripe
-// (_shared/reconcile.ts), records the run with public.record_reconciliation_run (which tells
+// POST /payments-reconcile { days?, limit?, triggered_by? } with the service-role key: a
+// reconciliation run. pg_cron calls it daily (triggered_by defaults to "schedule"), the admin
+// CLI's `reconcile` with triggered_by "cli". Compares every order of
+// public.payments_reconciliation() active within the last `days` (created, paid or changed;
+// 180 by default, the months in which Stripe still changes a charge) and every order whose
+// ledger and escrow rows disagree, page by page, up to `limit` orders, with Stripe
+// (_shared/reconcile.ts); records the run with public.record_reconciliation_run (which tells
 // the marketplace managers when there are differences) and answers
-// { run_id, orders, differences: [{ order_id, currency, status, problems }] }.
-// Stripe unreachable or refusing the key: 502 and no run recorded.
+// { run_id, orders, complete, differences: [{ order_id, currency, status, problems }] }
+// (complete is false when `limit` stopped it). Stripe unreachable or refusing the key: 502
+// and no run recorded.
 import type { SupabaseClient } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
 import { orThrow } from "../_shared/database-errors.ts";
@@ -22,8 +25,12 @@ import { readJson } from "../_shared/request.ts";
 import { stripeClient } from "../_shared/stripe.ts";
 import { isServiceRole, serviceClient } from "../_shared/supabase.ts";
 
+/** Rows asked of the database at once (PostgREST's max_rows is 1000). */
+export const RECONCILE_PAGE = 1000;
+
 export const reconcileRequest = z.strictObject({
-  limit: z.int().min(1).max(10_000).default(1000),
+  days: z.int().min(1).max(3650).default(180),
+  limit: z.int().min(1).max(100_000).default(20_000),
   // As payments_reconciliation_runs.triggered_by allows: a short lowercase word.
   triggered_by: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/).default("schedule"),
 });
@@ -38,18 +45,39 @@ export interface ReconcileResult {
   run_id: string;
   /** Orders compared. */
   orders: number;
+  /** Whether every order in the window was compared (false: `limit` stopped the run). */
+  complete: boolean;
   /** The orders with differences only. */
   differences: Finding[];
 }
 
 export async function runReconciliation(
   { db, stripe }: ReconcileDeps,
-  { limit, triggered_by }: z.infer<typeof reconcileRequest>,
+  { days, limit, triggered_by }: z.infer<typeof reconcileRequest>,
 ): Promise<ReconcileResult> {
   const startedAt = new Date();
-  const rows = orThrow<ReconciliationRow[]>(
-    await db.rpc("payments_reconciliation", { only_problems: false }).limit(limit),
-  );
+  const activeSince = new Date(startedAt.getTime() - days * 86_400_000).toISOString();
+  // Keyset pages by order id: PostgREST caps one response, and the window may hold more.
+  const rows: ReconciliationRow[] = [];
+  let complete = true;
+  for (let after: string | null = null;;) {
+    const wanted = Math.min(RECONCILE_PAGE, limit + 1 - rows.length);
+    let page = db.rpc("payments_reconciliation", {
+      only_problems: false,
+      active_since: activeSince,
+    })
+      .order("order_id").limit(wanted);
+    if (after) page = page.gt("order_id", after);
+    const found = orThrow<ReconciliationRow[]>(await page);
+    rows.push(...found);
+    if (rows.length > limit) {
+      rows.length = limit;
+      complete = false;
+      break;
+    }
+    if (found.length < wanted) break;
+    after = found[found.length - 1].order_id;
+  }
   const findings = await reconcileWithStripe(stripe, rows);
   const differences = findings.filter((f) => f.problems.length > 0);
   const runId = await call<string>(db, "record_reconciliation_run", {
@@ -59,7 +87,7 @@ export async function runReconciliation(
     differences,
     triggered_by,
   });
-  return { run_id: runId, orders: findings.length, differences };
+  return { run_id: runId, orders: findings.length, complete, differences };
 }
 
 /** The handler, given where its database and Stripe come from (unit tests pass fakes). */

@@ -26,6 +26,7 @@ type Finding = z.infer<typeof finding>;
 const reconcileAnswer = z.object({
   run_id: z.string(),
   orders: z.number(),
+  complete: z.boolean(),
   differences: z.array(finding),
 });
 
@@ -49,9 +50,9 @@ async function reasonOf(error: Error): Promise<string> {
   return cause ? `${error.message}: ${cause.message}` : error.message;
 }
 
-async function invokeReconcile(client: AdminClient, limit: number): Promise<z.infer<typeof reconcileAnswer>> {
+async function invokeReconcile(client: AdminClient, days: number, limit: number): Promise<z.infer<typeof reconcileAnswer>> {
   const { data, error } = await client.functions.invoke("payments-reconcile", {
-    body: { limit, triggered_by: "cli" },
+    body: { days, limit, triggered_by: "cli" },
   });
   if (error) throw new CommandError(`reconciling (payments-reconcile): ${await reasonOf(error)}`);
   const answer = reconcileAnswer.safeParse(data);
@@ -61,16 +62,18 @@ async function invokeReconcile(client: AdminClient, limit: number): Promise<z.in
 
 const reconcile = defineCommand({
   name: "reconcile",
-  synopsis: "[--limit N]",
-  summary: "compare the ledger, the escrow records and Stripe's charges, refunds and transfers; the run is recorded",
-  input: z.object({ limit: wholeNumber(1, 10_000).default(1000) }),
-  async run({ client }, { limit }) {
-    const { run_id, orders, differences } = await invokeReconcile(client, limit);
+  synopsis: "[--days N] [--limit N]",
+  summary:
+    "compare the ledger, the escrow records and Stripe's charges, refunds and transfers for orders active in the last --days (180); the run is recorded",
+  input: z.object({ days: wholeNumber(1, 3650).default(180), limit: wholeNumber(1, 100_000).default(20_000) }),
+  async run({ client }, { days, limit }) {
+    const { run_id, orders, complete, differences } = await invokeReconcile(client, days, limit);
     return {
-      data: { run_id, orders, differences },
+      data: { run_id, orders, complete, differences },
       exitCode: differences.length > 0 ? 1 : 0,
       text: () =>
-        `${orders} orders compared, ${differences.length} with differences (run ${run_id})\n` +
+        `${orders} orders compared${complete ? "" : ` (stopped at --limit ${limit}: more orders were active)`}, ` +
+        `${differences.length} with differences (run ${run_id})\n` +
         (differences.length > 0 ? table(differences, columns) : ""),
     };
   },

@@ -261,7 +261,9 @@ Deno.test("payments-reconcile with the service role compares, records the run an
       transfers: [...agreeing().transfers!, ...agreeing(otherId).transfers!],
     });
     const reconcile = reconcileHandler(() => ({ db: serviceClient(), stripe }));
-    const res = await reconcile(post({ limit: 5, triggered_by: "cli" }, "service-role-key"));
+    const res = await reconcile(
+      post({ days: 30, limit: 5, triggered_by: "cli" }, "service-role-key"),
+    );
     strictEqual(res.status, 200);
     const expected = [{
       order_id: otherId,
@@ -269,11 +271,24 @@ Deno.test("payments-reconcile with the service role compares, records the run an
       status: "released",
       problems: ["ledger refunded 0 <> escrow 10000"],
     }];
-    deepStrictEqual(await res.json(), { run_id: runId, orders: 2, differences: expected });
+    deepStrictEqual(await res.json(), {
+      run_id: runId,
+      orders: 2,
+      complete: true,
+      differences: expected,
+    });
 
+    // One page (fewer rows than asked for), by order id, one more than the limit to tell
+    // whether it stopped the run; the window is the last 30 days.
     const [rows] = rpcRequests(fake, "payments_reconciliation");
-    strictEqual(rows.search, "?limit=5");
-    deepStrictEqual(JSON.parse(rows.body), { only_problems: false });
+    deepStrictEqual(
+      Object.fromEntries(new URLSearchParams(rows.search)),
+      { order: "order_id.asc", limit: "6" },
+    );
+    const { active_since, ...window } = JSON.parse(rows.body);
+    deepStrictEqual(window, { only_problems: false });
+    const age = Date.now() - Date.parse(active_since);
+    strictEqual(age >= 30 * 86_400_000 && age < 30 * 86_400_000 + 60_000, true);
     const [recorded] = rpcRequests(fake, "record_reconciliation_run");
     strictEqual(recorded.authorization, "Bearer service-role-key");
     const { started_at, finished_at, ...args } = JSON.parse(recorded.body);
@@ -282,7 +297,18 @@ Deno.test("payments-reconcile with the service role compares, records the run an
   });
 });
 
-Deno.test("payments-reconcile defaults to the scheduler's run of 1000 orders", async () => {
+Deno.test("payments-reconcile says when its limit stopped it before the window's end", async () => {
+  await withReconciliationDb([row(), row({ order_id: otherId })], async () => {
+    const { stripe } = fakeStripe({}, agreeing());
+    const res = await reconcileHandler(() => ({ db: serviceClient(), stripe }))(
+      post({ limit: 1 }, "service-role-key"),
+    );
+    const answer = await res.json();
+    deepStrictEqual([answer.orders, answer.complete], [1, false]);
+  });
+});
+
+Deno.test("payments-reconcile defaults to the scheduler's run: 180 days, pages of 1000", async () => {
   await withReconciliationDb([], async (fake) => {
     const res = await reconcileHandler(() => ({
       db: serviceClient(),
@@ -290,8 +316,16 @@ Deno.test("payments-reconcile defaults to the scheduler's run of 1000 orders", a
     }))(
       post({}, "service-role-key"),
     );
-    deepStrictEqual(await res.json(), { run_id: runId, orders: 0, differences: [] });
-    strictEqual(rpcRequests(fake, "payments_reconciliation")[0].search, "?limit=1000");
+    deepStrictEqual(await res.json(), {
+      run_id: runId,
+      orders: 0,
+      complete: true,
+      differences: [],
+    });
+    const [rows] = rpcRequests(fake, "payments_reconciliation");
+    strictEqual(new URLSearchParams(rows.search).get("limit"), "1000");
+    const age = Date.now() - Date.parse(JSON.parse(rows.body).active_since);
+    strictEqual(Math.round(age / 86_400_000), 180);
     strictEqual(
       JSON.parse(rpcRequests(fake, "record_reconciliation_run")[0].body).triggered_by,
       "schedule",
@@ -330,7 +364,9 @@ Deno.test("payments-reconcile refuses a bad body with 400", async () => {
       const body of [
         { limit: 0 },
         { limit: 1.5 },
-        { limit: 10_001 },
+        { limit: 100_001 },
+        { days: 0 },
+        { days: 3651 },
         { triggered_by: "Cron Job" },
         { triggered_by: "" },
         { order_id: orderId },
