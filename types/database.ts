@@ -3109,6 +3109,10 @@ export type Database = {
         Returns: {
           "active": boolean;
           "command": string;
+          "edge_function": string;
+          "last_call_at": string;
+          "last_call_error": string;
+          "last_call_status": number;
           "last_finished_at": string;
           "last_message": string;
           "last_started_at": string;

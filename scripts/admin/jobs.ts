@@ -1,6 +1,7 @@
-// jobs: the pg_cron jobs with their schedules and last runs, and running one now (the same
-// command pg_cron runs, in its own transaction; a job that calls an edge function answers
-// with the pg_net request id, whose answer lands in net._http_response).
+// jobs: the pg_cron jobs with their schedules, last runs and, for a job that calls an edge
+// function, what the function answered its latest call (pg_cron only knows the request was
+// queued); and running one now (the same command pg_cron runs, in its own transaction; a job
+// that calls an edge function answers with the pg_net request id).
 
 import { z } from "zod";
 import type { Database } from "../../types/database.ts";
@@ -17,7 +18,16 @@ const jobColumns: Column<Job>[] = [
   ["LAST RUN", (j) => (j.last_started_at ? when(j.last_started_at) : "never")],
   ["STATUS", (j) => j.last_status ?? ""],
   ["MESSAGE", (j) => j.last_message ?? ""],
+  ["FUNCTION", (j) => j.edge_function ?? ""],
+  ["LAST ANSWER", lastAnswer],
 ];
+
+/** What the job's edge function answered its latest call: an HTTP status, pg_net's error, or nothing yet. */
+function lastAnswer(job: Job): string {
+  if (!job.edge_function || !job.last_call_at) return "";
+  if (job.last_call_status !== null) return `${job.last_call_status} at ${when(job.last_call_at)}`;
+  return job.last_call_error ? `failed: ${job.last_call_error}` : `pending since ${when(job.last_call_at)}`;
+}
 
 const jobName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must be a job name like payments-release-due");
 

@@ -3,7 +3,7 @@
 // see them.
 
 import { describe, expect, it } from "vitest";
-import { admin, claimsOf, client, PASSWORD, runAdminCli, signIn, signUp, type TestUser, uniqueEmail } from "./support.ts";
+import { admin, claimsOf, client, eventually, PASSWORD, runAdminCli, signIn, signUp, type TestUser, uniqueEmail } from "./support.ts";
 
 // One operator per run, so the audit entries this file causes are told apart from others'.
 const OPERATOR = uniqueEmail("operator");
@@ -259,6 +259,15 @@ describe("admin CLI: failures", () => {
     const ran = await cliJson<{ job: string; result: string }>("jobs", "run", "payments-auto-complete");
     expect(ran.job).toBe("payments-auto-complete");
     expect(ran.result).toMatch(/^\d+$/);
+
+    // pg_cron only queues the call; the listing shows what payments-release answered it.
+    await cliJson("jobs", "run", "payments-release-due");
+    const answered = await eventually("payments-release's answer in the jobs listing", async () => {
+      const listed = await cliJson<{ name: string; edge_function: string; last_call_status: number | null }[]>("jobs");
+      const job = listed.find((j) => j.name === "payments-release-due")!;
+      return job.last_call_status === null ? undefined : job;
+    });
+    expect(answered).toMatchObject({ edge_function: "payments-release", last_call_status: 200 });
 
     const unknown = await runCli(["jobs", "run", "payments-everything"]);
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining("no scheduled job named payments-everything")]);

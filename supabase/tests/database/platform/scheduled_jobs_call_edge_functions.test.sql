@@ -2,7 +2,7 @@
 -- one at once; a job that needs Stripe queues one pg_net POST to its edge function with the
 -- service-role key from Vault, and says precisely what is missing when it cannot.
 begin;
-select plan(16);
+select plan(18);
 
 select tests.create_user('jobs-user@example.com');
 select tests.create_user('jobs-admin@example.com');
@@ -44,6 +44,10 @@ select is((select q.headers ->> 'Authorization' from net.http_request_queue q wh
           'with the service-role key from Vault');
 select is((select count(*)::integer from net.http_request_queue q where q.xmin = pg_current_xact_id()::xid), 1,
   'and nothing else is queued by this transaction');
+select is((select function_name from private.edge_function_calls where request_id = (select id from queued)), 'payments-release',
+  'the call is logged with its function');
+select is((select edge_function || ' pending: ' || (last_call_status is null) from public.scheduled_jobs() where name = 'payments-release-due'),
+  'payments-release pending: true', 'the job listing shows its function and that its latest call awaits an answer');
 
 -- What goes wrong is said precisely.
 select throws_ok($$select private.call_edge_function('../admin')$$, '22023', 'invalid edge function name: ../admin',
