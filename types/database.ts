@@ -2841,7 +2841,12 @@ export type Database = {
         };
       };
       "payments_reconciliation": {
-        Args: { "active_since"?: string; "only_problems"?: boolean };
+        Args: {
+          "active_since"?: string;
+          "after_order_id"?: string;
+          "max_rows"?: number;
+          "only_problems"?: boolean;
+        };
         Returns: {
           "amount_captured": number;
           "amount_charged_back": number;

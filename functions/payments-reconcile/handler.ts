@@ -25,7 +25,7 @@ import { readJson } from "../_shared/request.ts";
 import { stripeClient } from "../_shared/stripe.ts";
 import { isServiceRole, serviceClient } from "../_shared/supabase.ts";
 
-/** Rows asked of the database at once (PostgREST's max_rows is 1000). */
+/** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
 export const RECONCILE_PAGE = 1000;
 
 export const reconcileRequest = z.strictObject({
@@ -57,18 +57,20 @@ export async function runReconciliation(
 ): Promise<ReconcileResult> {
   const startedAt = new Date();
   const activeSince = new Date(startedAt.getTime() - days * 86_400_000).toISOString();
-  // Keyset pages by order id: PostgREST caps one response, and the window may hold more.
+  // Pages by order id, made inside the database function (a limit on its result would not
+  // spare it any row); one more row than `limit` tells whether the limit stopped the run.
   const rows: ReconciliationRow[] = [];
   let complete = true;
   for (let after: string | null = null;;) {
     const wanted = Math.min(RECONCILE_PAGE, limit + 1 - rows.length);
-    let page = db.rpc("payments_reconciliation", {
-      only_problems: false,
-      active_since: activeSince,
-    })
-      .order("order_id").limit(wanted);
-    if (after) page = page.gt("order_id", after);
-    const found = orThrow<ReconciliationRow[]>(await page);
+    const found: ReconciliationRow[] = orThrow<ReconciliationRow[]>(
+      await db.rpc("payments_reconciliation", {
+        only_problems: false,
+        active_since: activeSince,
+        after_order_id: after,
+        max_rows: wanted,
+      }),
+    );
     rows.push(...found);
     if (rows.length > limit) {
       rows.length = limit;

@@ -3,11 +3,18 @@
 -- of it, and our side changes a payment's row whenever anything happens to it. So
 -- payments-reconcile asks for the payments created, paid or changed within the window
 -- (180 days by default), plus every payment whose ledger and escrow rows disagree however old.
--- The function keeps its columns; a second argument, active_since, selects the window.
+-- The function keeps its columns; active_since selects the window, and after_order_id and
+-- max_rows page through it by order id inside the function (a security definer function is
+-- never inlined, so a limit put on its result by the caller would not spare it any row).
 
 drop function public.payments_reconciliation(boolean);
 
-create function public.payments_reconciliation(only_problems boolean default false, active_since timestamptz default null)
+create function public.payments_reconciliation(
+  only_problems boolean default false,
+  active_since timestamptz default null,
+  after_order_id uuid default null,
+  max_rows integer default null
+)
 returns table (
   order_id uuid, currency text, status text,
   stripe_payment_intent_id text, stripe_charge_id text, stripe_transfer_id text,
@@ -33,6 +40,7 @@ as $$
            (select coalesce(sum(r.amount), 0) from public.payment_refunds r
              where r.order_id = p.order_id and r.status in ('requested', 'pending')) as in_flight
       from public.payments p
+     where after_order_id is null or p.order_id > after_order_id
   ),
   checked as (
     select f.*, array_remove(array[
@@ -62,8 +70,9 @@ as $$
      and (active_since is null or cardinality(c.problems) > 0
           or c.created_at >= active_since or c.paid_at >= active_since or c.updated_at >= active_since)
    order by c.order_id
+   limit max_rows
 $$;
-comment on function public.payments_reconciliation(boolean, timestamptz) is
-  'Per order: escrow amounts and Stripe ids, the ledger''s derived figures, and their disagreements; with active_since, only payments created, paid or changed since then, and every one with a disagreement. Service role only (payments-reconcile compares the Stripe ids with Stripe).';
-revoke execute on function public.payments_reconciliation(boolean, timestamptz) from public;
-grant execute on function public.payments_reconciliation(boolean, timestamptz) to service_role;
+comment on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) is
+  'Per order: escrow amounts and Stripe ids, the ledger''s derived figures, and their disagreements; with active_since, only payments created, paid or changed since then, and every one with a disagreement; in order id order, after after_order_id, max_rows at most. Service role only (payments-reconcile compares the Stripe ids with Stripe).';
+revoke execute on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) from public;
+grant execute on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) to service_role;

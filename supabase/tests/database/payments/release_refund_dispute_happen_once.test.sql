@@ -2,7 +2,7 @@
 -- refundable, and one effect (one claim, one ledger posting) however often they are called
 -- or confirmed (by the function and by the webhook). Then the automatic release.
 begin;
-select plan(57);
+select plan(59);
 
 select tests.create_user('rr-buyer@example.com');
 select tests.create_user('rr-seller@example.com');
@@ -195,6 +195,10 @@ select is((select ledger_transferred from public.payments_reconciliation() where
 select is((select count(*)::int from public.payments_reconciliation(false, now() + interval '1 day')
             where order_id in (select done from ids union all select cancelled from ids)), 0,
   'a window after an order''s last activity leaves it out');
+select is((select count(*)::int from public.payments_reconciliation(false, null, null, 2)), 2, 'max_rows is a page size');
+select is((select array_agg(order_id order by order_id) from public.payments_reconciliation(false, null, (select order_id from public.payments order by order_id limit 1), 1000)),
+          (select array_agg(order_id order by order_id) from public.payments where order_id > (select order_id from public.payments order by order_id limit 1)),
+  'the next page starts after after_order_id');
 -- A disagreement made by hand, past the escrow guards (replica mode skips triggers), dated a year ago.
 set local session_replication_role = replica;
 update public.payments set amount_captured = amount_captured + 1, updated_at = now() - interval '1 year'
