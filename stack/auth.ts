@@ -484,7 +484,10 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
         [perPage, (page - 1) * perPage],
       );
       const count = await db.query<{ total: string }>("select count(*) as total from auth.users");
-      return { users: await Promise.all(rows.map((user) => userJson(db, user))), total: Number(count.rows[0].total) };
+      // One connection runs one query at a time: the users' identities are read in turn.
+      const users = [];
+      for (const user of rows) users.push(await userJson(db, user));
+      return { users, total: Number(count.rows[0].total) };
     });
     sendJson(res, 200, { users, aud: "authenticated" }, { "x-total-count": String(total) });
   }
