@@ -9,12 +9,10 @@
 // { run_id, orders, complete, differences: [{ order_id, currency, status, problems }] }
 // (complete is false when `limit` stopped it). Stripe unreachable or refusing the key: 502
 // and no run recorded.
-import type { SupabaseClient } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
-import { orThrow } from "../_shared/database-errors.ts";
 import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
 import { createHandler } from "../_shared/handler.ts";
-import { call } from "../_shared/payments.ts";
+import { call, type Db } from "../_shared/payments.ts";
 import {
   type Finding,
   type ReconcileStripe,
@@ -37,7 +35,7 @@ export const reconcileRequest = z.strictObject({
 
 export interface ReconcileDeps {
   /** The service-role client: payments_reconciliation and record_reconciliation_run. */
-  db: Pick<SupabaseClient, "rpc">;
+  db: Db;
   stripe: ReconcileStripe;
 }
 
@@ -63,13 +61,15 @@ export async function runReconciliation(
   let complete = true;
   for (let after: string | null = null;;) {
     const wanted = Math.min(RECONCILE_PAGE, limit + 1 - rows.length);
-    const found: ReconciliationRow[] = orThrow<ReconciliationRow[]>(
-      await db.rpc("payments_reconciliation", {
+    const found: ReconciliationRow[] = await call<ReconciliationRow[]>(
+      db,
+      "payments_reconciliation",
+      {
         only_problems: false,
         active_since: activeSince,
         after_order_id: after,
         max_rows: wanted,
-      }),
+      },
     );
     rows.push(...found);
     if (rows.length > limit) {
