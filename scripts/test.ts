@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, stackConfig } from "../stack/config.ts";
+import { DenoFetchError, denoEnvironment, fetchDenoDependencies } from "../stack/deno.ts";
 import { startStack, type RunningStack } from "../stack/stack.ts";
 import { generateTypes, typesFile } from "./types.ts";
 
@@ -74,12 +75,23 @@ function denoCounts(output: string, code: number) {
 }
 
 async function main(): Promise<number> {
+  // Every Deno suite and the stack run from Deno's cache, filled here once with the user's
+  // certificate and proxy settings; a failed download stops the run with what to set.
+  try {
+    await fetchDenoDependencies();
+  } catch (error) {
+    if (!(error instanceof DenoFetchError)) throw error;
+    console.error(`\n${error.message}`);
+    console.log("\n0 passed, 1 failed");
+    return 1;
+  }
+  const deno = denoEnvironment();
   await suite("types: tsc", () => check(bin("tsc"), ["--noEmit", "-p", "tsconfig.json"]));
-  await suite("functions: deno check", () => check(bin("deno"), ["check", "functions/", "stack/functions-router.ts", "tests/functions/"]));
-  await suite("functions: deno lint", () => check(bin("deno"), ["lint"]));
-  await suite("functions: deno fmt --check", () => check(bin("deno"), ["fmt", "--check"]));
+  await suite("functions: deno check", () => check(bin("deno"), ["check", "functions/", "stack/functions-router.ts", "tests/functions/"], deno));
+  await suite("functions: deno lint", () => check(bin("deno"), ["lint"], deno));
+  await suite("functions: deno fmt --check", () => check(bin("deno"), ["fmt", "--check"], deno));
   await suite("functions: unit tests (deno test)", async () => {
-    const { code, output } = await run(bin("deno"), ["test", "--allow-env", "--allow-read", "--allow-net", "--allow-run", "tests/functions/"]);
+    const { code, output } = await run(bin("deno"), ["test", "--allow-env", "--allow-read", "--allow-net", "--allow-run", "tests/functions/"], deno);
     return denoCounts(output, code);
   });
 

@@ -47,9 +47,19 @@ export function ensurePrerequisites(): void {
   const install = `apt-get install -y ${APT_PACKAGES.join(" ")}`;
   if (isRoot() && onPath("apt-get")) {
     console.log(`Installing what the local stack needs: ${missing.map((m) => m.what).join(", ")}`);
-    execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install} -qq`], {
-      stdio: "inherit",
-    });
+    try {
+      execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install} -qq`], {
+        stdio: "inherit",
+      });
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      throw new Error(
+        `apt-get could not install what the local stack needs (exit ${status ?? "unknown"}; its output is above).\n` +
+          "Behind a proxy, apt needs it in /etc/apt/apt.conf.d/ (Acquire::http::Proxy and Acquire::https::Proxy) " +
+          "and the proxy's CA in /usr/local/share/ca-certificates/ followed by update-ca-certificates.\n" +
+          `Then run the command again, or install them yourself:\n  ${install}`,
+      );
+    }
     missing = requirements.filter((requirement) => !requirement.present());
     if (missing.length === 0) return;
   }

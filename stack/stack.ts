@@ -14,6 +14,7 @@ import { createGateway } from "./gateway.ts";
 import { apiKeys, type ApiKeys } from "./keys.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { denoBinary, postgrestBinary } from "./binaries.ts";
+import { DenoFetchError, denoEnvironment, fetchDenoDependencies } from "./deno.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
 import { createStorageHandler } from "./storage.ts";
@@ -153,6 +154,10 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
   }
   for (const port of Object.values(config.ports)) await assertPortFree(port);
   await assertPortFree(config.ports.api + 12);
+  // Before anything is served: the functions router then runs from Deno's cache only.
+  await fetchDenoDependencies().catch((error) => {
+    throw error instanceof DenoFetchError ? new StackError(error.message) : error;
+  });
 
   if (options.fresh) rmSync(config.dataDir, { recursive: true, force: true });
   for (const dir of [config.dataDir, config.logDir, config.storageDir]) mkdirSync(dir, { recursive: true });
@@ -219,9 +224,7 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
     const secrets = functionSecrets();
     const stripe = stripeSettings(config, secrets);
     const functionsEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+      ...denoEnvironment(),
       // Where payments may send a browser back to: the app's URLs from config.toml's [auth],
       // unless functions/.env says otherwise.
       PAYMENTS_ALLOWED_REDIRECT_ORIGINS: config.redirectOrigins.join(","),
@@ -240,7 +243,15 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
     supervisor.start({
       name: "functions",
       command: denoBinary(),
-      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--no-prompt", join(repoRoot, "stack", "functions-router.ts")],
+      args: [
+        "run",
+        "--cached-only",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--no-prompt",
+        join(repoRoot, "stack", "functions-router.ts"),
+      ],
       env: functionsEnv,
       cwd: repoRoot,
     });
@@ -289,8 +300,7 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
 
     await Promise.all([
       waitForHttp(`http://127.0.0.1:${config.ports.api + 12}/ready`, "PostgREST", (s) => s === 200, 30_000),
-      // The first start downloads the functions' npm packages into Deno's cache.
-      waitForHttp(`http://127.0.0.1:${config.ports.functions}/`, "The functions router", () => true, 180_000),
+      waitForHttp(`http://127.0.0.1:${config.ports.functions}/`, "The functions router", () => true, 60_000),
     ]);
 
     const env = statusEnv(config, keys, stripe);
