@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, stackConfig } from "../stack/config.ts";
-import { DenoFetchError, denoEnvironment, fetchDenoDependencies } from "../stack/deno.ts";
-import { startStack, type RunningStack } from "../stack/stack.ts";
+import { denoEnvironment, DenoFetchError, fetchDenoDependencies } from "../stack/deno.ts";
+import { type RunningStack, startStack } from "../stack/stack.ts";
 import { generateTypes, typesFile } from "./types.ts";
 
 interface SuiteResult {
@@ -21,9 +21,17 @@ const results: SuiteResult[] = [];
 const bin = (name: string) => join(repoRoot, "node_modules", ".bin", name);
 
 /** Runs a command with its output shown, and returns its exit code and output. */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; output: string }> {
+function run(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     const collect = (chunk: Buffer, stream: NodeJS.WriteStream) => {
       output += chunk.toString();
@@ -36,7 +44,10 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Prom
   });
 }
 
-async function suite(name: string, body: () => Promise<{ passed: number; failed: number }>): Promise<void> {
+async function suite(
+  name: string,
+  body: () => { passed: number; failed: number } | Promise<{ passed: number; failed: number }>,
+): Promise<void> {
   console.log(`\n=== ${name}`);
   const begun = Date.now();
   let counts: { passed: number; failed: number };
@@ -58,7 +69,10 @@ async function check(command: string, args: string[], env: NodeJS.ProcessEnv = {
 /** pg_prove's TAP summary: tests run minus failures, plus tests planned but never run. */
 function pgProveCounts(output: string, code: number) {
   const total = Number(/Tests=(\d+)/.exec(output)?.[1] ?? 0);
-  let failed = [...output.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  let failed = [...output.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
   const unrun = [...output.matchAll(/You planned (\d+) tests? but ran (\d+)/g)]
     .reduce((sum, m) => sum + Number(m[1]) - Number(m[2]), 0);
   const passed = total - failed;
@@ -69,7 +83,9 @@ function pgProveCounts(output: string, code: number) {
 
 function denoCounts(output: string, code: number) {
   const match = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(output);
-  const counts = match ? { passed: Number(match[1]), failed: Number(match[2]) } : { passed: 0, failed: 0 };
+  const counts = match
+    ? { passed: Number(match[1]), failed: Number(match[2]) }
+    : { passed: 0, failed: 0 };
   if (code !== 0 && counts.failed === 0) counts.failed = 1;
   return counts;
 }
@@ -87,17 +103,34 @@ async function main(): Promise<number> {
   }
   const deno = denoEnvironment();
   await suite("types: tsc", () => check(bin("tsc"), ["--noEmit", "-p", "tsconfig.json"]));
-  await suite("functions: deno check", () => check(bin("deno"), ["check", "functions/", "stack/functions-router.ts", "tests/functions/"], deno));
+  await suite(
+    "functions: deno check",
+    () =>
+      check(
+        bin("deno"),
+        ["check", "functions/", "stack/functions-router.ts", "tests/functions/"],
+        deno,
+      ),
+  );
   await suite("functions: deno lint", () => check(bin("deno"), ["lint"], deno));
   await suite("functions: deno fmt --check", () => check(bin("deno"), ["fmt", "--check"], deno));
   await suite("functions: unit tests (deno test)", async () => {
-    const { code, output } = await run(bin("deno"), ["test", "--allow-env", "--allow-read", "--allow-net", "--allow-run", "tests/functions/"], deno);
+    const { code, output } = await run(bin("deno"), [
+      "test",
+      "--allow-env",
+      "--allow-read",
+      "--allow-net",
+      "--allow-run",
+      "tests/functions/",
+    ], deno);
     return denoCounts(output, code);
   });
 
   const config = stackConfig("test");
   let stack: RunningStack | null = null;
-  console.log(`\n=== starting the isolated test stack (${config.apiUrl}, data in ${config.dataDir})`);
+  console.log(
+    `\n=== starting the isolated test stack (${config.apiUrl}, data in ${config.dataDir})`,
+  );
   const begun = Date.now();
   stack = await startStack(config, {
     fresh: true,
@@ -107,32 +140,70 @@ async function main(): Promise<number> {
     },
   });
   console.log(`test stack up in ${((Date.now() - begun) / 1000).toFixed(1)}s`);
-  const dbEnv = { PGHOST: "127.0.0.1", PGPORT: String(config.ports.db), PGUSER: "postgres", PGDATABASE: "postgres" };
+  const dbEnv = {
+    PGHOST: "127.0.0.1",
+    PGPORT: String(config.ports.db),
+    PGUSER: "postgres",
+    PGDATABASE: "postgres",
+  };
 
   try {
-    await suite("database: generated types match the schema", async () => {
+    await suite("database: generated types match the schema", () => {
       const committed = readFileSync(typesFile, "utf8");
       if (generateTypes(config.dbUrl) === committed) return { passed: 1, failed: 0 };
-      console.error("types/database.ts differs from the schema: run `npm run types` with the stack up and commit it.");
+      console.error(
+        "types/database.ts differs from the schema: run `npm run types` with the stack up and commit it.",
+      );
       return { passed: 0, failed: 1 };
     });
-    await suite("database: supabase db lint", () =>
-      check(bin("supabase"), ["db", "lint", "--fail-on", "error", "--schema", "public,private", `--remote=${config.dbUrl}`], { PGSSLMODE: "disable" }));
+    await suite(
+      "database: supabase db lint",
+      () =>
+        check(bin("supabase"), [
+          "db",
+          "lint",
+          "--fail-on",
+          "error",
+          "--schema",
+          "public,private",
+          `--remote=${config.dbUrl}`,
+        ], { PGSSLMODE: "disable" }),
+    );
     await suite("database: pgTAP (pg_prove)", async () => {
-      const install = await run("psql", [config.dbUrl, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", "sql/test-helpers.sql"]);
+      const install = await run("psql", [
+        config.dbUrl,
+        "-q",
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f",
+        "sql/test-helpers.sql",
+      ]);
       if (install.code !== 0) return { passed: 0, failed: 1 };
-      const { code, output } = await run("pg_prove", ["--ext", ".sql", "-r", "supabase/tests/database/"], dbEnv);
+      const { code, output } = await run("pg_prove", [
+        "--ext",
+        ".sql",
+        "-r",
+        "supabase/tests/database/",
+      ], dbEnv);
       return pgProveCounts(output, code);
     });
     await suite("integration: vitest through supabase-js", async () => {
       const report = join(config.dataDir, "vitest.json");
-      const { code } = await run(bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], {
+      const { code } = await run(bin("vitest"), [
+        "run",
+        "--reporter=default",
+        "--reporter=json",
+        `--outputFile.json=${report}`,
+      ], {
         SUPABASE_URL: config.apiUrl,
         SUPABASE_ANON_KEY: stack!.keys.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: stack!.keys.serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
         STRIPE_SECRET_KEY: stack!.stripe.secretKey,
-        ...(stack!.stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stack!.stripe.webhookSecret } : {}),
+        ...(stack!.stripe.webhookSecret
+          ? { STRIPE_WEBHOOK_SECRET: stack!.stripe.webhookSecret }
+          : {}),
         ...(stack!.stripe.apiBase ? { STRIPE_API_BASE: stack!.stripe.apiBase } : {}),
       });
       try {
@@ -149,7 +220,11 @@ async function main(): Promise<number> {
 
   console.log("\n=== summary");
   for (const r of results) {
-    console.log(`${r.suite.padEnd(48)} ${String(r.passed).padStart(5)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(1)}s`);
+    console.log(
+      `${r.suite.padEnd(48)} ${String(r.passed).padStart(5)} passed ${
+        String(r.failed).padStart(3)
+      } failed  ${r.seconds.toFixed(1)}s`,
+    );
   }
   const passed = results.reduce((sum, r) => sum + r.passed, 0);
   const failed = results.reduce((sum, r) => sum + r.failed, 0);

@@ -14,7 +14,10 @@ import type { ChildSpec } from "./supervisor.ts";
 /** Postgres refuses to run as root: as root, run its programs as the postgres user. */
 function asPostgres(command: string, args: string[]): { command: string; args: string[] } {
   if (!isRoot()) return { command, args };
-  return { command: "setpriv", args: ["--reuid=postgres", "--regid=postgres", "--init-groups", command, ...args] };
+  return {
+    command: "setpriv",
+    args: ["--reuid=postgres", "--regid=postgres", "--init-groups", command, ...args],
+  };
 }
 
 /**
@@ -57,9 +60,15 @@ export function postgresProcess(config: StackConfig): ChildSpec {
     max_connections: "200",
     log_min_messages: "warning",
     // The test profile's data is thrown away after each run: trade durability for speed.
-    ...(config.profile === "test" ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
+    ...(config.profile === "test"
+      ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }
+      : {}),
   };
-  const args = ["-D", config.pgDataDir, ...Object.entries(settings).flatMap(([key, value]) => ["-c", `${key}=${value}`])];
+  const args = [
+    "-D",
+    config.pgDataDir,
+    ...Object.entries(settings).flatMap(([key, value]) => ["-c", `${key}=${value}`]),
+  ];
   const { command, args: finalArgs } = asPostgres(`${PG_BIN}/postgres`, args);
   return { name: "postgres", command, args: finalArgs };
 }
@@ -73,7 +82,9 @@ export async function waitForPostgres(url: string, timeoutMs = 30_000): Promise<
       await client.query("select 1");
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`Postgres did not accept connections: ${(error as Error).message}`);
+      if (Date.now() > deadline) {
+        throw new Error(`Postgres did not accept connections: ${(error as Error).message}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     } finally {
       await client.end().catch(() => {});
@@ -91,7 +102,12 @@ function psqlFile(url: string, file: string): void {
 export function supabaseCli(args: string[]): string {
   return execFileSync(join(repoRoot, "node_modules", ".bin", "supabase"), args, {
     cwd: repoRoot,
-    env: { ...process.env, PGSSLMODE: "disable", SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" },
+    env: {
+      ...process.env,
+      PGSSLMODE: "disable",
+      SUPABASE_TELEMETRY_DISABLED: "1",
+      DO_NOT_TRACK: "1",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   }).toString();
 }
@@ -101,7 +117,9 @@ export function supabaseCli(args: string[]): string {
  * Docker stack. Roles are cluster-wide and survive; the baseline re-creates everything else.
  */
 export async function resetDatabase(config: StackConfig): Promise<void> {
-  const admin = new pg.Client({ connectionString: config.dbUrl.replace(/\/postgres$/, "/template1") });
+  const admin = new pg.Client({
+    connectionString: config.dbUrl.replace(/\/postgres$/, "/template1"),
+  });
   await admin.connect();
   try {
     await admin.query("drop database if exists postgres with (force)");
@@ -123,12 +141,20 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
     // service-role key kept in Vault (migration 20261121040700); hosted, an operator stores
     // them once (README, Deploy). Locally the stack knows both.
     const { serviceRoleKey } = await apiKeys(config.jwtSecret);
-    await client.query("select vault.create_secret($1, 'project_url', 'API URL the scheduler calls edge functions at')", [config.apiUrl]);
-    await client.query("select vault.create_secret($1, 'service_role_key', 'key the scheduler calls edge functions with')", [serviceRoleKey]);
+    await client.query(
+      "select vault.create_secret($1, 'project_url', 'API URL the scheduler calls edge functions at')",
+      [config.apiUrl],
+    );
+    await client.query(
+      "select vault.create_secret($1, 'service_role_key', 'key the scheduler calls edge functions with')",
+      [serviceRoleKey],
+    );
     // Tests decide when a job runs (public.run_scheduled_job), so none starts in the middle
     // of a test that expects to be the one releasing or refunding: the test stack keeps the
     // schedules but pauses them.
-    if (config.profile === "test") await client.query("select cron.alter_job(jobid, active => false) from cron.job");
+    if (config.profile === "test") {
+      await client.query("select cron.alter_job(jobid, active => false) from cron.job");
+    }
     await client.query("notify pgrst, 'reload schema'");
   } finally {
     await client.end();
