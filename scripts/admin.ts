@@ -27,10 +27,25 @@ const commands: Command[] = [
 ];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.
-const STRING_FLAGS = ["as", "role", "status", "search", "limit", "expires", "reason", "duration", "uses", "note", "table", "days"];
+const STRING_FLAGS = [
+  "as",
+  "role",
+  "status",
+  "search",
+  "limit",
+  "expires",
+  "reason",
+  "duration",
+  "uses",
+  "note",
+  "table",
+  "days",
+];
 
 function usage(): string {
-  const lines = commands.map((command) => `  ${command.name} ${command.synopsis}`.trimEnd() + `\n      ${command.summary}`);
+  const lines = commands.map((command) =>
+    `  ${command.name} ${command.synopsis}`.trimEnd() + `\n      ${command.summary}`
+  );
   return [
     "Usage: npm run admin -- <command> [args] [--json] [--as OPERATOR]",
     "",
@@ -100,7 +115,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     const client = connect(loadConnection(), invocation.operator);
     const result = await invocation.run({ client });
-    process.stdout.write(`${invocation.json ? JSON.stringify(result.data, null, 2) : result.text()}\n`);
+    process.stdout.write(
+      `${invocation.json ? JSON.stringify(result.data, null, 2) : result.text()}\n`,
+    );
     return result.exitCode ?? 0;
   } catch (error) {
     if (!(error instanceof CommandError)) throw error;

@@ -25,7 +25,8 @@ interface Connection {
 }
 
 function connection(): Connection {
-  const { SUPABASE_URL: url, SUPABASE_ANON_KEY: anonKey, STRIPE_API_BASE: stripeApiBase } = process.env;
+  const { SUPABASE_URL: url, SUPABASE_ANON_KEY: anonKey, STRIPE_API_BASE: stripeApiBase } =
+    process.env;
   if (url && anonKey && stripeApiBase) return { url, anonKey, stripeApiBase };
   const status = localStackStatus(
     ["API_URL", "ANON_KEY", "STRIPE_API_BASE"],
@@ -45,7 +46,11 @@ async function simulate<T>(path: string, body: unknown = {}): Promise<T> {
     body: JSON.stringify(body),
   });
   const payload = await response.json();
-  if (!response.ok) throw new Error(`Stripe stand-in ${path} answered ${response.status}: ${JSON.stringify(payload)}`);
+  if (!response.ok) {
+    throw new Error(
+      `Stripe stand-in ${path} answered ${response.status}: ${JSON.stringify(payload)}`,
+    );
+  }
   return payload as T;
 }
 
@@ -61,7 +66,11 @@ function newClient(): Client {
 
 let stepNumber = 0;
 /** Runs one step, printing what it did; the first failure ends the demo with exit code 1. */
-async function step<T>(title: string, run: () => Promise<T>, describe: (result: T) => string): Promise<T> {
+async function step<T>(
+  title: string,
+  run: () => Promise<T>,
+  describe: (result: T) => string,
+): Promise<T> {
   stepNumber += 1;
   const begun = performance.now();
   try {
@@ -70,13 +79,19 @@ async function step<T>(title: string, run: () => Promise<T>, describe: (result: 
     console.log(`${String(stepNumber).padStart(2)}. ${title} (${ms} ms)\n    ${describe(result)}`);
     return result;
   } catch (error) {
-    console.error(`${String(stepNumber).padStart(2)}. ${title}: FAILED\n    ${error instanceof Error ? error.message : JSON.stringify(error)}`);
+    console.error(
+      `${String(stepNumber).padStart(2)}. ${title}: FAILED\n    ${
+        error instanceof Error ? error.message : JSON.stringify(error)
+      }`,
+    );
     process.exit(1);
   }
 }
 
 /** supabase-js answers { data, error }; the demo wants the data or an exception. */
-function must<R extends { data: unknown; error: { message: string; code?: string } | null }>(result: R): NonNullable<R["data"]> {
+function must<R extends { data: unknown; error: { message: string; code?: string } | null }>(
+  result: R,
+): NonNullable<R["data"]> {
   if (result.error) throw new Error(`${result.error.code ?? ""} ${result.error.message}`.trim());
   return result.data as NonNullable<R["data"]>;
 }
@@ -85,15 +100,23 @@ async function invoke<T>(c: Client, name: string, body: unknown): Promise<T> {
   const { data: session } = await c.auth.getSession();
   const response = await fetch(`${url}/functions/v1/${name}`, {
     method: "POST",
-    headers: { apikey: anonKey, Authorization: `Bearer ${session.session?.access_token}`, "Content-Type": "application/json" },
+    headers: {
+      apikey: anonKey,
+      Authorization: `Bearer ${session.session?.access_token}`,
+      "Content-Type": "application/json",
+    },
     body: JSON.stringify(body),
   });
   const payload = await response.json();
-  if (!response.ok) throw new Error(`${name} answered ${response.status}: ${JSON.stringify(payload)}`);
+  if (!response.ok) {
+    throw new Error(`${name} answered ${response.status}: ${JSON.stringify(payload)}`);
+  }
   return payload as T;
 }
 
-async function signUp(role: "designer" | "tailor"): Promise<{ client: Client; id: string; email: string }> {
+async function signUp(
+  role: "designer" | "tailor",
+): Promise<{ client: Client; id: string; email: string }> {
   const client = newClient();
   const email = `demo-${role}-${randomUUID().slice(0, 8)}@example.com`;
   const { data, error } = await client.auth.signUp({
@@ -102,14 +125,24 @@ async function signUp(role: "designer" | "tailor"): Promise<{ client: Client; id
     options: { data: { display_name: `Demo ${role}`, [`is_${role}`]: true } },
   });
   if (error) throw error;
-  if (!data.user || !data.session) throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  if (!data.user || !data.session) {
+    throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  }
   return { client, id: data.user.id, email };
 }
 
 console.log(`Commissions demo against ${url}\n`);
 
-const designer = await step("The designer signs up", () => signUp("designer"), (u) => `${u.email} (${u.id})`);
-const tailor = await step("The tailor signs up", () => signUp("tailor"), (u) => `${u.email} (${u.id})`);
+const designer = await step(
+  "The designer signs up",
+  () => signUp("designer"),
+  (u) => `${u.email} (${u.id})`,
+);
+const tailor = await step(
+  "The tailor signs up",
+  () => signUp("tailor"),
+  (u) => `${u.email} (${u.id})`,
+);
 
 const design = await step(
   "The designer saves a parametric design",
@@ -127,8 +160,18 @@ const design = await step(
             height: 140,
             parameters: { chest: 96, length: 110 },
             pieces: [
-              { name: "front", points: [[10, 10], [55, 10], [60, 120], [5, 120]], closed: true, fill: "#c8b89a" },
-              { name: "back", points: [[65, 10], [110, 10], [115, 120], [60, 120]], closed: true, fill: "#a89a7c" },
+              {
+                name: "front",
+                points: [[10, 10], [55, 10], [60, 120], [5, 120]],
+                closed: true,
+                fill: "#c8b89a",
+              },
+              {
+                name: "back",
+                points: [[65, 10], [110, 10], [115, 120], [60, 120]],
+                closed: true,
+                fill: "#a89a7c",
+              },
               { name: "sleeve", points: [[20, 125], [100, 125]] },
             ],
           },
@@ -144,13 +187,18 @@ await step(
   () =>
     Promise.all(
       (["svg", "png"] as const).map((format) =>
-        invoke<{ exports: { format: string; path: string; signed_url: string }[] }>(designer.client, "design-export", {
-          design_id: design.id,
-          format,
-        })
+        invoke<{ exports: { format: string; path: string; signed_url: string }[] }>(
+          designer.client,
+          "design-export",
+          {
+            design_id: design.id,
+            format,
+          },
+        )
       ),
     ),
-  (results) => results.flatMap((r) => r.exports).map((e) => `${e.format}: ${e.path}`).join("\n    "),
+  (results) =>
+    results.flatMap((r) => r.exports).map((e) => `${e.format}: ${e.path}`).join("\n    "),
 );
 
 const project = await step(
@@ -160,11 +208,22 @@ const project = await step(
     const p = must(
       await designer.client
         .from("projects")
-        .insert({ title: "Tailor my wool coat", description: "Fully lined, horn buttons", budget_amount: 60_000, currency: "EUR", deadline })
+        .insert({
+          title: "Tailor my wool coat",
+          description: "Fully lined, horn buttons",
+          budget_amount: 60_000,
+          currency: "EUR",
+          deadline,
+        })
         .select()
         .single(),
     );
-    must(await designer.client.from("project_designs").insert({ project_id: p.id, design_id: design.id }));
+    must(
+      await designer.client.from("project_designs").insert({
+        project_id: p.id,
+        design_id: design.id,
+      }),
+    );
     must(
       await designer.client.from("project_requirements").insert([
         { project_id: p.id, position: 1, title: "At least 80% wool" },
@@ -173,21 +232,33 @@ const project = await step(
     );
     return p;
   },
-  (p) => `project ${p.id}: budget ${p.budget_amount} minor units of ${p.currency}, deadline ${p.deadline}`,
+  (p) =>
+    `project ${p.id}: budget ${p.budget_amount} minor units of ${p.currency}, deadline ${p.deadline}`,
 );
 
 const bid = await step(
   "The tailor finds it among open projects and bids",
   async () => {
     const open = must(
-      await tailor.client.from("projects").select("id, title").eq("status", "open").textSearch("search", "wool coat", {
-        type: "websearch",
-        config: "simple",
-      }).order("created_at", { ascending: false }).limit(20),
+      await tailor.client.from("projects").select("id, title").eq("status", "open").textSearch(
+        "search",
+        "wool coat",
+        {
+          type: "websearch",
+          config: "simple",
+        },
+      ).order("created_at", { ascending: false }).limit(20),
     );
-    if (!open.some((p) => p.id === project.id)) throw new Error("the project is not listed to the tailor");
+    if (!open.some((p) => p.id === project.id)) {
+      throw new Error("the project is not listed to the tailor");
+    }
     return must(
-      await tailor.client.from("bids").insert({ project_id: project.id, amount: 55_000, duration_days: 21, message: "Two fittings included" })
+      await tailor.client.from("bids").insert({
+        project_id: project.id,
+        amount: 55_000,
+        duration_days: 21,
+        message: "Two fittings included",
+      })
         .select().single(),
     );
   },
@@ -196,17 +267,29 @@ const bid = await step(
 
 const accepted = await step(
   "The designer accepts the bid (accept-bid function)",
-  () => invoke<{ order: Database["public"]["Tables"]["orders"]["Row"]; created: boolean }>(designer.client, "accept-bid", { bid_id: bid.id }),
+  () =>
+    invoke<{ order: Database["public"]["Tables"]["orders"]["Row"]; created: boolean }>(
+      designer.client,
+      "accept-bid",
+      { bid_id: bid.id },
+    ),
   ({ order }) =>
-    `order ${order.id}: ${order.price_amount} ${order.currency}, commission ${order.commission_rate_bps / 100}%, status ${order.status}`,
+    `order ${order.id}: ${order.price_amount} ${order.currency}, commission ${
+      order.commission_rate_bps / 100
+    }%, status ${order.status}`,
 );
 const orderId = accepted.order.id;
 
 await step(
   "Accepting again returns the same order",
-  () => invoke<{ order: { id: string }; created: boolean }>(designer.client, "accept-bid", { bid_id: bid.id }),
+  () =>
+    invoke<{ order: { id: string }; created: boolean }>(designer.client, "accept-bid", {
+      bid_id: bid.id,
+    }),
   (again) => {
-    if (again.order.id !== orderId || again.created) throw new Error("a retried accept made another order");
+    if (again.order.id !== orderId || again.created) {
+      throw new Error("a retried accept made another order");
+    }
     return `order ${again.order.id}, created: ${again.created}`;
   },
 );
@@ -223,31 +306,54 @@ await step(
 const account = await step(
   "The tailor sets up payouts (payments-onboard) and finishes Stripe's onboarding",
   async () => {
-    const onboard = await invoke<{ account_id: string; onboarding_url: string }>(tailor.client, "payments-onboard", {
-      return_url: `${APP}/payouts/done`,
-      refresh_url: `${APP}/payouts/retry`,
-    });
+    const onboard = await invoke<{ account_id: string; onboarding_url: string }>(
+      tailor.client,
+      "payments-onboard",
+      {
+        return_url: `${APP}/payouts/done`,
+        refresh_url: `${APP}/payouts/retry`,
+      },
+    );
     await simulate(`accounts/${onboard.account_id}/onboard`);
     await webhooksDelivered();
-    return must(await tailor.client.from("seller_payment_accounts").select("stripe_account_id, can_receive_transfers").single());
+    return must(
+      await tailor.client.from("seller_payment_accounts").select(
+        "stripe_account_id, can_receive_transfers",
+      ).single(),
+    );
   },
-  (a) => `Express account ${a.stripe_account_id}, can receive transfers: ${a.can_receive_transfers}`,
+  (a) =>
+    `Express account ${a.stripe_account_id}, can receive transfers: ${a.can_receive_transfers}`,
 );
-if (!account.can_receive_transfers) throw new Error("the tailor's account cannot receive transfers");
+if (!account.can_receive_transfers) {
+  throw new Error("the tailor's account cannot receive transfers");
+}
 
 const checkout = await step(
   "The designer pays into escrow through Stripe Checkout (payments-initiate)",
   async () => {
-    const session = await invoke<{ checkout_session_id: string; url: string }>(designer.client, "payments-initiate", {
-      order_id: orderId,
-      success_url: `${APP}/orders/${orderId}/paid`,
-      cancel_url: `${APP}/orders/${orderId}`,
+    const session = await invoke<{ checkout_session_id: string; url: string }>(
+      designer.client,
+      "payments-initiate",
+      {
+        order_id: orderId,
+        success_url: `${APP}/orders/${orderId}/paid`,
+        cancel_url: `${APP}/orders/${orderId}`,
+      },
+    );
+    await simulate(`checkout/sessions/${session.checkout_session_id}/complete`, {
+      outcome: "paid",
     });
-    await simulate(`checkout/sessions/${session.checkout_session_id}/complete`, { outcome: "paid" });
     await webhooksDelivered();
-    return { session, escrow: must(await designer.client.from("payment_status").select("*").eq("order_id", orderId).single()) };
+    return {
+      session,
+      escrow: must(
+        await designer.client.from("payment_status").select("*").eq("order_id", orderId).single(),
+      ),
+    };
   },
-  ({ session, escrow }) => `session ${session.checkout_session_id}; escrow ${escrow.status}, ${escrow.amount_captured} ${escrow.currency}`,
+  ({ session, escrow }) =>
+    `session ${session.checkout_session_id}; escrow ${escrow.status}, ${escrow.amount_captured} ${escrow.currency}`,
 );
 if (checkout.escrow.status !== "held") throw new Error("the payment is not held in escrow");
 
@@ -256,11 +362,20 @@ await step(
   async () => {
     const path = `${orderId}/finished-coat.json`;
     must(
-      await tailor.client.storage.from("deliverables").upload(path, new Blob([JSON.stringify({ photos: 3, notes: "Lined, horn buttons" })], {
-        type: "application/json",
-      })),
+      await tailor.client.storage.from("deliverables").upload(
+        path,
+        new Blob([JSON.stringify({ photos: 3, notes: "Lined, horn buttons" })], {
+          type: "application/json",
+        }),
+      ),
     );
-    return must(await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "Your coat is ready", file_paths: [path] }));
+    return must(
+      await tailor.client.rpc("submit_delivery", {
+        order_id: orderId,
+        message: "Your coat is ready",
+        file_paths: [path],
+      }),
+    );
   },
   (delivery) => `delivery ${delivery.id} with ${delivery.file_paths.length} file`,
 );
@@ -274,30 +389,48 @@ await step(
 await step(
   "The escrow is released to the tailor, minus the commission (payments-release)",
   () =>
-    invoke<{ transfer_id: string; amount: number; commission: number; currency: string }>(designer.client, "payments-release", {
-      order_id: orderId,
-    }),
-  (r) => `transfer ${r.transfer_id}: ${r.amount} to the tailor, ${r.commission} commission (${r.currency})`,
+    invoke<{ transfer_id: string; amount: number; commission: number; currency: string }>(
+      designer.client,
+      "payments-release",
+      {
+        order_id: orderId,
+      },
+    ),
+  (r) =>
+    `transfer ${r.transfer_id}: ${r.amount} to the tailor, ${r.commission} commission (${r.currency})`,
 );
 
 await step(
   "Both read the order's timeline",
-  async () => must(await tailor.client.from("order_events").select("event_type, to_status").eq("order_id", orderId).order("id")),
-  (events) => events.map((e) => e.to_status ? `${e.event_type} -> ${e.to_status}` : e.event_type).join(", "),
+  async () =>
+    must(
+      await tailor.client.from("order_events").select("event_type, to_status").eq(
+        "order_id",
+        orderId,
+      ).order("id"),
+    ),
+  (events) =>
+    events.map((e) => e.to_status ? `${e.event_type} -> ${e.to_status}` : e.event_type).join(", "),
 );
 
 await webhooksDelivered();
 const balances = await step(
   "The ledger, as each party may read it",
   async () => {
-    const asDesigner = must(await designer.client.from("ledger_balances").select("kind, balance").eq("order_id", orderId));
-    const asTailor = must(await tailor.client.from("ledger_balances").select("kind, balance").eq("user_id", tailor.id));
+    const asDesigner = must(
+      await designer.client.from("ledger_balances").select("kind, balance").eq("order_id", orderId),
+    );
+    const asTailor = must(
+      await tailor.client.from("ledger_balances").select("kind, balance").eq("user_id", tailor.id),
+    );
     return [...asDesigner, ...asTailor];
   },
   (rows) => rows.map((r) => `${r.kind}: ${r.balance}`).join(", "),
 );
 const escrowBalance = balances.find((b) => b.kind === "escrow")?.balance;
 const payable = balances.find((b) => b.kind === "seller_payable")?.balance;
-if (escrowBalance !== 0 || payable !== 0) throw new Error("escrow and the seller's payable should both be settled to zero");
+if (escrowBalance !== 0 || payable !== 0) {
+  throw new Error("escrow and the seller's payable should both be settled to zero");
+}
 
 console.log("\nEscrow is empty, the tailor has been paid, the platform kept its commission. Done.");

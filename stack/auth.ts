@@ -10,7 +10,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import bcrypt from "bcryptjs";
-import { jwtVerify, SignJWT, type JWTPayload } from "jose";
+import { type JWTPayload, jwtVerify, SignJWT } from "jose";
 import type pg from "pg";
 import type { AuthHooks } from "./config.ts";
 import { bearerToken, readJson, sendJson, type SubHandler } from "./http.ts";
@@ -126,7 +126,11 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     }
     const normalized = email.trim().toLowerCase();
     if (!EMAIL_PATTERN.test(normalized) || normalized.length > 255) {
-      throw new AuthError(400, "validation_failed", "Unable to validate email address: invalid format");
+      throw new AuthError(
+        400,
+        "validation_failed",
+        "Unable to validate email address: invalid format",
+      );
     }
     return normalized;
   }
@@ -164,7 +168,13 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
 
   async function createUser(
     db: Db,
-    input: { email: string; password: string; userMetadata: Record<string, unknown>; appMetadata: Record<string, unknown>; confirmed: boolean },
+    input: {
+      email: string;
+      password: string;
+      userMetadata: Record<string, unknown>;
+      appMetadata: Record<string, unknown>;
+      confirmed: boolean;
+    },
   ): Promise<UserRow> {
     if (await findUserByEmail(db, input.email)) {
       throw new AuthError(422, "user_already_exists", "User already registered");
@@ -176,9 +186,17 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       await runHook(db, options.hooks.beforeUserCreated, {
         metadata: { uuid: randomUUID(), time: now, name: "before-user-created", ip_address: null },
         user: {
-          id, aud: "authenticated", role: "authenticated", email: input.email, phone: "",
-          app_metadata: appMetadata, user_metadata: input.userMetadata, identities: [],
-          created_at: now, updated_at: now, is_anonymous: false,
+          id,
+          aud: "authenticated",
+          role: "authenticated",
+          email: input.email,
+          phone: "",
+          app_metadata: appMetadata,
+          user_metadata: input.userMetadata,
+          identities: [],
+          created_at: now,
+          updated_at: now,
+          is_anonymous: false,
         },
       });
     }
@@ -203,7 +221,12 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     await db.query(
       `insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
        values ($1, $2, $3, 'email', now(), now(), now())`,
-      [id, id, { sub: id, email: input.email, email_verified: input.confirmed, phone_verified: false }],
+      [id, id, {
+        sub: id,
+        email: input.email,
+        email_verified: input.confirmed,
+        phone_verified: false,
+      }],
     );
     return rows[0];
   }
@@ -241,7 +264,12 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
 
   // --- sessions and tokens ---------------------------------------------------------------
 
-  async function accessToken(db: Db, user: UserRow, sessionId: string, method: string): Promise<string> {
+  async function accessToken(
+    db: Db,
+    user: UserRow,
+    sessionId: string,
+    method: string,
+  ): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     let claims: Record<string, unknown> = {
       aud: user.aud,
@@ -260,7 +288,11 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       is_anonymous: user.is_anonymous,
     };
     if (options.hooks.customAccessToken) {
-      claims = await runAccessTokenHook(db, { user_id: user.id, claims, authentication_method: method });
+      claims = await runAccessTokenHook(db, {
+        user_id: user.id,
+        claims,
+        authentication_method: method,
+      });
     }
     return await new SignJWT(claims as JWTPayload)
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
@@ -271,21 +303,43 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
    * Calls a Postgres-function hook as Supabase Auth does, as supabase_auth_admin: one jsonb
    * event in, one jsonb answer out; an `{ error: { http_code, message } }` answer refuses.
    */
-  async function runHook(db: Db, uri: string, event: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async function runHook(
+    db: Db,
+    uri: string,
+    event: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const match = /^pg-functions:\/\/[^/]+\/([^/]+)\/([^/]+)$/.exec(uri);
-    if (!match) throw new Error(`auth hook uri is not pg-functions://<db>/<schema>/<function>: ${uri}`);
+    if (!match) {
+      throw new Error(`auth hook uri is not pg-functions://<db>/<schema>/<function>: ${uri}`);
+    }
     const fn = `${quoteIdent(match[1])}.${quoteIdent(match[2])}`;
-    const { rows } = await db.query<{ result: Record<string, unknown> | null }>(`select ${fn}($1::jsonb) as result`, [event]);
+    const { rows } = await db.query<{ result: Record<string, unknown> | null }>(
+      `select ${fn}($1::jsonb) as result`,
+      [event],
+    );
     const result = rows[0]?.result ?? {};
     const error = result.error as { http_code?: number; message?: string } | undefined;
-    if (error) throw new AuthError(error.http_code ?? 500, "hook_rejected", error.message ?? "Error running hook");
+    if (error) {
+      throw new AuthError(
+        error.http_code ?? 500,
+        "hook_rejected",
+        error.message ?? "Error running hook",
+      );
+    }
     return result;
   }
 
-  async function runAccessTokenHook(db: Db, event: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async function runAccessTokenHook(
+    db: Db,
+    event: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const result = await runHook(db, options.hooks.customAccessToken!, event);
     if (!result.claims || typeof result.claims !== "object") {
-      throw new AuthError(500, "unexpected_failure", "Error running hook URI: output claims missing");
+      throw new AuthError(
+        500,
+        "unexpected_failure",
+        "Error running hook URI: output claims missing",
+      );
     }
     return result.claims as Record<string, unknown>;
   }
@@ -297,12 +351,21 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
        values ($1, $2, now(), now(), 'aal1', $3, $4)`,
       [sessionId, user.id, req.headers["user-agent"] ?? null, clientIp(req)],
     );
-    await db.query("update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1", [user.id]);
+    await db.query(
+      "update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1",
+      [user.id],
+    );
     const refreshed = (await findUserById(db, user.id))!;
     return await sessionJson(db, refreshed, sessionId, method, null);
   }
 
-  async function sessionJson(db: Db, user: UserRow, sessionId: string, method: string, parent: string | null) {
+  async function sessionJson(
+    db: Db,
+    user: UserRow,
+    sessionId: string,
+    method: string,
+    parent: string | null,
+  ) {
     const refreshToken = randomBytes(9).toString("base64url"); // GoTrue's refresh tokens are short random strings
     await db.query(
       `insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
@@ -327,17 +390,30 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
   }
 
   /** The caller's verified claims and live user; GoTrue refuses tokens whose session is gone. */
-  async function requireUser(db: Db, req: IncomingMessage): Promise<{ claims: JWTPayload; user: UserRow }> {
+  async function requireUser(
+    db: Db,
+    req: IncomingMessage,
+  ): Promise<{ claims: JWTPayload; user: UserRow }> {
     const claims = await verify(req);
-    if (typeof claims.sub !== "string" || claims.role === "anon" || claims.role === "service_role") {
+    if (
+      typeof claims.sub !== "string" || claims.role === "anon" || claims.role === "service_role"
+    ) {
       throw new AuthError(403, "bad_jwt", "invalid claim: missing sub claim");
     }
     const user = await findUserById(db, claims.sub);
-    if (!user) throw new AuthError(403, "user_not_found", "User from sub claim in JWT does not exist");
+    if (!user) {
+      throw new AuthError(403, "user_not_found", "User from sub claim in JWT does not exist");
+    }
     if (typeof claims.session_id === "string") {
-      const { rowCount } = await db.query("select 1 from auth.sessions where id = $1", [claims.session_id]);
+      const { rowCount } = await db.query("select 1 from auth.sessions where id = $1", [
+        claims.session_id,
+      ]);
       if (!rowCount) {
-        throw new AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist");
+        throw new AuthError(
+          403,
+          "session_not_found",
+          "Session from session_id claim in JWT does not exist",
+        );
       }
     }
     return { claims, user };
@@ -345,11 +421,17 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
 
   async function verify(req: IncomingMessage): Promise<JWTPayload> {
     const token = bearerToken(req);
-    if (!token) throw new AuthError(401, "no_authorization", "This endpoint requires a Bearer token");
+    if (!token) {
+      throw new AuthError(401, "no_authorization", "This endpoint requires a Bearer token");
+    }
     try {
       return (await jwtVerify(token, secret, { algorithms: ["HS256"] })).payload;
     } catch (error) {
-      throw new AuthError(403, "bad_jwt", `invalid JWT: unable to parse or verify signature, ${(error as Error).message}`);
+      throw new AuthError(
+        403,
+        "bad_jwt",
+        `invalid JWT: unable to parse or verify signature, ${(error as Error).message}`,
+      );
     }
   }
 
@@ -363,7 +445,9 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
   // --- endpoints -------------------------------------------------------------------------
 
   async function signUp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!options.enableSignup) throw new AuthError(422, "signup_disabled", "Signups not allowed for this instance");
+    if (!options.enableSignup) {
+      throw new AuthError(422, "signup_disabled", "Signups not allowed for this instance");
+    }
     const body = await jsonBody(req);
     const email = validateEmail(body.email);
     const password = validatePassword(body.password);
@@ -381,16 +465,26 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     sendJson(res, 200, session);
   }
 
-  async function token(req: IncomingMessage, res: ServerResponse, grantType: string | null): Promise<void> {
+  async function token(
+    req: IncomingMessage,
+    res: ServerResponse,
+    grantType: string | null,
+  ): Promise<void> {
     const body = await jsonBody(req);
     if (grantType === "password") {
       const session = await withAuthAdmin(async (db) => {
         const email = typeof body.email === "string" ? body.email : "";
         const password = typeof body.password === "string" ? body.password : "";
         const user = email ? await findUserByEmail(db, email) : null;
-        const matches = user?.encrypted_password ? await bcrypt.compare(password, user.encrypted_password) : false;
-        if (!user || !matches) throw new AuthError(400, "invalid_credentials", "Invalid login credentials");
-        if (!user.email_confirmed_at) throw new AuthError(400, "email_not_confirmed", "Email not confirmed");
+        const matches = user?.encrypted_password
+          ? await bcrypt.compare(password, user.encrypted_password)
+          : false;
+        if (!user || !matches) {
+          throw new AuthError(400, "invalid_credentials", "Invalid login credentials");
+        }
+        if (!user.email_confirmed_at) {
+          throw new AuthError(400, "email_not_confirmed", "Email not confirmed");
+        }
         assertNotBanned(user);
         return await issueSession(db, user, "password", req);
       });
@@ -408,18 +502,40 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     if (typeof refreshToken !== "string" || refreshToken === "") {
       throw new AuthError(400, "validation_failed", "refresh_token required");
     }
-    const { rows } = await db.query<{ token: string; revoked: boolean; session_id: string; user_id: string }>(
+    const { rows } = await db.query<
+      { token: string; revoked: boolean; session_id: string; user_id: string }
+    >(
       "select token, revoked, session_id, user_id from auth.refresh_tokens where token = $1 for update",
       [refreshToken],
     );
     const current = rows[0];
-    if (!current) throw new AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
-    if (current.revoked) throw new AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
+    if (!current) {
+      throw new AuthError(
+        400,
+        "refresh_token_not_found",
+        "Invalid Refresh Token: Refresh Token Not Found",
+      );
+    }
+    if (current.revoked) {
+      throw new AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
+    }
     const user = await findUserById(db, current.user_id);
-    if (!user) throw new AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+    if (!user) {
+      throw new AuthError(
+        400,
+        "refresh_token_not_found",
+        "Invalid Refresh Token: Refresh Token Not Found",
+      );
+    }
     assertNotBanned(user);
-    await db.query("update auth.refresh_tokens set revoked = true, updated_at = now() where token = $1", [refreshToken]);
-    await db.query("update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1", [current.session_id]);
+    await db.query(
+      "update auth.refresh_tokens set revoked = true, updated_at = now() where token = $1",
+      [refreshToken],
+    );
+    await db.query(
+      "update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1",
+      [current.session_id],
+    );
     return await sessionJson(db, user, current.session_id, "token_refresh", refreshToken);
   }
 
@@ -438,7 +554,10 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       if (scope === "local" && current) {
         await db.query("delete from auth.sessions where id = $1", [current]);
       } else if (scope === "others") {
-        await db.query("delete from auth.sessions where user_id = $1 and id is distinct from $2", [user.id, current]);
+        await db.query("delete from auth.sessions where user_id = $1 and id is distinct from $2", [
+          user.id,
+          current,
+        ]);
       } else {
         await db.query("delete from auth.sessions where user_id = $1", [user.id]);
       }
@@ -464,7 +583,11 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     sendJson(res, 200, user);
   }
 
-  async function adminGetUser(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  async function adminGetUser(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+  ): Promise<void> {
     await requireServiceRole(req);
     const user = await withAuthAdmin(async (db) => {
       const existing = isUuid(id) ? await findUserById(db, id) : null;
@@ -474,10 +597,17 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     sendJson(res, 200, user);
   }
 
-  async function adminListUsers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async function adminListUsers(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
     await requireServiceRole(req);
     const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
-    const perPage = Math.min(1000, Math.max(1, Number(url.searchParams.get("per_page") ?? 50) || 50));
+    const perPage = Math.min(
+      1000,
+      Math.max(1, Number(url.searchParams.get("per_page") ?? 50) || 50),
+    );
     const { users, total } = await withAuthAdmin(async (db) => {
       const { rows } = await db.query<UserRow>(
         "select * from auth.users order by created_at, id limit $1 offset $2",
@@ -493,14 +623,20 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
   }
 
   /** PUT /admin/users/:id: metadata, password, confirmation and bans (`ban_duration`, "none" lifts it). */
-  async function adminUpdateUser(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  async function adminUpdateUser(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+  ): Promise<void> {
     await requireServiceRole(req);
     const body = await jsonBody(req);
     const user = await withAuthAdmin(async (db) => {
       const existing = isUuid(id) ? await findUserById(db, id) : null;
       if (!existing) throw new AuthError(404, "user_not_found", "User not found");
       const bannedUntil = body.ban_duration === undefined ? undefined : banEnd(body.ban_duration);
-      const password = body.password === undefined ? undefined : await bcrypt.hash(validatePassword(body.password), BCRYPT_COST);
+      const password = body.password === undefined
+        ? undefined
+        : await bcrypt.hash(validatePassword(body.password), BCRYPT_COST);
       await db.query(
         `update auth.users set
            raw_user_meta_data = case when $2::jsonb is null then raw_user_meta_data else coalesce(raw_user_meta_data, '{}') || $2::jsonb end,
@@ -527,7 +663,11 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     sendJson(res, 200, user);
   }
 
-  async function adminDeleteUser(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  async function adminDeleteUser(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+  ): Promise<void> {
     await requireServiceRole(req);
     if (!isUuid(id)) throw new AuthError(404, "user_not_found", "User not found");
     const user = await withAuthAdmin(async (db) => {
@@ -554,20 +694,35 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       if (route === "POST /signup") return await signUp(req, res);
       if (route === "POST /token") return await token(req, res, url.searchParams.get("grant_type"));
       if (route === "GET /user") return await getUser(req, res);
-      if (route === "POST /logout") return await logout(req, res, url.searchParams.get("scope") ?? "global");
+      if (route === "POST /logout") {
+        return await logout(req, res, url.searchParams.get("scope") ?? "global");
+      }
       if (route === "POST /admin/users") return await adminCreateUser(req, res);
       if (route === "GET /admin/users") return await adminListUsers(req, res, url);
       if (req.method === "GET" && adminUser) return await adminGetUser(req, res, adminUser[1]);
       if (req.method === "PUT" && adminUser) return await adminUpdateUser(req, res, adminUser[1]);
-      if (req.method === "DELETE" && adminUser) return await adminDeleteUser(req, res, adminUser[1]);
-      if (route === "GET /health") return sendJson(res, 200, { version: "local-stand-in", name: "GoTrue" });
+      if (req.method === "DELETE" && adminUser) {
+        return await adminDeleteUser(req, res, adminUser[1]);
+      }
+      if (route === "GET /health") {
+        return sendJson(res, 200, { version: "local-stand-in", name: "GoTrue" });
+      }
       throw new AuthError(404, "not_found", `${route} is not served by the local auth stand-in`);
     } catch (error) {
       if (error instanceof AuthError) {
-        return sendJson(res, error.status, { code: error.status, error_code: error.errorCode, msg: error.message, ...error.extra });
+        return sendJson(res, error.status, {
+          code: error.status,
+          error_code: error.errorCode,
+          msg: error.message,
+          ...error.extra,
+        });
       }
       console.error("auth:", error);
-      sendJson(res, 500, { code: 500, error_code: "unexpected_failure", msg: "Unexpected failure, please check server logs for more information" });
+      sendJson(res, 500, {
+        code: 500,
+        error_code: "unexpected_failure",
+        msg: "Unexpected failure, please check server logs for more information",
+      });
     }
   };
 }
@@ -576,7 +731,13 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
 function banEnd(duration: unknown): Date | null {
   if (duration === "none") return null;
   const match = typeof duration === "string" ? /^(\d+)(h|m|s)$/.exec(duration) : null;
-  if (!match) throw new AuthError(400, "validation_failed", "ban_duration must be a duration like 24h, or none");
+  if (!match) {
+    throw new AuthError(
+      400,
+      "validation_failed",
+      "ban_duration must be a duration like 24h, or none",
+    );
+  }
   const seconds = Number(match[1]) * { h: 3600, m: 60, s: 1 }[match[2] as "h" | "m" | "s"];
   return new Date(Date.now() + seconds * 1000);
 }

@@ -2,7 +2,7 @@
 // command line. `start` runs in the foreground until Ctrl-C or `npm run stop`.
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { stackConfig, type Profile, type StackConfig } from "./config.ts";
+import { type Profile, type StackConfig, stackConfig } from "./config.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
 import { assertPortFree, runningPid, StackError, startStack } from "./stack.ts";
@@ -17,7 +17,11 @@ async function start(config: StackConfig): Promise<void> {
     },
   });
   process.stdout.write(stack.statusEnv);
-  console.log(`\nStarted in ${((Date.now() - begun) / 1000).toFixed(1)}s. Logs: ${config.logDir}. Ctrl-C or \`npm run stop\` stops it.`);
+  console.log(
+    `\nStarted in ${
+      ((Date.now() - begun) / 1000).toFixed(1)
+    }s. Logs: ${config.logDir}. Ctrl-C or \`npm run stop\` stops it.`,
+  );
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -38,8 +42,12 @@ async function stop(config: StackConfig): Promise<void> {
   }
   process.kill(pid, "SIGTERM");
   const deadline = Date.now() + 30_000;
-  while (runningPid(config) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (runningPid(config) !== null) throw new StackError(`The stack (pid ${pid}) did not stop within 30s.`);
+  while (runningPid(config) !== null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (runningPid(config) !== null) {
+    throw new StackError(`The stack (pid ${pid}) did not stop within 30s.`);
+  }
   console.log("Stopped.");
 }
 
@@ -74,13 +82,22 @@ async function reset(config: StackConfig): Promise<void> {
       await postgres.stop();
     }
   }
-  console.log(`Database rebuilt (baseline, migrations, seed) in ${((Date.now() - begun) / 1000).toFixed(1)}s.`);
+  console.log(
+    `Database rebuilt (baseline, migrations, seed) in ${
+      ((Date.now() - begun) / 1000).toFixed(1)
+    }s.`,
+  );
 }
 
 const [command, ...flags] = process.argv.slice(2);
 const profile: Profile = flags.includes("--test") ? "test" : "dev";
 const config = stackConfig(profile);
-const commands: Record<string, (c: StackConfig) => Promise<void> | void> = { start, stop, status, reset };
+const commands: Record<string, (c: StackConfig) => Promise<void> | void> = {
+  start,
+  stop,
+  status,
+  reset,
+};
 
 if (!commands[command]) {
   console.error("usage: tsx stack/cli.ts start|stop|status|reset [--test]");

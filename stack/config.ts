@@ -114,7 +114,9 @@ export function stackConfig(profile: Profile): StackConfig {
       verifyJwt: spec.verify_jwt !== false,
     }));
 
-  const buckets: BucketSpec[] = Object.entries((toml.storage?.buckets ?? {}) as Toml).map(([id, spec]) => ({
+  const buckets: BucketSpec[] = Object.entries((toml.storage?.buckets ?? {}) as Toml).map((
+    [id, spec],
+  ) => ({
     id,
     public: spec.public === true,
     fileSizeLimit: spec.file_size_limit ? parseSize(spec.file_size_limit) : null,
@@ -134,7 +136,13 @@ export function stackConfig(profile: Profile): StackConfig {
     storageDir: join(dataDir, "storage"),
     pidFile: join(dataDir, "stack.pid"),
     statusFile: join(dataDir, "status.env"),
-    ports: { api: apiPort, db: dbPort, postgrest: apiPort + 10, functions: apiPort + 11, stripe: apiPort + 13 },
+    ports: {
+      api: apiPort,
+      db: dbPort,
+      postgrest: apiPort + 10,
+      functions: apiPort + 11,
+      stripe: apiPort + 13,
+    },
     apiUrl: `http://127.0.0.1:${apiPort}`,
     dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
     authenticatorUrl: `postgresql://authenticator:postgres@127.0.0.1:${dbPort}/postgres`,
@@ -142,8 +150,13 @@ export function stackConfig(profile: Profile): StackConfig {
     jwtExpiry: Number(toml.auth?.jwt_expiry ?? 3600),
     siteUrl: String(toml.auth?.site_url ?? "http://127.0.0.1:3000"),
     redirectOrigins: [
-      ...new Set([toml.auth?.site_url ?? "http://127.0.0.1:3000", ...(toml.auth?.additional_redirect_urls ?? [])]
-        .map((url: string) => new URL(url).origin)),
+      ...new Set(
+        [
+          toml.auth?.site_url ?? "http://127.0.0.1:3000",
+          ...(toml.auth?.additional_redirect_urls ?? []),
+        ]
+          .map((url: string) => new URL(url).origin),
+      ),
     ],
     minimumPasswordLength: Number(toml.auth?.minimum_password_length ?? 6),
     passwordRequirements: String(toml.auth?.password_requirements ?? ""),
@@ -155,6 +168,9 @@ export function stackConfig(profile: Profile): StackConfig {
     fileSizeLimit: parseSize(toml.storage?.file_size_limit ?? "50MiB"),
     buckets,
     functions,
-    authHooks: { customAccessToken: hookUri("custom_access_token"), beforeUserCreated: hookUri("before_user_created") },
+    authHooks: {
+      customAccessToken: hookUri("custom_access_token"),
+      beforeUserCreated: hookUri("before_user_created"),
+    },
   };
 }

@@ -49,7 +49,8 @@ export function denoEnvironment(source: NodeJS.ProcessEnv = process.env): NodeJS
   env.DENO_TLS_CA_STORE ??= "mozilla,system";
   // The functions call the stack on loopback: never through the user's proxy.
   if (env.HTTP_PROXY || env.HTTPS_PROXY || env.http_proxy || env.https_proxy) {
-    const noProxy = [env.NO_PROXY ?? env.no_proxy, "localhost", "127.0.0.1", "::1"].filter(Boolean).join(",");
+    const noProxy = [env.NO_PROXY ?? env.no_proxy, "localhost", "127.0.0.1", "::1"].filter(Boolean)
+      .join(",");
     env.NO_PROXY = env.no_proxy = noProxy;
   }
   return env;
@@ -79,7 +80,9 @@ export function denoEntrypoints(): string[] {
 function lockedPackages(): string[] {
   const lockFile = join(repoRoot, "deno.lock");
   if (!existsSync(lockFile)) return [];
-  const lock = JSON.parse(readFileSync(lockFile, "utf8")) as { specifiers?: Record<string, string> };
+  const lock = JSON.parse(readFileSync(lockFile, "utf8")) as {
+    specifiers?: Record<string, string>;
+  };
   return Object.keys(lock.specifiers ?? {}).map((specifier) => specifier.replace(/^npm:/, ""));
 }
 
@@ -103,25 +106,34 @@ export function explainFetchFailure(output: string, env: NodeJS.ProcessEnv = pro
 
   let advice: string;
   if (/certificate|UnknownIssuer|CaUsedAsEndEntity|tls|ssl/i.test(cause)) {
-    advice = "Deno does not trust the certificate the registry answered with, which is what a proxy with its own " +
+    advice =
+      "Deno does not trust the certificate the registry answered with, which is what a proxy with its own " +
       "certificate authority looks like. Set SSL_CERT_FILE or DENO_CERT to your CA bundle (on Debian: " +
       "/etc/ssl/certs/ca-certificates.crt, after update-ca-certificates)" +
       (env.DENO_TLS_CA_STORE && !env.DENO_TLS_CA_STORE.includes("system")
         ? `, and add "system" to DENO_TLS_CA_STORE (now "${env.DENO_TLS_CA_STORE}")`
         : "") +
       ", then run the command again.";
-  } else if (/dns|resolve|lookup|connection refused|timed out|tcp connect|network is unreachable|proxy/i.test(cause)) {
-    advice = "Deno could not reach the npm registry. Behind a proxy, set HTTPS_PROXY (and NO_PROXY=localhost,127.0.0.1); " +
+  } else if (
+    /dns|resolve|lookup|connection refused|timed out|tcp connect|network is unreachable|proxy/i
+      .test(cause)
+  ) {
+    advice =
+      "Deno could not reach the npm registry. Behind a proxy, set HTTPS_PROXY (and NO_PROXY=localhost,127.0.0.1); " +
       "a private registry mirror goes in NPM_CONFIG_REGISTRY. Then run the command again.";
   } else if (/lockfile|lock file|integrity|checksum/i.test(cause) || /frozen/i.test(plain)) {
-    advice = "deno.lock does not match what the functions import. If you changed an `npm:` version on purpose, " +
+    advice =
+      "deno.lock does not match what the functions import. If you changed an `npm:` version on purpose, " +
       "run `node_modules/.bin/deno install --entrypoint functions/*/index.ts` once without --frozen and commit deno.lock.";
   } else {
-    advice = "Run the command again; if it fails the same way, run `node_modules/.bin/deno install --frozen " +
+    advice =
+      "Run the command again; if it fails the same way, run `node_modules/.bin/deno install --frozen " +
       "--entrypoint functions/health/index.ts` to see Deno's whole output.";
   }
   const what = pkg ? `the npm package ${pkg}` : "the edge functions' npm packages";
-  return `Deno could not download ${what} into ${denoCacheDir(env)}.\n  Cause: ${cause}\n  ${advice}`;
+  return `Deno could not download ${what} into ${
+    denoCacheDir(env)
+  }.\n  Cause: ${cause}\n  ${advice}`;
 }
 
 /**
@@ -131,7 +143,10 @@ export function explainFetchFailure(output: string, env: NodeJS.ProcessEnv = pro
  * what to set.
  */
 export async function fetchDenoDependencies(
-  { source = process.env, log = console.log }: { source?: NodeJS.ProcessEnv; log?: (line: string) => void } = {},
+  { source = process.env, log = console.log }: {
+    source?: NodeJS.ProcessEnv;
+    log?: (line: string) => void;
+  } = {},
 ): Promise<void> {
   // `npm test` fetches before its Deno suites and then starts the stack: once per process.
   if (source === process.env && fetchedHere) return;
@@ -146,7 +161,12 @@ export async function fetchDenoDependencies(
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
     const child = spawn(
       denoBinary(),
-      ["install", "--frozen", "--entrypoint", ...entrypoints.map((file) => relative(repoRoot, file))],
+      [
+        "install",
+        "--frozen",
+        "--entrypoint",
+        ...entrypoints.map((file) => relative(repoRoot, file)),
+      ],
       { cwd: repoRoot, env: { ...env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";

@@ -3,7 +3,14 @@
 // and /storage/v1 to the in-process stand-ins. Like Kong, it requires a project API key on
 // rest and auth, and sends the key as the bearer token when a request has none.
 
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { sendJson, type SubHandler } from "./http.ts";
 
 export interface GatewayOptions {
@@ -59,7 +66,12 @@ export function createGateway(options: GatewayOptions): Server {
     );
     upstream.on("error", () => {
       if (!res.headersSent) {
-        sendJson(res, 502, { message: "An invalid response was received from the upstream server" }, CORS_HEADERS);
+        sendJson(
+          res,
+          502,
+          { message: "An invalid response was received from the upstream server" },
+          CORS_HEADERS,
+        );
       } else {
         res.destroy();
       }
@@ -79,7 +91,9 @@ export function createGateway(options: GatewayOptions): Server {
     }
     const [, service, version] = url.pathname.split("/");
     const rest = (req.url ?? "/").slice(`/${service}/${version}`.length) || "/";
-    if (version !== "v1") return sendJson(res, 404, { message: "no Route matched with those values" }, CORS_HEADERS);
+    if (version !== "v1") {
+      return sendJson(res, 404, { message: "no Route matched with those values" }, CORS_HEADERS);
+    }
 
     switch (service) {
       case "functions":
@@ -109,8 +123,9 @@ export function createGateway(options: GatewayOptions): Server {
   return createServer((req, res) => {
     route(req, res).catch((error) => {
       console.error("gateway:", error);
-      if (!res.headersSent) sendJson(res, 500, { message: "An unexpected error occurred" }, CORS_HEADERS);
-      else res.destroy();
+      if (!res.headersSent) {
+        sendJson(res, 500, { message: "An unexpected error occurred" }, CORS_HEADERS);
+      } else res.destroy();
     });
   });
 }

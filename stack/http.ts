@@ -5,7 +5,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 /** The request handler shape every stand-in exports; `path` is what follows its prefix. */
 export type SubHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 
-export async function readBody(req: IncomingMessage, limit = Number.POSITIVE_INFINITY): Promise<Buffer> {
+export async function readBody(
+  req: IncomingMessage,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -34,7 +37,12 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",

@@ -5,7 +5,10 @@ import { SignJWT } from "jose";
 
 const DEMO_KEY_EXPIRY = 1983812996; // the expiry Supabase's local demo keys carry (2032)
 
-export async function signApiKey(role: "anon" | "service_role", jwtSecret: string): Promise<string> {
+export async function signApiKey(
+  role: "anon" | "service_role",
+  jwtSecret: string,
+): Promise<string> {
   return await new SignJWT({ iss: "supabase-demo", role })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setExpirationTime(DEMO_KEY_EXPIRY)

@@ -39,7 +39,9 @@ async function send(request: QueuedRequest): Promise<Outcome> {
     const response = await fetch(request.url, {
       method: request.method,
       headers: request.headers ?? {},
-      body: request.method === "GET" || request.body === null ? undefined : new Uint8Array(request.body),
+      body: request.method === "GET" || request.body === null
+        ? undefined
+        : new Uint8Array(request.body),
       signal: AbortSignal.timeout(request.timeout_milliseconds),
     });
     return {
@@ -54,8 +56,19 @@ async function send(request: QueuedRequest): Promise<Outcome> {
     const timedOut = error instanceof DOMException && error.name === "TimeoutError";
     const message = timedOut
       ? `Timeout of ${request.timeout_milliseconds} ms reached`
-      : `${(error as Error).message}${(error as Error & { cause?: Error }).cause ? `: ${(error as Error & { cause: Error }).cause.message}` : ""}`;
-    return { status_code: null, content_type: null, headers: null, content: null, timed_out: timedOut, error_msg: message };
+      : `${(error as Error).message}${
+        (error as Error & { cause?: Error }).cause
+          ? `: ${(error as Error & { cause: Error }).cause.message}`
+          : ""
+      }`;
+    return {
+      status_code: null,
+      content_type: null,
+      headers: null,
+      content: null,
+      timed_out: timedOut,
+      error_msg: message,
+    };
   }
 }
 
@@ -78,21 +91,33 @@ export function startNetWorker(pool: pg.Pool): NetWorker {
     await pool.query(
       `insert into net._http_response (id, status_code, content_type, headers, content, timed_out, error_msg)
        values ($1, $2, $3, $4, $5, $6, $7)`,
-      [id, outcome.status_code, outcome.content_type, outcome.headers, outcome.content, outcome.timed_out, outcome.error_msg],
+      [
+        id,
+        outcome.status_code,
+        outcome.content_type,
+        outcome.headers,
+        outcome.content,
+        outcome.timed_out,
+        outcome.error_msg,
+      ],
     );
   }
 
   async function tick(): Promise<void> {
     if (Date.now() - lastCleanup > 60_000) {
       lastCleanup = Date.now();
-      await pool.query(`delete from net._http_response where created < now() - interval '${RESPONSE_TTL}'`);
+      await pool.query(
+        `delete from net._http_response where created < now() - interval '${RESPONSE_TTL}'`,
+      );
     }
     const free = MAX_IN_FLIGHT - inFlight.size;
     if (free <= 0) return;
     for (const request of await take(free)) {
       const work = send(request)
         .then((outcome) => record(request.id, outcome))
-        .catch((error) => console.error(`net worker: recording request ${request.id} failed:`, error))
+        .catch((error) =>
+          console.error(`net worker: recording request ${request.id} failed:`, error)
+        )
         .finally(() => inFlight.delete(work));
       inFlight.add(work);
     }

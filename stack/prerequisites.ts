@@ -21,10 +21,19 @@ interface Requirement {
 }
 
 const requirements: Requirement[] = [
-  { what: "PostgreSQL 15 server (initdb, postgres)", present: () => existsSync(`${PG_BIN}/postgres`) },
+  {
+    what: "PostgreSQL 15 server (initdb, postgres)",
+    present: () => existsSync(`${PG_BIN}/postgres`),
+  },
   { what: "psql", present: () => onPath("psql") },
-  { what: "pg_cron extension", present: () => existsSync("/usr/share/postgresql/15/extension/pg_cron.control") },
-  { what: "pgTAP extension", present: () => existsSync("/usr/share/postgresql/15/extension/pgtap.control") },
+  {
+    what: "pg_cron extension",
+    present: () => existsSync("/usr/share/postgresql/15/extension/pg_cron.control"),
+  },
+  {
+    what: "pgTAP extension",
+    present: () => existsSync("/usr/share/postgresql/15/extension/pgtap.control"),
+  },
   {
     what: "plpgsql_check extension",
     present: () => existsSync("/usr/share/postgresql/15/extension/plpgsql_check.control"),
@@ -48,13 +57,18 @@ export function ensurePrerequisites(): void {
   if (isRoot() && onPath("apt-get")) {
     console.log(`Installing what the local stack needs: ${missing.map((m) => m.what).join(", ")}`);
     try {
-      execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install} -qq`], {
+      execFileSync("sh", [
+        "-c",
+        `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install} -qq`,
+      ], {
         stdio: "inherit",
       });
     } catch (error) {
       const status = (error as { status?: number }).status;
       throw new Error(
-        `apt-get could not install what the local stack needs (exit ${status ?? "unknown"}; its output is above).\n` +
+        `apt-get could not install what the local stack needs (exit ${
+          status ?? "unknown"
+        }; its output is above).\n` +
           "Behind a proxy, apt needs it in /etc/apt/apt.conf.d/ (Acquire::http::Proxy and Acquire::https::Proxy) " +
           "and the proxy's CA in /usr/local/share/ca-certificates/ followed by update-ca-certificates.\n" +
           `Then run the command again, or install them yourself:\n  ${install}`,

@@ -11,10 +11,10 @@ import pg from "pg";
 import { createAuthHandler } from "./auth.ts";
 import { repoRoot, type StackConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
-import { apiKeys, type ApiKeys } from "./keys.ts";
+import { type ApiKeys, apiKeys } from "./keys.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { denoBinary, postgrestBinary } from "./binaries.ts";
-import { DenoFetchError, denoEnvironment, fetchDenoDependencies } from "./deno.ts";
+import { denoEnvironment, DenoFetchError, fetchDenoDependencies } from "./deno.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
 import { createStorageHandler } from "./storage.ts";
@@ -77,7 +77,9 @@ export async function assertPortFree(port: number): Promise<void> {
     server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
   }).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== "EADDRINUSE") throw error;
-    throw new StackError(`Port ${port} is already in use by ${portOwner(port)}. Stop it, or free the port.`);
+    throw new StackError(
+      `Port ${port} is already in use by ${portOwner(port)}. Stop it, or free the port.`,
+    );
   });
 }
 
@@ -92,7 +94,12 @@ function portOwner(port: number): string {
   return "another process";
 }
 
-async function waitForHttp(url: string, name: string, isReady: (status: number) => boolean, timeoutMs: number) {
+async function waitForHttp(
+  url: string,
+  name: string,
+  isReady: (status: number) => boolean,
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -120,7 +127,10 @@ function functionSecrets(): Record<string, string> {
  * listen`); the stand-in still runs for its own tests. STRIPE_API_BASE in functions/.env points
  * them at another Stripe-compatible server.
  */
-export function stripeSettings(config: StackConfig, secrets: Record<string, string>): StripeSettings {
+export function stripeSettings(
+  config: StackConfig,
+  secrets: Record<string, string>,
+): StripeSettings {
   const local = localStripeKeys();
   if (secrets.STRIPE_SECRET_KEY && !secrets.STRIPE_API_BASE) {
     return {
@@ -146,11 +156,16 @@ export interface StartOptions {
   onCrash: (message: string) => void;
 }
 
-export async function startStack(config: StackConfig, options: StartOptions): Promise<RunningStack> {
+export async function startStack(
+  config: StackConfig,
+  options: StartOptions,
+): Promise<RunningStack> {
   ensurePrerequisites();
   const other = runningPid(config);
   if (other !== null) {
-    throw new StackError(`The ${config.profile} stack is already running (pid ${other}). \`npm run status\` prints its URLs and keys; \`npm run stop\` stops it.`);
+    throw new StackError(
+      `The ${config.profile} stack is already running (pid ${other}). \`npm run status\` prints its URLs and keys; \`npm run stop\` stops it.`,
+    );
   }
   for (const port of Object.values(config.ports)) await assertPortFree(port);
   await assertPortFree(config.ports.api + 12);
@@ -160,13 +175,19 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
   });
 
   if (options.fresh) rmSync(config.dataDir, { recursive: true, force: true });
-  for (const dir of [config.dataDir, config.logDir, config.storageDir]) mkdirSync(dir, { recursive: true });
+  for (const dir of [config.dataDir, config.logDir, config.storageDir]) {
+    mkdirSync(dir, { recursive: true });
+  }
   writeFileSync(config.pidFile, `${process.pid}\n`);
 
   const keys = await apiKeys(config.jwtSecret);
   const supervisor = new Supervisor(config.logDir, (name, exit, logTail) => {
     cleanup();
-    options.onCrash(`${name} stopped unexpectedly (${exit}). Last lines of ${join(config.logDir, `${name}.log`)}:\n${logTail}`);
+    options.onCrash(
+      `${name} stopped unexpectedly (${exit}). Last lines of ${
+        join(config.logDir, `${name}.log`)
+      }:\n${logTail}`,
+    );
   });
   let pool: pg.Pool | null = null;
   let gateway: ReturnType<typeof createGateway> | null = null;
@@ -299,8 +320,18 @@ export async function startStack(config: StackConfig, options: StartOptions): Pr
     netWorker = startNetWorker(pool);
 
     await Promise.all([
-      waitForHttp(`http://127.0.0.1:${config.ports.api + 12}/ready`, "PostgREST", (s) => s === 200, 30_000),
-      waitForHttp(`http://127.0.0.1:${config.ports.functions}/`, "The functions router", () => true, 60_000),
+      waitForHttp(
+        `http://127.0.0.1:${config.ports.api + 12}/ready`,
+        "PostgREST",
+        (s) => s === 200,
+        30_000,
+      ),
+      waitForHttp(
+        `http://127.0.0.1:${config.ports.functions}/`,
+        "The functions router",
+        () => true,
+        60_000,
+      ),
     ]);
 
     const env = statusEnv(config, keys, stripe);

@@ -16,14 +16,14 @@
 // writes belong to the real Storage and are not emulated.
 
 import { createHash, randomUUID } from "node:crypto";
-import { link, mkdir, open, rename, rm, rmdir, type FileHandle } from "node:fs/promises";
+import { type FileHandle, link, mkdir, open, rename, rm, rmdir } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { jwtVerify, SignJWT, type JWTPayload } from "jose";
+import { type JWTPayload, jwtVerify, SignJWT } from "jose";
 import pg from "pg";
-import { BodyTooLargeError, bearerToken, readJson, sendJson, type SubHandler } from "./http.ts";
+import { bearerToken, BodyTooLargeError, readJson, sendJson, type SubHandler } from "./http.ts";
 
 export interface StorageOptions {
   pool: pg.Pool;
@@ -92,7 +92,8 @@ const LIST_SORT_COLUMNS = new Set(["name", "updated_at", "created_at", "last_acc
 const BUCKET_SORT_COLUMNS = new Set(["id", "name", "created_at", "updated_at"]);
 const BUCKET_COLUMNS = `id, name, owner, public, file_size_limit::float8 as file_size_limit,
   allowed_mime_types, created_at, updated_at, type`;
-const OBJECT_COLUMNS = "id, bucket_id, name, version, metadata, user_metadata, created_at, updated_at";
+const OBJECT_COLUMNS =
+  "id, bucket_id, name, version, metadata, user_metadata, created_at, updated_at";
 
 // --- errors, as Storage renders them -------------------------------------------------------
 
@@ -116,7 +117,12 @@ class StorageError extends Error {
   }
 
   render(): Json {
-    return { statusCode: String(this.statusCode), code: this.code, error: this.error, message: this.message };
+    return {
+      statusCode: String(this.statusCode),
+      code: this.code,
+      error: this.error,
+      message: this.message,
+    };
   }
 }
 
@@ -125,14 +131,27 @@ const errors = {
   accessDenied: (message: string) => new StorageError(403, "AccessDenied", message, "Unauthorized"),
   noSuchBucket: () => new StorageError(404, "NoSuchBucket", "Bucket not found", "Bucket not found"),
   noSuchKey: () => new StorageError(404, "NoSuchKey", "Object not found", "not_found"),
-  keyAlreadyExists: () => new StorageError(409, "KeyAlreadyExists", "The resource already exists", "Duplicate"),
-  relatedResourceNotFound: () => new StorageError(404, "InvalidRequest", "The related resource does not exist"),
+  keyAlreadyExists: () =>
+    new StorageError(409, "KeyAlreadyExists", "The resource already exists", "Duplicate"),
+  relatedResourceNotFound: () =>
+    new StorageError(404, "InvalidRequest", "The related resource does not exist"),
   entityTooLarge: () =>
-    new StorageError(413, "EntityTooLarge", "The object exceeded the maximum allowed size", "Payload too large"),
+    new StorageError(
+      413,
+      "EntityTooLarge",
+      "The object exceeded the maximum allowed size",
+      "Payload too large",
+    ),
   invalidMimeType: (mimetype: string) =>
-    new StorageError(415, "InvalidMimeType", `mime type ${mimetype} is not supported`, "invalid_mime_type"),
+    new StorageError(
+      415,
+      "InvalidMimeType",
+      `mime type ${mimetype} is not supported`,
+      "invalid_mime_type",
+    ),
   invalidKey: (key: string) => new StorageError(400, "InvalidKey", `Invalid key: ${key}`),
-  invalidBucketName: () => new StorageError(400, "InvalidBucketName", "Bucket name invalid", "Invalid Input"),
+  invalidBucketName: () =>
+    new StorageError(400, "InvalidBucketName", "Bucket name invalid", "Invalid Input"),
   invalidJwt: (message: string) => new StorageError(400, "InvalidJWT", message),
   invalidSignature: () => new StorageError(400, "InvalidSignature", "Invalid signature"),
   invalidRequest: (message: string) => new StorageError(400, "InvalidRequest", message),
@@ -144,7 +163,9 @@ function fromDatabaseError(error: unknown): unknown {
   switch (error.code) {
     case "42501": {
       const rls = error.message.includes("row-level security");
-      return errors.accessDenied(rls ? "new row violates row-level security policy" : error.message);
+      return errors.accessDenied(
+        rls ? "new row violates row-level security policy" : error.message,
+      );
     }
     case "23505":
       return errors.keyAlreadyExists();
@@ -240,7 +261,11 @@ function ownerOf(actor: Actor): { owner: string | null; ownerId: string | null }
  * caller, whose select policy decides. `anonymousError` is what a caller without a valid JWT
  * gets for a bucket that is missing or private.
  */
-function readerFor(bucket: BucketRow | null, caller: Actor | null, anonymousError: StorageError): Actor {
+function readerFor(
+  bucket: BucketRow | null,
+  caller: Actor | null,
+  anonymousError: StorageError,
+): Actor {
   if (bucket?.public) return STORAGE_ADMIN;
   if (!caller) throw anonymousError;
   if (!bucket) throw errors.noSuchBucket();
@@ -280,7 +305,9 @@ async function readJsonBody(req: IncomingMessage): Promise<Json> {
 
 function stringField(body: Json, name: string): string {
   const value = body[name];
-  if (value === undefined) throw errors.invalidRequest(`body must have required property '${name}'`);
+  if (value === undefined) {
+    throw errors.invalidRequest(`body must have required property '${name}'`);
+  }
   if (typeof value !== "string") throw errors.invalidRequest(`body/${name} must be string`);
   return value;
 }
@@ -291,11 +318,15 @@ function optionalStringField(body: Json, name: string): string | undefined {
 
 function stringListField(body: Json, name: string): string[] {
   const value = body[name];
-  if (value === undefined) throw errors.invalidRequest(`body must have required property '${name}'`);
+  if (value === undefined) {
+    throw errors.invalidRequest(`body must have required property '${name}'`);
+  }
   if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
     throw errors.invalidRequest(`body/${name} must be an array of strings`);
   }
-  if (value.length === 0) throw errors.invalidRequest(`body/${name} must NOT have fewer than 1 items`);
+  if (value.length === 0) {
+    throw errors.invalidRequest(`body/${name} must NOT have fewer than 1 items`);
+  }
   return value;
 }
 
@@ -311,7 +342,9 @@ function integerValue(value: unknown, label: string, minimum: number): number {
 function integerField(body: Json, name: string, minimum: number, fallback?: number): number {
   const value = body[name];
   if (value !== undefined) return integerValue(value, `body/${name}`, minimum);
-  if (fallback === undefined) throw errors.invalidRequest(`body must have required property '${name}'`);
+  if (fallback === undefined) {
+    throw errors.invalidRequest(`body must have required property '${name}'`);
+  }
   return fallback;
 }
 
@@ -333,7 +366,9 @@ function parseUserMetadata(text: string | undefined): Json | null {
 /** Storage's x-metadata header: custom metadata as base64-encoded JSON. */
 function userMetadataHeader(req: IncomingMessage): Json | null {
   const header = req.headers["x-metadata"];
-  return typeof header === "string" ? parseUserMetadata(Buffer.from(header, "base64").toString("utf8")) : null;
+  return typeof header === "string"
+    ? parseUserMetadata(Buffer.from(header, "base64").toString("utf8"))
+    : null;
 }
 
 /** Storage's check: the mimetype's type/subtype must equal an allowed one, or match an allowed `type/*`. */
@@ -376,10 +411,14 @@ async function formFile(req: IncomingMessage, sizeLimit: number): Promise<Incomi
     // The WHATWG body parser does the multipart parsing. Node's web stream is the global
     // ReadableStream; only their type declarations differ.
     const body = Readable.toWeb(Readable.from(upTo(req, cap, received))) as ReadableStream;
-    form = await new Response(body, { headers: { "content-type": req.headers["content-type"] ?? "" } }).formData();
+    form = await new Response(body, {
+      headers: { "content-type": req.headers["content-type"] ?? "" },
+    }).formData();
   } catch {
     // Past the cap the body was cut short, which is why it did not parse.
-    throw received.bytes > cap ? errors.entityTooLarge() : errors.invalidRequest("No content provided");
+    throw received.bytes > cap
+      ? errors.entityTooLarge()
+      : errors.invalidRequest("No content provided");
   }
   const file = [...form.values()].find((value): value is File => typeof value !== "string");
   if (!file) throw errors.invalidRequest("No content provided");
@@ -504,7 +543,12 @@ function listSql(column: string, order: "asc" | "desc"): string {
     limit $4 offset $5`;
 }
 
-async function findObject(db: Db, bucket: string, name: string, forUpdate = false): Promise<ObjectRow> {
+async function findObject(
+  db: Db,
+  bucket: string,
+  name: string,
+  forUpdate = false,
+): Promise<ObjectRow> {
   const lock = forUpdate ? "for update" : "";
   const { rows } = await db.query<ObjectRow>(
     `select ${OBJECT_COLUMNS} from storage.objects where bucket_id = $1 and name = $2 ${lock}`,
@@ -619,7 +663,11 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   }
 
   /** A signed URL's token: valid, unexpired, and issued for this very object. */
-  async function verifySignedUrl(query: URLSearchParams, bucket: string, name: string): Promise<JWTPayload> {
+  async function verifySignedUrl(
+    query: URLSearchParams,
+    bucket: string,
+    name: string,
+  ): Promise<JWTPayload> {
     const token = query.get("token");
     if (!token) throw errors.invalidRequest("querystring must have required property 'token'");
     let claims: JWTPayload;
@@ -640,14 +688,23 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
    * PostgREST and Storage set them. A dry run asks the policies whether the work would pass,
    * as Storage's testPermission does, and keeps nothing.
    */
-  async function transaction<T>(actor: Actor, work: (db: Db) => Promise<T>, { dryRun = false } = {}): Promise<T> {
+  async function transaction<T>(
+    actor: Actor,
+    work: (db: Db) => Promise<T>,
+    { dryRun = false } = {},
+  ): Promise<T> {
     const db = await options.pool.connect();
     try {
       await db.query("begin");
       await db.query(
         `select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true),
                 set_config('request.jwt.claim.role', $3, true), set_config('role', $4, true)`,
-        [JSON.stringify(actor.claims), actor.claims.sub ?? "", String(actor.claims.role ?? ""), actor.role],
+        [
+          JSON.stringify(actor.claims),
+          actor.claims.sub ?? "",
+          String(actor.claims.role ?? ""),
+          actor.role,
+        ],
       );
       const result = await work(db);
       await db.query(dryRun ? "rollback" : "commit");
@@ -721,7 +778,11 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
    * Brings a file to `to` with `put` (rename or link), creating its folders. A concurrent
    * removeVersion can prune a folder between the two steps, so a vanished folder is retried.
    */
-  async function placeFile(from: string, to: string, put: (from: string, to: string) => Promise<void>) {
+  async function placeFile(
+    from: string,
+    to: string,
+    put: (from: string, to: string) => Promise<void>,
+  ) {
     for (let attempt = 1;; attempt++) {
       await mkdir(dirname(to), { recursive: true });
       try {
@@ -803,7 +864,12 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
    * Asks the policies whether `actor` may write the object, before any byte is read, as
    * Storage does: a refused caller gets the RLS error and nothing is stored.
    */
-  async function checkWriteAllowed(actor: Actor, bucket: string, name: string, mode: WriteMode): Promise<void> {
+  async function checkWriteAllowed(
+    actor: Actor,
+    bucket: string,
+    name: string,
+    mode: WriteMode,
+  ): Promise<void> {
     const probe = { actor, bucket, name, metadata: {}, userMetadata: null, version: randomUUID() };
     await transaction(actor, (db) => writeObjectRow(db, mode, probe), { dryRun: true });
   }
@@ -816,7 +882,9 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     const incoming = (req.headers["content-type"] ?? "").startsWith("multipart/form-data")
       ? await formFile(req, sizeLimit)
       : rawFile(req);
-    if (bucket.allowed_mime_types?.length) assertAllowedMimeType(incoming.mimetype, bucket.allowed_mime_types);
+    if (bucket.allowed_mime_types?.length) {
+      assertAllowedMimeType(incoming.mimetype, bucket.allowed_mime_types);
+    }
     const stored = await writeTempFile(incoming.bytes, sizeLimit);
     const metadata: ObjectMetadata = {
       eTag: stored.eTag,
@@ -864,13 +932,19 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   // --- routes -----------------------------------------------------------------------------
 
   /** POST /object/{bucket}/{name} (x-upsert: true to replace) and PUT, which replaces. */
-  async function uploadObject({ req, res, params: [bucketId, name] }: Call, mode: WriteMode): Promise<void> {
+  async function uploadObject(
+    { req, res, params: [bucketId, name] }: Call,
+    mode: WriteMode,
+  ): Promise<void> {
     const actor = await authenticate(req);
     sendJson(res, 200, await storeUpload(req, actor, bucketId, name, mode));
   }
 
   /** GET /object/{bucket}/{name} (a missing or invalid JWT is allowed) and /object/authenticated/... */
-  async function getObject({ req, res, params: [bucketId, name], query }: Call, jwt: "required" | "optional") {
+  async function getObject(
+    { req, res, params: [bucketId, name], query }: Call,
+    jwt: "required" | "optional",
+  ) {
     const caller = jwt === "required" ? await authenticate(req) : await tryAuthenticate(req);
     const bucket = await findBucket(bucketId);
     const reader = readerFor(bucket, caller, errors.accessDenied("Access denied to this bucket"));
@@ -880,11 +954,19 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   async function getPublicObject({ res, params: [bucketId, name], query }: Call): Promise<void> {
     const bucket = await findBucket(bucketId);
     if (!bucket?.public) throw errors.noSuchBucket();
-    await sendObject(res, await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name)), query);
+    await sendObject(
+      res,
+      await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name)),
+      query,
+    );
   }
 
   async function getObjectInfo({ req, res, params: [bucketId, name] }: Call): Promise<void> {
-    const reader = readerFor(await findBucket(bucketId), await tryAuthenticate(req), errors.noSuchBucket());
+    const reader = readerFor(
+      await findBucket(bucketId),
+      await tryAuthenticate(req),
+      errors.noSuchBucket(),
+    );
     sendJson(res, 200, infoOf(await transaction(reader, (db) => findObject(db, bucketId, name))));
   }
 
@@ -918,7 +1000,13 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     const limit = integerField(body, "limit", 1, 100);
     const offset = integerField(body, "offset", 0, 0);
     const entries = await transaction(actor, async (db) => {
-      return (await db.query(listSql(column, order), [bucketId, prefix, prefix + search, limit, offset])).rows;
+      return (await db.query(listSql(column, order), [
+        bucketId,
+        prefix,
+        prefix + search,
+        limit,
+        offset,
+      ])).rows;
     });
     sendJson(res, 200, entries);
   }
@@ -934,7 +1022,9 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
       );
       return rows;
     });
-    await Promise.all(deleted.filter((row) => row.version).map((row) => removeVersion(storedVersion(row))));
+    await Promise.all(
+      deleted.filter((row) => row.version).map((row) => removeVersion(storedVersion(row))),
+    );
     sendJson(res, 200, deleted);
   }
 
@@ -1026,18 +1116,29 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
       );
       return new Set(rows.map((row) => row.name));
     });
-    const entries = await Promise.all(paths.map(async (path) =>
-      readable.has(path)
-        ? { error: null, path, signedURL: await signedUrl(bucketId, path, expiresIn) }
-        : { error: "Either the object does not exist or you do not have access to it", path, signedURL: null }
-    ));
+    const entries = await Promise.all(
+      paths.map(async (path) =>
+        readable.has(path)
+          ? { error: null, path, signedURL: await signedUrl(bucketId, path, expiresIn) }
+          : {
+            error: "Either the object does not exist or you do not have access to it",
+            path,
+            signedURL: null,
+          }
+      ),
+    );
     sendJson(res, 200, entries);
   }
 
   /** GET /object/sign/{bucket}/{name}?token=: anyone holding the token may download, until it expires. */
   async function getSignedObject({ res, params: [bucketId, name], query }: Call): Promise<void> {
     const { exp } = await verifySignedUrl(query, bucketId, name);
-    await sendObject(res, await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name)), query, exp);
+    await sendObject(
+      res,
+      await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name)),
+      query,
+      exp,
+    );
   }
 
   /**
@@ -1056,7 +1157,9 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   }
 
   /** PUT /object/upload/sign/{bucket}/{name}?token=: the upload the token allows, made as its signer. */
-  async function uploadToSignedUrl({ req, res, params: [bucketId, name], query }: Call): Promise<void> {
+  async function uploadToSignedUrl(
+    { req, res, params: [bucketId, name], query }: Call,
+  ): Promise<void> {
     const claims = await verifySignedUrl(query, bucketId, name);
     // A download URL's token names the object too, but carries no signer.
     if (!isPlainObject(claims.signer)) throw errors.invalidSignature();
@@ -1070,8 +1173,12 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     const sortColumn = query.get("sortColumn") ?? "";
     const column = BUCKET_SORT_COLUMNS.has(sortColumn) ? sortColumn : "name";
     const order = query.get("sortOrder") === "desc" ? "desc" : "asc";
-    const limit = query.has("limit") ? integerValue(query.get("limit"), "querystring/limit", 1) : null;
-    const offset = query.has("offset") ? integerValue(query.get("offset"), "querystring/offset", 0) : 0;
+    const limit = query.has("limit")
+      ? integerValue(query.get("limit"), "querystring/limit", 1)
+      : null;
+    const offset = query.has("offset")
+      ? integerValue(query.get("offset"), "querystring/offset", 0)
+      : 0;
     const buckets = await transaction(actor, async (db) => {
       const { rows } = await db.query(
         `select ${BUCKET_COLUMNS} from storage.buckets
@@ -1087,7 +1194,10 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   async function getBucket({ req, res, params: [bucketId] }: Call): Promise<void> {
     const actor = await authenticate(req);
     const bucket = await transaction(actor, async (db) => {
-      const { rows } = await db.query(`select ${BUCKET_COLUMNS} from storage.buckets where id = $1`, [bucketId]);
+      const { rows } = await db.query(
+        `select ${BUCKET_COLUMNS} from storage.buckets where id = $1`,
+        [bucketId],
+      );
       return rows[0];
     });
     if (!bucket) throw errors.noSuchBucket();
@@ -1109,8 +1219,11 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     ["GET", /^\/object\/authenticated\/([^/]+)\/(.+)$/, (call) => getObject(call, "required")],
     ["GET", /^\/object\/info\/([^/]+)\/(.+)$/, getObjectInfo],
     ["GET", /^\/object\/([^/]+)\/(.+)$/, (call) => getObject(call, "optional")],
-    ["POST", /^\/object\/([^/]+)\/(.+)$/, (call) =>
-      uploadObject(call, call.req.headers["x-upsert"] === "true" ? "upsert" : "create")],
+    [
+      "POST",
+      /^\/object\/([^/]+)\/(.+)$/,
+      (call) => uploadObject(call, call.req.headers["x-upsert"] === "true" ? "upsert" : "create"),
+    ],
     ["PUT", /^\/object\/([^/]+)\/(.+)$/, (call) => uploadObject(call, "update")],
     ["DELETE", /^\/object\/([^/]+)$/, removeObjects],
     ["GET", /^\/bucket\/?$/, listBuckets],
@@ -1139,7 +1252,11 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
         return await handle({ req, res, params, query });
       }
       // Fastify's answer for a route it does not have
-      sendJson(res, 404, { statusCode: 404, error: "Not Found", message: `Route ${req.method}:${pathname} not found` });
+      sendJson(res, 404, {
+        statusCode: 404,
+        error: "Not Found",
+        message: `Route ${req.method}:${pathname} not found`,
+      });
     } catch (error) {
       sendError(res, error);
     }

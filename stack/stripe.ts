@@ -15,10 +15,10 @@ import { readBody, sendJson } from "./http.ts";
 import { apiRoutes, type Ctx, type Handler } from "./stripe/api.ts";
 import { Bank } from "./stripe/bank.ts";
 import { StripeError } from "./stripe/errors.ts";
-import { parseForm, type Params } from "./stripe/form.ts";
+import { type Params, parseForm } from "./stripe/form.ts";
 import { Reader } from "./stripe/params.ts";
 import { newId, Store } from "./stripe/state.ts";
-import { testRoutes, type TestCtx } from "./stripe/simulate.ts";
+import { type TestCtx, testRoutes } from "./stripe/simulate.ts";
 import { API_VERSION, Webhooks } from "./stripe/webhooks.ts";
 
 export interface StripeStandInOptions {
@@ -56,8 +56,13 @@ interface SavedResponse {
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(",")}}`;
+    const entries = Object.entries(value as Record<string, unknown>).sort((
+      [a],
+      [b],
+    ) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${
+      entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(",")
+    }}`;
   }
   return JSON.stringify(value);
 }
@@ -80,7 +85,9 @@ function secretKey(req: IncomingMessage): string {
     );
   }
   if (!/^sk_test_\S+$/.test(key)) {
-    const masked = key.length > 12 ? `${key.slice(0, 8)}${"*".repeat(Math.max(0, key.length - 12))}${key.slice(-4)}` : key;
+    const masked = key.length > 12
+      ? `${key.slice(0, 8)}${"*".repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`
+      : key;
     throw authError(`Invalid API Key provided: ${masked}`);
   }
   return key;
@@ -102,8 +109,13 @@ export function createStripeStandIn(options: StripeStandInOptions): StripeStandI
   async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const requestId = newId("req");
     const method = req.method ?? "GET";
-    const headers: Record<string, string> = { "request-id": requestId, "stripe-version": String(req.headers["stripe-version"] ?? API_VERSION) };
-    const idempotencyKey = method === "POST" ? (req.headers["idempotency-key"] as string | undefined) ?? null : null;
+    const headers: Record<string, string> = {
+      "request-id": requestId,
+      "stripe-version": String(req.headers["stripe-version"] ?? API_VERSION),
+    };
+    const idempotencyKey = method === "POST"
+      ? (req.headers["idempotency-key"] as string | undefined) ?? null
+      : null;
     if (idempotencyKey) headers["idempotency-key"] = idempotencyKey;
     let saveAs: string | null = null;
     const endpoint = `${method} ${url.pathname}`;
@@ -111,18 +123,34 @@ export function createStripeStandIn(options: StripeStandInOptions): StripeStandI
     try {
       const key = secretKey(req);
       if (req.headers["stripe-account"]) {
-        throw new StripeError(400, "invalid_request_error", "The local Stripe stand-in does not act on connected accounts (the Stripe-Account header).", undefined, "stripe_account");
+        throw new StripeError(
+          400,
+          "invalid_request_error",
+          "The local Stripe stand-in does not act on connected accounts (the Stripe-Account header).",
+          undefined,
+          "stripe_account",
+        );
       }
       const raw = (await readBody(req, 1024 * 1024)).toString("utf8");
       const params: Params = parseForm(method === "POST" ? raw : url.search.slice(1));
       const route = apiRoutes.find(([m, pattern]) => m === method && pattern.test(url.pathname));
       if (!route) {
-        throw new StripeError(404, "invalid_request_error", `Unrecognized request URL (${method}: ${url.pathname}). The local Stripe stand-in answers only the subset of Stripe's API the project uses; see stack/stripe/api.ts.`);
+        throw new StripeError(
+          404,
+          "invalid_request_error",
+          `Unrecognized request URL (${method}: ${url.pathname}). The local Stripe stand-in answers only the subset of Stripe's API the project uses; see stack/stripe/api.ts.`,
+        );
       }
 
       if (idempotencyKey) {
         if (idempotencyKey.length > 255) {
-          throw new StripeError(400, "invalid_request_error", "Invalid Idempotency-Key: keys can be no longer than 255 characters.", undefined, "idempotency_key");
+          throw new StripeError(
+            400,
+            "invalid_request_error",
+            "Invalid Idempotency-Key: keys can be no longer than 255 characters.",
+            undefined,
+            "idempotency_key",
+          );
         }
         saveAs = `${key}\u0000${idempotencyKey}`;
         fingerprint = canonical(params);
@@ -130,12 +158,24 @@ export function createStripeStandIn(options: StripeStandInOptions): StripeStandI
         if (previous) {
           saveAs = null;
           if (previous.endpoint !== endpoint) {
-            throw new StripeError(400, "idempotency_error", `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${previous.endpoint}' vs '${endpoint}'). Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`);
+            throw new StripeError(
+              400,
+              "idempotency_error",
+              `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${previous.endpoint}' vs '${endpoint}'). Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+            );
           }
           if (previous.fingerprint !== fingerprint) {
-            throw new StripeError(400, "idempotency_error", `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`);
+            throw new StripeError(
+              400,
+              "idempotency_error",
+              `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+            );
           }
-          return sendJson(res, previous.status, previous.body, { ...headers, "idempotent-replayed": "true", "original-request": previous.requestId });
+          return sendJson(res, previous.status, previous.body, {
+            ...headers,
+            "idempotent-replayed": "true",
+            "original-request": previous.requestId,
+          });
         }
       }
 
@@ -158,25 +198,49 @@ export function createStripeStandIn(options: StripeStandInOptions): StripeStandI
       const failure = error instanceof StripeError ? error : null;
       if (!failure) console.error("stripe stand-in:", error);
       const status = failure?.status ?? 500;
-      const body = failure?.render() ?? { error: { type: "api_error", message: "An unexpected error occurred in the local Stripe stand-in." } };
-      if (saveAs && failure?.saved) saved.set(saveAs, { endpoint, fingerprint, status, body, requestId });
+      const body = failure?.render() ??
+        {
+          error: {
+            type: "api_error",
+            message: "An unexpected error occurred in the local Stripe stand-in.",
+          },
+        };
+      if (saveAs && failure?.saved) {
+        saved.set(saveAs, { endpoint, fingerprint, status, body, requestId });
+      }
       sendJson(res, status, body, headers);
     }
   }
 
   async function test(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     try {
-      if (!isLoopback(req)) throw new StripeError(403, "invalid_request_error", "The /_test/ endpoints answer only on 127.0.0.1.");
+      if (!isLoopback(req)) {
+        throw new StripeError(
+          403,
+          "invalid_request_error",
+          "The /_test/ endpoints answer only on 127.0.0.1.",
+        );
+      }
       const method = req.method ?? "GET";
       const route = testRoutes.find(([m, pattern]) => m === method && pattern.test(url.pathname));
-      if (!route) throw new StripeError(404, "invalid_request_error", `Unrecognized request URL (${method}: ${url.pathname}).`);
+      if (!route) {
+        throw new StripeError(
+          404,
+          "invalid_request_error",
+          `Unrecognized request URL (${method}: ${url.pathname}).`,
+        );
+      }
       const raw = (await readBody(req, 1024 * 1024)).toString("utf8");
       let body: unknown = {};
       if (raw.trim() !== "") {
         try {
           body = JSON.parse(raw);
         } catch {
-          throw new StripeError(400, "invalid_request_error", "The /_test/ endpoints take a JSON body.");
+          throw new StripeError(
+            400,
+            "invalid_request_error",
+            "The /_test/ endpoints take a JSON body.",
+          );
         }
       }
       const [, pattern, handler] = route;
@@ -209,8 +273,11 @@ export function createStripeStandIn(options: StripeStandInOptions): StripeStandI
     const handle = url.pathname.startsWith("/_test/") ? test(req, res, url) : api(req, res, url);
     handle.catch((error) => {
       console.error("stripe stand-in:", error);
-      if (!res.headersSent) sendJson(res, 500, { error: { type: "api_error", message: "An unexpected error occurred." } });
-      else res.destroy();
+      if (!res.headersSent) {
+        sendJson(res, 500, {
+          error: { type: "api_error", message: "An unexpected error occurred." },
+        });
+      } else res.destroy();
     });
   });
 

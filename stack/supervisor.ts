@@ -2,7 +2,7 @@
 // of them dies while the stack is up, the whole stack stops and says why, with the last
 // lines of that child's log, rather than limping on half-started.
 
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, spawn, type SpawnOptions } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 

@@ -13,8 +13,11 @@ const IDS_PER_REQUEST = 100;
 
 export async function listAllAccounts(client: AdminClient): Promise<User[]> {
   const accounts: User[] = [];
-  for (let page = 1; ; page++) {
-    const { users } = unwrap(await client.auth.admin.listUsers({ page, perPage: USERS_PAGE_SIZE }), "listing users");
+  for (let page = 1;; page++) {
+    const { users } = unwrap(
+      await client.auth.admin.listUsers({ page, perPage: USERS_PAGE_SIZE }),
+      "listing users",
+    );
     accounts.push(...users);
     if (users.length < USERS_PAGE_SIZE) return accounts;
   }
@@ -30,7 +33,9 @@ export async function findAccount(client: AdminClient, reference: string): Promi
     return user;
   }
   const email = reference.toLowerCase();
-  const account = (await listAllAccounts(client)).find((candidate) => candidate.email?.toLowerCase() === email);
+  const account = (await listAllAccounts(client)).find((candidate) =>
+    candidate.email?.toLowerCase() === email
+  );
   if (!account) throw new CommandError(`no user with e-mail ${reference}`);
   return account;
 }
@@ -47,7 +52,8 @@ export async function emailsById(client: AdminClient, ids: string[]): Promise<Ma
 }
 
 export function isBanned(account: User): boolean {
-  return account.banned_until !== undefined && account.banned_until !== null && Date.parse(account.banned_until) > Date.now();
+  return account.banned_until !== undefined && account.banned_until !== null &&
+    Date.parse(account.banned_until) > Date.now();
 }
 
 export interface ProfileSummary {
@@ -57,10 +63,16 @@ export interface ProfileSummary {
   account_status: string;
 }
 
-export async function profilesOf(client: AdminClient, userIds: string[]): Promise<Map<string, ProfileSummary>> {
+export async function profilesOf(
+  client: AdminClient,
+  userIds: string[],
+): Promise<Map<string, ProfileSummary>> {
   const rows = await inChunks(userIds, async (chunk) =>
     unwrap(
-      await client.from("profiles").select("id, username, display_name, account_status").in("id", chunk),
+      await client.from("profiles").select("id, username, display_name, account_status").in(
+        "id",
+        chunk,
+      ),
       "reading profiles",
     ));
   return new Map(rows.map((row) => [row.id, row]));
@@ -75,10 +87,15 @@ export interface RoleAssignment {
 }
 
 /** Every role assignment of the users, expired ones included. */
-export async function roleAssignmentsOf(client: AdminClient, userIds: string[]): Promise<RoleAssignment[]> {
+export async function roleAssignmentsOf(
+  client: AdminClient,
+  userIds: string[],
+): Promise<RoleAssignment[]> {
   const rows = await inChunks(userIds, async (chunk) =>
     unwrap(
-      await client.from("user_roles").select("user_id, assigned_at, assigned_by, expires_at, roles(name)").in("user_id", chunk),
+      await client.from("user_roles").select(
+        "user_id, assigned_at, assigned_by, expires_at, roles(name)",
+      ).in("user_id", chunk),
       "reading role assignments",
     ));
   return rows.map(({ roles, ...assignment }) => ({ ...assignment, role: roles.name }));
@@ -89,7 +106,10 @@ export function isUnexpired(assignment: { expires_at: string | null }): boolean 
   return assignment.expires_at === null || Date.parse(assignment.expires_at) > Date.now();
 }
 
-async function inChunks<Row>(ids: string[], fetchChunk: (chunk: string[]) => Promise<Row[]>): Promise<Row[]> {
+async function inChunks<Row>(
+  ids: string[],
+  fetchChunk: (chunk: string[]) => Promise<Row[]>,
+): Promise<Row[]> {
   const rows: Row[] = [];
   for (let start = 0; start < ids.length; start += IDS_PER_REQUEST) {
     rows.push(...(await fetchChunk(ids.slice(start, start + IDS_PER_REQUEST))));

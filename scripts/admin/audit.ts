@@ -10,7 +10,8 @@ export type AuditEntry = Database["public"]["Tables"]["audit_log"]["Row"];
 
 type JsonObject = Record<string, unknown>;
 
-const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** What an update changed, as column names; timestamps the database keeps are left out. */
 function changedColumns(entry: AuditEntry): string {
@@ -18,7 +19,9 @@ function changedColumns(entry: AuditEntry): string {
   const before = entry.before;
   const after = entry.after;
   return Object.keys(after)
-    .filter((column) => column !== "updated_at" && JSON.stringify(before[column]) !== JSON.stringify(after[column]))
+    .filter((column) =>
+      column !== "updated_at" && JSON.stringify(before[column]) !== JSON.stringify(after[column])
+    )
     .join(",");
 }
 
@@ -38,7 +41,8 @@ const audit = defineCommand({
   summary: "recent audit log entries, newest first",
   input: z.object({
     limit: limit(50),
-    table: z.string().regex(/^[a-z_][a-z0-9_]*$/, "must be a table name like user_roles").optional(),
+    table: z.string().regex(/^[a-z_][a-z0-9_]*$/, "must be a table name like user_roles")
+      .optional(),
   }),
   async run({ client }, { limit, table: tableName }) {
     let query = client.from("audit_log").select("*").order("id", { ascending: false }).limit(limit);

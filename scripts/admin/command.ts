@@ -36,19 +36,30 @@ interface CommandSpec<Input extends z.ZodObject> {
 
 export function defineCommand<Input extends z.ZodObject>(spec: CommandSpec<Input>): Command {
   const argNames = spec.args ?? [];
-  const label = (key: PropertyKey) => (argNames.includes(String(key)) ? `<${String(key)}>` : `--${String(key)}`);
+  const label = (
+    key: PropertyKey,
+  ) => (argNames.includes(String(key)) ? `<${String(key)}>` : `--${String(key)}`);
   return {
     name: spec.name,
     synopsis: spec.synopsis ?? argNames.map((name) => `<${name}>`).join(" "),
     summary: spec.summary,
     parse(positionals, flags) {
-      if (positionals.length < argNames.length) throw new UsageError(`${spec.name}: missing <${argNames[positionals.length]}>`);
+      if (positionals.length < argNames.length) {
+        throw new UsageError(`${spec.name}: missing <${argNames[positionals.length]}>`);
+      }
       if (positionals.length > argNames.length) {
-        throw new UsageError(`${spec.name}: unexpected argument ${JSON.stringify(positionals[argNames.length])}`);
+        throw new UsageError(
+          `${spec.name}: unexpected argument ${JSON.stringify(positionals[argNames.length])}`,
+        );
       }
       const foreign = Object.keys(flags).filter((flag) => !(flag in spec.input.shape));
-      if (foreign.length > 0) throw new UsageError(`${spec.name}: --${foreign[0]} is not an option of this command`);
-      const raw = { ...flags, ...Object.fromEntries(argNames.map((name, i) => [name, positionals[i]])) };
+      if (foreign.length > 0) {
+        throw new UsageError(`${spec.name}: --${foreign[0]} is not an option of this command`);
+      }
+      const raw = {
+        ...flags,
+        ...Object.fromEntries(argNames.map((name, i) => [name, positionals[i]])),
+      };
       const parsed = spec.input.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -75,12 +86,17 @@ export const userReference = z.string().trim().refine(
 export const uuid = z.string().regex(UUID_PATTERN, "must be an id (a UUID)");
 
 /** A role's name, in the form roles_name_format allows. */
-export const roleName = z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, "must be a role name like moderator");
+export const roleName = z.string().regex(
+  /^[a-z][a-z0-9_]{1,39}$/,
+  "must be a role name like moderator",
+);
 
 /** A whole number between min and max given as a flag's text. */
 export const wholeNumber = (min: number, max: number) =>
   z.coerce
-    .number({ error: (issue) => (issue.code === "invalid_type" ? "must be a whole number" : undefined) })
+    .number({
+      error: (issue) => (issue.code === "invalid_type" ? "must be a whole number" : undefined),
+    })
     .int()
     .min(min)
     .max(max);
@@ -92,7 +108,11 @@ const isoTimestamp = z.iso.datetime({ offset: true });
 
 /** A future moment: YYYY-MM-DD (midnight UTC, when that day begins) or an ISO timestamp; as ISO. */
 export const futureTime = z.string().transform((text, context) => {
-  const iso = isoDate.safeParse(text).success ? `${text}T00:00:00Z` : isoTimestamp.safeParse(text).success ? text : null;
+  const iso = isoDate.safeParse(text).success
+    ? `${text}T00:00:00Z`
+    : isoTimestamp.safeParse(text).success
+    ? text
+    : null;
   if (iso === null) {
     context.addIssue({ code: "custom", message: "must be YYYY-MM-DD or an ISO timestamp" });
     return z.NEVER;

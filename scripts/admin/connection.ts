@@ -30,13 +30,18 @@ export function loadConnection(env: NodeJS.ProcessEnv = process.env): Connection
   if (url && serviceRoleKey) return { url, serviceRoleKey };
   if (url || serviceRoleKey) {
     const missing = url ? "SUPABASE_SERVICE_ROLE_KEY" : "SUPABASE_URL";
-    throw new CommandError(`${missing} is not set (SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY go together)`);
+    throw new CommandError(
+      `${missing} is not set (SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY go together)`,
+    );
   }
   return loadLocalStackConnection();
 }
 
 function loadLocalStackConnection(): Connection {
-  const status = localStackStatus(["API_URL", "SERVICE_ROLE_KEY"], "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are not set");
+  const status = localStackStatus(
+    ["API_URL", "SERVICE_ROLE_KEY"],
+    "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are not set",
+  );
   return { url: status.API_URL, serviceRoleKey: status.SERVICE_ROLE_KEY };
 }
 
@@ -47,22 +52,36 @@ function loadLocalStackConnection(): Connection {
 export function localStackStatus(needed: string[], why: string): Record<string, string> {
   const statusFile = stackConfig("dev").statusFile;
   if (!existsSync(statusFile)) {
-    throw new CommandError(`${why}, and no local stack is running (${statusFile} is missing): export them, or run \`npm start\``);
+    throw new CommandError(
+      `${why}, and no local stack is running (${statusFile} is missing): export them, or run \`npm start\``,
+    );
   }
   const status = parseEnv(readFileSync(statusFile, "utf8")) as Record<string, string>;
   const missing = needed.filter((name) => !status[name]);
-  if (missing.length > 0) throw new CommandError(`${statusFile} has no ${missing.join(" or ")} line`);
+  if (missing.length > 0) {
+    throw new CommandError(`${statusFile} has no ${missing.join(" or ")} line`);
+  }
   return status;
 }
 
 // An HTTP header value: printable ASCII, so an e-mail or a login name.
-const operatorName = z.string().trim().min(1).max(200).regex(/^[\x20-\x7e]+$/, "must be printable ASCII");
+const operatorName = z.string().trim().min(1).max(200).regex(
+  /^[\x20-\x7e]+$/,
+  "must be printable ASCII",
+);
 
 /** The operator: --as, else ADMIN_ACTOR, else the OS user running the CLI. */
-export function resolveOperator(asFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveOperator(
+  asFlag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const candidate = asFlag ?? env.ADMIN_ACTOR ?? userInfo().username;
   const parsed = operatorName.safeParse(candidate);
-  if (!parsed.success) throw new UsageError(`operator name ${JSON.stringify(candidate)} ${parsed.error.issues[0].message}`);
+  if (!parsed.success) {
+    throw new UsageError(
+      `operator name ${JSON.stringify(candidate)} ${parsed.error.issues[0].message}`,
+    );
+  }
   return parsed.data;
 }
 

@@ -19,7 +19,10 @@ type ApiAnswer = { data: unknown; error: ApiError | null };
 type SuccessData<Answer extends ApiAnswer> = Extract<Answer, { error: null }>["data"];
 
 /** The data of an API answer, or a CommandError whose one line says what failed and why. */
-export function unwrap<Answer extends ApiAnswer>(answer: Answer, doing: string): SuccessData<Answer> {
+export function unwrap<Answer extends ApiAnswer>(
+  answer: Answer,
+  doing: string,
+): SuccessData<Answer> {
   if (answer.error) throw new CommandError(`${doing}: ${oneLine(answer.error)}`);
   return answer.data as SuccessData<Answer>;
 }

@@ -26,10 +26,15 @@ const jobColumns: Column<Job>[] = [
 function lastAnswer(job: Job): string {
   if (!job.edge_function || !job.last_call_at) return "";
   if (job.last_call_status !== null) return `${job.last_call_status} at ${when(job.last_call_at)}`;
-  return job.last_call_error ? `failed: ${job.last_call_error}` : `pending since ${when(job.last_call_at)}`;
+  return job.last_call_error
+    ? `failed: ${job.last_call_error}`
+    : `pending since ${when(job.last_call_at)}`;
 }
 
-const jobName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must be a job name like payments-release-due");
+const jobName = z.string().regex(
+  /^[a-z0-9][a-z0-9_-]{0,62}$/,
+  "must be a job name like payments-release-due",
+);
 
 const list = defineCommand({
   name: "jobs",
@@ -47,7 +52,10 @@ const run = defineCommand({
   summary: "run a scheduled job now (it keeps its schedule)",
   input: z.object({ name: jobName }),
   async run({ client }, { name }) {
-    const result = unwrap(await client.rpc("run_scheduled_job", { job_name: name }), `running ${name}`);
+    const result = unwrap(
+      await client.rpc("run_scheduled_job", { job_name: name }),
+      `running ${name}`,
+    );
     return { data: { job: name, result }, text: () => `ran ${name}: ${result ?? "done"}\n` };
   },
 });

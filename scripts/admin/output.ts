@@ -16,15 +16,20 @@ export function table<Row>(rows: Row[], columns: Column<Row>[], none = "(none)")
   if (rows.length === 0) return none;
   const cells = rows.map((row) => columns.map(([, cell]) => show(cell(row))));
   const headings = columns.map(([heading]) => heading);
-  const widths = headings.map((heading, i) => Math.max(heading.length, ...cells.map((line) => line[i].length)));
-  const line = (values: string[]) => values.map((value, i) => value.padEnd(widths[i])).join("  ").trimEnd();
+  const widths = headings.map((heading, i) =>
+    Math.max(heading.length, ...cells.map((line) => line[i].length))
+  );
+  const line = (values: string[]) =>
+    values.map((value, i) => value.padEnd(widths[i])).join("  ").trimEnd();
   return [line(headings), ...cells.map(line)].join("\n");
 }
 
 /** Label: value lines, labels aligned. */
 export function fields(entries: [label: string, value: unknown][]): string {
   const width = Math.max(...entries.map(([label]) => label.length));
-  return entries.map(([label, value]) => `${`${label}:`.padEnd(width + 1)} ${show(value)}`).join("\n");
+  return entries.map(([label, value]) => `${`${label}:`.padEnd(width + 1)} ${show(value)}`).join(
+    "\n",
+  );
 }
 
 /** Sections of text, each under its title. */

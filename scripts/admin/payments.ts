@@ -46,17 +46,27 @@ async function reasonOf(error: Error): Promise<string> {
   }
   // A request that never got an answer: fetch's "fetch failed" hides the reason in its cause.
   const failure = (error as Error & { context?: unknown }).context;
-  const cause = failure instanceof Error ? (failure.cause as Error | undefined) ?? failure : undefined;
+  const cause = failure instanceof Error
+    ? (failure.cause as Error | undefined) ?? failure
+    : undefined;
   return cause ? `${error.message}: ${cause.message}` : error.message;
 }
 
-async function invokeReconcile(client: AdminClient, days: number, limit: number): Promise<z.infer<typeof reconcileAnswer>> {
+async function invokeReconcile(
+  client: AdminClient,
+  days: number,
+  limit: number,
+): Promise<z.infer<typeof reconcileAnswer>> {
   const { data, error } = await client.functions.invoke("payments-reconcile", {
     body: { days, limit, triggered_by: "cli" },
   });
   if (error) throw new CommandError(`reconciling (payments-reconcile): ${await reasonOf(error)}`);
   const answer = reconcileAnswer.safeParse(data);
-  if (!answer.success) throw new CommandError(`reconciling (payments-reconcile): unexpected answer ${JSON.stringify(data)}`);
+  if (!answer.success) {
+    throw new CommandError(
+      `reconciling (payments-reconcile): unexpected answer ${JSON.stringify(data)}`,
+    );
+  }
   return answer.data;
 }
 
@@ -65,14 +75,19 @@ const reconcile = defineCommand({
   synopsis: "[--days N] [--limit N]",
   summary:
     "compare the ledger, the escrow records and Stripe's charges, refunds and transfers for orders active in the last --days (180); the run is recorded",
-  input: z.object({ days: wholeNumber(1, 3650).default(180), limit: wholeNumber(1, 100_000).default(20_000) }),
+  input: z.object({
+    days: wholeNumber(1, 3650).default(180),
+    limit: wholeNumber(1, 100_000).default(20_000),
+  }),
   async run({ client }, { days, limit }) {
     const { run_id, orders, complete, differences } = await invokeReconcile(client, days, limit);
     return {
       data: { run_id, orders, complete, differences },
       exitCode: differences.length > 0 ? 1 : 0,
       text: () =>
-        `${orders} orders compared${complete ? "" : ` (stopped at --limit ${limit}: more orders were active)`}, ` +
+        `${orders} orders compared${
+          complete ? "" : ` (stopped at --limit ${limit}: more orders were active)`
+        }, ` +
         `${differences.length} with differences (run ${run_id})\n` +
         (differences.length > 0 ? table(differences, columns) : ""),
     };

@@ -8,7 +8,10 @@ import { CommandError, unwrap } from "./errors.ts";
 import { table, when } from "./output.ts";
 
 async function findRoleId(client: AdminClient, name: string): Promise<string> {
-  const role = unwrap(await client.from("roles").select("id").eq("name", name).maybeSingle(), `looking up role ${name}`);
+  const role = unwrap(
+    await client.from("roles").select("id").eq("name", name).maybeSingle(),
+    `looking up role ${name}`,
+  );
   if (!role) throw new CommandError(`no role named ${name} (\`roles list\` shows them)`);
   return role.id;
 }
@@ -54,18 +57,26 @@ const assign = defineCommand({
   summary: "give a user a role, for good or until --expires",
   input: z.object({ user: userReference, role: roleName, expires: futureTime.optional() }),
   async run({ client }, { user, role, expires }) {
-    const [account, roleId] = await Promise.all([findAccount(client, user), findRoleId(client, role)]);
+    const [account, roleId] = await Promise.all([
+      findAccount(client, user),
+      findRoleId(client, role),
+    ]);
     const assignment = unwrap(
       await client
         .from("user_roles")
-        .upsert({ user_id: account.id, role_id: roleId, expires_at: expires ?? null }, { onConflict: "user_id,role_id" })
+        .upsert({ user_id: account.id, role_id: roleId, expires_at: expires ?? null }, {
+          onConflict: "user_id,role_id",
+        })
         .select("user_id, assigned_at, expires_at")
         .single(),
       `assigning ${role}`,
     );
     const result = { ...assignment, email: account.email ?? null, role };
     const until = result.expires_at ? `until ${when(result.expires_at)} UTC` : "with no expiry";
-    return { data: result, text: () => `${result.email ?? result.user_id}: ${role} assigned ${until}` };
+    return {
+      data: result,
+      text: () => `${result.email ?? result.user_id}: ${role} assigned ${until}`,
+    };
   },
 });
 
@@ -75,14 +86,21 @@ const remove = defineCommand({
   summary: "take a role away from a user",
   input: z.object({ user: userReference, role: roleName }),
   async run({ client }, { user, role }) {
-    const [account, roleId] = await Promise.all([findAccount(client, user), findRoleId(client, role)]);
+    const [account, roleId] = await Promise.all([
+      findAccount(client, user),
+      findRoleId(client, role),
+    ]);
     const removed = unwrap(
-      await client.from("user_roles").delete().eq("user_id", account.id).eq("role_id", roleId).select("user_id"),
+      await client.from("user_roles").delete().eq("user_id", account.id).eq("role_id", roleId)
+        .select("user_id"),
       `removing ${role}`,
     );
     const who = account.email ?? account.id;
     if (removed.length === 0) throw new CommandError(`${who} does not hold the role ${role}`);
-    return { data: { user_id: account.id, email: account.email ?? null, role }, text: () => `${who}: ${role} removed` };
+    return {
+      data: { user_id: account.id, email: account.email ?? null, role },
+      text: () => `${who}: ${role} removed`,
+    };
   },
 });
 

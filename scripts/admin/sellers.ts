@@ -16,7 +16,9 @@ const pending = defineCommand({
     const rows = unwrap(
       await client
         .from("seller_applications")
-        .select("id, user_id, shop_name, category, experience_level, monthly_revenue, platforms, created_at")
+        .select(
+          "id, user_id, shop_name, category, experience_level, monthly_revenue, platforms, created_at",
+        )
         .eq("status", "pending_verification")
         .order("created_at"),
       "reading seller applications",
@@ -45,11 +47,20 @@ async function review(
   reason?: string,
 ): Promise<Result> {
   const application = unwrap(
-    await client.rpc("review_seller_application", { application_id: applicationId, decision, reason }),
+    await client.rpc("review_seller_application", {
+      application_id: applicationId,
+      decision,
+      reason,
+    }),
     `reviewing application ${applicationId}`,
   );
-  const outcome = decision === "approved" ? "approved: shop opened, seller role granted" : `rejected: ${reason}`;
-  return { data: application, text: () => `${application.shop_name} (${application.id}) ${outcome}` };
+  const outcome = decision === "approved"
+    ? "approved: shop opened, seller role granted"
+    : `rejected: ${reason}`;
+  return {
+    data: application,
+    text: () => `${application.shop_name} (${application.id}) ${outcome}`,
+  };
 }
 
 const approve = defineCommand({
@@ -65,7 +76,10 @@ const reject = defineCommand({
   args: ["applicationId"],
   synopsis: "<applicationId> --reason TEXT",
   summary: "reject a pending application, telling the applicant why",
-  input: z.object({ applicationId: uuid, reason: z.string({ error: "is required" }).trim().min(1, "must say why") }),
+  input: z.object({
+    applicationId: uuid,
+    reason: z.string({ error: "is required" }).trim().min(1, "must say why"),
+  }),
   run: ({ client }, { applicationId, reason }) => review(client, applicationId, "rejected", reason),
 });
 

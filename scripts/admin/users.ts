@@ -45,10 +45,16 @@ function statusOf(account: User, profile: ProfileSummary | undefined): UserStatu
 async function userSummaries(client: AdminClient): Promise<UserSummary[]> {
   const accounts = await listAllAccounts(client);
   const ids = accounts.map((account) => account.id);
-  const [profiles, assignments] = await Promise.all([profilesOf(client, ids), roleAssignmentsOf(client, ids)]);
+  const [profiles, assignments] = await Promise.all([
+    profilesOf(client, ids),
+    roleAssignmentsOf(client, ids),
+  ]);
   const rolesByUser = new Map<string, string[]>();
   for (const assignment of assignments.filter(isUnexpired)) {
-    rolesByUser.set(assignment.user_id, [...(rolesByUser.get(assignment.user_id) ?? []), assignment.role]);
+    rolesByUser.set(assignment.user_id, [
+      ...(rolesByUser.get(assignment.user_id) ?? []),
+      assignment.role,
+    ]);
   }
   return accounts.map((account) => {
     const profile = profiles.get(account.id);
@@ -67,7 +73,9 @@ async function userSummaries(client: AdminClient): Promise<UserSummary[]> {
 
 function matchesSearch(user: UserSummary, search: string): boolean {
   const needle = search.toLowerCase();
-  return [user.email, user.username, user.display_name].some((value) => value?.toLowerCase().includes(needle));
+  return [user.email, user.username, user.display_name].some((value) =>
+    value?.toLowerCase().includes(needle)
+  );
 }
 
 const list = defineCommand({
@@ -105,9 +113,11 @@ const list = defineCommand({
 
 async function recentAuditAbout(client: AdminClient, userId: string): Promise<AuditEntry[]> {
   // Rows keyed by the user (profiles, user_roles) or naming them (seller applications).
-  const aboutUser = `row_id.eq.${userId},after->>user_id.eq.${userId},before->>user_id.eq.${userId}`;
+  const aboutUser =
+    `row_id.eq.${userId},after->>user_id.eq.${userId},before->>user_id.eq.${userId}`;
   return unwrap(
-    await client.from("audit_log").select("*").or(aboutUser).order("id", { ascending: false }).limit(RECENT_AUDIT_ENTRIES),
+    await client.from("audit_log").select("*").or(aboutUser).order("id", { ascending: false })
+      .limit(RECENT_AUDIT_ENTRIES),
     "reading the audit log",
   );
 }
@@ -127,10 +137,15 @@ const show = defineCommand({
       roleAssignmentsOf(client, [account.id]),
       recentAuditAbout(client, account.id),
     ]);
-    const assigners = await emailsById(client, assignments.flatMap((a) => (a.assigned_by ? [a.assigned_by] : [])));
+    const assigners = await emailsById(
+      client,
+      assignments.flatMap((a) => (a.assigned_by ? [a.assigned_by] : [])),
+    );
     const roles = assignments.map(({ user_id: _, ...assignment }) => ({
       ...assignment,
-      assigned_by_email: assignment.assigned_by ? assigners.get(assignment.assigned_by) ?? null : null,
+      assigned_by_email: assignment.assigned_by
+        ? assigners.get(assignment.assigned_by) ?? null
+        : null,
       expired: !isUnexpired(assignment),
     }));
     const details = {
@@ -150,22 +165,28 @@ const show = defineCommand({
       data: details,
       text: () =>
         sections([
-          ["Account", fields([
-            ["id", account.id],
-            ["email", account.email],
-            ["created", when(account.created_at)],
-            ["last sign-in", when(account.last_sign_in_at)],
-            ["banned until", when(account.banned_until)],
-          ])],
+          [
+            "Account",
+            fields([
+              ["id", account.id],
+              ["email", account.email],
+              ["created", when(account.created_at)],
+              ["last sign-in", when(account.last_sign_in_at)],
+              ["banned until", when(account.banned_until)],
+            ]),
+          ],
           ["Profile", profile ? fields(Object.entries(profile)) : "(none)"],
           ["Private profile", privateProfile ? fields(Object.entries(privateProfile)) : "(none)"],
-          ["Roles", table(roles, [
-            ["ROLE", (r) => r.role],
-            ["ASSIGNED", (r) => when(r.assigned_at)],
-            ["BY", (r) => r.assigned_by_email ?? r.assigned_by ?? "service tooling"],
-            ["EXPIRES", (r) => (r.expires_at ? when(r.expires_at) : "never")],
-            ["", (r) => (r.expired ? "expired" : "")],
-          ])],
+          [
+            "Roles",
+            table(roles, [
+              ["ROLE", (r) => r.role],
+              ["ASSIGNED", (r) => when(r.assigned_at)],
+              ["BY", (r) => r.assigned_by_email ?? r.assigned_by ?? "service tooling"],
+              ["EXPIRES", (r) => (r.expires_at ? when(r.expires_at) : "never")],
+              ["", (r) => (r.expired ? "expired" : "")],
+            ]),
+          ],
           ["Recent audit entries", table(audit, auditColumns)],
         ]),
     };
@@ -175,7 +196,10 @@ const show = defineCommand({
 /** Bans happen in Auth, out of the audit triggers' sight, so the change is recorded here. */
 async function setBan(client: AdminClient, userId: string, duration: string): Promise<User> {
   const before = unwrap(await client.auth.admin.getUserById(userId), "reading the account").user;
-  const { user } = unwrap(await client.auth.admin.updateUserById(userId, { ban_duration: duration }), "updating the ban in Auth");
+  const { user } = unwrap(
+    await client.auth.admin.updateUserById(userId, { ban_duration: duration }),
+    "updating the ban in Auth",
+  );
   unwrap(
     await client.rpc("record_admin_action", {
       action: duration === "none" ? "unban" : "ban",
@@ -189,9 +213,14 @@ async function setBan(client: AdminClient, userId: string, duration: string): Pr
   return user;
 }
 
-async function setAccountStatus(client: AdminClient, userId: string, status: "active" | "deactivated"): Promise<void> {
+async function setAccountStatus(
+  client: AdminClient,
+  userId: string,
+  status: "active" | "deactivated",
+): Promise<void> {
   unwrap(
-    await client.from("profiles").update({ account_status: status }).eq("id", userId).select("id").single(),
+    await client.from("profiles").update({ account_status: status }).eq("id", userId).select("id")
+      .single(),
     `setting the profile's account status to ${status}`,
   );
 }
@@ -203,7 +232,9 @@ async function refuseIfDeactivated(client: AdminClient, account: User): Promise<
     "reading the account status",
   );
   if (account_status === "deactivated") {
-    throw new CommandError(`${account.email ?? account.id} is deactivated: \`users reactivate\` lets them back in`);
+    throw new CommandError(
+      `${account.email ?? account.id} is deactivated: \`users reactivate\` lets them back in`,
+    );
   }
 }
 
@@ -231,7 +262,12 @@ const deactivate = defineCommand({
     await setAccountStatus(client, account.id, "deactivated");
     const banned = await setBan(client, account.id, PERMANENT_BAN);
     return accountChangeResult(
-      { id: account.id, email: account.email ?? null, account_status: "deactivated", banned_until: banned.banned_until ?? null },
+      {
+        id: account.id,
+        email: account.email ?? null,
+        account_status: "deactivated",
+        banned_until: banned.banned_until ?? null,
+      },
       "deactivated (profile hidden, sign-in refused)",
     );
   },
@@ -247,7 +283,12 @@ const reactivate = defineCommand({
     await setAccountStatus(client, account.id, "active");
     await setBan(client, account.id, LIFT_BAN);
     return accountChangeResult(
-      { id: account.id, email: account.email ?? null, account_status: "active", banned_until: null },
+      {
+        id: account.id,
+        email: account.email ?? null,
+        account_status: "active",
+        banned_until: null,
+      },
       "reactivated",
     );
   },
@@ -260,7 +301,8 @@ const ban = defineCommand({
   summary: "refuse sign-in for a while (Auth ban only; the profile stays visible)",
   input: z.object({
     user: userReference,
-    duration: z.string().regex(/^[1-9]\d*[hms]$/, "must be a duration like 24h, 90m or 30s").default("24h"),
+    duration: z.string().regex(/^[1-9]\d*[hms]$/, "must be a duration like 24h, 90m or 30s")
+      .default("24h"),
   }),
   async run({ client }, { user, duration }) {
     const account = await findAccount(client, user);
@@ -282,7 +324,10 @@ const unban = defineCommand({
     const account = await findAccount(client, user);
     await refuseIfDeactivated(client, account);
     await setBan(client, account.id, LIFT_BAN);
-    return accountChangeResult({ id: account.id, email: account.email ?? null, banned_until: null }, "ban lifted");
+    return accountChangeResult(
+      { id: account.id, email: account.email ?? null, banned_until: null },
+      "ban lifted",
+    );
   },
 });
 

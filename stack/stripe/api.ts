@@ -40,21 +40,57 @@ export type Handler = (ctx: Ctx) => unknown | Promise<unknown>;
 export type Route = [method: string, pattern: RegExp, handler: Handler];
 
 /** The minimum charge amounts Stripe enforces for a few currencies (minor units). */
-const MINIMUM_AMOUNT: Record<string, number> = { usd: 50, eur: 50, cad: 50, aud: 50, gbp: 30, chf: 50, jpy: 50, krw: 100 };
+const MINIMUM_AMOUNT: Record<string, number> = {
+  usd: 50,
+  eur: 50,
+  cad: 50,
+  aud: 50,
+  gbp: 30,
+  chf: 50,
+  jpy: 50,
+  krw: 100,
+};
 
 function checkMinimum(amount: number, currency: string, param = "amount"): void {
   const minimum = MINIMUM_AMOUNT[currency] ?? 1;
   if (amount < minimum) {
-    throw invalidParam(`Amount must be at least ${minimum} ${currency} (minor units)`, param, "amount_too_small");
+    throw invalidParam(
+      `Amount must be at least ${minimum} ${currency} (minor units)`,
+      param,
+      "amount_too_small",
+    );
   }
 }
 
-const DEFAULT_CURRENCY: Record<string, string> = { US: "usd", KR: "krw", GB: "gbp", CA: "cad", AU: "aud", JP: "jpy", CH: "chf" };
+const DEFAULT_CURRENCY: Record<string, string> = {
+  US: "usd",
+  KR: "krw",
+  GB: "gbp",
+  CA: "cad",
+  AU: "aud",
+  JP: "jpy",
+  CH: "chf",
+};
 
 // --- accounts (Connect, Express) -----------------------------------------------------------
 
 function createAccount({ reader: r, store }: Ctx): Account {
-  r.allow("type", "country", "email", "capabilities", "business_type", "business_profile", "metadata", "controller", "default_currency", "settings", "tos_acceptance", "individual", "company", "external_account");
+  r.allow(
+    "type",
+    "country",
+    "email",
+    "capabilities",
+    "business_type",
+    "business_profile",
+    "metadata",
+    "controller",
+    "default_currency",
+    "settings",
+    "tos_acceptance",
+    "individual",
+    "company",
+    "external_account",
+  );
   const type = r.oneOf("type", ["express", "standard", "custom"] as const) ?? "standard";
   const country = (r.string("country") || "US").toUpperCase();
   const capabilities: Account["capabilities"] = {};
@@ -62,11 +98,25 @@ function createAccount({ reader: r, store }: Ctx): Account {
   for (const name of Object.keys(requested?.params ?? {})) {
     if (requested!.object(name)?.boolean("requested")) capabilities[name] = "inactive";
   }
-  const due = ["business_profile.url", "external_account", "representative.first_name", "representative.last_name", "tos_acceptance.date", "tos_acceptance.ip"];
+  const due = [
+    "business_profile.url",
+    "external_account",
+    "representative.first_name",
+    "representative.last_name",
+    "tos_acceptance.date",
+    "tos_acceptance.ip",
+  ];
   return store.put<Account>({
     id: newId("acct"),
     object: "account",
-    business_profile: { mcc: null, name: null, product_description: null, support_email: null, url: null, ...(r.object("business_profile")?.params ?? {}) },
+    business_profile: {
+      mcc: null,
+      name: null,
+      product_description: null,
+      support_email: null,
+      url: null,
+      ...(r.object("business_profile")?.params ?? {}),
+    },
     business_type: r.string("business_type") ?? null,
     capabilities,
     charges_enabled: false,
@@ -75,32 +125,78 @@ function createAccount({ reader: r, store }: Ctx): Account {
     default_currency: r.currency("default_currency") ?? DEFAULT_CURRENCY[country] ?? "eur",
     details_submitted: false,
     email: r.string("email") ?? null,
-    external_accounts: { object: "list", data: [], has_more: false, total_count: 0, url: "/v1/accounts/external_accounts" },
-    future_requirements: { alternatives: [], current_deadline: null, currently_due: [], disabled_reason: null, errors: [], eventually_due: [], past_due: [], pending_verification: [] },
+    external_accounts: {
+      object: "list",
+      data: [],
+      has_more: false,
+      total_count: 0,
+      url: "/v1/accounts/external_accounts",
+    },
+    future_requirements: {
+      alternatives: [],
+      current_deadline: null,
+      currently_due: [],
+      disabled_reason: null,
+      errors: [],
+      eventually_due: [],
+      past_due: [],
+      pending_verification: [],
+    },
     livemode: false,
     metadata: r.metadata(),
     payouts_enabled: false,
-    requirements: { alternatives: [], current_deadline: null, currently_due: due, disabled_reason: "requirements.past_due", errors: [], eventually_due: due, past_due: due, pending_verification: [] },
+    requirements: {
+      alternatives: [],
+      current_deadline: null,
+      currently_due: due,
+      disabled_reason: "requirements.past_due",
+      errors: [],
+      eventually_due: due,
+      past_due: due,
+      pending_verification: [],
+    },
     tos_acceptance: { date: null },
     type,
   });
 }
 
 function updateAccount({ reader: r, store, bank, origin, params }: Ctx): Account {
-  r.allow("email", "metadata", "business_profile", "capabilities", "business_type", "settings", "tos_acceptance", "default_currency", "individual", "company", "external_account");
+  r.allow(
+    "email",
+    "metadata",
+    "business_profile",
+    "capabilities",
+    "business_type",
+    "settings",
+    "tos_acceptance",
+    "default_currency",
+    "individual",
+    "company",
+    "external_account",
+  );
   const account = store.get<Account>("account", params[0], "account");
-  return bank.update(account, (a) => {
-    if (r.has("email")) a.email = r.string("email") || null;
-    a.metadata = r.metadata(a.metadata);
-    const profile = r.object("business_profile");
-    if (profile) a.business_profile = { ...(a.business_profile as object), ...profile.params };
-    const requested = r.object("capabilities");
-    for (const name of Object.keys(requested?.params ?? {})) {
-      const wanted = requested!.object(name)?.boolean("requested");
-      if (wanted && !a.capabilities[name]) a.capabilities = { ...a.capabilities, [name]: "inactive" };
-    }
-    if (r.has("business_type")) a.business_type = r.string("business_type") || null;
-  }, "account.updated", origin);
+  return bank.update(
+    account,
+    (a) => {
+      if (r.has("email")) a.email = r.string("email") || null;
+      a.metadata = r.metadata(a.metadata);
+      const profile = r.object("business_profile");
+      if (profile) a.business_profile = { ...(a.business_profile as object), ...profile.params };
+      const requested = r.object("capabilities");
+      for (const name of Object.keys(requested?.params ?? {})) {
+        const wanted = requested!.object(name)?.boolean("requested");
+        if (wanted && !a.capabilities[name]) {
+          a.capabilities = {
+            ...a.capabilities,
+            [name]: "inactive",
+          };
+        }
+      }
+      if (r.has("business_type")) a.business_type = r.string("business_type") || null;
+    },
+    "account.updated",
+    origin,
+  );
 }
 
 function deleteAccount({ store, params }: Ctx) {
@@ -129,27 +225,80 @@ function createAccountLink({ reader: r, store, baseUrl }: Ctx) {
 // --- Checkout Sessions ---------------------------------------------------------------------
 
 function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSession {
-  r.allow("mode", "line_items", "payment_intent_data", "metadata", "client_reference_id", "success_url", "cancel_url", "return_url", "expires_at", "customer_email", "customer", "payment_method_types", "locale", "submit_type", "currency", "ui_mode", "allow_promotion_codes", "billing_address_collection", "customer_creation", "automatic_tax", "phone_number_collection", "consent_collection", "custom_text");
+  r.allow(
+    "mode",
+    "line_items",
+    "payment_intent_data",
+    "metadata",
+    "client_reference_id",
+    "success_url",
+    "cancel_url",
+    "return_url",
+    "expires_at",
+    "customer_email",
+    "customer",
+    "payment_method_types",
+    "locale",
+    "submit_type",
+    "currency",
+    "ui_mode",
+    "allow_promotion_codes",
+    "billing_address_collection",
+    "customer_creation",
+    "automatic_tax",
+    "phone_number_collection",
+    "consent_collection",
+    "custom_text",
+  );
   const mode = r.oneOf("mode", ["payment", "setup", "subscription"] as const, true);
-  if (mode !== "payment") throw invalidParam(`The local Stripe stand-in supports mode=payment only, not ${mode}.`, "mode");
+  if (mode !== "payment") {
+    throw invalidParam(
+      `The local Stripe stand-in supports mode=payment only, not ${mode}.`,
+      "mode",
+    );
+  }
   const items = r.objects("line_items");
   if (items.length === 0) throw missingParam("line_items");
   const created = now();
   const id = newId("cs_test");
   const lineItems = items.map((item, index) => {
-    item.allow("price", "price_data", "quantity", "adjustable_quantity", "tax_rates", "dynamic_tax_rates");
+    item.allow(
+      "price",
+      "price_data",
+      "quantity",
+      "adjustable_quantity",
+      "tax_rates",
+      "dynamic_tax_rates",
+    );
     const priceId = item.string("price");
     if (priceId) throw resourceMissing("price", priceId, `line_items[${index}][price]`);
     const priceData = item.object("price_data");
     if (!priceData) throw missingParam(`line_items[${index}][price_data]`);
-    priceData.allow("currency", "unit_amount", "unit_amount_decimal", "product", "product_data", "tax_behavior", "recurring");
+    priceData.allow(
+      "currency",
+      "unit_amount",
+      "unit_amount_decimal",
+      "product",
+      "product_data",
+      "tax_behavior",
+      "recurring",
+    );
     const currency = priceData.currency("currency", true);
     const unitAmount = priceData.integer("unit_amount") ?? priceData.integer("unit_amount_decimal");
-    if (unitAmount === undefined) throw missingParam(`line_items[${index}][price_data][unit_amount]`);
-    if (unitAmount < 0) throw invalidParam("This value must be greater than or equal to 0.", `line_items[${index}][price_data][unit_amount]`);
+    if (unitAmount === undefined) {
+      throw missingParam(`line_items[${index}][price_data][unit_amount]`);
+    }
+    if (unitAmount < 0) {
+      throw invalidParam(
+        "This value must be greater than or equal to 0.",
+        `line_items[${index}][price_data][unit_amount]`,
+      );
+    }
     const productData = priceData.object("product_data");
     const product = priceData.string("product");
-    if (!productData && !product) throw missingParam(`line_items[${index}][price_data][product_data]`);
+    if (!productData && !product) {
+      throw missingParam(`line_items[${index}][price_data][product_data]`);
+    }
     const name = productData?.string("name", true) ?? product!;
     const quantity = item.amount("quantity", true);
     const amount = unitAmount * quantity;
@@ -181,19 +330,40 @@ function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSess
     } satisfies LineItem;
   });
   const currencies = new Set(lineItems.map((item) => item.currency));
-  if (currencies.size > 1) throw invalidParam("All line items must use the same currency.", "line_items");
+  if (currencies.size > 1) {
+    throw invalidParam("All line items must use the same currency.", "line_items");
+  }
   const currency = lineItems[0].currency;
   const total = lineItems.reduce((sum, item) => sum + item.amount_total, 0);
   checkMinimum(total, currency, "line_items");
   const expiresAt = r.integer("expires_at") ?? created + 86400;
   if (expiresAt < created + 1800) {
-    throw invalidParam("The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.", "expires_at");
+    throw invalidParam(
+      "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+      "expires_at",
+    );
   }
   if (expiresAt > created + 86400) {
-    throw invalidParam("The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.", "expires_at");
+    throw invalidParam(
+      "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
+      "expires_at",
+    );
   }
   const pid = r.object("payment_intent_data");
-  pid?.allow("metadata", "transfer_group", "description", "capture_method", "receipt_email", "statement_descriptor", "statement_descriptor_suffix", "setup_future_usage", "on_behalf_of", "transfer_data", "application_fee_amount", "shipping");
+  pid?.allow(
+    "metadata",
+    "transfer_group",
+    "description",
+    "capture_method",
+    "receipt_email",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+    "setup_future_usage",
+    "on_behalf_of",
+    "transfer_data",
+    "application_fee_amount",
+    "shipping",
+  );
   store.sessions.set(id, {
     lineItems,
     paymentIntentData: {
@@ -255,7 +425,9 @@ function expireCheckoutSession(ctx: Ctx): CheckoutSession {
   ctx.reader.allow();
   const session = checkoutSession(ctx, ctx.params[0]);
   if (session.status !== "open") {
-    throw stateError(`Only Checkout Sessions with a status in ["open"] can be expired. This session has a status of ${session.status}.`);
+    throw stateError(
+      `Only Checkout Sessions with a status in ["open"] can be expired. This session has a status of ${session.status}.`,
+    );
   }
   session.status = "expired";
   session.url = null;
@@ -265,9 +437,17 @@ function expireCheckoutSession(ctx: Ctx): CheckoutSession {
 
 // --- payment intents and charges -----------------------------------------------------------
 
-const DECLINING_PAYMENT_METHODS = ["pm_card_chargeDeclined", "pm_card_visa_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"];
+const DECLINING_PAYMENT_METHODS = [
+  "pm_card_chargeDeclined",
+  "pm_card_visa_chargeDeclined",
+  "pm_card_chargeDeclinedInsufficientFunds",
+];
 
-function confirmWith(ctx: Ctx, pi: PaymentIntent, paymentMethod: string | undefined): PaymentIntent {
+function confirmWith(
+  ctx: Ctx,
+  pi: PaymentIntent,
+  paymentMethod: string | undefined,
+): PaymentIntent {
   if (!paymentMethod) {
     throw stateError(
       "You cannot confirm this PaymentIntent because it's missing a payment method. The local stand-in confirms with test payment methods such as pm_card_visa (succeeds) or pm_card_chargeDeclined (declined).",
@@ -282,7 +462,30 @@ function confirmWith(ctx: Ctx, pi: PaymentIntent, paymentMethod: string | undefi
 
 function createPaymentIntent(ctx: Ctx): PaymentIntent {
   const r = ctx.reader;
-  r.allow("amount", "currency", "transfer_group", "metadata", "automatic_payment_methods", "payment_method_types", "description", "capture_method", "confirm", "customer", "receipt_email", "statement_descriptor", "statement_descriptor_suffix", "setup_future_usage", "on_behalf_of", "transfer_data", "application_fee_amount", "payment_method", "confirmation_method", "shipping", "return_url", "off_session");
+  r.allow(
+    "amount",
+    "currency",
+    "transfer_group",
+    "metadata",
+    "automatic_payment_methods",
+    "payment_method_types",
+    "description",
+    "capture_method",
+    "confirm",
+    "customer",
+    "receipt_email",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+    "setup_future_usage",
+    "on_behalf_of",
+    "transfer_data",
+    "application_fee_amount",
+    "payment_method",
+    "confirmation_method",
+    "shipping",
+    "return_url",
+    "off_session",
+  );
   const amount = r.amount("amount", true);
   const currency = r.currency("currency", true);
   checkMinimum(amount, currency);
@@ -295,7 +498,10 @@ function createPaymentIntent(ctx: Ctx): PaymentIntent {
     transfer_group: r.string("transfer_group") || null,
     description: r.string("description") || null,
     automatic_payment_methods: types === undefined || automatic
-      ? { allow_redirects: automatic?.string("allow_redirects") ?? "always", enabled: automatic?.boolean("enabled") ?? true }
+      ? {
+        allow_redirects: automatic?.string("allow_redirects") ?? "always",
+        enabled: automatic?.boolean("enabled") ?? true,
+      }
       : null,
     payment_method_types: Array.isArray(types) ? types.map(String) : ["card"],
     receipt_email: r.string("receipt_email") || null,
@@ -305,10 +511,23 @@ function createPaymentIntent(ctx: Ctx): PaymentIntent {
 }
 
 function updatePaymentIntent({ reader: r, store, params }: Ctx): PaymentIntent {
-  r.allow("amount", "currency", "metadata", "description", "transfer_group", "receipt_email", "payment_method", "statement_descriptor", "shipping");
+  r.allow(
+    "amount",
+    "currency",
+    "metadata",
+    "description",
+    "transfer_group",
+    "receipt_email",
+    "payment_method",
+    "statement_descriptor",
+    "shipping",
+  );
   const pi = store.get<PaymentIntent>("payment_intent", params[0]);
   const changesMoney = r.has("amount") || r.has("currency") || r.has("transfer_group");
-  if (changesMoney && !["requires_payment_method", "requires_confirmation", "requires_action"].includes(pi.status)) {
+  if (
+    changesMoney &&
+    !["requires_payment_method", "requires_confirmation", "requires_action"].includes(pi.status)
+  ) {
     throw stateError(
       `This PaymentIntent's amount could not be updated because it has a status of ${pi.status}. You may only update the amount of a PaymentIntent with one of the following statuses: requires_payment_method, requires_confirmation, requires_action.`,
       "payment_intent_unexpected_state",
@@ -327,7 +546,13 @@ function updatePaymentIntent({ reader: r, store, params }: Ctx): PaymentIntent {
 }
 
 function confirmPaymentIntent(ctx: Ctx): PaymentIntent {
-  ctx.reader.allow("payment_method", "return_url", "receipt_email", "off_session", "payment_method_types");
+  ctx.reader.allow(
+    "payment_method",
+    "return_url",
+    "receipt_email",
+    "off_session",
+    "payment_method_types",
+  );
   const pi = ctx.store.get<PaymentIntent>("payment_intent", ctx.params[0]);
   return confirmWith(ctx, pi, ctx.reader.string("payment_method"));
 }
@@ -341,8 +566,15 @@ function cancelPaymentIntent({ reader: r, store, bank, origin, params }: Ctx): P
       "payment_intent_unexpected_state",
     );
   }
-  const reason = r.oneOf("cancellation_reason", ["duplicate", "fraudulent", "requested_by_customer", "abandoned"] as const);
-  Object.assign(pi, { status: "canceled", canceled_at: now(), cancellation_reason: reason ?? null });
+  const reason = r.oneOf(
+    "cancellation_reason",
+    ["duplicate", "fraudulent", "requested_by_customer", "abandoned"] as const,
+  );
+  Object.assign(pi, {
+    status: "canceled",
+    canceled_at: now(),
+    cancellation_reason: reason ?? null,
+  });
   bank.emit("payment_intent.canceled", pi, origin);
   return pi;
 }
@@ -350,30 +582,65 @@ function cancelPaymentIntent({ reader: r, store, bank, origin, params }: Ctx): P
 // --- refunds, transfers, reversals ---------------------------------------------------------
 
 function createRefund({ reader: r, store, bank, origin }: Ctx): Refund {
-  r.allow("charge", "payment_intent", "amount", "reason", "metadata", "refund_application_fee", "reverse_transfer", "instructions_email", "origin");
+  r.allow(
+    "charge",
+    "payment_intent",
+    "amount",
+    "reason",
+    "metadata",
+    "refund_application_fee",
+    "reverse_transfer",
+    "instructions_email",
+    "origin",
+  );
   const chargeId = r.string("charge");
   const piId = r.string("payment_intent");
-  if (!chargeId && !piId) throw invalidParam("One of the following params should be provided for this request: payment_intent or charge.", "charge", "parameter_missing");
-  if (chargeId && piId) throw invalidParam("You cannot pass both payment_intent and charge. Please pass only one.", "payment_intent");
+  if (!chargeId && !piId) {
+    throw invalidParam(
+      "One of the following params should be provided for this request: payment_intent or charge.",
+      "charge",
+      "parameter_missing",
+    );
+  }
+  if (chargeId && piId) {
+    throw invalidParam(
+      "You cannot pass both payment_intent and charge. Please pass only one.",
+      "payment_intent",
+    );
+  }
   let charge: Charge;
   if (chargeId) {
     charge = store.get<Charge>("charge", chargeId, "charge");
   } else {
     const pi = store.get<PaymentIntent>("payment_intent", piId!, "payment_intent");
     if (pi.status !== "succeeded" || !pi.latest_charge) {
-      throw stateError(`This PaymentIntent (${pi.id}) does not have a successful charge to refund.`, "charge_not_refundable", "payment_intent");
+      throw stateError(
+        `This PaymentIntent (${pi.id}) does not have a successful charge to refund.`,
+        "charge_not_refundable",
+        "payment_intent",
+      );
     }
     charge = store.get<Charge>("charge", pi.latest_charge);
   }
   return bank.refund(charge, {
     amount: r.amount("amount"),
-    reason: r.oneOf("reason", ["duplicate", "fraudulent", "requested_by_customer"] as const) ?? null,
+    reason: r.oneOf("reason", ["duplicate", "fraudulent", "requested_by_customer"] as const) ??
+      null,
     metadata: r.metadata(),
   }, origin);
 }
 
 function createTransfer({ reader: r, store, bank, origin }: Ctx): Transfer {
-  r.allow("amount", "currency", "destination", "source_transaction", "transfer_group", "metadata", "description", "source_type");
+  r.allow(
+    "amount",
+    "currency",
+    "destination",
+    "source_transaction",
+    "transfer_group",
+    "metadata",
+    "description",
+    "source_type",
+  );
   const amount = r.amount("amount", true);
   const currency = r.currency("currency", true);
   const destinationId = r.string("destination", true);
@@ -397,16 +664,25 @@ function createTransfer({ reader: r, store, bank, origin }: Ctx): Transfer {
 function updateTransfer({ reader: r, store, bank, origin, params }: Ctx): Transfer {
   r.allow("metadata", "description");
   const transfer = store.get<Transfer>("transfer", params[0]);
-  return bank.update(transfer, (t) => {
-    t.metadata = r.metadata(t.metadata);
-    if (r.has("description")) t.description = r.string("description") || null;
-  }, "transfer.updated", origin);
+  return bank.update(
+    transfer,
+    (t) => {
+      t.metadata = r.metadata(t.metadata);
+      if (r.has("description")) t.description = r.string("description") || null;
+    },
+    "transfer.updated",
+    origin,
+  );
 }
 
 function createReversal({ reader: r, store, bank, origin, params }: Ctx): TransferReversal {
   r.allow("amount", "metadata", "description", "refund_application_fee");
   const transfer = store.get<Transfer>("transfer", params[0]);
-  return bank.reverse(transfer, { amount: r.amount("amount"), metadata: r.metadata(), description: r.string("description") || null }, origin);
+  return bank.reverse(transfer, {
+    amount: r.amount("amount"),
+    metadata: r.metadata(),
+    description: r.string("description") || null,
+  }, origin);
 }
 
 // --- disputes ----------------------------------------------------------------------------
@@ -432,17 +708,34 @@ function updateDispute({ reader: r, store, bank, origin, params }: Ctx): Dispute
 // --- lists ---------------------------------------------------------------------------------
 
 /** A list endpoint: every object of a kind that matches the given query filters. */
-function lister<T extends StripeObject>(kind: T["object"], url: string, filters: string[], extra: string[] = []): Handler {
+function lister<T extends StripeObject>(
+  kind: T["object"],
+  url: string,
+  filters: string[],
+  extra: string[] = [],
+): Handler {
   return ({ reader: r, store }) => {
     r.allow("limit", "starting_after", "ending_before", "created", ...filters, ...extra);
-    const wanted = filters.filter((name) => r.has(name)).map((name) => [name, r.string(name)] as const);
-    const items = store.all<T>(kind).filter((item) => wanted.every(([name, value]) => item[name] === value));
+    const wanted = filters.filter((name) => r.has(name)).map((name) =>
+      [name, r.string(name)] as const
+    );
+    const items = store.all<T>(kind).filter((item) =>
+      wanted.every(([name, value]) => item[name] === value)
+    );
     return page(url, items, r);
   };
 }
 
 function listEvents({ reader: r, webhooks }: Ctx) {
-  r.allow("limit", "starting_after", "ending_before", "created", "type", "types", "delivery_success");
+  r.allow(
+    "limit",
+    "starting_after",
+    "ending_before",
+    "created",
+    "type",
+    "types",
+    "delivery_success",
+  );
   const type = r.string("type");
   const types = r.params.types;
   const typeList = Array.isArray(types) ? types.map(String) : null;
@@ -462,10 +755,16 @@ function balance({ reader: r, store }: Ctx) {
   for (const txn of store.all<BalanceTransaction>("balance_transaction")) {
     totals.set(txn.currency, (totals.get(txn.currency) ?? 0) + txn.net);
   }
-  const entries = [...totals].map(([currency, amount]) => ({ amount, currency, source_types: { card: amount } }));
+  const entries = [...totals].map(([currency, amount]) => ({
+    amount,
+    currency,
+    source_types: { card: amount },
+  }));
   return {
     object: "balance",
-    available: entries.length ? entries : [{ amount: 0, currency: "usd", source_types: { card: 0 } }],
+    available: entries.length
+      ? entries
+      : [{ amount: 0, currency: "usd", source_types: { card: 0 } }],
     livemode: false,
     pending: entries.map(({ currency }) => ({ amount: 0, currency, source_types: { card: 0 } })),
   };
@@ -487,7 +786,16 @@ export const apiRoutes: Route[] = [
   ["POST", /^\/v1\/account_links$/, createAccountLink],
 
   ["POST", /^\/v1\/checkout\/sessions$/, createCheckoutSession],
-  ["GET", /^\/v1\/checkout\/sessions$/, lister<CheckoutSession>("checkout.session", "/v1/checkout/sessions", ["payment_intent", "status", "customer", "client_reference_id"])],
+  [
+    "GET",
+    /^\/v1\/checkout\/sessions$/,
+    lister<CheckoutSession>("checkout.session", "/v1/checkout/sessions", [
+      "payment_intent",
+      "status",
+      "customer",
+      "client_reference_id",
+    ]),
+  ],
   ["GET", new RegExp(`^/v1/checkout/sessions/${ID}$`), (ctx) => {
     ctx.reader.allow();
     return checkoutSession(ctx, ctx.params[0]);
@@ -495,21 +803,45 @@ export const apiRoutes: Route[] = [
   ["GET", new RegExp(`^/v1/checkout/sessions/${ID}/line_items$`), ({ reader, store, params }) => {
     reader.allow("limit", "starting_after", "ending_before");
     store.get<CheckoutSession>("checkout.session", params[0]);
-    return page(`/v1/checkout/sessions/${params[0]}/line_items`, store.sessions.get(params[0])?.lineItems ?? [], reader);
+    return page(
+      `/v1/checkout/sessions/${params[0]}/line_items`,
+      store.sessions.get(params[0])?.lineItems ?? [],
+      reader,
+    );
   }],
   ["POST", new RegExp(`^/v1/checkout/sessions/${ID}/expire$`), expireCheckoutSession],
 
   ["POST", /^\/v1\/payment_intents$/, createPaymentIntent],
-  ["GET", /^\/v1\/payment_intents$/, lister<PaymentIntent>("payment_intent", "/v1/payment_intents", ["customer"])],
+  [
+    "GET",
+    /^\/v1\/payment_intents$/,
+    lister<PaymentIntent>("payment_intent", "/v1/payment_intents", ["customer"]),
+  ],
   ["GET", new RegExp(`^/v1/payment_intents/${ID}$`), get<PaymentIntent>("payment_intent")],
   ["POST", new RegExp(`^/v1/payment_intents/${ID}$`), updatePaymentIntent],
   ["POST", new RegExp(`^/v1/payment_intents/${ID}/confirm$`), confirmPaymentIntent],
   ["POST", new RegExp(`^/v1/payment_intents/${ID}/cancel$`), cancelPaymentIntent],
 
-  ["GET", /^\/v1\/charges$/, lister<Charge>("charge", "/v1/charges", ["payment_intent", "transfer_group", "customer"])],
+  [
+    "GET",
+    /^\/v1\/charges$/,
+    lister<Charge>("charge", "/v1/charges", ["payment_intent", "transfer_group", "customer"]),
+  ],
   ["GET", new RegExp(`^/v1/charges/${ID}$`), get<Charge>("charge")],
-  ["GET", /^\/v1\/balance_transactions$/, lister<BalanceTransaction>("balance_transaction", "/v1/balance_transactions", ["source", "type", "currency"])],
-  ["GET", new RegExp(`^/v1/balance_transactions/${ID}$`), get<BalanceTransaction>("balance_transaction")],
+  [
+    "GET",
+    /^\/v1\/balance_transactions$/,
+    lister<BalanceTransaction>("balance_transaction", "/v1/balance_transactions", [
+      "source",
+      "type",
+      "currency",
+    ]),
+  ],
+  [
+    "GET",
+    new RegExp(`^/v1/balance_transactions/${ID}$`),
+    get<BalanceTransaction>("balance_transaction"),
+  ],
   ["GET", /^\/v1\/balance$/, balance],
 
   ["POST", /^\/v1\/refunds$/, createRefund],
@@ -518,20 +850,31 @@ export const apiRoutes: Route[] = [
   ["POST", new RegExp(`^/v1/refunds/${ID}$`), ({ reader: r, store, bank, origin, params }) => {
     r.allow("metadata");
     const refund = store.get<Refund>("refund", params[0]);
-    return bank.update(refund, (x) => {
-      x.metadata = r.metadata(x.metadata);
-    }, "refund.updated", origin);
+    return bank.update(
+      refund,
+      (x) => {
+        x.metadata = r.metadata(x.metadata);
+      },
+      "refund.updated",
+      origin,
+    );
   }],
 
   ["POST", /^\/v1\/transfers$/, createTransfer],
-  ["GET", /^\/v1\/transfers$/, lister<Transfer>("transfer", "/v1/transfers", ["transfer_group", "destination"])],
+  [
+    "GET",
+    /^\/v1\/transfers$/,
+    lister<Transfer>("transfer", "/v1/transfers", ["transfer_group", "destination"]),
+  ],
   ["GET", new RegExp(`^/v1/transfers/${ID}$`), get<Transfer>("transfer")],
   ["POST", new RegExp(`^/v1/transfers/${ID}$`), updateTransfer],
   ["POST", new RegExp(`^/v1/transfers/${ID}/reversals$`), createReversal],
   ["GET", new RegExp(`^/v1/transfers/${ID}/reversals$`), ({ reader, store, params }) => {
     reader.allow("limit", "starting_after", "ending_before");
     store.get<Transfer>("transfer", params[0]);
-    const reversals = store.all<TransferReversal>("transfer_reversal").filter((r) => r.transfer === params[0]);
+    const reversals = store.all<TransferReversal>("transfer_reversal").filter((r) =>
+      r.transfer === params[0]
+    );
     return page(`/v1/transfers/${params[0]}/reversals`, reversals, reader);
   }],
   ["GET", new RegExp(`^/v1/transfers/${ID}/reversals/${ID}$`), ({ reader, store, params }) => {
@@ -542,7 +885,9 @@ export const apiRoutes: Route[] = [
   }],
 
   ["GET", /^\/v1\/disputes$/, (ctx) => {
-    const list = lister<Dispute>("dispute", "/v1/disputes", ["charge", "payment_intent"])(ctx) as { data: Dispute[] };
+    const list = lister<Dispute>("dispute", "/v1/disputes", ["charge", "payment_intent"])(ctx) as {
+      data: Dispute[];
+    };
     return { ...list, data: list.data.map((d) => ctx.bank.withTransactions(d)) };
   }],
   ["GET", new RegExp(`^/v1/disputes/${ID}$`), ({ reader, store, bank, params }) => {
@@ -552,7 +897,9 @@ export const apiRoutes: Route[] = [
   ["POST", new RegExp(`^/v1/disputes/${ID}$`), updateDispute],
   ["POST", new RegExp(`^/v1/disputes/${ID}/close$`), ({ reader, store, bank, origin, params }) => {
     reader.allow();
-    return bank.withTransactions(bank.closeDispute(store.get<Dispute>("dispute", params[0]), "lost", origin));
+    return bank.withTransactions(
+      bank.closeDispute(store.get<Dispute>("dispute", params[0]), "lost", origin),
+    );
   }],
 
   ["GET", /^\/v1\/events$/, listEvents],

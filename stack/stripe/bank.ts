@@ -8,7 +8,7 @@
 // Simplifications: every balance transaction is available at once (Stripe holds card funds
 // for days), one currency per balance, and every card is a Visa ending 4242.
 
-import { invalidParam, StripeError, stateError } from "./errors.ts";
+import { invalidParam, stateError, StripeError } from "./errors.ts";
 import type { Metadata } from "./params.ts";
 import {
   type Account,
@@ -22,8 +22,8 @@ import {
   randomString,
   type Refund,
   Store,
-  type StripeObject,
   stripeFee,
+  type StripeObject,
   type Transfer,
   type TransferReversal,
 } from "./state.ts";
@@ -41,17 +41,39 @@ const DISPUTE_FEE = 1500;
 
 /** Formats minor units as Stripe's messages do ($12.34); zero-decimal currencies as they are. */
 export function money(amount: number, currency: string): string {
-  const zeroDecimal = ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
+  const zeroDecimal = [
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
+  ];
   if (zeroDecimal.includes(currency)) return `${amount} ${currency}`;
   const value = (amount / 100).toFixed(2);
   return currency === "usd" ? `$${value}` : `${value} ${currency}`;
 }
 
 /** The fields of `after` that differ from `before`, with their old values (`previous_attributes`). */
-export function changed(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
+export function changed(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): Record<string, unknown> {
   const previous: Record<string, unknown> = {};
   for (const key of Object.keys(after)) {
-    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) previous[key] = before[key] ?? null;
+    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
+      previous[key] = before[key] ?? null;
+    }
   }
   return previous;
 }
@@ -59,12 +81,22 @@ export function changed(before: Record<string, unknown>, after: Record<string, u
 export class Bank {
   constructor(readonly store: Store, readonly webhooks: Webhooks) {}
 
-  emit(type: string, object: StripeObject, origin: Origin, previous?: Record<string, unknown>): void {
+  emit(
+    type: string,
+    object: StripeObject,
+    origin: Origin,
+    previous?: Record<string, unknown>,
+  ): void {
     this.webhooks.emit(type, object, previous, origin);
   }
 
   /** Runs `change` on the object and sends `type` with the changed fields' old values. */
-  update<T extends StripeObject>(object: T, change: (object: T) => void, type: string | null, origin: Origin): T {
+  update<T extends StripeObject>(
+    object: T,
+    change: (object: T) => void,
+    type: string | null,
+    origin: Origin,
+  ): T {
     const before = structuredClone(object);
     change(object);
     const previous = changed(before, object);
@@ -73,7 +105,16 @@ export class Bank {
   }
 
   balanceTransaction(
-    fields: { amount: number; currency: string; fee?: number; source: string; type: string; reporting_category: string; description?: string | null; feeDescription?: string },
+    fields: {
+      amount: number;
+      currency: string;
+      fee?: number;
+      source: string;
+      type: string;
+      reporting_category: string;
+      description?: string | null;
+      feeDescription?: string;
+    },
   ): BalanceTransaction {
     const created = now();
     const fee = fields.fee ?? 0;
@@ -170,8 +211,15 @@ export class Bank {
    * The customer pays: a charge is made on the intent and it succeeds, fails (card declined),
    * or stays pending (`processing`: a bank debit settles later, see settle()).
    */
-  pay(pi: PaymentIntent, outcome: "succeeded" | "failed" | "processing", origin: Origin, email: string | null = null): Charge {
-    if (!["requires_payment_method", "requires_confirmation", "requires_action"].includes(pi.status)) {
+  pay(
+    pi: PaymentIntent,
+    outcome: "succeeded" | "failed" | "processing",
+    origin: Origin,
+    email: string | null = null,
+  ): Charge {
+    if (
+      !["requires_payment_method", "requires_confirmation", "requires_action"].includes(pi.status)
+    ) {
       throw stateError(
         `You cannot confirm this PaymentIntent because it has a status of ${pi.status}.`,
         "payment_intent_unexpected_state",
@@ -189,7 +237,19 @@ export class Bank {
       application_fee: null,
       application_fee_amount: null,
       balance_transaction: null,
-      billing_details: { address: { city: null, country: null, line1: null, line2: null, postal_code: null, state: null }, email, name: null, phone: null },
+      billing_details: {
+        address: {
+          city: null,
+          country: null,
+          line1: null,
+          line2: null,
+          postal_code: null,
+          state: null,
+        },
+        email,
+        name: null,
+        phone: null,
+      },
       calculated_statement_descriptor: "MARKETPLACE",
       captured: false,
       created,
@@ -209,7 +269,15 @@ export class Bank {
       payment_intent: pi.id,
       payment_method: paymentMethod,
       payment_method_details: {
-        card: { brand: "visa", country: "US", exp_month: 12, exp_year: new Date().getUTCFullYear() + 3, funding: "credit", last4: "4242", network: "visa" },
+        card: {
+          brand: "visa",
+          country: "US",
+          exp_month: 12,
+          exp_year: new Date().getUTCFullYear() + 3,
+          funding: "credit",
+          last4: "4242",
+          network: "visa",
+        },
         type: "card",
       },
       receipt_email: pi.receipt_email ?? null,
@@ -242,7 +310,10 @@ export class Bank {
   /** A `processing` payment settles: the bank debit succeeds or fails. */
   settle(pi: PaymentIntent, outcome: "succeeded" | "failed", origin: Origin): Charge {
     if (pi.status !== "processing" || !pi.latest_charge) {
-      throw stateError(`PaymentIntent ${pi.id} is not processing (status ${pi.status}).`, "payment_intent_unexpected_state");
+      throw stateError(
+        `PaymentIntent ${pi.id} is not processing (status ${pi.status}).`,
+        "payment_intent_unexpected_state",
+      );
     }
     const charge = this.store.get<Charge>("charge", pi.latest_charge);
     if (outcome === "succeeded") {
@@ -283,7 +354,11 @@ export class Bank {
       },
       receipt_url: `https://pay.stripe.com/receipts/payment/local_${charge.id}`,
     });
-    Object.assign(pi, { status: "succeeded", amount_received: pi.amount, last_payment_error: null });
+    Object.assign(pi, {
+      status: "succeeded",
+      amount_received: pi.amount,
+      last_payment_error: null,
+    });
   }
 
   private failCharge(charge: Charge, pi: PaymentIntent): void {
@@ -317,11 +392,19 @@ export class Bank {
 
   /** Stripe's 402 for a declined confirmation, carrying the intent and charge. */
   cardDeclined(pi: PaymentIntent): StripeError {
-    return new StripeError(402, "card_error", "Your card was declined.", "card_declined", undefined, true, {
-      charge: pi.latest_charge,
-      decline_code: "generic_decline",
-      payment_intent: structuredClone(pi),
-    });
+    return new StripeError(
+      402,
+      "card_error",
+      "Your card was declined.",
+      "card_declined",
+      undefined,
+      true,
+      {
+        charge: pi.latest_charge,
+        decline_code: "generic_decline",
+        payment_intent: structuredClone(pi),
+      },
+    );
   }
 
   // --- refunds ---------------------------------------------------------------------------
@@ -343,24 +426,43 @@ export class Bank {
     origin: Origin,
   ): Refund {
     if (charge.status !== "succeeded") {
-      throw stateError(`Charge ${charge.id} has not succeeded (status ${charge.status}) and cannot be refunded.`, "charge_not_refundable");
+      throw stateError(
+        `Charge ${charge.id} has not succeeded (status ${charge.status}) and cannot be refunded.`,
+        "charge_not_refundable",
+      );
     }
-    const openDispute = this.store.all<Dispute>("dispute").some((dispute) => dispute.charge === charge.id && dispute.status !== "won");
+    const openDispute = this.store.all<Dispute>("dispute").some((dispute) =>
+      dispute.charge === charge.id && dispute.status !== "won"
+    );
     if (openDispute) {
-      throw stateError(`Charge ${charge.id} has been charged back; cannot issue a refund.`, "charge_disputed");
+      throw stateError(
+        `Charge ${charge.id} has been charged back; cannot issue a refund.`,
+        "charge_disputed",
+      );
     }
     const remaining = charge.amount - charge.amount_refunded;
-    if (remaining === 0) throw stateError(`Charge ${charge.id} has already been refunded.`, "charge_already_refunded");
+    if (remaining === 0) {
+      throw stateError(`Charge ${charge.id} has already been refunded.`, "charge_already_refunded");
+    }
     const amount = fields.amount ?? remaining;
     if (amount > remaining) {
       throw stateError(
-        `Refund amount (${money(amount, charge.currency)}) is greater than unrefunded amount on charge (${money(remaining, charge.currency)})`,
+        `Refund amount (${
+          money(amount, charge.currency)
+        }) is greater than unrefunded amount on charge (${money(remaining, charge.currency)})`,
         "amount_too_large",
         "amount",
       );
     }
     const id = newId("re");
-    const txn = this.balanceTransaction({ amount: -amount, currency: charge.currency, source: id, type: "refund", reporting_category: "refund", description: "REFUND FOR CHARGE" });
+    const txn = this.balanceTransaction({
+      amount: -amount,
+      currency: charge.currency,
+      source: id,
+      type: "refund",
+      reporting_category: "refund",
+      description: "REFUND FOR CHARGE",
+    });
     const refund = this.store.put<Refund>({
       id,
       object: "refund",
@@ -369,7 +471,14 @@ export class Bank {
       charge: charge.id,
       created: now(),
       currency: charge.currency,
-      destination_details: { card: { reference_status: "pending", reference_type: "acquirer_reference_number", type: "refund" }, type: "card" },
+      destination_details: {
+        card: {
+          reference_status: "pending",
+          reference_type: "acquirer_reference_number",
+          type: "refund",
+        },
+        type: "card",
+      },
       livemode: false,
       metadata: fields.metadata,
       payment_intent: charge.payment_intent,
@@ -380,10 +489,15 @@ export class Bank {
       transfer_reversal: null,
     });
     this.emit("refund.created", refund, origin);
-    this.update(charge, (c) => {
-      c.amount_refunded += amount;
-      c.refunded = c.amount_refunded === c.amount;
-    }, "charge.refunded", origin);
+    this.update(
+      charge,
+      (c) => {
+        c.amount_refunded += amount;
+        c.refunded = c.amount_refunded === c.amount;
+      },
+      "charge.refunded",
+      origin,
+    );
     return refund;
   }
 
@@ -392,25 +506,50 @@ export class Bank {
     if (refund.status !== "succeeded" && refund.status !== "pending") {
       throw stateError(`Refund ${refund.id} cannot fail: its status is ${refund.status}.`);
     }
-    const txn = this.balanceTransaction({ amount: refund.amount, currency: refund.currency, source: refund.id, type: "refund_failure", reporting_category: "refund_failure", description: "REFUND FAILURE" });
-    this.update(refund, (r) => {
-      r.status = "failed";
-      r.failure_reason = "expired_or_canceled_card";
-      r.failure_balance_transaction = txn.id;
-    }, "refund.updated", origin);
+    const txn = this.balanceTransaction({
+      amount: refund.amount,
+      currency: refund.currency,
+      source: refund.id,
+      type: "refund_failure",
+      reporting_category: "refund_failure",
+      description: "REFUND FAILURE",
+    });
+    this.update(
+      refund,
+      (r) => {
+        r.status = "failed";
+        r.failure_reason = "expired_or_canceled_card";
+        r.failure_balance_transaction = txn.id;
+      },
+      "refund.updated",
+      origin,
+    );
     this.emit("refund.failed", refund, origin);
     const charge = this.store.get<Charge>("charge", refund.charge);
-    this.update(charge, (c) => {
-      c.amount_refunded -= refund.amount;
-      c.refunded = false;
-    }, "charge.refund.updated", origin);
+    this.update(
+      charge,
+      (c) => {
+        c.amount_refunded -= refund.amount;
+        c.refunded = false;
+      },
+      "charge.refund.updated",
+      origin,
+    );
     return refund;
   }
 
   // --- transfers -------------------------------------------------------------------------
 
   transfer(
-    fields: { amount: number; currency: string; destination: Account; source: Charge | null; transfer_group: string | null; metadata: Metadata; description: string | null },
+    fields: {
+      amount: number;
+      currency: string;
+      destination: Account;
+      source: Charge | null;
+      transfer_group: string | null;
+      metadata: Metadata;
+      description: string | null;
+    },
     origin: Origin,
   ): Transfer {
     const { amount, currency, destination, source } = fields;
@@ -423,7 +562,11 @@ export class Bank {
     }
     if (source) {
       if (source.status !== "succeeded") {
-        throw stateError(`The source_transaction ${source.id} has not succeeded (status ${source.status}).`, undefined, "source_transaction");
+        throw stateError(
+          `The source_transaction ${source.id} has not succeeded (status ${source.status}).`,
+          undefined,
+          "source_transaction",
+        );
       }
       if (source.currency !== currency) {
         throw invalidParam(
@@ -434,7 +577,11 @@ export class Bank {
       const available = this.transferable(source);
       if (amount > available) {
         throw stateError(
-          `Insufficient funds in the source transaction: ${money(amount, currency)} requested but only ${money(available, currency)} of charge ${source.id} is left to transfer (after refunds, disputes and earlier transfers).`,
+          `Insufficient funds in the source transaction: ${
+            money(amount, currency)
+          } requested but only ${
+            money(available, currency)
+          } of charge ${source.id} is left to transfer (after refunds, disputes and earlier transfers).`,
           "balance_insufficient",
           "amount",
         );
@@ -447,7 +594,14 @@ export class Bank {
       );
     }
     const id = newId("tr");
-    const txn = this.balanceTransaction({ amount: -amount, currency, source: id, type: "transfer", reporting_category: "transfer", description: fields.description });
+    const txn = this.balanceTransaction({
+      amount: -amount,
+      currency,
+      source: id,
+      type: "transfer",
+      reporting_category: "transfer",
+      description: fields.description,
+    });
     const transfer = this.store.put<Transfer>({
       id,
       object: "transfer",
@@ -461,7 +615,10 @@ export class Bank {
       destination_payment: newId("py"),
       livemode: false,
       metadata: fields.metadata,
-      reversals: { ...listOf(`/v1/transfers/${id}/reversals`, [] as TransferReversal[], false), total_count: 0 },
+      reversals: {
+        ...listOf(`/v1/transfers/${id}/reversals`, [] as TransferReversal[], false),
+        total_count: 0,
+      },
       reversed: false,
       source_transaction: source?.id ?? null,
       source_type: "card",
@@ -471,19 +628,36 @@ export class Bank {
     return transfer;
   }
 
-  reverse(transfer: Transfer, fields: { amount?: number; metadata: Metadata; description: string | null }, origin: Origin): TransferReversal {
+  reverse(
+    transfer: Transfer,
+    fields: { amount?: number; metadata: Metadata; description: string | null },
+    origin: Origin,
+  ): TransferReversal {
     const remaining = transfer.amount - transfer.amount_reversed;
-    if (remaining === 0) throw stateError(`Transfer ${transfer.id} has already been fully reversed.`);
+    if (remaining === 0) {
+      throw stateError(`Transfer ${transfer.id} has already been fully reversed.`);
+    }
     const amount = fields.amount ?? remaining;
     if (amount > remaining) {
       throw stateError(
-        `The reversal amount (${money(amount, transfer.currency)}) is greater than the amount left on the transfer (${money(remaining, transfer.currency)}).`,
+        `The reversal amount (${
+          money(amount, transfer.currency)
+        }) is greater than the amount left on the transfer (${
+          money(remaining, transfer.currency)
+        }).`,
         "amount_too_large",
         "amount",
       );
     }
     const id = newId("trr");
-    const txn = this.balanceTransaction({ amount, currency: transfer.currency, source: id, type: "transfer_refund", reporting_category: "transfer_reversal", description: fields.description });
+    const txn = this.balanceTransaction({
+      amount,
+      currency: transfer.currency,
+      source: id,
+      type: "transfer_refund",
+      reporting_category: "transfer_reversal",
+      description: fields.description,
+    });
     const reversal = this.store.put<TransferReversal>({
       id,
       object: "transfer_reversal",
@@ -497,13 +671,18 @@ export class Bank {
       source_refund: null,
       transfer: transfer.id,
     });
-    this.update(transfer, (t) => {
-      t.amount_reversed += amount;
-      t.reversed = t.amount_reversed === t.amount;
-      const list = t.reversals as { data: StripeObject[]; total_count: number };
-      list.data = [structuredClone(reversal), ...list.data].slice(0, 10);
-      list.total_count += 1;
-    }, "transfer.reversed", origin);
+    this.update(
+      transfer,
+      (t) => {
+        t.amount_reversed += amount;
+        t.reversed = t.amount_reversed === t.amount;
+        const list = t.reversals as { data: StripeObject[]; total_count: number };
+        list.data = [structuredClone(reversal), ...list.data].slice(0, 10);
+        list.total_count += 1;
+      },
+      "transfer.reversed",
+      origin,
+    );
     return reversal;
   }
 
@@ -511,17 +690,31 @@ export class Bank {
 
   /** The cardholder disputes a charge: the amount and a dispute fee are withdrawn now. */
   dispute(charge: Charge, fields: { amount?: number; reason: string }, origin: Origin): Dispute {
-    if (charge.status !== "succeeded") throw stateError(`Charge ${charge.id} has not succeeded and cannot be disputed.`);
+    if (charge.status !== "succeeded") {
+      throw stateError(`Charge ${charge.id} has not succeeded and cannot be disputed.`);
+    }
     if (this.store.all<Dispute>("dispute").some((dispute) => dispute.charge === charge.id)) {
       throw stateError(`Charge ${charge.id} is already disputed.`, "charge_disputed");
     }
     const remaining = charge.amount - charge.amount_refunded;
     const amount = fields.amount ?? remaining;
     if (amount <= 0 || amount > remaining) {
-      throw invalidParam(`The dispute amount must be between 1 and ${remaining} (the unrefunded amount).`, "amount");
+      throw invalidParam(
+        `The dispute amount must be between 1 and ${remaining} (the unrefunded amount).`,
+        "amount",
+      );
     }
     const id = newId("dp");
-    const txn = this.balanceTransaction({ amount: -amount, currency: charge.currency, fee: DISPUTE_FEE, feeDescription: "Dispute fee", source: id, type: "adjustment", reporting_category: "dispute", description: `Chargeback withdrawal for ${charge.id}` });
+    const txn = this.balanceTransaction({
+      amount: -amount,
+      currency: charge.currency,
+      fee: DISPUTE_FEE,
+      feeDescription: "Dispute fee",
+      source: id,
+      type: "adjustment",
+      reporting_category: "dispute",
+      description: `Chargeback withdrawal for ${charge.id}`,
+    });
     const created = now();
     const dispute = this.store.put<Dispute>({
       id,
@@ -531,8 +724,17 @@ export class Bank {
       charge: charge.id,
       created,
       currency: charge.currency,
-      evidence: { customer_email_address: null, product_description: null, uncategorized_text: null },
-      evidence_details: { due_by: created + 7 * 86400, has_evidence: false, past_due: false, submission_count: 0 },
+      evidence: {
+        customer_email_address: null,
+        product_description: null,
+        uncategorized_text: null,
+      },
+      evidence_details: {
+        due_by: created + 7 * 86400,
+        has_evidence: false,
+        past_due: false,
+        submission_count: 0,
+      },
       is_charge_refundable: false,
       livemode: false,
       metadata: {},
@@ -540,9 +742,14 @@ export class Bank {
       reason: fields.reason,
       status: "needs_response",
     });
-    this.update(charge, (c) => {
-      c.disputed = true;
-    }, null, origin);
+    this.update(
+      charge,
+      (c) => {
+        c.disputed = true;
+      },
+      null,
+      origin,
+    );
     this.emit("charge.dispute.created", this.withTransactions(dispute), origin);
     this.emit("charge.dispute.funds_withdrawn", this.withTransactions(dispute), origin);
     return dispute;
@@ -555,7 +762,9 @@ export class Bank {
     const before = this.withTransactions(structuredClone(dispute));
     change(dispute);
     const previous = changed(before, this.withTransactions(dispute));
-    if (Object.keys(previous).length > 0) this.emit("charge.dispute.updated", this.withTransactions(dispute), origin, previous);
+    if (Object.keys(previous).length > 0) {
+      this.emit("charge.dispute.updated", this.withTransactions(dispute), origin, previous);
+    }
     return dispute;
   }
 
@@ -567,7 +776,16 @@ export class Bank {
     const previous = { status: dispute.status };
     dispute.status = outcome;
     if (outcome === "won") {
-      const txn = this.balanceTransaction({ amount: dispute.amount, currency: dispute.currency, fee: -DISPUTE_FEE, feeDescription: "Dispute fee reversal", source: dispute.id, type: "adjustment", reporting_category: "dispute_reversal", description: `Chargeback reversal for ${dispute.charge}` });
+      const txn = this.balanceTransaction({
+        amount: dispute.amount,
+        currency: dispute.currency,
+        fee: -DISPUTE_FEE,
+        feeDescription: "Dispute fee reversal",
+        source: dispute.id,
+        type: "adjustment",
+        reporting_category: "dispute_reversal",
+        description: `Chargeback reversal for ${dispute.charge}`,
+      });
       dispute.balance_transactions.push(txn.id);
       this.emit("charge.dispute.funds_reinstated", this.withTransactions(dispute), origin);
     }

@@ -3,7 +3,11 @@
 // when it happened: a request that fails validation is not saved (it never began executing),
 // one refused by the state of the objects it touches is.
 
-export type StripeErrorType = "invalid_request_error" | "idempotency_error" | "card_error" | "api_error";
+export type StripeErrorType =
+  | "invalid_request_error"
+  | "idempotency_error"
+  | "card_error"
+  | "api_error";
 
 export class StripeError extends Error {
   constructor(
@@ -22,7 +26,12 @@ export class StripeError extends Error {
   render(): { error: Record<string, unknown> } {
     return {
       error: {
-        ...(this.code ? { code: this.code, doc_url: `https://stripe.com/docs/error-codes/${this.code.replace(/_/g, "-")}` } : {}),
+        ...(this.code
+          ? {
+            code: this.code,
+            doc_url: `https://stripe.com/docs/error-codes/${this.code.replace(/_/g, "-")}`,
+          }
+          : {}),
         message: this.message,
         ...(this.param ? { param: this.param } : {}),
         ...this.extra,
@@ -43,7 +52,13 @@ export function missingParam(param: string): StripeError {
 
 /** `No such charge: 'ch_123'`: 404 resource_missing. */
 export function resourceMissing(kind: string, id: string, param = "id"): StripeError {
-  return new StripeError(404, "invalid_request_error", `No such ${kind}: '${id}'`, "resource_missing", param);
+  return new StripeError(
+    404,
+    "invalid_request_error",
+    `No such ${kind}: '${id}'`,
+    "resource_missing",
+    param,
+  );
 }
 
 /** Refused by the state of the objects involved (already refunded, not enough funds): 400, saved. */

@@ -36,7 +36,9 @@ function finish(node: Node | string): Param {
   const keys = Object.keys(node);
   if (keys.length > 0 && keys.every((key) => /^\d+$/.test(key) || key.startsWith("\u0000"))) {
     return keys
-      .map((key) => [key.startsWith("\u0000") ? Number(key.slice(1)) + 1e9 : Number(key), key] as const)
+      .map((key) =>
+        [key.startsWith("\u0000") ? Number(key.slice(1)) + 1e9 : Number(key), key] as const
+      )
       .sort((a, b) => a[0] - b[0])
       .map(([, key]) => finish(node[key] as Node | string));
   }

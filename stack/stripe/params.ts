@@ -22,7 +22,11 @@ export class Reader {
   allow(...known: string[]): this {
     for (const key of Object.keys(this.params)) {
       if (key !== "expand" && !known.includes(key)) {
-        throw invalidParam(`Received unknown parameter: ${this.name(key)}`, this.name(key), "parameter_unknown");
+        throw invalidParam(
+          `Received unknown parameter: ${this.name(key)}`,
+          this.name(key),
+          "parameter_unknown",
+        );
       }
     }
     return this;
@@ -41,11 +45,21 @@ export class Reader {
       return undefined;
     }
     if (typeof value !== "string") {
-      throw invalidParam(`Invalid string: ${JSON.stringify(value)}`, this.name(key), "parameter_invalid_string");
+      throw invalidParam(
+        `Invalid string: ${JSON.stringify(value)}`,
+        this.name(key),
+        "parameter_invalid_string",
+      );
     }
     if (required && value === "") {
       throw invalidParam(
-        `You passed an empty string for '${this.name(key)}'. We assume empty values are an attempt to unset a parameter; however '${this.name(key)}' cannot be unset. You should remove '${this.name(key)}' from your request or supply a non-empty value.`,
+        `You passed an empty string for '${
+          this.name(key)
+        }'. We assume empty values are an attempt to unset a parameter; however '${
+          this.name(key)
+        }' cannot be unset. You should remove '${
+          this.name(key)
+        }' from your request or supply a non-empty value.`,
         this.name(key),
         "parameter_invalid_empty",
       );
@@ -70,7 +84,11 @@ export class Reader {
   amount(key: string, required = false): number | undefined {
     const value = required ? this.integer(key, true) : this.integer(key);
     if (value !== undefined && value <= 0) {
-      throw invalidParam("This value must be greater than or equal to 1.", this.name(key), "parameter_invalid_integer");
+      throw invalidParam(
+        "This value must be greater than or equal to 1.",
+        this.name(key),
+        "parameter_invalid_integer",
+      );
     }
     return value;
   }
@@ -106,7 +124,10 @@ export class Reader {
     const raw = required ? this.string(key, true) : this.string(key);
     if (raw === undefined || raw === "") return undefined;
     if (!/^[a-zA-Z]{3}$/.test(raw)) {
-      throw invalidParam(`Invalid currency: ${raw.toLowerCase()}. Stripe currently supports these currencies: usd, eur, gbp, krw, ...`, this.name(key));
+      throw invalidParam(
+        `Invalid currency: ${raw.toLowerCase()}. Stripe currently supports these currencies: usd, eur, gbp, krw, ...`,
+        this.name(key),
+      );
     }
     return raw.toLowerCase();
   }
@@ -126,10 +147,16 @@ export class Reader {
   objects(key: string): Reader[] {
     const value = this.params[key];
     if (value === undefined) return [];
-    if (!Array.isArray(value)) throw invalidParam(`Invalid array`, this.name(key), "parameter_invalid_array");
+    if (!Array.isArray(value)) {
+      throw invalidParam(`Invalid array`, this.name(key), "parameter_invalid_array");
+    }
     return value.map((item, index) => {
       if (typeof item !== "object" || Array.isArray(item)) {
-        throw invalidParam(`Invalid object`, `${this.name(key)}[${index}]`, "parameter_invalid_object");
+        throw invalidParam(
+          `Invalid object`,
+          `${this.name(key)}[${index}]`,
+          "parameter_invalid_object",
+        );
       }
       return new Reader(item, `${this.name(key)}[${index}]`);
     });
@@ -148,15 +175,23 @@ export class Reader {
       : typeof value === "object"
       ? Object.entries(value)
       : [];
-    if (typeof value === "string") throw invalidParam("Invalid hash", this.name("metadata"), "parameter_invalid_object");
+    if (typeof value === "string") {
+      throw invalidParam("Invalid hash", this.name("metadata"), "parameter_invalid_object");
+    }
     const result = { ...current };
     for (const [key, item] of entries) {
       if (typeof item !== "string") throw invalidParam("Invalid string", `metadata[${key}]`);
       if (key.length > 40) {
-        throw invalidParam(`Metadata keys can have a maximum length of 40 characters.`, `metadata[${key}]`);
+        throw invalidParam(
+          `Metadata keys can have a maximum length of 40 characters.`,
+          `metadata[${key}]`,
+        );
       }
       if (item.length > 500) {
-        throw invalidParam(`Metadata values can have a maximum length of 500 characters.`, `metadata[${key}]`);
+        throw invalidParam(
+          `Metadata values can have a maximum length of 500 characters.`,
+          `metadata[${key}]`,
+        );
       }
       if (item === "") delete result[key];
       else result[key] = item;
@@ -173,7 +208,9 @@ export class Reader {
     if (value === undefined || value === "") return [];
     const list = Array.isArray(value) ? value : [value];
     return list.map((item) => {
-      if (typeof item !== "string") throw invalidParam("Invalid array", "expand", "parameter_invalid_array");
+      if (typeof item !== "string") {
+        throw invalidParam("Invalid array", "expand", "parameter_invalid_array");
+      }
       return item;
     });
   }

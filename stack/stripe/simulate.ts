@@ -18,20 +18,29 @@ export interface TestCtx extends Ctx {
 
 /** What a /_test/ handler answers: a JSON body, an optional status, or a redirect. */
 export type TestResult = { status?: number; body?: unknown; redirect?: string };
-export type TestRoute = [method: string, pattern: RegExp, handler: (ctx: TestCtx) => TestResult | Promise<TestResult>];
+export type TestRoute = [
+  method: string,
+  pattern: RegExp,
+  handler: (ctx: TestCtx) => TestResult | Promise<TestResult>,
+];
 
 function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  throw invalidParam(`${issue.path.join(".") || "body"}: ${issue.message}`, issue.path.join(".") || undefined);
+  throw invalidParam(
+    `${issue.path.join(".") || "body"}: ${issue.message}`,
+    issue.path.join(".") || undefined,
+  );
 }
 
 /** Runs a simulation and reports the ids of the events it recorded. */
 function recording(ctx: Ctx, run: () => Record<string, unknown>): TestResult {
   const before = ctx.webhooks.events.length;
   const result = run();
-  return { body: { ...result, events: ctx.webhooks.events.slice(before).map((event) => event.id) } };
+  return {
+    body: { ...result, events: ctx.webhooks.events.slice(before).map((event) => event.id) },
+  };
 }
 
 const ID = "([A-Za-z0-9_]+)";
@@ -53,7 +62,9 @@ function completeCheckout(ctx: TestCtx): TestResult {
     const { bank, store } = ctx;
     const details = store.sessions.get(session.id)!;
     // A declined attempt leaves the session open with its intent; the next attempt reuses it.
-    let pi = session.payment_intent ? store.get<PaymentIntent>("payment_intent", session.payment_intent) : null;
+    let pi = session.payment_intent
+      ? store.get<PaymentIntent>("payment_intent", session.payment_intent)
+      : null;
     if (!pi) {
       pi = bank.createPaymentIntent({
         amount: session.amount_total,
@@ -68,14 +79,25 @@ function completeCheckout(ctx: TestCtx): TestResult {
       session.payment_intent = pi.id;
     }
     const email = body.email ?? session.customer_email ?? "customer@example.com";
-    const outcome = body.outcome === "paid" ? "succeeded" : body.outcome === "failed" ? "failed" : "processing";
+    const outcome = body.outcome === "paid"
+      ? "succeeded"
+      : body.outcome === "failed"
+      ? "failed"
+      : "processing";
     const charge = bank.pay(pi, outcome, NO_REQUEST, email);
     if (body.outcome !== "failed") {
       Object.assign(session, {
         status: "complete",
         payment_status: body.outcome === "paid" ? "paid" : "unpaid",
         url: null,
-        customer_details: { address: null, email, name: body.name ?? null, phone: null, tax_exempt: "none", tax_ids: [] },
+        customer_details: {
+          address: null,
+          email,
+          name: body.name ?? null,
+          phone: null,
+          tax_exempt: "none",
+          tax_ids: [],
+        },
       });
       bank.emit("checkout.session.completed", session, NO_REQUEST);
     }
@@ -86,8 +108,12 @@ function completeCheckout(ctx: TestCtx): TestResult {
 function settleCheckout(ctx: TestCtx): TestResult {
   const body = parse(z.object({ outcome: z.enum(["succeeded", "failed"]) }).strict(), ctx.body);
   const session = ctx.store.get<CheckoutSession>("checkout.session", ctx.params[0]);
-  if (session.status !== "complete" || session.payment_status !== "unpaid" || !session.payment_intent) {
-    throw stateError(`This Checkout Session has no pending payment (status ${session.status}, payment_status ${session.payment_status}).`);
+  if (
+    session.status !== "complete" || session.payment_status !== "unpaid" || !session.payment_intent
+  ) {
+    throw stateError(
+      `This Checkout Session has no pending payment (status ${session.status}, payment_status ${session.payment_status}).`,
+    );
   }
   const pi = ctx.store.get<PaymentIntent>("payment_intent", session.payment_intent);
   return recording(ctx, () => {
@@ -103,7 +129,13 @@ function settleCheckout(ctx: TestCtx): TestResult {
 }
 
 function confirmIntent(ctx: TestCtx): TestResult {
-  const body = parse(z.object({ outcome: z.enum(["succeeded", "failed", "processing"]).default("succeeded"), email: z.string().optional() }).strict(), ctx.body);
+  const body = parse(
+    z.object({
+      outcome: z.enum(["succeeded", "failed", "processing"]).default("succeeded"),
+      email: z.string().optional(),
+    }).strict(),
+    ctx.body,
+  );
   const pi = ctx.store.get<PaymentIntent>("payment_intent", ctx.params[0]);
   return recording(ctx, () => {
     const charge = ctx.bank.pay(pi, body.outcome, NO_REQUEST, body.email ?? null);
@@ -114,7 +146,10 @@ function confirmIntent(ctx: TestCtx): TestResult {
 function settleIntent(ctx: TestCtx): TestResult {
   const body = parse(z.object({ outcome: z.enum(["succeeded", "failed"]) }).strict(), ctx.body);
   const pi = ctx.store.get<PaymentIntent>("payment_intent", ctx.params[0]);
-  return recording(ctx, () => ({ charge: ctx.bank.settle(pi, body.outcome, NO_REQUEST), payment_intent: pi }));
+  return recording(
+    ctx,
+    () => ({ charge: ctx.bank.settle(pi, body.outcome, NO_REQUEST), payment_intent: pi }),
+  );
 }
 
 const onboardingSchema = z.object({
@@ -125,42 +160,76 @@ const onboardingSchema = z.object({
 
 /** The account holder finishes (or half-finishes) onboarding: `account.updated`. */
 function onboard(ctx: Ctx, account: Account, settings: z.infer<typeof onboardingSchema>): Account {
-  return ctx.bank.update(account, (a) => {
-    const capabilities = { ...a.capabilities };
-    capabilities.card_payments = settings.charges_enabled ? "active" : (capabilities.card_payments ?? "inactive");
-    capabilities.transfers = settings.payouts_enabled ? "active" : (capabilities.transfers ?? "inactive");
-    if (!settings.charges_enabled && capabilities.card_payments === "active") capabilities.card_payments = "inactive";
-    if (!settings.payouts_enabled && capabilities.transfers === "active") capabilities.transfers = "inactive";
-    a.capabilities = capabilities;
-    a.charges_enabled = settings.charges_enabled;
-    a.payouts_enabled = settings.payouts_enabled;
-    a.details_submitted = settings.details_submitted;
-    const due = settings.charges_enabled && settings.payouts_enabled ? [] : ["external_account"];
-    a.requirements = {
-      ...a.requirements,
-      currently_due: due,
-      eventually_due: due,
-      past_due: due,
-      disabled_reason: due.length ? "requirements.past_due" : null,
-    };
-  }, "account.updated", NO_REQUEST);
+  return ctx.bank.update(
+    account,
+    (a) => {
+      const capabilities = { ...a.capabilities };
+      capabilities.card_payments = settings.charges_enabled
+        ? "active"
+        : (capabilities.card_payments ?? "inactive");
+      capabilities.transfers = settings.payouts_enabled
+        ? "active"
+        : (capabilities.transfers ?? "inactive");
+      if (!settings.charges_enabled && capabilities.card_payments === "active") {
+        capabilities
+          .card_payments = "inactive";
+      }
+      if (!settings.payouts_enabled && capabilities.transfers === "active") {
+        capabilities
+          .transfers = "inactive";
+      }
+      a.capabilities = capabilities;
+      a.charges_enabled = settings.charges_enabled;
+      a.payouts_enabled = settings.payouts_enabled;
+      a.details_submitted = settings.details_submitted;
+      const due = settings.charges_enabled && settings.payouts_enabled ? [] : ["external_account"];
+      a.requirements = {
+        ...a.requirements,
+        currently_due: due,
+        eventually_due: due,
+        past_due: due,
+        disabled_reason: due.length ? "requirements.past_due" : null,
+      };
+    },
+    "account.updated",
+    NO_REQUEST,
+  );
 }
 
 function dispute(ctx: TestCtx): TestResult {
   const body = parse(
     z.object({
       amount: z.number().int().positive().optional(),
-      reason: z.enum(["fraudulent", "duplicate", "product_not_received", "product_unacceptable", "subscription_canceled", "unrecognized", "credit_not_processed", "general"]).default("fraudulent"),
+      reason: z.enum([
+        "fraudulent",
+        "duplicate",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "unrecognized",
+        "credit_not_processed",
+        "general",
+      ]).default("fraudulent"),
     }).strict(),
     ctx.body,
   );
   const charge = ctx.store.get<Charge>("charge", ctx.params[0]);
-  return recording(ctx, () => ({ dispute: ctx.bank.withTransactions(ctx.bank.dispute(charge, body, NO_REQUEST)) }));
+  return recording(
+    ctx,
+    () => ({ dispute: ctx.bank.withTransactions(ctx.bank.dispute(charge, body, NO_REQUEST)) }),
+  );
 }
 
 function updateDispute(ctx: TestCtx): TestResult {
   const body = parse(
-    z.object({ status: z.enum(["needs_response", "under_review", "warning_needs_response", "warning_under_review"]) }).strict(),
+    z.object({
+      status: z.enum([
+        "needs_response",
+        "under_review",
+        "warning_needs_response",
+        "warning_under_review",
+      ]),
+    }).strict(),
     ctx.body,
   );
   const found = ctx.store.get<Dispute>("dispute", ctx.params[0]);
@@ -174,7 +243,12 @@ function updateDispute(ctx: TestCtx): TestResult {
 function closeDispute(ctx: TestCtx): TestResult {
   const body = parse(z.object({ outcome: z.enum(["won", "lost"]) }).strict(), ctx.body);
   const found = ctx.store.get<Dispute>("dispute", ctx.params[0]);
-  return recording(ctx, () => ({ dispute: ctx.bank.withTransactions(ctx.bank.closeDispute(found, body.outcome, NO_REQUEST)) }));
+  return recording(
+    ctx,
+    () => ({
+      dispute: ctx.bank.withTransactions(ctx.bank.closeDispute(found, body.outcome, NO_REQUEST)),
+    }),
+  );
 }
 
 // --- webhook control -------------------------------------------------------------------------
@@ -211,20 +285,31 @@ function deliverHeld(ctx: TestCtx): TestResult {
   const ids = body.events ?? [...ctx.webhooks.held];
   for (const id of ids) if (!ctx.webhooks.event(id)) throw resourceMissing("event", id, "events");
   const seed = body.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const ordered = body.order === "shuffled" ? shuffle(ids, seed) : body.order === "reversed" ? [...ids].reverse() : ids;
+  const ordered = body.order === "shuffled"
+    ? shuffle(ids, seed)
+    : body.order === "reversed"
+    ? [...ids].reverse()
+    : ids;
   ctx.webhooks.release(ordered);
   return { body: { queued: ordered, ...(body.order === "shuffled" ? { seed } : {}) } };
 }
 
 async function deliverOne(ctx: TestCtx): Promise<TestResult> {
-  const body = parse(z.object({ signature: z.enum(["valid", "forged", "stale"]).default("valid") }).strict(), ctx.body);
+  const body = parse(
+    z.object({ signature: z.enum(["valid", "forged", "stale"]).default("valid") }).strict(),
+    ctx.body,
+  );
   const event = ctx.webhooks.event(ctx.params[0]);
   if (!event) throw resourceMissing("event", ctx.params[0]);
   return { body: await ctx.webhooks.deliverOnce(event, body.signature) };
 }
 
 export const testRoutes: TestRoute[] = [
-  ["GET", new RegExp(`^/_test/checkout/sessions/${ID}$`), (ctx) => ({ body: checkoutSession(ctx, ctx.params[0]) })],
+  [
+    "GET",
+    new RegExp(`^/_test/checkout/sessions/${ID}$`),
+    (ctx) => ({ body: checkoutSession(ctx, ctx.params[0]) }),
+  ],
   ["POST", new RegExp(`^/_test/checkout/sessions/${ID}/complete$`), completeCheckout],
   ["POST", new RegExp(`^/_test/checkout/sessions/${ID}/settle$`), settleCheckout],
   ["POST", new RegExp(`^/_test/payment_intents/${ID}/confirm$`), confirmIntent],
@@ -259,13 +344,18 @@ export const testRoutes: TestRoute[] = [
   ["GET", /^\/_test\/deliveries$/, ({ webhooks, query }) => {
     const event = query.get("event");
     const type = query.get("type");
-    const data = webhooks.deliveries.filter((d) => (!event || d.event === event) && (!type || d.type === type));
+    const data = webhooks.deliveries.filter((d) =>
+      (!event || d.event === event) && (!type || d.type === type)
+    );
     return { body: { object: "list", data, has_more: false, url: "/_test/deliveries" } };
   }],
   ["GET", /^\/_test\/webhooks$/, ({ webhooks }) => ({ body: webhooks.status() })],
   ["POST", /^\/_test\/webhooks\/endpoint$/, (ctx) => {
     const body = parse(
-      z.object({ url: z.string().url().nullable(), retry_delays_ms: z.array(z.number().int().min(0).max(60_000)).max(10).optional() }).strict(),
+      z.object({
+        url: z.string().url().nullable(),
+        retry_delays_ms: z.array(z.number().int().min(0).max(60_000)).max(10).optional(),
+      }).strict(),
       ctx.body,
     );
     ctx.webhooks.url = body.url ?? ctx.webhooks.defaultUrl;
@@ -286,7 +376,10 @@ export const testRoutes: TestRoute[] = [
   }],
   ["POST", /^\/_test\/webhooks\/deliver$/, deliverHeld],
   ["POST", /^\/_test\/webhooks\/drain$/, async (ctx) => {
-    const body = parse(z.object({ timeout_ms: z.number().int().min(0).max(120_000).default(20_000) }).strict(), ctx.body);
+    const body = parse(
+      z.object({ timeout_ms: z.number().int().min(0).max(120_000).default(20_000) }).strict(),
+      ctx.body,
+    );
     const drained = await ctx.webhooks.drain(body.timeout_ms);
     return { status: drained ? 200 : 504, body: { drained, ...ctx.webhooks.status() } };
   }],

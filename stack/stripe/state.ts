@@ -135,7 +135,11 @@ export interface LineItem {
 /** The parts of a Checkout Session Stripe keeps but does not show on the object. */
 export interface SessionDetails {
   lineItems: LineItem[];
-  paymentIntentData: { metadata: Metadata; transfer_group: string | null; description: string | null };
+  paymentIntentData: {
+    metadata: Metadata;
+    transfer_group: string | null;
+    description: string | null;
+  };
 }
 
 const ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -182,7 +186,9 @@ export class Store {
   /** Every object of a kind, newest first (Stripe's list order). */
   all<T extends StripeObject>(kind: T["object"]): T[] {
     const result: T[] = [];
-    for (const object of this.objects.values()) if (object.object === kind) result.push(object as T);
+    for (const object of this.objects.values()) {
+      if (object.object === kind) result.push(object as T);
+    }
     return result.reverse();
   }
 
@@ -191,7 +197,10 @@ export class Store {
     const copy = structuredClone(value);
     for (const path of paths) {
       if (path.split(".").length > 4) {
-        throw invalidParam(`You cannot expand more than 4 levels of a property. Property: ${path}`, "expand");
+        throw invalidParam(
+          `You cannot expand more than 4 levels of a property. Property: ${path}`,
+          "expand",
+        );
       }
       this.expandPath(copy as unknown, path.split("."), path);
     }
@@ -209,13 +218,24 @@ export class Store {
     let value = record[field];
     if (value === undefined && record.object === "checkout.session" && field === "line_items") {
       const items = this.sessions.get(record.id as string)?.lineItems ?? [];
-      value = listOf(`/v1/checkout/sessions/${record.id}/line_items`, structuredClone(items), false);
+      value = listOf(
+        `/v1/checkout/sessions/${record.id}/line_items`,
+        structuredClone(items),
+        false,
+      );
     } else if (value === undefined) {
       throw invalidParam(`This property cannot be expanded (${full}).`, "expand");
     } else if (typeof value === "string" && this.objects.has(value)) {
       value = structuredClone(this.objects.get(value));
-    } else if (Array.isArray(value) && value.some((item) => typeof item === "string" && this.objects.has(item))) {
-      value = value.map((item) => (typeof item === "string" && this.objects.get(item)) ? structuredClone(this.objects.get(item)) : item);
+    } else if (
+      Array.isArray(value) &&
+      value.some((item) => typeof item === "string" && this.objects.has(item))
+    ) {
+      value = value.map((item) =>
+        (typeof item === "string" && this.objects.get(item))
+          ? structuredClone(this.objects.get(item))
+          : item
+      );
     }
     record[field] = value;
     this.expandPath(value, rest, full);
@@ -234,10 +254,18 @@ export function listOf<T>(url: string, data: T[], hasMore: boolean): StripeList<
 }
 
 /** One page of a list, newest first: `limit` (1-100, default 10), `starting_after`, `ending_before`. */
-export function page<T extends { id: string }>(url: string, items: T[], reader: Reader): StripeList<T> {
+export function page<T extends { id: string }>(
+  url: string,
+  items: T[],
+  reader: Reader,
+): StripeList<T> {
   const limit = reader.integer("limit") ?? 10;
   if (limit < 1 || limit > 100) {
-    throw invalidParam("Invalid integer: limit must be between 1 and 100", "limit", "parameter_invalid_integer");
+    throw invalidParam(
+      "Invalid integer: limit must be between 1 and 100",
+      "limit",
+      "parameter_invalid_integer",
+    );
   }
   const after = reader.string("starting_after");
   const before = reader.string("ending_before");
@@ -245,11 +273,15 @@ export function page<T extends { id: string }>(url: string, items: T[], reader: 
   let end = items.length;
   if (after) {
     const index = items.findIndex((item) => item.id === after);
-    if (index < 0) throw invalidParam(`No such object: '${after}'`, "starting_after", "resource_missing");
+    if (index < 0) {
+      throw invalidParam(`No such object: '${after}'`, "starting_after", "resource_missing");
+    }
     start = index + 1;
   } else if (before) {
     const index = items.findIndex((item) => item.id === before);
-    if (index < 0) throw invalidParam(`No such object: '${before}'`, "ending_before", "resource_missing");
+    if (index < 0) {
+      throw invalidParam(`No such object: '${before}'`, "ending_before", "resource_missing");
+    }
     end = index;
     start = Math.max(0, end - limit);
   }

@@ -118,14 +118,20 @@ export class Webhooks {
     type: string,
     object: StripeObject,
     previous?: Record<string, unknown>,
-    request: { id: string | null; idempotency_key: string | null } = { id: null, idempotency_key: null },
+    request: { id: string | null; idempotency_key: string | null } = {
+      id: null,
+      idempotency_key: null,
+    },
   ): StripeEvent {
     const event: StripeEvent = {
       id: newId("evt"),
       object: "event",
       api_version: API_VERSION,
       created: now(),
-      data: { object: structuredClone(object), ...(previous ? { previous_attributes: structuredClone(previous) } : {}) },
+      data: {
+        object: structuredClone(object),
+        ...(previous ? { previous_attributes: structuredClone(previous) } : {}),
+      },
       livemode: false,
       pending_webhooks: 1,
       request: { ...request },
@@ -150,7 +156,9 @@ export class Webhooks {
 
   /** Delivers one event once more (a duplicate, or signed badly); resolves with the delivery. */
   deliverOnce(event: StripeEvent, signature: Signature): Promise<Delivery> {
-    return new Promise((resolve) => this.enqueue({ event, attempt: 1, signature, retry: false, done: resolve }));
+    return new Promise((resolve) =>
+      this.enqueue({ event, attempt: 1, signature, retry: false, done: resolve })
+    );
   }
 
   get idle(): boolean {
@@ -225,7 +233,9 @@ export class Webhooks {
     const { event } = job;
     const payload = JSON.stringify(event, null, 2);
     const timestamp = job.signature === "stale" ? now() - 600 : now();
-    const secret = job.signature === "forged" ? `whsec_${randomBytes(24).toString("base64url")}` : this.options.secret;
+    const secret = job.signature === "forged"
+      ? `whsec_${randomBytes(24).toString("base64url")}`
+      : this.options.secret;
     const begun = Date.now();
     const delivery: Delivery = {
       id: `whdel_${this.deliveries.length + 1}`,
@@ -254,7 +264,9 @@ export class Webhooks {
       delivery.status = response.status;
       delivery.response_body = (await response.text()).slice(0, 500);
     } catch (error) {
-      delivery.error = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      delivery.error = error instanceof Error
+        ? (error.cause instanceof Error ? error.cause.message : error.message)
+        : String(error);
     }
     delivery.duration_ms = Date.now() - begun;
     this.deliveries.push(delivery);

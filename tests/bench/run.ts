@@ -27,9 +27,20 @@ interface Measured {
 }
 
 async function load(name: string, url: string, headers: Record<string, string>): Promise<Measured> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, headers });
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: DURATION_SECONDS,
+    headers,
+  });
   const errors = result.errors + result.non2xx;
-  return { name, requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
+  return {
+    name,
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors,
+  };
 }
 
 /** Users made as Supabase Auth makes them; the sign-up trigger creates their profiles. */
@@ -66,7 +77,8 @@ const scenarios: Scenario[] = [
   },
   {
     name: "projects",
-    describe: `Listing open projects (text search, budget range, keyset order) among ${PROJECTS} projects of 1,000 designers`,
+    describe:
+      `Listing open projects (text search, budget range, keyset order) among ${PROJECTS} projects of 1,000 designers`,
     seed: async (db) => {
       await seedUsers(db, "designer", 1_000);
       // Statuses as a live marketplace has them: most open, the rest closed or under way.
@@ -96,7 +108,9 @@ const only = process.argv.slice(2);
 const selected = scenarios.filter((s) => only.length === 0 || only.includes(s.name));
 const runWebhooks = only.length === 0 || only.includes("webhooks");
 if (selected.length === 0 && !runWebhooks) {
-  console.error(`usage: npm run bench [-- ${[...scenarios.map((s) => s.name), "webhooks"].join(" | ")}]`);
+  console.error(
+    `usage: npm run bench [-- ${[...scenarios.map((s) => s.name), "webhooks"].join(" | ")}]`,
+  );
   process.exit(2);
 }
 
@@ -134,7 +148,12 @@ async function webhookThroughput(db: pg.Client, url: string, secret: string): Pr
           payouts_enabled: true,
           details_submitted: true,
           capabilities: { transfers: "active" },
-          requirements: { currently_due: [], eventually_due: [], past_due: [], disabled_reason: null },
+          requirements: {
+            currently_due: [],
+            eventually_due: [],
+            past_due: [],
+            disabled_reason: null,
+          },
           country: "DE",
           default_currency: "eur",
         },
@@ -150,7 +169,10 @@ async function webhookThroughput(db: pg.Client, url: string, secret: string): Pr
         const payload = payloads[next++];
         const response = await fetch(url, {
           method: "POST",
-          headers: { "content-type": "application/json", "stripe-signature": stripe.webhooks.generateTestHeaderString({ payload, secret }) },
+          headers: {
+            "content-type": "application/json",
+            "stripe-signature": stripe.webhooks.generateTestHeaderString({ payload, secret }),
+          },
           body: payload,
         });
         if (!response.ok) errors += 1;
@@ -158,19 +180,28 @@ async function webhookThroughput(db: pg.Client, url: string, secret: string): Pr
       }
     }));
     const perSecond = payloads.length / ((performance.now() - begun) / 1000);
-    console.log(`${name.padEnd(24)} ${perSecond.toFixed(0).padStart(7)} events/s   errors ${errors}`);
+    console.log(
+      `${name.padEnd(24)} ${perSecond.toFixed(0).padStart(7)} events/s   errors ${errors}`,
+    );
     return perSecond;
   };
-  console.log(`\n[webhooks] ${WEBHOOK_EVENTS} signed account.updated events for ${rows.length} accounts, ${WEBHOOK_CONCURRENCY} senders.`);
+  console.log(
+    `\n[webhooks] ${WEBHOOK_EVENTS} signed account.updated events for ${rows.length} accounts, ${WEBHOOK_CONCURRENCY} senders.`,
+  );
   const unique = Array.from({ length: WEBHOOK_EVENTS }, () => event("unique"));
   const fresh = Array.from({ length: WEBHOOK_EVENTS * 0.9 }, () => event("dup"));
   // Every tenth delivery repeats an event already sent, as a retry from Stripe would.
-  const withDuplicates = fresh.flatMap((payload, i) => (i % 9 === 8 ? [payload, fresh[i - 4]] : [payload]));
+  const withDuplicates = fresh.flatMap((
+    payload,
+    i,
+  ) => (i % 9 === 8 ? [payload, fresh[i - 4]] : [payload]));
   // Warm the function, its clients and the database's caches before timing anything.
   await measure("warm-up", Array.from({ length: 200 }, () => event("warm")));
   const plain = await measure("no duplicates", unique);
   const duplicated = await measure("10% duplicates", withDuplicates);
-  return `webhooks: with 10% duplicates / without, events per second ratio ${(duplicated / plain).toFixed(2)}`;
+  return `webhooks: with 10% duplicates / without, events per second ratio ${
+    (duplicated / plain).toFixed(2)
+  }`;
 }
 const stack = await startStack(config, {
   fresh: true,
@@ -193,20 +224,39 @@ try {
   for (const scenario of selected) {
     await scenario.seed(db);
     const url = `${config.apiUrl}${scenario.path}`;
-    console.log(`\n[${scenario.name}] ${scenario.describe}, ${CONNECTIONS} connections for ${DURATION_SECONDS}s each.`);
-    const asUser = await load("authenticated (RLS)", url, { apikey: stack.keys.anonKey, authorization: `Bearer ${userToken}` });
+    console.log(
+      `\n[${scenario.name}] ${scenario.describe}, ${CONNECTIONS} connections for ${DURATION_SECONDS}s each.`,
+    );
+    const asUser = await load("authenticated (RLS)", url, {
+      apikey: stack.keys.anonKey,
+      authorization: `Bearer ${userToken}`,
+    });
     const asService = await load("service_role (no RLS)", url, {
       apikey: stack.keys.serviceRoleKey,
       authorization: `Bearer ${stack.keys.serviceRoleKey}`,
     });
     for (const m of [asUser, asService]) {
-      console.log(`${m.name.padEnd(24)} ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s   p50 ${m.p50} ms   p99 ${m.p99} ms   errors ${m.errors}`);
+      console.log(
+        `${m.name.padEnd(24)} ${
+          m.requestsPerSecond.toFixed(0).padStart(7)
+        } req/s   p50 ${m.p50} ms   p99 ${m.p99} ms   errors ${m.errors}`,
+      );
     }
-    ratios.push(`${scenario.name}: authenticated / service_role throughput ratio ${(asUser.requestsPerSecond / asService.requestsPerSecond).toFixed(2)}`);
+    ratios.push(
+      `${scenario.name}: authenticated / service_role throughput ratio ${
+        (asUser.requestsPerSecond / asService.requestsPerSecond).toFixed(2)
+      }`,
+    );
   }
   if (runWebhooks) {
     if (selected.length === 0) await seedUsers(db, "bench-seller", WEBHOOK_ACCOUNTS);
-    ratios.push(await webhookThroughput(db, `${config.apiUrl}/functions/v1/stripe-webhook`, stack.stripe.webhookSecret ?? ""));
+    ratios.push(
+      await webhookThroughput(
+        db,
+        `${config.apiUrl}/functions/v1/stripe-webhook`,
+        stack.stripe.webhookSecret ?? "",
+      ),
+    );
   }
   await db.end();
   console.log(`\n${ratios.join("\n")}`);

@@ -1,10 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, callFunction, client, PASSWORD, signUp, type TestUser, TINY_PNG as PNG } from "./support.ts";
+import {
+  admin,
+  callFunction,
+  client,
+  PASSWORD,
+  signUp,
+  type TestUser,
+  TINY_PNG as PNG,
+} from "./support.ts";
 
 async function addAddress(user: TestUser, fullName: string): Promise<void> {
   const { error } = await user.client
     .from("addresses")
-    .insert({ full_name: fullName, address_line1: "1 Export Lane", city: "Leeds", country_code: "GB" });
+    .insert({
+      full_name: fullName,
+      address_line1: "1 Export Lane",
+      city: "Leeds",
+      country_code: "GB",
+    });
   if (error) throw error;
 }
 
@@ -37,8 +50,14 @@ describe("account export and deletion (edge functions)", () => {
 
   beforeAll(async () => {
     [owner, stranger] = await Promise.all([signUp("export-owner"), signUp("export-stranger")]);
-    await Promise.all([addAddress(owner, "Owner Exportable"), addAddress(stranger, "Stranger Private")]);
-    [ownerAvatar, strangerAvatar] = await Promise.all([uploadAvatar(owner), uploadAvatar(stranger)]);
+    await Promise.all([
+      addAddress(owner, "Owner Exportable"),
+      addAddress(stranger, "Stranger Private"),
+    ]);
+    [ownerAvatar, strangerAvatar] = await Promise.all([
+      uploadAvatar(owner),
+      uploadAvatar(stranger),
+    ]);
   });
 
   it("exports the caller's data, and nobody else's, behind a signed URL", async () => {
@@ -55,8 +74,12 @@ describe("account export and deletion (edge functions)", () => {
     expect(document.user).toMatchObject({ id: owner.id, email: owner.email });
     expect(document.profile.id).toBe(owner.id);
     expect(document.private_profile.id).toBe(owner.id);
-    expect(document.addresses.map((a: { full_name: string }) => a.full_name)).toEqual(["Owner Exportable"]);
-    expect(document.storage_objects).toContainEqual(expect.objectContaining({ bucket: "avatars", name: ownerAvatar }));
+    expect(document.addresses.map((a: { full_name: string }) => a.full_name)).toEqual([
+      "Owner Exportable",
+    ]);
+    expect(document.storage_objects).toContainEqual(
+      expect.objectContaining({ bucket: "avatars", name: ownerAvatar }),
+    );
     expect(new Date(document.exported_at).toISOString()).toBe(document.exported_at);
     expect(text).not.toContain(stranger.id);
     expect(text).not.toContain("Stranger Private");
@@ -68,14 +91,19 @@ describe("account export and deletion (edge functions)", () => {
 
     const stolen = await stranger.client.storage.from("account-exports").download(exportPath);
     expect(stolen.error).not.toBeNull();
-    const signed = await stranger.client.storage.from("account-exports").createSignedUrl(exportPath, 60);
+    const signed = await stranger.client.storage.from("account-exports").createSignedUrl(
+      exportPath,
+      60,
+    );
     expect(signed.error).not.toBeNull();
     const anonymous = await client().storage.from("account-exports").download(exportPath);
     expect(anonymous.error).not.toBeNull();
 
     const forged = await owner.client.storage
       .from("account-exports")
-      .upload(`${owner.id}/forged.json`, new Blob(["{}"], { type: "application/json" }), { contentType: "application/json" });
+      .upload(`${owner.id}/forged.json`, new Blob(["{}"], { type: "application/json" }), {
+        contentType: "application/json",
+      });
     expect(forged.error).not.toBeNull();
     const removed = await owner.client.storage.from("account-exports").remove([exportPath]);
     expect(removed.data ?? []).toEqual([]);
@@ -85,20 +113,29 @@ describe("account export and deletion (edge functions)", () => {
     const exported = await callFunction(client(), "account-export");
     expect(exported.status).toBe(401);
     expect(exported.body.error.code).toBe("unauthorized");
-    const deleted = await callFunction(client(), "account-delete", { password: PASSWORD, confirm: "DELETE" });
+    const deleted = await callFunction(client(), "account-delete", {
+      password: PASSWORD,
+      confirm: "DELETE",
+    });
     expect(deleted.status).toBe(401);
     expect(deleted.body.error.code).toBe("unauthorized");
   });
 
   it("refuses a deletion request that is not confirmed", async () => {
-    const { status, body } = await callFunction(owner.client, "account-delete", { password: PASSWORD, confirm: "yes" });
+    const { status, body } = await callFunction(owner.client, "account-delete", {
+      password: PASSWORD,
+      confirm: "yes",
+    });
     expect(status).toBe(400);
     expect(body.error.code).toBe("invalid_request");
     expect(body.error.details).toContainEqual(expect.objectContaining({ path: ["confirm"] }));
   });
 
   it("refuses a deletion with the wrong password and deletes nothing", async () => {
-    const { status, body } = await callFunction(owner.client, "account-delete", { password: "Wrong-Horse-9", confirm: "DELETE" });
+    const { status, body } = await callFunction(owner.client, "account-delete", {
+      password: "Wrong-Horse-9",
+      confirm: "DELETE",
+    });
     expect(status).toBe(401);
     expect(body.error.code).toBe("reauthentication_failed");
 
@@ -110,7 +147,10 @@ describe("account export and deletion (edge functions)", () => {
   });
 
   it("deletes the account, its rows and its files with the right password, and nobody else's", async () => {
-    const { status, body } = await callFunction(owner.client, "account-delete", { password: PASSWORD, confirm: "DELETE" });
+    const { status, body } = await callFunction(owner.client, "account-delete", {
+      password: PASSWORD,
+      confirm: "DELETE",
+    });
     expect(status).toBe(200);
     expect(body).toEqual({ deleted: true });
 
@@ -120,13 +160,18 @@ describe("account export and deletion (edge functions)", () => {
       const { data } = await reader.from("profiles").select("id").eq("id", owner.id);
       expect(data).toEqual([]);
     }
-    expect((await admin().from("private_profiles").select("id").eq("id", owner.id)).data).toEqual([]);
+    expect((await admin().from("private_profiles").select("id").eq("id", owner.id)).data).toEqual(
+      [],
+    );
     expect((await admin().from("addresses").select("id").eq("user_id", owner.id)).data).toEqual([]);
     expect(await objectNames("avatars", owner.id)).toEqual([]);
     expect(await objectNames("account-exports", owner.id)).toEqual([]);
 
     expect(await canSignIn(stranger.email)).toBe(true);
-    const strangerProfile = await stranger.client.from("profiles").select("id").eq("id", stranger.id);
+    const strangerProfile = await stranger.client.from("profiles").select("id").eq(
+      "id",
+      stranger.id,
+    );
     expect(strangerProfile.data).toEqual([{ id: stranger.id }]);
     const strangerAddresses = await stranger.client.from("addresses").select("full_name");
     expect(strangerAddresses.data).toEqual([{ full_name: "Stranger Private" }]);
@@ -155,7 +200,10 @@ describe("account deletion of an admin", () => {
   // Refusing the platform's last admin is covered by tests/functions/account_delete_test.ts:
   // here other admins may exist, so only the other half is certain.
   it("lets an admin delete their account while another admin remains", async () => {
-    const { status } = await callFunction(first.client, "account-delete", { password: PASSWORD, confirm: "DELETE" });
+    const { status } = await callFunction(first.client, "account-delete", {
+      password: PASSWORD,
+      confirm: "DELETE",
+    });
     expect(status).toBe(200);
     const roles = await admin().from("user_roles").select("user_id").eq("user_id", first.id);
     expect(roles.data).toEqual([]);

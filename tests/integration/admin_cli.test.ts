@@ -3,7 +3,18 @@
 // see them.
 
 import { describe, expect, it } from "vitest";
-import { admin, claimsOf, client, eventually, PASSWORD, runAdminCli, signIn, signUp, type TestUser, uniqueEmail } from "./support.ts";
+import {
+  admin,
+  claimsOf,
+  client,
+  eventually,
+  PASSWORD,
+  runAdminCli,
+  signIn,
+  signUp,
+  type TestUser,
+  uniqueEmail,
+} from "./support.ts";
 
 // One operator per run, so the audit entries this file causes are told apart from others'.
 const OPERATOR = uniqueEmail("operator");
@@ -29,7 +40,12 @@ async function applyToSell(applicant: TestUser, shopName: string): Promise<strin
     .insert({
       shop_name: shopName,
       category: "Tailoring",
-      return_address: { full_name: "Ada Lovelace", address_line1: "12 Analytical Row", city: "London", country_code: "GB" },
+      return_address: {
+        full_name: "Ada Lovelace",
+        address_line1: "12 Analytical Row",
+        city: "London",
+        country_code: "GB",
+      },
       agreed_to_terms: true,
     })
     .select("id")
@@ -38,26 +54,45 @@ async function applyToSell(applicant: TestUser, shopName: string): Promise<strin
   return data.id;
 }
 
-const visibleToAnon = async (userId: string) => (await client().from("profiles").select("id").eq("id", userId)).data;
+const visibleToAnon = async (userId: string) =>
+  (await client().from("profiles").select("id").eq("id", userId)).data;
 
 describe("admin CLI: roles", () => {
   it("assigns a role with an expiry, which the next access token carries, and removes it", async () => {
     const user = await signUp("cli-roles");
     const expires = new Date(Date.now() + 7 * 24 * 3600 * 1000).toISOString();
 
-    const assigned = await cliJson("roles", "assign", user.email, "moderator", "--expires", expires);
+    const assigned = await cliJson(
+      "roles",
+      "assign",
+      user.email,
+      "moderator",
+      "--expires",
+      expires,
+    );
     expect(assigned).toMatchObject({ user_id: user.id, email: user.email, role: "moderator" });
-    const rows = await admin().from("user_roles").select("expires_at, roles(name)").eq("user_id", user.id);
+    const rows = await admin().from("user_roles").select("expires_at, roles(name)").eq(
+      "user_id",
+      user.id,
+    );
     expect(rows.data).toHaveLength(1);
     expect(rows.data![0].roles.name).toBe("moderator");
     expect(Date.parse(rows.data![0].expires_at!)).toBe(Date.parse(expires));
     expect(await rolesInNextToken(user.email)).toContain("moderator");
 
-    const listed = await cliJson<{ id: string; roles: string[] }[]>("users", "list", "--role", "moderator", "--search", user.email);
+    const listed = await cliJson<{ id: string; roles: string[] }[]>(
+      "users",
+      "list",
+      "--role",
+      "moderator",
+      "--search",
+      user.email,
+    );
     expect(listed).toEqual([expect.objectContaining({ id: user.id, roles: ["moderator"] })]);
 
     await cliJson("roles", "remove", user.id, "moderator");
-    expect((await admin().from("user_roles").select("user_id").eq("user_id", user.id)).data).toEqual([]);
+    expect((await admin().from("user_roles").select("user_id").eq("user_id", user.id)).data)
+      .toEqual([]);
     expect(await rolesInNextToken(user.email)).not.toContain("moderator");
 
     const again = await runCli(["roles", "remove", user.id, "moderator"]);
@@ -66,8 +101,13 @@ describe("admin CLI: roles", () => {
   });
 
   it("lists roles with their permission and holder counts", async () => {
-    const roles = await cliJson<{ name: string; permissions: number; users: number }[]>("roles", "list");
-    expect(roles.map((role) => role.name)).toEqual(expect.arrayContaining(["admin", "moderator", "seller", "staff"]));
+    const roles = await cliJson<{ name: string; permissions: number; users: number }[]>(
+      "roles",
+      "list",
+    );
+    expect(roles.map((role) => role.name)).toEqual(
+      expect.arrayContaining(["admin", "moderator", "seller", "staff"]),
+    );
     expect(roles.find((role) => role.name === "moderator")?.permissions).toBe(1);
   });
 });
@@ -78,7 +118,9 @@ describe("admin CLI: seller applications", () => {
     const applicationId = await applyToSell(applicant, "Cut & Cloth");
 
     const pending = await cliJson<{ id: string; email: string }[]>("sellers", "pending");
-    expect(pending).toContainEqual(expect.objectContaining({ id: applicationId, email: applicant.email }));
+    expect(pending).toContainEqual(
+      expect.objectContaining({ id: applicationId, email: applicant.email }),
+    );
 
     const approved = await cliJson("sellers", "approve", applicationId);
     expect(approved).toMatchObject({ id: applicationId, status: "approved" });
@@ -99,8 +141,17 @@ describe("admin CLI: seller applications", () => {
     expect(withoutReason.code).toBe(2);
     expect(withoutReason.stderr).toContain("--reason");
 
-    const rejected = await cliJson("sellers", "reject", applicationId, "--reason", "Return address incomplete");
-    expect(rejected).toMatchObject({ status: "rejected", rejection_reason: "Return address incomplete" });
+    const rejected = await cliJson(
+      "sellers",
+      "reject",
+      applicationId,
+      "--reason",
+      "Return address incomplete",
+    );
+    expect(rejected).toMatchObject({
+      status: "rejected",
+      rejection_reason: "Return address incomplete",
+    });
     expect((await admin().from("shops").select("id").eq("id", applicant.id)).data).toEqual([]);
   });
 });
@@ -110,12 +161,24 @@ describe("admin CLI: account status", () => {
     const user = await signUp("cli-deactivated");
     const { data: before } = await signIn(user.email);
 
-    expect(await cliJson("users", "deactivate", user.email)).toMatchObject({ id: user.id, account_status: "deactivated" });
+    expect(await cliJson("users", "deactivate", user.email)).toMatchObject({
+      id: user.id,
+      account_status: "deactivated",
+    });
     expect((await signIn(user.email)).error?.code).toBe("user_banned");
-    const refresh = await client().auth.refreshSession({ refresh_token: before.session!.refresh_token });
+    const refresh = await client().auth.refreshSession({
+      refresh_token: before.session!.refresh_token,
+    });
     expect(refresh.error).not.toBeNull();
     expect(await visibleToAnon(user.id)).toEqual([]);
-    const listed = await cliJson<{ id: string }[]>("users", "list", "--status", "deactivated", "--search", user.email);
+    const listed = await cliJson<{ id: string }[]>(
+      "users",
+      "list",
+      "--status",
+      "deactivated",
+      "--search",
+      user.email,
+    );
     expect(listed.map((row) => row.id)).toEqual([user.id]);
     const shortBan = await runCli(["users", "ban", user.email, "--duration", "1h"]);
     expect(shortBan.code).toBe(1);
@@ -151,11 +214,20 @@ describe("admin CLI: account status", () => {
 
 describe("admin CLI: invites", () => {
   const signUpWith = (code: string) =>
-    client().auth.signUp({ email: uniqueEmail("cli-invited"), password: PASSWORD, options: { data: { invite_code: code } } });
+    client().auth.signUp({
+      email: uniqueEmail("cli-invited"),
+      password: PASSWORD,
+      options: { data: { invite_code: code } },
+    });
 
   it("creates a code that signs up as often as allowed, lists it, and revokes another", async () => {
     const invite = await cliJson<{ code: string; expires_at: string }>(
-      "invites", "create", "--expires", "2099-01-01", "--note", "cli test",
+      "invites",
+      "create",
+      "--expires",
+      "2099-01-01",
+      "--note",
+      "cli test",
     );
     expect(invite.code).toMatch(/^[0-9a-f]{32}$/);
     expect(Date.parse(invite.expires_at)).toBe(Date.UTC(2099, 0, 1));
@@ -163,7 +235,9 @@ describe("admin CLI: invites", () => {
     expect((await signUpWith(invite.code)).error).toBeNull();
     expect((await signUpWith(invite.code)).error?.message).toMatch(/used up/);
     const invites = await cliJson<{ code: string; state: string }[]>("invites", "list");
-    expect(invites).toContainEqual(expect.objectContaining({ code: invite.code, state: "used up" }));
+    expect(invites).toContainEqual(
+      expect.objectContaining({ code: invite.code, state: "used up" }),
+    );
 
     const revoked = await cliJson<{ code: string }>("invites", "create", "--uses", "5");
     await cliJson("invites", "revoke", revoked.code);
@@ -182,13 +256,26 @@ describe("admin CLI: audit and user details", () => {
       .eq("actor_label", OPERATOR)
       .eq("table_name", "user_roles");
     expect(entries.data).toContainEqual({ action: "insert", row_id: user.id });
-    const recent = await cliJson<{ actor_label: string; row_id: string }[]>("audit", "--table", "user_roles", "--limit", "200");
-    expect(recent).toContainEqual(expect.objectContaining({ actor_label: OPERATOR, row_id: user.id }));
+    const recent = await cliJson<{ actor_label: string; row_id: string }[]>(
+      "audit",
+      "--table",
+      "user_roles",
+      "--limit",
+      "200",
+    );
+    expect(recent).toContainEqual(
+      expect.objectContaining({ actor_label: OPERATOR, row_id: user.id }),
+    );
 
     const fromEnvironment = uniqueEmail("env-operator");
-    const removal = await runCli(["roles", "remove", user.id, "moderator"], { ADMIN_ACTOR: fromEnvironment });
+    const removal = await runCli(["roles", "remove", user.id, "moderator"], {
+      ADMIN_ACTOR: fromEnvironment,
+    });
     expect(removal.code).toBe(0);
-    const removals = await admin().from("audit_log").select("action, row_id").eq("actor_label", fromEnvironment);
+    const removals = await admin().from("audit_log").select("action, row_id").eq(
+      "actor_label",
+      fromEnvironment,
+    );
     expect(removals.data).toEqual([{ action: "delete", row_id: user.id }]);
   });
 
@@ -206,8 +293,12 @@ describe("admin CLI: audit and user details", () => {
     expect(details.account).toMatchObject({ id: user.id, email: user.email });
     expect(details.profile.display_name).toBe("Shown User");
     expect(details.private_profile.first_name).toBe("Shown");
-    expect(details.roles).toEqual([expect.objectContaining({ role: "staff", expires_at: null, expired: false })]);
-    expect(details.audit).toContainEqual(expect.objectContaining({ actor_label: OPERATOR, table_name: "user_roles" }));
+    expect(details.roles).toEqual([
+      expect.objectContaining({ role: "staff", expires_at: null, expired: false }),
+    ]);
+    expect(details.audit).toContainEqual(
+      expect.objectContaining({ actor_label: OPERATOR, table_name: "user_roles" }),
+    );
 
     const text = await runCli(["users", "show", user.id]);
     expect(text.code).toBe(0);
@@ -256,22 +347,34 @@ describe("admin CLI: failures", () => {
     ]));
 
     // Auto-completion answers with how many orders it completed.
-    const ran = await cliJson<{ job: string; result: string }>("jobs", "run", "payments-auto-complete");
+    const ran = await cliJson<{ job: string; result: string }>(
+      "jobs",
+      "run",
+      "payments-auto-complete",
+    );
     expect(ran.job).toBe("payments-auto-complete");
     expect(ran.result).toMatch(/^\d+$/);
 
     // pg_cron only queues the call; the listing shows what payments-release answered it.
     await cliJson("jobs", "run", "payments-release-due");
     const answered = await eventually("payments-release's answer in the jobs listing", async () => {
-      const listed = await cliJson<{ name: string; edge_function: string; last_call_status: number | null }[]>("jobs");
+      const listed = await cliJson<
+        { name: string; edge_function: string; last_call_status: number | null }[]
+      >("jobs");
       const job = listed.find((j) => j.name === "payments-release-due")!;
       return job.last_call_status === null ? undefined : job;
     });
     expect(answered).toMatchObject({ edge_function: "payments-release", last_call_status: 200 });
 
     const unknown = await runCli(["jobs", "run", "payments-everything"]);
-    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining("no scheduled job named payments-everything")]);
+    expect([unknown.code, unknown.stderr]).toEqual([
+      1,
+      expect.stringContaining("no scheduled job named payments-everything"),
+    ]);
     const malformed = await runCli(["jobs", "run", "drop table"]);
-    expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringContaining("<name>: must be a job name")]);
+    expect([malformed.code, malformed.stderr]).toEqual([
+      2,
+      expect.stringContaining("<name>: must be a job name"),
+    ]);
   });
 });

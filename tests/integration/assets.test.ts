@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Json } from "../../types/database.ts";
 import fixture from "../functions/fixtures/pattern.json" with { type: "json" };
-import { admin, client, signUp, TINY_PNG, type TestUser } from "./support.ts";
+import { admin, client, signUp, type TestUser, TINY_PNG } from "./support.ts";
 
 const pattern: NonNullable<Json> & typeof fixture = fixture;
 const png = () => new Blob([TINY_PNG], { type: "image/png" });
@@ -23,23 +23,42 @@ describe("pattern library and garment presets", () => {
       { category: `${category}-other`, name: "Raglan sleeve", pattern },
     ]);
     expect(added.error).toBeNull();
-    const preset = await admin().from("garment_presets").insert({ category, name: "Medium shirt", measurements: { chest: 96, waist: 82 } });
+    const preset = await admin().from("garment_presets").insert({
+      category,
+      name: "Medium shirt",
+      measurements: { chest: 96, waist: 82 },
+    });
     expect(preset.error).toBeNull();
   });
 
   it("lists library entries by category for signed-in users", async () => {
-    const { data, error } = await user.client.from("pattern_library").select("name, pattern").eq("category", category).order("name");
+    const { data, error } = await user.client.from("pattern_library").select("name, pattern").eq(
+      "category",
+      category,
+    ).order("name");
     expect(error).toBeNull();
     expect(data?.map((e) => e.name)).toEqual(["A-line skirt", "Shift dress"]);
     expect(data?.[0].pattern).toEqual(pattern);
-    const presets = await user.client.from("garment_presets").select("name, units, measurements").eq("category", category);
-    expect(presets.data).toEqual([{ name: "Medium shirt", units: "cm", measurements: { chest: 96, waist: 82 } }]);
+    const presets = await user.client.from("garment_presets").select("name, units, measurements")
+      .eq("category", category);
+    expect(presets.data).toEqual([{
+      name: "Medium shirt",
+      units: "cm",
+      measurements: { chest: 96, waist: 82 },
+    }]);
   });
 
   it("lets only asset managers edit them, and nobody signed out read them", async () => {
-    const insert = await user.client.from("pattern_library").insert({ category, name: "Mine", pattern });
+    const insert = await user.client.from("pattern_library").insert({
+      category,
+      name: "Mine",
+      pattern,
+    });
     expect(insert.error?.code).toBe("42501");
-    const update = await user.client.from("garment_presets").update({ name: "Renamed" }).eq("category", category).select();
+    const update = await user.client.from("garment_presets").update({ name: "Renamed" }).eq(
+      "category",
+      category,
+    ).select();
     expect(update.data).toEqual([]);
     const anon = await client().from("pattern_library").select().eq("category", category);
     expect(anon.error?.code).toBe("42501");
@@ -57,24 +76,34 @@ describe("fabric textures", () => {
   it("uploads a swatch into the owner's folder and records it; another's folder is refused", async () => {
     const path = `${owner.id}/linen.png`;
     expect((await upload(owner, "textures", path)).error).toBeNull();
-    const row = await owner.client.from("textures").insert({ name: "Linen", storage_path: path }).select().single();
+    const row = await owner.client.from("textures").insert({ name: "Linen", storage_path: path })
+      .select().single();
     expect(row.error).toBeNull();
     expect(row.data).toMatchObject({ owner_id: owner.id, visibility: "private" });
 
     const planted = await upload(other, "textures", `${owner.id}/planted.png`);
     expect(planted.error?.message).toMatch(/row-level security/);
-    const foreignRow = await other.client.from("textures").insert({ name: "Stolen", storage_path: path });
+    const foreignRow = await other.client.from("textures").insert({
+      name: "Stolen",
+      storage_path: path,
+    });
     expect(foreignRow.error?.code).toBe("23514");
   });
 
   it("refuses files that are too large or not images", async () => {
     const huge = await owner.client.storage
       .from("textures")
-      .upload(`${owner.id}/huge.png`, new Blob([new Uint8Array(6 * 1024 * 1024)], { type: "image/png" }), { contentType: "image/png" });
+      .upload(
+        `${owner.id}/huge.png`,
+        new Blob([new Uint8Array(6 * 1024 * 1024)], { type: "image/png" }),
+        { contentType: "image/png" },
+      );
     expect(huge.error).not.toBeNull();
     const text = await owner.client.storage
       .from("textures")
-      .upload(`${owner.id}/notes.txt`, new Blob(["hello"], { type: "text/plain" }), { contentType: "text/plain" });
+      .upload(`${owner.id}/notes.txt`, new Blob(["hello"], { type: "text/plain" }), {
+        contentType: "text/plain",
+      });
     expect(text.error).not.toBeNull();
     const listed = await owner.client.storage.from("textures").list(owner.id);
     expect(listed.data?.map((o) => o.name)).not.toContain("huge.png");
@@ -93,9 +122,12 @@ describe("fabric textures", () => {
     expect(rows.error).toBeNull();
 
     // GET /assets/textures?mine=true and ?public=true
-    const mine = await owner.client.from("textures").select("name").eq("owner_id", owner.id).order("name");
+    const mine = await owner.client.from("textures").select("name").eq("owner_id", owner.id).order(
+      "name",
+    );
     expect(mine.data?.map((t) => t.name)).toEqual(["Linen", "Tweed", "Velvet"]);
-    const publicOnes = await other.client.from("textures").select("name").eq("visibility", "public").eq("owner_id", owner.id);
+    const publicOnes = await other.client.from("textures").select("name").eq("visibility", "public")
+      .eq("owner_id", owner.id);
     expect(publicOnes.data).toEqual([{ name: "Tweed" }]);
     const all = await other.client.from("textures").select("name").eq("owner_id", owner.id);
     expect(all.data).toEqual([{ name: "Tweed" }]);
@@ -129,27 +161,39 @@ describe("portfolio", () => {
       ])
       .select();
     expect(created.error).toBeNull();
-    const updated = await owner.client.from("portfolio_items").update({ description: "Silk" }).eq("title", "Evening gown").select("description");
+    const updated = await owner.client.from("portfolio_items").update({ description: "Silk" }).eq(
+      "title",
+      "Evening gown",
+    ).select("description");
     expect(updated.data).toEqual([{ description: "Silk" }]);
 
     const anon = client();
-    const listed = await anon.from("portfolio_items").select("title, image_paths").eq("owner_id", owner.id).order("position");
+    const listed = await anon.from("portfolio_items").select("title, image_paths").eq(
+      "owner_id",
+      owner.id,
+    ).order("position");
     expect(listed.data?.map((i) => i.title)).toEqual(["Linen suit", "Evening gown"]);
     const signed = await anon.storage.from("portfolio").createSignedUrl(image, 60);
     expect(signed.error).toBeNull();
     expect((await fetch(signed.data!.signedUrl)).status).toBe(200);
 
-    const defaced = await visitor.client.from("portfolio_items").update({ title: "Defaced" }).eq("owner_id", owner.id).select();
+    const defaced = await visitor.client.from("portfolio_items").update({ title: "Defaced" }).eq(
+      "owner_id",
+      owner.id,
+    ).select();
     expect(defaced.data).toEqual([]);
 
     // A private profile hides the portfolio from everyone but its owner.
     await owner.client.from("profiles").update({ is_public: false }).eq("id", owner.id);
     expect((await anon.from("portfolio_items").select().eq("owner_id", owner.id)).data).toEqual([]);
-    expect((await visitor.client.from("portfolio_items").select().eq("owner_id", owner.id)).data).toEqual([]);
+    expect((await visitor.client.from("portfolio_items").select().eq("owner_id", owner.id)).data)
+      .toEqual([]);
     expect((await anon.storage.from("portfolio").createSignedUrl(image, 60)).error).not.toBeNull();
-    expect((await owner.client.from("portfolio_items").select().eq("owner_id", owner.id)).data).toHaveLength(2);
+    expect((await owner.client.from("portfolio_items").select().eq("owner_id", owner.id)).data)
+      .toHaveLength(2);
 
-    const deleted = await owner.client.from("portfolio_items").delete().eq("title", "Linen suit").select("title");
+    const deleted = await owner.client.from("portfolio_items").delete().eq("title", "Linen suit")
+      .select("title");
     expect(deleted.data).toEqual([{ title: "Linen suit" }]);
   });
 });

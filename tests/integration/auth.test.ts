@@ -5,7 +5,11 @@ describe("auth: password accounts through supabase-js", () => {
   it("signs a user up with a session, a confirmed user and their metadata", async () => {
     const c = client();
     const email = uniqueEmail("signup");
-    const { data, error } = await c.auth.signUp({ email, password: PASSWORD, options: { data: { display_name: "Sam" } } });
+    const { data, error } = await c.auth.signUp({
+      email,
+      password: PASSWORD,
+      options: { data: { display_name: "Sam" } },
+    });
     expect(error).toBeNull();
     expect(data.user?.email).toBe(email);
     expect(data.user?.user_metadata).toMatchObject({ display_name: "Sam" });
@@ -17,7 +21,10 @@ describe("auth: password accounts through supabase-js", () => {
 
   it("creates the profile on sign-up, visible to its owner", async () => {
     const user = await signUp("profile", { display_name: "Pat" });
-    const { data, error } = await user.client.from("profiles").select("id, display_name").eq("id", user.id).single();
+    const { data, error } = await user.client.from("profiles").select("id, display_name").eq(
+      "id",
+      user.id,
+    ).single();
     expect(error).toBeNull();
     expect(data).toEqual({ id: user.id, display_name: "Pat" });
   });
@@ -38,7 +45,10 @@ describe("auth: password accounts through supabase-js", () => {
 
   it("signs in with the right password only", async () => {
     const user = await signUp("signin");
-    const wrong = await client().auth.signInWithPassword({ email: user.email, password: "Wrong-Password-1" });
+    const wrong = await client().auth.signInWithPassword({
+      email: user.email,
+      password: "Wrong-Password-1",
+    });
     expect(wrong.error?.code).toBe("invalid_credentials");
     const right = await client().auth.signInWithPassword({ email: user.email, password: PASSWORD });
     expect(right.error).toBeNull();
@@ -68,10 +78,18 @@ describe("auth: password accounts through supabase-js", () => {
 
   it("lets the service role create and delete users, and nobody else", async () => {
     const email = uniqueEmail("admin-made");
-    const denied = await client().auth.admin.createUser({ email, password: PASSWORD, email_confirm: true });
+    const denied = await client().auth.admin.createUser({
+      email,
+      password: PASSWORD,
+      email_confirm: true,
+    });
     expect(denied.error?.status).toBe(403);
 
-    const created = await admin().auth.admin.createUser({ email, password: PASSWORD, email_confirm: true });
+    const created = await admin().auth.admin.createUser({
+      email,
+      password: PASSWORD,
+      email_confirm: true,
+    });
     expect(created.error).toBeNull();
     const id = created.data.user!.id;
     const signIn = await client().auth.signInWithPassword({ email, password: PASSWORD });

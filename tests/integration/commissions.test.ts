@@ -13,12 +13,20 @@ const PATTERN = {
   pieces: [{ name: "front", points: [[0, 0], [50, 0], [50, 80], [0, 80]], closed: true }],
 };
 
-const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+const inDays = (days: number) =>
+  new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 
 async function postProject(designer: TestUser, fields: Record<string, unknown> = {}) {
   const { data, error } = await designer.client
     .from("projects")
-    .insert({ title: "A wool coat", description: "Single-breasted, lined", budget_amount: 50_000, currency: "EUR", deadline: inDays(30), ...fields })
+    .insert({
+      title: "A wool coat",
+      description: "Single-breasted, lined",
+      budget_amount: 50_000,
+      currency: "EUR",
+      deadline: inDays(30),
+      ...fields,
+    })
     .select()
     .single();
   if (error) throw error;
@@ -86,11 +94,19 @@ describe("projects, bids and bid acceptance", () => {
       [{ deadline: "2000-01-01" }, "is in the past"],
     ];
     for (const [fields, message] of cases) {
-      const { error } = await designer.client.from("projects").insert({ title: "Bad", budget_amount: 100, currency: "EUR", ...fields });
+      const { error } = await designer.client.from("projects").insert({
+        title: "Bad",
+        budget_amount: 100,
+        currency: "EUR",
+        ...fields,
+      });
       expect(error?.code, JSON.stringify(fields)).toBe("22023");
       expect(error?.message).toContain(message);
     }
-    const { count } = await designer.client.from("projects").select("id", { count: "exact", head: true }).eq("title", "Bad");
+    const { count } = await designer.client.from("projects").select("id", {
+      count: "exact",
+      head: true,
+    }).eq("title", "Bad");
     expect(count).toBe(0);
   });
 
@@ -98,39 +114,65 @@ describe("projects, bids and bid acceptance", () => {
     const project = await postProject(designer);
     await bid(tailor, project.id);
 
-    const again = await tailor.client.from("bids").insert({ project_id: project.id, amount: 40_000, duration_days: 10 });
+    const again = await tailor.client.from("bids").insert({
+      project_id: project.id,
+      amount: 40_000,
+      duration_days: 10,
+    });
     expect(again.error?.code).toBe("23505");
-    const own = await designer.client.from("bids").insert({ project_id: project.id, amount: 40_000, duration_days: 10 });
+    const own = await designer.client.from("bids").insert({
+      project_id: project.id,
+      amount: 40_000,
+      duration_days: 10,
+    });
     expect(own.error?.code).toBe("42501");
-    const zero = await rival.client.from("bids").insert({ project_id: project.id, amount: 0, duration_days: 10 });
+    const zero = await rival.client.from("bids").insert({
+      project_id: project.id,
+      amount: 0,
+      duration_days: 10,
+    });
     expect(zero.error?.code).toBe("22023");
 
     // The designer sees every bid; a tailor only their own; a stranger none.
     await bid(rival, project.id, 42_000);
-    const seen = async (u: TestUser) => (await u.client.from("bids").select("tailor_id").eq("project_id", project.id)).data!.length;
+    const seen = async (u: TestUser) =>
+      (await u.client.from("bids").select("tailor_id").eq("project_id", project.id)).data!.length;
     expect(await seen(designer)).toBe(2);
     expect(await seen(tailor)).toBe(1);
     expect(await seen(stranger)).toBe(0);
 
     const closed = await designer.client.rpc("close_project", { project_id: project.id });
     expect(closed.data?.status).toBe("closed");
-    const late = await stranger.client.from("bids").insert({ project_id: project.id, amount: 40_000, duration_days: 10 });
+    const late = await stranger.client.from("bids").insert({
+      project_id: project.id,
+      amount: 40_000,
+      duration_days: 10,
+    });
     expect(late.error?.code).toBe("55000");
-    const statuses = (await designer.client.from("bids").select("status").eq("project_id", project.id)).data!;
+    const statuses =
+      (await designer.client.from("bids").select("status").eq("project_id", project.id)).data!;
     expect(statuses.map((b) => b.status)).toEqual(["rejected", "rejected"]);
     // A bidder still sees the project they bid on; a stranger no longer does.
-    expect((await tailor.client.from("projects").select("id").eq("id", project.id)).data).toHaveLength(1);
-    expect((await stranger.client.from("projects").select("id").eq("id", project.id)).data).toHaveLength(0);
+    expect((await tailor.client.from("projects").select("id").eq("id", project.id)).data)
+      .toHaveLength(1);
+    expect((await stranger.client.from("projects").select("id").eq("id", project.id)).data)
+      .toHaveLength(0);
   });
 
   it("accept-bid: 20 concurrent accepts of one project make exactly one order, and a retry returns it", async () => {
     const project = await postProject(designer);
-    const bids = await Promise.all([bid(tailor, project.id, 44_000), bid(rival, project.id, 41_000)]);
+    const bids = await Promise.all([
+      bid(tailor, project.id, 44_000),
+      bid(rival, project.id, 41_000),
+    ]);
 
     // Ten requests for each bid at once: one wins, the same bid's others get its order, the
     // other bid's requests find the project taken.
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => callFunction(designer.client, "accept-bid", { bid_id: bids[i % 2].id })),
+      Array.from(
+        { length: 20 },
+        (_, i) => callFunction(designer.client, "accept-bid", { bid_id: bids[i % 2].id }),
+      ),
     );
     const created = results.filter((r) => r.status === 201);
     expect(created).toHaveLength(1);
@@ -161,11 +203,17 @@ describe("projects, bids and bid acceptance", () => {
     const retry = await callFunction(designer.client, "accept-bid", { bid_id: winner.id });
     expect(retry).toMatchObject({ status: 200, body: { created: false, order: { id: order.id } } });
 
-    const { data: statuses } = await designer.client.from("bids").select("id, status").eq("project_id", project.id);
+    const { data: statuses } = await designer.client.from("bids").select("id, status").eq(
+      "project_id",
+      project.id,
+    );
     expect(new Map(statuses!.map((b) => [b.id, b.status]))).toEqual(
       new Map(bids.map((b) => [b.id, b.id === winner.id ? "accepted" : "rejected"])),
     );
-    const { data: thread } = await designer.client.from("thread_participants").select("user_id").eq("thread_id", order.thread_id);
+    const { data: thread } = await designer.client.from("thread_participants").select("user_id").eq(
+      "thread_id",
+      order.thread_id,
+    );
     expect(thread!.map((p) => p.user_id).sort()).toEqual([designer.id, winner.tailor_id].sort());
   });
 
@@ -176,16 +224,20 @@ describe("projects, bids and bid acceptance", () => {
       status: 403,
       body: { error: { code: "forbidden" } },
     });
-    expect(await callFunction(designer.client, "accept-bid", { bid_id: "not-a-uuid" })).toMatchObject({
-      status: 400,
-      body: { error: { code: "invalid_request" } },
-    });
-    expect(await callFunction(designer.client, "accept-bid", { bid_id: crypto.randomUUID() })).toMatchObject({
-      status: 404,
-      body: { error: { code: "not_found" } },
-    });
+    expect(await callFunction(designer.client, "accept-bid", { bid_id: "not-a-uuid" }))
+      .toMatchObject({
+        status: 400,
+        body: { error: { code: "invalid_request" } },
+      });
+    expect(await callFunction(designer.client, "accept-bid", { bid_id: crypto.randomUUID() }))
+      .toMatchObject({
+        status: 404,
+        body: { error: { code: "not_found" } },
+      });
     expect((await callFunction(client(), "accept-bid", { bid_id: b.id })).status).toBe(401);
-    expect((await designer.client.from("bids").select("status").eq("id", b.id).single()).data?.status).toBe("pending");
+    expect(
+      (await designer.client.from("bids").select("status").eq("id", b.id).single()).data?.status,
+    ).toBe("pending");
   });
 });
 
@@ -197,16 +249,30 @@ describe("an order from requirements to completion", () => {
   let projectId: string;
 
   beforeAll(async () => {
-    [designer, tailor, stranger] = await Promise.all([signUp("o-designer"), signUp("o-tailor"), signUp("o-stranger")]);
-    const { data: design, error } = await designer.client.from("designs").insert({ title: "Coat", pattern: PATTERN }).select().single();
+    [designer, tailor, stranger] = await Promise.all([
+      signUp("o-designer"),
+      signUp("o-tailor"),
+      signUp("o-stranger"),
+    ]);
+    const { data: design, error } = await designer.client.from("designs").insert({
+      title: "Coat",
+      pattern: PATTERN,
+    }).select().single();
     if (error) throw error;
     const project = await postProject(designer);
     projectId = project.id;
-    await designer.client.from("project_designs").insert({ project_id: project.id, design_id: design.id }).throwOnError();
-    await designer.client.from("project_requirements").insert({ project_id: project.id, title: "Wool, 80% minimum" }).throwOnError();
+    await designer.client.from("project_designs").insert({
+      project_id: project.id,
+      design_id: design.id,
+    }).throwOnError();
+    await designer.client.from("project_requirements").insert({
+      project_id: project.id,
+      title: "Wool, 80% minimum",
+    }).throwOnError();
     const b = await bid(tailor, project.id);
     // A private design attached to an open project is shown to those who may bid on it...
-    const sees = async (u: TestUser) => (await u.client.from("designs").select("id").eq("id", design.id)).data!.length;
+    const sees = async (u: TestUser) =>
+      (await u.client.from("designs").select("id").eq("id", design.id)).data!.length;
     expect([await sees(tailor), await sees(stranger)]).toEqual([1, 1]);
     const accepted = await callFunction(designer.client, "accept-bid", { bid_id: b.id });
     expect(accepted.status).toBe(201);
@@ -217,30 +283,49 @@ describe("an order from requirements to completion", () => {
 
   it("needs both parties' approval of the requirements, and a change withdraws approvals", async () => {
     await designer.client.rpc("approve_requirements", { order_id: orderId }).throwOnError();
-    await designer.client.from("project_requirements").insert({ project_id: projectId, title: "Horn buttons" }).throwOnError();
+    await designer.client.from("project_requirements").insert({
+      project_id: projectId,
+      title: "Horn buttons",
+    }).throwOnError();
     let { data: order } = await tailor.client.from("orders").select("*").eq("id", orderId).single();
-    expect(order).toMatchObject({ status: "awaiting_requirements", requirements_approved_by_buyer_at: null });
+    expect(order).toMatchObject({
+      status: "awaiting_requirements",
+      requirements_approved_by_buyer_at: null,
+    });
 
     await tailor.client.rpc("approve_requirements", { order_id: orderId }).throwOnError();
     await designer.client.rpc("approve_requirements", { order_id: orderId }).throwOnError();
     ({ data: order } = await tailor.client.from("orders").select("*").eq("id", orderId).single());
     expect(order!.status).toBe("awaiting_payment");
 
-    const locked = await designer.client.from("project_requirements").insert({ project_id: projectId, title: "Late change" });
+    const locked = await designer.client.from("project_requirements").insert({
+      project_id: projectId,
+      title: "Late change",
+    });
     expect(locked.error?.code).toBe("55000");
   });
 
   it("keeps status and price out of clients' hands, and the order away from strangers", async () => {
-    const status = await designer.client.from("orders").update({ status: "completed" }).eq("id", orderId);
+    const status = await designer.client.from("orders").update({ status: "completed" }).eq(
+      "id",
+      orderId,
+    );
     expect(status.error?.code).toBe("42501");
     const price = await tailor.client.from("orders").update({ price_amount: 1 }).eq("id", orderId);
     expect(price.error?.code).toBe("42501");
-    const notes = await tailor.client.from("orders").update({ metadata: { fabric_ordered: true } }).eq("id", orderId).select("metadata");
+    const notes = await tailor.client.from("orders").update({ metadata: { fabric_ordered: true } })
+      .eq("id", orderId).select("metadata");
     expect(notes.data).toEqual([{ metadata: { fabric_ordered: true } }]);
     expect((await stranger.client.from("orders").select("id").eq("id", orderId)).data).toEqual([]);
-    expect((await stranger.client.rpc("cancel_order", { order_id: orderId, reason: "mine now" })).error?.code).toBe("P0002");
+    expect(
+      (await stranger.client.rpc("cancel_order", { order_id: orderId, reason: "mine now" })).error
+        ?.code,
+    ).toBe("P0002");
     // Work cannot be delivered before the payment is held.
-    expect((await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "early" })).error?.code).toBe("55000");
+    expect(
+      (await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "early" })).error
+        ?.code,
+    ).toBe("55000");
   });
 
   it("delivers files privately, takes a revision, and completes on approval", async () => {
@@ -248,34 +333,63 @@ describe("an order from requirements to completion", () => {
 
     const path = `${orderId}/coat-photo.png`;
     const png = new Blob([TINY_PNG], { type: "image/png" });
-    expect((await stranger.client.storage.from("deliverables").upload(`${orderId}/fake.png`, png)).error).not.toBeNull();
-    expect((await designer.client.storage.from("deliverables").upload(`${orderId}/buyer.png`, png)).error).not.toBeNull();
-    await tailor.client.storage.from("deliverables").upload(path, png, { contentType: "image/png" }).then(({ error }) => {
-      if (error) throw error;
+    expect(
+      (await stranger.client.storage.from("deliverables").upload(`${orderId}/fake.png`, png)).error,
+    ).not.toBeNull();
+    expect(
+      (await designer.client.storage.from("deliverables").upload(`${orderId}/buyer.png`, png))
+        .error,
+    ).not.toBeNull();
+    await tailor.client.storage.from("deliverables").upload(path, png, { contentType: "image/png" })
+      .then(({ error }) => {
+        if (error) throw error;
+      });
+    const missing = await tailor.client.rpc("submit_delivery", {
+      order_id: orderId,
+      message: "Done",
+      file_paths: [`${orderId}/nope.png`],
     });
-    const missing = await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "Done", file_paths: [`${orderId}/nope.png`] });
     expect(missing.error?.code).toBe("22023");
 
-    await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "First fitting", file_paths: [path] }).throwOnError();
+    await tailor.client.rpc("submit_delivery", {
+      order_id: orderId,
+      message: "First fitting",
+      file_paths: [path],
+    }).throwOnError();
     expect((await designer.client.storage.from("deliverables").download(path)).error).toBeNull();
-    expect((await stranger.client.storage.from("deliverables").download(path)).error).not.toBeNull();
+    expect((await stranger.client.storage.from("deliverables").download(path)).error).not
+      .toBeNull();
 
-    await designer.client.rpc("request_revision", { order_id: orderId, note: "Sleeves 2 cm shorter" }).throwOnError();
-    await tailor.client.rpc("submit_delivery", { order_id: orderId, message: "Sleeves shortened", file_paths: [path] }).throwOnError();
+    await designer.client.rpc("request_revision", {
+      order_id: orderId,
+      note: "Sleeves 2 cm shorter",
+    }).throwOnError();
+    await tailor.client.rpc("submit_delivery", {
+      order_id: orderId,
+      message: "Sleeves shortened",
+      file_paths: [path],
+    }).throwOnError();
     const done = await designer.client.rpc("approve_delivery", { order_id: orderId });
     expect(done.data).toMatchObject({ status: "completed", revisions_used: 1 });
 
-    const { data: timeline } = await tailor.client.from("order_events").select("event_type, to_status").eq("order_id", orderId).order("id");
-    expect(timeline!.filter((e) => e.event_type === "status_changed").map((e) => e.to_status)).toEqual([
-      "awaiting_payment",
-      "in_progress",
-      "delivered",
-      "revision_requested",
-      "delivered",
-      "completed",
-    ]);
-    expect((await designer.client.from("projects").select("status").eq("id", projectId).single()).data?.status).toBe("completed");
-    expect((await stranger.client.from("order_events").select("id").eq("order_id", orderId)).data).toEqual([]);
+    const { data: timeline } = await tailor.client.from("order_events").select(
+      "event_type, to_status",
+    ).eq("order_id", orderId).order("id");
+    expect(timeline!.filter((e) => e.event_type === "status_changed").map((e) => e.to_status))
+      .toEqual([
+        "awaiting_payment",
+        "in_progress",
+        "delivered",
+        "revision_requested",
+        "delivered",
+        "completed",
+      ]);
+    expect(
+      (await designer.client.from("projects").select("status").eq("id", projectId).single()).data
+        ?.status,
+    ).toBe("completed");
+    expect((await stranger.client.from("order_events").select("id").eq("order_id", orderId)).data)
+      .toEqual([]);
   });
 
   it("lets the buyer dispute paid work but not cancel it, and leaves a dispute to admins", async () => {
@@ -287,15 +401,25 @@ describe("an order from requirements to completion", () => {
     await designer.client.rpc("approve_requirements", { order_id: id }).throwOnError();
     await admin().rpc("record_order_payment", { order_id: id }).throwOnError();
 
-    const cancel = await designer.client.rpc("cancel_order", { order_id: id, reason: "changed my mind" });
+    const cancel = await designer.client.rpc("cancel_order", {
+      order_id: id,
+      reason: "changed my mind",
+    });
     expect(cancel.error?.code).toBe("42501");
     const short = await designer.client.rpc("open_dispute", { order_id: id, reason: "bad" });
     expect(short.error?.code).toBe("22023");
-    const dispute = await designer.client.rpc("open_dispute", { order_id: id, reason: "No work after three weeks" });
+    const dispute = await designer.client.rpc("open_dispute", {
+      order_id: id,
+      reason: "No work after three weeks",
+    });
     expect(dispute.data).toMatchObject({ status: "open", order_id: id });
-    expect((await tailor.client.from("disputes").select("reason").eq("order_id", id)).data).toHaveLength(1);
+    expect((await tailor.client.from("disputes").select("reason").eq("order_id", id)).data)
+      .toHaveLength(1);
     // Once disputed, only an admin's resolution ends the order.
-    const stepBack = await tailor.client.rpc("cancel_order", { order_id: id, reason: "cannot finish" });
+    const stepBack = await tailor.client.rpc("cancel_order", {
+      order_id: id,
+      reason: "cannot finish",
+    });
     expect(stepBack.error?.code).toBe("42501");
   });
 });

@@ -19,7 +19,8 @@ async function createDesign(user: TestUser, title: string, extra: { visibility?:
 }
 
 async function shareLink(user: TestUser, designId: string) {
-  const { data, error } = await user.client.rpc("create_design_share_link", { design_id: designId }).single();
+  const { data, error } = await user.client.rpc("create_design_share_link", { design_id: designId })
+    .single();
   if (error) throw error;
   return data;
 }
@@ -27,7 +28,10 @@ async function shareLink(user: TestUser, designId: string) {
 async function download(url: string): Promise<{ type: string | null; body: Buffer }> {
   const response = await fetch(url);
   expect(response.status).toBe(200);
-  return { type: response.headers.get("content-type"), body: Buffer.from(await response.arrayBuffer()) };
+  return {
+    type: response.headers.get("content-type"),
+    body: Buffer.from(await response.arrayBuffer()),
+  };
 }
 
 describe("designs through supabase-js", () => {
@@ -57,12 +61,17 @@ describe("designs through supabase-js", () => {
       .select()
       .single();
     expect(updated.error).toBeNull();
-    expect(updated.data).toMatchObject({ title: "Wrap dress v2", tags: ["evening", "wrap"], visibility: "public" });
+    expect(updated.data).toMatchObject({
+      title: "Wrap dress v2",
+      tags: ["evening", "wrap"],
+      visibility: "public",
+    });
 
     const seen = await client().from("designs").select("title").eq("id", design.id).single();
     expect(seen.data?.title).toBe("Wrap dress v2");
 
-    const strangerDelete = await stranger.client.from("designs").delete().eq("id", design.id).select();
+    const strangerDelete = await stranger.client.from("designs").delete().eq("id", design.id)
+      .select();
     expect(strangerDelete.data).toEqual([]);
 
     const deleted = await owner.client.from("designs").delete().eq("id", design.id).select("id");
@@ -141,21 +150,35 @@ describe("designs through supabase-js", () => {
     expect(shared.error).toBeNull();
     expect(shared.data).toMatchObject({ id: design.id, title: "Shared jacket" });
 
-    const listed = await owner.client.from("design_share_links").select("id, token_prefix, revoked_at").eq("design_id", design.id);
-    expect(listed.data).toEqual([{ id: link.id, token_prefix: link.token.slice(0, 8), revoked_at: null }]);
-    expect((await stranger.client.from("design_share_links").select().eq("design_id", design.id)).data).toEqual([]);
+    const listed = await owner.client.from("design_share_links").select(
+      "id, token_prefix, revoked_at",
+    ).eq("design_id", design.id);
+    expect(listed.data).toEqual([{
+      id: link.id,
+      token_prefix: link.token.slice(0, 8),
+      revoked_at: null,
+    }]);
+    expect(
+      (await stranger.client.from("design_share_links").select().eq("design_id", design.id)).data,
+    ).toEqual([]);
 
     const revoked = await owner.client.rpc("revoke_design_share_link", { link_id: link.id });
     expect(revoked.error).toBeNull();
     const afterRevoke = await anon.rpc("get_shared_design", { token: link.token });
-    expect(afterRevoke.error).toMatchObject({ code: "P0002", message: "share link not found or revoked" });
+    expect(afterRevoke.error).toMatchObject({
+      code: "P0002",
+      message: "share link not found or revoked",
+    });
 
     // An expired link: moved a day into the past with the service role, as time would.
     const expiring = await shareLink(owner, design.id);
     const past = new Date(Date.now() - 86_400_000);
     const moved = await admin()
       .from("design_share_links")
-      .update({ created_at: new Date(past.getTime() - 3_600_000).toISOString(), expires_at: past.toISOString() })
+      .update({
+        created_at: new Date(past.getTime() - 3_600_000).toISOString(),
+        expires_at: past.toISOString(),
+      })
       .eq("id", expiring.id);
     expect(moved.error).toBeNull();
     const expired = await anon.rpc("get_shared_design", { token: expiring.token });
@@ -205,7 +228,11 @@ describe("design exports (design-export function)", () => {
     expect(parsed.svg.viewBox).toBe("0 0 120 80");
     expect(parsed.svg.width).toBe("120cm");
     expect(parsed.svg.title).toBe("Export <gown>");
-    const pieces = parsed.svg.g.g as { "data-name": string; polygon?: { points: string }; polyline?: { points: string } }[];
+    const pieces = parsed.svg.g.g as {
+      "data-name": string;
+      polygon?: { points: string };
+      polyline?: { points: string };
+    }[];
     expect(pieces.map((p) => p["data-name"])).toEqual(pattern.pieces.map((p) => p.name));
     expect(pieces[0].polygon?.points).toBe("10,10 50,10 55,60 5,60");
     expect(pieces[2].polyline?.points).toBe("5,75 60.25,72.5 115,75");
@@ -215,12 +242,17 @@ describe("design exports (design-export function)", () => {
     const image = PNG.sync.read(png.body);
     expect([image.width, image.height]).toEqual([600, 400]);
     // The white background, and the first piece's fill (#f2c14e) inside it at (30 cm, 35 cm).
-    const pixel = (x: number, y: number) => [...image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 4)];
+    const pixel = (
+      x: number,
+      y: number,
+    ) => [...image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 4)];
     expect(pixel(2, 2)).toEqual([255, 255, 255, 255]);
     expect(pixel(150, 175)).toEqual([0xf2, 0xc1, 0x4e, 255]);
 
     const listed = await owner.client.storage.from("exports").list(`${owner.id}/${design.id}`);
-    expect(listed.data?.map((o) => o.name).sort()).toEqual(body.exports.map((e: { path: string }) => e.path.split("/")[2]).sort());
+    expect(listed.data?.map((o) => o.name).sort()).toEqual(
+      body.exports.map((e: { path: string }) => e.path.split("/")[2]).sort(),
+    );
     const peek = await stranger.client.storage.from("exports").download(pngExport.path);
     expect(peek.error).not.toBeNull();
   });
@@ -239,25 +271,44 @@ describe("design exports (design-export function)", () => {
   });
 
   it("refuses someone else's design, and abusive presets, in the standard error format", async () => {
-    const privateDesign = await callFunction(stranger.client, "design-export", { design_id: design.id, format: "svg" });
+    const privateDesign = await callFunction(stranger.client, "design-export", {
+      design_id: design.id,
+      format: "svg",
+    });
     expect(privateDesign.status).toBe(404);
-    expect(privateDesign.body).toEqual({ error: { code: "not_found", message: `design ${design.id} not found` } });
+    expect(privateDesign.body).toEqual({
+      error: { code: "not_found", message: `design ${design.id} not found` },
+    });
 
     const open = await createDesign(owner, "Public tunic", { visibility: "public" });
-    const publicDesign = await callFunction(stranger.client, "design-export", { design_id: open.id, format: "png" });
+    const publicDesign = await callFunction(stranger.client, "design-export", {
+      design_id: open.id,
+      format: "png",
+    });
     expect(publicDesign.status).toBe(403);
     expect(publicDesign.body.error.code).toBe("forbidden");
 
-    const anonymous = await callFunction(client(), "design-export", { design_id: design.id, format: "json" });
+    const anonymous = await callFunction(client(), "design-export", {
+      design_id: design.id,
+      format: "json",
+    });
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.error.code).toBe("unauthorized");
 
-    const huge = await callFunction(owner.client, "design-export", { design_id: design.id, format: "png", preset: { width_px: 100_000 } });
+    const huge = await callFunction(owner.client, "design-export", {
+      design_id: design.id,
+      format: "png",
+      preset: { width_px: 100_000 },
+    });
     expect(huge.status).toBe(400);
     expect(huge.body.error.code).toBe("invalid_request");
     expect(huge.body.error.details[0].path).toEqual(["preset", "width_px"]);
 
-    const tall = await callFunction(owner.client, "design-export", { design_id: design.id, format: "png", preset: { width_px: 8000, size: "a0" } });
+    const tall = await callFunction(owner.client, "design-export", {
+      design_id: design.id,
+      format: "png",
+      preset: { width_px: 8000, size: "a0" },
+    });
     expect(tall.status).toBe(400);
     expect(tall.body.error.message).toMatch(/^the PNG would be 8000 x \d+ pixels/);
   });
@@ -265,27 +316,52 @@ describe("design exports (design-export function)", () => {
   it("lets anyone holding a live share link export, anon included, and refuses revoked and expired links", async () => {
     const link = await shareLink(owner, design.id);
     const anon = client();
-    const shared = await callFunction(anon, "design-export", { design_id: design.id, format: "png", share_token: link.token });
+    const shared = await callFunction(anon, "design-export", {
+      design_id: design.id,
+      format: "png",
+      share_token: link.token,
+    });
     expect(shared.status).toBe(200);
     expect(shared.body.exports[0].path.startsWith(`${owner.id}/${design.id}/`)).toBe(true);
     const image = PNG.sync.read((await download(shared.body.exports[0].signed_url)).body);
     expect(image.width).toBeGreaterThan(0);
 
     const other = await createDesign(owner, "Not shared");
-    const wrongDesign = await callFunction(anon, "design-export", { design_id: other.id, format: "json", share_token: link.token });
+    const wrongDesign = await callFunction(anon, "design-export", {
+      design_id: other.id,
+      format: "json",
+      share_token: link.token,
+    });
     expect(wrongDesign.status).toBe(404);
 
     await owner.client.rpc("revoke_design_share_link", { link_id: link.id });
-    const revoked = await callFunction(anon, "design-export", { design_id: design.id, format: "json", share_token: link.token });
-    expect(revoked).toEqual({ status: 404, body: { error: { code: "not_found", message: "share link not found or revoked" } } });
+    const revoked = await callFunction(anon, "design-export", {
+      design_id: design.id,
+      format: "json",
+      share_token: link.token,
+    });
+    expect(revoked).toEqual({
+      status: 404,
+      body: { error: { code: "not_found", message: "share link not found or revoked" } },
+    });
 
     const expiring = await shareLink(owner, design.id);
     const past = Date.now() - 86_400_000;
     await admin()
       .from("design_share_links")
-      .update({ created_at: new Date(past - 3_600_000).toISOString(), expires_at: new Date(past).toISOString() })
+      .update({
+        created_at: new Date(past - 3_600_000).toISOString(),
+        expires_at: new Date(past).toISOString(),
+      })
       .eq("id", expiring.id);
-    const expired = await callFunction(anon, "design-export", { design_id: design.id, format: "json", share_token: expiring.token });
-    expect(expired).toEqual({ status: 410, body: { error: { code: "share_link_expired", message: "share link expired" } } });
+    const expired = await callFunction(anon, "design-export", {
+      design_id: design.id,
+      format: "json",
+      share_token: expiring.token,
+    });
+    expect(expired).toEqual({
+      status: 410,
+      body: { error: { code: "share_link_expired", message: "share link expired" } },
+    });
   });
 });

@@ -32,26 +32,39 @@ async function pay(buyer: TestUser, orderId: string): Promise<string> {
     cancel_url: `${APP}/cancelled`,
   });
   expect(initiated.status, JSON.stringify(initiated.body)).toBe(201);
-  const completed = await stripeControl(`checkout/sessions/${initiated.body.checkout_session_id}/complete`, { outcome: "paid" });
+  const completed = await stripeControl(
+    `checkout/sessions/${initiated.body.checkout_session_id}/complete`,
+    { outcome: "paid" },
+  );
   expect(completed.status, JSON.stringify(completed.body)).toBe(200);
   await drainWebhooks();
   return completed.body.charge.id as string;
 }
 
 async function escrow(user: TestUser, orderId: string) {
-  const { data, error } = await user.client.from("payment_status").select("*").eq("order_id", orderId).single();
+  const { data, error } = await user.client.from("payment_status").select("*").eq(
+    "order_id",
+    orderId,
+  ).single();
   if (error) throw error;
   return data;
 }
 
-async function deliverAndApprove(buyer: TestUser, seller: TestUser, orderId: string): Promise<void> {
-  await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" }).throwOnError();
+async function deliverAndApprove(
+  buyer: TestUser,
+  seller: TestUser,
+  orderId: string,
+): Promise<void> {
+  await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" })
+    .throwOnError();
   await buyer.client.rpc("approve_delivery", { order_id: orderId }).throwOnError();
 }
 
 /** Every ledger account touched by the order and its seller, as the service role sees them. */
 async function balances(orderId: string, sellerId: string): Promise<Record<string, number | null>> {
-  const { data, error } = await admin().from("ledger_balances").select("kind, balance, order_id, user_id")
+  const { data, error } = await admin().from("ledger_balances").select(
+    "kind, balance, order_id, user_id",
+  )
     .or(`order_id.eq.${orderId},user_id.eq.${sellerId}`);
   if (error) throw error;
   return Object.fromEntries(data.map((row) => [row.kind, row.balance]));
@@ -63,11 +76,18 @@ async function balances(orderId: string, sellerId: string): Promise<Record<strin
  * sends it after the job's transaction commits.
  */
 async function runJobThroughPgNet(jobName: string) {
-  const { data: requestId } = await admin().rpc("run_scheduled_job", { job_name: jobName }).throwOnError();
-  return await eventually(`the answer to ${jobName}'s call`, () =>
-    withDatabase(async (db) =>
-      (await db.query("select status_code, error_msg, content from net._http_response where id = $1", [requestId])).rows[0]
-    ));
+  const { data: requestId } = await admin().rpc("run_scheduled_job", { job_name: jobName })
+    .throwOnError();
+  return await eventually(
+    `the answer to ${jobName}'s call`,
+    () =>
+      withDatabase(async (db) =>
+        (await db.query(
+          "select status_code, error_msg, content from net._http_response where id = $1",
+          [requestId],
+        )).rows[0]
+      ),
+  );
 }
 
 describe("escrow payments through Stripe Connect", () => {
@@ -96,8 +116,14 @@ describe("escrow payments through Stripe Connect", () => {
       amount: 1,
     });
     expect(initiated.status).toBe(201);
-    const session = await stripeSdk().checkout.sessions.retrieve(initiated.body.checkout_session_id);
-    expect([session.amount_total, session.currency, session.metadata?.order_id]).toEqual([PRICE, "eur", orderId]);
+    const session = await stripeSdk().checkout.sessions.retrieve(
+      initiated.body.checkout_session_id,
+    );
+    expect([session.amount_total, session.currency, session.metadata?.order_id]).toEqual([
+      PRICE,
+      "eur",
+      orderId,
+    ]);
     const again = await callFunction(buyer.client, "payments-initiate", {
       order_id: orderId,
       success_url: `${APP}/paid`,
@@ -108,26 +134,50 @@ describe("escrow payments through Stripe Connect", () => {
     await stripeControl(`checkout/sessions/${session.id}/complete`, { outcome: "paid" });
     await drainWebhooks();
     expect(await escrow(buyer, orderId)).toMatchObject({ status: "held", amount_captured: PRICE });
-    expect((await seller.client.from("orders").select("status").eq("id", orderId).single()).data?.status).toBe("in_progress");
-    expect((await stranger.client.from("payment_status").select("order_id").eq("order_id", orderId)).data).toEqual([]);
+    expect(
+      (await seller.client.from("orders").select("status").eq("id", orderId).single()).data?.status,
+    ).toBe("in_progress");
+    expect(
+      (await stranger.client.from("payment_status").select("order_id").eq("order_id", orderId))
+        .data,
+    ).toEqual([]);
 
     // Release is refused before the buyer approves the delivery.
-    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(409);
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status)
+      .toBe(409);
     await deliverAndApprove(buyer, seller, orderId);
 
     // Five concurrent releases (and a retry): one transfer.
-    const releases = await Promise.all(Array.from({ length: 5 }, () => callFunction(buyer.client, "payments-release", { order_id: orderId })));
+    const releases = await Promise.all(
+      Array.from(
+        { length: 5 },
+        () => callFunction(buyer.client, "payments-release", { order_id: orderId }),
+      ),
+    );
     const released = releases.filter((r) => r.status === 200);
     expect(released.length).toBeGreaterThanOrEqual(1);
     for (const r of releases.filter((r) => r.status !== 200)) expect(r.status).toBe(409);
-    expect(released[0].body).toMatchObject({ status: "released", amount: PRICE - COMMISSION, commission: COMMISSION });
+    expect(released[0].body).toMatchObject({
+      status: "released",
+      amount: PRICE - COMMISSION,
+      commission: COMMISSION,
+    });
     const retry = await callFunction(buyer.client, "payments-release", { order_id: orderId });
-    expect(retry).toMatchObject({ status: 200, body: { already_released: true, transfer_id: released[0].body.transfer_id } });
+    expect(retry).toMatchObject({
+      status: 200,
+      body: { already_released: true, transfer_id: released[0].body.transfer_id },
+    });
     await drainWebhooks();
     const transfers = await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` });
-    expect(transfers.data.map((t) => [t.amount, t.source_transaction !== null])).toEqual([[PRICE - COMMISSION, true]]);
+    expect(transfers.data.map((t) => [t.amount, t.source_transaction !== null])).toEqual([[
+      PRICE - COMMISSION,
+      true,
+    ]]);
 
-    expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
+    expect(await escrow(seller, orderId)).toMatchObject({
+      status: "released",
+      amount_transferred: PRICE - COMMISSION,
+    });
     const book = await balances(orderId, seller.id);
     expect(book).toMatchObject({
       buyer_funding: -PRICE,
@@ -146,7 +196,10 @@ describe("escrow payments through Stripe Connect", () => {
         success_url: `${APP}/paid`,
         cancel_url: `${APP}/cancelled`,
       });
-      const completed = await stripeControl(`checkout/sessions/${initiated.body.checkout_session_id}/complete`, { outcome: "paid" });
+      const completed = await stripeControl(
+        `checkout/sessions/${initiated.body.checkout_session_id}/complete`,
+        { outcome: "paid" },
+      );
       const events: string[] = completed.body.events;
       await stripeControl("webhooks/deliver", { order: "reversed", events });
       await drainWebhooks();
@@ -157,8 +210,12 @@ describe("escrow payments through Stripe Connect", () => {
     await drainWebhooks();
     expect(await escrow(buyer, orderId)).toMatchObject({ status: "held", amount_captured: PRICE });
     // Booked once each: the payment into escrow and Stripe's fee on the charge.
-    const { data: postings } = await admin().from("ledger_transactions").select("idempotency_key").eq("order_id", orderId);
-    expect(postings!.map((p) => p.idempotency_key.split(":")[0]).sort()).toEqual(["fee", "payment"]);
+    const { data: postings } = await admin().from("ledger_transactions").select("idempotency_key")
+      .eq("order_id", orderId);
+    expect(postings!.map((p) => p.idempotency_key.split(":")[0]).sort()).toEqual([
+      "fee",
+      "payment",
+    ]);
   });
 
   it("refuses a forged signature with 400 and changes nothing", async () => {
@@ -170,8 +227,13 @@ describe("escrow payments through Stripe Connect", () => {
         success_url: `${APP}/paid`,
         cancel_url: `${APP}/cancelled`,
       });
-      const completed = await stripeControl(`checkout/sessions/${initiated.body.checkout_session_id}/complete`, { outcome: "paid" });
-      const forged = await stripeControl(`events/${completed.body.events.at(-1)}/deliver`, { signature: "forged" });
+      const completed = await stripeControl(
+        `checkout/sessions/${initiated.body.checkout_session_id}/complete`,
+        { outcome: "paid" },
+      );
+      const forged = await stripeControl(`events/${completed.body.events.at(-1)}/deliver`, {
+        signature: "forged",
+      });
       expect(forged.body.status).toBe(400);
       expect(await escrow(buyer, orderId)).toMatchObject({ status: "pending", amount_captured: 0 });
     } finally {
@@ -182,16 +244,37 @@ describe("escrow payments through Stripe Connect", () => {
   it("refunds partially then fully, never beyond what was captured, and only for admins or by policy", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
-    expect((await callFunction(buyer.client, "payments-refund", { order_id: orderId, amount: 1000, reason: "want it back" })).status)
+    expect(
+      (await callFunction(buyer.client, "payments-refund", {
+        order_id: orderId,
+        amount: 1000,
+        reason: "want it back",
+      })).status,
+    )
       .toBe(403);
-    const part = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 20_000, reason: "late" });
+    const part = await callFunction(operator.client, "payments-refund", {
+      order_id: orderId,
+      amount: 20_000,
+      reason: "late",
+    });
     expect(part.status, JSON.stringify(part.body)).toBe(200);
-    const tooMuch = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 30_001, reason: "more" });
+    const tooMuch = await callFunction(operator.client, "payments-refund", {
+      order_id: orderId,
+      amount: 30_001,
+      reason: "more",
+    });
     expect(tooMuch.status).toBe(400);
-    const rest = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 30_000, reason: "the rest" });
+    const rest = await callFunction(operator.client, "payments-refund", {
+      order_id: orderId,
+      amount: 30_000,
+      reason: "the rest",
+    });
     expect(rest.status, JSON.stringify(rest.body)).toBe(200);
     await drainWebhooks();
-    expect(await escrow(buyer, orderId)).toMatchObject({ status: "refunded", amount_refunded: PRICE });
+    expect(await escrow(buyer, orderId)).toMatchObject({
+      status: "refunded",
+      amount_refunded: PRICE,
+    });
     const charge = (await stripeSdk().charges.list({ transfer_group: `order_${orderId}` })).data[0];
     expect(charge.amount_refunded).toBe(PRICE);
     expect((await balances(orderId, seller.id)).escrow).toBe(0);
@@ -200,9 +283,18 @@ describe("escrow payments through Stripe Connect", () => {
   it("freezes release while the buyer's dispute is open, and an admin resolves it", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
-    await buyer.client.rpc("open_dispute", { order_id: orderId, reason: "Nothing delivered after a month" }).throwOnError();
-    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(409);
-    expect((await callFunction(buyer.client, "payments-resolve-dispute", { order_id: orderId, resolution: "release" })).status)
+    await buyer.client.rpc("open_dispute", {
+      order_id: orderId,
+      reason: "Nothing delivered after a month",
+    }).throwOnError();
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status)
+      .toBe(409);
+    expect(
+      (await callFunction(buyer.client, "payments-resolve-dispute", {
+        order_id: orderId,
+        resolution: "release",
+      })).status,
+    )
       .toBe(403);
 
     const resolved = await callFunction(operator.client, "payments-resolve-dispute", {
@@ -214,7 +306,10 @@ describe("escrow payments through Stripe Connect", () => {
     expect(resolved.body).toMatchObject({ resolution: "refund", order_status: "cancelled" });
     await drainWebhooks();
     expect(await escrow(buyer, orderId)).toMatchObject({ amount_refunded: 10_000 });
-    expect((await buyer.client.from("disputes").select("status, resolution").eq("order_id", orderId).single()).data)
+    expect(
+      (await buyer.client.from("disputes").select("status, resolution").eq("order_id", orderId)
+        .single()).data,
+    )
       .toEqual({ status: "resolved", resolution: "refund" });
   });
 
@@ -225,7 +320,8 @@ describe("escrow payments through Stripe Connect", () => {
     await drainWebhooks();
     expect(await escrow(buyer, orderId)).toMatchObject({ chargeback_open: true });
     await deliverAndApprove(buyer, seller, orderId);
-    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(409);
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status)
+      .toBe(409);
   });
 
   it("does not take payment for a seller who cannot receive payouts", async () => {
@@ -244,9 +340,22 @@ describe("escrow payments through Stripe Connect", () => {
   it("refuses strangers and unknown orders in the error format, sending nothing to Stripe", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     const body = { order_id: orderId, success_url: `${APP}/paid`, cancel_url: `${APP}/cancelled` };
-    expect(await callFunction(stranger.client, "payments-initiate", body)).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
-    expect((await callFunction(buyer.client, "payments-initiate", { ...body, order_id: crypto.randomUUID() })).status).toBe(404);
-    expect((await callFunction(buyer.client, "payments-initiate", { ...body, success_url: "https://evil.example/steal" })).status)
+    expect(await callFunction(stranger.client, "payments-initiate", body)).toMatchObject({
+      status: 404,
+      body: { error: { code: "not_found" } },
+    });
+    expect(
+      (await callFunction(buyer.client, "payments-initiate", {
+        ...body,
+        order_id: crypto.randomUUID(),
+      })).status,
+    ).toBe(404);
+    expect(
+      (await callFunction(buyer.client, "payments-initiate", {
+        ...body,
+        success_url: "https://evil.example/steal",
+      })).status,
+    )
       .toBe(400);
     const sessions = await stripeSdk().checkout.sessions.list({ limit: 100 });
     expect(sessions.data.filter((s) => s.metadata?.order_id === orderId)).toEqual([]);
@@ -257,8 +366,13 @@ describe("escrow payments through Stripe Connect", () => {
     const chargeId = await pay(buyer, orderId);
     const mine = async () => {
       const run = await runAdminCli(["reconcile", "--json", "--as", "reconcile-test"]);
-      const report = JSON.parse(run.stdout) as { differences: { order_id: string; problems: string[] }[] };
-      return { code: run.code, problems: report.differences.find((d) => d.order_id === orderId)?.problems ?? [] };
+      const report = JSON.parse(run.stdout) as {
+        differences: { order_id: string; problems: string[] }[];
+      };
+      return {
+        code: run.code,
+        problems: report.differences.find((d) => d.order_id === orderId)?.problems ?? [],
+      };
     };
     expect((await mine()).problems).toEqual([]);
 
@@ -277,25 +391,40 @@ describe("escrow payments through Stripe Connect", () => {
   it("releases by itself when the buyer neither approves nor disputes within auto_release_days", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
-    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" }).throwOnError();
+    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" })
+      .throwOnError();
     // The buyer goes quiet; the default 14 days pass.
-    await withDatabase((db) => db.query("update public.orders set delivered_at = now() - interval '15 days' where id = $1", [orderId]));
+    await withDatabase((db) =>
+      db.query("update public.orders set delivered_at = now() - interval '15 days' where id = $1", [
+        orderId,
+      ])
+    );
 
     // The two jobs pg_cron runs (every 15 and every 5 minutes), run at once as an operator would.
     const service = admin();
     await service.rpc("run_scheduled_job", { job_name: "payments-auto-complete" }).throwOnError();
-    const { data: order } = await buyer.client.from("orders").select("status").eq("id", orderId).single().throwOnError();
+    const { data: order } = await buyer.client.from("orders").select("status").eq("id", orderId)
+      .single().throwOnError();
     expect(order.status).toBe("completed");
-    expect(await runJobThroughPgNet("payments-release-due")).toMatchObject({ status_code: 200, error_msg: null });
+    expect(await runJobThroughPgNet("payments-release-due")).toMatchObject({
+      status_code: 200,
+      error_msg: null,
+    });
     await drainWebhooks();
-    expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
-    const transfers = (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
+    expect(await escrow(seller, orderId)).toMatchObject({
+      status: "released",
+      amount_transferred: PRICE - COMMISSION,
+    });
+    const transfers =
+      (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
     expect(transfers.map((t) => [t.amount, t.destination, t.source_transaction !== null])).toEqual([
       [PRICE - COMMISSION, expect.stringMatching(/^acct_/), true],
     ]);
 
     // The next scheduled run finds nothing more to do for it; the buyer's own late call gets the same transfer.
-    expect(await service.rpc("due_releases", { max_rows: 1000 }).then((r) => r.data)).not.toContain(orderId);
+    expect(await service.rpc("due_releases", { max_rows: 1000 }).then((r) => r.data)).not.toContain(
+      orderId,
+    );
     const late = await callFunction(buyer.client, "payments-release", { order_id: orderId });
     expect([late.status, late.body.transfer_id]).toEqual([200, transfers[0].id]);
   });
@@ -303,19 +432,35 @@ describe("escrow payments through Stripe Connect", () => {
   it("refunds by itself a paid order its seller cancels before delivery", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     const chargeId = await pay(buyer, orderId);
-    await seller.client.rpc("cancel_order", { order_id: orderId, reason: "The fabric is no longer made" }).throwOnError();
+    await seller.client.rpc("cancel_order", {
+      order_id: orderId,
+      reason: "The fabric is no longer made",
+    }).throwOnError();
 
     // Nobody asks for the money back: the payments-refund-due job (every 5 minutes) does.
     const response = await runJobThroughPgNet("payments-refund-due");
     expect(response.status_code, response.content).toBe(200);
-    const { refunded, failed } = JSON.parse(response.content) as { refunded: { order_id: string }[]; failed: { order_id: string }[] };
-    expect([refunded.some((r) => r.order_id === orderId), failed.some((f) => f.order_id === orderId)]).toEqual([true, false]);
+    const { refunded, failed } = JSON.parse(response.content) as {
+      refunded: { order_id: string }[];
+      failed: { order_id: string }[];
+    };
+    expect([
+      refunded.some((r) => r.order_id === orderId),
+      failed.some((f) => f.order_id === orderId),
+    ]).toEqual([true, false]);
     await drainWebhooks();
-    expect(await escrow(buyer, orderId)).toMatchObject({ status: "refunded", amount_refunded: PRICE, amount_refundable: 0 });
+    expect(await escrow(buyer, orderId)).toMatchObject({
+      status: "refunded",
+      amount_refunded: PRICE,
+      amount_refundable: 0,
+    });
     expect((await stripeSdk().charges.retrieve(chargeId)).amount_refunded).toBe(PRICE);
 
     // Once: asking afterwards finds nothing left, and only the scheduler uses the due path.
-    const late = await callFunction(buyer.client, "payments-refund", { order_id: orderId, reason: "Where is my money?" });
+    const late = await callFunction(buyer.client, "payments-refund", {
+      order_id: orderId,
+      reason: "Where is my money?",
+    });
     expect([late.status, late.body.error?.code]).toEqual([409, "conflict"]);
     expect((await callFunction(buyer.client, "payments-refund", { due: true })).status).toBe(403);
     expect((await stripeSdk().refunds.list({ charge: chargeId })).data).toHaveLength(1);
@@ -329,11 +474,18 @@ describe("escrow payments through Stripe Connect", () => {
     // What pg_cron does daily: POST through pg_net with the service-role key from Vault.
     const response = await runJobThroughPgNet("payments-reconcile");
     expect(response.status_code, response.content).toBe(200);
-    const report = JSON.parse(response.content) as { run_id: string; orders: number; differences: { order_id: string }[] };
+    const report = JSON.parse(response.content) as {
+      run_id: string;
+      orders: number;
+      differences: { order_id: string }[];
+    };
     expect(report.orders).toBeGreaterThan(0);
     expect(report.differences.map((d) => d.order_id)).not.toContain(orderId);
 
-    const asAdmin = await operator.client.from("payments_reconciliation_runs").select("*").eq("id", report.run_id);
+    const asAdmin = await operator.client.from("payments_reconciliation_runs").select("*").eq(
+      "id",
+      report.run_id,
+    );
     expect(asAdmin.error).toBeNull();
     expect(asAdmin.data).toHaveLength(1);
     expect(asAdmin.data?.[0]).toMatchObject({
@@ -342,7 +494,10 @@ describe("escrow payments through Stripe Connect", () => {
       orders_with_differences: report.differences.length,
       differences: report.differences,
     });
-    const asBuyer = await buyer.client.from("payments_reconciliation_runs").select("id").eq("id", report.run_id);
+    const asBuyer = await buyer.client.from("payments_reconciliation_runs").select("id").eq(
+      "id",
+      report.run_id,
+    );
     expect(asBuyer).toMatchObject({ error: null, data: [] });
   });
 
@@ -350,27 +505,46 @@ describe("escrow payments through Stripe Connect", () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
     await deliverAndApprove(buyer, seller, orderId);
-    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status).toBe(200);
+    expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status)
+      .toBe(200);
 
-    const refund = await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: 10_000, reason: "a seam came apart" });
+    const refund = await callFunction(operator.client, "payments-refund", {
+      order_id: orderId,
+      amount: 10_000,
+      reason: "a seam came apart",
+    });
     expect(refund.status, JSON.stringify(refund.body)).toBe(200);
     // The seller gives back their share of the refund (90%); the platform its commission on it.
     expect(refund.body.reversal_amount).toBe(9_000);
     await drainWebhooks();
-    const [transfer] = (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
+    const [transfer] =
+      (await stripeSdk().transfers.list({ transfer_group: `order_${orderId}` })).data;
     expect([transfer.amount, transfer.amount_reversed]).toEqual([PRICE - COMMISSION, 9_000]);
-    expect(await escrow(buyer, orderId)).toMatchObject({ amount_refunded: 10_000, amount_reversed: 9_000 });
+    expect(await escrow(buyer, orderId)).toMatchObject({
+      amount_refunded: 10_000,
+      amount_reversed: 9_000,
+    });
   });
 
   it("resolves a buyer's dispute in the seller's favour: the escrow is released", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
     await pay(buyer, orderId);
-    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "As agreed" }).throwOnError();
-    await buyer.client.rpc("open_dispute", { order_id: orderId, reason: "The colour is not what I wanted" }).throwOnError();
-    const resolved = await callFunction(operator.client, "payments-resolve-dispute", { order_id: orderId, resolution: "release" });
+    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "As agreed" })
+      .throwOnError();
+    await buyer.client.rpc("open_dispute", {
+      order_id: orderId,
+      reason: "The colour is not what I wanted",
+    }).throwOnError();
+    const resolved = await callFunction(operator.client, "payments-resolve-dispute", {
+      order_id: orderId,
+      resolution: "release",
+    });
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     expect(resolved.body).toMatchObject({ resolution: "release", order_status: "completed" });
     await drainWebhooks();
-    expect(await escrow(seller, orderId)).toMatchObject({ status: "released", amount_transferred: PRICE - COMMISSION });
+    expect(await escrow(seller, orderId)).toMatchObject({
+      status: "released",
+      amount_transferred: PRICE - COMMISSION,
+    });
   });
 });

@@ -37,7 +37,13 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ kind: "pay" as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: "deliver_and_approve" as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: "release" as const }) },
-  { weight: 2, arbitrary: fc.integer({ min: 1, max: PRICE + 1_000 }).map((amount) => ({ kind: "refund" as const, amount })) },
+  {
+    weight: 2,
+    arbitrary: fc.integer({ min: 1, max: PRICE + 1_000 }).map((amount) => ({
+      kind: "refund" as const,
+      amount,
+    })),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: "dispute" as const }) },
   {
     weight: 1,
@@ -48,7 +54,13 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "chargeback" as const }) },
-  { weight: 2, arbitrary: fc.integer({ min: 0, max: 1_000_000 }).map((seed) => ({ kind: "redeliver_webhooks" as const, seed })) },
+  {
+    weight: 2,
+    arbitrary: fc.integer({ min: 0, max: 1_000_000 }).map((seed) => ({
+      kind: "redeliver_webhooks" as const,
+      seed,
+    })),
+  },
 );
 
 describe("escrow money under random operations (fast-check)", () => {
@@ -65,7 +77,11 @@ describe("escrow money under random operations (fast-check)", () => {
   });
 
   /** Runs one operation; returns the HTTP status (or 200 for direct RPCs that succeeded). */
-  async function run(orderId: string, op: Operation, state: { chargeId: string | null; events: string[] }): Promise<number> {
+  async function run(
+    orderId: string,
+    op: Operation,
+    state: { chargeId: string | null; events: string[] },
+  ): Promise<number> {
     switch (op.kind) {
       case "pay": {
         const r = await callFunction(buyer.client, "payments-initiate", {
@@ -74,7 +90,10 @@ describe("escrow money under random operations (fast-check)", () => {
           cancel_url: `${APP}/cancelled`,
         });
         if (r.status >= 300) return r.status;
-        const done = await stripeControl(`checkout/sessions/${r.body.checkout_session_id}/complete`, { outcome: "paid" });
+        const done = await stripeControl(
+          `checkout/sessions/${r.body.checkout_session_id}/complete`,
+          { outcome: "paid" },
+        );
         if (done.status === 200) {
           state.chargeId = done.body.charge?.id ?? state.chargeId;
           state.events.push(...done.body.events);
@@ -82,7 +101,10 @@ describe("escrow money under random operations (fast-check)", () => {
         return done.status;
       }
       case "deliver_and_approve": {
-        const delivered = await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Done" });
+        const delivered = await seller.client.rpc("submit_delivery", {
+          order_id: orderId,
+          message: "Done",
+        });
         if (delivered.error) return 409;
         const approved = await buyer.client.rpc("approve_delivery", { order_id: orderId });
         return approved.error ? 409 : 200;
@@ -90,10 +112,17 @@ describe("escrow money under random operations (fast-check)", () => {
       case "release":
         return (await callFunction(buyer.client, "payments-release", { order_id: orderId })).status;
       case "refund":
-        return (await callFunction(operator.client, "payments-refund", { order_id: orderId, amount: op.amount, reason: "property test" }))
+        return (await callFunction(operator.client, "payments-refund", {
+          order_id: orderId,
+          amount: op.amount,
+          reason: "property test",
+        }))
           .status;
       case "dispute": {
-        const { error } = await buyer.client.rpc("open_dispute", { order_id: orderId, reason: "Not what was agreed on" });
+        const { error } = await buyer.client.rpc("open_dispute", {
+          order_id: orderId,
+          reason: "Not what was agreed on",
+        });
         return error ? 409 : 200;
       }
       case "resolve":
@@ -104,13 +133,19 @@ describe("escrow money under random operations (fast-check)", () => {
         })).status;
       case "chargeback": {
         if (!state.chargeId) return 409;
-        const r = await stripeControl(`charges/${state.chargeId}/dispute`, { reason: "fraudulent" });
+        const r = await stripeControl(`charges/${state.chargeId}/dispute`, {
+          reason: "fraudulent",
+        });
         if (r.status === 200) state.events.push(...r.body.events);
         return r.status;
       }
       case "redeliver_webhooks": {
         if (state.events.length === 0) return 200;
-        const again = await stripeControl("webhooks/deliver", { order: "shuffled", events: state.events, seed: op.seed });
+        const again = await stripeControl("webhooks/deliver", {
+          order: "shuffled",
+          events: state.events,
+          seed: op.seed,
+        });
         return again.status;
       }
     }
@@ -132,24 +167,41 @@ describe("escrow money under random operations (fast-check)", () => {
           .select("amount, currency, transaction_id, ledger_transactions!inner(order_id)")
           .eq("ledger_transactions.order_id", orderId);
         const sums = new Map<string, number>();
-        for (const e of entries ?? []) sums.set(`${e.transaction_id}/${e.currency}`, (sums.get(`${e.transaction_id}/${e.currency}`) ?? 0) + e.amount);
+        for (const e of entries ?? []) {
+          sums.set(
+            `${e.transaction_id}/${e.currency}`,
+            (sums.get(`${e.transaction_id}/${e.currency}`) ?? 0) + e.amount,
+          );
+        }
         for (const [key, sum] of sums) expect(sum, `transaction ${key} is unbalanced`).toBe(0);
 
-        const { data: escrowAccount } = await service.from("ledger_balances").select("balance").eq("order_id", orderId).eq("kind", "escrow");
+        const { data: escrowAccount } = await service.from("ledger_balances").select("balance").eq(
+          "order_id",
+          orderId,
+        ).eq("kind", "escrow");
         for (const row of escrowAccount ?? []) expect(row.balance!).toBeGreaterThanOrEqual(0);
 
-        const { data: payment } = await service.from("payment_status").select("*").eq("order_id", orderId).maybeSingle();
+        const { data: payment } = await service.from("payment_status").select("*").eq(
+          "order_id",
+          orderId,
+        ).maybeSingle();
         if (payment) {
-          expect(payment.amount_refunded! + payment.amount_charged_back!).toBeLessThanOrEqual(payment.amount_captured!);
+          expect(payment.amount_refunded! + payment.amount_charged_back!).toBeLessThanOrEqual(
+            payment.amount_captured!,
+          );
           expect(payment.amount_transferred! - payment.amount_reversed!).toBeLessThanOrEqual(
-            payment.amount_captured! - payment.amount_refunded! - payment.commission_amount! + payment.amount_reversed!,
+            payment.amount_captured! - payment.amount_refunded! - payment.commission_amount! +
+              payment.amount_reversed!,
           );
         }
         if (state.chargeId) {
           const stripe = stripeSdk();
           const charge = await stripe.charges.retrieve(state.chargeId);
           const transfers = await stripe.transfers.list({ transfer_group: `order_${orderId}` });
-          const transferred = transfers.data.reduce((sum, t) => sum + t.amount - t.amount_reversed, 0);
+          const transferred = transfers.data.reduce(
+            (sum, t) => sum + t.amount - t.amount_reversed,
+            0,
+          );
           expect(charge.amount_refunded + transferred).toBeLessThanOrEqual(charge.amount);
         }
       }),

@@ -15,7 +15,9 @@ describe("avatars bucket through the storage API", () => {
 
   it("lets the owner upload into their own folder and anyone fetch it by public URL", async () => {
     const path = `${owner.id}/face.png`;
-    const { data, error } = await owner.client.storage.from("avatars").upload(path, png(), { contentType: "image/png" });
+    const { data, error } = await owner.client.storage.from("avatars").upload(path, png(), {
+      contentType: "image/png",
+    });
     expect(error).toBeNull();
     expect(data?.path).toBe(path);
 
@@ -28,13 +30,17 @@ describe("avatars bucket through the storage API", () => {
     const listed = await owner.client.storage.from("avatars").list(owner.id);
     expect(listed.data?.map((o) => o.name)).toContain("face.png");
 
-    const { error: profileError } = await owner.client.from("profiles").update({ avatar_path: path }).eq("id", owner.id);
+    const { error: profileError } = await owner.client.from("profiles").update({
+      avatar_path: path,
+    }).eq("id", owner.id);
     expect(profileError).toBeNull();
   });
 
   it("refuses an upload into another user's folder and stores nothing", async () => {
     const path = `${owner.id}/planted.png`;
-    const { error } = await stranger.client.storage.from("avatars").upload(path, png(), { contentType: "image/png" });
+    const { error } = await stranger.client.storage.from("avatars").upload(path, png(), {
+      contentType: "image/png",
+    });
     expect(error).not.toBeNull();
     expect(error?.message).toMatch(/row-level security/);
     const listed = await admin().storage.from("avatars").list(owner.id);
@@ -42,18 +48,26 @@ describe("avatars bucket through the storage API", () => {
   });
 
   it("refuses anonymous uploads", async () => {
-    const { error } = await client().storage.from("avatars").upload(`${owner.id}/anon.png`, png(), { contentType: "image/png" });
+    const { error } = await client().storage.from("avatars").upload(`${owner.id}/anon.png`, png(), {
+      contentType: "image/png",
+    });
     expect(error).not.toBeNull();
   });
 
   it("refuses files that are not images, or too large", async () => {
     const text = await owner.client.storage
       .from("avatars")
-      .upload(`${owner.id}/notes.txt`, new Blob(["hello"], { type: "text/plain" }), { contentType: "text/plain" });
+      .upload(`${owner.id}/notes.txt`, new Blob(["hello"], { type: "text/plain" }), {
+        contentType: "text/plain",
+      });
     expect(text.error).not.toBeNull();
     const huge = await owner.client.storage
       .from("avatars")
-      .upload(`${owner.id}/huge.png`, new Blob([new Uint8Array(3 * 1024 * 1024)], { type: "image/png" }), { contentType: "image/png" });
+      .upload(
+        `${owner.id}/huge.png`,
+        new Blob([new Uint8Array(3 * 1024 * 1024)], { type: "image/png" }),
+        { contentType: "image/png" },
+      );
     expect(huge.error).not.toBeNull();
     const listed = await owner.client.storage.from("avatars").list(owner.id);
     expect(listed.data?.map((o) => o.name)).not.toContain("notes.txt");
@@ -64,7 +78,12 @@ describe("avatars bucket through the storage API", () => {
     const path = `${owner.id}/signed.png`;
     const signedUpload = await owner.client.storage.from("avatars").createSignedUploadUrl(path);
     expect(signedUpload.error).toBeNull();
-    const uploaded = await client().storage.from("avatars").uploadToSignedUrl(path, signedUpload.data!.token, png(), { contentType: "image/png" });
+    const uploaded = await client().storage.from("avatars").uploadToSignedUrl(
+      path,
+      signedUpload.data!.token,
+      png(),
+      { contentType: "image/png" },
+    );
     expect(uploaded.error).toBeNull();
 
     const signed = await owner.client.storage.from("avatars").createSignedUrl(path, 60);
@@ -80,7 +99,10 @@ describe("avatars bucket through the storage API", () => {
 
     const strangerRemove = await stranger.client.storage.from("avatars").remove([path]);
     expect(strangerRemove.data ?? []).toEqual([]);
-    const strangerMove = await stranger.client.storage.from("avatars").move(path, `${stranger.id}/stolen.png`);
+    const strangerMove = await stranger.client.storage.from("avatars").move(
+      path,
+      `${stranger.id}/stolen.png`,
+    );
     expect(strangerMove.error).not.toBeNull();
 
     const moved = await owner.client.storage.from("avatars").move(path, `${owner.id}/moved.png`);
@@ -92,7 +114,9 @@ describe("avatars bucket through the storage API", () => {
   });
 
   it("has the buckets config.toml declares, with the same settings", async () => {
-    const toml = parse(readFileSync(new URL("../../supabase/config.toml", import.meta.url), "utf8")) as {
+    const toml = parse(
+      readFileSync(new URL("../../supabase/config.toml", import.meta.url), "utf8"),
+    ) as {
       storage: { buckets: Record<string, { public: boolean; allowed_mime_types: string[] }> };
     };
     const { data, error } = await admin().storage.listBuckets();

@@ -15,7 +15,11 @@ import type { Database } from "../../types/database.ts";
 
 function required(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests through \`npm test\`, or export it from \`npx supabase status -o env\``);
+  if (!value) {
+    throw new Error(
+      `${name} is not set: run the tests through \`npm test\`, or export it from \`npx supabase status -o env\``,
+    );
+  }
   return value;
 }
 
@@ -52,16 +56,25 @@ export interface TestUser {
 export async function signUp(label: string, data: Record<string, unknown> = {}): Promise<TestUser> {
   const c = client();
   const email = uniqueEmail(label);
-  const { data: result, error } = await c.auth.signUp({ email, password: PASSWORD, options: { data } });
+  const { data: result, error } = await c.auth.signUp({
+    email,
+    password: PASSWORD,
+    options: { data },
+  });
   if (error) throw error;
-  if (!result.user || !result.session) throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  if (!result.user || !result.session) {
+    throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  }
   return { id: result.user.id, email, client: c, accessToken: result.session.access_token };
 }
 
-export const signIn = (email: string) => client().auth.signInWithPassword({ email, password: PASSWORD });
+export const signIn = (email: string) =>
+  client().auth.signInWithPassword({ email, password: PASSWORD });
 
 /** The claims of an access token (no verification: the server already did). */
-export function claimsOf(token: string): { app_metadata: { roles?: string[]; [key: string]: unknown } } {
+export function claimsOf(
+  token: string,
+): { app_metadata: { roles?: string[]; [key: string]: unknown } } {
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
 }
 
@@ -99,24 +112,43 @@ export async function callFunction(
 export async function publishService(
   provider: TestUser,
   service: { title: string; category: string; tags?: string[]; description?: string },
-  pkg: { name: string; price_amount: number; currency: string; delivery_days: number; revisions?: number | null } = {
-    name: "Basic", price_amount: 5000, currency: "USD", delivery_days: 7,
+  pkg: {
+    name: string;
+    price_amount: number;
+    currency: string;
+    delivery_days: number;
+    revisions?: number | null;
+  } = {
+    name: "Basic",
+    price_amount: 5000,
+    currency: "USD",
+    delivery_days: 7,
   },
 ): Promise<{ serviceId: string; packageId: string }> {
-  const created = await provider.client.from("services").insert({ ...service, is_published: true }).select("id").single();
+  const created = await provider.client.from("services").insert({ ...service, is_published: true })
+    .select("id").single();
   if (created.error) throw created.error;
-  const added = await provider.client.from("service_packages").insert({ service_id: created.data.id, ...pkg }).select("id").single();
+  const added = await provider.client.from("service_packages").insert({
+    service_id: created.data.id,
+    ...pkg,
+  }).select("id").single();
   if (added.error) throw added.error;
   return { serviceId: created.data.id, packageId: added.data.id };
 }
 
 /** Drives an order through the real functions: paid (service role), delivered, approved. */
-export async function completeOrder(orderId: string, seller: TestUser, buyer: TestUser): Promise<void> {
-  for (const { error } of [
-    await admin().rpc("record_order_payment", { order_id: orderId }),
-    await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Delivered" }),
-    await buyer.client.rpc("approve_delivery", { order_id: orderId }),
-  ]) {
+export async function completeOrder(
+  orderId: string,
+  seller: TestUser,
+  buyer: TestUser,
+): Promise<void> {
+  for (
+    const { error } of [
+      await admin().rpc("record_order_payment", { order_id: orderId }),
+      await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Delivered" }),
+      await buyer.client.rpc("approve_delivery", { order_id: orderId }),
+    ]
+  ) {
     if (error) throw error;
   }
 }
@@ -124,11 +156,20 @@ export async function completeOrder(orderId: string, seller: TestUser, buyer: Te
 /** The Stripe SDK pointed at the stack's Stripe stand-in (STRIPE_API_BASE), as the functions are. */
 export function stripeSdk(key = process.env.STRIPE_SECRET_KEY ?? ""): Stripe {
   const base = new URL(process.env.STRIPE_API_BASE ?? "http://127.0.0.1:1");
-  return new Stripe(key, { host: base.hostname, port: Number(base.port), protocol: "http", maxNetworkRetries: 0 });
+  return new Stripe(key, {
+    host: base.hostname,
+    port: Number(base.port),
+    protocol: "http",
+    maxNetworkRetries: 0,
+  });
 }
 
 /** Calls one of the Stripe stand-in's /_test/ endpoints (simulations and webhook controls). */
-export async function stripeControl(path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<{ status: number; body: any }> {
+export async function stripeControl(
+  path: string,
+  body?: unknown,
+  method = body === undefined ? "GET" : "POST",
+): Promise<{ status: number; body: any }> {
   const response = await fetch(`${process.env.STRIPE_API_BASE}/_test/${path}`, {
     method,
     headers: { "content-type": "application/json" },
@@ -148,7 +189,12 @@ export async function drainWebhooks(): Promise<void> {
  * project, the tailor bids `amount`, the designer accepts (accept-bid), both approve the
  * requirements. Returns the order's id.
  */
-export async function orderAwaitingPayment(designer: TestUser, tailor: TestUser, amount: number, currency = "EUR"): Promise<string> {
+export async function orderAwaitingPayment(
+  designer: TestUser,
+  tailor: TestUser,
+  amount: number,
+  currency = "EUR",
+): Promise<string> {
   const project = await designer.client
     .from("projects")
     .insert({ title: "A commissioned coat", budget_amount: amount, currency })
@@ -162,7 +208,9 @@ export async function orderAwaitingPayment(designer: TestUser, tailor: TestUser,
     .single();
   if (bid.error) throw bid.error;
   const accepted = await callFunction(designer.client, "accept-bid", { bid_id: bid.data.id });
-  if (accepted.status !== 201) throw new Error(`accept-bid answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  if (accepted.status !== 201) {
+    throw new Error(`accept-bid answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  }
   const orderId: string = accepted.body.order.id;
   for (const user of [designer, tailor]) {
     const { error } = await user.client.rpc("approve_requirements", { order_id: orderId });
@@ -186,7 +234,10 @@ export function runAdminCli(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     execFile(
       `${repoRoot}node_modules/.bin/tsx`,
       ["scripts/admin.ts", ...args],
-      { cwd: repoRoot, env: { ...inherited, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY, ...env } },
+      {
+        cwd: repoRoot,
+        env: { ...inherited, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY, ...env },
+      },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== "number") return reject(error);
         resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
@@ -201,7 +252,10 @@ export async function signUpWithRole(label: string, role: string): Promise<TestU
   const { data, error } = await admin().from("roles").select("id").eq("name", role).single();
   if (error) throw error;
   await admin().from("user_roles").insert({ user_id: user.id, role_id: data.id }).throwOnError();
-  const signedIn = await user.client.auth.signInWithPassword({ email: user.email, password: PASSWORD });
+  const signedIn = await user.client.auth.signInWithPassword({
+    email: user.email,
+    password: PASSWORD,
+  });
   if (signedIn.error) throw signedIn.error;
   return { ...user, accessToken: signedIn.data.session.access_token };
 }
@@ -235,7 +289,11 @@ export async function withDatabase<T>(work: (db: pg.Client) => Promise<T>): Prom
 }
 
 /** Polls until `probe` returns something other than undefined, or fails after timeoutMs. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

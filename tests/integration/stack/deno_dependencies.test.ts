@@ -5,7 +5,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { DenoFetchError, denoEnvironment, explainFetchFailure, fetchDenoDependencies } from "../../../stack/deno.ts";
+import {
+  denoEnvironment,
+  DenoFetchError,
+  explainFetchFailure,
+  fetchDenoDependencies,
+} from "../../../stack/deno.ts";
 
 // What Deno 2.9 prints when a TLS-intercepting proxy's CA is not trusted (ANSI colours kept).
 const untrustedCa = [
@@ -37,11 +42,18 @@ describe("Deno's environment", () => {
   });
 
   it("keeps the user's choice of certificate stores", () => {
-    expect(denoEnvironment({ PATH: "/bin", HOME: "/h", DENO_TLS_CA_STORE: "system" }).DENO_TLS_CA_STORE).toBe("system");
+    expect(
+      denoEnvironment({ PATH: "/bin", HOME: "/h", DENO_TLS_CA_STORE: "system" }).DENO_TLS_CA_STORE,
+    ).toBe("system");
   });
 
   it("never sends loopback through the proxy", () => {
-    const env = denoEnvironment({ PATH: "/bin", HOME: "/h", HTTPS_PROXY: "http://proxy:3128", NO_PROXY: "corp.example" });
+    const env = denoEnvironment({
+      PATH: "/bin",
+      HOME: "/h",
+      HTTPS_PROXY: "http://proxy:3128",
+      NO_PROXY: "corp.example",
+    });
     expect(env.HTTPS_PROXY).toBe("http://proxy:3128");
     expect(env.NO_PROXY).toBe("corp.example,localhost,127.0.0.1,::1");
     expect(env.no_proxy).toBe(env.NO_PROXY);
@@ -51,18 +63,24 @@ describe("Deno's environment", () => {
 describe("a failed download", () => {
   it("names the package, the cause and the certificate settings for an untrusted CA", () => {
     const message = explainFetchFailure(untrustedCa, { DENO_DIR: "/cache/deno" });
-    expect(message).toContain("Deno could not download the npm package jose@6.2.17 into /cache/deno.");
+    expect(message).toContain(
+      "Deno could not download the npm package jose@6.2.17 into /cache/deno.",
+    );
     expect(message).toContain("Cause: invalid peer certificate: UnknownIssuer");
     expect(message).toContain("Set SSL_CERT_FILE or DENO_CERT to your CA bundle");
   });
 
   it("says to add the system store when the user narrowed the stores", () => {
-    const message = explainFetchFailure(untrustedCa, { DENO_DIR: "/d", DENO_TLS_CA_STORE: "mozilla" });
+    const message = explainFetchFailure(untrustedCa, {
+      DENO_DIR: "/d",
+      DENO_TLS_CA_STORE: "mozilla",
+    });
     expect(message).toContain('add "system" to DENO_TLS_CA_STORE (now "mozilla")');
   });
 
   it("says to set the proxy when the registry cannot be reached", () => {
-    const output = "error: Failed caching npm package 'zod@4.6.7'\n    0: error sending request for url (https://registry.npmjs.org/zod/-/zod-4.6.7.tgz): client error (Connect): tcp connect error: Connection refused (os error 111)\n    1: Connection refused (os error 111)";
+    const output =
+      "error: Failed caching npm package 'zod@4.6.7'\n    0: error sending request for url (https://registry.npmjs.org/zod/-/zod-4.6.7.tgz): client error (Connect): tcp connect error: Connection refused (os error 111)\n    1: Connection refused (os error 111)";
     const message = explainFetchFailure(output, { DENO_DIR: "/d" });
     expect(message).toContain("the npm package zod@4.6.7");
     expect(message).toContain("Cause: Connection refused (os error 111)");
@@ -76,13 +94,22 @@ describe("a failed download", () => {
     const lines: string[] = [];
     const fetching = fetchDenoDependencies({
       // A proxy nobody listens on: the download fails at once, without touching the network.
-      source: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_DIR: emptyCache, HTTPS_PROXY: "http://127.0.0.1:9" },
+      source: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DENO_DIR: emptyCache,
+        HTTPS_PROXY: "http://127.0.0.1:9",
+      },
       log: (line) => lines.push(line),
     });
     await expect(fetching).rejects.toThrow(DenoFetchError);
-    await expect(fetching).rejects.toThrow(/Deno could not download the npm package \S+@\d[^ ]* into .*deno-cold-/);
+    await expect(fetching).rejects.toThrow(
+      /Deno could not download the npm package \S+@\d[^ ]* into .*deno-cold-/,
+    );
     await expect(fetching).rejects.toThrow(/set HTTPS_PROXY/);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^Deno: fetching the functions' npm packages \(.*zod@4\.6\.7.*\) as deno\.lock pins them/);
+    expect(lines[0]).toMatch(
+      /^Deno: fetching the functions' npm packages \(.*zod@4\.6\.7.*\) as deno\.lock pins them/,
+    );
   });
 });
