@@ -95,6 +95,7 @@ let fetchedHere = false;
  * what to set. Exported for its unit test.
  */
 export function explainFetchFailure(output: string, env: NodeJS.ProcessEnv = process.env): string {
+  // deno-lint-ignore no-control-regex -- strips ANSI colour codes, which begin with ESC
   const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
   const pkg = /Failed caching npm package '([^']+)'/.exec(plain)?.[1] ??
     /error sending request for url \((\S+?)\)/.exec(plain)?.[1] ??

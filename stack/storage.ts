@@ -202,6 +202,7 @@ function errorCode(error: unknown): unknown {
 // Storage's current key rules: any UTF-8 except controls, the characters S3 advises against,
 // and invisible characters that could disguise a path.
 const VALID_OBJECT_KEY =
+  // deno-lint-ignore no-control-regex -- rejecting control characters is the point of the class
   /^[^\u0000-\u001f\u007f\u0080-\u009f#[\]{}^`"<>\\|%~\u{034F}\u{061C}\u{200B}\u{200E}\u{200F}\u{2028}\u{2029}\u{202A}-\u{202E}\u{2060}\u{2066}-\u{2069}\u{FEFF}]+$/u;
 const MAX_OBJECT_KEY_BYTES = 1024;
 const VALID_BUCKET_NAME = /^[A-Za-z0-9_!.*'() &$=@;:+,?-]{1,100}$/;

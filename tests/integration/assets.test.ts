@@ -6,7 +6,7 @@ import { admin, client, signUp, type TestUser, TINY_PNG } from "./support.ts";
 const pattern: NonNullable<Json> & typeof fixture = fixture;
 const png = () => new Blob([TINY_PNG], { type: "image/png" });
 
-async function upload(user: TestUser, bucket: string, path: string) {
+function upload(user: TestUser, bucket: string, path: string) {
   return user.client.storage.from(bucket).upload(path, png(), { contentType: "image/png" });
 }
 
