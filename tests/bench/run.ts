@@ -249,13 +249,17 @@ try {
     );
   }
   if (runWebhooks) {
+    // Null when functions/.env points the functions at real Stripe without a webhook secret:
+    // events signed with anything else would all be refused, and the numbers would mean nothing.
+    const webhookSecret = stack.stripe.webhookSecret;
+    if (!webhookSecret) {
+      throw new Error(
+        "STRIPE_WEBHOOK_SECRET is not set in functions/.env (which sets STRIPE_SECRET_KEY): the webhook benchmark signs its events with it; set it, or run `npm run bench -- <scenario>` without webhooks",
+      );
+    }
     if (selected.length === 0) await seedUsers(db, "bench-seller", WEBHOOK_ACCOUNTS);
     ratios.push(
-      await webhookThroughput(
-        db,
-        `${config.apiUrl}/functions/v1/stripe-webhook`,
-        stack.stripe.webhookSecret ?? "",
-      ),
+      await webhookThroughput(db, `${config.apiUrl}/functions/v1/stripe-webhook`, webhookSecret),
     );
   }
   await db.end();
