@@ -7,8 +7,8 @@ import {
   type User,
 } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
-import { HttpError } from "../_shared/errors.ts";
-import { removeFolder } from "../_shared/storage.ts";
+import { HttpError } from "../_shared/http/errors.ts";
+import { removeFolder } from "../_shared/platform/storage.ts";
 
 export const deleteRequestSchema = z.object({
   password: z.string().min(1),

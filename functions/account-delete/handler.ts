@@ -1,9 +1,9 @@
 // POST /account-delete { password, confirm: "DELETE" }: deletes the caller's account, files
 // and personal rows, once they have proved they know the password.
-import { json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { readJson } from "../_shared/request.ts";
-import { anonClient, requireUser, serviceClient } from "../_shared/supabase.ts";
+import { json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { anonClient, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 import { deleteAccount, deleteRequestSchema, reauthenticate } from "./delete.ts";
 
 export const handler = createHandler(async (req) => {

@@ -1,4 +1,4 @@
-import { env } from "../_shared/env.ts";
+import { env } from "../_shared/platform/env.ts";
 import { handler } from "./handler.ts";
 
 // A deployment missing a variable fails at start-up, not in the first request.

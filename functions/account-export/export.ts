@@ -1,7 +1,7 @@
 // An account export (GDPR access request): everything the caller owns as one JSON document,
 // kept in the private account-exports bucket under their own folder.
 import type { SupabaseClient, User } from "npm:@supabase/supabase-js@2.119.1";
-import { listObjects, type StoredObject } from "../_shared/storage.ts";
+import { listObjects, type StoredObject } from "../_shared/platform/storage.ts";
 
 export const EXPORTS_BUCKET = "account-exports";
 export const SIGNED_URL_SECONDS = 3600;

@@ -1,8 +1,8 @@
 // POST /account-export: the caller's data as one JSON document in the account-exports bucket,
 // answered with where it is and a signed URL to download it within the hour.
-import { json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { requireUser, serviceClient } from "../_shared/supabase.ts";
+import { json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 import { collectAccountData, saveExport } from "./export.ts";
 
 export const handler = createHandler(async (req) => {

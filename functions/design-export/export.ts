@@ -3,9 +3,9 @@
 // owner's folder) with signed URLs to download them.
 import type { SupabaseClient } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
-import { fromDatabaseError } from "../_shared/database-errors.ts";
-import { HttpError } from "../_shared/errors.ts";
-import { patternSchema } from "../_shared/pattern.ts";
+import { fromDatabaseError } from "../_shared/platform/database-errors.ts";
+import { HttpError } from "../_shared/http/errors.ts";
+import { patternSchema } from "./pattern.ts";
 import { svgToPng } from "./raster.ts";
 import {
   pageFor,

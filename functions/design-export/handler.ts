@@ -3,10 +3,10 @@
 // { exports: [{ format, path, signed_url, expires_at }] }, the URLs valid for an hour.
 // The owner exports with their session; anyone else needs a live share token for the design
 // (the anon key is enough then).
-import { json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { readJson } from "../_shared/request.ts";
-import { requireUser, serviceClient, userClient } from "../_shared/supabase.ts";
+import { json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { requireUser, serviceClient, userClient } from "../_shared/platform/supabase.ts";
 import {
   designByShareToken,
   exportRequestSchema,

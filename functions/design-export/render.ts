@@ -1,7 +1,7 @@
 // Pure rendering of a design: the export presets, the page a drawing lands on, and the SVG
 // drawn from the pattern's geometry. No I/O: unit tests call these directly.
 import { z } from "npm:zod@4.6.7";
-import type { Pattern, PatternPiece, PatternUnits } from "../_shared/pattern.ts";
+import type { Pattern, PatternPiece, PatternUnits } from "./pattern.ts";
 
 /** Paper sizes in millimetres, portrait (width, height). */
 export const PAPER_SIZES = {

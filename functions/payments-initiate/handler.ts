@@ -5,18 +5,14 @@
 // answers { payment_intent_id, client_secret }. Idempotency key checkout:<order>:<attempt>
 // (payment_intent:<order>:<attempt>); calling again while the session is open returns it.
 import { z } from "npm:zod@4.6.7";
-import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import {
-  allowedRedirectOrigins,
-  call,
-  checkRedirect,
-  type Db,
-  type StripeApi,
-} from "../_shared/payments.ts";
-import { readJson } from "../_shared/request.ts";
-import { stripeClient } from "../_shared/stripe.ts";
-import { requireUser, serviceClient } from "../_shared/supabase.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { allowedRedirectOrigins, checkRedirect } from "../_shared/payments/redirects.ts";
+import { type StripeApi } from "../_shared/payments/stripe.ts";
+import { call, type Db } from "../_shared/platform/rpc.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { stripeClient } from "../_shared/payments/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 
 // Not strict: unknown fields (an amount, a currency) are dropped, never used.
 export const initiateRequest = z.object({

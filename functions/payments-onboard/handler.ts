@@ -3,18 +3,14 @@
 // public.register_payment_account) and answers with an account_onboarding link. The two
 // URLs must be on an allowed origin (PAYMENTS_ALLOWED_REDIRECT_ORIGINS).
 import { z } from "npm:zod@4.6.7";
-import { json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import {
-  allowedRedirectOrigins,
-  call,
-  checkRedirect,
-  type Db,
-  type StripeApi,
-} from "../_shared/payments.ts";
-import { readJson } from "../_shared/request.ts";
-import { stripeClient } from "../_shared/stripe.ts";
-import { requireUser, serviceClient } from "../_shared/supabase.ts";
+import { json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { allowedRedirectOrigins, checkRedirect } from "../_shared/payments/redirects.ts";
+import { type StripeApi } from "../_shared/payments/stripe.ts";
+import { call, type Db } from "../_shared/platform/rpc.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { stripeClient } from "../_shared/payments/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 
 export const onboardRequest = z.object({
   return_url: z.url({ protocol: /^https?$/ }),

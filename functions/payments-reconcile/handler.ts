@@ -4,24 +4,24 @@
 // public.payments_reconciliation() active within the last `days` (created, paid or changed;
 // 180 by default, the months in which Stripe still changes a charge) and every order whose
 // ledger and escrow rows disagree, page by page, up to `limit` orders, with Stripe
-// (_shared/reconcile.ts); records the run with public.record_reconciliation_run (which tells
+// (reconcile.ts); records the run with public.record_reconciliation_run (which tells
 // the marketplace managers when there are differences) and answers
 // { run_id, orders, complete, differences: [{ order_id, currency, status, problems }] }
 // (complete is false when `limit` stopped it). Stripe unreachable or refusing the key: 502
 // and no run recorded.
 import { z } from "npm:zod@4.6.7";
-import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { call, type Db } from "../_shared/payments.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { call, type Db } from "../_shared/platform/rpc.ts";
 import {
   type Finding,
   type ReconcileStripe,
   reconcileWithStripe,
   type ReconciliationRow,
-} from "../_shared/reconcile.ts";
-import { readJson } from "../_shared/request.ts";
-import { stripeClient } from "../_shared/stripe.ts";
-import { isServiceRole, serviceClient } from "../_shared/supabase.ts";
+} from "./reconcile.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { stripeClient } from "../_shared/payments/stripe.ts";
+import { isServiceRole, serviceClient } from "../_shared/platform/supabase.ts";
 
 /** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
 export const RECONCILE_PAGE = 1000;

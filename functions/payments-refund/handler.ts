@@ -8,19 +8,19 @@
 // payments-refund-due). Refunds, in full and as the system, every paid order cancelled
 // before delivery that nobody has asked to refund (public.due_refunds()).
 import { z } from "npm:zod@4.6.7";
-import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
   executeRefund,
   type PaymentsDeps,
   type RefundClaim,
   type RefundResult,
   settleDue,
-} from "../_shared/escrow.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { call } from "../_shared/payments.ts";
-import { readJson } from "../_shared/request.ts";
-import { stripeClient } from "../_shared/stripe.ts";
-import { isServiceRole, requireUser, serviceClient } from "../_shared/supabase.ts";
+} from "../_shared/payments/escrow.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { call } from "../_shared/platform/rpc.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { stripeClient } from "../_shared/payments/stripe.ts";
+import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 
 export const refundRequest = z.strictObject({
   order_id: z.uuid(),

@@ -1,5 +1,5 @@
-import { env } from "../_shared/env.ts";
-import { stripeEnv } from "../_shared/stripe.ts";
+import { env } from "../_shared/platform/env.ts";
+import { stripeEnv } from "../_shared/payments/stripe.ts";
 import { handler } from "./handler.ts";
 
 // A deployment missing a variable fails at start-up, not in the first request.

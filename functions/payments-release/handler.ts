@@ -8,19 +8,19 @@
 // every escrow public.due_releases() lists (auto-completed orders, and completed orders whose
 // buyer never called this), as the system.
 import { z } from "npm:zod@4.6.7";
-import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
   executeRelease,
   type PaymentsDeps,
   type ReleaseClaim,
   type ReleaseResult,
   settleDue,
-} from "../_shared/escrow.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { call } from "../_shared/payments.ts";
-import { readJson } from "../_shared/request.ts";
-import { stripeClient } from "../_shared/stripe.ts";
-import { isServiceRole, requireUser, serviceClient } from "../_shared/supabase.ts";
+} from "../_shared/payments/escrow.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { call } from "../_shared/platform/rpc.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { stripeClient } from "../_shared/payments/stripe.ts";
+import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 
 export const releaseRequest = z.union([
   z.strictObject({ order_id: z.uuid() }),

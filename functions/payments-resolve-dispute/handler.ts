@@ -6,19 +6,19 @@
 // the seller, less commission. If Stripe fails afterwards, payments-refund and
 // payments-release (by an admin) finish the job with the same keys.
 import { z } from "npm:zod@4.6.7";
-import { json, methodNotAllowed } from "../_shared/errors.ts";
+import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
   executeRefund,
   executeRelease,
   type PaymentsDeps,
   type RefundClaim,
   type ReleaseClaim,
-} from "../_shared/escrow.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { call } from "../_shared/payments.ts";
-import { readJson } from "../_shared/request.ts";
-import { stripeClient } from "../_shared/stripe.ts";
-import { requireUser, serviceClient } from "../_shared/supabase.ts";
+} from "../_shared/payments/escrow.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { call } from "../_shared/platform/rpc.ts";
+import { readJson } from "../_shared/http/request.ts";
+import { stripeClient } from "../_shared/payments/stripe.ts";
+import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 
 export const resolveRequest = z.strictObject({
   order_id: z.uuid(),

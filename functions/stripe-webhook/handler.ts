@@ -5,11 +5,16 @@
 // duplicates and unhandled types answer 200 (Stripe must not retry them); a database
 // failure answers 500 so Stripe retries.
 import type Stripe from "npm:stripe@23.1.0";
-import { HttpError, json, methodNotAllowed } from "../_shared/errors.ts";
-import { createHandler } from "../_shared/handler.ts";
-import { call, type Db, type StripeApi } from "../_shared/payments.ts";
-import { stripeClient, stripeCryptoProvider, stripeWebhookSecret } from "../_shared/stripe.ts";
-import { serviceClient } from "../_shared/supabase.ts";
+import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { createHandler } from "../_shared/http/handler.ts";
+import { type StripeApi } from "../_shared/payments/stripe.ts";
+import { call, type Db } from "../_shared/platform/rpc.ts";
+import {
+  stripeClient,
+  stripeCryptoProvider,
+  stripeWebhookSecret,
+} from "../_shared/payments/stripe.ts";
+import { serviceClient } from "../_shared/platform/supabase.ts";
 
 export interface WebhookDeps {
   db: Db;

@@ -9,7 +9,7 @@ import {
   PresetTooLargeError,
   renderSvg,
 } from "../../functions/design-export/render.ts";
-import { type Pattern, patternSchema } from "../../functions/_shared/pattern.ts";
+import { type Pattern, patternSchema } from "../../functions/design-export/pattern.ts";
 import { withFakeSupabase } from "./fake_supabase.ts";
 import fixture from "./fixtures/pattern.json" with { type: "json" };
 

@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { handler } from "../../functions/health/handler.ts";
-import { VERSION } from "../../functions/_shared/version.ts";
+import { VERSION } from "../../functions/_shared/platform/version.ts";
 
 Deno.test("GET /health answers ok with the version and the time", async () => {
   const res = await handler(new Request("http://localhost/health"));

@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { errorResponse } from "../../functions/_shared/errors.ts";
+import { errorResponse } from "../../functions/_shared/http/errors.ts";
 import { initiatePayment, initiateRequest } from "../../functions/payments-initiate/handler.ts";
 import { onboardSeller } from "../../functions/payments-onboard/handler.ts";
 import { dbError, fakeDb, fakeStripe } from "./fake_payments.ts";

@@ -2,7 +2,7 @@
 // database's claim, never the body), with which idempotency keys, in which order, and that
 // a refused request sends nothing.
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { errorResponse } from "../../functions/_shared/errors.ts";
+import { errorResponse } from "../../functions/_shared/http/errors.ts";
 import {
   CANCELLATION_REFUND_REASON,
   dueRefundsRequest,

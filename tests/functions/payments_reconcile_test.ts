@@ -3,14 +3,14 @@
 // or refusing the key as the end of the run (nothing recorded); and payments-reconcile's edge:
 // the service-role key only, POST only, the run recorded through record_reconciliation_run.
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
-import { HttpError } from "../../functions/_shared/errors.ts";
+import { HttpError } from "../../functions/_shared/http/errors.ts";
 import {
   compareWithStripe,
   type ReconcileStripe,
   reconcileWithStripe,
   type ReconciliationRow,
-} from "../../functions/_shared/reconcile.ts";
-import { serviceClient } from "../../functions/_shared/supabase.ts";
+} from "../../functions/payments-reconcile/reconcile.ts";
+import { serviceClient } from "../../functions/_shared/platform/supabase.ts";
 import { handler, reconcileHandler } from "../../functions/payments-reconcile/handler.ts";
 import { fakeStripe, stripeError, type StripeObjects } from "./fake_payments.ts";
 import { type FakeSupabase, withFakeSupabase } from "./fake_supabase.ts";

@@ -6,7 +6,7 @@ import {
   stripeConfig,
   stripeCryptoProvider,
   stripeWebhookSecret,
-} from "../../functions/_shared/stripe.ts";
+} from "../../functions/_shared/payments/stripe.ts";
 import { withEnv } from "./with_env.ts";
 
 Deno.test("a missing or malformed Stripe key fails loudly", () => {

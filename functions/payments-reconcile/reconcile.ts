@@ -5,8 +5,9 @@
 // order's transfer group order_<id> (amount, amount_reversed), each compared with the escrow
 // row. Used by payments-reconcile, the one implementation (the admin CLI calls that function).
 import type Stripe from "npm:stripe@23.1.0";
-import { HttpError } from "./errors.ts";
-import { type StripeApi, stripeErrorMessage, stripeUnreachable } from "./payments.ts";
+import { HttpError } from "../_shared/http/errors.ts";
+import { type StripeApi } from "../_shared/payments/stripe.ts";
+import { stripeErrorMessage, stripeUnreachable } from "../_shared/payments/stripe-errors.ts";
 
 /** The fields of a public.payments_reconciliation() row the comparison reads. */
 export interface ReconciliationRow {

@@ -1,7 +1,9 @@
-// The one place functions get a Stripe client. With STRIPE_API_BASE set (the local stack sets
-// it to its Stripe stand-in), the SDK talks to that server; without it, to Stripe itself with
-// the STRIPE_SECRET_KEY given (a test-mode key in development). Variables are validated when
-// called, like env(): a missing key fails loudly instead of reaching Stripe as "".
+// The one place functions get a Stripe client, and the subset of its API the payments
+// functions call (StripeApi: a real client satisfies it, unit tests pass a fake that records
+// calls). With STRIPE_API_BASE set (the local stack sets it to its Stripe stand-in), the SDK
+// talks to that server; without it, to Stripe itself with the STRIPE_SECRET_KEY given (a
+// test-mode key in development). Variables are validated when called, like env(): a missing
+// key fails loudly instead of reaching Stripe as "".
 import Stripe from "npm:stripe@23.1.0";
 import { z } from "npm:zod@4.6.7";
 
@@ -56,6 +58,64 @@ export function stripeEnv(): StripeEnv {
     STRIPE_SECRET_KEY: Deno.env.get("STRIPE_SECRET_KEY"),
     STRIPE_API_BASE: Deno.env.get("STRIPE_API_BASE"),
   });
+}
+
+type Options = Stripe.RequestOptions;
+
+/** The Stripe API surface the payments functions call (a real Stripe client satisfies it). */
+export interface StripeApi {
+  accounts: {
+    create(params: Stripe.AccountCreateParams, options?: Options): Promise<Stripe.Account>;
+  };
+  accountLinks: {
+    create(params: Stripe.AccountLinkCreateParams, options?: Options): Promise<Stripe.AccountLink>;
+  };
+  checkout: {
+    sessions: {
+      create(
+        params: Stripe.Checkout.SessionCreateParams,
+        options?: Options,
+      ): Promise<Stripe.Checkout.Session>;
+    };
+  };
+  paymentIntents: {
+    create(
+      params: Stripe.PaymentIntentCreateParams,
+      options?: Options,
+    ): Promise<Stripe.PaymentIntent>;
+    retrieve(
+      id: string,
+      params?: Stripe.PaymentIntentRetrieveParams,
+      options?: Options,
+    ): Promise<Stripe.PaymentIntent>;
+  };
+  charges: {
+    retrieve(
+      id: string,
+      params?: Stripe.ChargeRetrieveParams,
+      options?: Options,
+    ): Promise<Stripe.Charge>;
+  };
+  transfers: {
+    create(params: Stripe.TransferCreateParams, options?: Options): Promise<Stripe.Transfer>;
+    list(
+      params?: Stripe.TransferListParams,
+      options?: Options,
+    ): Promise<Stripe.ApiList<Stripe.Transfer>>;
+    createReversal(
+      id: string,
+      params?: Stripe.TransferCreateReversalParams,
+      options?: Options,
+    ): Promise<Stripe.TransferReversal>;
+  };
+  refunds: { create(params: Stripe.RefundCreateParams, options?: Options): Promise<Stripe.Refund> };
+  balanceTransactions: {
+    retrieve(
+      id: string,
+      params?: Stripe.BalanceTransactionRetrieveParams,
+      options?: Options,
+    ): Promise<Stripe.BalanceTransaction>;
+  };
 }
 
 /** A Stripe client for this request, from STRIPE_SECRET_KEY and the optional STRIPE_API_BASE. */

@@ -7,7 +7,7 @@ import {
   type User,
 } from "npm:@supabase/supabase-js@2.119.1";
 import { env } from "./env.ts";
-import { HttpError } from "./errors.ts";
+import { HttpError } from "../http/errors.ts";
 
 // A function serves one request at a time with no browser around it: no session to
 // store, refresh or read from the URL.

@@ -1,7 +1,7 @@
 // Errors the database raises on purpose, turned into the project's error format. The SQL
 // functions behind the edge functions say what went wrong with a SQLSTATE and a message
 // written for the caller; this is the one table from those codes to HTTP statuses.
-import { HttpError } from "./errors.ts";
+import { HttpError } from "../http/errors.ts";
 
 /** The fields of a PostgREST error that matter here (supabase-js's PostgrestError). */
 export interface DatabaseError {

@@ -3,8 +3,10 @@
 // claim's idempotency key, and its result is recorded by the same SQL function the webhook
 // uses, so the ledger books it once whichever records it first. Used by payments-release,
 // payments-refund and payments-resolve-dispute.
-import { HttpError } from "./errors.ts";
-import { call, type Db, type StripeApi, stripeHttpError, stripeRefused } from "./payments.ts";
+import { HttpError } from "../http/errors.ts";
+import { call, type Db } from "../platform/rpc.ts";
+import { stripeHttpError, stripeRefused } from "./stripe-errors.ts";
+import type { StripeApi } from "./stripe.ts";
 
 export interface PaymentsDeps {
   db: Db;
