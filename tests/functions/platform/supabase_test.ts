@@ -1,6 +1,6 @@
 import { ok, rejects, strictEqual } from "node:assert/strict";
-import { HttpError } from "../../functions/_shared/http/errors.ts";
-import { isServiceRole, requireUser } from "../../functions/_shared/platform/supabase.ts";
+import { HttpError } from "../../../functions/_shared/http/errors.ts";
+import { isServiceRole, requireUser } from "../../../functions/_shared/platform/supabase.ts";
 import { withEnv } from "./with_env.ts";
 
 const user = { id: "7d8a4a2e-1f7c-4a53-9d0e-2b1f0c6a9e11", aud: "authenticated", email: "a@b.c" };

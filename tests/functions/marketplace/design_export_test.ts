@@ -1,16 +1,16 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { handler } from "../../functions/design-export/handler.ts";
-import { exportRequestSchema } from "../../functions/design-export/export.ts";
-import { svgToPng } from "../../functions/design-export/raster.ts";
+import { handler } from "../../../functions/design-export/handler.ts";
+import { exportRequestSchema } from "../../../functions/design-export/export.ts";
+import { svgToPng } from "../../../functions/design-export/raster.ts";
 import {
   escapeXml,
   pageFor,
   pixelSize,
   PresetTooLargeError,
   renderSvg,
-} from "../../functions/design-export/render.ts";
-import { type Pattern, patternSchema } from "../../functions/design-export/pattern.ts";
-import { withFakeSupabase } from "./fake_supabase.ts";
+} from "../../../functions/design-export/render.ts";
+import { type Pattern, patternSchema } from "../../../functions/design-export/pattern.ts";
+import { withFakeSupabase } from "../platform/fake_supabase.ts";
 import fixture from "./fixtures/pattern.json" with { type: "json" };
 
 const pattern: Pattern = patternSchema.parse(fixture);

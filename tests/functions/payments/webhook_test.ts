@@ -1,8 +1,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import Stripe from "npm:stripe@23.1.0";
-import { createHandler } from "../../functions/_shared/http/handler.ts";
-import { stripeCryptoProvider } from "../../functions/_shared/payments/stripe.ts";
-import { handleWebhook, stripeVerifier } from "../../functions/stripe-webhook/handler.ts";
+import { createHandler } from "../../../functions/_shared/http/handler.ts";
+import { stripeCryptoProvider } from "../../../functions/_shared/payments/stripe.ts";
+import { handleWebhook, stripeVerifier } from "../../../functions/stripe-webhook/handler.ts";
 import { fakeDb, fakeStripe } from "./fake_payments.ts";
 
 const secret = "whsec_test_secret";

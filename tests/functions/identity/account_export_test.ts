@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert/strict";
-import { handler } from "../../functions/account-export/handler.ts";
-import { withFakeSupabase } from "./fake_supabase.ts";
+import { handler } from "../../../functions/account-export/handler.ts";
+import { withFakeSupabase } from "../platform/fake_supabase.ts";
 
 const uid = "3f6a1c2e-8b7d-4e5f-9a0b-1c2d3e4f5a6b";
 

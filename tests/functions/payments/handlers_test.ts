@@ -1,12 +1,12 @@
 // The payments functions' HTTP edges: POST only, a session required (the webhook excepted),
 // answers in the error format, before any database or Stripe work.
 import { strictEqual } from "node:assert/strict";
-import { handler as initiate } from "../../functions/payments-initiate/handler.ts";
-import { handler as onboard } from "../../functions/payments-onboard/handler.ts";
-import { handler as refund } from "../../functions/payments-refund/handler.ts";
-import { handler as release } from "../../functions/payments-release/handler.ts";
-import { handler as resolve } from "../../functions/payments-resolve-dispute/handler.ts";
-import { withEnv } from "./with_env.ts";
+import { handler as initiate } from "../../../functions/payments-initiate/handler.ts";
+import { handler as onboard } from "../../../functions/payments-onboard/handler.ts";
+import { handler as refund } from "../../../functions/payments-refund/handler.ts";
+import { handler as release } from "../../../functions/payments-release/handler.ts";
+import { handler as resolve } from "../../../functions/payments-resolve-dispute/handler.ts";
+import { withEnv } from "../platform/with_env.ts";
 
 const handlers = { initiate, onboard, refund, release, resolve };
 const fakeEnv = {

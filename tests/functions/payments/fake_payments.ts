@@ -2,8 +2,8 @@
 // every call (method, params, idempotency key) and answering with Stripe-shaped objects.
 // No network: the logic modules take both as parameters.
 import type Stripe from "npm:stripe@23.1.0";
-import type { StripeApi } from "../../functions/_shared/payments/stripe.ts";
-import type { Db } from "../../functions/_shared/platform/rpc.ts";
+import type { StripeApi } from "../../../functions/_shared/payments/stripe.ts";
+import type { Db } from "../../../functions/_shared/platform/rpc.ts";
 
 export interface RpcCall {
   fn: string;

@@ -1,5 +1,5 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
-import { env, parseEnv } from "../../functions/_shared/platform/env.ts";
+import { env, parseEnv } from "../../../functions/_shared/platform/env.ts";
 import { withEnv } from "./with_env.ts";
 
 const complete = {

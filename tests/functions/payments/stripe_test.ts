@@ -6,8 +6,8 @@ import {
   stripeConfig,
   stripeCryptoProvider,
   stripeWebhookSecret,
-} from "../../functions/_shared/payments/stripe.ts";
-import { withEnv } from "./with_env.ts";
+} from "../../../functions/_shared/payments/stripe.ts";
+import { withEnv } from "../platform/with_env.ts";
 
 Deno.test("a missing or malformed Stripe key fails loudly", () => {
   throws(() => parseStripeEnv({}), { message: /STRIPE_SECRET_KEY \(missing\)/ });

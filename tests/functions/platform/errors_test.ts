@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { z } from "npm:zod@4.6.7";
-import { errorResponse, HttpError, json } from "../../functions/_shared/http/errors.ts";
+import { errorResponse, HttpError, json } from "../../../functions/_shared/http/errors.ts";
 
 Deno.test("an HttpError is sent with its status, code, message and details", async () => {
   const res = errorResponse(new HttpError(409, "conflict", "Already taken", { field: "slug" }));

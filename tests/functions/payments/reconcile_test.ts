@@ -3,18 +3,18 @@
 // or refusing the key as the end of the run (nothing recorded); and payments-reconcile's edge:
 // the service-role key only, POST only, the run recorded through record_reconciliation_run.
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
-import { HttpError } from "../../functions/_shared/http/errors.ts";
+import { HttpError } from "../../../functions/_shared/http/errors.ts";
 import {
   compareWithStripe,
   type ReconcileStripe,
   reconcileWithStripe,
   type ReconciliationRow,
-} from "../../functions/payments-reconcile/reconcile.ts";
-import { serviceClient } from "../../functions/_shared/platform/supabase.ts";
-import { handler, reconcileHandler } from "../../functions/payments-reconcile/handler.ts";
+} from "../../../functions/payments-reconcile/reconcile.ts";
+import { serviceClient } from "../../../functions/_shared/platform/supabase.ts";
+import { handler, reconcileHandler } from "../../../functions/payments-reconcile/handler.ts";
 import { fakeStripe, stripeError, type StripeObjects } from "./fake_payments.ts";
-import { type FakeSupabase, withFakeSupabase } from "./fake_supabase.ts";
-import { withEnv } from "./with_env.ts";
+import { type FakeSupabase, withFakeSupabase } from "../platform/fake_supabase.ts";
+import { withEnv } from "../platform/with_env.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";
 const otherId = "11111111-2222-4333-8444-555555555555";

@@ -4,8 +4,8 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "npm:jose@6.2.17";
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const routerPath = fileURLToPath(new URL("../../stack/functions-router.ts", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+const routerPath = fileURLToPath(new URL("../../../stack/functions-router.ts", import.meta.url));
 const jwtSecret = "router-test-secret-with-at-least-32-characters";
 
 const fixture = (name: string) =>
@@ -13,7 +13,7 @@ const fixture = (name: string) =>
 const manifest = [
   {
     name: "health",
-    entrypoint: fileURLToPath(new URL("../../functions/health/index.ts", import.meta.url)),
+    entrypoint: fileURLToPath(new URL("../../../functions/health/index.ts", import.meta.url)),
     verifyJwt: false,
   },
   { name: "echo", entrypoint: fixture("echo"), verifyJwt: true },

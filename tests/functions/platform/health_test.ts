@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { handler } from "../../functions/health/handler.ts";
-import { VERSION } from "../../functions/_shared/platform/version.ts";
+import { handler } from "../../../functions/health/handler.ts";
+import { VERSION } from "../../../functions/_shared/platform/version.ts";
 
 Deno.test("GET /health answers ok with the version and the time", async () => {
   const res = await handler(new Request("http://localhost/health"));
@@ -15,7 +15,7 @@ Deno.test("GET /health answers ok with the version and the time", async () => {
 
 Deno.test("the version functions report is package.json's", async () => {
   const packageJson = JSON.parse(
-    await Deno.readTextFile(new URL("../../package.json", import.meta.url)),
+    await Deno.readTextFile(new URL("../../../package.json", import.meta.url)),
   );
   strictEqual(VERSION, packageJson.version);
 });

@@ -1,7 +1,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { errorResponse } from "../../functions/_shared/http/errors.ts";
-import { initiatePayment, initiateRequest } from "../../functions/payments-initiate/handler.ts";
-import { onboardSeller } from "../../functions/payments-onboard/handler.ts";
+import { errorResponse } from "../../../functions/_shared/http/errors.ts";
+import { initiatePayment, initiateRequest } from "../../../functions/payments-initiate/handler.ts";
+import { onboardSeller } from "../../../functions/payments-onboard/handler.ts";
 import { dbError, fakeDb, fakeStripe } from "./fake_payments.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";

@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { handler } from "../../functions/account-delete/handler.ts";
-import { type FakeSupabase, withFakeSupabase } from "./fake_supabase.ts";
+import { handler } from "../../../functions/account-delete/handler.ts";
+import { type FakeSupabase, withFakeSupabase } from "../platform/fake_supabase.ts";
 
 const uid = "5b0c8c9e-2f57-4b8e-9d3a-0c2f1e7a6b11";
 const otherAdmin = "9e1d2c3b-4a5f-4e6d-8c7b-6a5f4e3d2c1b";

@@ -1,5 +1,5 @@
 import { strictEqual } from "node:assert/strict";
-import { acceptBidRequest, handler } from "../../functions/accept-bid/handler.ts";
+import { acceptBidRequest, handler } from "../../../functions/accept-bid/handler.ts";
 
 const post = (body: unknown, token: string | null = "user-token") =>
   new Request("http://localhost/accept-bid", {

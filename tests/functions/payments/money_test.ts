@@ -2,23 +2,23 @@
 // database's claim, never the body), with which idempotency keys, in which order, and that
 // a refused request sends nothing.
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { errorResponse } from "../../functions/_shared/http/errors.ts";
+import { errorResponse } from "../../../functions/_shared/http/errors.ts";
 import {
   CANCELLATION_REFUND_REASON,
   dueRefundsRequest,
   refundDue,
   refundOrder,
   refundRequest,
-} from "../../functions/payments-refund/handler.ts";
+} from "../../../functions/payments-refund/handler.ts";
 import {
   releaseDue,
   releaseOrder,
   releaseRequest,
-} from "../../functions/payments-release/handler.ts";
+} from "../../../functions/payments-release/handler.ts";
 import {
   resolveDispute,
   resolveRequest,
-} from "../../functions/payments-resolve-dispute/handler.ts";
+} from "../../../functions/payments-resolve-dispute/handler.ts";
 import { dbError, fakeDb, fakeStripe, stripeError } from "./fake_payments.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";
