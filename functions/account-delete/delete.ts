@@ -20,7 +20,7 @@ export const deleteRequestSchema = z.object({
 export const USER_BUCKETS = ["avatars", "account-exports"] as const;
 
 function reauthenticationFailed(message: string): HttpError {
-  return new HttpError(401, "reauthentication_failed", message);
+  return new HttpError("reauthentication_failed", message);
 }
 
 /**
@@ -40,7 +40,7 @@ export async function reauthenticate(
     // Auth being unreachable or failing is the server's fault: a 500, not a wrong password.
     if (isAuthRetryableFetchError(error) || !error.status || error.status >= 500) throw error;
     if (error.status === 429) {
-      throw new HttpError(429, "rate_limited", "Too many sign-in attempts; try again later");
+      throw new HttpError("rate_limited", "Too many sign-in attempts; try again later");
     }
     throw reauthenticationFailed("The password is not correct");
   }
@@ -69,7 +69,6 @@ export async function assertNotLastAdmin(service: SupabaseClient, userId: string
   );
   if (admins.has(userId) && admins.size === 1) {
     throw new HttpError(
-      403,
       "last_admin_protection",
       "You are the platform's only admin: make someone else admin before deleting your account",
     );

@@ -54,7 +54,7 @@ export interface ExportedFile {
   expires_at: string;
 }
 
-const notFound = (id: string) => new HttpError(404, "not_found", `design ${id} not found`);
+const notFound = (id: string) => new HttpError("not_found", `design ${id} not found`);
 
 /**
  * The design through a share token: the RPC checks the token (as anon or as the signed-in
@@ -67,7 +67,7 @@ export async function designByShareToken(
 ): Promise<DesignRow> {
   const { data, error } = await client.rpc("get_shared_design", { token });
   if (error) {
-    if (error.code === "55000") throw new HttpError(410, "share_link_expired", error.message);
+    if (error.code === "55000") throw new HttpError("share_link_expired", error.message);
     throw fromDatabaseError(error);
   }
   const design = data as DesignRow | null;
@@ -91,7 +91,6 @@ export async function ownDesign(
   if (!design) throw notFound(designId);
   if (design.owner_id !== userId) {
     throw new HttpError(
-      403,
       "forbidden",
       "Only the design's owner, or someone holding a share link to it, may export it",
     );
@@ -145,7 +144,7 @@ export async function renderExports(
       pixels = pixelSize(page, preset.width_px);
     } catch (err) {
       if (err instanceof PresetTooLargeError) {
-        throw new HttpError(400, "invalid_request", err.message);
+        throw new HttpError("invalid_request", err.message);
       }
       throw err;
     }

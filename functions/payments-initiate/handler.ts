@@ -54,7 +54,7 @@ export async function initiatePayment(
 ): Promise<{ created: boolean; body: InitiateResponse }> {
   if (body.mode === "checkout") {
     if (!body.success_url || !body.cancel_url) {
-      throw new HttpError(400, "invalid_request", "A checkout needs success_url and cancel_url");
+      throw new HttpError("invalid_request", "A checkout needs success_url and cancel_url");
     }
     checkRedirect("success_url", body.success_url, allowedOrigins);
     checkRedirect("cancel_url", body.cancel_url, allowedOrigins);

@@ -98,7 +98,6 @@ export function reconcileHandler(deps: () => ReconcileDeps) {
     if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
     if (!isServiceRole(req)) {
       throw new HttpError(
-        403,
         "forbidden",
         "Reconciliation runs with the service-role key only (the schedule, the admin CLI)",
       );

@@ -92,7 +92,6 @@ export async function compareWithStripe(
     if (message === null) throw err; // not Stripe's answer: a bug, a 500
     if (stripeUnreachable(err)) {
       throw new HttpError(
-        502,
         "payment_provider_error",
         `Reconciliation stopped: reaching Stripe failed: ${message}`,
         { stripe_type: (err as { type?: string }).type },

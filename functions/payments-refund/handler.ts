@@ -70,7 +70,7 @@ export const handler = createHandler(async (req) => {
   const { user } = await requireUser(req);
   const body = await readJson(req, z.union([refundRequest, dueRefundsRequest]));
   if ("due" in body) {
-    throw new HttpError(403, "forbidden", "Only the scheduler refunds due escrows");
+    throw new HttpError("forbidden", "Only the scheduler refunds due escrows");
   }
   return json(await refundOrder(deps(), user.id, body));
 });

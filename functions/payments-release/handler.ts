@@ -61,7 +61,7 @@ export const handler = createHandler(async (req) => {
   const { user } = await requireUser(req);
   const body = await readJson(req, releaseRequest);
   if ("due" in body) {
-    throw new HttpError(403, "forbidden", "Only the scheduler releases due escrows");
+    throw new HttpError("forbidden", "Only the scheduler releases due escrows");
   }
   return json(await releaseOrder(deps(), user.id, body.order_id));
 });

@@ -42,18 +42,14 @@ export async function handleWebhook(
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
   const signature = req.headers.get("Stripe-Signature");
   if (!signature) {
-    throw new HttpError(400, "invalid_signature", "The Stripe-Signature header is missing");
+    throw new HttpError("invalid_signature", "The Stripe-Signature header is missing");
   }
   const payload = await req.text();
   let event: Stripe.Event;
   try {
     event = await verify(payload, signature);
   } catch {
-    throw new HttpError(
-      400,
-      "invalid_signature",
-      "The Stripe signature does not match the payload",
-    );
+    throw new HttpError("invalid_signature", "The Stripe signature does not match the payload");
   }
 
   // Stripe's fee on a charge is on its balance transaction, which events carry as an id.

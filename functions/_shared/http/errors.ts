@@ -1,28 +1,37 @@
 // The project's one error format, `{ "error": { "code", "message", "details"? } }`, and
-// the mapping from whatever a handler throws to a response in it.
+// the mapping from whatever a handler throws to a response in it. The codes, their statuses
+// and meanings are one typed list in types/error-codes.ts, shared with the Node clients.
 import { z } from "npm:zod@4.6.7";
+import { ERROR_CODES, type ErrorBody, type ErrorCode } from "../../../types/error-codes.ts";
 
-export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
-}
+export {
+  ERROR_CODES,
+  type ErrorBody,
+  type ErrorCode,
+  isErrorCode,
+} from "../../../types/error-codes.ts";
 
-/** An error meant for the caller: its status, code and message are sent as they are. */
+/**
+ * An error meant for the caller: its code, message and details are sent as they are, with the
+ * code's status from ERROR_CODES.
+ */
 export class HttpError extends Error {
+  readonly status: number;
+
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
     readonly headers?: HeadersInit,
   ) {
     super(message);
     this.name = "HttpError";
+    this.status = ERROR_CODES[code].status;
   }
 }
 
 export function methodNotAllowed(method: string, allowed: string[]): HttpError {
   return new HttpError(
-    405,
     "method_not_allowed",
     `Method ${method} is not allowed; use ${allowed.join(" or ")}`,
     undefined,
@@ -34,7 +43,7 @@ export function json(body: unknown, status = 200, headers?: HeadersInit): Respon
   return Response.json(body, { status, headers });
 }
 
-function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 

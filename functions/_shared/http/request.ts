@@ -12,7 +12,7 @@ export async function readJson<Schema extends z.ZodType>(
   try {
     body = await req.json();
   } catch {
-    throw new HttpError(400, "invalid_request", "The request body is not valid JSON");
+    throw new HttpError("invalid_request", "The request body is not valid JSON");
   }
   return schema.parse(body);
 }

@@ -3,7 +3,7 @@
 // claim's idempotency key, and its result is recorded by the same SQL function the webhook
 // uses, so the ledger books it once whichever records it first. Used by payments-release,
 // payments-refund and payments-resolve-dispute.
-import { HttpError } from "../http/errors.ts";
+import { type ErrorCode, HttpError } from "../http/errors.ts";
 import { call, type Db } from "../platform/rpc.ts";
 import { stripeHttpError, stripeRefused } from "./stripe-errors.ts";
 import type { StripeApi } from "./stripe.ts";
@@ -183,7 +183,7 @@ export async function executeRefund(
 
 export interface DueFailure {
   order_id: string;
-  error: { code: string; message: string };
+  error: { code: ErrorCode; message: string };
 }
 
 /**
@@ -205,7 +205,7 @@ export async function settleDue<T>(
       settled.push(await settle(orderId));
     } catch (err) {
       if (!(err instanceof HttpError)) console.error(`${dueList}: ${orderId} failed:`, err);
-      const error = err instanceof HttpError
+      const error: DueFailure["error"] = err instanceof HttpError
         ? { code: err.code, message: err.message }
         : { code: "internal_error", message: "settling the order failed" };
       failed.push({ order_id: orderId, error });

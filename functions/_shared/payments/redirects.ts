@@ -19,7 +19,7 @@ export function allowedRedirectOrigins(): string[] {
 /** Refuses (400) a redirect URL outside the allow-list. */
 export function checkRedirect(name: string, url: string, allowed: string[]): void {
   if (!allowed.includes(new URL(url).origin)) {
-    throw new HttpError(400, "invalid_request", `${name} must be on an allowed origin`, {
+    throw new HttpError("invalid_request", `${name} must be on an allowed origin`, {
       allowed_origins: allowed,
     });
   }

@@ -58,14 +58,8 @@ export function stripeHttpError(err: unknown): unknown {
     (e.type === "StripeInvalidRequestError" || e.type === "StripeCardError") &&
     (e.statusCode === 400 || e.statusCode === 402 || e.statusCode === 404);
   return refusedForState
-    ? new HttpError(
-      409,
-      "payment_provider_refused",
-      `Stripe refused the request: ${e.message}`,
-      details,
-    )
+    ? new HttpError("payment_provider_refused", `Stripe refused the request: ${e.message}`, details)
     : new HttpError(
-      502,
       "payment_provider_error",
       `Stripe could not complete the request: ${e.message}`,
       details,

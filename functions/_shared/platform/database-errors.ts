@@ -1,7 +1,8 @@
 // Errors the database raises on purpose, turned into the project's error format. The SQL
 // functions behind the edge functions say what went wrong with a SQLSTATE and a message
-// written for the caller; this is the one table from those codes to HTTP statuses.
-import { HttpError } from "../http/errors.ts";
+// written for the caller; this is the one table from those codes to the error codes (whose
+// HTTP statuses are in types/error-codes.ts).
+import { type ErrorCode, HttpError } from "../http/errors.ts";
 
 /** The fields of a PostgREST error that matter here (supabase-js's PostgrestError). */
 export interface DatabaseError {
@@ -11,18 +12,18 @@ export interface DatabaseError {
   hint?: string | null;
 }
 
-const statusBySqlState: Record<string, { status: number; code: string }> = {
-  "22023": { status: 400, code: "invalid_request" }, // invalid_parameter_value
-  "22P02": { status: 400, code: "invalid_request" }, // invalid_text_representation (a bad uuid)
-  "22001": { status: 400, code: "invalid_request" }, // string_data_right_truncation
-  "23514": { status: 400, code: "invalid_request" }, // check_violation
-  "23502": { status: 400, code: "invalid_request" }, // not_null_violation
-  "23503": { status: 404, code: "not_found" }, // foreign_key_violation: what it points at is not there
-  "23505": { status: 409, code: "conflict" }, // unique_violation
-  "42501": { status: 403, code: "forbidden" }, // insufficient_privilege
-  "55000": { status: 409, code: "conflict" }, // object_not_in_prerequisite_state: wrong state
-  "P0002": { status: 404, code: "not_found" }, // no_data_found
-  "PGRST116": { status: 404, code: "not_found" }, // .single() found no row
+const codeBySqlState: Record<string, ErrorCode> = {
+  "22023": "invalid_request", // invalid_parameter_value
+  "22P02": "invalid_request", // invalid_text_representation (a bad uuid)
+  "22001": "invalid_request", // string_data_right_truncation
+  "23514": "invalid_request", // check_violation
+  "23502": "invalid_request", // not_null_violation
+  "23503": "not_found", // foreign_key_violation: what it points at is not there
+  "23505": "conflict", // unique_violation
+  "42501": "forbidden", // insufficient_privilege
+  "55000": "conflict", // object_not_in_prerequisite_state: wrong state
+  "P0002": "not_found", // no_data_found
+  "PGRST116": "not_found", // .single() found no row
 };
 
 /**
@@ -30,13 +31,15 @@ const statusBySqlState: Record<string, { status: number; code: string }> = {
  * errorResponse) when it is the server's fault: an unknown code is never blamed on the caller.
  */
 export function fromDatabaseError(error: DatabaseError): HttpError | Error {
-  const mapped = error.code ? statusBySqlState[error.code] : undefined;
-  if (!mapped) {
+  const code = error.code && Object.hasOwn(codeBySqlState, error.code)
+    ? codeBySqlState[error.code]
+    : undefined;
+  if (!code) {
     return Object.assign(new Error(`database error ${error.code ?? "?"}: ${error.message}`), {
       cause: error,
     });
   }
-  return new HttpError(mapped.status, mapped.code, error.message);
+  return new HttpError(code, error.message);
 }
 
 /** Unwraps a supabase-js result: its data, or the mapped error thrown. */

@@ -61,13 +61,13 @@ export function isServiceRole(req: Request): boolean {
  */
 export async function requireUser(req: Request): Promise<{ user: User; client: SupabaseClient }> {
   const token = bearerToken(req);
-  if (!token) throw new HttpError(401, "unauthorized", "Sign in to use this function");
+  if (!token) throw new HttpError("unauthorized", "Sign in to use this function");
   const client = userClient(req);
   const { data, error } = await client.auth.getUser(token);
   // Auth being unreachable or failing is the server's fault, not the caller's: let it be a 500.
   if (error && isAuthRetryableFetchError(error)) throw error;
   if (error || !data.user) {
-    throw new HttpError(401, "unauthorized", "The session is invalid or has expired");
+    throw new HttpError("unauthorized", "The session is invalid or has expired");
   }
   return { user: data.user, client };
 }

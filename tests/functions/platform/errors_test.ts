@@ -1,9 +1,17 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { z } from "npm:zod@4.6.7";
-import { errorResponse, HttpError, json } from "../../../functions/_shared/http/errors.ts";
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  errorResponse,
+  HttpError,
+  isErrorCode,
+  json,
+  methodNotAllowed,
+} from "../../../functions/_shared/http/errors.ts";
 
 Deno.test("an HttpError is sent with its status, code, message and details", async () => {
-  const res = errorResponse(new HttpError(409, "conflict", "Already taken", { field: "slug" }));
+  const res = errorResponse(new HttpError("conflict", "Already taken", { field: "slug" }));
   strictEqual(res.status, 409);
   strictEqual(res.headers.get("Content-Type"), "application/json");
   deepStrictEqual(await res.json(), {
@@ -12,7 +20,7 @@ Deno.test("an HttpError is sent with its status, code, message and details", asy
 });
 
 Deno.test("an HttpError without details has no details key", async () => {
-  const res = errorResponse(new HttpError(404, "not_found", "No such listing"));
+  const res = errorResponse(new HttpError("not_found", "No such listing"));
   deepStrictEqual(await res.json(), { error: { code: "not_found", message: "No such listing" } });
 });
 
@@ -56,4 +64,32 @@ Deno.test("json sends a body with a status", async () => {
   const res = json({ id: 1 }, 201);
   strictEqual(res.status, 201);
   deepStrictEqual(await res.json(), { id: 1 });
+});
+
+Deno.test("an HttpError takes its status from the error code list", () => {
+  for (
+    const [code, { status }] of Object.entries(ERROR_CODES) as [ErrorCode, { status: number }][]
+  ) {
+    strictEqual(new HttpError(code, "m").status, status);
+  }
+  strictEqual(new HttpError("payment_provider_refused", "m").status, 409);
+  strictEqual(methodNotAllowed("PUT", ["POST"]).status, 405);
+  // Never called: `deno check` proves a code outside the list does not compile.
+  const _notACode = () =>
+    // @ts-expect-error: "teapot" is not an ErrorCode
+    new HttpError("teapot", "m");
+});
+
+Deno.test("the error code list: one status and meaning each, 4xx or 5xx", () => {
+  const codes = Object.keys(ERROR_CODES);
+  ok(codes.length >= 14);
+  for (const code of codes) {
+    ok(/^[a-z][a-z_]*$/.test(code), code);
+    ok(isErrorCode(code));
+    const { status, meaning } = ERROR_CODES[code as ErrorCode];
+    ok(status >= 400 && status < 600, `${code}: ${status}`);
+    ok(meaning.length > 0);
+  }
+  ok(!isErrorCode("teapot"));
+  ok(!isErrorCode("toString"));
 });
