@@ -108,6 +108,89 @@ as $$
   select tests.get_user_id(email), r.id from public.roles r where r.name = role_name
 $$;
 
+-- Acts as one of a suite's cast for the rest of the transaction: 'anon', 'service_role',
+-- 'postgres' (the session's own role, no claims) or a signed-in user named by e-mail.
+create or replace function tests.act_as(who text)
+returns void
+language plpgsql
+as $$
+begin
+  case who
+    when 'anon' then perform tests.authenticate_as_anon();
+    when 'service_role' then perform tests.authenticate_as_service_role();
+    when 'postgres' then perform tests.clear_authentication();
+    else perform tests.authenticate_as(tests.get_user_id(who));
+  end case;
+end
+$$;
+
+-- Why the database refused a statement run by who (as in tests.act_as): the error's
+-- message, or null if the statement ran (its effects are then undone). Either way the
+-- session is back to postgres afterwards. For checking many statements in one query, where
+-- throws_ok would need one call each.
+create or replace function tests.refusal(who text, statement text)
+returns text
+language plpgsql
+as $$
+declare
+  message text;
+begin
+  begin
+    perform tests.act_as(who);
+    execute statement;
+    raise exception using errcode = 'TOK00', message = 'ran';
+  exception
+    when sqlstate 'TOK00' then message := null;
+    when others then message := sqlerrm;
+  end;
+  perform tests.clear_authentication();
+  return message;
+end
+$$;
+
+-- throws_ok for refusals whose message holds a value the test cannot know in advance (a
+-- serial id): passes when the statement fails with this SQLSTATE and a message LIKE the
+-- pattern. pgTAP's own throws_like checks the message only, not the SQLSTATE.
+create or replace function tests.throws_like(statement text, expected_sqlstate char(5), message_pattern text, description text)
+returns text
+language plpgsql
+as $$
+begin
+  execute statement;
+  return extensions.ok(false, description) || E'\n' || extensions.diag(
+    '      caught: no exception' || E'\n      wanted: ' || expected_sqlstate || ': like ' || message_pattern);
+exception when others then
+  if sqlstate = expected_sqlstate and sqlerrm like message_pattern then
+    return extensions.ok(true, description);
+  end if;
+  return extensions.ok(false, description) || E'\n' || extensions.diag(
+    '      caught: ' || sqlstate || ': ' || sqlerrm || E'\n      wanted: ' || expected_sqlstate || ': like ' || message_pattern);
+end
+$$;
+
+-- The project with this title, readable whoever the test is acting as. Titles are unique
+-- within a suite.
+create or replace function tests.project_of(title text)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  select p.id from public.projects p where p.title = project_of.title
+$$;
+
+-- The bid the user with this e-mail made on the project with this title, readable whoever
+-- the test is acting as.
+create or replace function tests.bid_of(email text, project_title text)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  select b.id from public.bids b
+   where b.tailor_id = tests.get_user_id(email) and b.project_id = tests.project_of(project_title)
+$$;
+
 -- A commission order between two users in the given status, reached through the real
 -- functions: a project and a bid, accept_bid (service role), then each party's actions.
 -- Leaves the session unauthenticated.

@@ -19,28 +19,23 @@ insert into public.projects (owner_id, title, budget_amount, currency)
 select tests.get_user_id('acc-owner@example.com'), title, 20000, 'GBP'
   from (values ('Ball gown'), ('Morning coat')) p (title);
 
-create function pg_temp.project_of(title text) returns uuid language sql security definer as $$
-  select id from public.projects p where p.title = project_of.title
-$$;
-create function pg_temp.bid_of(email text, project_title text) returns uuid language sql security definer as $$
-  select b.id from public.bids b where b.tailor_id = tests.get_user_id(email) and b.project_id = pg_temp.project_of(project_title)
-$$;
+-- Ids by title (tests.project_of, tests.bid_of) and the project's order, readable whoever the
+-- test is acting as.
 create function pg_temp.order_of(project_title text) returns public.orders language sql security definer as $$
-  select * from public.orders o where o.project_id = pg_temp.project_of(project_title)
+  select * from public.orders o where o.project_id = tests.project_of(project_title)
 $$;
-grant execute on function pg_temp.project_of(text), pg_temp.bid_of(text, text), pg_temp.order_of(text)
-  to authenticated, anon, service_role;
+grant execute on function pg_temp.order_of(text) to authenticated, anon, service_role;
 
 select tests.authenticate_as(tests.get_user_id('acc-tailor@example.com'));
-insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Ball gown'), 18550, 21);
+insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Ball gown'), 18550, 21);
 select tests.authenticate_as(tests.get_user_id('acc-tailor2@example.com'));
-insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Ball gown'), 19000, 14),
-                                                                    (pg_temp.project_of('Morning coat'), 15000, 10);
+insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Ball gown'), 19000, 14),
+                                                                    (tests.project_of('Morning coat'), 15000, 10);
 select tests.authenticate_as(tests.get_user_id('acc-tailor3@example.com'));
-insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Ball gown'), 17000, 30);
-select public.withdraw_bid(pg_temp.bid_of('acc-tailor3@example.com', 'Ball gown'));
+insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Ball gown'), 17000, 30);
+select public.withdraw_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'));
 select tests.authenticate_as(tests.get_user_id('acc-owner@example.com'));
-select public.reject_bid(pg_temp.bid_of('acc-tailor2@example.com', 'Morning coat'));
+select public.reject_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'));
 
 -- who may run it ------------------------------------------------------------------------
 select ok(
@@ -50,23 +45,23 @@ select ok(
   'accept_bid is executable by the service role only'
 );
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid()) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid()) $$,
   '42501', null, 'the owner cannot call accept_bid directly'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   '42501', null, 'anon cannot call accept_bid'
 );
 
 -- refusals ------------------------------------------------------------------------------
 select tests.authenticate_as_service_role();
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
   '42501', null, 'a bid is accepted only for the project''s owner'
 );
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), null) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), null) $$,
   '42501', null, 'a bid is not accepted for nobody'
 );
 select throws_ok(
@@ -74,17 +69,17 @@ select throws_ok(
   'P0002', null, 'an unknown bid is not found'
 );
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   '55000', null, 'a withdrawn bid cannot be accepted'
 );
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
   '55000', null, 'a rejected bid cannot be accepted'
 );
 
 -- acceptance ----------------------------------------------------------------------------
 select results_eq(
-  $$ select created from public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select created from public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   $$ values (true) $$,
   'the owner''s acceptance creates an order'
 );
@@ -93,18 +88,18 @@ select tests.clear_authentication();
 update public.platform_settings set value = '2000' where key = 'commission_rate_bps';
 
 select results_eq(
-  $$ select tailor_id, status from public.bids where project_id = pg_temp.project_of('Ball gown') order by amount $$,
+  $$ select tailor_id, status from public.bids where project_id = tests.project_of('Ball gown') order by amount $$,
   $$ values (tests.get_user_id('acc-tailor3@example.com'), 'withdrawn'),
             (tests.get_user_id('acc-tailor@example.com'), 'accepted'),
             (tests.get_user_id('acc-tailor2@example.com'), 'rejected') $$,
   'the bid is accepted, the other pending bid rejected, the withdrawn one left alone'
 );
 select ok(
-  (select bool_and(decided_at is not null) from public.bids where project_id = pg_temp.project_of('Ball gown')),
+  (select bool_and(decided_at is not null) from public.bids where project_id = tests.project_of('Ball gown')),
   'every decided bid is dated'
 );
 select is(
-  (select status from public.projects where id = pg_temp.project_of('Ball gown')),
+  (select status from public.projects where id = tests.project_of('Ball gown')),
   'in_progress',
   'the project is in progress'
 );
@@ -113,7 +108,7 @@ select results_eq(
             revisions_used, paid_at
        from pg_temp.order_of('Ball gown') $$,
   $$ values ('project', tests.get_user_id('acc-owner@example.com'), tests.get_user_id('acc-tailor@example.com'),
-             pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), 'Ball gown', 'awaiting_requirements',
+             tests.bid_of('acc-tailor@example.com', 'Ball gown'), 'Ball gown', 'awaiting_requirements',
              18550::bigint, 'GBP', 1250, 21, 0, null::timestamptz) $$,
   'the order snapshots the bid''s price, currency and duration and the commission then in force'
 );
@@ -124,7 +119,7 @@ select results_eq(
 );
 select is(
   (select project_id from public.threads where id = (pg_temp.order_of('Ball gown')).thread_id),
-  pg_temp.project_of('Ball gown'),
+  tests.project_of('Ball gown'),
   'the thread is about the project'
 );
 select results_eq(
@@ -135,12 +130,12 @@ select results_eq(
 select results_eq(
   $$ select event_type, subject_type, subject_id, actor_id, recipients from private.domain_events
       where event_type in ('bid.accepted', 'bid.rejected', 'order.created')
-        and (subject_id in (pg_temp.project_of('Ball gown'), (pg_temp.order_of('Ball gown')).id)
-             or subject_id in (select id from public.bids where project_id = pg_temp.project_of('Ball gown')))
+        and (subject_id in (tests.project_of('Ball gown'), (pg_temp.order_of('Ball gown')).id)
+             or subject_id in (select id from public.bids where project_id = tests.project_of('Ball gown')))
       order by event_type $$,
-  $$ values ('bid.accepted', 'bid', pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'),
+  $$ values ('bid.accepted', 'bid', tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'),
              array[tests.get_user_id('acc-tailor@example.com')]),
-            ('bid.rejected', 'project', pg_temp.project_of('Ball gown'), tests.get_user_id('acc-owner@example.com'),
+            ('bid.rejected', 'project', tests.project_of('Ball gown'), tests.get_user_id('acc-owner@example.com'),
              array[tests.get_user_id('acc-tailor2@example.com')]),
             ('order.created', 'order', (pg_temp.order_of('Ball gown')).id, tests.get_user_id('acc-owner@example.com'),
              array[tests.get_user_id('acc-tailor@example.com')]) $$,
@@ -148,7 +143,7 @@ select results_eq(
 );
 select is(
   (select payload ->> 'order_id' from private.domain_events where event_type = 'bid.accepted'
-      and subject_id = pg_temp.bid_of('acc-tailor@example.com', 'Ball gown')),
+      and subject_id = tests.bid_of('acc-tailor@example.com', 'Ball gown')),
   (pg_temp.order_of('Ball gown')).id::text,
   'the bid.accepted event names the order'
 );
@@ -156,26 +151,26 @@ select is(
 -- retries and second attempts -----------------------------------------------------------
 select tests.authenticate_as_service_role();
 select results_eq(
-  $$ select order_id, created from public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select order_id, created from public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   $$ select (pg_temp.order_of('Ball gown')).id, false $$,
   'accepting the same bid again returns the same order, not created'
 );
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
   '42501', null, 'a retry for someone other than the owner is still refused'
 );
 select throws_ok(
-  $$ select public.accept_bid(pg_temp.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select public.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   '55000', null, 'another bid on the project cannot be accepted afterwards'
 );
 select tests.clear_authentication();
 select is(
-  (select count(*)::int from public.orders where project_id = pg_temp.project_of('Ball gown')),
+  (select count(*)::int from public.orders where project_id = tests.project_of('Ball gown')),
   1,
   'there is still exactly one order for the project'
 );
 select is(
-  (select count(*)::int from public.threads where project_id = pg_temp.project_of('Ball gown')),
+  (select count(*)::int from public.threads where project_id = tests.project_of('Ball gown')),
   1,
   'and exactly one thread'
 );
@@ -187,15 +182,15 @@ select is(
 
 -- who sees the order and its thread -----------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('acc-owner@example.com'));
-select isnt_empty($$ select 1 from public.orders where project_id = pg_temp.project_of('Ball gown') $$, 'the buyer reads the order');
+select isnt_empty($$ select 1 from public.orders where project_id = tests.project_of('Ball gown') $$, 'the buyer reads the order');
 select is(
   (select count(*)::int from public.thread_participants tp join public.orders o on o.thread_id = tp.thread_id
-    where o.project_id = pg_temp.project_of('Ball gown')),
+    where o.project_id = tests.project_of('Ball gown')),
   2,
   'the buyer reads the thread''s participants'
 );
 select tests.authenticate_as(tests.get_user_id('acc-tailor@example.com'));
-select isnt_empty($$ select 1 from public.orders where project_id = pg_temp.project_of('Ball gown') $$, 'the seller reads the order');
+select isnt_empty($$ select 1 from public.orders where project_id = tests.project_of('Ball gown') $$, 'the seller reads the order');
 select isnt_empty(
   $$ select 1 from public.threads where id = (pg_temp.order_of('Ball gown')).thread_id $$,
   'the seller reads the thread'
@@ -223,7 +218,7 @@ select throws_ok(
 
 select tests.authenticate_as(tests.get_user_id('acc-tailor2@example.com'));
 select is_empty(
-  $$ select 1 from public.orders where project_id = pg_temp.project_of('Ball gown') $$,
+  $$ select 1 from public.orders where project_id = tests.project_of('Ball gown') $$,
   'a rejected bidder does not read the order'
 );
 select is_empty(
@@ -240,7 +235,7 @@ select is_empty(
   'a stranger does not see who is in the thread'
 );
 select is_empty(
-  $$ select 1 from public.orders where project_id = pg_temp.project_of('Ball gown') $$,
+  $$ select 1 from public.orders where project_id = tests.project_of('Ball gown') $$,
   'a stranger does not read the order'
 );
 select tests.authenticate_as_anon();

@@ -20,65 +20,58 @@ insert into public.projects (owner_id, title, budget_amount, currency)
 select tests.get_user_id('bid-owner@example.com'), title, budget, currency
   from (values ('Kimono', 300000, 'JPY'), ('Closed cape', 10000, 'USD'), ('Busy blazer', 10000, 'USD'))
        p (title, budget, currency);
-
-create function pg_temp.project_of(title text) returns uuid language sql security definer as $$
-  select id from public.projects p where p.title = project_of.title
-$$;
-create function pg_temp.bid_of(email text, project_title text) returns uuid language sql security definer as $$
-  select b.id from public.bids b where b.tailor_id = tests.get_user_id(email) and b.project_id = pg_temp.project_of(project_title)
-$$;
-grant execute on function pg_temp.project_of(text), pg_temp.bid_of(text, text) to authenticated, anon, service_role;
+-- Ids by title (tests.project_of, tests.bid_of), readable whoever the test is acting as.
 
 -- "Closed cape" stops taking bids; "Busy blazer" goes ahead with tailor3's bid.
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
-select public.close_project(pg_temp.project_of('Closed cape'));
+select public.close_project(tests.project_of('Closed cape'));
 select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
-insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Busy blazer'), 9000, 7);
+insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Busy blazer'), 9000, 7);
 select tests.authenticate_as_service_role();
-select public.accept_bid(pg_temp.bid_of('bid-tailor3@example.com', 'Busy blazer'), tests.get_user_id('bid-owner@example.com'));
+select public.accept_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer'), tests.get_user_id('bid-owner@example.com'));
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
 select throws_ok($$ select 1 from public.bids $$, '42501', null, 'anon cannot read bids');
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 1000, 5) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 1000, 5) $$,
   '42501', null, 'anon cannot bid'
 );
 
 -- a tailor bids -------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
 select lives_ok(
-  $$ insert into public.bids (project_id, amount, duration_days, message) values (pg_temp.project_of('Kimono'), 250000, 14, 'Silk, hand-sewn') $$,
+  $$ insert into public.bids (project_id, amount, duration_days, message) values (tests.project_of('Kimono'), 250000, 14, 'Silk, hand-sewn') $$,
   'a tailor bids on an open project'
 );
 select results_eq(
-  $$ select tailor_id, amount, status, decided_at from public.bids where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ select tailor_id, amount, status, decided_at from public.bids where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
   $$ values (tests.get_user_id('bid-tailor@example.com'), 250000::bigint, 'pending', null::timestamptz) $$,
   'the bid is the tailor''s and pending'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 240000, 10) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 240000, 10) $$,
   '23505', null, 'a second bid by the same tailor on the same project is refused'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days, currency) values (pg_temp.project_of('Kimono'), 240000, 10, 'USD') $$,
+  $$ insert into public.bids (project_id, amount, duration_days, currency) values (tests.project_of('Kimono'), 240000, 10, 'USD') $$,
   '42703', null, 'a bid has no currency of its own: its amount is in the project''s'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days, status) values (pg_temp.project_of('Kimono'), 240000, 10, 'accepted') $$,
+  $$ insert into public.bids (project_id, amount, duration_days, status) values (tests.project_of('Kimono'), 240000, 10, 'accepted') $$,
   '42501', null, 'a bidder cannot set the status'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, tailor_id, amount, duration_days)
-     values (pg_temp.project_of('Kimono'), tests.get_user_id('bid-tailor2@example.com'), 240000, 10) $$,
+     values (tests.project_of('Kimono'), tests.get_user_id('bid-tailor2@example.com'), 240000, 10) $$,
   '42501', null, 'a bidder cannot bid in someone else''s name'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Closed cape'), 9000, 10) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Closed cape'), 9000, 10) $$,
   '55000', null, 'a closed project takes no bids'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Busy blazer'), 9000, 10) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Busy blazer'), 9000, 10) $$,
   '55000', null, 'a project in progress takes no bids'
 );
 select throws_ok(
@@ -88,44 +81,44 @@ select throws_ok(
 
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 0, 10) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 0, 10) $$,
   '22023', null, 'a zero amount is refused'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), -1, 10) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), -1, 10) $$,
   '22023', null, 'a negative amount is refused'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days)
-     values (pg_temp.project_of('Kimono'), (select max_amount + 1 from public.currencies where code = 'JPY'), 10) $$,
+     values (tests.project_of('Kimono'), (select max_amount + 1 from public.currencies where code = 'JPY'), 10) $$,
   '22023', null, 'an amount above the currency''s maximum is refused'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 1000, 0) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 1000, 0) $$,
   '23514', null, 'a duration of zero days is refused'
 );
 select lives_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 280000, 21) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 280000, 21) $$,
   'a second tailor bids on the same project'
 );
 
 -- the owner -----------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 1000, 5) $$,
+  $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 1000, 5) $$,
   '42501', null, 'the owner cannot bid on their own project'
 );
 select results_eq(
-  $$ select tailor_id from public.bids where project_id = pg_temp.project_of('Kimono') order by amount $$,
+  $$ select tailor_id from public.bids where project_id = tests.project_of('Kimono') order by amount $$,
   $$ values (tests.get_user_id('bid-tailor@example.com')), (tests.get_user_id('bid-tailor2@example.com')) $$,
   'the owner sees every bid on their project'
 );
 select is_empty(
-  $$ update public.bids set amount = 1 where project_id = pg_temp.project_of('Kimono') returning id $$,
+  $$ update public.bids set amount = 1 where project_id = tests.project_of('Kimono') returning id $$,
   'the owner cannot edit the bids on their project'
 );
 select throws_ok(
-  $$ update public.bids set status = 'accepted' where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ update public.bids set status = 'accepted' where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
   '42501', null, 'the owner cannot accept a bid by writing its status'
 );
 
@@ -138,33 +131,33 @@ select results_eq(
 );
 select isnt_empty(
   $$ update public.bids set amount = 260000, duration_days = 10, message = 'Silk, hand-sewn, faster'
-      where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
+      where id = tests.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
   'a tailor edits their pending bid'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
-  $$ update public.projects set currency = 'USD' where id = pg_temp.project_of('Kimono') $$,
+  $$ update public.projects set currency = 'USD' where id = tests.project_of('Kimono') $$,
   '55000', null, 'a project''s currency cannot change once it has bids (their amounts are in it)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
 select throws_ok(
-  $$ update public.bids set amount = 0 where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ update public.bids set amount = 0 where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
   '22023', null, 'an edit cannot zero the amount'
 );
 select throws_ok(
-  $$ update public.bids set status = 'withdrawn' where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ update public.bids set status = 'withdrawn' where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
   '42501', null, 'a tailor cannot write their bid''s status'
 );
 select throws_ok(
-  $$ update public.bids set project_id = pg_temp.project_of('Busy blazer') where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ update public.bids set project_id = tests.project_of('Busy blazer') where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
   '42501', null, 'a tailor cannot move their bid to another project'
 );
 select throws_ok(
-  $$ update public.bids set project_id = pg_temp.project_of('Busy blazer') where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  $$ update public.bids set project_id = tests.project_of('Busy blazer') where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
   '42501', null, 'a tailor cannot move their bid to another project'
 );
 select is_empty(
-  $$ update public.bids set amount = 1 where id = pg_temp.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,
+  $$ update public.bids set amount = 1 where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,
   'a tailor cannot edit another tailor''s bid'
 );
 
@@ -177,7 +170,7 @@ select is_empty(
 );
 select tests.authenticate_as(tests.get_user_id('bid-admin@example.com'));
 select is(
-  (select count(*)::int from public.bids where project_id in (pg_temp.project_of('Kimono'), pg_temp.project_of('Busy blazer'))),
+  (select count(*)::int from public.bids where project_id in (tests.project_of('Kimono'), tests.project_of('Busy blazer'))),
   3,
   'a manager sees every bid'
 );
@@ -185,90 +178,90 @@ select is(
 -- withdraw_bid --------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
-  $$ select public.withdraw_bid(pg_temp.bid_of('bid-tailor@example.com', 'Kimono')) $$,
+  $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
   'P0002', null, 'a tailor cannot withdraw another tailor''s bid (not found)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
-  $$ select public.withdraw_bid(pg_temp.bid_of('bid-tailor@example.com', 'Kimono')) $$,
+  $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
   'P0002', null, 'the project owner cannot withdraw a bid (not found)'
 );
 select throws_ok($$ select public.withdraw_bid(gen_random_uuid()) $$, 'P0002', null, 'withdrawing an unknown bid is not found');
 
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
 select results_eq(
-  $$ select status, decided_at is not null from public.withdraw_bid(pg_temp.bid_of('bid-tailor@example.com', 'Kimono')) $$,
+  $$ select status, decided_at is not null from public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
   $$ values ('withdrawn', true) $$,
   'a tailor withdraws their pending bid'
 );
 select throws_ok(
-  $$ select public.withdraw_bid(pg_temp.bid_of('bid-tailor@example.com', 'Kimono')) $$,
+  $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
   '55000', null, 'a bid cannot be withdrawn twice'
 );
 select is_empty(
-  $$ update public.bids set amount = 1000 where id = pg_temp.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
+  $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
   'a withdrawn bid can no longer be edited'
 );
 select throws_ok(
-  $$ select public.withdraw_bid(pg_temp.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
+  $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
   'P0002', null, 'another tailor''s accepted bid is not found'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
 select throws_ok(
-  $$ select public.withdraw_bid(pg_temp.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
+  $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
   '55000', null, 'an accepted bid cannot be withdrawn'
 );
 
 -- reject_bid ----------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
-  $$ select public.reject_bid(pg_temp.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
+  $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
   'P0002', null, 'a tailor cannot reject (their own) bid'
 );
 select tests.authenticate_as(tests.get_user_id('bid-stranger@example.com'));
 select throws_ok(
-  $$ select public.reject_bid(pg_temp.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
+  $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
   'P0002', null, 'a stranger cannot reject a bid (not found)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok($$ select public.reject_bid(gen_random_uuid()) $$, 'P0002', null, 'rejecting an unknown bid is not found');
 select throws_ok(
-  $$ select public.reject_bid(pg_temp.bid_of('bid-tailor@example.com', 'Kimono')) $$,
+  $$ select public.reject_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
   '55000', null, 'a withdrawn bid cannot be rejected'
 );
 select throws_ok(
-  $$ select public.reject_bid(pg_temp.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
+  $$ select public.reject_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
   '55000', null, 'an accepted bid cannot be rejected'
 );
 select results_eq(
-  $$ select status, decided_at is not null from public.reject_bid(pg_temp.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
+  $$ select status, decided_at is not null from public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
   $$ values ('rejected', true) $$,
   'the owner rejects a pending bid'
 );
 select throws_ok(
-  $$ select public.reject_bid(pg_temp.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
+  $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
   '55000', null, 'a bid cannot be rejected twice'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
-  $$ select public.withdraw_bid(pg_temp.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
+  $$ select public.withdraw_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
   '55000', null, 'a rejected bid cannot be withdrawn'
 );
 select is_empty(
-  $$ update public.bids set amount = 1000 where id = pg_temp.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,
+  $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,
   'a rejected bid can no longer be edited'
 );
 select isnt_empty(
-  $$ select 1 from public.bids where id = pg_temp.bid_of('bid-tailor2@example.com', 'Kimono') $$,
+  $$ select 1 from public.bids where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') $$,
   'a tailor still sees their rejected bid'
 );
 
 -- a manager rejects ---------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('bid-stranger@example.com'));
-insert into public.bids (project_id, amount, duration_days) values (pg_temp.project_of('Kimono'), 200000, 30);
+insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 200000, 30);
 select tests.authenticate_as(tests.get_user_id('bid-admin@example.com'));
 select results_eq(
-  $$ select status from public.reject_bid(pg_temp.bid_of('bid-stranger@example.com', 'Kimono')) $$,
+  $$ select status from public.reject_bid(tests.bid_of('bid-stranger@example.com', 'Kimono')) $$,
   $$ values ('rejected') $$,
   'a manager rejects a bid'
 );
@@ -277,12 +270,12 @@ select results_eq(
 select tests.clear_authentication();
 select results_eq(
   $$ select event_type, subject_id, actor_id, recipients from private.domain_events
-      where subject_type = 'bid' and subject_id in (pg_temp.bid_of('bid-tailor@example.com', 'Kimono'),
-                                                    pg_temp.bid_of('bid-tailor2@example.com', 'Kimono'))
+      where subject_type = 'bid' and subject_id in (tests.bid_of('bid-tailor@example.com', 'Kimono'),
+                                                    tests.bid_of('bid-tailor2@example.com', 'Kimono'))
       order by id $$,
-  $$ values ('bid.withdrawn', pg_temp.bid_of('bid-tailor@example.com', 'Kimono'), tests.get_user_id('bid-tailor@example.com'),
+  $$ values ('bid.withdrawn', tests.bid_of('bid-tailor@example.com', 'Kimono'), tests.get_user_id('bid-tailor@example.com'),
              array[tests.get_user_id('bid-owner@example.com')]),
-            ('bid.rejected', pg_temp.bid_of('bid-tailor2@example.com', 'Kimono'), tests.get_user_id('bid-owner@example.com'),
+            ('bid.rejected', tests.bid_of('bid-tailor2@example.com', 'Kimono'), tests.get_user_id('bid-owner@example.com'),
              array[tests.get_user_id('bid-tailor2@example.com')]) $$,
   'withdrawing tells the owner, rejecting tells the tailor'
 );
@@ -292,12 +285,12 @@ select results_eq(
   'bid_count counts the bids each project received (refused bids are not counted)'
 );
 select is(
-  (select bid_count from public.projects where id = pg_temp.project_of('Kimono')),
-  (select count(*)::int from public.bids where project_id = pg_temp.project_of('Kimono')),
+  (select bid_count from public.projects where id = tests.project_of('Kimono')),
+  (select count(*)::int from public.bids where project_id = tests.project_of('Kimono')),
   'bid_count matches the bids on the project, withdrawn and rejected included'
 );
 select results_eq(
-  $$ select status from public.bids where project_id = pg_temp.project_of('Kimono') order by amount $$,
+  $$ select status from public.bids where project_id = tests.project_of('Kimono') order by amount $$,
   $$ values ('rejected'), ('withdrawn'), ('rejected') $$,
   'every bid on the project ended where its function put it'
 );

@@ -20,14 +20,11 @@ select tests.get_user_id(email), title,
        '{"version": 1, "units": "cm", "width": 100, "height": 100, "pieces": [{"name": "front", "points": [[0, 0], [10, 10]]}]}'
   from (values ('proj-owner@example.com', 'Owner jacket'), ('proj-stranger@example.com', 'Stranger coat')) d (email, title);
 
--- Ids by title, readable whoever the test is acting as.
-create function pg_temp.project_of(title text) returns uuid language sql security definer as $$
-  select id from public.projects p where p.title = project_of.title
-$$;
+-- Ids by title (tests.project_of for projects), readable whoever the test is acting as.
 create function pg_temp.design_of(title text) returns uuid language sql security definer as $$
   select id from public.designs d where d.title = design_of.title
 $$;
-grant execute on function pg_temp.project_of(text), pg_temp.design_of(text) to authenticated, anon, service_role;
+grant execute on function pg_temp.design_of(text) to authenticated, anon, service_role;
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
@@ -47,7 +44,7 @@ select lives_ok(
   'the owner posts a project'
 );
 select results_eq(
-  $$ select owner_id, status, bid_count, currency from public.projects where id = pg_temp.project_of('Wedding suit') $$,
+  $$ select owner_id, status, bid_count, currency from public.projects where id = tests.project_of('Wedding suit') $$,
   $$ values (tests.get_user_id('proj-owner@example.com'), 'open', 0, 'EUR') $$,
   'the project is the owner''s, open, with no bids'
 );
@@ -70,20 +67,20 @@ select throws_ok(
   '42501', null, 'a user cannot post a project on someone else''s behalf'
 );
 select throws_ok(
-  $$ update public.projects set status = 'closed' where id = pg_temp.project_of('Wedding suit') $$,
+  $$ update public.projects set status = 'closed' where id = tests.project_of('Wedding suit') $$,
   '42501', null, 'the owner cannot write status'
 );
 select throws_ok(
-  $$ update public.projects set bid_count = 0 where id = pg_temp.project_of('Wedding suit') $$,
+  $$ update public.projects set bid_count = 0 where id = tests.project_of('Wedding suit') $$,
   '42501', null, 'the owner cannot write bid_count'
 );
 select throws_ok(
-  $$ update public.projects set owner_id = tests.get_user_id('proj-stranger@example.com') where id = pg_temp.project_of('Wedding suit') $$,
+  $$ update public.projects set owner_id = tests.get_user_id('proj-stranger@example.com') where id = tests.project_of('Wedding suit') $$,
   '42501', null, 'the owner cannot give a project away by writing owner_id'
 );
 select isnt_empty(
   $$ update public.projects set description = 'A three-piece wool suit', budget_amount = 60000, deadline = current_date + 60
-      where id = pg_temp.project_of('Wedding suit') returning id $$,
+      where id = tests.project_of('Wedding suit') returning id $$,
   'the owner edits their open project'
 );
 
@@ -119,48 +116,48 @@ select throws_ok(
   '23514', null, 'a title shorter than 3 characters is refused'
 );
 select throws_ok(
-  $$ update public.projects set budget_amount = 0 where id = pg_temp.project_of('Wedding suit') $$,
+  $$ update public.projects set budget_amount = 0 where id = tests.project_of('Wedding suit') $$,
   '22023', null, 'an edit cannot zero the budget'
 );
 select throws_ok(
-  $$ update public.projects set deadline = current_date - 1 where id = pg_temp.project_of('Wedding suit') $$,
+  $$ update public.projects set deadline = current_date - 1 where id = tests.project_of('Wedding suit') $$,
   '22023', null, 'an edit cannot move the deadline into the past'
 );
 
 -- designs and requirements
 select lives_ok(
-  $$ insert into public.project_designs (project_id, design_id) values (pg_temp.project_of('Wedding suit'), pg_temp.design_of('Owner jacket')) $$,
+  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Wedding suit'), pg_temp.design_of('Owner jacket')) $$,
   'the owner attaches their own design'
 );
 select throws_ok(
-  $$ insert into public.project_designs (project_id, design_id) values (pg_temp.project_of('Summer dress'), pg_temp.design_of('Stranger coat')) $$,
+  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Summer dress'), pg_temp.design_of('Stranger coat')) $$,
   '42501', null, 'the owner cannot attach someone else''s design'
 );
 select lives_ok(
-  $$ insert into public.project_designs (project_id, design_id) values (pg_temp.project_of('Summer dress'), pg_temp.design_of('Owner jacket')) $$,
+  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Summer dress'), pg_temp.design_of('Owner jacket')) $$,
   'the same design may be attached to a second project'
 );
 select isnt_empty(
-  $$ delete from public.project_designs where project_id = pg_temp.project_of('Summer dress') returning design_id $$,
+  $$ delete from public.project_designs where project_id = tests.project_of('Summer dress') returning design_id $$,
   'the owner detaches a design from their open project'
 );
 select lives_ok(
   $$ insert into public.project_requirements (project_id, position, title, details)
-     values (pg_temp.project_of('Wedding suit'), 1, 'Wool', 'Super 120s'),
-            (pg_temp.project_of('Wedding suit'), 2, 'Lining', 'Silk'),
-            (pg_temp.project_of('Wedding suit'), 3, 'Buttons', 'Horn') $$,
+     values (tests.project_of('Wedding suit'), 1, 'Wool', 'Super 120s'),
+            (tests.project_of('Wedding suit'), 2, 'Lining', 'Silk'),
+            (tests.project_of('Wedding suit'), 3, 'Buttons', 'Horn') $$,
   'the owner adds requirements'
 );
 select isnt_empty(
-  $$ update public.project_requirements set details = 'Cupro' where project_id = pg_temp.project_of('Wedding suit') and title = 'Lining' returning id $$,
+  $$ update public.project_requirements set details = 'Cupro' where project_id = tests.project_of('Wedding suit') and title = 'Lining' returning id $$,
   'the owner edits a requirement'
 );
 select isnt_empty(
-  $$ delete from public.project_requirements where project_id = pg_temp.project_of('Wedding suit') and title = 'Buttons' returning id $$,
+  $$ delete from public.project_requirements where project_id = tests.project_of('Wedding suit') and title = 'Buttons' returning id $$,
   'the owner removes a requirement'
 );
 select throws_ok(
-  $$ update public.project_requirements set project_id = pg_temp.project_of('Summer dress') where title = 'Wool' $$,
+  $$ update public.project_requirements set project_id = tests.project_of('Summer dress') where title = 'Wool' $$,
   '42501', null, 'a requirement cannot be moved to another project'
 );
 
@@ -172,7 +169,7 @@ select is(
   'a stranger reads the owner''s open projects'
 );
 select results_eq(
-  $$ select title from public.project_requirements where project_id = pg_temp.project_of('Wedding suit') order by position $$,
+  $$ select title from public.project_requirements where project_id = tests.project_of('Wedding suit') order by position $$,
   $$ values ('Wool'), ('Lining') $$,
   'a stranger reads the requirements of an open project'
 );
@@ -182,31 +179,31 @@ select is(
   'a stranger reads the private design attached to an open project'
 );
 select is_empty(
-  $$ update public.projects set title = 'Hijacked' where id = pg_temp.project_of('Wedding suit') returning id $$,
+  $$ update public.projects set title = 'Hijacked' where id = tests.project_of('Wedding suit') returning id $$,
   'a stranger''s edit of another user''s project touches no row'
 );
 select is_empty(
-  $$ update public.project_requirements set title = 'Hijacked' where project_id = pg_temp.project_of('Wedding suit') returning id $$,
+  $$ update public.project_requirements set title = 'Hijacked' where project_id = tests.project_of('Wedding suit') returning id $$,
   'a stranger''s edit of another user''s requirements touches no row'
 );
 select is_empty(
-  $$ delete from public.project_requirements where project_id = pg_temp.project_of('Wedding suit') returning id $$,
+  $$ delete from public.project_requirements where project_id = tests.project_of('Wedding suit') returning id $$,
   'a stranger cannot remove another user''s requirements'
 );
 select throws_ok(
-  $$ insert into public.project_requirements (project_id, title) values (pg_temp.project_of('Wedding suit'), 'Pink please') $$,
+  $$ insert into public.project_requirements (project_id, title) values (tests.project_of('Wedding suit'), 'Pink please') $$,
   '42501', null, 'a stranger cannot add requirements to another user''s project'
 );
 select throws_ok(
-  $$ insert into public.project_designs (project_id, design_id) values (pg_temp.project_of('Wedding suit'), pg_temp.design_of('Stranger coat')) $$,
+  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Wedding suit'), pg_temp.design_of('Stranger coat')) $$,
   '42501', null, 'a stranger cannot attach their design to another user''s project'
 );
 select is_empty(
-  $$ delete from public.project_designs where project_id = pg_temp.project_of('Wedding suit') returning design_id $$,
+  $$ delete from public.project_designs where project_id = tests.project_of('Wedding suit') returning design_id $$,
   'a stranger cannot detach designs from another user''s project'
 );
 select throws_ok(
-  $$ select public.close_project(pg_temp.project_of('Wedding suit')) $$,
+  $$ select public.close_project(tests.project_of('Wedding suit')) $$,
   'P0002', null, 'a stranger cannot close another user''s project (not found)'
 );
 select throws_ok(
@@ -217,38 +214,38 @@ select throws_ok(
 -- bidders, closing ----------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('proj-bidder@example.com'));
 insert into public.bids (project_id, amount, duration_days) values
-  (pg_temp.project_of('Wedding suit'), 55000, 30),
-  (pg_temp.project_of('Winter coat'), 25000, 20);
+  (tests.project_of('Wedding suit'), 55000, 30),
+  (tests.project_of('Winter coat'), 25000, 20);
 
 select tests.authenticate_as(tests.get_user_id('proj-owner@example.com'));
 select results_eq(
-  $$ select status from public.close_project(pg_temp.project_of('Wedding suit')) $$,
+  $$ select status from public.close_project(tests.project_of('Wedding suit')) $$,
   $$ values ('closed') $$,
   'the owner closes their project'
 );
 select ok(
-  (select closed_at is not null from public.projects where id = pg_temp.project_of('Wedding suit')),
+  (select closed_at is not null from public.projects where id = tests.project_of('Wedding suit')),
   'closing stamps closed_at'
 );
 select throws_ok(
-  $$ select public.close_project(pg_temp.project_of('Wedding suit')) $$,
+  $$ select public.close_project(tests.project_of('Wedding suit')) $$,
   '55000', null, 'a project cannot be closed twice'
 );
 select results_eq(
-  $$ select status from public.bids where project_id = pg_temp.project_of('Wedding suit') $$,
+  $$ select status from public.bids where project_id = tests.project_of('Wedding suit') $$,
   $$ values ('rejected') $$,
   'closing rejects the pending bids'
 );
 select is_empty(
-  $$ update public.projects set title = 'Reopened' where id = pg_temp.project_of('Wedding suit') returning id $$,
+  $$ update public.projects set title = 'Reopened' where id = tests.project_of('Wedding suit') returning id $$,
   'the owner can no longer edit a closed project'
 );
 select throws_ok(
-  $$ insert into public.project_requirements (project_id, title) values (pg_temp.project_of('Wedding suit'), 'Late idea') $$,
+  $$ insert into public.project_requirements (project_id, title) values (tests.project_of('Wedding suit'), 'Late idea') $$,
   '55000', null, 'requirements of a closed project are settled'
 );
 select throws_ok(
-  $$ insert into public.project_designs (project_id, design_id) values (pg_temp.project_of('Wedding suit'), pg_temp.design_of('Owner jacket')) $$,
+  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Wedding suit'), pg_temp.design_of('Owner jacket')) $$,
   '42501', null, 'the owner cannot attach designs to a closed project'
 );
 
@@ -256,19 +253,19 @@ select throws_ok(
 -- function does).
 select tests.authenticate_as_service_role();
 select public.accept_bid(
-  (select id from public.bids where project_id = pg_temp.project_of('Winter coat')), tests.get_user_id('proj-owner@example.com'));
+  (select id from public.bids where project_id = tests.project_of('Winter coat')), tests.get_user_id('proj-owner@example.com'));
 
 select tests.authenticate_as(tests.get_user_id('proj-stranger@example.com'));
 select is_empty(
-  $$ select 1 from public.projects where id in (pg_temp.project_of('Wedding suit'), pg_temp.project_of('Winter coat')) $$,
+  $$ select 1 from public.projects where id in (tests.project_of('Wedding suit'), tests.project_of('Winter coat')) $$,
   'a stranger cannot read closed or in-progress projects'
 );
 select is_empty(
-  $$ select 1 from public.project_requirements where project_id = pg_temp.project_of('Wedding suit') $$,
+  $$ select 1 from public.project_requirements where project_id = tests.project_of('Wedding suit') $$,
   'a stranger cannot read the requirements of a closed project'
 );
 select is_empty(
-  $$ select 1 from public.project_designs where project_id = pg_temp.project_of('Wedding suit') $$,
+  $$ select 1 from public.project_designs where project_id = tests.project_of('Wedding suit') $$,
   'a stranger cannot read the designs list of a closed project'
 );
 select is_empty(
@@ -283,7 +280,7 @@ select results_eq(
   'a bidder still reads the projects they bid on after close or acceptance, and open ones'
 );
 select results_eq(
-  $$ select title from public.project_requirements where project_id = pg_temp.project_of('Wedding suit') order by position $$,
+  $$ select title from public.project_requirements where project_id = tests.project_of('Wedding suit') order by position $$,
   $$ values ('Wool'), ('Lining') $$,
   'a bidder reads the requirements of a project they bid on after it closed'
 );
@@ -301,20 +298,20 @@ select is(
   'a manager reads every project, closed and in progress included'
 );
 select is(
-  (select count(*)::int from public.project_requirements where project_id = pg_temp.project_of('Wedding suit')),
+  (select count(*)::int from public.project_requirements where project_id = tests.project_of('Wedding suit')),
   2,
   'a manager reads the requirements of a closed project'
 );
 select isnt_empty(
-  $$ select 1 from public.project_designs where project_id = pg_temp.project_of('Wedding suit') $$,
+  $$ select 1 from public.project_designs where project_id = tests.project_of('Wedding suit') $$,
   'a manager reads the designs list of a closed project'
 );
 select is_empty(
-  $$ update public.projects set title = 'Admin edit' where id = pg_temp.project_of('Summer dress') returning id $$,
+  $$ update public.projects set title = 'Admin edit' where id = tests.project_of('Summer dress') returning id $$,
   'a manager does not edit other users'' projects'
 );
 select results_eq(
-  $$ select status from public.close_project(pg_temp.project_of('Summer dress')) $$,
+  $$ select status from public.close_project(tests.project_of('Summer dress')) $$,
   $$ values ('closed') $$,
   'a manager closes a project'
 );

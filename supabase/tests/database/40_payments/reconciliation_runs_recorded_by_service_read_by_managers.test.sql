@@ -106,32 +106,16 @@ select tests.clear_authentication();
 -- ---------------------------------------------------------------------------------------
 -- Nobody writes through the API, the service role included
 
-create function pg_temp.write_refused(actor text, statement text) returns boolean language plpgsql as $$
-begin
-  if actor = 'service' then perform tests.authenticate_as_service_role();
-  elsif actor = 'anon' then perform tests.authenticate_as_anon();
-  else perform tests.authenticate_as(pg_temp.uid(actor)); end if;
-  begin
-    execute statement;
-  exception when insufficient_privilege then
-    perform tests.clear_authentication();
-    return true;
-  end;
-  perform tests.clear_authentication();
-  return false;
-end
-$$;
-grant execute on function pg_temp.write_refused(text, text) to public;
-
-select ok(pg_temp.write_refused(a, s), a || ': ' || s) from
-  unnest(array['admin', 'service']) a,
+select is(tests.refusal(who, s), 'permission denied for table payments_reconciliation_runs', a || ': ' || s) from
+  unnest(array['admin', 'service'], array['rr-admin@example.com', 'service_role']) actor (a, who),
   unnest(array[
     $$insert into public.payments_reconciliation_runs (started_at, finished_at, orders_checked, orders_with_differences, triggered_by)
       values (now(), now(), 0, 0, 'forged')$$,
     'update public.payments_reconciliation_runs set differences = ''[]'', orders_with_differences = 0',
     'delete from public.payments_reconciliation_runs'
   ]) s;
-select ok(pg_temp.write_refused('anon', 'delete from public.payments_reconciliation_runs'), 'anon: delete');
+select is(tests.refusal('anon', 'delete from public.payments_reconciliation_runs'), 'permission denied for table payments_reconciliation_runs',
+  'anon: delete');
 
 -- ---------------------------------------------------------------------------------------
 -- What a run must look like
