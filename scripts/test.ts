@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { repoRoot, stackConfig } from "../stack/config.ts";
 import { denoEnvironment, DenoFetchError, fetchDenoDependencies } from "../stack/deno.ts";
 import { type RunningStack, startStack } from "../stack/stack.ts";
+import { buildFromSchemaTree, diffDatabases, migrationNameProblems } from "./schema-tree.ts";
 import { generateTypes, typesFile } from "./types.ts";
 
 interface SuiteResult {
@@ -155,6 +156,25 @@ async function main(): Promise<number> {
         "types/database.ts differs from the schema: run `npm run types` with the stack up and commit it.",
       );
       return { passed: 0, failed: 1 };
+    });
+    await suite("database: schema tree and migrations build the same database", async () => {
+      const problems = migrationNameProblems();
+      for (const problem of problems) console.error(problem);
+      const treeUrl = await buildFromSchemaTree(config.dbUrl);
+      const { sql, stripped } = diffDatabases(config.dbUrl, treeUrl);
+      if (stripped.length) {
+        console.log(`(${stripped.length} statements of the differ ignored: ${stripped[0].why})`);
+      }
+      if (sql) {
+        console.error(
+          "supabase/schemas and supabase/migrations differ. What the migrations lack:\n\n" + sql +
+            "\nWrite it as a migration with `npm run db:diff -- <domain>__<subject>` (or undo the schema change).",
+        );
+      }
+      return {
+        passed: (sql ? 0 : 1) + (problems.length ? 0 : 1),
+        failed: (sql ? 1 : 0) + (problems.length ? 1 : 0),
+      };
     });
     await suite(
       "database: supabase db lint",

@@ -92,10 +92,11 @@ export async function waitForPostgres(url: string, timeoutMs = 30_000): Promise<
   }
 }
 
-function psqlFile(url: string, file: string): void {
+/** Runs a SQL file; `options` are extra PGOPTIONS settings (e.g. `-c check_function_bodies=off`). */
+export function psqlFile(url: string, file: string, options = ""): void {
   execFileSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-X", "-f", file], {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, PGOPTIONS: "-c client_min_messages=warning" },
+    env: { ...process.env, PGOPTIONS: `-c client_min_messages=warning ${options}`.trim() },
   });
 }
 
@@ -110,6 +111,14 @@ export function supabaseCli(args: string[]): string {
     },
     stdio: ["ignore", "pipe", "pipe"],
   }).toString();
+}
+
+/** What hosted Supabase already has (roles, auth, storage, realtime, extensions): sql/baseline. */
+export function applyBaseline(url: string): void {
+  const baselineDir = join(repoRoot, "sql", "baseline");
+  for (const file of readdirSync(baselineDir).filter((name) => name.endsWith(".sql")).sort()) {
+    psqlFile(url, join(baselineDir, file));
+  }
 }
 
 /**
@@ -127,10 +136,7 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
   } finally {
     await admin.end();
   }
-  const baselineDir = join(repoRoot, "sql", "baseline");
-  for (const file of readdirSync(baselineDir).filter((name) => name.endsWith(".sql")).sort()) {
-    psqlFile(config.dbUrl, join(baselineDir, file));
-  }
+  applyBaseline(config.dbUrl);
   supabaseCli(["migration", "up", "--yes", `--remote=${config.dbUrl}`]);
   const seed = join(repoRoot, "supabase", "seed.sql");
   if (existsSync(seed)) psqlFile(config.dbUrl, seed);
@@ -138,7 +144,7 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
   await client.connect();
   try {
     // Scheduled jobs call edge functions through pg_net with the project URL and the
-    // service-role key kept in Vault (migration 20261121040700); hosted, an operator stores
+    // service-role key kept in Vault (supabase/schemas/00_platform/60_scheduled_jobs.sql); hosted, an operator stores
     // them once (README, Deploy). Locally the stack knows both.
     const { serviceRoleKey } = await apiKeys(config.jwtSecret);
     await client.query(

@@ -1,0 +1,867 @@
+-- The platform domain's schema at the rebaseline: every file of supabase/schemas/00_platform/, in path
+-- order, as they stood before the first deploy. The schema files are the definitions to read and
+-- change; later changes reach the database as new migrations (npm run db:diff -- <name>).
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/00_privileges.sql
+-- ======================================================================================
+
+-- Private by default: nothing postgres creates in public is reachable by the API roles
+-- until its schema file grants it, next to the object, on purpose.
+-- Hosted Supabase grants all on new public objects to anon, authenticated and service_role;
+-- these statements undo that for every object created after them.
+
+alter default privileges for role postgres in schema public revoke all on tables from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public revoke all on sequences from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public revoke execute on functions from anon, authenticated, service_role;
+-- Postgres lets every role execute new functions; per-schema defaults cannot take that back,
+-- only the global default can.
+alter default privileges for role postgres revoke execute on functions from public;
+
+-- Helpers that policies call live here: not exposed through the API, executable only where
+-- granted.
+create schema if not exists private;
+revoke all on schema private from public;
+grant usage on schema private to anon, authenticated, service_role;
+
+comment on schema private is
+  'Permission helpers and internals called by policies and RPCs; not exposed by PostgREST.';
+
+-- ---------------------------------------------------------------------------------------
+-- Keep updated_at honest whatever the client sends: every domain's tables use it.
+
+create function private.touch_updated_at() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+comment on function private.touch_updated_at() is
+  'Trigger: sets updated_at to the transaction time on every update.';
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/10_rbac.sql
+-- ======================================================================================
+
+-- RBAC (specifications 003 and 004): roles, a catalogue of permissions, grants of
+-- permissions to roles, and assignments of roles to users that may expire. Policies ask
+-- private.has_permission(); the access token carries role names only (see the hook below).
+
+create table public.permissions (
+  code text primary key
+    constraint permissions_code_format check (code ~ '^[a-z_]+\.[a-z_]+$'),
+  description text not null default ''
+);
+comment on table public.permissions is 'The catalogue of permissions, as <resource>.<action>.';
+
+create table public.roles (
+  id uuid primary key default gen_random_uuid(),
+  name text not null unique
+    constraint roles_name_format check (name ~ '^[a-z][a-z0-9_]{1,39}$'),
+  description text not null default '',
+  is_system boolean not null default false,
+  created_at timestamptz not null default now()
+);
+comment on table public.roles is 'Roles users can hold. System roles (admin, staff, seller, ...) cannot be deleted.';
+comment on column public.roles.is_system is 'Set by migrations only; system roles back features and cannot be removed.';
+
+create table public.role_permissions (
+  role_id uuid not null references public.roles (id) on delete cascade,
+  permission text not null references public.permissions (code) on delete cascade,
+  primary key (role_id, permission)
+);
+create index role_permissions_permission_idx on public.role_permissions (permission);
+comment on table public.role_permissions is 'Which permissions each role grants.';
+
+create table public.user_roles (
+  user_id uuid not null references auth.users (id) on delete cascade,
+  role_id uuid not null references public.roles (id) on delete restrict,
+  assigned_by uuid references auth.users (id) on delete set null,
+  assigned_at timestamptz not null default now(),
+  expires_at timestamptz,
+  primary key (user_id, role_id),
+  constraint user_roles_expiry_after_assignment check (expires_at is null or expires_at > assigned_at)
+);
+create index user_roles_role_id_idx on public.user_roles (role_id);
+comment on table public.user_roles is 'Role assignments; an assignment past expires_at grants nothing.';
+comment on column public.user_roles.assigned_by is 'Who assigned the role: the caller, set by trigger; null for migrations and service tooling.';
+
+-- ---------------------------------------------------------------------------------------
+-- Permission checks. Stable and security definer: policies call them once per statement
+-- through (select ...), and they read the RBAC tables whatever the caller may see.
+
+-- One definition of "holds a permission through an unexpired role", for a given user:
+-- service-role functions acting for a user they are told about (acting_user) ask the same
+-- question the policies ask for the caller.
+create function private.user_has_permission(user_id uuid, permission text) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1
+    from public.user_roles ur
+    join public.role_permissions rp on rp.role_id = ur.role_id
+    where ur.user_id = user_has_permission.user_id
+      and rp.permission = user_has_permission.permission
+      and (ur.expires_at is null or ur.expires_at > now())
+  )
+$$;
+comment on function private.user_has_permission(uuid, text) is 'Whether a given user holds a permission through an unexpired role.';
+grant execute on function private.user_has_permission(uuid, text) to service_role;
+
+create function private.has_permission(permission text) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select private.user_has_permission((select auth.uid()), has_permission.permission)
+$$;
+comment on function private.has_permission(text) is
+  'Whether the caller holds the permission through any unexpired role. What policies call.';
+
+create function private.has_role(role_name text) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1
+    from public.user_roles ur
+    join public.roles r on r.id = ur.role_id
+    where ur.user_id = (select auth.uid())
+      and r.name = has_role.role_name
+      and (ur.expires_at is null or ur.expires_at > now())
+  )
+$$;
+comment on function private.has_role(text) is 'Whether the caller holds the role, unexpired.';
+
+grant execute on function private.has_permission(text), private.has_role(text) to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Effective permissions and the access report.
+
+create function public.effective_permissions(target_user uuid default null)
+returns table (permission text, granted_by_roles text[])
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  subject uuid := coalesce(target_user, auth.uid());
+begin
+  if subject is distinct from auth.uid()
+     and not private.has_permission('users.read')
+     and coalesce(auth.role(), '') <> 'service_role' then
+    raise exception 'permission denied: users.read is required to see another user''s permissions'
+      using errcode = '42501';
+  end if;
+  return query
+    select rp.permission, array_agg(r.name order by r.name)
+    from public.user_roles ur
+    join public.roles r on r.id = ur.role_id
+    join public.role_permissions rp on rp.role_id = ur.role_id
+    where ur.user_id = subject and (ur.expires_at is null or ur.expires_at > now())
+    group by rp.permission
+    order by rp.permission;
+end
+$$;
+comment on function public.effective_permissions(uuid) is
+  'Every permission a user holds (all unexpired roles merged) and the roles granting it. Self, users.read, or service_role.';
+
+create function public.access_report()
+returns table (user_id uuid, email text, roles text[], effective_permissions text[], access_level text)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not private.has_permission('audit.read') and coalesce(auth.role(), '') <> 'service_role' then
+    raise exception 'permission denied: audit.read is required for the access report' using errcode = '42501';
+  end if;
+  return query
+    select u.id,
+           u.email::text,
+           array_agg(distinct r.name order by r.name),
+           array_remove(array_agg(distinct rp.permission order by rp.permission), null),
+           case when bool_or(r.name = 'admin') then 'admin'
+                when bool_or(r.name in ('staff', 'moderator')) then 'staff'
+                else 'member' end
+    from public.user_roles ur
+    join auth.users u on u.id = ur.user_id
+    join public.roles r on r.id = ur.role_id
+    left join public.role_permissions rp on rp.role_id = ur.role_id
+    where ur.expires_at is null or ur.expires_at > now()
+    group by u.id, u.email
+    order by u.email;
+end
+$$;
+comment on function public.access_report() is 'Who has access to what: every user holding an unexpired role. audit.read or service_role.';
+
+grant execute on function public.effective_permissions(uuid), public.access_report() to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Guards: assigned_by is the caller, and nobody hands out more than they hold.
+
+create function private.guard_role_assignment() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  target_role uuid := case when tg_op = 'DELETE' then old.role_id else new.role_id end;
+begin
+  -- Only direct writes through the API are checked here; privileged functions (which run
+  -- as their owner) check their own rules, e.g. review_seller_application.
+  if current_user = 'authenticated' then
+    -- Holding roles.manage is not enough to grant, or take away, a role with powers the
+    -- caller lacks: a staff member with roles.manage cannot make themselves admin.
+    if exists (
+      select 1 from public.role_permissions rp
+      where rp.role_id = target_role and not private.has_permission(rp.permission)
+    ) then
+      raise exception 'permission denied: you cannot assign or remove a role granting permissions you do not hold'
+        using errcode = '42501';
+    end if;
+    if tg_op = 'INSERT' then
+      new.assigned_by := auth.uid();
+      new.assigned_at := now();
+    elsif tg_op = 'UPDATE' then
+      -- Changing an expiry does not rewrite who assigned the role, or when.
+      new.assigned_by := old.assigned_by;
+      new.assigned_at := old.assigned_at;
+      new.user_id := old.user_id;
+      new.role_id := old.role_id;
+    end if;
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+comment on function private.guard_role_assignment() is
+  'Trigger on user_roles: records the assigner and refuses grants or removals beyond the caller''s own permissions.';
+
+create trigger user_roles_guard
+  before insert or update or delete on public.user_roles
+  for each row execute function private.guard_role_assignment();
+
+-- Without this, a roles.manage holder could add any permission to a role they hold and so
+-- hold it: granting or revoking a permission needs that permission, and system roles'
+-- permissions are changed by migrations only.
+create function private.guard_permission_grant() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  grant_row public.role_permissions := case when tg_op = 'DELETE' then old else new end;
+begin
+  if current_user = 'authenticated' then
+    if exists (select 1 from public.roles r where r.id = grant_row.role_id and r.is_system) then
+      raise exception 'permission denied: system roles'' permissions change only through migrations'
+        using errcode = '42501';
+    end if;
+    if not private.has_permission(grant_row.permission) then
+      raise exception 'permission denied: you cannot grant or revoke % without holding it', grant_row.permission
+        using errcode = '42501';
+    end if;
+  end if;
+  return grant_row;
+end
+$$;
+comment on function private.guard_permission_grant() is
+  'Trigger on role_permissions: API callers may grant or revoke only permissions they hold, and never on system roles.';
+
+create trigger role_permissions_guard
+  before insert or delete on public.role_permissions
+  for each row execute function private.guard_permission_grant();
+
+create function private.protect_system_roles() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if old.is_system and auth.uid() is not null then
+    raise exception 'system role % cannot be changed or deleted', old.name using errcode = '42501';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+
+create trigger roles_protect_system
+  before update or delete on public.roles
+  for each row execute function private.protect_system_roles();
+
+-- ---------------------------------------------------------------------------------------
+-- Policies: the catalogue is readable by signed-in users; changes need roles.manage.
+
+alter table public.permissions enable row level security;
+alter table public.roles enable row level security;
+alter table public.role_permissions enable row level security;
+alter table public.user_roles enable row level security;
+
+grant select on public.permissions, public.roles, public.role_permissions, public.user_roles to authenticated;
+grant insert (name, description), update (name, description), delete on public.roles to authenticated;
+grant insert, delete on public.role_permissions to authenticated;
+grant insert (user_id, role_id, expires_at), update (expires_at), delete on public.user_roles to authenticated;
+grant all on public.permissions, public.roles, public.role_permissions, public.user_roles to service_role;
+
+create policy "Signed-in users read the permission catalogue"
+  on public.permissions for select to authenticated using (true);
+
+create policy "Signed-in users read roles"
+  on public.roles for select to authenticated using (true);
+create policy "Role managers create roles"
+  on public.roles for insert to authenticated with check ((select private.has_permission('roles.manage')));
+create policy "Role managers update roles"
+  on public.roles for update to authenticated
+  using ((select private.has_permission('roles.manage'))) with check ((select private.has_permission('roles.manage')));
+create policy "Role managers delete roles"
+  on public.roles for delete to authenticated using ((select private.has_permission('roles.manage')));
+
+create policy "Signed-in users read role grants"
+  on public.role_permissions for select to authenticated using (true);
+create policy "Role managers grant permissions to roles"
+  on public.role_permissions for insert to authenticated with check ((select private.has_permission('roles.manage')));
+create policy "Role managers revoke permissions from roles"
+  on public.role_permissions for delete to authenticated using ((select private.has_permission('roles.manage')));
+
+create policy "Users read their own roles; user readers read all"
+  on public.user_roles for select to authenticated
+  using (user_id = (select auth.uid()) or (select private.has_permission('users.read')));
+create policy "Role managers assign roles"
+  on public.user_roles for insert to authenticated with check ((select private.has_permission('roles.manage')));
+create policy "Role managers change role expiry"
+  on public.user_roles for update to authenticated
+  using ((select private.has_permission('roles.manage'))) with check ((select private.has_permission('roles.manage')));
+create policy "Role managers remove roles"
+  on public.user_roles for delete to authenticated using ((select private.has_permission('roles.manage')));
+
+-- ---------------------------------------------------------------------------------------
+-- The custom access token hook: Supabase Auth calls it (as supabase_auth_admin) before
+-- issuing every access token. It puts the user's unexpired role names into app_metadata,
+-- which clients may read for display; authorization still goes through has_permission.
+
+create function public.custom_access_token_hook(event jsonb) returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  claims jsonb := event -> 'claims';
+  role_names jsonb;
+begin
+  select coalesce(jsonb_agg(r.name order by r.name), '[]'::jsonb)
+    into role_names
+    from public.user_roles ur
+    join public.roles r on r.id = ur.role_id
+   where ur.user_id = (event ->> 'user_id')::uuid
+     and (ur.expires_at is null or ur.expires_at > now());
+  claims := jsonb_set(claims, '{app_metadata}', coalesce(claims -> 'app_metadata', '{}'::jsonb));
+  claims := jsonb_set(claims, '{app_metadata,roles}', role_names);
+  return jsonb_build_object('claims', claims);
+end
+$$;
+comment on function public.custom_access_token_hook(jsonb) is
+  'Supabase Auth hook: adds app_metadata.roles (unexpired role names) to every access token.';
+
+grant usage on schema public to supabase_auth_admin;
+grant execute on function public.custom_access_token_hook(jsonb) to supabase_auth_admin;
+revoke execute on function public.custom_access_token_hook(jsonb) from authenticated, anon, public;
+grant select on public.user_roles, public.roles to supabase_auth_admin;
+create policy "Supabase Auth reads role assignments for tokens"
+  on public.user_roles for select to supabase_auth_admin using (true);
+create policy "Supabase Auth reads roles for tokens"
+  on public.roles for select to supabase_auth_admin using (true);
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/20_audit.sql
+-- ======================================================================================
+
+-- The audit log: who changed what, on which row, with the row before and after. Triggers
+-- write it; nobody writes it directly, and nobody can change or delete an entry.
+
+create table public.audit_log (
+  id bigint generated always as identity primary key,
+  actor_id uuid,
+  actor_label text not null,
+  action text not null,
+  table_name text not null,
+  row_id text,
+  before jsonb,
+  after jsonb,
+  created_at timestamptz not null default now()
+);
+create index audit_log_created_at_idx on public.audit_log (created_at desc);
+create index audit_log_actor_id_idx on public.audit_log (actor_id);
+create index audit_log_table_row_idx on public.audit_log (table_name, row_id);
+
+comment on table public.audit_log is 'Append-only record of privileged changes, written by private.audit_row_change().';
+comment on column public.audit_log.actor_label is
+  'The signed-in user''s id, or for service tooling the x-admin-actor request header (the operator), else the database role.';
+
+alter table public.audit_log enable row level security;
+grant select on public.audit_log to authenticated;
+grant select on public.audit_log to service_role;
+
+create policy "Auditors read the audit log"
+  on public.audit_log for select to authenticated
+  using ((select private.has_permission('audit.read')));
+
+-- Who is acting: the JWT's user, or for the service role the operator named by the admin
+-- CLI in the x-admin-actor header (PostgREST exposes request headers as a setting).
+create function private.current_actor() returns table (actor_id uuid, actor_label text)
+language sql
+stable
+set search_path = ''
+as $$
+  select auth.uid(),
+         coalesce(
+           auth.uid()::text,
+           nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-admin-actor',
+           coalesce(auth.role(), session_user)
+         )
+$$;
+
+create function private.audit_row_change() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  actor record;
+  before_row jsonb := case when tg_op in ('UPDATE', 'DELETE') then to_jsonb(old) end;
+  after_row jsonb := case when tg_op in ('INSERT', 'UPDATE') then to_jsonb(new) end;
+  key_column text := coalesce(tg_argv[0], 'id');
+  kept_columns text[] := tg_argv[1:];
+begin
+  -- Further arguments name the only columns worth keeping: the log outlives account
+  -- deletion, so it should not hold personal data it does not need.
+  if cardinality(kept_columns) > 0 then
+    select jsonb_object_agg(key, value) into before_row from jsonb_each(before_row) where key = any(kept_columns);
+    select jsonb_object_agg(key, value) into after_row from jsonb_each(after_row) where key = any(kept_columns);
+  end if;
+  if tg_op = 'UPDATE' and before_row = after_row then
+    return null;
+  end if;
+  select * into actor from private.current_actor();
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (actor.actor_id, actor.actor_label, lower(tg_op), tg_table_name,
+          coalesce(after_row, before_row) ->> key_column, before_row, after_row);
+  return null;
+end
+$$;
+comment on function private.audit_row_change() is
+  'After-row trigger: appends the change to public.audit_log. Arguments: the column naming the row (default id), then optionally the only columns to record.';
+
+create function private.refuse_audit_change() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise exception 'the audit log is append-only' using errcode = '42501';
+end
+$$;
+
+create trigger audit_log_append_only
+  before update or delete on public.audit_log
+  for each row execute function private.refuse_audit_change();
+
+create trigger roles_audit after insert or update or delete on public.roles
+  for each row execute function private.audit_row_change();
+create trigger role_permissions_audit after insert or update or delete on public.role_permissions
+  for each row execute function private.audit_row_change('role_id');
+create trigger user_roles_audit after insert or update or delete on public.user_roles
+  for each row execute function private.audit_row_change('user_id');
+
+-- ---------------------------------------------------------------------------------------
+
+-- Admin actions that happen outside the database's tables (Supabase Auth bans through the
+-- Auth admin API) are recorded by the tool that performs them, through this function, so
+-- the audit log still holds every admin action. Only the service role may call it.
+
+create function public.record_admin_action(action text, table_name text, row_id text, before jsonb, after jsonb)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  actor record;
+  entry_id bigint;
+begin
+  if coalesce(auth.role(), '') <> 'service_role' then
+    raise exception 'permission denied: only service tooling records admin actions' using errcode = '42501';
+  end if;
+  if coalesce(trim(action), '') = '' or coalesce(trim(table_name), '') = '' then
+    raise exception 'action and table_name are required' using errcode = '22023';
+  end if;
+  select * into actor from private.current_actor();
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (actor.actor_id, actor.actor_label, action, table_name, row_id, before, after)
+  returning id into entry_id;
+  return entry_id;
+end
+$$;
+
+comment on function public.record_admin_action(text, text, text, jsonb, jsonb) is
+  'Appends an admin action done outside Postgres tables (e.g. an Auth ban) to the audit log; service_role only.';
+
+grant execute on function public.record_admin_action(text, text, text, jsonb, jsonb) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/30_settings.sql
+-- ======================================================================================
+
+-- Platform settings: one row per key in public.platform_settings, changed by holders of
+-- settings.manage and read by everyone. Every key is declared here, with its rule as a
+-- check constraint; its default is the row the domain's reference-data migration inserts,
+-- and nowhere else: code reads a setting through private.setting(), which refuses a key that
+-- has no row instead of falling back to a second copy of the default.
+--
+--   signup_mode          "open" | "invite_only"        identity: who may sign up
+--   commission_rate_bps  integer 0..5000               marketplace: snapshotted on new orders
+--   auto_release_days    integer 1..90                 payments: days before automatic release
+
+create table public.platform_settings (
+  key text primary key constraint platform_settings_key_format check (key ~ '^[a-z_]+$'),
+  value jsonb not null,
+  updated_at timestamptz not null default now(),
+  constraint platform_settings_signup_mode
+    check (key <> 'signup_mode' or value in ('"open"', '"invite_only"')),
+  constraint platform_settings_commission_rate
+    check (key <> 'commission_rate_bps' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 0 and 5000
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
+  constraint platform_settings_auto_release_days
+    check (key <> 'auto_release_days' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 90
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)))
+);
+comment on table public.platform_settings is 'Platform-wide switches, changed by holders of settings.manage.';
+comment on constraint platform_settings_signup_mode on public.platform_settings is
+  'signup_mode: "open", or "invite_only" (the before-user-created hook then requires an invite code).';
+comment on constraint platform_settings_commission_rate on public.platform_settings is
+  'commission_rate_bps: the platform''s share of an order in basis points (1000 = 10%), 0 to 50%.';
+comment on constraint platform_settings_auto_release_days on public.platform_settings is
+  'auto_release_days: days after delivery without approval or dispute before escrow is released automatically (1 to 90).';
+
+create trigger platform_settings_touch_updated_at before update on public.platform_settings
+  for each row execute function private.touch_updated_at();
+create trigger platform_settings_audit after insert or update or delete on public.platform_settings
+  for each row execute function private.audit_row_change('key');
+
+alter table public.platform_settings enable row level security;
+grant select on public.platform_settings to anon, authenticated;
+grant update (value) on public.platform_settings to authenticated;
+grant all on public.platform_settings to service_role;
+
+create policy "Anyone reads platform settings" on public.platform_settings for select to anon, authenticated using (true);
+create policy "Settings managers change settings"
+  on public.platform_settings for update to authenticated
+  using ((select private.has_permission('settings.manage')))
+  with check ((select private.has_permission('settings.manage')));
+
+-- ---------------------------------------------------------------------------------------
+-- The one accessor, and typed readers for the settings code uses.
+
+create function private.setting(setting_key text) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  setting_value jsonb;
+begin
+  select s.value into setting_value from public.platform_settings s where s.key = setting_key;
+  if not found then
+    raise exception 'platform setting % is not set', setting_key
+      using errcode = '55000', hint = 'Its reference-data migration inserts it; restore the row in public.platform_settings.';
+  end if;
+  return setting_value;
+end
+$$;
+comment on function private.setting(text) is
+  'The value of a platform setting; raises 55000 when the row is missing (defaults live only in the reference data).';
+
+create function private.commission_rate_bps() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('commission_rate_bps') #>> '{}')::integer
+$$;
+comment on function private.commission_rate_bps() is 'The commission rate in force, in basis points; snapshotted onto each new order.';
+
+create function private.auto_release_days() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('auto_release_days') #>> '{}')::integer
+$$;
+comment on function private.auto_release_days() is
+  'Days after delivery without approval or dispute before an order completes and its escrow is released.';
+
+create function private.signup_mode() returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select private.setting('signup_mode') #>> '{}'
+$$;
+comment on function private.signup_mode() is 'open or invite_only: whether sign-up needs an invite code.';
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/40_money_and_events.sql
+-- ======================================================================================
+
+-- What every domain that moves money or tells users about changes shares: the currencies
+-- amounts are quoted in (integer minor units, never floats) and the outbox of domain events
+-- that notifications are built from.
+
+-- ---------------------------------------------------------------------------------------
+-- Currencies: the ISO 4217 codes we price in, with their minor-unit exponent and the
+-- largest amount one deal may carry (Stripe's per-charge limit for most currencies).
+
+create table public.currencies (
+  code text primary key constraint currencies_code_format check (code ~ '^[A-Z]{3}$'),
+  minor_units smallint not null constraint currencies_minor_units_range check (minor_units between 0 and 3),
+  max_amount bigint not null constraint currencies_max_amount_positive check (max_amount > 0),
+  name text not null
+);
+comment on table public.currencies is 'Currencies amounts may be quoted in. Amounts are bigint minor units (cents for USD, yen for JPY).';
+comment on column public.currencies.max_amount is 'Largest amount, in minor units, one project, bid, package or order may carry.';
+
+alter table public.currencies enable row level security;
+grant select on public.currencies to anon, authenticated;
+grant all on public.currencies to service_role;
+create policy "Anyone reads currencies" on public.currencies for select to anon, authenticated using (true);
+
+-- Checks an amount against its currency with a message a client can show; triggers call it
+-- so that a bad amount fails before any constraint does, with 22023 and a precise message.
+create function private.assert_money(amount bigint, currency text, what text default 'amount')
+returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  limit_amount bigint;
+begin
+  if currency is null then
+    raise exception '% needs a currency', what using errcode = '22023';
+  end if;
+  select c.max_amount into limit_amount from public.currencies c where c.code = currency;
+  if not found then
+    raise exception 'currency % is not supported (see the currencies table)', currency using errcode = '22023';
+  end if;
+  if amount is null or amount <= 0 then
+    raise exception '% must be a positive whole number of minor units of %, not %', what, currency, coalesce(amount::text, 'null')
+      using errcode = '22023';
+  end if;
+  if amount > limit_amount then
+    raise exception '% % exceeds the maximum of % minor units of %', what, amount, limit_amount, currency
+      using errcode = '22023';
+  end if;
+end
+$$;
+comment on function private.assert_money(bigint, text, text) is
+  'Raises 22023 with a precise message unless amount is a positive number of minor units within the currency''s limit.';
+grant execute on function private.assert_money(bigint, text, text) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Domain events: an outbox written in the same transaction as the change it reports, read
+-- by the notifications feature. Not exposed through the API.
+
+create table private.domain_events (
+  id bigint generated always as identity primary key,
+  event_type text not null constraint domain_events_type_format check (event_type ~ '^[a-z_]+\.[a-z_]+$'),
+  subject_type text not null,
+  subject_id uuid not null,
+  actor_id uuid,
+  recipients uuid[] not null default '{}',
+  payload jsonb not null default '{}',
+  created_at timestamptz not null default now(),
+  processed_at timestamptz
+);
+comment on table private.domain_events is
+  'Outbox of domain events (bid.accepted, order.delivered, ...) with the users to notify; consumed by notifications.';
+create index domain_events_unprocessed_idx on private.domain_events (id) where processed_at is null;
+create index domain_events_subject_idx on private.domain_events (subject_type, subject_id);
+grant select, update (processed_at) on private.domain_events to service_role;
+
+create function private.emit_event(
+  event_type text, subject_type text, subject_id uuid, recipients uuid[], payload jsonb default '{}', actor uuid default auth.uid()
+) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into private.domain_events (event_type, subject_type, subject_id, actor_id, recipients, payload)
+  values (event_type, subject_type, subject_id, actor,
+          array(select distinct r from unnest(recipients) r where r is not null and r is distinct from actor),
+          coalesce(payload, '{}'))
+$$;
+comment on function private.emit_event(text, text, uuid, uuid[], jsonb, uuid) is
+  'Records a domain event in the outbox, in the caller''s transaction, for the given recipients (never the actor).';
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/60_scheduled_jobs.sql
+-- ======================================================================================
+
+-- Scheduled jobs. pg_cron runs them inside the database; work that needs code outside it
+-- (calling Stripe) is an edge function, which a job starts by POSTing to it through pg_net
+-- with the service-role key. The project URL and that key are read from Vault at run time,
+-- so no migration, dump or cron.job row holds the key:
+--
+--   select vault.create_secret('https://<project-ref>.supabase.co', 'project_url');
+--   select vault.create_secret('<service role key>', 'service_role_key');
+--
+-- (The Docker-less local stack stores its own after each reset and stands in for pg_net and
+-- Vault; see sql/baseline.) Operators list the jobs and run one at once with
+-- public.scheduled_jobs() and public.run_scheduled_job(), service role only (the admin CLI's
+-- `jobs` command). pg_cron marks a job that calls a function as succeeded once the request is
+-- queued; each call is therefore logged with its function, and scheduled_jobs() shows what the
+-- function answered the latest one (from pg_net's net._http_response, kept six hours).
+
+create table private.edge_function_calls (
+  request_id bigint primary key,
+  function_name text not null,
+  called_at timestamptz not null default now()
+);
+create index edge_function_calls_function_idx on private.edge_function_calls (function_name, called_at desc);
+comment on table private.edge_function_calls is
+  'pg_net request ids of private.call_edge_function calls, by function; kept 7 days.';
+
+create function private.call_edge_function(
+  function_name text,
+  body jsonb default '{}'::jsonb,
+  timeout_milliseconds integer default 120000
+) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  project_url text;
+  service_role_key text;
+  request_id bigint;
+begin
+  if function_name is null or function_name !~ '^[a-z0-9][a-z0-9_-]{0,62}$' then
+    raise exception 'invalid edge function name: %', coalesce(function_name, 'null') using errcode = '22023';
+  end if;
+  if to_regnamespace('net') is null or to_regnamespace('vault') is null then
+    raise exception 'calling edge functions needs the pg_net and supabase_vault extensions'
+      using errcode = '55000';
+  end if;
+  select s.decrypted_secret into project_url from vault.decrypted_secrets s where s.name = 'project_url';
+  select s.decrypted_secret into service_role_key from vault.decrypted_secrets s where s.name = 'service_role_key';
+  if project_url is null or service_role_key is null then
+    raise exception 'the Vault secrets project_url and service_role_key are not set'
+      using errcode = '55000',
+            hint = 'select vault.create_secret(''https://<project-ref>.supabase.co'', ''project_url''); '
+                || 'select vault.create_secret(''<service role key>'', ''service_role_key'');';
+  end if;
+  request_id := net.http_post(
+    url => rtrim(project_url, '/') || '/functions/v1/' || function_name,
+    body => body,
+    headers => jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || service_role_key),
+    timeout_milliseconds => timeout_milliseconds
+  );
+  delete from private.edge_function_calls c where c.called_at < now() - interval '7 days';
+  insert into private.edge_function_calls (request_id, function_name) values (request_id, function_name);
+  return request_id;
+end
+$$;
+
+comment on function private.call_edge_function(text, jsonb, integer) is
+  'Queues a POST to an edge function with the service-role key (pg_net; sent when the transaction commits) and returns the request id, whose answer lands in net._http_response. URL and key come from Vault.';
+revoke execute on function private.call_edge_function(text, jsonb, integer) from public;
+
+-- pg_net's answer to a request, if it has one; a database without pg_net has none.
+create function private.edge_function_answer(request_id bigint, out status_code integer, out error_msg text)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if request_id is null or to_regclass('net._http_response') is null then
+    return;
+  end if;
+  execute 'select r.status_code, r.error_msg from net._http_response r where r.id = $1'
+    into status_code, error_msg using request_id;
+end
+$$;
+revoke execute on function private.edge_function_answer(bigint) from public;
+
+create function public.scheduled_jobs()
+returns table (
+  name text, schedule text, active boolean, command text,
+  last_started_at timestamptz, last_finished_at timestamptz, last_status text, last_message text,
+  edge_function text, last_call_at timestamptz, last_call_status integer, last_call_error text
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select j.jobname::text, j.schedule::text, j.active, j.command::text,
+         r.start_time, r.end_time, r.status::text, r.return_message::text,
+         f.name, c.called_at, a.status_code, a.error_msg
+    from cron.job j
+    left join lateral (
+      select d.start_time, d.end_time, d.status, d.return_message
+        from cron.job_run_details d
+       where d.jobid = j.jobid
+       order by d.start_time desc nulls last
+       limit 1
+    ) r on true
+    cross join lateral (select substring(j.command from 'call_edge_function\(''([a-z0-9_-]+)''') as name) f
+    left join lateral (
+      select ec.request_id, ec.called_at from private.edge_function_calls ec
+       where ec.function_name = f.name
+       order by ec.called_at desc
+       limit 1
+    ) c on true
+    left join lateral private.edge_function_answer(c.request_id) a on true
+   order by j.jobname
+$$;
+comment on function public.scheduled_jobs() is
+  'Every pg_cron job with its schedule and its last run; for a job that calls an edge function, also the answer to the latest call (HTTP status or pg_net''s error; null while pending or after pg_net forgot it). Service role only.';
+revoke execute on function public.scheduled_jobs() from public;
+grant execute on function public.scheduled_jobs() to service_role;
+
+create function public.run_scheduled_job(job_name text) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  job_command text;
+  result text;
+begin
+  select j.command into job_command from cron.job j where j.jobname = job_name;
+  if job_command is null then
+    raise exception 'no scheduled job named %', coalesce(job_name, 'null') using errcode = 'P0002';
+  end if;
+  -- The job's own command, as pg_cron would run it; a select's first value is returned
+  -- (a count of completed orders, a pg_net request id).
+  execute job_command into result;
+  return result;
+end
+$$;
+comment on function public.run_scheduled_job(text) is
+  'Runs a pg_cron job''s command now, in the caller''s transaction, and returns its first value (the job keeps its schedule). Service role only: for operators and tests.';
+revoke execute on function public.run_scheduled_job(text) from public;
+grant execute on function public.run_scheduled_job(text) to service_role;

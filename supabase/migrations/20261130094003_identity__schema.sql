@@ -1,0 +1,617 @@
+-- The identity domain's schema at the rebaseline: every file of supabase/schemas/10_identity/, in path
+-- order, as they stood before the first deploy. The schema files are the definitions to read and
+-- change; later changes reach the database as new migrations (npm run db:diff -- <name>).
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/10_profiles.sql
+-- ======================================================================================
+
+-- Identity: one profile per auth user, created when Supabase Auth inserts the user. The
+-- public profile carries self-service marketplace roles (designer, tailor) and interests,
+-- platform-owned account status and aggregates (no column grant, so clients cannot write
+-- them); names, phone, locale, timezone, gender and marketing consent live in an owner-only
+-- table; public_profiles is the read model other users see.
+
+create table public.profiles (
+  id uuid primary key references auth.users (id) on delete cascade,
+  username text unique
+    constraint profiles_username_format check (username ~ '^[a-z0-9_]{3,30}$'),
+  display_name text not null default ''
+    constraint profiles_display_name_length check (char_length(display_name) <= 80),
+  bio text not null default ''
+    constraint profiles_bio_length check (char_length(bio) <= 2000),
+  avatar_path text
+    constraint profiles_avatar_path_owned check (avatar_path is null or avatar_path like id::text || '/%'),
+  is_public boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  is_designer boolean not null default false,
+  is_tailor boolean not null default false,
+  interests text[] not null default '{}'
+    constraint profiles_interests_limit check (cardinality(interests) <= 20),
+  account_status text not null default 'active'
+    constraint profiles_account_status check (account_status in ('active', 'deactivated')),
+  rating_avg numeric(3, 2)
+    constraint profiles_rating_range check (rating_avg between 1 and 5),
+  review_count integer not null default 0 constraint profiles_review_count_positive check (review_count >= 0),
+  follower_count integer not null default 0 constraint profiles_follower_count_positive check (follower_count >= 0)
+);
+
+comment on table public.profiles is
+  'The public face of a user: one row per auth.users row, created by on_auth_user_created.';
+comment on column public.profiles.username is
+  'Lowercase handle, 3-30 characters of a-z, 0-9 and underscore; null until chosen.';
+comment on column public.profiles.avatar_path is
+  'Object name in the avatars bucket; must sit under the owner''s own folder.';
+comment on column public.profiles.is_public is
+  'When false, only the owner (and admins) can read the profile.';
+comment on column public.profiles.is_designer is 'Marketplace role (000): the user commissions work. Self-service.';
+comment on column public.profiles.is_tailor is 'Marketplace role (000): the user takes commissions. Self-service.';
+comment on column public.profiles.account_status is
+  'Set by users.manage holders and the admin CLI: deactivated accounts are hidden from everyone but themselves and staff.';
+comment on column public.profiles.rating_avg is 'Average of reviews received; kept by the reviews feature.';
+comment on column public.profiles.review_count is 'Reviews received; kept by the reviews feature.';
+comment on column public.profiles.follower_count is 'Followers; kept by the follows feature.';
+
+-- Profile listings read newest first.
+create index profiles_created_at_idx on public.profiles (created_at desc);
+create index profiles_is_tailor_idx on public.profiles (is_tailor) where is_tailor;
+
+alter table public.profiles enable row level security;
+
+-- Owners edit their own profile but never its id, timestamps, status or aggregates:
+-- column-level grants.
+grant select on public.profiles to anon, authenticated;
+grant update (username, display_name, bio, avatar_path, is_public, is_designer, is_tailor, interests)
+  on public.profiles to authenticated;
+grant all on public.profiles to service_role;
+
+-- Deactivated accounts disappear from public reads; staff still see every profile.
+create policy "Active public profiles are readable by anyone"
+  on public.profiles for select to anon
+  using (is_public and account_status = 'active');
+
+create policy "Users read active public profiles, their own, or any as staff"
+  on public.profiles for select to authenticated
+  using (
+    (is_public and account_status = 'active')
+    or id = (select auth.uid())
+    or (select private.has_permission('users.read'))
+  );
+
+-- One UPDATE policy: the owner, or a user manager. Which columns, and account_status in
+-- particular, stay with the column grants and private.guard_account_status.
+create policy "Users update their own profile, user managers any"
+  on public.profiles for update to authenticated
+  using (id = (select auth.uid()) or (select private.has_permission('users.manage')))
+  with check (id = (select auth.uid()) or (select private.has_permission('users.manage')));
+
+create trigger profiles_touch_updated_at
+  before update on public.profiles
+  for each row execute function private.touch_updated_at();
+
+-- account_status is writable through the API, but only by users.manage holders: the
+-- owner's own update policy would otherwise let a deactivated user reactivate themselves.
+grant update (account_status) on public.profiles to authenticated;
+
+create function private.guard_account_status() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.account_status is distinct from old.account_status
+     and current_user = 'authenticated'
+     and not private.has_permission('users.manage') then
+    raise exception 'permission denied: users.manage is required to change account_status' using errcode = '42501';
+  end if;
+  return new;
+end
+$$;
+
+create trigger profiles_guard_account_status
+  before update of account_status on public.profiles
+  for each row execute function private.guard_account_status();
+
+create trigger profiles_audit_status
+  after update of account_status on public.profiles
+  for each row execute function private.audit_row_change('id', 'id', 'username', 'account_status');
+
+-- ---------------------------------------------------------------------------------------
+-- Private details: only the owner (and user readers) ever see these.
+
+create table public.private_profiles (
+  id uuid primary key references public.profiles (id) on delete cascade,
+  first_name text not null default '' constraint private_profiles_first_name_length check (char_length(first_name) <= 80),
+  last_name text not null default '' constraint private_profiles_last_name_length check (char_length(last_name) <= 80),
+  phone text constraint private_profiles_phone_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$'),
+  gender text constraint private_profiles_gender check (gender in ('female', 'male', 'non_binary', 'other', 'prefer_not_to_say')),
+  locale text not null default 'en' constraint private_profiles_locale_format check (locale ~ '^[a-z]{2,3}(-[A-Z]{2})?$'),
+  timezone text not null default 'UTC',
+  marketing_opt_in boolean not null default false,
+  preferences jsonb not null default '{}' constraint private_profiles_preferences_object check (jsonb_typeof(preferences) = 'object'),
+  updated_at timestamptz not null default now()
+);
+comment on table public.private_profiles is 'Personal details seen only by their owner and by staff holding users.read.';
+comment on column public.private_profiles.phone is 'E.164, e.g. +14155550123.';
+comment on column public.private_profiles.timezone is 'An IANA zone name known to Postgres (pg_timezone_names).';
+
+create function private.check_timezone() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from pg_catalog.pg_timezone_names where name = new.timezone) then
+    raise exception 'unknown time zone: %', new.timezone
+      using errcode = '22023', hint = 'Use an IANA name such as Europe/Paris.';
+  end if;
+  return new;
+end
+$$;
+
+create trigger private_profiles_check_timezone
+  before insert or update of timezone on public.private_profiles
+  for each row execute function private.check_timezone();
+
+create trigger private_profiles_touch_updated_at
+  before update on public.private_profiles
+  for each row execute function private.touch_updated_at();
+
+alter table public.private_profiles enable row level security;
+grant select, update (first_name, last_name, phone, gender, locale, timezone, marketing_opt_in, preferences)
+  on public.private_profiles to authenticated;
+grant all on public.private_profiles to service_role;
+
+create policy "Owners and user readers read private details"
+  on public.private_profiles for select to authenticated
+  using (id = (select auth.uid()) or (select private.has_permission('users.read')));
+
+create policy "Owners update their private details"
+  on public.private_profiles for update to authenticated
+  using (id = (select auth.uid())) with check (id = (select auth.uid()));
+
+-- ---------------------------------------------------------------------------------------
+-- Sign-up: when Supabase Auth creates the user, create both rows, taking names, phone and
+-- marketplace roles from the sign-up metadata (003's register sends first_name, last_name,
+-- phone). Runs as the function owner because the inserting role (supabase_auth_admin) has
+-- no rights on these tables. Metadata is client input: values that do not fit are dropped
+-- rather than failing the sign-up with a server error.
+
+create function private.handle_new_user() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  meta jsonb := coalesce(new.raw_user_meta_data, '{}');
+  -- Supabase Auth stores phone numbers without the leading +.
+  phone text := coalesce('+' || ltrim(nullif(new.phone, ''), '+'), meta ->> 'phone');
+begin
+  insert into public.profiles (id, display_name, is_designer, is_tailor)
+  values (
+    new.id,
+    left(coalesce(meta ->> 'display_name', meta ->> 'full_name',
+                  nullif(trim(concat_ws(' ', meta ->> 'first_name', meta ->> 'last_name')), ''), ''), 80),
+    coalesce(meta -> 'is_designer' = 'true'::jsonb, false),
+    coalesce(meta -> 'is_tailor' = 'true'::jsonb, false)
+  );
+  insert into public.private_profiles (id, first_name, last_name, phone, locale, marketing_opt_in)
+  values (
+    new.id,
+    left(coalesce(meta ->> 'first_name', ''), 80),
+    left(coalesce(meta ->> 'last_name', ''), 80),
+    case when phone ~ '^\+[1-9][0-9]{6,14}$' then phone end,
+    case when meta ->> 'locale' ~ '^[a-z]{2,3}(-[A-Z]{2})?$' then meta ->> 'locale' else 'en' end,
+    coalesce(meta -> 'marketing_opt_in' = 'true'::jsonb, false)
+  );
+  return new;
+end
+$$;
+
+comment on function private.handle_new_user() is
+  'Trigger on auth.users: creates the public.profiles and public.private_profiles rows from the sign-up metadata.';
+
+create trigger on_auth_user_created
+  after insert on auth.users
+  for each row execute function private.handle_new_user();
+
+-- ---------------------------------------------------------------------------------------
+-- The public read model: what anyone may see of a user, with the aggregates the
+-- specifications show on public profiles. security_invoker: the profiles policies apply.
+
+create view public.public_profiles with (security_invoker = true) as
+select id, username, display_name, bio, avatar_path, is_designer, is_tailor, interests,
+       rating_avg, review_count, follower_count, created_at
+from public.profiles
+where is_public and account_status = 'active';
+
+comment on view public.public_profiles is 'Public profile read model (000 GET /users/:id): safe columns and aggregates only.';
+grant select on public.public_profiles to anon, authenticated, service_role;
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/15_avatars_bucket.sql
+-- ======================================================================================
+
+-- Avatars: a public bucket (anyone may fetch an avatar by URL) whose objects only their
+-- owner may write. Object names start with the owner's user id: <uid>/<file>.
+
+create policy "Avatars are listed to everyone"
+  on storage.objects for select to anon, authenticated
+  using (bucket_id = 'avatars');
+
+create policy "Users upload avatars into their own folder"
+  on storage.objects for insert to authenticated
+  with check (bucket_id = 'avatars' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+create policy "Users replace avatars in their own folder"
+  on storage.objects for update to authenticated
+  using (bucket_id = 'avatars' and (storage.foldername(name))[1] = (select auth.uid())::text)
+  with check (bucket_id = 'avatars' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+create policy "Users delete avatars in their own folder"
+  on storage.objects for delete to authenticated
+  using (bucket_id = 'avatars' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/20_addresses.sql
+-- ======================================================================================
+
+-- Shipping addresses (001): owner-only, at most one default per user, country codes
+-- validated against ISO 3166-1 alpha-2.
+
+create table public.countries (
+  code char(2) primary key constraint countries_code_format check (code ~ '^[A-Z]{2}$')
+);
+comment on table public.countries is 'ISO 3166-1 alpha-2 country codes accepted in addresses.';
+
+alter table public.countries enable row level security;
+grant select on public.countries to anon, authenticated, service_role;
+create policy "Anyone reads the country list" on public.countries for select to anon, authenticated using (true);
+
+create table public.addresses (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+  label text not null default '' constraint addresses_label_length check (char_length(label) <= 40),
+  full_name text not null constraint addresses_full_name_present check (char_length(trim(full_name)) between 1 and 120),
+  address_line1 text not null constraint addresses_line1_present check (char_length(trim(address_line1)) between 1 and 200),
+  address_line2 text not null default '' constraint addresses_line2_length check (char_length(address_line2) <= 200),
+  city text not null constraint addresses_city_present check (char_length(trim(city)) between 1 and 100),
+  region text not null default '' constraint addresses_region_length check (char_length(region) <= 100),
+  postal_code text not null default '' constraint addresses_postal_code_format check (postal_code ~ '^[A-Za-z0-9 -]{0,12}$'),
+  country_code char(2) not null references public.countries (code),
+  phone text constraint addresses_phone_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$'),
+  is_default boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+comment on table public.addresses is 'Shipping and return addresses; only their owner sees or changes them.';
+comment on column public.addresses.is_default is 'At most one default per user (addresses_one_default_per_user); set_default_address() swaps atomically.';
+
+create index addresses_user_id_idx on public.addresses (user_id);
+create unique index addresses_one_default_per_user on public.addresses (user_id) where is_default;
+
+create trigger addresses_touch_updated_at
+  before update on public.addresses
+  for each row execute function private.touch_updated_at();
+
+alter table public.addresses enable row level security;
+grant select, delete on public.addresses to authenticated;
+grant insert (label, full_name, address_line1, address_line2, city, region, postal_code, country_code, phone, is_default),
+      update (label, full_name, address_line1, address_line2, city, region, postal_code, country_code, phone, is_default)
+  on public.addresses to authenticated;
+grant all on public.addresses to service_role;
+
+create policy "Owners read their addresses"
+  on public.addresses for select to authenticated using (user_id = (select auth.uid()));
+create policy "Owners add addresses"
+  on public.addresses for insert to authenticated with check (user_id = (select auth.uid()));
+create policy "Owners update their addresses"
+  on public.addresses for update to authenticated
+  using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
+create policy "Owners delete their addresses"
+  on public.addresses for delete to authenticated using (user_id = (select auth.uid()));
+
+-- Make one address the default in one statement's worth of locking, so two concurrent
+-- calls cannot leave two defaults or none.
+create function public.set_default_address(address_id uuid) returns public.addresses
+language plpgsql
+set search_path = ''
+as $$
+declare
+  result public.addresses;
+begin
+  perform 1 from public.addresses where user_id = auth.uid() for update;
+  if not exists (select 1 from public.addresses where id = address_id and user_id = auth.uid()) then
+    raise exception 'address % not found', address_id using errcode = 'P0002';
+  end if;
+  update public.addresses set is_default = false where user_id = auth.uid() and is_default and id <> address_id;
+  update public.addresses set is_default = true where id = address_id returning * into result;
+  return result;
+end
+$$;
+comment on function public.set_default_address(uuid) is 'Makes the caller''s address the default, clearing the previous one atomically.';
+grant execute on function public.set_default_address(uuid) to authenticated;
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/30_sellers_and_shops.sql
+-- ======================================================================================
+
+-- Sellers (001): a user applies with their shop details; an admin (sellers.review)
+-- approves or rejects. Approval opens the public shop and grants the seller role.
+
+create table public.seller_applications (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+  shop_name text not null constraint seller_applications_shop_name_length check (char_length(trim(shop_name)) between 2 and 80),
+  category text not null constraint seller_applications_category_present check (char_length(trim(category)) between 1 and 60),
+  experience_level text not null default '' constraint seller_applications_experience_length check (char_length(experience_level) <= 120),
+  monthly_revenue text not null default 'undisclosed'
+    constraint seller_applications_revenue_band check (monthly_revenue in ('undisclosed', 'none', 'under_1000', '1000_5000', '5000_20000', 'over_20000')),
+  platforms text[] not null default '{}' constraint seller_applications_platforms_limit check (cardinality(platforms) <= 20),
+  social_links jsonb not null default '{}' constraint seller_applications_social_links_object check (jsonb_typeof(social_links) = 'object'),
+  return_address jsonb not null
+    constraint seller_applications_return_address check (
+      jsonb_typeof(return_address) = 'object'
+      and return_address ? 'full_name' and return_address ? 'address_line1'
+      and return_address ? 'city' and return_address ? 'country_code'
+    ),
+  agreed_to_terms boolean not null constraint seller_applications_terms_accepted check (agreed_to_terms),
+  status text not null default 'pending_verification'
+    constraint seller_applications_status check (status in ('pending_verification', 'approved', 'rejected')),
+  reviewed_by uuid references auth.users (id) on delete set null,
+  reviewed_at timestamptz,
+  rejection_reason text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint seller_applications_review_consistent check (
+    (status = 'pending_verification') = (reviewed_at is null)
+    and (status <> 'rejected' or rejection_reason is not null)
+  )
+);
+comment on table public.seller_applications is
+  'Applications to sell (001 POST /sellers/apply). Status moves pending_verification -> approved | rejected only through review_seller_application().';
+comment on column public.seller_applications.status is 'Not client-writable: review_seller_application() is the only way to change it.';
+
+-- One open application at a time; a rejected applicant may apply again.
+create unique index seller_applications_one_pending on public.seller_applications (user_id)
+  where status = 'pending_verification';
+create index seller_applications_user_id_idx on public.seller_applications (user_id);
+create index seller_applications_status_idx on public.seller_applications (status, created_at);
+
+create trigger seller_applications_touch_updated_at
+  before update on public.seller_applications
+  for each row execute function private.touch_updated_at();
+
+alter table public.seller_applications enable row level security;
+grant select on public.seller_applications to authenticated;
+grant insert (shop_name, category, experience_level, monthly_revenue, platforms, social_links, return_address, agreed_to_terms),
+      update (shop_name, category, experience_level, monthly_revenue, platforms, social_links, return_address)
+  on public.seller_applications to authenticated;
+grant all on public.seller_applications to service_role;
+
+create policy "Applicants and reviewers read applications"
+  on public.seller_applications for select to authenticated
+  using (user_id = (select auth.uid()) or (select private.has_permission('sellers.review')));
+create policy "Users apply for themselves"
+  on public.seller_applications for insert to authenticated
+  with check (user_id = (select auth.uid()));
+create policy "Applicants edit their pending application"
+  on public.seller_applications for update to authenticated
+  using (user_id = (select auth.uid()) and status = 'pending_verification')
+  with check (user_id = (select auth.uid()) and status = 'pending_verification');
+
+-- ---------------------------------------------------------------------------------------
+-- Shops: the public face of an approved seller (001 GET /sellers/:id).
+
+create table public.shops (
+  id uuid primary key references public.profiles (id) on delete cascade,
+  shop_name text not null constraint shops_shop_name_length check (char_length(trim(shop_name)) between 2 and 80),
+  description text not null default '' constraint shops_description_length check (char_length(description) <= 2000),
+  category text not null,
+  logo_path text constraint shops_logo_path_owned check (logo_path is null or logo_path like id::text || '/%'),
+  rating_avg numeric(3, 2) constraint shops_rating_range check (rating_avg between 1 and 5),
+  review_count integer not null default 0 constraint shops_review_count_positive check (review_count >= 0),
+  follower_count integer not null default 0 constraint shops_follower_count_positive check (follower_count >= 0),
+  is_active boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+comment on table public.shops is 'Public shop profiles, created when a seller application is approved; id is the seller''s user id.';
+comment on column public.shops.rating_avg is 'Kept by the product reviews feature.';
+comment on column public.shops.follower_count is 'Kept by the follows feature.';
+comment on column public.shops.is_active is 'Set by admins: an inactive shop is hidden from the public.';
+
+create trigger shops_touch_updated_at before update on public.shops
+  for each row execute function private.touch_updated_at();
+
+alter table public.shops enable row level security;
+grant select on public.shops to anon, authenticated;
+grant update (shop_name, description, logo_path) on public.shops to authenticated;
+grant all on public.shops to service_role;
+
+create policy "Anyone reads active shops" on public.shops for select to anon using (is_active);
+create policy "Signed-in users read active shops and their own"
+  on public.shops for select to authenticated
+  using (is_active or id = (select auth.uid()) or (select private.has_permission('sellers.review')));
+create policy "Sellers edit their shop"
+  on public.shops for update to authenticated
+  using (id = (select auth.uid())) with check (id = (select auth.uid()));
+
+-- ---------------------------------------------------------------------------------------
+-- The review: the only way an application's status changes.
+
+create function public.review_seller_application(application_id uuid, decision text, reason text default null)
+returns public.seller_applications
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  application public.seller_applications;
+begin
+  if not private.has_permission('sellers.review') and coalesce(auth.role(), '') <> 'service_role' then
+    raise exception 'permission denied: sellers.review is required' using errcode = '42501';
+  end if;
+  if decision not in ('approved', 'rejected') then
+    raise exception 'decision must be approved or rejected, not %', decision using errcode = '22023';
+  end if;
+  if decision = 'rejected' and coalesce(trim(reason), '') = '' then
+    raise exception 'a rejection needs a reason' using errcode = '22023';
+  end if;
+
+  select * into application from public.seller_applications where id = application_id for update;
+  if not found then
+    raise exception 'seller application % not found', application_id using errcode = 'P0002';
+  end if;
+  if application.user_id = auth.uid() then
+    raise exception 'permission denied: you cannot review your own application' using errcode = '42501';
+  end if;
+  if application.status <> 'pending_verification' then
+    raise exception 'application % is already %', application_id, application.status using errcode = '55000';
+  end if;
+
+  update public.seller_applications
+     set status = decision, reviewed_by = auth.uid(), reviewed_at = now(),
+         rejection_reason = case when decision = 'rejected' then reason end
+   where id = application_id
+  returning * into application;
+
+  if decision = 'approved' then
+    insert into public.shops (id, shop_name, category)
+    values (application.user_id, application.shop_name, application.category)
+    on conflict (id) do update set shop_name = excluded.shop_name, category = excluded.category, is_active = true;
+    insert into public.user_roles (user_id, role_id, assigned_by)
+    select application.user_id, r.id, auth.uid() from public.roles r where r.name = 'seller'
+    on conflict (user_id, role_id) do update set expires_at = null;
+  end if;
+  return application;
+end
+$$;
+comment on function public.review_seller_application(uuid, text, text) is
+  'Approve or reject a pending seller application (sellers.review). Approval opens the shop and grants the seller role.';
+revoke execute on function public.review_seller_application(uuid, text, text) from public;
+grant execute on function public.review_seller_application(uuid, text, text) to authenticated, service_role;
+
+-- The application's addresses and links are personal data: the log keeps the decision only.
+create trigger seller_applications_audit_status
+  after update of status on public.seller_applications
+  for each row execute function private.audit_row_change('id', 'id', 'user_id', 'shop_name', 'status', 'reviewed_by', 'reviewed_at', 'rejection_reason');
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/40_invites.sql
+-- ======================================================================================
+
+-- Invite-only sign-up (000: register with an optional invite code). When the platform
+-- setting signup_mode is invite_only, Supabase Auth's before-user-created hook requires a
+-- valid invite code in the sign-up metadata and counts its use atomically.
+
+create table public.invite_codes (
+  code text primary key constraint invite_codes_code_format check (code ~ '^[A-Za-z0-9_-]{8,64}$'),
+  created_by uuid default auth.uid() references auth.users (id) on delete set null,
+  note text not null default '',
+  max_uses integer not null default 1 constraint invite_codes_max_uses_positive check (max_uses between 1 and 100000),
+  use_count integer not null default 0,
+  expires_at timestamptz,
+  revoked_at timestamptz,
+  created_at timestamptz not null default now(),
+  constraint invite_codes_use_count_within_limit check (use_count between 0 and max_uses)
+);
+comment on table public.invite_codes is 'Invite codes for invite-only sign-up; created by invites.manage holders.';
+comment on column public.invite_codes.use_count is 'Counted by the before-user-created hook; never client-writable.';
+
+create table public.invite_redemptions (
+  id bigint generated always as identity primary key,
+  code text not null references public.invite_codes (code) on delete cascade,
+  email text not null,
+  redeemed_at timestamptz not null default now()
+);
+create index invite_redemptions_code_idx on public.invite_redemptions (code);
+comment on table public.invite_redemptions is 'Each use of an invite code, by e-mail (written by the sign-up hook).';
+
+alter table public.invite_codes enable row level security;
+alter table public.invite_redemptions enable row level security;
+grant select, delete on public.invite_codes to authenticated;
+grant insert (code, note, max_uses, expires_at), update (note, max_uses, expires_at, revoked_at) on public.invite_codes to authenticated;
+grant select on public.invite_redemptions to authenticated;
+grant all on public.invite_codes, public.invite_redemptions to service_role;
+
+create policy "Invite managers read invites" on public.invite_codes for select to authenticated
+  using ((select private.has_permission('invites.manage')));
+create policy "Invite managers create invites" on public.invite_codes for insert to authenticated
+  with check ((select private.has_permission('invites.manage')));
+create policy "Invite managers change invites" on public.invite_codes for update to authenticated
+  using ((select private.has_permission('invites.manage'))) with check ((select private.has_permission('invites.manage')));
+create policy "Invite managers delete invites" on public.invite_codes for delete to authenticated
+  using ((select private.has_permission('invites.manage')));
+create policy "Invite managers read redemptions" on public.invite_redemptions for select to authenticated
+  using ((select private.has_permission('invites.manage')));
+
+create trigger invite_codes_audit after insert or update or delete on public.invite_codes
+  for each row execute function private.audit_row_change('code');
+
+-- ---------------------------------------------------------------------------------------
+-- The hook. Supabase Auth calls it with { metadata, user } before inserting the user; an
+-- { error } answer refuses the sign-up with that status and message.
+
+create function public.before_user_created_hook(event jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  mode text;
+  invite_code text := nullif(trim(event -> 'user' -> 'user_metadata' ->> 'invite_code'), '');
+  email text := event -> 'user' ->> 'email';
+  invite public.invite_codes;
+begin
+  mode := private.signup_mode();
+  if mode = 'open' and invite_code is null then
+    return '{}'::jsonb;
+  end if;
+  if invite_code is null then
+    return jsonb_build_object('error', jsonb_build_object(
+      'http_code', 403, 'message', 'Sign-up is by invitation only: an invite code is required.'));
+  end if;
+
+  -- One statement checks and counts, so concurrent sign-ups cannot overspend a code.
+  update public.invite_codes
+     set use_count = use_count + 1
+   where code = invite_code
+     and revoked_at is null
+     and (expires_at is null or expires_at > now())
+     and use_count < max_uses
+  returning * into invite;
+
+  if not found then
+    select * into invite from public.invite_codes where code = invite_code;
+    return jsonb_build_object('error', jsonb_build_object('http_code', 403, 'message',
+      case
+        when invite.code is null then 'The invite code is not valid.'
+        when invite.revoked_at is not null then 'The invite code has been revoked.'
+        when invite.expires_at <= now() then 'The invite code has expired.'
+        else 'The invite code has been used up.'
+      end));
+  end if;
+
+  insert into public.invite_redemptions (code, email) values (invite.code, coalesce(email, ''));
+  return '{}'::jsonb;
+end
+$$;
+comment on function public.before_user_created_hook(jsonb) is
+  'Supabase Auth before-user-created hook: enforces invite-only sign-up and counts invite uses atomically.';
+
+grant execute on function public.before_user_created_hook(jsonb) to supabase_auth_admin;
+revoke execute on function public.before_user_created_hook(jsonb) from authenticated, anon, public;
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/50_account_exports_bucket.sql
+-- ======================================================================================
+
+-- Account exports (GDPR access requests): a private bucket holding the JSON documents the
+-- account-export function writes, one folder per user: <uid>/export-<timestamp>.json.
+-- Only the service role writes here (the function, after checking who is asking), so users
+-- get a select policy on their own folder and nothing else: an export cannot be planted,
+-- altered or removed through the API, and nobody reads another user's export.
+
+create policy "Users read exports in their own folder"
+  on storage.objects for select to authenticated
+  using (bucket_id = 'account-exports' and (storage.foldername(name))[1] = (select auth.uid())::text);

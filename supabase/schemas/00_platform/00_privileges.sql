@@ -1,0 +1,36 @@
+-- Private by default: nothing postgres creates in public is reachable by the API roles
+-- until its schema file grants it, next to the object, on purpose.
+-- Hosted Supabase grants all on new public objects to anon, authenticated and service_role;
+-- these statements undo that for every object created after them.
+
+alter default privileges for role postgres in schema public revoke all on tables from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public revoke all on sequences from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public revoke execute on functions from anon, authenticated, service_role;
+-- Postgres lets every role execute new functions; per-schema defaults cannot take that back,
+-- only the global default can.
+alter default privileges for role postgres revoke execute on functions from public;
+
+-- Helpers that policies call live here: not exposed through the API, executable only where
+-- granted.
+create schema if not exists private;
+revoke all on schema private from public;
+grant usage on schema private to anon, authenticated, service_role;
+
+comment on schema private is
+  'Permission helpers and internals called by policies and RPCs; not exposed by PostgREST.';
+
+-- ---------------------------------------------------------------------------------------
+-- Keep updated_at honest whatever the client sends: every domain's tables use it.
+
+create function private.touch_updated_at() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+comment on function private.touch_updated_at() is
+  'Trigger: sets updated_at to the transaction time on every update.';

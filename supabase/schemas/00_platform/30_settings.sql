@@ -1,0 +1,100 @@
+-- Platform settings: one row per key in public.platform_settings, changed by holders of
+-- settings.manage and read by everyone. Every key is declared here, with its rule as a
+-- check constraint; its default is the row the domain's reference-data migration inserts,
+-- and nowhere else: code reads a setting through private.setting(), which refuses a key that
+-- has no row instead of falling back to a second copy of the default.
+--
+--   signup_mode          "open" | "invite_only"        identity: who may sign up
+--   commission_rate_bps  integer 0..5000               marketplace: snapshotted on new orders
+--   auto_release_days    integer 1..90                 payments: days before automatic release
+
+create table public.platform_settings (
+  key text primary key constraint platform_settings_key_format check (key ~ '^[a-z_]+$'),
+  value jsonb not null,
+  updated_at timestamptz not null default now(),
+  constraint platform_settings_signup_mode
+    check (key <> 'signup_mode' or value in ('"open"', '"invite_only"')),
+  constraint platform_settings_commission_rate
+    check (key <> 'commission_rate_bps' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 0 and 5000
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
+  constraint platform_settings_auto_release_days
+    check (key <> 'auto_release_days' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 90
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)))
+);
+comment on table public.platform_settings is 'Platform-wide switches, changed by holders of settings.manage.';
+comment on constraint platform_settings_signup_mode on public.platform_settings is
+  'signup_mode: "open", or "invite_only" (the before-user-created hook then requires an invite code).';
+comment on constraint platform_settings_commission_rate on public.platform_settings is
+  'commission_rate_bps: the platform''s share of an order in basis points (1000 = 10%), 0 to 50%.';
+comment on constraint platform_settings_auto_release_days on public.platform_settings is
+  'auto_release_days: days after delivery without approval or dispute before escrow is released automatically (1 to 90).';
+
+create trigger platform_settings_touch_updated_at before update on public.platform_settings
+  for each row execute function private.touch_updated_at();
+create trigger platform_settings_audit after insert or update or delete on public.platform_settings
+  for each row execute function private.audit_row_change('key');
+
+alter table public.platform_settings enable row level security;
+grant select on public.platform_settings to anon, authenticated;
+grant update (value) on public.platform_settings to authenticated;
+grant all on public.platform_settings to service_role;
+
+create policy "Anyone reads platform settings" on public.platform_settings for select to anon, authenticated using (true);
+create policy "Settings managers change settings"
+  on public.platform_settings for update to authenticated
+  using ((select private.has_permission('settings.manage')))
+  with check ((select private.has_permission('settings.manage')));
+
+-- ---------------------------------------------------------------------------------------
+-- The one accessor, and typed readers for the settings code uses.
+
+create function private.setting(setting_key text) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  setting_value jsonb;
+begin
+  select s.value into setting_value from public.platform_settings s where s.key = setting_key;
+  if not found then
+    raise exception 'platform setting % is not set', setting_key
+      using errcode = '55000', hint = 'Its reference-data migration inserts it; restore the row in public.platform_settings.';
+  end if;
+  return setting_value;
+end
+$$;
+comment on function private.setting(text) is
+  'The value of a platform setting; raises 55000 when the row is missing (defaults live only in the reference data).';
+
+create function private.commission_rate_bps() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('commission_rate_bps') #>> '{}')::integer
+$$;
+comment on function private.commission_rate_bps() is 'The commission rate in force, in basis points; snapshotted onto each new order.';
+
+create function private.auto_release_days() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('auto_release_days') #>> '{}')::integer
+$$;
+comment on function private.auto_release_days() is
+  'Days after delivery without approval or dispute before an order completes and its escrow is released.';
+
+create function private.signup_mode() returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select private.setting('signup_mode') #>> '{}'
+$$;
+comment on function private.signup_mode() is 'open or invite_only: whether sign-up needs an invite code.';

@@ -1,0 +1,220 @@
+-- Identity: one profile per auth user, created when Supabase Auth inserts the user. The
+-- public profile carries self-service marketplace roles (designer, tailor) and interests,
+-- platform-owned account status and aggregates (no column grant, so clients cannot write
+-- them); names, phone, locale, timezone, gender and marketing consent live in an owner-only
+-- table; public_profiles is the read model other users see.
+
+create table public.profiles (
+  id uuid primary key references auth.users (id) on delete cascade,
+  username text unique
+    constraint profiles_username_format check (username ~ '^[a-z0-9_]{3,30}$'),
+  display_name text not null default ''
+    constraint profiles_display_name_length check (char_length(display_name) <= 80),
+  bio text not null default ''
+    constraint profiles_bio_length check (char_length(bio) <= 2000),
+  avatar_path text
+    constraint profiles_avatar_path_owned check (avatar_path is null or avatar_path like id::text || '/%'),
+  is_public boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  is_designer boolean not null default false,
+  is_tailor boolean not null default false,
+  interests text[] not null default '{}'
+    constraint profiles_interests_limit check (cardinality(interests) <= 20),
+  account_status text not null default 'active'
+    constraint profiles_account_status check (account_status in ('active', 'deactivated')),
+  rating_avg numeric(3, 2)
+    constraint profiles_rating_range check (rating_avg between 1 and 5),
+  review_count integer not null default 0 constraint profiles_review_count_positive check (review_count >= 0),
+  follower_count integer not null default 0 constraint profiles_follower_count_positive check (follower_count >= 0)
+);
+
+comment on table public.profiles is
+  'The public face of a user: one row per auth.users row, created by on_auth_user_created.';
+comment on column public.profiles.username is
+  'Lowercase handle, 3-30 characters of a-z, 0-9 and underscore; null until chosen.';
+comment on column public.profiles.avatar_path is
+  'Object name in the avatars bucket; must sit under the owner''s own folder.';
+comment on column public.profiles.is_public is
+  'When false, only the owner (and admins) can read the profile.';
+comment on column public.profiles.is_designer is 'Marketplace role (000): the user commissions work. Self-service.';
+comment on column public.profiles.is_tailor is 'Marketplace role (000): the user takes commissions. Self-service.';
+comment on column public.profiles.account_status is
+  'Set by users.manage holders and the admin CLI: deactivated accounts are hidden from everyone but themselves and staff.';
+comment on column public.profiles.rating_avg is 'Average of reviews received; kept by the reviews feature.';
+comment on column public.profiles.review_count is 'Reviews received; kept by the reviews feature.';
+comment on column public.profiles.follower_count is 'Followers; kept by the follows feature.';
+
+-- Profile listings read newest first.
+create index profiles_created_at_idx on public.profiles (created_at desc);
+create index profiles_is_tailor_idx on public.profiles (is_tailor) where is_tailor;
+
+alter table public.profiles enable row level security;
+
+-- Owners edit their own profile but never its id, timestamps, status or aggregates:
+-- column-level grants.
+grant select on public.profiles to anon, authenticated;
+grant update (username, display_name, bio, avatar_path, is_public, is_designer, is_tailor, interests)
+  on public.profiles to authenticated;
+grant all on public.profiles to service_role;
+
+-- Deactivated accounts disappear from public reads; staff still see every profile.
+create policy "Active public profiles are readable by anyone"
+  on public.profiles for select to anon
+  using (is_public and account_status = 'active');
+
+create policy "Users read active public profiles, their own, or any as staff"
+  on public.profiles for select to authenticated
+  using (
+    (is_public and account_status = 'active')
+    or id = (select auth.uid())
+    or (select private.has_permission('users.read'))
+  );
+
+-- One UPDATE policy: the owner, or a user manager. Which columns, and account_status in
+-- particular, stay with the column grants and private.guard_account_status.
+create policy "Users update their own profile, user managers any"
+  on public.profiles for update to authenticated
+  using (id = (select auth.uid()) or (select private.has_permission('users.manage')))
+  with check (id = (select auth.uid()) or (select private.has_permission('users.manage')));
+
+create trigger profiles_touch_updated_at
+  before update on public.profiles
+  for each row execute function private.touch_updated_at();
+
+-- account_status is writable through the API, but only by users.manage holders: the
+-- owner's own update policy would otherwise let a deactivated user reactivate themselves.
+grant update (account_status) on public.profiles to authenticated;
+
+create function private.guard_account_status() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.account_status is distinct from old.account_status
+     and current_user = 'authenticated'
+     and not private.has_permission('users.manage') then
+    raise exception 'permission denied: users.manage is required to change account_status' using errcode = '42501';
+  end if;
+  return new;
+end
+$$;
+
+create trigger profiles_guard_account_status
+  before update of account_status on public.profiles
+  for each row execute function private.guard_account_status();
+
+create trigger profiles_audit_status
+  after update of account_status on public.profiles
+  for each row execute function private.audit_row_change('id', 'id', 'username', 'account_status');
+
+-- ---------------------------------------------------------------------------------------
+-- Private details: only the owner (and user readers) ever see these.
+
+create table public.private_profiles (
+  id uuid primary key references public.profiles (id) on delete cascade,
+  first_name text not null default '' constraint private_profiles_first_name_length check (char_length(first_name) <= 80),
+  last_name text not null default '' constraint private_profiles_last_name_length check (char_length(last_name) <= 80),
+  phone text constraint private_profiles_phone_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$'),
+  gender text constraint private_profiles_gender check (gender in ('female', 'male', 'non_binary', 'other', 'prefer_not_to_say')),
+  locale text not null default 'en' constraint private_profiles_locale_format check (locale ~ '^[a-z]{2,3}(-[A-Z]{2})?$'),
+  timezone text not null default 'UTC',
+  marketing_opt_in boolean not null default false,
+  preferences jsonb not null default '{}' constraint private_profiles_preferences_object check (jsonb_typeof(preferences) = 'object'),
+  updated_at timestamptz not null default now()
+);
+comment on table public.private_profiles is 'Personal details seen only by their owner and by staff holding users.read.';
+comment on column public.private_profiles.phone is 'E.164, e.g. +14155550123.';
+comment on column public.private_profiles.timezone is 'An IANA zone name known to Postgres (pg_timezone_names).';
+
+create function private.check_timezone() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from pg_catalog.pg_timezone_names where name = new.timezone) then
+    raise exception 'unknown time zone: %', new.timezone
+      using errcode = '22023', hint = 'Use an IANA name such as Europe/Paris.';
+  end if;
+  return new;
+end
+$$;
+
+create trigger private_profiles_check_timezone
+  before insert or update of timezone on public.private_profiles
+  for each row execute function private.check_timezone();
+
+create trigger private_profiles_touch_updated_at
+  before update on public.private_profiles
+  for each row execute function private.touch_updated_at();
+
+alter table public.private_profiles enable row level security;
+grant select, update (first_name, last_name, phone, gender, locale, timezone, marketing_opt_in, preferences)
+  on public.private_profiles to authenticated;
+grant all on public.private_profiles to service_role;
+
+create policy "Owners and user readers read private details"
+  on public.private_profiles for select to authenticated
+  using (id = (select auth.uid()) or (select private.has_permission('users.read')));
+
+create policy "Owners update their private details"
+  on public.private_profiles for update to authenticated
+  using (id = (select auth.uid())) with check (id = (select auth.uid()));
+
+-- ---------------------------------------------------------------------------------------
+-- Sign-up: when Supabase Auth creates the user, create both rows, taking names, phone and
+-- marketplace roles from the sign-up metadata (003's register sends first_name, last_name,
+-- phone). Runs as the function owner because the inserting role (supabase_auth_admin) has
+-- no rights on these tables. Metadata is client input: values that do not fit are dropped
+-- rather than failing the sign-up with a server error.
+
+create function private.handle_new_user() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  meta jsonb := coalesce(new.raw_user_meta_data, '{}');
+  -- Supabase Auth stores phone numbers without the leading +.
+  phone text := coalesce('+' || ltrim(nullif(new.phone, ''), '+'), meta ->> 'phone');
+begin
+  insert into public.profiles (id, display_name, is_designer, is_tailor)
+  values (
+    new.id,
+    left(coalesce(meta ->> 'display_name', meta ->> 'full_name',
+                  nullif(trim(concat_ws(' ', meta ->> 'first_name', meta ->> 'last_name')), ''), ''), 80),
+    coalesce(meta -> 'is_designer' = 'true'::jsonb, false),
+    coalesce(meta -> 'is_tailor' = 'true'::jsonb, false)
+  );
+  insert into public.private_profiles (id, first_name, last_name, phone, locale, marketing_opt_in)
+  values (
+    new.id,
+    left(coalesce(meta ->> 'first_name', ''), 80),
+    left(coalesce(meta ->> 'last_name', ''), 80),
+    case when phone ~ '^\+[1-9][0-9]{6,14}$' then phone end,
+    case when meta ->> 'locale' ~ '^[a-z]{2,3}(-[A-Z]{2})?$' then meta ->> 'locale' else 'en' end,
+    coalesce(meta -> 'marketing_opt_in' = 'true'::jsonb, false)
+  );
+  return new;
+end
+$$;
+
+comment on function private.handle_new_user() is
+  'Trigger on auth.users: creates the public.profiles and public.private_profiles rows from the sign-up metadata.';
+
+create trigger on_auth_user_created
+  after insert on auth.users
+  for each row execute function private.handle_new_user();
+
+-- ---------------------------------------------------------------------------------------
+-- The public read model: what anyone may see of a user, with the aggregates the
+-- specifications show on public profiles. security_invoker: the profiles policies apply.
+
+create view public.public_profiles with (security_invoker = true) as
+select id, username, display_name, bio, avatar_path, is_designer, is_tailor, interests,
+       rating_avg, review_count, follower_count, created_at
+from public.profiles
+where is_public and account_status = 'active';
+
+comment on view public.public_profiles is 'Public profile read model (000 GET /users/:id): safe columns and aggregates only.';
+grant select on public.public_profiles to anon, authenticated, service_role;

@@ -1,0 +1,39 @@
+-- Portfolio images: a private bucket, <owner id>/<file>, readable as the portfolio is: by
+-- everyone (anon included, through signed URLs) while the owner's profile is public, and
+-- always by the owner. A public bucket would serve a hidden profile's images to anyone
+-- holding a URL. Owners write only in their own folder; images only, at most 10 MiB.
+
+-- The first folder of an object name as a user id, or null when it is not one.
+create function private.folder_owner(object_name text) returns uuid
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when split_part(object_name, '/', 1) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+              then split_part(object_name, '/', 1)::uuid end
+$$;
+comment on function private.folder_owner(text) is 'The user id an object name starts with (<uid>/...), or null.';
+grant execute on function private.folder_owner(text) to anon, authenticated, service_role;
+
+create policy "Anyone reads portfolio images of public profiles"
+  on storage.objects for select to anon
+  using (bucket_id = 'portfolio' and private.profile_is_public(private.folder_owner(name)));
+
+create policy "Owners, and everyone for public profiles, read portfolio images"
+  on storage.objects for select to authenticated
+  using (bucket_id = 'portfolio'
+         and ((storage.foldername(name))[1] = (select auth.uid())::text
+              or private.profile_is_public(private.folder_owner(name))));
+
+create policy "Users upload portfolio images into their own folder"
+  on storage.objects for insert to authenticated
+  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+create policy "Users replace portfolio images in their own folder"
+  on storage.objects for update to authenticated
+  using (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text)
+  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+create policy "Users delete portfolio images in their own folder"
+  on storage.objects for delete to authenticated
+  using (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
