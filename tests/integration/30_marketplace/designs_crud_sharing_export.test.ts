@@ -1,9 +1,10 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { PNG } from "pngjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Json } from "../../types/database.ts";
-import fixture from "../functions/fixtures/pattern.json" with { type: "json" };
-import { admin, callFunction, client, signUp, type TestUser } from "./support.ts";
+import type { Json } from "../../../types/database.ts";
+import fixture from "../../functions/marketplace/fixtures/pattern.json" with { type: "json" };
+import { signUp, type TestUser } from "../support/auth.ts";
+import { admin, callFunction, client } from "../support/clients.ts";
 
 const PAGE = 2;
 const pattern: NonNullable<Json> & typeof fixture = fixture;

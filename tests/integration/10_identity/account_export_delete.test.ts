@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  admin,
-  callFunction,
-  client,
-  PASSWORD,
-  signUp,
-  type TestUser,
-  TINY_PNG as PNG,
-} from "./support.ts";
+import { PASSWORD, signUp, type TestUser } from "../support/auth.ts";
+import { admin, callFunction, client } from "../support/clients.ts";
+import { TINY_PNG as PNG } from "../support/storage.ts";
 
 async function addAddress(user: TestUser, fullName: string): Promise<void> {
   const { error } = await user.client
@@ -197,7 +191,7 @@ describe("account deletion of an admin", () => {
     await admin().auth.admin.deleteUser(second.id);
   });
 
-  // Refusing the platform's last admin is covered by tests/functions/account_delete_test.ts:
+  // Refusing the platform's last admin is covered by tests/functions/identity/account_delete_test.ts:
   // here other admins may exist, so only the other half is certain.
   it("lets an admin delete their account while another admin remains", async () => {
     const { status } = await callFunction(first.client, "account-delete", {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { admin, client, PASSWORD, signUp, uniqueEmail } from "./support.ts";
+import { PASSWORD, signUp, uniqueEmail } from "../support/auth.ts";
+import { admin, client } from "../support/clients.ts";
 
 describe("auth: password accounts through supabase-js", () => {
   it("signs a user up with a session, a confirmed user and their metadata", async () => {

@@ -8,21 +8,22 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import { drainWebhooks, stripeControl, stripeSdk } from "./support.ts";
+import { requireEnv } from "../support/clients.ts";
+import { drainWebhooks, stripeControl, stripeSdk } from "../support/stripe.ts";
 
+// Optional on purpose: unset, the functions talk to Stripe itself and this file is skipped.
+// STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are required once it runs (requireEnv).
 const API_BASE = process.env.STRIPE_API_BASE;
-const SECRET_KEY = process.env.STRIPE_SECRET_KEY ?? "";
-const WEBHOOK_SECRET = process.env.STRIPE_WEBHOOK_SECRET ?? "";
 const sdk = stripeSdk;
 const control = stripeControl;
 const drain = drainWebhooks;
 
 /** The error a promise rejects with (the SDK's typed Stripe errors). */
-async function failure(promise: Promise<unknown>): Promise<any> {
+async function failure(promise: Promise<unknown>): Promise<Stripe.errors.StripeError> {
   try {
     await promise;
   } catch (error) {
-    return error;
+    return error as Stripe.errors.StripeError;
   }
   throw new Error("expected the call to fail");
 }
@@ -41,6 +42,7 @@ let receiver: Server;
 
 async function startReceiver(): Promise<string> {
   const stripe = sdk();
+  const webhookSecret = requireEnv("STRIPE_WEBHOOK_SECRET");
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk) => chunks.push(chunk));
@@ -52,7 +54,7 @@ async function startReceiver(): Promise<string> {
         stripe.webhooks.constructEvent(
           raw,
           String(req.headers["stripe-signature"]),
-          WEBHOOK_SECRET,
+          webhookSecret,
         );
       } catch {
         verified = false;
@@ -71,16 +73,24 @@ async function startReceiver(): Promise<string> {
   return `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/stripe-webhook`;
 }
 
+/** An event as the stand-in lists it under /_test/events. */
+interface StandInEvent {
+  id: string;
+  type: string;
+  data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> };
+  request: { id: string | null; idempotency_key: string | null };
+}
+
 const eventsFor = async (...ids: string[]) =>
-  (await control(`events?object_id=${ids.join(",")}`)).body.data as Array<
-    { id: string; type: string; data: any; request: any }
-  >;
+  (await control(`events?object_id=${ids.join(",")}`)).body.data as StandInEvent[];
 
 describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
-  const stripe = sdk();
+  // Made in beforeAll: the body of a skipped describe still runs to collect its tests.
+  let stripe: Stripe;
   let defaults: { url: string; retry_delays_ms: number[] };
 
   beforeAll(async () => {
+    stripe = sdk();
     const url = await startReceiver();
     defaults = (await control("webhooks")).body;
     await control("webhooks/endpoint", { url, retry_delays_ms: [50, 100] });
@@ -212,7 +222,7 @@ describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
       "resource_missing",
       "No such charge: 'ch_doesnotexist'",
     ]);
-    expect(notFound.raw.type).toBe("invalid_request_error");
+    expect((notFound.raw as { type?: string }).type).toBe("invalid_request_error");
 
     const unauthenticated = await fetch(`${API_BASE}/v1/charges`);
     expect(unauthenticated.status).toBe(401);
@@ -225,7 +235,7 @@ describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
     expect(wrongKey.statusCode).toBe(401);
 
     const unrouted = await fetch(`${API_BASE}/v1/subscriptions`, {
-      headers: { authorization: `Bearer ${SECRET_KEY}` },
+      headers: { authorization: `Bearer ${requireEnv("STRIPE_SECRET_KEY")}` },
     });
     expect(unrouted.status).toBe(404);
     expect((await unrouted.json()).error.message).toMatch(
@@ -246,7 +256,7 @@ describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
       "card_declined",
       "generic_decline",
     ]);
-    expect(declined.payment_intent.status).toBe("requires_payment_method");
+    expect(declined.payment_intent?.status).toBe("requires_payment_method");
   });
 
   test("checkout → payment intent → charge → refund → transfer → reversal, amounts enforced", async () => {
@@ -540,7 +550,11 @@ describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
     ]);
     expect(mine.filter((r) => r.id === created[0])).toHaveLength(2);
     const deliveries = (await control(`deliveries?event=${created[0]}`)).body.data;
-    expect(deliveries.map((d: any) => [d.attempt, d.status, d.signature])).toEqual([[
+    expect(
+      deliveries.map((
+        d: { attempt: number; status: number; signature: string },
+      ) => [d.attempt, d.status, d.signature]),
+    ).toEqual([[
       1,
       500,
       "valid",
@@ -639,10 +653,12 @@ describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
     const { charge: won } = await paidCheckout(`order-${crypto.randomUUID()}`);
     const second = (await control(`charges/${won.id}/dispute`, {})).body.dispute;
     const reinstated = await control(`disputes/${second.id}/close`, { outcome: "won" });
-    expect(reinstated.body.dispute.balance_transactions.map((t: any) => t.net)).toEqual([
-      -6500,
-      6500,
-    ]);
+    expect(reinstated.body.dispute.balance_transactions.map((t: { net: number }) => t.net)).toEqual(
+      [
+        -6500,
+        6500,
+      ],
+    );
     expect((await eventsFor(second.id)).map((e) => e.type)).toContain(
       "charge.dispute.funds_reinstated",
     );

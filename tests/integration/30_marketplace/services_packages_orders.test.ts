@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { client, publishService, signUp, type TestUser } from "./support.ts";
+import { signUp, type TestUser } from "../support/auth.ts";
+import { client } from "../support/clients.ts";
+import { publishService } from "../support/marketplace.ts";
 
 describe("services and packages (002) through supabase-js", () => {
   let provider: TestUser;

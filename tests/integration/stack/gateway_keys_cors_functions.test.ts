@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ANON_KEY, client, SUPABASE_URL } from "./support.ts";
+import { ANON_KEY, client, SUPABASE_URL } from "../support/clients.ts";
 
 const version =
-  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
+  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version;
 
 describe("the API gateway and edge functions", () => {
   it("requires a project API key on the REST API", async () => {

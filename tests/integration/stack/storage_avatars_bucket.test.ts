@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, client, signUp, type TestUser, TINY_PNG as PNG } from "./support.ts";
+import { signUp, type TestUser } from "../support/auth.ts";
+import { admin, client } from "../support/clients.ts";
+import { TINY_PNG as PNG } from "../support/storage.ts";
 
 const png = () => new Blob([PNG], { type: "image/png" });
 
@@ -115,7 +117,7 @@ describe("avatars bucket through the storage API", () => {
 
   it("has the buckets config.toml declares, with the same settings", async () => {
     const toml = parse(
-      readFileSync(new URL("../../supabase/config.toml", import.meta.url), "utf8"),
+      readFileSync(new URL("../../../supabase/config.toml", import.meta.url), "utf8"),
     ) as {
       storage: { buckets: Record<string, { public: boolean; allowed_mime_types: string[] }> };
     };

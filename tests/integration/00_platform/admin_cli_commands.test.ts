@@ -3,18 +3,9 @@
 // see them.
 
 import { describe, expect, it } from "vitest";
-import {
-  admin,
-  claimsOf,
-  client,
-  eventually,
-  PASSWORD,
-  runAdminCli,
-  signIn,
-  signUp,
-  type TestUser,
-  uniqueEmail,
-} from "./support.ts";
+import { runAdminCli } from "../support/admin_cli.ts";
+import { claimsOf, PASSWORD, signIn, signUp, type TestUser, uniqueEmail } from "../support/auth.ts";
+import { admin, client, eventually } from "../support/clients.ts";
 
 // One operator per run, so the audit entries this file causes are told apart from others'.
 const OPERATOR = uniqueEmail("operator");

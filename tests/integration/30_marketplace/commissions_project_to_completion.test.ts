@@ -3,7 +3,9 @@
 // step a client must not do itself, Storage for deliverables.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, callFunction, client, signUp, type TestUser, TINY_PNG } from "./support.ts";
+import { signUp, type TestUser } from "../support/auth.ts";
+import { admin, callFunction, client } from "../support/clients.ts";
+import { TINY_PNG } from "../support/storage.ts";
 
 const PATTERN = {
   version: 1,

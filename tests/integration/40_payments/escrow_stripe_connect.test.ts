@@ -4,21 +4,16 @@
 // webhooks, which reach our stripe-webhook function signed. Needs STRIPE_API_BASE.
 
 import { beforeAll, describe, expect, it } from "vitest";
+import { runAdminCli } from "../support/admin_cli.ts";
+import { signUp, signUpWithRole, type TestUser } from "../support/auth.ts";
+import { admin, callFunction, eventually, withDatabase } from "../support/clients.ts";
+import { orderAwaitingPayment } from "../support/marketplace.ts";
 import {
-  admin,
-  callFunction,
   drainWebhooks,
-  eventually,
-  orderAwaitingPayment,
-  runAdminCli,
-  signUp,
   signUpOnboardedSeller,
-  signUpWithRole,
   stripeControl,
   stripeSdk,
-  type TestUser,
-  withDatabase,
-} from "./support.ts";
+} from "../support/stripe.ts";
 
 const APP = "http://127.0.0.1:3000";
 const PRICE = 50_000; // minor units of EUR

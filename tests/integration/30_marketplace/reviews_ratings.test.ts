@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { client, completeOrder, publishService, signUp, type TestUser } from "./support.ts";
+import { signUp, type TestUser } from "../support/auth.ts";
+import { client } from "../support/clients.ts";
+import { completeOrder, publishService } from "../support/marketplace.ts";
 
 describe("reviews and ratings (000) through supabase-js", () => {
   let seller: TestUser;

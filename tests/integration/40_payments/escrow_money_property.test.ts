@@ -6,18 +6,15 @@
 
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { signUp, signUpWithRole, type TestUser } from "../support/auth.ts";
+import { admin, callFunction } from "../support/clients.ts";
+import { orderAwaitingPayment } from "../support/marketplace.ts";
 import {
-  admin,
-  callFunction,
   drainWebhooks,
-  orderAwaitingPayment,
-  signUp,
   signUpOnboardedSeller,
-  signUpWithRole,
   stripeControl,
   stripeSdk,
-  type TestUser,
-} from "./support.ts";
+} from "../support/stripe.ts";
 
 const APP = "http://127.0.0.1:3000";
 const PRICE = 20_000;

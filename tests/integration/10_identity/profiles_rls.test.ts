@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, client, signUp, type TestUser } from "./support.ts";
+import { signUp, type TestUser } from "../support/auth.ts";
+import { admin, client } from "../support/clients.ts";
 
 describe("profiles under RLS through the REST API", () => {
   let owner: TestUser;

@@ -1,0 +1,58 @@
+// Users for the tests: fresh sign-ups through Supabase Auth, signed-in clients acting as them,
+// and role holders.
+
+import { randomUUID } from "node:crypto";
+import { admin, type Client, client } from "./clients.ts";
+
+export const PASSWORD = "Correct-Horse-9";
+
+export function uniqueEmail(label: string): string {
+  return `${label}-${randomUUID().slice(0, 8)}@example.com`;
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  client: Client;
+  accessToken: string;
+}
+
+/** Signs a new user up through Supabase Auth and returns a client acting as them. */
+export async function signUp(label: string, data: Record<string, unknown> = {}): Promise<TestUser> {
+  const c = client();
+  const email = uniqueEmail(label);
+  const { data: result, error } = await c.auth.signUp({
+    email,
+    password: PASSWORD,
+    options: { data },
+  });
+  if (error) throw error;
+  if (!result.user || !result.session) {
+    throw new Error("sign-up returned no session: are e-mail confirmations on?");
+  }
+  return { id: result.user.id, email, client: c, accessToken: result.session.access_token };
+}
+
+export const signIn = (email: string) =>
+  client().auth.signInWithPassword({ email, password: PASSWORD });
+
+/** The claims of an access token (no verification: the server already did). */
+export function claimsOf(
+  token: string,
+): { app_metadata: { roles?: string[]; [key: string]: unknown } } {
+  return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+}
+
+/** A new user holding a role (granted with the service role), signed in again so their token carries it. */
+export async function signUpWithRole(label: string, role: string): Promise<TestUser> {
+  const user = await signUp(label);
+  const { data, error } = await admin().from("roles").select("id").eq("name", role).single();
+  if (error) throw error;
+  await admin().from("user_roles").insert({ user_id: user.id, role_id: data.id }).throwOnError();
+  const signedIn = await user.client.auth.signInWithPassword({
+    email: user.email,
+    password: PASSWORD,
+  });
+  if (signedIn.error) throw signedIn.error;
+  return { ...user, accessToken: signedIn.data.session.access_token };
+}
