@@ -93,12 +93,13 @@ select is(
 select tests.authenticate_as(tests.get_user_id('hook-nobody@example.com'));
 select throws_ok(
   $$ select public.custom_access_token_hook(current_setting('tests.holder_event')::jsonb) $$,
-  '42501', null, 'a signed-in user cannot call the token hook (and mint themselves roles to display)'
+  '42501', 'permission denied for function custom_access_token_hook',
+  'a signed-in user cannot call the token hook (and mint themselves roles to display)'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ select public.custom_access_token_hook(current_setting('tests.holder_event')::jsonb) $$,
-  '42501', null, 'anon cannot call the token hook'
+  '42501', 'permission denied for function custom_access_token_hook', 'anon cannot call the token hook'
 );
 select tests.clear_authentication();
 select ok(

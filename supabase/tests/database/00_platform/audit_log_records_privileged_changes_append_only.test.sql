@@ -117,7 +117,8 @@ select results_eq(
 
 -- Reading -------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.audit_log $$, '42501', null, 'anon cannot read the audit log');
+select throws_ok($$ select 1 from public.audit_log $$, '42501', 'permission denied for table audit_log',
+  'anon cannot read the audit log');
 select tests.authenticate_as(tests.get_user_id('audit-member@example.com'));
 select is_empty($$ select 1 from public.audit_log $$, 'a plain user reads nothing of the audit log, not even entries about them');
 select tests.authenticate_as(tests.get_user_id('audit-staff@example.com'));
@@ -134,28 +135,28 @@ select isnt_empty(
 -- Writing -------------------------------------------------------------------------------
 select throws_ok(
   $$ insert into public.audit_log (actor_label, action, table_name) values ('x', 'insert', 'roles') $$,
-  '42501', null, 'nobody writes the audit log directly, not even an admin'
+  '42501', 'permission denied for table audit_log', 'nobody writes the audit log directly, not even an admin'
 );
 select throws_ok(
   $$ update public.audit_log set actor_label = 'nobody' where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
-  '42501', null, 'an admin cannot rewrite an audit entry'
+  '42501', 'permission denied for table audit_log', 'an admin cannot rewrite an audit entry'
 );
 select throws_ok(
   $$ delete from public.audit_log where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
-  '42501', null, 'an admin cannot delete an audit entry'
+  '42501', 'permission denied for table audit_log', 'an admin cannot delete an audit entry'
 );
 select tests.authenticate_as_service_role();
 select throws_ok(
   $$ insert into public.audit_log (actor_label, action, table_name) values ('x', 'insert', 'roles') $$,
-  '42501', null, 'the service role cannot write the audit log directly'
+  '42501', 'permission denied for table audit_log', 'the service role cannot write the audit log directly'
 );
 select throws_ok(
   $$ update public.audit_log set actor_label = 'nobody' where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
-  '42501', null, 'the service role cannot rewrite an audit entry'
+  '42501', 'permission denied for table audit_log', 'the service role cannot rewrite an audit entry'
 );
 select throws_ok(
   $$ delete from public.audit_log where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
-  '42501', null, 'the service role cannot delete an audit entry'
+  '42501', 'permission denied for table audit_log', 'the service role cannot delete an audit entry'
 );
 select isnt_empty(
   $$ select 1 from public.audit_log where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
@@ -164,11 +165,11 @@ select isnt_empty(
 select tests.clear_authentication();
 select throws_ok(
   $$ update public.audit_log set actor_label = 'nobody' where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
-  '42501', null, 'even postgres cannot rewrite an audit entry: the log is append-only'
+  '42501', 'the audit log is append-only', 'even postgres cannot rewrite an audit entry: the log is append-only'
 );
 select throws_ok(
   $$ delete from public.audit_log where table_name = 'invite_codes' and row_id = 'audit-code-0001' $$,
-  '42501', null, 'even postgres cannot delete an audit entry'
+  '42501', 'the audit log is append-only', 'even postgres cannot delete an audit entry'
 );
 select results_eq(
   $$ select actor_label from pg_temp.entries('invite_codes', 'audit-code-0001') $$,
@@ -185,13 +186,14 @@ select is(
 select tests.authenticate_as(tests.get_user_id('audit-admin@example.com'));
 select throws_ok(
   $$ select public.record_admin_action('ban', 'auth.users', 'x', '{}', '{}') $$,
-  '42501', null, 'a signed-in user, even an admin, cannot write audit entries'
+  '42501', 'permission denied for function record_admin_action',
+  'a signed-in user, even an admin, cannot write audit entries'
 );
 select tests.authenticate_as_service_role();
 select set_config('request.headers', '{"x-admin-actor": "ops@example.com"}', true);
 select throws_ok(
   $$ select public.record_admin_action('', 'auth.users', 'x', '{}', '{}') $$,
-  '22023', null, 'an admin action needs a name'
+  '22023', 'action and table_name are required', 'an admin action needs a name'
 );
 select lives_ok(
   $$ select public.record_admin_action('ban', 'auth.users', 'user-1', '{"banned_until": null}', '{"ban_duration": "24h"}') $$,

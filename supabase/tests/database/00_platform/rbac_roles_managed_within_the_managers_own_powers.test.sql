@@ -2,7 +2,7 @@
 -- never beyond their own powers; expired assignments grant nothing; effective permissions
 -- and the access report are for oneself, user readers and auditors only.
 begin;
-select plan(49);
+select plan(50);
 
 select tests.create_user('rbac-member@example.com');
 select tests.create_user('rbac-admin@example.com');
@@ -37,9 +37,12 @@ insert into public.user_roles (user_id, role_id)
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.permissions $$, '42501', null, 'anon cannot read the permission catalogue');
-select throws_ok($$ select 1 from public.roles $$, '42501', null, 'anon cannot read roles');
-select throws_ok($$ select 1 from public.user_roles $$, '42501', null, 'anon cannot read role assignments');
+select throws_ok($$ select 1 from public.permissions $$, '42501', 'permission denied for table permissions',
+  'anon cannot read the permission catalogue');
+select throws_ok($$ select 1 from public.roles $$, '42501', 'permission denied for table roles',
+  'anon cannot read roles');
+select throws_ok($$ select 1 from public.user_roles $$, '42501', 'permission denied for table user_roles',
+  'anon cannot read role assignments');
 select is(private.has_permission('users.read'), false, 'anon holds no permission');
 
 -- plain user ----------------------------------------------------------------------------
@@ -58,7 +61,7 @@ select isnt_empty(
 );
 select throws_ok(
   $$ insert into public.roles (name) values ('rbac_mine') $$,
-  '42501', null, 'a plain user cannot create roles'
+  '42501', 'new row violates row-level security policy for table "roles"', 'a plain user cannot create roles'
 );
 select is_empty(
   $$ update public.roles set description = 'mine' where name = 'rbac_scratch' returning id $$,
@@ -68,10 +71,13 @@ select is_empty(
   $$ delete from public.roles where name = 'rbac_scratch' returning id $$,
   'a plain user''s delete of a role touches no row'
 );
+-- A custom role and a permission the user holds: only their lack of roles.manage stands in
+-- the way (a system role or a permission they lack would be refused by the grant guard first).
 select throws_ok(
   $$ insert into public.role_permissions (role_id, permission)
-     select id, 'users.manage' from public.roles where name = 'seller' $$,
-  '42501', null, 'a plain user cannot grant permissions to a role'
+     select id, 'shop.sell' from public.roles where name = 'rbac_scratch' $$,
+  '42501', 'new row violates row-level security policy for table "role_permissions"',
+  'a plain user cannot grant permissions to a role'
 );
 select is_empty(
   $$ delete from public.role_permissions where permission = 'shop.sell' returning role_id $$,
@@ -80,12 +86,14 @@ select is_empty(
 select throws_ok(
   $$ insert into public.user_roles (user_id, role_id)
      select auth.uid(), id from public.roles where name = 'admin' $$,
-  '42501', null, 'a plain user cannot make themselves admin'
+  '42501', 'permission denied: you cannot assign or remove a role granting permissions you do not hold',
+  'a plain user cannot make themselves admin'
 );
 select throws_ok(
   $$ insert into public.user_roles (user_id, role_id)
      select auth.uid(), id from public.roles where name = 'rbac_scratch' $$,
-  '42501', null, 'a plain user cannot assign even a role without permissions'
+  '42501', 'new row violates row-level security policy for table "user_roles"',
+  'a plain user cannot assign even a role without permissions'
 );
 select is_empty(
   $$ update public.user_roles set expires_at = now() + interval '1 year' where user_id = auth.uid() returning role_id $$,
@@ -113,11 +121,13 @@ select results_eq(
 );
 select throws_ok(
   $$ select * from public.effective_permissions(tests.get_user_id('rbac-admin@example.com')) $$,
-  '42501', null, 'a user without users.read cannot read another user''s permissions'
+  '42501', 'permission denied: users.read is required to see another user''s permissions',
+  'a user without users.read cannot read another user''s permissions'
 );
 select throws_ok(
   $$ select * from public.access_report() $$,
-  '42501', null, 'a user without audit.read cannot read the access report'
+  '42501', 'permission denied: audit.read is required for the access report',
+  'a user without audit.read cannot read the access report'
 );
 
 -- expired assignment --------------------------------------------------------------------
@@ -163,7 +173,8 @@ select is_empty(
 select throws_ok(
   $$ insert into public.user_roles (user_id, role_id)
      select tests.get_user_id('rbac-target@example.com'), id from public.roles where name = 'moderator' $$,
-  '42501', null, 'staff without roles.manage cannot assign roles'
+  '42501', 'new row violates row-level security policy for table "user_roles"',
+  'staff without roles.manage cannot assign roles'
 );
 
 -- a staff member who may manage roles ------------------------------------------------
@@ -176,27 +187,32 @@ select lives_ok(
 select throws_ok(
   $$ insert into public.user_roles (user_id, role_id)
      select auth.uid(), id from public.roles where name = 'admin' $$,
-  '42501', null, 'a roles.manage holder cannot make themselves admin'
+  '42501', 'permission denied: you cannot assign or remove a role granting permissions you do not hold',
+  'a roles.manage holder cannot make themselves admin'
 );
 select throws_ok(
   $$ insert into public.user_roles (user_id, role_id)
      select tests.get_user_id('rbac-target@example.com'), id from public.roles where name = 'admin' $$,
-  '42501', null, 'a roles.manage holder cannot hand out admin'
+  '42501', 'permission denied: you cannot assign or remove a role granting permissions you do not hold',
+  'a roles.manage holder cannot hand out admin'
 );
 select throws_ok(
   $$ delete from public.user_roles ur using public.roles r
      where r.id = ur.role_id and r.name = 'admin' and ur.user_id = tests.get_user_id('rbac-admin@example.com') $$,
-  '42501', null, 'a roles.manage holder cannot remove an admin''s role'
+  '42501', 'permission denied: you cannot assign or remove a role granting permissions you do not hold',
+  'a roles.manage holder cannot remove an admin''s role'
 );
 select throws_ok(
   $$ update public.user_roles set expires_at = now() + interval '1 hour'
      where user_id = tests.get_user_id('rbac-admin@example.com') $$,
-  '42501', null, 'a roles.manage holder cannot put an expiry on an admin''s role'
+  '42501', 'permission denied: you cannot assign or remove a role granting permissions you do not hold',
+  'a roles.manage holder cannot put an expiry on an admin''s role'
 );
 select throws_ok(
   $$ insert into public.role_permissions (role_id, permission)
      select id, 'settings.manage' from public.roles where name = 'rbac_support_lead' $$,
-  '42501', null, 'a roles.manage holder cannot grant a role a permission they do not hold'
+  '42501', 'permission denied: you cannot grant or revoke settings.manage without holding it',
+  'a roles.manage holder cannot grant a role a permission they do not hold'
 );
 
 -- admin ---------------------------------------------------------------------------------
@@ -205,7 +221,7 @@ select throws_ok(
   $$ insert into public.user_roles (user_id, role_id, assigned_by)
      select tests.get_user_id('rbac-member@example.com'), id, tests.get_user_id('rbac-member@example.com')
      from public.roles where name = 'staff' $$,
-  '42501', null, 'assigned_by cannot be written by the caller'
+  '42501', 'permission denied for table user_roles', 'assigned_by cannot be written by the caller'
 );
 select lives_ok(
   $$ insert into public.user_roles (user_id, role_id, expires_at)
@@ -223,7 +239,8 @@ select throws_ok(
   $$ insert into public.user_roles (user_id, role_id, expires_at)
      select tests.get_user_id('rbac-target@example.com'), id, now() - interval '1 day'
      from public.roles where name = 'staff' $$,
-  '23514', null, 'an expiry before the assignment is refused'
+  '23514', 'new row for relation "user_roles" violates check constraint "user_roles_expiry_after_assignment"',
+  'an expiry before the assignment is refused'
 );
 select lives_ok(
   $$ insert into public.roles (name, description) values ('rbac_curator', 'Curates content') $$,
@@ -235,12 +252,20 @@ select lives_ok(
   'an admin grants a permission to a role'
 );
 select throws_ok(
+  $$ insert into public.role_permissions (role_id, permission)
+     select id, 'users.manage' from public.roles where name = 'seller' $$,
+  '42501', 'permission denied: system roles'' permissions change only through migrations',
+  'a system role''s permissions cannot be changed through the API, even by an admin'
+);
+select throws_ok(
   $$ delete from public.roles where name = 'moderator' $$,
-  '42501', null, 'a system role cannot be deleted through the API, even by an admin'
+  '42501', 'system role moderator cannot be changed or deleted',
+  'a system role cannot be deleted through the API, even by an admin'
 );
 select throws_ok(
   $$ update public.roles set description = 'renamed' where name = 'staff' $$,
-  '42501', null, 'a system role cannot be changed through the API, even by an admin'
+  '42501', 'system role staff cannot be changed or deleted',
+  'a system role cannot be changed through the API, even by an admin'
 );
 select isnt_empty(
   $$ delete from public.roles where name = 'rbac_scratch' returning id $$,
@@ -258,7 +283,8 @@ select throws_ok(
   $$ insert into public.user_roles (user_id, role_id, assigned_at, expires_at)
      select tests.get_user_id('rbac-target@example.com'), id, now(), now()
      from public.roles where name = 'seller' $$,
-  '23514', null, 'user_roles_expiry_after_assignment: expires_at must be after assigned_at'
+  '23514', 'new row for relation "user_roles" violates check constraint "user_roles_expiry_after_assignment"',
+  'user_roles_expiry_after_assignment: expires_at must be after assigned_at'
 );
 
 select * from finish();

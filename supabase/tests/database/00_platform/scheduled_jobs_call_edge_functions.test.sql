@@ -15,14 +15,20 @@ select is(
 
 -- Who may list and run jobs.
 select tests.authenticate_as_anon();
-select throws_ok($$select * from public.scheduled_jobs()$$, '42501', null, 'anon cannot list jobs');
-select throws_ok($$select public.run_scheduled_job('payments-release-due')$$, '42501', null, 'anon cannot run a job');
+select throws_ok($$select * from public.scheduled_jobs()$$, '42501', 'permission denied for function scheduled_jobs',
+  'anon cannot list jobs');
+select throws_ok($$select public.run_scheduled_job('payments-release-due')$$,
+  '42501', 'permission denied for function run_scheduled_job',
+  'anon cannot run a job');
 select tests.authenticate_as(tests.get_user_id('jobs-user@example.com'));
-select throws_ok($$select public.run_scheduled_job('payments-release-due')$$, '42501', null, 'a user cannot run a job');
+select throws_ok($$select public.run_scheduled_job('payments-release-due')$$,
+  '42501', 'permission denied for function run_scheduled_job',
+  'a user cannot run a job');
 select tests.authenticate_as(tests.get_user_id('jobs-admin@example.com'));
-select throws_ok($$select * from public.scheduled_jobs()$$, '42501', null,
+select throws_ok($$select * from public.scheduled_jobs()$$, '42501', 'permission denied for function scheduled_jobs',
   'an admin''s session cannot list jobs either (operators use the service role)');
-select throws_ok($$select private.call_edge_function('payments-release')$$, '42501', null,
+select throws_ok($$select private.call_edge_function('payments-release')$$,
+  '42501', 'permission denied for function call_edge_function',
   'a client cannot call an edge function with the service-role key');
 
 select tests.authenticate_as_service_role();
@@ -53,9 +59,11 @@ select is((select edge_function || ' pending: ' || (last_call_status is null) fr
 select throws_ok($$select private.call_edge_function('../admin')$$, '22023', 'invalid edge function name: ../admin',
   'a function name that is not a plain slug is refused');
 delete from vault.secrets where name = 'service_role_key';
-select throws_ok($$select private.call_edge_function('payments-release')$$, '55000',
-  'the Vault secrets project_url and service_role_key are not set', 'a project without the Vault secrets is told which');
-select throws_ok($$select public.run_scheduled_job('payments-reconcile')$$, '55000', null,
+select throws_ok($$select private.call_edge_function('payments-release')$$,
+  '55000', 'the Vault secrets project_url and service_role_key are not set',
+  'a project without the Vault secrets is told which');
+select throws_ok($$select public.run_scheduled_job('payments-reconcile')$$,
+  '55000', 'the Vault secrets project_url and service_role_key are not set',
   'so is an operator running the reconcile job');
 
 select * from finish();
