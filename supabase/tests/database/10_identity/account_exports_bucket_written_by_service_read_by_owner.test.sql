@@ -22,7 +22,8 @@ select is(
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name) values ('account-exports', auth.uid() || '/forged.json') $$,
-  '42501', null, 'the owner cannot write into their own export folder'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the owner cannot write into their own export folder'
 );
 select is_empty(
   $$ update storage.objects set name = auth.uid() || '/renamed.json'

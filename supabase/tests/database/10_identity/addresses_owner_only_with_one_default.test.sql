@@ -38,36 +38,41 @@ select lives_ok(
 select throws_ok(
   $$ insert into public.addresses (label, full_name, address_line1, city, country_code, is_default)
      values ('cabin', 'Olive Owner', '3 Lake Rd', 'Springfield', 'US', true) $$,
-  '23505', null, 'a second default address is refused'
+  '23505', 'duplicate key value violates unique constraint "addresses_one_default_per_user"',
+  'a second default address is refused'
 );
 select throws_ok(
   $$ insert into public.addresses (full_name, address_line1, city, country_code)
      values ('Olive Owner', '1 Nowhere', 'Atlantis', 'XX') $$,
-  '23503', null, 'an unknown country code is refused'
+  '23503', 'insert or update on table "addresses" violates foreign key constraint "addresses_country_code_fkey"',
+  'an unknown country code is refused'
 );
 select throws_ok(
   $$ insert into public.addresses (full_name, address_line1, city, country_code)
      values ('Olive Owner', '1 Main St', 'Springfield', 'us') $$,
-  '23503', null, 'country codes are upper-case ISO codes'
+  '23503', 'insert or update on table "addresses" violates foreign key constraint "addresses_country_code_fkey"',
+  'country codes are upper-case ISO codes'
 );
 select throws_ok(
   $$ insert into public.addresses (full_name, address_line1, city, country_code)
      values ('   ', '1 Main St', 'Springfield', 'US') $$,
-  '23514', null, 'a blank name is refused'
+  '23514', 'new row for relation "addresses" violates check constraint "addresses_full_name_present"',
+  'a blank name is refused'
 );
 select throws_ok(
   $$ insert into public.addresses (full_name, address_line1, city, country_code, phone)
      values ('Olive Owner', '1 Main St', 'Springfield', 'US', '555-0123') $$,
-  '23514', null, 'a phone number not in E.164 is refused'
+  '23514', 'new row for relation "addresses" violates check constraint "addresses_phone_e164"',
+  'a phone number not in E.164 is refused'
 );
 select throws_ok(
   $$ insert into public.addresses (user_id, full_name, address_line1, city, country_code)
      values (tests.get_user_id('addr-stranger@example.com'), 'Olive Owner', '1 Main St', 'Springfield', 'US') $$,
-  '42501', null, 'the owner cannot add an address for someone else'
+  '42501', 'permission denied for table addresses', 'the owner cannot add an address for someone else'
 );
 select throws_ok(
   $$ update public.addresses set user_id = tests.get_user_id('addr-stranger@example.com') where label = 'work' $$,
-  '42501', null, 'the owner cannot hand an address to someone else'
+  '42501', 'permission denied for table addresses', 'the owner cannot hand an address to someone else'
 );
 select results_eq(
   $$ select label from public.addresses order by label $$,
@@ -95,12 +100,13 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.set_default_address(current_setting('tests.stranger_address')::uuid) $$,
-  'P0002', null, 'set_default_address refuses another user''s address as not found'
+  'P0002', format('address %s not found', current_setting('tests.stranger_address')),
+  'set_default_address refuses another user''s address as not found'
 );
 select throws_ok(
-  $$ select public.set_default_address(gen_random_uuid()) $$,
-  'P0002', null, 'set_default_address refuses an unknown address'
-);
+  format($$ select public.set_default_address(%L) $$, unknown_id),
+  'P0002', format('address %s not found', unknown_id), 'set_default_address refuses an unknown address'
+) from gen_random_uuid() unknown_id;
 select results_eq(
   $$ select label from public.addresses where is_default $$,
   array['work'],
@@ -136,14 +142,15 @@ select is_empty(
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.addresses $$, '42501', null, 'anon cannot read addresses');
+select throws_ok($$ select 1 from public.addresses $$, '42501', 'permission denied for table addresses',
+  'anon cannot read addresses');
 select throws_ok(
   $$ insert into public.addresses (full_name, address_line1, city, country_code) values ('A', '1 St', 'X', 'US') $$,
-  '42501', null, 'anon cannot add addresses'
+  '42501', 'permission denied for table addresses', 'anon cannot add addresses'
 );
 select throws_ok(
   $$ select public.set_default_address(gen_random_uuid()) $$,
-  '42501', null, 'anon cannot call set_default_address'
+  '42501', 'permission denied for function set_default_address', 'anon cannot call set_default_address'
 );
 
 -- owner deletes -------------------------------------------------------------------------

@@ -14,11 +14,13 @@ select lives_ok(
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name)
      values ('avatars', tests.get_user_id('avatar-stranger@example.com') || '/evil.png') $$,
-  '42501', null, 'the owner cannot upload into another user''s folder'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the owner cannot upload into another user''s folder'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name) values ('avatars', 'face.png') $$,
-  '42501', null, 'an object outside any user folder is refused'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'an object outside any user folder is refused'
 );
 
 select tests.authenticate_as(tests.get_user_id('avatar-stranger@example.com'));
@@ -45,7 +47,7 @@ select tests.authenticate_as_anon();
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name)
      values ('avatars', tests.get_user_id('avatar-owner@example.com') || '/anon.png') $$,
-  '42501', null, 'anon cannot upload avatars'
+  '42501', 'new row violates row-level security policy for table "objects"', 'anon cannot upload avatars'
 );
 
 select tests.authenticate_as(tests.get_user_id('avatar-owner@example.com'));

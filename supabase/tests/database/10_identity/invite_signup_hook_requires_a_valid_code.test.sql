@@ -144,17 +144,19 @@ select tests.create_user('hook-caller@example.com');
 select tests.authenticate_as(tests.get_user_id('hook-caller@example.com'));
 select throws_ok(
   $$ select public.before_user_created_hook('{"user": {"user_metadata": {"invite_code": "hook-open-0001"}}}') $$,
-  '42501', null, 'a signed-in user cannot call the sign-up hook (and spend invite codes)'
+  '42501', 'permission denied for function before_user_created_hook',
+  'a signed-in user cannot call the sign-up hook (and spend invite codes)'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ select public.before_user_created_hook('{"user": {"user_metadata": {"invite_code": "hook-open-0001"}}}') $$,
-  '42501', null, 'anon cannot call the sign-up hook'
+  '42501', 'permission denied for function before_user_created_hook', 'anon cannot call the sign-up hook'
 );
 select tests.authenticate_as_service_role();
 select throws_ok(
   $$ select public.before_user_created_hook('{"user": {"user_metadata": {"invite_code": "hook-open-0001"}}}') $$,
-  '42501', null, 'the service role is not granted the sign-up hook either'
+  '42501', 'permission denied for function before_user_created_hook',
+  'the service role is not granted the sign-up hook either'
 );
 
 select * from finish();

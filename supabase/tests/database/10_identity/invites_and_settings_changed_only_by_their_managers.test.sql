@@ -24,13 +24,16 @@ select is(
 );
 select throws_ok(
   $$ update public.platform_settings set value = '"invite_only"' where key = 'signup_mode' $$,
-  '42501', null, 'anon cannot change settings'
+  '42501', 'permission denied for table platform_settings', 'anon cannot change settings'
 );
-select throws_ok($$ select 1 from public.invite_codes $$, '42501', null, 'anon cannot read invite codes');
-select throws_ok($$ select 1 from public.invite_redemptions $$, '42501', null, 'anon cannot read redemptions');
+select throws_ok($$ select 1 from public.invite_codes $$, '42501', 'permission denied for table invite_codes',
+  'anon cannot read invite codes');
+select throws_ok($$ select 1 from public.invite_redemptions $$,
+  '42501', 'permission denied for table invite_redemptions',
+  'anon cannot read redemptions');
 select throws_ok(
   $$ insert into public.invite_codes (code) values ('anon-made-0001') $$,
-  '42501', null, 'anon cannot create invite codes'
+  '42501', 'permission denied for table invite_codes', 'anon cannot create invite codes'
 );
 
 -- plain user ----------------------------------------------------------------------------
@@ -39,7 +42,8 @@ select is_empty($$ select 1 from public.invite_codes $$, 'a plain user reads no 
 select is_empty($$ select 1 from public.invite_redemptions $$, 'a plain user reads no redemptions');
 select throws_ok(
   $$ insert into public.invite_codes (code) values ('member-made-01') $$,
-  '42501', null, 'a plain user cannot create invite codes'
+  '42501', 'new row violates row-level security policy for table "invite_codes"',
+  'a plain user cannot create invite codes'
 );
 select is_empty(
   $$ update public.invite_codes set max_uses = 100 where code = 'inv-existing-01' returning code $$,
@@ -55,7 +59,7 @@ select is_empty(
 );
 select throws_ok(
   $$ insert into public.platform_settings (key, value) values ('maintenance', 'true') $$,
-  '42501', null, 'a plain user cannot add settings'
+  '42501', 'permission denied for table platform_settings', 'a plain user cannot add settings'
 );
 
 -- staff (no invites.manage, no settings.manage) ---------------------------------------
@@ -80,19 +84,21 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into public.invite_codes (code, created_by) values ('admin-made-0002', tests.get_user_id('inv-member@example.com')) $$,
-  '42501', null, 'the creator cannot be written by the caller'
+  '42501', 'permission denied for table invite_codes', 'the creator cannot be written by the caller'
 );
 select throws_ok(
   $$ insert into public.invite_codes (code, use_count) values ('admin-made-0003', 0) $$,
-  '42501', null, 'use_count cannot be set on insert'
+  '42501', 'permission denied for table invite_codes', 'use_count cannot be set on insert'
 );
 select throws_ok(
   $$ update public.invite_codes set use_count = 0 where code = 'inv-existing-01' $$,
-  '42501', null, 'use_count cannot be reset, even by an invite manager: only the sign-up hook counts'
+  '42501', 'permission denied for table invite_codes',
+  'use_count cannot be reset, even by an invite manager: only the sign-up hook counts'
 );
 select throws_ok(
   $$ insert into public.invite_codes (code) values ('bad code!') $$,
-  '23514', null, 'a malformed code is refused'
+  '23514', 'new row for relation "invite_codes" violates check constraint "invite_codes_code_format"',
+  'a malformed code is refused'
 );
 select is(
   (select count(*)::int from public.invite_redemptions where code = 'inv-existing-01'),
@@ -118,11 +124,12 @@ select is(
 );
 select throws_ok(
   $$ update public.platform_settings set value = '"closed"' where key = 'signup_mode' $$,
-  '23514', null, 'signup_mode accepts only open or invite_only'
+  '23514', 'new row for relation "platform_settings" violates check constraint "platform_settings_signup_mode"',
+  'signup_mode accepts only open or invite_only'
 );
 select throws_ok(
   $$ update public.platform_settings set key = 'other' where key = 'signup_mode' $$,
-  '42501', null, 'a setting''s key cannot be renamed through the API'
+  '42501', 'permission denied for table platform_settings', 'a setting''s key cannot be renamed through the API'
 );
 
 select * from finish();

@@ -70,35 +70,40 @@ select results_eq(
 );
 select throws_ok(
   $$ update public.private_profiles set phone = '0044 7700 900123' where id = auth.uid() $$,
-  '23514', null, 'a phone number not in E.164 is refused'
+  '23514', 'new row for relation "private_profiles" violates check constraint "private_profiles_phone_e164"',
+  'a phone number not in E.164 is refused'
 );
 select throws_ok(
   $$ update public.private_profiles set timezone = 'Mars/Olympus_Mons' where id = auth.uid() $$,
-  '22023', null, 'an unknown time zone is refused'
+  '22023', 'unknown time zone: Mars/Olympus_Mons', 'an unknown time zone is refused'
 );
 select throws_ok(
   $$ update public.private_profiles set locale = 'english' where id = auth.uid() $$,
-  '23514', null, 'a malformed locale is refused'
+  '23514', 'new row for relation "private_profiles" violates check constraint "private_profiles_locale_format"',
+  'a malformed locale is refused'
 );
 select throws_ok(
   $$ update public.private_profiles set gender = 'robot' where id = auth.uid() $$,
-  '23514', null, 'a gender outside the list is refused'
+  '23514', 'new row for relation "private_profiles" violates check constraint "private_profiles_gender"',
+  'a gender outside the list is refused'
 );
 select throws_ok(
   $$ update public.private_profiles set preferences = '[1, 2]' where id = auth.uid() $$,
-  '23514', null, 'preferences must be an object'
+  '23514', 'new row for relation "private_profiles" violates check constraint "private_profiles_preferences_object"',
+  'preferences must be an object'
 );
 select throws_ok(
   $$ update public.private_profiles set id = tests.get_user_id('pd-stranger@example.com') where id = auth.uid() $$,
-  '42501', null, 'the owner cannot move their private details to another id'
+  '42501', 'permission denied for table private_profiles', 'the owner cannot move their private details to another id'
 );
 select throws_ok(
   $$ insert into public.private_profiles (id) values (gen_random_uuid()) $$,
-  '42501', null, 'nobody inserts private details through the API: sign-up does'
+  '42501', 'permission denied for table private_profiles',
+  'nobody inserts private details through the API: sign-up does'
 );
 select throws_ok(
   $$ delete from public.private_profiles where id = auth.uid() $$,
-  '42501', null, 'nobody deletes private details through the API'
+  '42501', 'permission denied for table private_profiles', 'nobody deletes private details through the API'
 );
 select lives_ok(
   $$ update public.profiles set is_designer = true, is_tailor = false, interests = array['bridal', 'denim']
@@ -112,23 +117,25 @@ select results_eq(
 );
 select throws_ok(
   $$ update public.profiles set interests = array(select 'i' || g from generate_series(1, 21) g) where id = auth.uid() $$,
-  '23514', null, 'more than 20 interests are refused'
+  '23514', 'new row for relation "profiles" violates check constraint "profiles_interests_limit"',
+  'more than 20 interests are refused'
 );
 select throws_ok(
   $$ update public.profiles set account_status = 'deactivated' where id = auth.uid() $$,
-  '42501', null, 'the owner cannot set their account status'
+  '42501', 'permission denied: users.manage is required to change account_status',
+  'the owner cannot set their account status'
 );
 select throws_ok(
   $$ update public.profiles set rating_avg = 5 where id = auth.uid() $$,
-  '42501', null, 'the owner cannot set their rating'
+  '42501', 'permission denied for table profiles', 'the owner cannot set their rating'
 );
 select throws_ok(
   $$ update public.profiles set review_count = 1000 where id = auth.uid() $$,
-  '42501', null, 'the owner cannot set their review count'
+  '42501', 'permission denied for table profiles', 'the owner cannot set their review count'
 );
 select throws_ok(
   $$ update public.profiles set follower_count = 1000000 where id = auth.uid() $$,
-  '42501', null, 'the owner cannot set their follower count'
+  '42501', 'permission denied for table profiles', 'the owner cannot set their follower count'
 );
 
 -- stranger ------------------------------------------------------------------------------
@@ -156,7 +163,8 @@ select is_empty(
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.private_profiles $$, '42501', null, 'anon cannot read private details');
+select throws_ok($$ select 1 from public.private_profiles $$, '42501', 'permission denied for table private_profiles',
+  'anon cannot read private details');
 select is_empty(
   $$ select 1 from public.profiles where id = tests.get_user_id('pd-gone@example.com') $$,
   'anon cannot see a deactivated profile'
@@ -180,7 +188,8 @@ select is(
 );
 select throws_ok(
   $$ update public.profiles set account_status = 'active' where id = auth.uid() $$,
-  '42501', null, 'a deactivated user cannot reactivate themselves'
+  '42501', 'permission denied: users.manage is required to change account_status',
+  'a deactivated user cannot reactivate themselves'
 );
 
 -- staff (users.read) --------------------------------------------------------------------
@@ -227,7 +236,8 @@ select isnt_empty(
 );
 select throws_ok(
   $$ update public.profiles set account_status = 'banned' where id = tests.get_user_id('pd-gone@example.com') $$,
-  '23514', null, 'an account status outside active/deactivated is refused'
+  '23514', 'new row for relation "profiles" violates check constraint "profiles_account_status"',
+  'an account status outside active/deactivated is refused'
 );
 select tests.authenticate_as_anon();
 select isnt_empty(

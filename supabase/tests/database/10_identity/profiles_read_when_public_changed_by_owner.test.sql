@@ -24,7 +24,7 @@ select results_eq(
 );
 select throws_ok(
   $$ update public.profiles set bio = 'x' where id = tests.get_user_id('owner@example.com') $$,
-  '42501', null, 'anon cannot update profiles'
+  '42501', 'permission denied for table profiles', 'anon cannot update profiles'
 );
 
 -- owner ---------------------------------------------------------------------------------
@@ -46,27 +46,29 @@ select is(
 );
 select throws_ok(
   $$ update public.profiles set id = gen_random_uuid() where id = tests.get_user_id('owner@example.com') $$,
-  '42501', null, 'the owner cannot change their profile''s id'
+  '42501', 'permission denied for table profiles', 'the owner cannot change their profile''s id'
 );
 select throws_ok(
   $$ update public.profiles set created_at = now() - interval '1 year' where id = tests.get_user_id('owner@example.com') $$,
-  '42501', null, 'the owner cannot backdate their profile'
+  '42501', 'permission denied for table profiles', 'the owner cannot backdate their profile'
 );
 select throws_ok(
   $$ insert into public.profiles (id) values (gen_random_uuid()) $$,
-  '42501', null, 'nobody inserts profiles through the API: sign-up does'
+  '42501', 'permission denied for table profiles', 'nobody inserts profiles through the API: sign-up does'
 );
 select throws_ok(
   $$ delete from public.profiles where id = tests.get_user_id('owner@example.com') $$,
-  '42501', null, 'nobody deletes profiles through the API: account deletion does'
+  '42501', 'permission denied for table profiles', 'nobody deletes profiles through the API: account deletion does'
 );
 select throws_ok(
   $$ update public.profiles set username = 'Not Valid!' where id = tests.get_user_id('owner@example.com') $$,
-  '23514', null, 'a malformed username is refused by the check constraint'
+  '23514', 'new row for relation "profiles" violates check constraint "profiles_username_format"',
+  'a malformed username is refused by the check constraint'
 );
 select throws_ok(
   $$ update public.profiles set avatar_path = tests.get_user_id('stranger@example.com') || '/face.png' where id = tests.get_user_id('owner@example.com') $$,
-  '23514', null, 'an avatar path outside the owner''s folder is refused'
+  '23514', 'new row for relation "profiles" violates check constraint "profiles_avatar_path_owned"',
+  'an avatar path outside the owner''s folder is refused'
 );
 
 -- stranger ------------------------------------------------------------------------------
@@ -86,7 +88,8 @@ select is_empty(
 );
 select throws_ok(
   $$ update public.profiles set username = 'olive_owner' where id = tests.get_user_id('stranger@example.com') $$,
-  '23505', null, 'a username already taken is refused'
+  '23505', 'duplicate key value violates unique constraint "profiles_username_key"',
+  'a username already taken is refused'
 );
 
 -- service role and trigger bookkeeping ---------------------------------------------------

@@ -40,23 +40,24 @@ select results_eq(
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms, status)
      values ('Sneaky', 'tailoring', '{"full_name": "A", "address_line1": "1", "city": "C", "country_code": "GB"}', true, 'approved') $$,
-  '42501', null, 'an applicant cannot approve themselves by setting status'
+  '42501', 'permission denied for table seller_applications', 'an applicant cannot approve themselves by setting status'
 );
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms, reviewed_by)
      values ('Sneaky', 'tailoring', '{"full_name": "A", "address_line1": "1", "city": "C", "country_code": "GB"}', true, auth.uid()) $$,
-  '42501', null, 'an applicant cannot set reviewed_by'
+  '42501', 'permission denied for table seller_applications', 'an applicant cannot set reviewed_by'
 );
 select throws_ok(
   $$ insert into public.seller_applications (user_id, shop_name, category, return_address, agreed_to_terms)
      values (tests.get_user_id('sell-stranger@example.com'), 'For You', 'tailoring',
              '{"full_name": "A", "address_line1": "1", "city": "C", "country_code": "GB"}', true) $$,
-  '42501', null, 'a user cannot apply on someone else''s behalf'
+  '42501', 'permission denied for table seller_applications', 'a user cannot apply on someone else''s behalf'
 );
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms)
      values ('Stitch Again', 'tailoring', '{"full_name": "A", "address_line1": "1", "city": "C", "country_code": "GB"}', true) $$,
-  '23505', null, 'a second application while one is pending is refused'
+  '23505', 'duplicate key value violates unique constraint "seller_applications_one_pending"',
+  'a second application while one is pending is refused'
 );
 select isnt_empty(
   $$ update public.seller_applications set shop_name = 'Stitch & Sons', platforms = array['etsy', 'depop']
@@ -65,11 +66,13 @@ select isnt_empty(
 );
 select throws_ok(
   $$ update public.seller_applications set status = 'approved' where user_id = auth.uid() $$,
-  '42501', null, 'the applicant cannot change the status of their application'
+  '42501', 'permission denied for table seller_applications',
+  'the applicant cannot change the status of their application'
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-applicant@example.com'), 'approved') $$,
-  '42501', null, 'a plain user cannot review applications, their own included'
+  '42501', 'permission denied: sellers.review is required',
+  'a plain user cannot review applications, their own included'
 );
 select is_empty(
   $$ select 1 from public.shops where id = auth.uid() $$,
@@ -77,7 +80,7 @@ select is_empty(
 );
 select throws_ok(
   $$ insert into public.shops (id, shop_name, category) values (auth.uid(), 'My Own Shop', 'tailoring') $$,
-  '42501', null, 'a user cannot open a shop without an approved application'
+  '42501', 'permission denied for table shops', 'a user cannot open a shop without an approved application'
 );
 
 -- invalid applications ------------------------------------------------------------------
@@ -85,22 +88,26 @@ select tests.authenticate_as(tests.get_user_id('sell-other@example.com'));
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms)
      values ('Other Shop', 'knitwear', '{"full_name": "O", "address_line1": "2 Wool St", "city": "York", "country_code": "GB"}', false) $$,
-  '23514', null, 'an application without accepting the terms is refused'
+  '23514', 'new row for relation "seller_applications" violates check constraint "seller_applications_terms_accepted"',
+  'an application without accepting the terms is refused'
 );
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms)
      values ('Other Shop', 'knitwear', '{"full_name": "O", "address_line1": "2 Wool St", "country_code": "GB"}', true) $$,
-  '23514', null, 'a return address without a city is refused'
+  '23514', 'new row for relation "seller_applications" violates check constraint "seller_applications_return_address"',
+  'a return address without a city is refused'
 );
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms)
      values ('Other Shop', 'knitwear', '"2 Wool St, York"', true) $$,
-  '23514', null, 'a return address that is not an object is refused'
+  '23514', 'new row for relation "seller_applications" violates check constraint "seller_applications_return_address"',
+  'a return address that is not an object is refused'
 );
 select throws_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms, monthly_revenue)
      values ('Other Shop', 'knitwear', '{"full_name": "O", "address_line1": "2 Wool St", "city": "York", "country_code": "GB"}', true, 'lots') $$,
-  '23514', null, 'a revenue band outside the list is refused'
+  '23514', 'new row for relation "seller_applications" violates check constraint "seller_applications_revenue_band"',
+  'a revenue band outside the list is refused'
 );
 select lives_ok(
   $$ insert into public.seller_applications (shop_name, category, return_address, agreed_to_terms)
@@ -125,7 +132,7 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-applicant@example.com'), 'approved') $$,
-  '42501', null, 'staff without sellers.review cannot review'
+  '42501', 'permission denied: sellers.review is required', 'staff without sellers.review cannot review'
 );
 
 -- reviewer ------------------------------------------------------------------------------
@@ -141,24 +148,25 @@ insert into public.seller_applications (shop_name, category, return_address, agr
   values ('Reviewer Shop', 'tailoring', '{"full_name": "R", "address_line1": "3 Rd", "city": "Bath", "country_code": "GB"}', true);
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-reviewer@example.com'), 'approved') $$,
-  '42501', null, 'a reviewer cannot review their own application'
+  '42501', 'permission denied: you cannot review your own application', 'a reviewer cannot review their own application'
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-applicant@example.com'), 'maybe') $$,
-  '22023', null, 'a decision other than approved or rejected is refused'
+  '22023', 'decision must be approved or rejected, not maybe', 'a decision other than approved or rejected is refused'
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-other@example.com'), 'rejected') $$,
-  '22023', null, 'a rejection without a reason is refused'
+  '22023', 'a rejection needs a reason', 'a rejection without a reason is refused'
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-other@example.com'), 'rejected', '   ') $$,
-  '22023', null, 'a rejection with a blank reason is refused'
+  '22023', 'a rejection needs a reason', 'a rejection with a blank reason is refused'
 );
 select throws_ok(
-  $$ select public.review_seller_application(gen_random_uuid(), 'approved') $$,
-  'P0002', null, 'reviewing an unknown application is refused as not found'
-);
+  format($$ select public.review_seller_application(%L, 'approved') $$, unknown_id),
+  'P0002', format('seller application %s not found', unknown_id),
+  'reviewing an unknown application is refused as not found'
+) from gen_random_uuid() unknown_id;
 select results_eq(
   $$ select status, reviewed_by from public.review_seller_application(pg_temp.application_of('sell-applicant@example.com'), 'approved') $$,
   $$ values ('approved', tests.get_user_id('sell-reviewer@example.com')) $$,
@@ -181,7 +189,8 @@ select isnt_empty(
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-applicant@example.com'), 'rejected', 'changed my mind') $$,
-  '55000', null, 'an application cannot be reviewed twice'
+  '55000', format('application %s is already approved', pg_temp.application_of('sell-applicant@example.com')),
+  'an application cannot be reviewed twice'
 );
 select results_eq(
   $$ select status, rejection_reason from public.review_seller_application(pg_temp.application_of('sell-other@example.com'), 'rejected', 'No photos of past work') $$,
@@ -223,10 +232,12 @@ select is(
   'Stitch & Sons',
   'anon reads an open shop'
 );
-select throws_ok($$ select 1 from public.seller_applications $$, '42501', null, 'anon cannot read applications');
+select throws_ok($$ select 1 from public.seller_applications $$,
+  '42501', 'permission denied for table seller_applications',
+  'anon cannot read applications');
 select throws_ok(
   $$ update public.shops set shop_name = 'Anon Shop' where id = tests.get_user_id('sell-applicant@example.com') $$,
-  '42501', null, 'anon cannot edit shops'
+  '42501', 'permission denied for table shops', 'anon cannot edit shops'
 );
 
 select tests.authenticate_as(tests.get_user_id('sell-applicant@example.com'));
@@ -237,19 +248,20 @@ select isnt_empty(
 );
 select throws_ok(
   $$ update public.shops set rating_avg = 5 where id = auth.uid() $$,
-  '42501', null, 'the shop owner cannot set their rating'
+  '42501', 'permission denied for table shops', 'the shop owner cannot set their rating'
 );
 select throws_ok(
   $$ update public.shops set review_count = 999 where id = auth.uid() $$,
-  '42501', null, 'the shop owner cannot set their review count'
+  '42501', 'permission denied for table shops', 'the shop owner cannot set their review count'
 );
 select throws_ok(
   $$ update public.shops set is_active = true where id = auth.uid() $$,
-  '42501', null, 'the shop owner cannot set whether their shop is active'
+  '42501', 'permission denied for table shops', 'the shop owner cannot set whether their shop is active'
 );
 select throws_ok(
   $$ update public.shops set logo_path = tests.get_user_id('sell-stranger@example.com') || '/logo.png' where id = auth.uid() $$,
-  '23514', null, 'a logo outside the owner''s folder is refused'
+  '23514', 'new row for relation "shops" violates check constraint "shops_logo_path_owned"',
+  'a logo outside the owner''s folder is refused'
 );
 
 select tests.authenticate_as(tests.get_user_id('sell-stranger@example.com'));
