@@ -32,7 +32,8 @@ select throws_ok(
 select throws_ok(
   $$ insert into public.pattern_library (category, name, pattern)
      select 'Dresses!', 'Bad category', pattern from public.pattern_library where name = 'Shift dress' $$,
-  '23514', null, 'categories are lowercase slugs'
+  '23514', 'new row for relation "pattern_library" violates check constraint "pattern_library_category_format"',
+  'categories are lowercase slugs'
 );
 select lives_ok(
   $$ insert into public.garment_presets (category, name, units, measurements)
@@ -41,7 +42,8 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into public.garment_presets (category, name, measurements) values ('tests-tops', 'Bad', '{"chest": "big"}') $$,
-  '23514', null, 'measurements are positive numbers'
+  '23514', 'new row for relation "garment_presets" violates check constraint "garment_presets_measurements_numbers"',
+  'measurements are positive numbers'
 );
 
 -- signed-in user ----------------------------------------------------------------------------
@@ -59,7 +61,7 @@ select results_eq(
 select throws_ok(
   $$ insert into public.pattern_library (category, name, pattern)
      select 'tests-dresses', 'Mine', pattern from public.pattern_library where name = 'Shift dress' $$,
-  '42501', null, 'a user cannot add to the library'
+  '42501', 'new row violates row-level security policy for table "pattern_library"', 'a user cannot add to the library'
 );
 select is_empty(
   $$ update public.pattern_library set name = 'Renamed' where category = 'tests-dresses' returning id $$,
@@ -71,18 +73,18 @@ select is_empty(
 );
 select throws_ok(
   $$ insert into public.garment_presets (category, name) values ('tests-tops', 'Mine') $$,
-  '42501', null, 'a user cannot add presets'
+  '42501', 'new row violates row-level security policy for table "garment_presets"', 'a user cannot add presets'
 );
 
 -- anon ------------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ select 1 from public.pattern_library $$,
-  '42501', null, 'anon cannot read the library'
+  '42501', 'permission denied for table pattern_library', 'anon cannot read the library'
 );
 select throws_ok(
   $$ select 1 from public.textures $$,
-  '42501', null, 'anon cannot read textures'
+  '42501', 'permission denied for table textures', 'anon cannot read textures'
 );
 
 -- textures: owner -------------------------------------------------------------------------
@@ -97,19 +99,21 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into public.textures (name, storage_path) values ('Stolen', tests.get_user_id('asset-stranger@example.com') || '/x.png') $$,
-  '23514', null, 'a texture''s image must be in the owner''s folder'
+  '23514', 'new row for relation "textures" violates check constraint "textures_storage_path_owned"',
+  'a texture''s image must be in the owner''s folder'
 );
 select throws_ok(
   $$ update public.textures set storage_path = auth.uid() || '/other.png' where name = 'Silk' $$,
-  '42501', null, 'the image path is set once'
+  '42501', 'permission denied for table textures', 'the image path is set once'
 );
 select throws_ok(
   $$ update public.textures set owner_id = tests.get_user_id('asset-stranger@example.com') where name = 'Silk' $$,
-  '42501', null, 'owner_id is not client-writable'
+  '42501', 'permission denied for table textures', 'owner_id is not client-writable'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name) values ('textures', tests.get_user_id('asset-stranger@example.com') || '/planted.png') $$,
-  '42501', null, 'the owner cannot upload into someone else''s texture folder'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the owner cannot upload into someone else''s texture folder'
 );
 select results_eq(
   $$ select name from public.textures where owner_id = auth.uid() order by name $$,

@@ -46,35 +46,37 @@ select ok(
 );
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid()) $$,
-  '42501', null, 'the owner cannot call accept_bid directly'
+  '42501', 'permission denied for function accept_bid', 'the owner cannot call accept_bid directly'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
-  '42501', null, 'anon cannot call accept_bid'
+  '42501', 'permission denied for function accept_bid', 'anon cannot call accept_bid'
 );
 
 -- refusals ------------------------------------------------------------------------------
 select tests.authenticate_as_service_role();
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
-  '42501', null, 'a bid is accepted only for the project''s owner'
+  '42501', 'only the project''s owner may accept its bids', 'a bid is accepted only for the project''s owner'
 );
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), null) $$,
-  '42501', null, 'a bid is not accepted for nobody'
+  '42501', 'only the project''s owner may accept its bids', 'a bid is not accepted for nobody'
 );
 select throws_ok(
-  $$ select public.accept_bid(gen_random_uuid(), tests.get_user_id('acc-owner@example.com')) $$,
-  'P0002', null, 'an unknown bid is not found'
-);
+  format($$ select public.accept_bid(%L, tests.get_user_id('acc-owner@example.com')) $$, unknown_id),
+  'P0002', format('bid %s not found', unknown_id), 'an unknown bid is not found'
+) from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
-  '55000', null, 'a withdrawn bid cannot be accepted'
+  '55000', format('bid %s is withdrawn: only a pending bid can be accepted', tests.bid_of('acc-tailor3@example.com', 'Ball gown')),
+  'a withdrawn bid cannot be accepted'
 );
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
-  '55000', null, 'a rejected bid cannot be accepted'
+  '55000', format('bid %s is rejected: only a pending bid can be accepted', tests.bid_of('acc-tailor2@example.com', 'Morning coat')),
+  'a rejected bid cannot be accepted'
 );
 
 -- acceptance ----------------------------------------------------------------------------
@@ -157,11 +159,12 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
-  '42501', null, 'a retry for someone other than the owner is still refused'
+  '42501', 'only the project''s owner may accept its bids', 'a retry for someone other than the owner is still refused'
 );
 select throws_ok(
   $$ select public.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
-  '55000', null, 'another bid on the project cannot be accepted afterwards'
+  '55000', format('project %s is in_progress: it no longer accepts bids', tests.project_of('Ball gown')),
+  'another bid on the project cannot be accepted afterwards'
 );
 select tests.clear_authentication();
 select is(
@@ -213,7 +216,7 @@ select is_empty(
 select throws_ok(
   $$ update public.thread_participants set user_id = tests.get_user_id('acc-stranger@example.com')
       where thread_id = (pg_temp.order_of('Ball gown')).thread_id and user_id = auth.uid() $$,
-  '42501', null, 'a participant cannot hand their seat to someone else'
+  '42501', 'permission denied for table thread_participants', 'a participant cannot hand their seat to someone else'
 );
 
 select tests.authenticate_as(tests.get_user_id('acc-tailor2@example.com'));
@@ -239,8 +242,10 @@ select is_empty(
   'a stranger does not read the order'
 );
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.threads $$, '42501', null, 'anon cannot read threads');
-select throws_ok($$ select 1 from public.orders $$, '42501', null, 'anon cannot read orders');
+select throws_ok($$ select 1 from public.threads $$, '42501', 'permission denied for table threads',
+  'anon cannot read threads');
+select throws_ok($$ select 1 from public.orders $$, '42501', 'permission denied for table orders',
+  'anon cannot read orders');
 
 select * from finish();
 rollback;

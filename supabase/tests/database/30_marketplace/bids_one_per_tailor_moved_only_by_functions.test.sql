@@ -32,10 +32,10 @@ select public.accept_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer'),
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.bids $$, '42501', null, 'anon cannot read bids');
+select throws_ok($$ select 1 from public.bids $$, '42501', 'permission denied for table bids', 'anon cannot read bids');
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 1000, 5) $$,
-  '42501', null, 'anon cannot bid'
+  '42501', 'permission denied for table bids', 'anon cannot bid'
 );
 
 -- a tailor bids -------------------------------------------------------------------------
@@ -51,51 +51,57 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 240000, 10) $$,
-  '23505', null, 'a second bid by the same tailor on the same project is refused'
+  '23505', 'duplicate key value violates unique constraint "bids_one_per_tailor"',
+  'a second bid by the same tailor on the same project is refused'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days, currency) values (tests.project_of('Kimono'), 240000, 10, 'USD') $$,
-  '42703', null, 'a bid has no currency of its own: its amount is in the project''s'
+  '42703', 'column "currency" of relation "bids" does not exist',
+  'a bid has no currency of its own: its amount is in the project''s'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days, status) values (tests.project_of('Kimono'), 240000, 10, 'accepted') $$,
-  '42501', null, 'a bidder cannot set the status'
+  '42501', 'permission denied for table bids', 'a bidder cannot set the status'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, tailor_id, amount, duration_days)
      values (tests.project_of('Kimono'), tests.get_user_id('bid-tailor2@example.com'), 240000, 10) $$,
-  '42501', null, 'a bidder cannot bid in someone else''s name'
+  '42501', 'permission denied for table bids', 'a bidder cannot bid in someone else''s name'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Closed cape'), 9000, 10) $$,
-  '55000', null, 'a closed project takes no bids'
+  '55000', format('project %s is closed: it no longer takes bids', tests.project_of('Closed cape')),
+  'a closed project takes no bids'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Busy blazer'), 9000, 10) $$,
-  '55000', null, 'a project in progress takes no bids'
+  '55000', format('project %s is in_progress: it no longer takes bids', tests.project_of('Busy blazer')),
+  'a project in progress takes no bids'
 );
 select throws_ok(
-  $$ insert into public.bids (project_id, amount, duration_days) values (gen_random_uuid(), 9000, 10) $$,
-  'P0002', null, 'a bid on an unknown project is not found'
-);
+  format($$ insert into public.bids (project_id, amount, duration_days) values (%L, 9000, 10) $$, unknown_id),
+  'P0002', format('project %s not found', unknown_id), 'a bid on an unknown project is not found'
+) from gen_random_uuid() unknown_id;
 
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 0, 10) $$,
-  '22023', null, 'a zero amount is refused'
+  '22023', 'bid amount must be a positive whole number of minor units of JPY, not 0', 'a zero amount is refused'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), -1, 10) $$,
-  '22023', null, 'a negative amount is refused'
+  '22023', 'bid amount must be a positive whole number of minor units of JPY, not -1', 'a negative amount is refused'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days)
      values (tests.project_of('Kimono'), (select max_amount + 1 from public.currencies where code = 'JPY'), 10) $$,
-  '22023', null, 'an amount above the currency''s maximum is refused'
+  '22023', 'bid amount 100000000 exceeds the maximum of 99999999 minor units of JPY',
+  'an amount above the currency''s maximum is refused'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 1000, 0) $$,
-  '23514', null, 'a duration of zero days is refused'
+  '23514', 'new row for relation "bids" violates check constraint "bids_duration_range"',
+  'a duration of zero days is refused'
 );
 select lives_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 280000, 21) $$,
@@ -106,7 +112,7 @@ select lives_ok(
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Kimono'), 1000, 5) $$,
-  '42501', null, 'the owner cannot bid on their own project'
+  '42501', 'you cannot bid on your own project', 'the owner cannot bid on their own project'
 );
 select results_eq(
   $$ select tailor_id from public.bids where project_id = tests.project_of('Kimono') order by amount $$,
@@ -119,7 +125,7 @@ select is_empty(
 );
 select throws_ok(
   $$ update public.bids set status = 'accepted' where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  '42501', null, 'the owner cannot accept a bid by writing its status'
+  '42501', 'permission denied for table bids', 'the owner cannot accept a bid by writing its status'
 );
 
 -- the tailor, again ---------------------------------------------------------------------
@@ -137,24 +143,25 @@ select isnt_empty(
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
   $$ update public.projects set currency = 'USD' where id = tests.project_of('Kimono') $$,
-  '55000', null, 'a project''s currency cannot change once it has bids (their amounts are in it)'
+  '55000', format('project %s has bids in JPY: its currency cannot change', tests.project_of('Kimono')),
+  'a project''s currency cannot change once it has bids (their amounts are in it)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
 select throws_ok(
   $$ update public.bids set amount = 0 where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  '22023', null, 'an edit cannot zero the amount'
+  '22023', 'bid amount must be a positive whole number of minor units of JPY, not 0', 'an edit cannot zero the amount'
 );
 select throws_ok(
   $$ update public.bids set status = 'withdrawn' where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  '42501', null, 'a tailor cannot write their bid''s status'
+  '42501', 'permission denied for table bids', 'a tailor cannot write their bid''s status'
 );
 select throws_ok(
   $$ update public.bids set project_id = tests.project_of('Busy blazer') where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  '42501', null, 'a tailor cannot move their bid to another project'
+  '42501', 'permission denied for table bids', 'a tailor cannot move their bid to another project'
 );
 select throws_ok(
   $$ update public.bids set project_id = tests.project_of('Busy blazer') where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
-  '42501', null, 'a tailor cannot move their bid to another project'
+  '42501', 'permission denied for table bids', 'a tailor cannot move their bid to another project'
 );
 select is_empty(
   $$ update public.bids set amount = 1 where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,
@@ -179,14 +186,18 @@ select is(
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  'P0002', null, 'a tailor cannot withdraw another tailor''s bid (not found)'
+  'P0002', format('bid %s not found', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'a tailor cannot withdraw another tailor''s bid (not found)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  'P0002', null, 'the project owner cannot withdraw a bid (not found)'
+  'P0002', format('bid %s not found', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'the project owner cannot withdraw a bid (not found)'
 );
-select throws_ok($$ select public.withdraw_bid(gen_random_uuid()) $$, 'P0002', null, 'withdrawing an unknown bid is not found');
+select throws_ok(format($$ select public.withdraw_bid(%L) $$, unknown_id),
+  'P0002', format('bid %s not found', unknown_id),
+  'withdrawing an unknown bid is not found') from gen_random_uuid() unknown_id;
 
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
 select results_eq(
@@ -196,7 +207,8 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  '55000', null, 'a bid cannot be withdrawn twice'
+  '55000', format('bid %s is withdrawn, only a pending bid can be withdrawn', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'a bid cannot be withdrawn twice'
 );
 select is_empty(
   $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
@@ -204,34 +216,42 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
-  'P0002', null, 'another tailor''s accepted bid is not found'
+  'P0002', format('bid %s not found', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'another tailor''s accepted bid is not found'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
-  '55000', null, 'an accepted bid cannot be withdrawn'
+  '55000', format('bid %s is accepted, only a pending bid can be withdrawn', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'an accepted bid cannot be withdrawn'
 );
 
 -- reject_bid ----------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  'P0002', null, 'a tailor cannot reject (their own) bid'
+  'P0002', format('bid %s not found', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'a tailor cannot reject (their own) bid'
 );
 select tests.authenticate_as(tests.get_user_id('bid-stranger@example.com'));
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  'P0002', null, 'a stranger cannot reject a bid (not found)'
+  'P0002', format('bid %s not found', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'a stranger cannot reject a bid (not found)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
-select throws_ok($$ select public.reject_bid(gen_random_uuid()) $$, 'P0002', null, 'rejecting an unknown bid is not found');
+select throws_ok(format($$ select public.reject_bid(%L) $$, unknown_id),
+  'P0002', format('bid %s not found', unknown_id),
+  'rejecting an unknown bid is not found') from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  '55000', null, 'a withdrawn bid cannot be rejected'
+  '55000', format('bid %s is withdrawn, only a pending bid can be rejected', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'a withdrawn bid cannot be rejected'
 );
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
-  '55000', null, 'an accepted bid cannot be rejected'
+  '55000', format('bid %s is accepted, only a pending bid can be rejected', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'an accepted bid cannot be rejected'
 );
 select results_eq(
   $$ select status, decided_at is not null from public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
@@ -240,12 +260,14 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  '55000', null, 'a bid cannot be rejected twice'
+  '55000', format('bid %s is rejected, only a pending bid can be rejected', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'a bid cannot be rejected twice'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  '55000', null, 'a rejected bid cannot be withdrawn'
+  '55000', format('bid %s is rejected, only a pending bid can be withdrawn', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'a rejected bid cannot be withdrawn'
 );
 select is_empty(
   $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,

@@ -38,7 +38,7 @@ insert into storage.objects (bucket_id, name) values ('deliverables', 'not-an-or
 select tests.authenticate_as(tests.get_user_id('dl-seller@example.com'));
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('awaiting_payment', 'early.png'), auth.uid()) $$,
-  '42501', null, 'the seller cannot upload before payment'
+  '42501', 'new row violates row-level security policy for table "objects"', 'the seller cannot upload before payment'
 );
 select lives_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('in_progress', 'suit.png'), auth.uid()),
@@ -51,47 +51,51 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('delivered', 'late.png'), auth.uid()) $$,
-  '42501', null, 'the seller cannot upload once the order is delivered'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the seller cannot upload once the order is delivered'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('completed', 'late.png'), auth.uid()) $$,
-  '42501', null, 'the seller cannot upload once the order is completed'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the seller cannot upload once the order is completed'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', 'not-a-uuid/file.png', auth.uid()) $$,
-  '42501', null, 'a folder that is not a uuid is denied, not an error'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'a folder that is not a uuid is denied, not an error'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', upper(pg_temp.path('in_progress', 'shout.png')), auth.uid()) $$,
-  '42501', null, 'an upper-case spelling of the order id is denied'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'an upper-case spelling of the order id is denied'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', 'loose.png', auth.uid()) $$,
-  '42501', null, 'a file outside any folder is denied'
+  '42501', 'new row violates row-level security policy for table "objects"', 'a file outside any folder is denied'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', 'x/' || pg_temp.path('in_progress', 'nested.png'), auth.uid()) $$,
-  '42501', null, 'the order id must be the first folder'
+  '42501', 'new row violates row-level security policy for table "objects"', 'the order id must be the first folder'
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', gen_random_uuid() || '/ghost.png', auth.uid()) $$,
-  '42501', null, 'the folder of an unknown order is denied'
+  '42501', 'new row violates row-level security policy for table "objects"', 'the folder of an unknown order is denied'
 );
 
 select tests.authenticate_as(tests.get_user_id('dl-buyer@example.com'));
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('in_progress', 'buyer.png'), auth.uid()) $$,
-  '42501', null, 'the buyer cannot upload deliverables'
+  '42501', 'new row violates row-level security policy for table "objects"', 'the buyer cannot upload deliverables'
 );
 select tests.authenticate_as(tests.get_user_id('dl-stranger@example.com'));
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('in_progress', 'stranger.png'), auth.uid()) $$,
-  '42501', null, 'a stranger cannot upload deliverables'
+  '42501', 'new row violates row-level security policy for table "objects"', 'a stranger cannot upload deliverables'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name) values ('deliverables', pg_temp.path('in_progress', 'anon.png')) $$,
-  '42501', null, 'anon cannot upload deliverables'
+  '42501', 'new row violates row-level security policy for table "objects"', 'anon cannot upload deliverables'
 );
 
 -- reads ---------------------------------------------------------------------------------
@@ -164,23 +168,28 @@ select set_eq(
 select tests.authenticate_as(tests.get_user_id('dl-seller@example.com'));
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.o('in_progress'), 'Done', array[pg_temp.path('revision_requested', 'v2.png')]) $$,
-  '22023', null, 'a file from another order''s folder is refused'
+  '22023', format('delivery files must be in the order''s folder %s/ of the deliverables bucket', pg_temp.o('in_progress')),
+  'a file from another order''s folder is refused'
 );
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.o('in_progress'), 'Done', array['not-an-order/readme.txt']) $$,
-  '22023', null, 'a file outside the order''s folder is refused'
+  '22023', format('delivery files must be in the order''s folder %s/ of the deliverables bucket', pg_temp.o('in_progress')),
+  'a file outside the order''s folder is refused'
 );
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.o('in_progress'), 'Done', array[pg_temp.path('in_progress', '../' || pg_temp.o('revision_requested') || '/v2.png')]) $$,
-  '22023', null, 'a path climbing out of the order''s folder is refused'
+  '22023', format('delivery files must be in the order''s folder %s/ of the deliverables bucket', pg_temp.o('in_progress')),
+  'a path climbing out of the order''s folder is refused'
 );
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.o('in_progress'), 'Done', array[pg_temp.path('in_progress', 'suit.png'), pg_temp.path('in_progress', 'missing.png')]) $$,
-  '22023', null, 'a file that was never uploaded is refused'
+  '22023', format('file %s/missing.png has not been uploaded to the deliverables bucket', pg_temp.o('in_progress')),
+  'a file that was never uploaded is refused'
 );
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.o('in_progress'), '   ', array[pg_temp.path('in_progress', 'suit.png')]) $$,
-  '23514', null, 'a delivery needs a message'
+  '23514', 'new row for relation "deliveries" violates check constraint "deliveries_message_length"',
+  'a delivery needs a message'
 );
 select results_eq(
   $$ select file_paths, status from public.submit_delivery(pg_temp.o('in_progress'), 'The suit, front and back',
@@ -190,7 +199,8 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name, owner) values ('deliverables', pg_temp.path('in_progress', 'after.png'), auth.uid()) $$,
-  '42501', null, 'after delivering, the seller can no longer upload'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'after delivering, the seller can no longer upload'
 );
 select tests.authenticate_as(tests.get_user_id('dl-buyer@example.com'));
 select results_eq(

@@ -28,6 +28,9 @@ select set_config('tests.token_to_revoke',
 select set_config('tests.token_to_expire',
   (select token from public.create_design_share_link(current_setting('tests.secret')::uuid, now() + interval '1 hour')), true);
 select isnt(current_setting('tests.token'), current_setting('tests.token_to_revoke'), 'every link has its own token');
+-- The link's id, for the stranger to try (they cannot look it up themselves).
+select set_config('tests.token_link',
+  (select id::text from public.design_share_links where token_hash = extensions.digest(current_setting('tests.token'), 'sha256')), true);
 
 select results_eq(
   $$ select count(*)::int from public.design_share_links where design_id = current_setting('tests.secret')::uuid $$,
@@ -51,11 +54,12 @@ select throws_ok(
 select throws_ok(
   $$ insert into public.design_share_links (design_id, owner_id, token_hash, token_prefix)
      values (current_setting('tests.secret')::uuid, auth.uid(), extensions.digest('mine', 'sha256'), 'abcdefgh') $$,
-  '42501', null, 'links cannot be inserted directly (the token would be the caller''s choice)'
+  '42501', 'permission denied for table design_share_links',
+  'links cannot be inserted directly (the token would be the caller''s choice)'
 );
 select throws_ok(
   $$ update public.design_share_links set revoked_at = null $$,
-  '42501', null, 'links cannot be edited directly (no un-revoking)'
+  '42501', 'permission denied for table design_share_links', 'links cannot be edited directly (no un-revoking)'
 );
 select lives_ok(
   $$ select public.revoke_design_share_link(
@@ -76,16 +80,17 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.create_design_share_link(current_setting('tests.secret')::uuid) $$,
-  'P0002', format('design %s not found', current_setting('tests.secret')), 'a stranger cannot share someone else''s design'
+  'P0002', format('design %s not found', current_setting('tests.secret')),
+  'a stranger cannot share someone else''s design'
 );
 select throws_ok(
   $$ select public.create_design_share_link(current_setting('tests.open')::uuid) $$,
-  'P0002', null, 'not even a public one'
+  'P0002', format('design %s not found', current_setting('tests.open')), 'not even a public one'
 );
 select throws_ok(
-  $$ select public.revoke_design_share_link(
-       (select id from public.design_share_links where token_hash = extensions.digest(current_setting('tests.token'), 'sha256'))) $$,
-  'P0002', null, 'a stranger cannot revoke the owner''s link'
+  $$ select public.revoke_design_share_link(current_setting('tests.token_link')::uuid) $$,
+  'P0002', format('share link %s not found', current_setting('tests.token_link')),
+  'a stranger cannot revoke the owner''s link'
 );
 select is_empty(
   $$ select 1 from public.designs where id = current_setting('tests.secret')::uuid $$,
@@ -122,11 +127,11 @@ select throws_ok(
 );
 select throws_ok(
   $$ select public.create_design_share_link(current_setting('tests.secret')::uuid) $$,
-  '42501', null, 'anon cannot make links'
+  '42501', 'permission denied for function create_design_share_link', 'anon cannot make links'
 );
 select throws_ok(
   $$ select public.duplicate_design(current_setting('tests.open')::uuid) $$,
-  '42501', null, 'anon cannot duplicate'
+  '42501', 'permission denied for function duplicate_design', 'anon cannot duplicate'
 );
 
 -- duplication -----------------------------------------------------------------------------

@@ -44,16 +44,16 @@ select isnt_empty(
 );
 select throws_ok(
   $$ update public.designs set owner_id = tests.get_user_id('design-stranger@example.com') where title = 'Private gown' $$,
-  '42501', null, 'owner_id is not client-writable'
+  '42501', 'permission denied for table designs', 'owner_id is not client-writable'
 );
 select throws_ok(
   $$ update public.designs set duplicated_from = id where title = 'Private gown' $$,
-  '42501', null, 'duplicated_from is not client-writable'
+  '42501', 'permission denied for table designs', 'duplicated_from is not client-writable'
 );
 select throws_ok(
   $$ insert into public.designs (owner_id, title, pattern)
      select tests.get_user_id('design-stranger@example.com'), 'Planted', pattern from pattern_fixture $$,
-  '42501', null, 'nobody creates a design for someone else'
+  '42501', 'permission denied for table designs', 'nobody creates a design for someone else'
 );
 
 -- pattern, tags and paths ---------------------------------------------------------------
@@ -74,13 +74,15 @@ select throws_ok(
   $$ insert into public.designs (title, pattern)
      values ('Bad', '{"version": 1, "units": "mm", "width": 10, "height": 10,
                       "pieces": [{"name": "front", "points": [[0, 0], [1]]}]}') $$,
-  '22023', 'invalid pattern: pattern.pieces[0].points[1] must be [x, y] with numbers', 'a malformed point is named precisely'
+  '22023', 'invalid pattern: pattern.pieces[0].points[1] must be [x, y] with numbers',
+  'a malformed point is named precisely'
 );
 select throws_ok(
   $$ insert into public.designs (title, pattern)
      values ('Bad', '{"version": 1, "units": "mm", "width": 10, "height": 10,
                       "pieces": [{"name": "front", "points": [[0, 0], [500, 0]]}]}') $$,
-  '22023', 'invalid pattern: pattern.pieces[0].points[1] lies far outside the 10 x 10 canvas', 'a point far off the canvas is refused'
+  '22023', 'invalid pattern: pattern.pieces[0].points[1] lies far outside the 10 x 10 canvas',
+  'a point far off the canvas is refused'
 );
 select throws_ok(
   $$ update public.designs set pattern = '{"version": 1, "units": "mm", "width": 10, "height": 10,
@@ -89,17 +91,20 @@ select throws_ok(
 );
 select throws_ok(
   $$ insert into public.designs (title, tags, pattern) select 'Bad', array['Evening!'], pattern from pattern_fixture $$,
-  '23514', null, 'tags must be lowercase words'
+  '23514', 'new row for relation "designs" violates check constraint "designs_tags_valid"',
+  'tags must be lowercase words'
 );
 select throws_ok(
   $$ insert into public.designs (title, pattern, file_paths)
      select 'Bad', pattern, array[tests.get_user_id('design-stranger@example.com') || '/theirs.png'] from pattern_fixture $$,
-  '23514', null, 'a linked path outside the owner''s folder is refused'
+  '23514', 'new row for relation "designs" violates check constraint "designs_file_paths_owned"',
+  'a linked path outside the owner''s folder is refused'
 );
 select throws_ok(
   $$ insert into public.designs (title, pattern, file_paths)
      select 'Bad', pattern, array[auth.uid() || '/../escape.png'] from pattern_fixture $$,
-  '23514', null, 'a linked path climbing out of the folder is refused'
+  '23514', 'new row for relation "designs" violates check constraint "designs_file_paths_owned"',
+  'a linked path climbing out of the folder is refused'
 );
 
 -- stranger ------------------------------------------------------------------------------
@@ -127,7 +132,7 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into public.designs (title, pattern) select 'Anon', pattern from pattern_fixture $$,
-  '42501', null, 'anon cannot create designs'
+  '42501', 'permission denied for table designs', 'anon cannot create designs'
 );
 
 -- admin (content.moderate) --------------------------------------------------------------

@@ -27,7 +27,8 @@ select is(
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name) values ('exports', auth.uid() || '/d1/forged.png') $$,
-  '42501', null, 'the owner cannot write into their export folder'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the owner cannot write into their export folder'
 );
 select is_empty(
   $$ update storage.objects set name = auth.uid() || '/d1/renamed.png' where bucket_id = 'exports' returning 1 $$,

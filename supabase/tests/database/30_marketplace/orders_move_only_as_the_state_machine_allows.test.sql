@@ -7,7 +7,7 @@
 -- requirement approvals, revision allowances, what clients may write, who reads what, the
 -- timeline and the project following its order.
 begin;
-select plan(54);
+select plan(55);
 
 select tests.create_user('sm-buyer@example.com');
 select tests.create_user('sm-seller@example.com');
@@ -255,16 +255,19 @@ select pg_temp.act_as('buyer');
 select throws_ok(
   $$ insert into public.project_requirements (project_id, title)
      select project_id, 'Afterthought' from public.orders where id = pg_temp.o('reqs') $$,
-  '55000', null, 'requirements cannot be added once both parties approved'
+  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
+  'requirements cannot be added once both parties approved'
 );
 select throws_ok(
   $$ update public.project_requirements set title = 'Fit: slim'
       where project_id = (select project_id from public.orders where id = pg_temp.o('reqs')) $$,
-  '55000', null, 'requirements cannot be edited once both parties approved'
+  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
+  'requirements cannot be edited once both parties approved'
 );
 select throws_ok(
   $$ delete from public.project_requirements where project_id = (select project_id from public.orders where id = pg_temp.o('reqs')) $$,
-  '55000', null, 'requirements cannot be removed once both parties approved'
+  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
+  'requirements cannot be removed once both parties approved'
 );
 
 -- Payment -------------------------------------------------------------------------------
@@ -288,16 +291,21 @@ select is(
   'and records no second payment'
 );
 select throws_ok(
-  $$ select public.record_order_payment(gen_random_uuid()) $$,
-  'P0002', null, 'a payment for an unknown order is not found'
-);
+  format($$ select public.record_order_payment(%L) $$, unknown_id),
+  'P0002', format('order %s not found', unknown_id), 'a payment for an unknown order is not found'
+) from gen_random_uuid() unknown_id;
 
 -- Bad arguments -------------------------------------------------------------------------
 select pg_temp.act_as('seller');
-select throws_ok($$ select public.cancel_order(pg_temp.o('reqs'), '  ') $$, '22023', null, 'a cancellation needs a reason');
+select throws_ok($$ select public.cancel_order(pg_temp.o('reqs'), '  ') $$, '22023', 'a cancellation needs a reason',
+  'a cancellation needs a reason');
 select pg_temp.act_as('buyer');
-select throws_ok($$ select public.open_dispute(pg_temp.o('reqs'), 'bad') $$, '22023', null, 'a dispute needs a reason of 10 characters');
-select throws_ok($$ select public.approve_delivery(gen_random_uuid()) $$, 'P0002', null, 'an unknown order is not found');
+select throws_ok($$ select public.open_dispute(pg_temp.o('reqs'), 'bad') $$,
+  '22023', 'a dispute needs a reason of at least 10 characters',
+  'a dispute needs a reason of 10 characters');
+select throws_ok(format($$ select public.approve_delivery(%L) $$, unknown_id),
+  'P0002', format('order %s not found', unknown_id),
+  'an unknown order is not found') from gen_random_uuid() unknown_id;
 
 -- Revisions allowance -------------------------------------------------------------------
 select tests.clear_authentication();
@@ -307,7 +315,7 @@ update public.orders set revisions_allowed = 1 where id = pg_temp.o('revisions')
 select pg_temp.act_as('buyer');
 select throws_ok(
   $$ select public.request_revision(pg_temp.o('revisions'), '') $$,
-  '22023', null, 'a revision request needs a note'
+  '22023', 'a revision request needs a note saying what to change', 'a revision request needs a note'
 );
 select results_eq(
   $$ select status, revisions_used from public.request_revision(pg_temp.o('revisions'), 'Take in the waist') $$,
@@ -319,7 +327,7 @@ select public.submit_delivery(pg_temp.o('revisions'), 'Waist taken in');
 select pg_temp.act_as('buyer');
 select throws_ok(
   $$ select public.request_revision(pg_temp.o('revisions'), 'And the sleeves') $$,
-  '55000', null, 'no revision is left'
+  '55000', format('order %s has used all 1 revisions it includes', pg_temp.o('revisions')), 'no revision is left'
 );
 select results_eq(
   $$ select status from public.approve_delivery(pg_temp.o('revisions')) $$,
@@ -336,19 +344,19 @@ select set_eq(
 select pg_temp.act_as('buyer');
 select throws_ok(
   $$ update public.orders set status = 'completed' where id = pg_temp.o('reqs') $$,
-  '42501', null, 'the buyer cannot write the status'
+  '42501', 'permission denied for table orders', 'the buyer cannot write the status'
 );
 select throws_ok(
   $$ update public.orders set price_amount = 1 where id = pg_temp.o('reqs') $$,
-  '42501', null, 'the buyer cannot write the price'
+  '42501', 'permission denied for table orders', 'the buyer cannot write the price'
 );
 select throws_ok(
   $$ update public.orders set commission_rate_bps = 0, revisions_allowed = 99 where id = pg_temp.o('reqs') $$,
-  '42501', null, 'the buyer cannot write the commission or the revisions allowance'
+  '42501', 'permission denied for table orders', 'the buyer cannot write the commission or the revisions allowance'
 );
 select throws_ok(
   $$ insert into public.order_events (order_id, event_type) values (pg_temp.o('reqs'), 'status_changed') $$,
-  '42501', null, 'the buyer cannot write the timeline'
+  '42501', 'permission denied for table order_events', 'the buyer cannot write the timeline'
 );
 select isnt_empty(
   $$ update public.orders set metadata = '{"fitting": "Tuesday"}' where id = pg_temp.o('reqs') returning id $$,
@@ -357,11 +365,11 @@ select isnt_empty(
 select pg_temp.act_as('seller');
 select throws_ok(
   $$ update public.orders set status = 'delivered' where id = pg_temp.o('reqs') $$,
-  '42501', null, 'the seller cannot write the status'
+  '42501', 'permission denied for table orders', 'the seller cannot write the status'
 );
 select throws_ok(
   $$ update public.orders set paid_at = null where id = pg_temp.o('reqs') $$,
-  '42501', null, 'the seller cannot write payment times'
+  '42501', 'permission denied for table orders', 'the seller cannot write payment times'
 );
 select isnt_empty(
   $$ update public.orders set metadata = '{"fitting": "Wednesday"}' where id = pg_temp.o('reqs') returning id $$,
@@ -405,8 +413,12 @@ select results_eq(
   'the seller reads the delivery and the dispute against them'
 );
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.order_events $$, '42501', null, 'anon cannot read timelines');
-select throws_ok($$ select 1 from public.deliveries union all select 1 from public.disputes $$, '42501', null, 'anon cannot read deliveries or disputes');
+select throws_ok($$ select 1 from public.order_events $$, '42501', 'permission denied for table order_events',
+  'anon cannot read timelines');
+select throws_ok($$ select 1 from public.deliveries $$, '42501', 'permission denied for table deliveries',
+  'anon cannot read deliveries');
+select throws_ok($$ select 1 from public.disputes $$, '42501', 'permission denied for table disputes',
+  'anon cannot read disputes');
 
 -- The timeline and the project ----------------------------------------------------------
 select tests.clear_authentication();

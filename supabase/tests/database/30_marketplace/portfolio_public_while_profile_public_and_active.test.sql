@@ -31,23 +31,25 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into public.portfolio_items (title, design_id) values ('Not mine', current_setting('tests.stranger_design')::uuid) $$,
-  '42501', null, 'an item cannot link someone else''s design'
+  '42501', format('design %s is not one of your designs', current_setting('tests.stranger_design')),
+  'an item cannot link someone else''s design'
 );
 select throws_ok(
-  $$ insert into public.portfolio_items (title, design_id) values ('Unknown', gen_random_uuid()) $$,
-  '42501', null, 'nor a design that does not exist'
-);
+  format($$ insert into public.portfolio_items (title, design_id) values ('Unknown', %L) $$, unknown_id),
+  '42501', format('design %s is not one of your designs', unknown_id), 'nor a design that does not exist'
+) from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ insert into public.portfolio_items (title, image_paths) values ('Bad', array[tests.get_user_id('folio-stranger@example.com') || '/x.jpg']) $$,
-  '23514', null, 'images must be in the owner''s folder'
+  '23514', 'new row for relation "portfolio_items" violates check constraint "portfolio_items_image_paths_owned"',
+  'images must be in the owner''s folder'
 );
 select throws_ok(
   $$ insert into public.portfolio_items (owner_id, title) values (tests.get_user_id('folio-stranger@example.com'), 'Planted') $$,
-  '42501', null, 'nobody adds items to someone else''s portfolio'
+  '42501', 'permission denied for table portfolio_items', 'nobody adds items to someone else''s portfolio'
 );
 select throws_ok(
   $$ update public.portfolio_items set owner_id = tests.get_user_id('folio-stranger@example.com') $$,
-  '42501', null, 'owner_id is not client-writable'
+  '42501', 'permission denied for table portfolio_items', 'owner_id is not client-writable'
 );
 select results_eq(
   $$ select title from public.portfolio_items where owner_id = auth.uid() order by position, created_at $$,
@@ -60,7 +62,8 @@ select isnt_empty(
 );
 select throws_ok(
   $$ insert into storage.objects (bucket_id, name) values ('portfolio', tests.get_user_id('folio-stranger@example.com') || '/planted.jpg') $$,
-  '42501', null, 'the owner cannot upload into someone else''s portfolio folder'
+  '42501', 'new row violates row-level security policy for table "objects"',
+  'the owner cannot upload into someone else''s portfolio folder'
 );
 
 -- public profile: everyone reads ----------------------------------------------------------
@@ -91,7 +94,7 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into public.portfolio_items (title) values ('Anon') $$,
-  '42501', null, 'anon cannot add items'
+  '42501', 'permission denied for table portfolio_items', 'anon cannot add items'
 );
 
 -- private profile: the owner only ---------------------------------------------------------

@@ -28,12 +28,16 @@ grant execute on function pg_temp.design_of(text) to authenticated, anon, servic
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.projects $$, '42501', null, 'anon cannot read projects');
-select throws_ok($$ select 1 from public.project_designs $$, '42501', null, 'anon cannot read project designs');
-select throws_ok($$ select 1 from public.project_requirements $$, '42501', null, 'anon cannot read requirements');
+select throws_ok($$ select 1 from public.projects $$, '42501', 'permission denied for table projects',
+  'anon cannot read projects');
+select throws_ok($$ select 1 from public.project_designs $$, '42501', 'permission denied for table project_designs',
+  'anon cannot read project designs');
+select throws_ok($$ select 1 from public.project_requirements $$,
+  '42501', 'permission denied for table project_requirements',
+  'anon cannot read requirements');
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency) values ('Anon project', 1000, 'USD') $$,
-  '42501', null, 'anon cannot post projects'
+  '42501', 'permission denied for table projects', 'anon cannot post projects'
 );
 
 -- owner ---------------------------------------------------------------------------------
@@ -55,28 +59,28 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency, status) values ('Sneaky', 1000, 'USD', 'in_progress') $$,
-  '42501', null, 'the owner cannot set a project''s status'
+  '42501', 'permission denied for table projects', 'the owner cannot set a project''s status'
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency, bid_count) values ('Sneaky', 1000, 'USD', 10) $$,
-  '42501', null, 'the owner cannot set a project''s bid count'
+  '42501', 'permission denied for table projects', 'the owner cannot set a project''s bid count'
 );
 select throws_ok(
   $$ insert into public.projects (owner_id, title, budget_amount, currency)
      values (tests.get_user_id('proj-stranger@example.com'), 'For you', 1000, 'USD') $$,
-  '42501', null, 'a user cannot post a project on someone else''s behalf'
+  '42501', 'permission denied for table projects', 'a user cannot post a project on someone else''s behalf'
 );
 select throws_ok(
   $$ update public.projects set status = 'closed' where id = tests.project_of('Wedding suit') $$,
-  '42501', null, 'the owner cannot write status'
+  '42501', 'permission denied for table projects', 'the owner cannot write status'
 );
 select throws_ok(
   $$ update public.projects set bid_count = 0 where id = tests.project_of('Wedding suit') $$,
-  '42501', null, 'the owner cannot write bid_count'
+  '42501', 'permission denied for table projects', 'the owner cannot write bid_count'
 );
 select throws_ok(
   $$ update public.projects set owner_id = tests.get_user_id('proj-stranger@example.com') where id = tests.project_of('Wedding suit') $$,
-  '42501', null, 'the owner cannot give a project away by writing owner_id'
+  '42501', 'permission denied for table projects', 'the owner cannot give a project away by writing owner_id'
 );
 select isnt_empty(
   $$ update public.projects set description = 'A three-piece wool suit', budget_amount = 60000, deadline = current_date + 60
@@ -87,16 +91,17 @@ select isnt_empty(
 -- bad input
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency) values ('Free work', 0, 'USD') $$,
-  '22023', null, 'a zero budget is refused'
+  '22023', 'budget must be a positive whole number of minor units of USD, not 0', 'a zero budget is refused'
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency) values ('Negative', -100, 'USD') $$,
-  '22023', null, 'a negative budget is refused'
+  '22023', 'budget must be a positive whole number of minor units of USD, not -100', 'a negative budget is refused'
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency)
      values ('Too rich', (select max_amount + 1 from public.currencies where code = 'USD'), 'USD') $$,
-  '22023', null, 'a budget above the currency''s max_amount is refused'
+  '22023', 'budget 100000000 exceeds the maximum of 99999999 minor units of USD',
+  'a budget above the currency''s max_amount is refused'
 );
 select lives_ok(
   $$ insert into public.projects (title, budget_amount, currency)
@@ -105,23 +110,24 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency) values ('Doubloons', 1000, 'XDB') $$,
-  '22023', null, 'an unknown currency is refused'
+  '22023', 'currency XDB is not supported (see the currencies table)', 'an unknown currency is refused'
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency, deadline) values ('Too late', 1000, 'USD', current_date - 1) $$,
-  '22023', null, 'a deadline in the past is refused'
+  '22023', format('the deadline %s is in the past', current_date - 1), 'a deadline in the past is refused'
 );
 select throws_ok(
   $$ insert into public.projects (title, budget_amount, currency) values ('ab', 1000, 'USD') $$,
-  '23514', null, 'a title shorter than 3 characters is refused'
+  '23514', 'new row for relation "projects" violates check constraint "projects_title_length"',
+  'a title shorter than 3 characters is refused'
 );
 select throws_ok(
   $$ update public.projects set budget_amount = 0 where id = tests.project_of('Wedding suit') $$,
-  '22023', null, 'an edit cannot zero the budget'
+  '22023', 'budget must be a positive whole number of minor units of EUR, not 0', 'an edit cannot zero the budget'
 );
 select throws_ok(
   $$ update public.projects set deadline = current_date - 1 where id = tests.project_of('Wedding suit') $$,
-  '22023', null, 'an edit cannot move the deadline into the past'
+  '22023', format('the deadline %s is in the past', current_date - 1), 'an edit cannot move the deadline into the past'
 );
 
 -- designs and requirements
@@ -131,7 +137,8 @@ select lives_ok(
 );
 select throws_ok(
   $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Summer dress'), pg_temp.design_of('Stranger coat')) $$,
-  '42501', null, 'the owner cannot attach someone else''s design'
+  '42501', format('design %s is not yours to attach to project %s', pg_temp.design_of('Stranger coat'), tests.project_of('Summer dress')),
+  'the owner cannot attach someone else''s design'
 );
 select lives_ok(
   $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Summer dress'), pg_temp.design_of('Owner jacket')) $$,
@@ -158,7 +165,7 @@ select isnt_empty(
 );
 select throws_ok(
   $$ update public.project_requirements set project_id = tests.project_of('Summer dress') where title = 'Wool' $$,
-  '42501', null, 'a requirement cannot be moved to another project'
+  '42501', 'permission denied for table project_requirements', 'a requirement cannot be moved to another project'
 );
 
 -- stranger ------------------------------------------------------------------------------
@@ -192,11 +199,15 @@ select is_empty(
 );
 select throws_ok(
   $$ insert into public.project_requirements (project_id, title) values (tests.project_of('Wedding suit'), 'Pink please') $$,
-  '42501', null, 'a stranger cannot add requirements to another user''s project'
+  '42501', 'new row violates row-level security policy for table "project_requirements"',
+  'a stranger cannot add requirements to another user''s project'
 );
+-- The owner's own design (which the stranger reads, attached to an open project), so that
+-- only the project being someone else's stands in the way.
 select throws_ok(
-  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Wedding suit'), pg_temp.design_of('Stranger coat')) $$,
-  '42501', null, 'a stranger cannot attach their design to another user''s project'
+  $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Summer dress'), pg_temp.design_of('Owner jacket')) $$,
+  '42501', 'new row violates row-level security policy for table "project_designs"',
+  'a stranger cannot attach designs to another user''s project, not even the owner''s own'
 );
 select is_empty(
   $$ delete from public.project_designs where project_id = tests.project_of('Wedding suit') returning design_id $$,
@@ -204,12 +215,13 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.close_project(tests.project_of('Wedding suit')) $$,
-  'P0002', null, 'a stranger cannot close another user''s project (not found)'
+  'P0002', format('project %s not found', tests.project_of('Wedding suit')),
+  'a stranger cannot close another user''s project (not found)'
 );
 select throws_ok(
-  $$ select public.close_project(gen_random_uuid()) $$,
-  'P0002', null, 'closing an unknown project is not found'
-);
+  format($$ select public.close_project(%L) $$, unknown_id),
+  'P0002', format('project %s not found', unknown_id), 'closing an unknown project is not found'
+) from gen_random_uuid() unknown_id;
 
 -- bidders, closing ----------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('proj-bidder@example.com'));
@@ -229,7 +241,8 @@ select ok(
 );
 select throws_ok(
   $$ select public.close_project(tests.project_of('Wedding suit')) $$,
-  '55000', null, 'a project cannot be closed twice'
+  '55000', format('project %s is closed, only an open project can be closed', tests.project_of('Wedding suit')),
+  'a project cannot be closed twice'
 );
 select results_eq(
   $$ select status from public.bids where project_id = tests.project_of('Wedding suit') $$,
@@ -242,11 +255,13 @@ select is_empty(
 );
 select throws_ok(
   $$ insert into public.project_requirements (project_id, title) values (tests.project_of('Wedding suit'), 'Late idea') $$,
-  '55000', null, 'requirements of a closed project are settled'
+  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', tests.project_of('Wedding suit')),
+  'requirements of a closed project are settled'
 );
 select throws_ok(
   $$ insert into public.project_designs (project_id, design_id) values (tests.project_of('Wedding suit'), pg_temp.design_of('Owner jacket')) $$,
-  '42501', null, 'the owner cannot attach designs to a closed project'
+  '42501', 'new row violates row-level security policy for table "project_designs"',
+  'the owner cannot attach designs to a closed project'
 );
 
 -- Winter coat goes ahead: its bid is accepted (through the service role, as the accept-bid
@@ -321,7 +336,8 @@ select tests.authenticate_as(tests.get_user_id('proj-owner@example.com'));
 set constraints all immediate;
 select throws_ok(
   $$ delete from public.designs where id = pg_temp.design_of('Owner jacket') $$,
-  '23503', null, 'a design attached to a project cannot be deleted'
+  '23503', 'update or delete on table "designs" violates foreign key constraint "project_designs_design_id_fkey" on table "project_designs"',
+  'a design attached to a project cannot be deleted'
 );
 
 -- Account deletion ---------------------------------------------------------------------

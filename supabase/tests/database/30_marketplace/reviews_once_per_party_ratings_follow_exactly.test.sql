@@ -81,29 +81,34 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-buyer1@example.com'), 1) $$,
-  '23505', null, 'a second review of the same order by the same author is refused'
+  '23505', 'duplicate key value violates unique constraint "reviews_one_per_author_and_order"',
+  'a second review of the same order by the same author is refused'
 );
 select throws_ok(
   $$ insert into public.reviews (order_id, rating, subject_id, author_role) values (pg_temp.order_for('rv-buyer1@example.com'), 5, auth.uid(), 'seller') $$,
-  '42501', null, 'no direct inserts: the subject cannot be supplied (no reviewing yourself)'
+  '42501', 'permission denied for table reviews',
+  'no direct inserts: the subject cannot be supplied (no reviewing yourself)'
 );
 select throws_ok(
   $$ insert into public.reviews (order_id, rating) values (pg_temp.order_for('rv-buyer1@example.com'), 5) $$,
-  '42501', null, 'no direct inserts even of the allowed fields: reviews are written by review_order()'
+  '42501', 'permission denied for table reviews',
+  'no direct inserts even of the allowed fields: reviews are written by review_order()'
 );
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 1) $$,
-  'P0002', null, 'reviewing someone else''s order: not found'
+  'P0002', format('order %s not found', pg_temp.order_for('rv-buyer2@example.com')),
+  'reviewing someone else''s order: not found'
 );
 select throws_ok(
-  $$ select public.review_order(gen_random_uuid(), 1) $$,
-  'P0002', null, 'reviewing an unknown order: not found'
-);
+  format($$ select public.review_order(%L, 1) $$, unknown_id),
+  'P0002', format('order %s not found', unknown_id), 'reviewing an unknown order: not found'
+) from gen_random_uuid() unknown_id;
 
 select tests.authenticate_as(tests.get_user_id('rv-stranger@example.com'));
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-stranger@example.com'), 5) $$,
-  '55000', null, 'an order that is not completed cannot be reviewed'
+  '55000', format('order %s is awaiting_payment: reviews open once it is completed', pg_temp.order_for('rv-stranger@example.com')),
+  'an order that is not completed cannot be reviewed'
 );
 
 select tests.authenticate_as(tests.get_user_id('rv-seller@example.com'));
@@ -113,11 +118,12 @@ select lives_ok(
 );
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 6) $$,
-  '23514', null, 'ratings are 1 to 5'
+  '23514', 'new row for relation "reviews" violates check constraint "reviews_rating_range"', 'ratings are 1 to 5'
 );
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 3, repeat('x', 2001)) $$,
-  '23514', null, 'comments are at most 2000 characters'
+  '23514', 'new row for relation "reviews" violates check constraint "reviews_comment_length"',
+  'comments are at most 2000 characters'
 );
 select results_eq($$ select * from pg_temp.rating_of('rv-buyer1@example.com') $$, $$ values (4.00::numeric, 1) $$,
   'the buyer''s own rating counts the seller''s review');
@@ -139,11 +145,11 @@ select results_eq($$ select * from pg_temp.rating_of('rv-seller@example.com') $$
   'the edit (2 -> 3) moves the average to 4.00');
 select throws_ok(
   $$ update public.reviews set is_hidden = true where id = pg_temp.review_by('rv-buyer3@example.com') $$,
-  '42501', null, 'the author cannot hide or unhide'
+  '42501', 'permission denied for table reviews', 'the author cannot hide or unhide'
 );
 select throws_ok(
   $$ update public.reviews set order_id = pg_temp.order_for('rv-buyer2@example.com') where id = pg_temp.review_by('rv-buyer3@example.com') $$,
-  '42501', null, 'the author cannot move the review to another order'
+  '42501', 'permission denied for table reviews', 'the author cannot move the review to another order'
 );
 select is_empty(
   $$ delete from public.reviews where id = pg_temp.review_by('rv-buyer3@example.com') returning id $$,
@@ -162,7 +168,7 @@ select is_empty(
 );
 select throws_ok(
   $$ update public.profiles set rating_avg = 5, review_count = 100 where id = tests.get_user_id('rv-seller@example.com') $$,
-  '42501', null, 'nobody writes the aggregates directly'
+  '42501', 'permission denied for table profiles', 'nobody writes the aggregates directly'
 );
 
 select tests.clear_authentication();
@@ -187,19 +193,19 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-buyer1@example.com'), 1) $$,
-  '42501', null, 'anon cannot review'
+  '42501', 'permission denied for function review_order', 'anon cannot review'
 );
 
 -- moderation ----------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('rv-stranger@example.com'));
 select throws_ok(
   $$ select public.moderate_review(pg_temp.review_by('rv-buyer3@example.com'), true, 'rude') $$,
-  '42501', null, 'a user without content.moderate cannot hide reviews'
+  '42501', 'permission denied: content.moderate is required', 'a user without content.moderate cannot hide reviews'
 );
 select tests.authenticate_as(tests.get_user_id('rv-moderator@example.com'));
 select throws_ok(
   $$ select public.moderate_review(pg_temp.review_by('rv-buyer3@example.com'), true, ' ') $$,
-  '22023', null, 'hiding needs a reason'
+  '22023', 'hiding a review needs a reason', 'hiding needs a reason'
 );
 select lives_ok(
   $$ select public.moderate_review(pg_temp.review_by('rv-buyer3@example.com'), true, 'personal details in the comment') $$,

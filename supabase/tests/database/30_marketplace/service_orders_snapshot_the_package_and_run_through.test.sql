@@ -55,7 +55,8 @@ select is(
 );
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000002', '{}', 'c0000000-0000-4000-8000-000000000001') $$,
-  '22023', null, 'a request id reused for another package is refused'
+  '22023', 'request id c0000000-0000-4000-8000-000000000001 was already used for another order',
+  'a request id reused for another package is refused'
 );
 select is(
   (public.order_service_package('00000000-0000-4000-b000-000000000002')).revisions_allowed, null,
@@ -65,16 +66,17 @@ select is(
   (select count(*)::int from public.orders where buyer_id = auth.uid()), 2, 'without a request id each call is a new order'
 );
 select throws_ok(
-  $$ select public.order_service_package(gen_random_uuid()) $$,
-  'P0002', null, 'an unknown package is not found'
-);
+  format($$ select public.order_service_package(%L) $$, unknown_id),
+  'P0002', format('package %s not found', unknown_id), 'an unknown package is not found'
+) from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000003') $$,
-  '55000', null, 'an inactive package cannot be ordered'
+  '55000', 'package 00000000-0000-4000-b000-000000000003 is no longer offered', 'an inactive package cannot be ordered'
 );
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000004') $$,
-  '55000', null, 'a package of an unpublished service cannot be ordered'
+  '55000', 'service 00000000-0000-4000-a000-000000000002 is not available for ordering',
+  'a package of an unpublished service cannot be ordered'
 );
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000001', '[1, 2]') $$,
@@ -86,11 +88,11 @@ select throws_ok(
 );
 select throws_ok(
   $$ update public.orders set price_amount = 1 where buyer_id = auth.uid() $$,
-  '42501', null, 'the buyer cannot change the price snapshot'
+  '42501', 'permission denied for table orders', 'the buyer cannot change the price snapshot'
 );
 select throws_ok(
   $$ update public.orders set package_id = '00000000-0000-4000-b000-000000000003' where buyer_id = auth.uid() $$,
-  '42501', null, 'the buyer cannot repoint the order at another package'
+  '42501', 'permission denied for table orders', 'the buyer cannot repoint the order at another package'
 );
 
 -- provider ------------------------------------------------------------------------------
@@ -120,7 +122,7 @@ select isnt(
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000001') $$,
-  '42501', null, 'anon cannot order'
+  '42501', 'permission denied for function order_service_package', 'anon cannot order'
 );
 
 -- suspension ----------------------------------------------------------------------------
@@ -129,7 +131,8 @@ update public.services set suspended_at = now(), suspension_reason = 'test' wher
 select tests.authenticate_as(tests.get_user_id('so-buyer@example.com'));
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000001') $$,
-  '55000', null, 'a suspended service cannot be ordered'
+  '55000', 'service 00000000-0000-4000-a000-000000000001 is not available for ordering',
+  'a suspended service cannot be ordered'
 );
 select tests.clear_authentication();
 update public.services set suspended_at = null, suspension_reason = null where id = '00000000-0000-4000-a000-000000000001';
@@ -138,12 +141,12 @@ update public.services set suspended_at = null, suspension_reason = null where i
 select tests.authenticate_as(tests.get_user_id('so-provider@example.com'));
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.the_order(), 'done') $$,
-  '55000', null, 'no delivery before payment'
+  '55000', format('order %s is awaiting_payment: no delivery is due', pg_temp.the_order()), 'no delivery before payment'
 );
 select tests.authenticate_as(tests.get_user_id('so-buyer@example.com'));
 select throws_ok(
   $$ select public.record_order_payment(pg_temp.the_order()) $$,
-  '42501', null, 'a buyer cannot mark their own order paid'
+  '42501', 'permission denied for function record_order_payment', 'a buyer cannot mark their own order paid'
 );
 select tests.authenticate_as_service_role();
 select is(

@@ -35,19 +35,21 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into public.services (provider_id, title, category) values (tests.get_user_id('svc-stranger@example.com'), 'For you', 'alterations') $$,
-  '42501', null, 'a provider cannot publish in someone else''s name'
+  '42501', 'permission denied for table services', 'a provider cannot publish in someone else''s name'
 );
 select throws_ok(
   $$ insert into public.services (title, category, suspended_at, suspension_reason) values ('Sneaky', 'alterations', null, 'x') $$,
-  '42501', null, 'a provider cannot write moderation columns'
+  '42501', 'permission denied for table services', 'a provider cannot write moderation columns'
 );
 select throws_ok(
   $$ insert into public.services (title, category) values ('Bad category', 'Not A Slug') $$,
-  '23514', null, 'categories are lowercase slugs'
+  '23514', 'new row for relation "services" violates check constraint "services_category_format"',
+  'categories are lowercase slugs'
 );
 select throws_ok(
   $$ insert into public.services (title, category, cover_image_path) values ('Cover', 'alterations', 'someone-else/cover.png') $$,
-  '23514', null, 'a cover image must sit in the provider''s own folder'
+  '23514', 'new row for relation "services" violates check constraint "services_cover_image_owned"',
+  'a cover image must sit in the provider''s own folder'
 );
 select lives_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days, revisions, features, position)
@@ -68,12 +70,14 @@ select throws_ok(
 select throws_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days)
      values (pg_temp.service_of('svc-provider@example.com'), 'Negative', -100, 'USD', 7) $$,
-  '22023', null, 'a negative price is refused with 22023'
+  '22023', 'price must be a positive whole number of minor units of USD, not -100',
+  'a negative price is refused with 22023'
 );
 select throws_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days)
      values (pg_temp.service_of('svc-provider@example.com'), 'Huge', 100000000, 'USD', 7) $$,
-  '22023', 'price 100000000 exceeds the maximum of 99999999 minor units of USD', 'a price over the currency''s limit is refused'
+  '22023', 'price 100000000 exceeds the maximum of 99999999 minor units of USD',
+  'a price over the currency''s limit is refused'
 );
 select throws_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days)
@@ -83,12 +87,14 @@ select throws_ok(
 select throws_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days)
      values (pg_temp.service_of('svc-provider@example.com'), 'Instant', 100, 'USD', 0) $$,
-  '23514', null, 'delivery takes at least a day'
+  '23514', 'new row for relation "service_packages" violates check constraint "service_packages_delivery_days_range"',
+  'delivery takes at least a day'
 );
 select throws_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days, features)
      values (pg_temp.service_of('svc-provider@example.com'), 'Listy', 100, 'USD', 3, array_fill('x'::text, array[21])) $$,
-  '23514', null, 'a package lists at most 20 features'
+  '23514', 'new row for relation "service_packages" violates check constraint "service_packages_features_valid"',
+  'a package lists at most 20 features'
 );
 
 -- before publication -------------------------------------------------------------------
@@ -140,11 +146,11 @@ select results_eq(
 );
 select throws_ok(
   $$ insert into public.services (title, category) values ('Anon service', 'alterations') $$,
-  '42501', null, 'anon cannot publish'
+  '42501', 'permission denied for table services', 'anon cannot publish'
 );
 select throws_ok(
   $$ update public.services set title = 'Defaced' where provider_id = tests.get_user_id('svc-provider@example.com') $$,
-  '42501', null, 'anon cannot edit services'
+  '42501', 'permission denied for table services', 'anon cannot edit services'
 );
 
 select tests.authenticate_as(tests.get_user_id('svc-stranger@example.com'));
@@ -165,23 +171,24 @@ select is_empty(
 select throws_ok(
   $$ insert into public.service_packages (service_id, name, price_amount, currency, delivery_days)
      values (pg_temp.service_of('svc-provider@example.com'), 'Cheap', 100, 'USD', 1) $$,
-  '42501', null, 'a stranger cannot add packages to someone else''s service'
+  '42501', 'new row violates row-level security policy for table "service_packages"',
+  'a stranger cannot add packages to someone else''s service'
 );
 select throws_ok(
   $$ select public.moderate_service(pg_temp.service_of('svc-provider@example.com'), true, 'spam') $$,
-  '42501', null, 'a stranger cannot suspend a service'
+  '42501', 'permission denied: marketplace.manage is required', 'a stranger cannot suspend a service'
 );
 
 -- moderation ---------------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('svc-admin@example.com'));
 select throws_ok(
   $$ select public.moderate_service(pg_temp.service_of('svc-provider@example.com'), true, '') $$,
-  '22023', null, 'a suspension needs a reason'
+  '22023', 'a suspension needs a reason', 'a suspension needs a reason'
 );
 select throws_ok(
-  $$ select public.moderate_service(gen_random_uuid(), true, 'spam') $$,
-  'P0002', null, 'suspending an unknown service is not found'
-);
+  format($$ select public.moderate_service(%L, true, 'spam') $$, unknown_id),
+  'P0002', format('service %s not found', unknown_id), 'suspending an unknown service is not found'
+) from gen_random_uuid() unknown_id;
 select lives_ok(
   $$ select public.moderate_service(pg_temp.service_of('svc-provider@example.com'), true, 'counterfeit brand names') $$,
   'a marketplace manager suspends the service'
@@ -195,7 +202,7 @@ select is((select suspension_reason from public.services where id = pg_temp.serv
   'counterfeit brand names', 'the provider still sees their suspended service and why');
 select throws_ok(
   $$ update public.services set suspended_at = null, suspension_reason = null where id = pg_temp.service_of('svc-provider@example.com') $$,
-  '42501', null, 'the provider cannot lift a suspension'
+  '42501', 'permission denied for table services', 'the provider cannot lift a suspension'
 );
 select lives_ok(
   $$ update public.services set is_published = false where id = pg_temp.service_of('svc-provider@example.com');
