@@ -26,11 +26,13 @@ create function pg_temp.ostatus() returns text language sql as $$ select status 
 -- ---------------------------------------------------------------------------------------
 -- begin_payment
 
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) $$, '55000', null,
+select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) $$,
+  '55000', format('the seller of order %s cannot receive payments yet: they must finish setting up payouts', pg_temp.oid()),
   'an order whose seller has no payment account cannot be paid');
 
 select lives_ok($$ select public.register_payment_account(pg_temp.uid('seller'), 'acct_1Seller', '{}') $$, 'the seller''s account is recorded');
-select throws_ok($$ select public.register_payment_account(pg_temp.uid('seller'), 'acct_2Other', '{}') $$, '23505', null,
+select throws_ok($$ select public.register_payment_account(pg_temp.uid('seller'), 'acct_2Other', '{}') $$,
+  '23505', format('user %s already has Stripe account acct_1Seller', pg_temp.uid('seller')),
   'a second Stripe account for the same user is refused');
 select is(pg_temp.process(pg_temp.ev('evt_acct2', 'account.updated', 2000,
   '{"id": "acct_1Seller", "object": "account", "charges_enabled": true, "payouts_enabled": true, "details_submitted": true, "capabilities": {"transfers": "active"}, "requirements": {"currently_due": []}}')),
@@ -41,10 +43,18 @@ select is(pg_temp.process(pg_temp.ev('evt_acct1', 'account.updated', 1000,
 select ok((select can_receive_transfers from public.seller_payment_accounts where user_id = pg_temp.uid('seller')),
   'the seller can receive transfers');
 
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('seller')) $$, '42501', null, 'the seller does not pay');
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('stranger')) $$, 'P0002', null, 'a stranger finds no order');
-select throws_ok($$ select public.begin_payment(gen_random_uuid(), pg_temp.uid('buyer')) $$, 'P0002', null, 'an unknown order is not found');
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'cash') $$, '22023', null, 'an unknown mode is refused');
+select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('seller')) $$,
+  '42501', format('only the buyer pays for order %s', pg_temp.oid()),
+  'the seller does not pay');
+select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('stranger')) $$,
+  'P0002', format('order %s not found', pg_temp.oid()),
+  'a stranger finds no order');
+select throws_ok(format($$ select public.begin_payment(%L, pg_temp.uid('buyer')) $$, unknown_id),
+  'P0002', format('order %s not found', unknown_id),
+  'an unknown order is not found') from gen_random_uuid() unknown_id;
+select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'cash') $$,
+  '22023', 'mode must be checkout or payment_intent',
+  'an unknown mode is refused');
 
 select is(public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) - 'order_id' - 'buyer_id' - 'seller_id' - 'title' - 'transfer_group' - 'idempotency_key',
   '{"existing": false, "mode": "checkout", "amount": 9000, "currency": "eur", "attempt": 1}'::jsonb,
@@ -55,7 +65,8 @@ select public.record_payment_session(pg_temp.oid(), 1, 'cs_test_1', 'https://che
 select is(public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')),
   '{"existing": true, "mode": "checkout", "checkout_session_id": "cs_test_1", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}'::jsonb,
   'calling again returns the open session');
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'payment_intent') $$, '55000', null,
+select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'payment_intent') $$,
+  '55000', format('order %s is being paid by checkout: finish or abandon that payment first', pg_temp.oid()),
   'a PaymentIntent is refused while a Checkout Session is open');
 select is(pg_temp.pstatus(), 'pending', 'the escrow is pending');
 
@@ -90,7 +101,8 @@ select is(pg_temp.pstatus() || '/' || pg_temp.ostatus(), 'held/in_progress', 'an
 select is(pg_temp.process(pg_temp.ev('evt_unknown', 'customer.created', 3002, '{"id": "cus_1", "object": "customer"}')),
   'ignored: unhandled event type', 'an unhandled type is stored and ignored');
 select is((select count(*)::int from public.stripe_events where id in ('evt_unknown', 'evt_cs_done')), 2, 'events are stored once by id');
-select throws_ok($$ select public.process_stripe_event('{"id": "nope"}') $$, '22023', null, 'something that is not an event is refused');
+select throws_ok($$ select public.process_stripe_event('{"id": "nope"}') $$, '22023', 'not a Stripe event',
+  'something that is not an event is refused');
 
 -- Chargeback: freezes and books, won gives back, a late update changes nothing.
 select is(pg_temp.process(pg_temp.ev('evt_dp1', 'charge.dispute.created', 4000,

@@ -37,26 +37,30 @@ select throws_ok(
   $$ select private.post_ledger_transaction('test:pay', 'payment', (select order_id from ids), jsonb_build_array(
        jsonb_build_object('account_id', pg_temp.acct('buyer_funding'), 'amount', -100),
        jsonb_build_object('account_id', pg_temp.acct('escrow'), 'amount', 100))) $$,
-  '23505', null, 'the same key with other entries is refused');
+  '23505', 'ledger transaction test:pay was posted with other entries', 'the same key with other entries is refused');
 
--- Unbalanced: refused at commit (the constraint trigger is deferred); set it immediate to see it here.
-select throws_ok(
-  $$ set constraints all immediate;
-     select private.post_ledger_transaction('test:unbalanced', 'bad', null, jsonb_build_array(
+-- Unbalanced: refused at commit (the constraint trigger is deferred). Posted first, then
+-- checked by setting the constraints immediate: set immediate before posting, the check would
+-- run as soon as the transaction row is inserted, before its entries, and refuse any posting
+-- as having no entries.
+select tests.throws_like(
+  $$ select private.post_ledger_transaction('test:unbalanced', 'bad', null, jsonb_build_array(
        jsonb_build_object('account_id', pg_temp.acct('escrow'), 'amount', 100),
-       jsonb_build_object('account_id', pg_temp.acct('refunds'), 'amount', -99))) $$,
-  '23514', null, 'an unbalanced transaction is refused');
+       jsonb_build_object('account_id', pg_temp.acct('refunds'), 'amount', -99)));
+     set constraints all immediate $$,
+  '23514', 'ledger transaction % does not balance in EUR', 'an unbalanced transaction is refused');
 set constraints all deferred;
 
 select throws_ok(
   $$ select private.post_ledger_transaction('test:single', 'bad', null, jsonb_build_array(
        jsonb_build_object('account_id', pg_temp.acct('escrow'), 'amount', 100))) $$,
-  '22023', null, 'a transaction needs two entries');
+  '22023', 'ledger transaction test:single needs at least two non-zero entries', 'a transaction needs two entries');
 
-select throws_ok(
+select tests.throws_like(
   $$ set constraints all immediate;
      insert into public.ledger_transactions (idempotency_key, description, entries_digest) values ('test:empty', 'bad', 'x') $$,
-  '23514', null, 'a transaction without entries is refused, even inserted directly');
+  '23514', 'ledger transaction % needs at least two entries',
+  'a transaction without entries is refused, even inserted directly');
 set constraints all deferred;
 
 -- Every transaction in the book sums to zero per currency.
@@ -65,16 +69,26 @@ select is_empty(
   'every transaction sums to zero per currency');
 
 -- Append-only, for postgres (the owner) and the service role alike.
-select throws_ok($$ update public.ledger_entries set amount = 1 $$, '42501', null, 'postgres cannot update entries');
-select throws_ok($$ delete from public.ledger_transactions $$, '42501', null, 'postgres cannot delete transactions');
-select throws_ok($$ set constraints all immediate; truncate public.ledger_entries cascade $$, '42501', null, 'postgres cannot truncate entries');
-select throws_ok($$ delete from public.ledger_accounts $$, '42501', null, 'postgres cannot delete accounts');
+select throws_ok($$ update public.ledger_entries set amount = 1 $$,
+  '42501', 'ledger_entries is append-only: posted ledger records are never changed or removed (post a correcting transaction)',
+  'postgres cannot update entries');
+select throws_ok($$ delete from public.ledger_transactions $$,
+  '42501', 'ledger_transactions is append-only: posted ledger records are never changed or removed (post a correcting transaction)',
+  'postgres cannot delete transactions');
+select throws_ok($$ set constraints all immediate; truncate public.ledger_entries cascade $$,
+  '42501', 'ledger_entries is append-only: posted ledger records are never changed or removed (post a correcting transaction)',
+  'postgres cannot truncate entries');
+select throws_ok($$ delete from public.ledger_accounts $$,
+  '42501', 'ledger_accounts is append-only: posted ledger records are never changed or removed (post a correcting transaction)',
+  'postgres cannot delete accounts');
 
 select tests.authenticate_as_service_role();
-select throws_ok($$ update public.ledger_entries set amount = 1 $$, '42501', null, 'service_role cannot update entries');
+select throws_ok($$ update public.ledger_entries set amount = 1 $$,
+  '42501', 'permission denied for table ledger_entries',
+  'service_role cannot update entries');
 select throws_ok(
   $$ insert into public.ledger_transactions (idempotency_key, description, entries_digest) values ('x', 'x', 'x') $$,
-  '42501', null, 'service_role cannot insert transactions directly');
+  '42501', 'permission denied for table ledger_transactions', 'service_role cannot insert transactions directly');
 select tests.clear_authentication();
 
 -- Balances are derived.

@@ -25,13 +25,16 @@ grant all on runs to public;
 -- Who may record a run
 
 select tests.authenticate_as(pg_temp.uid('admin'));
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$, '42501', null,
+select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
+  '42501', 'permission denied for function record_reconciliation_run',
   'a manager cannot record a run through the API');
 select tests.authenticate_as(pg_temp.uid('buyer'));
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$, '42501', null,
+select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
+  '42501', 'permission denied for function record_reconciliation_run',
   'nor can a plain user');
 select tests.authenticate_as_anon();
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$, '42501', null,
+select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
+  '42501', 'permission denied for function record_reconciliation_run',
   'nor anon');
 
 select tests.authenticate_as_service_role();
@@ -100,7 +103,9 @@ select is_empty($$ select 1 from public.payments_reconciliation_runs $$, 'nor do
 select tests.authenticate_as(pg_temp.uid('lapsed-admin'));
 select is_empty($$ select 1 from public.payments_reconciliation_runs $$, 'nor an admin whose role expired');
 select tests.authenticate_as_anon();
-select throws_ok($$ select 1 from public.payments_reconciliation_runs $$, '42501', null, 'anon may not read runs at all');
+select throws_ok($$ select 1 from public.payments_reconciliation_runs $$,
+  '42501', 'permission denied for table payments_reconciliation_runs',
+  'anon may not read runs at all');
 select tests.clear_authentication();
 
 -- ---------------------------------------------------------------------------------------
@@ -123,18 +128,23 @@ select is(tests.refusal('anon', 'delete from public.payments_reconciliation_runs
 select tests.authenticate_as_service_role();
 select throws_ok(
   $$ select public.record_reconciliation_run(now(), now(), 1, '[{"order_id": "x", "currency": "EUR", "status": "held", "problems": ["p"]}]', 'cli') $$,
-  '22023', null, 'a difference without an order id is refused');
+  '22023', 'each difference must be { order_id, currency, status, problems: [one or more strings] }',
+  'a difference without an order id is refused');
 select throws_ok(
   $$ select public.record_reconciliation_run(now(), now(), 1,
        jsonb_build_array(jsonb_build_object('order_id', gen_random_uuid(), 'currency', 'EUR', 'status', 'held', 'problems', '[]'::jsonb)), 'cli') $$,
-  '22023', null, 'a difference without problems is refused');
+  '22023', 'each difference must be { order_id, currency, status, problems: [one or more strings] }',
+  'a difference without problems is refused');
 select throws_ok(
   $$ select public.record_reconciliation_run(now(), now(), 0,
        jsonb_build_array(jsonb_build_object('order_id', gen_random_uuid(), 'currency', 'EUR', 'status', 'held', 'problems', '["p"]'::jsonb)), 'cli') $$,
-  '23514', null, 'more orders with differences than orders checked is refused');
-select throws_ok($$ select public.record_reconciliation_run(now(), now() - interval '1 minute', 0, '[]', 'cli') $$, '23514', null,
+  '23514', 'new row for relation "payments_reconciliation_runs" violates check constraint "payments_reconciliation_runs_differences_counted"',
+  'more orders with differences than orders checked is refused');
+select throws_ok($$ select public.record_reconciliation_run(now(), now() - interval '1 minute', 0, '[]', 'cli') $$,
+  '23514', 'new row for relation "payments_reconciliation_runs" violates check constraint "payments_reconciliation_runs_finished_after_start"',
   'a run cannot finish before it started');
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'Robert''); drop table x') $$, '23514', null,
+select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'Robert''); drop table x') $$,
+  '23514', 'new row for relation "payments_reconciliation_runs" violates check constraint "payments_reconciliation_runs_triggered_by_format"',
   'triggered_by is a short lowercase word');
 select tests.clear_authentication();
 

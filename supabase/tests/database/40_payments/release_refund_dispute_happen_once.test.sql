@@ -54,21 +54,26 @@ declare r uuid; begin execute format('select %I from ids', which) into r; return
 -- ---------------------------------------------------------------------------------------
 -- Release
 
-select throws_ok($$ select public.claim_release(pg_temp.id('working'), pg_temp.uid('buyer')) $$, '55000', null,
+select throws_ok($$ select public.claim_release(pg_temp.id('working'), pg_temp.uid('buyer')) $$,
+  '55000', format('order %s is in_progress: its escrow is released once the buyer approves the delivery', pg_temp.id('working')),
   'an order in progress is not released');
-select throws_ok($$ select public.claim_release(pg_temp.id('done'), pg_temp.uid('seller')) $$, '42501', null,
+select throws_ok($$ select public.claim_release(pg_temp.id('done'), pg_temp.uid('seller')) $$,
+  '42501', format('only the buyer or an admin releases the escrow of order %s', pg_temp.id('done')),
   'the seller does not release');
-select throws_ok($$ select public.claim_release(pg_temp.id('done'), pg_temp.uid('stranger')) $$, 'P0002', null,
+select throws_ok($$ select public.claim_release(pg_temp.id('done'), pg_temp.uid('stranger')) $$,
+  'P0002', format('order %s not found', pg_temp.id('done')),
   'a stranger finds no order');
-select throws_ok($$ select public.claim_release(gen_random_uuid(), pg_temp.uid('admin')) $$, 'P0002', null,
-  'an unknown order is not found');
+select throws_ok(format($$ select public.claim_release(%L, pg_temp.uid('admin')) $$, unknown_id),
+  'P0002', format('order %s not found', unknown_id),
+  'an unknown order is not found') from gen_random_uuid() unknown_id;
 
 select is(public.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) - 'order_id',
   jsonb_build_object('state', 'claimed', 'amount', 8100, 'currency', 'eur', 'commission', 900, 'destination', 'acct_1RrSeller',
     'source_transaction', 'ch_' || replace(pg_temp.id('done')::text, '-', ''), 'payment_intent', 'pi_' || replace(pg_temp.id('done')::text, '-', ''),
     'transfer_group', 'order_' || pg_temp.id('done'), 'idempotency_key', 'transfer:' || pg_temp.id('done')),
   'the buyer of a completed order claims the release: price less 10% commission, from the charge');
-select throws_ok($$ select public.claim_release(pg_temp.id('done'), pg_temp.uid('admin')) $$, '55000', null,
+select throws_ok($$ select public.claim_release(pg_temp.id('done'), pg_temp.uid('admin')) $$,
+  '55000', format('a release of order %s is in progress', pg_temp.id('done')),
   'a second claim while the first is in flight is refused: nothing goes to Stripe twice');
 update public.payments set release_claimed_at = now() - interval '2 minutes' where order_id = pg_temp.id('done');
 select is(public.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) ->> 'idempotency_key', 'transfer:' || pg_temp.id('done'),
@@ -90,20 +95,25 @@ select is(public.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) ->> 'st
 -- ---------------------------------------------------------------------------------------
 -- Refunds
 
-select throws_ok($$ select public.claim_refund(pg_temp.id('working'), pg_temp.uid('buyer'), null, 'changed my mind') $$, '55000', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('working'), pg_temp.uid('buyer'), null, 'changed my mind') $$,
+  '55000', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
   'a buyer cannot refund an order in progress');
-select throws_ok($$ select public.claim_refund(pg_temp.id('working'), pg_temp.uid('buyer'), 100, 'changed my mind') $$, '42501', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('working'), pg_temp.uid('buyer'), 100, 'changed my mind') $$,
+  '42501', 'only an admin chooses a refund amount',
   'only an admin chooses an amount');
-select throws_ok($$ select public.claim_refund(pg_temp.id('done'), pg_temp.uid('admin'), 9001, 'goodwill') $$, '22023', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('done'), pg_temp.uid('admin'), 9001, 'goodwill') $$,
+  '22023', format('a refund of 9001 exceeds the 9000 EUR still refundable on order %s', pg_temp.id('done')),
   'a refund above the refundable is refused');
-select throws_ok($$ select public.claim_refund(pg_temp.id('done'), pg_temp.uid('stranger'), null, 'mine') $$, 'P0002', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('done'), pg_temp.uid('stranger'), null, 'mine') $$,
+  'P0002', format('order %s not found', pg_temp.id('done')),
   'a stranger finds no order');
 
 -- After release: the seller's share of the refund (less its commission) is reversed.
 create temp table r1 as select public.claim_refund(pg_temp.id('done'), pg_temp.uid('admin'), 1000, 'goodwill') as claim;
 select is((select (claim ->> 'amount')::int || '/' || (claim ->> 'reversal_amount')::int || '/' || (claim ->> 'transfer_id') from r1),
   '1000/900/tr_1', 'an admin''s partial refund after release reverses 900 of the seller''s transfer');
-select throws_ok($$ select public.claim_refund(pg_temp.id('done'), pg_temp.uid('admin'), 1000, 'again') $$, '55000', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('done'), pg_temp.uid('admin'), 1000, 'again') $$,
+  '55000', format('a refund of order %s is in progress', pg_temp.id('done')),
   'a second refund while one is in flight is refused');
 select is(public.record_refund_reversal((select (claim ->> 'refund_id')::uuid from r1), 'trr_1'), 'applied', 'the reversal is recorded');
 select is(public.record_refund((select (claim ->> 'refund_id')::uuid from r1), 're_1', 'succeeded'), 'applied', 'the refund is recorded');
@@ -133,7 +143,8 @@ select is((select outcome from public.process_stripe_event(jsonb_build_object('i
   'ignored: no refund beyond those recorded', 'charge.refunded for our own refund books nothing more');
 select is((select status from public.payments where order_id = pg_temp.id('cancelled')) || '/' || private.ledger_balance('escrow', 'EUR', pg_temp.id('cancelled')),
   'refunded/0', 'the escrow is refunded and empty');
-select throws_ok($$ select public.claim_refund(pg_temp.id('cancelled'), pg_temp.uid('admin'), 1, 'more') $$, '55000', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('cancelled'), pg_temp.uid('admin'), 1, 'more') $$,
+  '55000', format('order %s has nothing left to refund', pg_temp.id('cancelled')),
   'nothing is left to refund');
 select ok(pg_temp.id('cancelled') not in (select public.due_refunds()), 'and no longer due');
 
@@ -142,12 +153,15 @@ select set_config('test.by_policy', pg_temp.id('by_policy')::text, true);
 select tests.authenticate_as(tests.get_user_id('rr-seller@example.com'));
 select status from public.cancel_order(current_setting('test.by_policy')::uuid, 'Fabric no longer made');
 select tests.clear_authentication();
-select throws_ok($$ select public.claim_refund(pg_temp.id('by_policy'), null, 100, 'order cancelled before delivery') $$, '42501', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('by_policy'), null, 100, 'order cancelled before delivery') $$,
+  '42501', 'only an admin chooses a refund amount',
   'the system refunds in full, never an amount of its choosing');
-select throws_ok($$ select public.claim_refund(pg_temp.id('working'), null, null, 'order cancelled before delivery') $$, '55000', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('working'), null, null, 'order cancelled before delivery') $$,
+  '55000', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
   'nor an order still in progress');
-select throws_ok($$ select public.claim_refund(gen_random_uuid(), null, null, 'order cancelled before delivery') $$, 'P0002', null,
-  'nor an unknown one');
+select throws_ok(format($$ select public.claim_refund(%L, null, null, 'order cancelled before delivery') $$, unknown_id),
+  'P0002', format('order %s not found', unknown_id),
+  'nor an unknown one') from gen_random_uuid() unknown_id;
 create temp table r3 as select public.claim_refund(pg_temp.id('by_policy'), null, null, 'order cancelled before delivery') as claim;
 select is((select (claim ->> 'amount')::int || '/' || (claim ->> 'reversal_amount')::int from r3), '9000/0',
   'the system claims the whole payment back from escrow');
@@ -167,14 +181,18 @@ select ok(not has_function_privilege('authenticated', 'public.due_refunds(intege
 
 select is((select status from public.payments where order_id = pg_temp.id('disputed')), 'disputed', 'the buyer''s dispute freezes the escrow');
 update public.orders set status = 'completed' where id = pg_temp.id('disputed'); -- even were the order completed by mistake
-select throws_ok($$ select public.claim_release(pg_temp.id('disputed'), pg_temp.uid('admin')) $$, '55000', null,
+select throws_ok($$ select public.claim_release(pg_temp.id('disputed'), pg_temp.uid('admin')) $$,
+  '55000', format('order %s is disputed: its escrow is frozen until an admin resolves the dispute', pg_temp.id('disputed')),
   'a disputed escrow is not released');
 update public.orders set status = 'disputed' where id = pg_temp.id('disputed');
-select throws_ok($$ select public.claim_refund(pg_temp.id('disputed'), pg_temp.uid('admin'), 100, 'x') $$, '55000', null,
+select throws_ok($$ select public.claim_refund(pg_temp.id('disputed'), pg_temp.uid('admin'), 100, 'x') $$,
+  '55000', format('order %s is disputed: it is refunded through the dispute''s resolution', pg_temp.id('disputed')),
   'nor refunded outside the resolution');
-select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('buyer'), 'refund') $$, '42501', null,
+select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('buyer'), 'refund') $$,
+  '42501', 'only an admin resolves disputes',
   'only an admin resolves a dispute');
-select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'release', 9000) $$, '22023', null,
+select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'release', 9000) $$,
+  '22023', 'a release must leave something to release: refund_amount 9000 is not less than the 9000 refundable',
   'a release must leave something to release');
 
 create temp table res as select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'release', 3000, 'split') as r;
@@ -182,7 +200,8 @@ select is((select (r ->> 'order_status') || '/' || (r #>> '{refund,amount}') || 
   'completed/3000/5400', 'a split release: 3000 back to the buyer, the rest less commission to the seller');
 select is((select status || '/' || resolution from public.disputes where order_id = pg_temp.id('disputed')), 'resolved/release',
   'the dispute is resolved');
-select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'refund') $$, '55000', null,
+select throws_ok($$ select public.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'refund') $$,
+  '55000', format('order %s has no open dispute', pg_temp.id('disputed')),
   'a resolved dispute is not resolved again');
 
 -- ---------------------------------------------------------------------------------------
