@@ -1,13 +1,10 @@
 // Deleting an account (GDPR erasure): proof of the password, then the caller's files, then the
 // auth user. The database's foreign keys take the rest: rows the user owns cascade away with
 // auth.users, references to them from other people's rows are set null (see the migrations).
-import {
-  isAuthRetryableFetchError,
-  type SupabaseClient,
-  type User,
-} from "npm:@supabase/supabase-js@2.119.1";
+import { isAuthRetryableFetchError, type User } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
 import { HttpError } from "../_shared/http/errors.ts";
+import type { Client } from "../_shared/platform/supabase.ts";
 import { removeFolder } from "../_shared/platform/storage.ts";
 
 export const deleteRequestSchema = z.object({
@@ -28,7 +25,7 @@ function reauthenticationFailed(message: string): HttpError {
  * access token alone must not be enough to delete an account.
  */
 export async function reauthenticate(
-  anon: SupabaseClient,
+  anon: Client,
   user: User,
   password: string,
 ): Promise<void> {
@@ -55,7 +52,7 @@ export async function reauthenticate(
  * Checked here, not by a trigger, because the cascade from auth.users must always be able to
  * remove user_roles rows. Two last admins deleting at the same instant could both pass.
  */
-export async function assertNotLastAdmin(service: SupabaseClient, userId: string): Promise<void> {
+export async function assertNotLastAdmin(service: Client, userId: string): Promise<void> {
   const { data, error } = await service
     .from("user_roles")
     .select("user_id, expires_at, roles!inner(name)")
@@ -79,7 +76,7 @@ export async function assertNotLastAdmin(service: SupabaseClient, userId: string
  * Deletes the account with the service role. Files go first: should a step fail, the account
  * is still there and the user can simply try again, as every step can be repeated.
  */
-export async function deleteAccount(service: SupabaseClient, user: User): Promise<void> {
+export async function deleteAccount(service: Client, user: User): Promise<void> {
   await assertNotLastAdmin(service, user.id);
   for (const bucket of USER_BUCKETS) await removeFolder(service, bucket, user.id);
   // Redemptions name the e-mail, not the user (no foreign key to cascade): keep the count of

@@ -1,6 +1,7 @@
 // An account export (GDPR access request): everything the caller owns as one JSON document,
 // kept in the private account-exports bucket under their own folder.
-import type { SupabaseClient, User } from "npm:@supabase/supabase-js@2.119.1";
+import type { User } from "npm:@supabase/supabase-js@2.119.1";
+import type { Client } from "../_shared/platform/supabase.ts";
 import { listObjects, type StoredObject } from "../_shared/platform/storage.ts";
 
 export const EXPORTS_BUCKET = "account-exports";
@@ -53,7 +54,7 @@ function dataOf<T>({ data, error }: { data: T | null; error: unknown }): T | nul
  * sellers.review), and an export holds the caller's own data only.
  */
 export async function collectAccountData(
-  client: SupabaseClient,
+  client: Client,
   user: User,
 ): Promise<AccountExport> {
   const uid = user.id;
@@ -101,7 +102,7 @@ export async function collectAccountData(
  * export cannot be forged) and signs a download URL for it.
  */
 export async function saveExport(
-  service: SupabaseClient,
+  service: Client,
   data: AccountExport,
 ): Promise<SavedExport> {
   // Colons and dots out of the timestamp: object names stay plain in URLs and file systems.

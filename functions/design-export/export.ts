@@ -1,10 +1,10 @@
 // A design export: who may export (the owner, or anyone holding a live share link), the files
 // rendered from the design, and where they are kept (the private exports bucket, in the
 // owner's folder) with signed URLs to download them.
-import type { SupabaseClient } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
 import { fromDatabaseError } from "../_shared/platform/database-errors.ts";
 import { HttpError } from "../_shared/http/errors.ts";
+import type { Client } from "../_shared/platform/supabase.ts";
 import { patternSchema } from "./pattern.ts";
 import { svgToPng } from "./raster.ts";
 import {
@@ -61,7 +61,7 @@ const notFound = (id: string) => new HttpError("not_found", `design ${id} not fo
  * caller), and the token must open this very design.
  */
 export async function designByShareToken(
-  client: SupabaseClient,
+  client: Client,
   designId: string,
   token: string,
 ): Promise<DesignRow> {
@@ -80,7 +80,7 @@ export async function designByShareToken(
  * they can see but do not own (a public one) is refused with 403, one they cannot see is 404.
  */
 export async function ownDesign(
-  client: SupabaseClient,
+  client: Client,
   userId: string,
   designId: string,
 ): Promise<DesignRow> {
@@ -175,7 +175,7 @@ export async function renderExports(
  * <owner>/<design>/<timestamp>.<ext> and signs a download URL for each.
  */
 export async function saveExports(
-  service: SupabaseClient,
+  service: Client,
   design: DesignRow,
   files: RenderedFile[],
   exportedAt: string,

@@ -9,7 +9,7 @@ import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { allowedRedirectOrigins, checkRedirect } from "../_shared/payments/redirects.ts";
 import { type StripeApi } from "../_shared/payments/stripe.ts";
-import { call, type Db } from "../_shared/platform/rpc.ts";
+import { call, callJson, type Db } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
@@ -22,20 +22,31 @@ export const initiateRequest = z.object({
   cancel_url: z.url({ protocol: /^https?$/ }).optional(),
 });
 
-type BeginPayment =
-  | { existing: true; mode: "checkout"; checkout_session_id: string; url: string }
-  | { existing: true; mode: "payment_intent"; payment_intent_id: string }
-  | {
-    existing: false;
-    mode: "checkout" | "payment_intent";
-    order_id: string;
-    title: string;
-    amount: number;
-    currency: string;
-    attempt: number;
-    transfer_group: string;
-    idempotency_key: string;
-  };
+/** What public.begin_payment answers (jsonb): the open session, or the attempt to make. */
+const beginPayment = z.union([
+  z.object({
+    existing: z.literal(true),
+    mode: z.literal("checkout"),
+    checkout_session_id: z.string(),
+    url: z.string(),
+  }),
+  z.object({
+    existing: z.literal(true),
+    mode: z.literal("payment_intent"),
+    payment_intent_id: z.string(),
+  }),
+  z.object({
+    existing: z.literal(false),
+    mode: z.enum(["checkout", "payment_intent"]),
+    order_id: z.string(),
+    title: z.string(),
+    amount: z.int(),
+    currency: z.string(),
+    attempt: z.int(),
+    transfer_group: z.string(),
+    idempotency_key: z.string(),
+  }),
+]);
 
 export type InitiateResponse =
   | { checkout_session_id: string; url: string }
@@ -59,11 +70,11 @@ export async function initiatePayment(
     checkRedirect("success_url", body.success_url, allowedOrigins);
     checkRedirect("cancel_url", body.cancel_url, allowedOrigins);
   }
-  const start = await call<BeginPayment>(db, "begin_payment", {
+  const start = await callJson(db, "begin_payment", {
     order_id: body.order_id,
     acting_user: userId,
     mode: body.mode,
-  });
+  }, beginPayment);
 
   if (start.existing) {
     if (start.mode === "checkout") {
@@ -97,13 +108,16 @@ export async function initiatePayment(
       success_url: body.success_url!,
       cancel_url: body.cancel_url!,
     }, { idempotencyKey: start.idempotency_key });
+    // An argument left out takes its SQL default, null: "nothing new to record".
     await call(db, "record_payment_session", {
       order_id: start.order_id,
       attempt: start.attempt,
       checkout_session_id: session.id,
-      url: session.url,
+      url: session.url ?? undefined,
       expires_at: new Date(session.expires_at * 1000).toISOString(),
-      payment_intent_id: typeof session.payment_intent === "string" ? session.payment_intent : null,
+      payment_intent_id: typeof session.payment_intent === "string"
+        ? session.payment_intent
+        : undefined,
     });
     return { created: true, body: { checkout_session_id: session.id, url: session.url! } };
   }

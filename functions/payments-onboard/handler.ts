@@ -7,7 +7,7 @@ import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { allowedRedirectOrigins, checkRedirect } from "../_shared/payments/redirects.ts";
 import { type StripeApi } from "../_shared/payments/stripe.ts";
-import { call, type Db } from "../_shared/platform/rpc.ts";
+import { asJson, call, type Db } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
@@ -38,7 +38,9 @@ export async function onboardSeller(
 ) {
   checkRedirect("return_url", body.return_url, allowedOrigins);
   checkRedirect("refresh_url", body.refresh_url, allowedOrigins);
-  let account = await call<PaymentAccountRow>(db, "seller_payment_account", {
+  // A row of nulls when the seller has no account yet: the generated type, a table's row,
+  // cannot say so, hence PaymentAccountRow.
+  let account: PaymentAccountRow = await call(db, "seller_payment_account", {
     acting_user: user.id,
   });
   let created = false;
@@ -49,10 +51,10 @@ export async function onboardSeller(
       capabilities: { transfers: { requested: true } },
       metadata: { user_id: user.id },
     }, { idempotencyKey: `account:${user.id}` });
-    account = await call<PaymentAccountRow>(db, "register_payment_account", {
+    account = await call(db, "register_payment_account", {
       acting_user: user.id,
       stripe_account_id: stripeAccount.id,
-      account: stripeAccount,
+      account: asJson(stripeAccount),
     });
     created = true;
   }

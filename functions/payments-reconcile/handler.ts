@@ -59,9 +59,11 @@ export async function runReconciliation(
   // spare it any row); one more row than `limit` tells whether the limit stopped the run.
   const rows: ReconciliationRow[] = [];
   let complete = true;
-  for (let after: string | null = null;;) {
+  // The last order id of the previous page; left out (the SQL default, null) at first.
+  let after: string | undefined;
+  for (;;) {
     const wanted = Math.min(RECONCILE_PAGE, limit + 1 - rows.length);
-    const found: ReconciliationRow[] = await call<ReconciliationRow[]>(
+    const found: ReconciliationRow[] = await call(
       db,
       "payments_reconciliation",
       {
@@ -82,7 +84,7 @@ export async function runReconciliation(
   }
   const findings = await reconcileWithStripe(stripe, rows);
   const differences = findings.filter((f) => f.problems.length > 0);
-  const runId = await call<string>(db, "record_reconciliation_run", {
+  const runId = await call(db, "record_reconciliation_run", {
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     orders_checked: findings.length,

@@ -9,7 +9,10 @@ import { HttpError } from "../_shared/http/errors.ts";
 import { type StripeApi } from "../_shared/payments/stripe.ts";
 import { stripeErrorMessage, stripeUnreachable } from "../_shared/payments/stripe-errors.ts";
 
-/** The fields of a public.payments_reconciliation() row the comparison reads. */
+/**
+ * The fields of a public.payments_reconciliation() row the comparison reads. The generated type
+ * calls every column of a function's table non-null; the Stripe ids are null until recorded.
+ */
 export interface ReconciliationRow {
   order_id: string;
   currency: string;
@@ -23,13 +26,16 @@ export interface ReconciliationRow {
   problems: string[] | null;
 }
 
-/** One order's result: the database's problems, then Stripe's, in words an operator reads. */
-export interface Finding {
+/**
+ * One order's result: the database's problems, then Stripe's, in words an operator reads.
+ * A type, not an interface, so it is Json (record_reconciliation_run stores them as jsonb).
+ */
+export type Finding = {
   order_id: string;
   currency: string;
   status: string;
   problems: string[];
-}
+};
 
 /** What the comparison asks Stripe: a charge by id, transfers by group. */
 export type ReconcileStripe = Pick<StripeApi, "charges" | "transfers">;

@@ -12,12 +12,12 @@ import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
   executeRefund,
   type PaymentsDeps,
-  type RefundClaim,
+  refundClaim,
   type RefundResult,
   settleDue,
 } from "../_shared/payments/escrow.ts";
 import { createHandler } from "../_shared/http/handler.ts";
-import { call } from "../_shared/platform/rpc.ts";
+import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
@@ -39,12 +39,13 @@ export async function refundOrder(
   userId: string | null,
   body: z.infer<typeof refundRequest>,
 ): Promise<RefundResult> {
-  const claim = await call<RefundClaim>(deps.db, "claim_refund", {
+  // Without an amount (left out: the SQL default, null), all that is refundable.
+  const claim = await callJson(deps.db, "claim_refund", {
     order_id: body.order_id,
     acting_user: userId,
-    amount: body.amount ?? null,
+    amount: body.amount,
     reason: body.reason,
-  });
+  }, refundClaim);
   return executeRefund(deps, claim);
 }
 

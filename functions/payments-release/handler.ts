@@ -12,12 +12,12 @@ import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
   executeRelease,
   type PaymentsDeps,
-  type ReleaseClaim,
+  releaseClaim,
   type ReleaseResult,
   settleDue,
 } from "../_shared/payments/escrow.ts";
 import { createHandler } from "../_shared/http/handler.ts";
-import { call } from "../_shared/platform/rpc.ts";
+import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
@@ -33,10 +33,10 @@ export async function releaseOrder(
   actingUser: string | null,
   orderId: string,
 ): Promise<ReleaseResult> {
-  const claim = await call<ReleaseClaim>(deps.db, "claim_release", {
+  const claim = await callJson(deps.db, "claim_release", {
     order_id: orderId,
     acting_user: actingUser,
-  });
+  }, releaseClaim);
   return executeRelease(deps, claim);
 }
 

@@ -11,11 +11,11 @@ import {
   executeRefund,
   executeRelease,
   type PaymentsDeps,
-  type RefundClaim,
-  type ReleaseClaim,
+  refundClaim,
+  releaseClaim,
 } from "../_shared/payments/escrow.ts";
 import { createHandler } from "../_shared/http/handler.ts";
-import { call } from "../_shared/platform/rpc.ts";
+import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
@@ -27,27 +27,29 @@ export const resolveRequest = z.strictObject({
   note: z.string().trim().min(1).max(5000).optional(),
 });
 
-interface Resolution {
-  dispute_id: string;
-  order_id: string;
-  resolution: "refund" | "release";
-  order_status: string;
-  refund: RefundClaim | null;
-  release: ReleaseClaim | null;
-}
+/** What public.resolve_dispute answers (jsonb): the resolution and the claims to carry out. */
+const resolution = z.object({
+  dispute_id: z.string(),
+  order_id: z.string(),
+  resolution: z.enum(["refund", "release"]),
+  order_status: z.string(),
+  refund: refundClaim.nullable(),
+  release: releaseClaim.nullable(),
+});
 
 export async function resolveDispute(
   deps: PaymentsDeps,
   userId: string,
   body: z.infer<typeof resolveRequest>,
 ) {
-  const resolved = await call<Resolution>(deps.db, "resolve_dispute", {
+  // refund_amount and note left out take their SQL defaults (null).
+  const resolved = await callJson(deps.db, "resolve_dispute", {
     order_id: body.order_id,
     acting_user: userId,
     resolution: body.resolution,
-    refund_amount: body.refund_amount ?? null,
-    note: body.note ?? null,
-  });
+    refund_amount: body.refund_amount,
+    note: body.note,
+  }, resolution);
   const refund = resolved.refund ? await executeRefund(deps, resolved.refund) : null;
   const release = resolved.release ? await executeRelease(deps, resolved.release) : null;
   return {

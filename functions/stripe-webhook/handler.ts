@@ -8,7 +8,7 @@ import type Stripe from "npm:stripe@23.1.0";
 import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { type StripeApi } from "../_shared/payments/stripe.ts";
-import { call, type Db } from "../_shared/platform/rpc.ts";
+import { asJson, call, type Db } from "../_shared/platform/rpc.ts";
 import {
   stripeClient,
   stripeCryptoProvider,
@@ -26,13 +26,6 @@ export interface WebhookDeps {
 export function stripeVerifier(stripe: Stripe, secret: string): WebhookDeps["verify"] {
   return (payload, signature) =>
     stripe.webhooks.constructEventAsync(payload, signature, secret, 300, stripeCryptoProvider);
-}
-
-interface Processed {
-  event_id: string;
-  event_type: string;
-  duplicate: boolean;
-  outcome: string;
 }
 
 export async function handleWebhook(
@@ -66,9 +59,9 @@ export async function handleWebhook(
   }
 
   // The verified payload as Stripe sent it, not a re-serialisation.
-  const rows = await call<Processed[]>(db, "process_stripe_event", {
+  const rows = await call(db, "process_stripe_event", {
     event: JSON.parse(payload),
-    balance_transaction: balanceTransaction,
+    balance_transaction: balanceTransaction ? asJson(balanceTransaction) : null,
   });
   const { event_id, event_type, duplicate, outcome } = rows[0];
   return json({ received: true, event_id, event_type, duplicate, outcome });

@@ -3,6 +3,7 @@
 // claim's idempotency key, and its result is recorded by the same SQL function the webhook
 // uses, so the ledger books it once whichever records it first. Used by payments-release,
 // payments-refund and payments-resolve-dispute.
+import { z } from "npm:zod@4.6.7";
 import { type ErrorCode, HttpError } from "../http/errors.ts";
 import { call, type Db } from "../platform/rpc.ts";
 import { stripeHttpError, stripeRefused } from "./stripe-errors.ts";
@@ -13,28 +14,31 @@ export interface PaymentsDeps {
   stripe: StripeApi;
 }
 
-/** What public.claim_release answers. */
-export type ReleaseClaim =
-  | {
-    state: "claimed";
-    order_id: string;
-    amount: number;
-    currency: string;
-    commission: number;
-    destination: string;
-    source_transaction: string | null;
-    payment_intent: string | null;
-    transfer_group: string;
-    idempotency_key: string;
-  }
-  | {
-    state: "released";
-    order_id: string;
-    transfer_id: string;
-    amount: number;
-    currency: string;
-    commission: number;
-  };
+/** What public.claim_release (and resolve_dispute's release) answers, as jsonb. */
+export const releaseClaim = z.discriminatedUnion("state", [
+  z.object({
+    state: z.literal("claimed"),
+    order_id: z.string(),
+    amount: z.int(),
+    currency: z.string(),
+    commission: z.int(),
+    destination: z.string(),
+    source_transaction: z.string().nullable(),
+    payment_intent: z.string().nullable(),
+    transfer_group: z.string(),
+    idempotency_key: z.string(),
+  }),
+  z.object({
+    state: z.literal("released"),
+    order_id: z.string(),
+    transfer_id: z.string(),
+    amount: z.int(),
+    currency: z.string(),
+    commission: z.int(),
+  }),
+]);
+
+export type ReleaseClaim = z.infer<typeof releaseClaim>;
 
 export interface ReleaseResult {
   order_id: string;
@@ -104,20 +108,22 @@ export async function executeRelease(
   }
 }
 
-/** What public.claim_refund (and resolve_dispute's refund) answers. */
-export interface RefundClaim {
-  refund_id: string;
-  order_id: string;
-  amount: number;
-  currency: string;
-  payment_intent: string | null;
-  charge: string | null;
-  reason: string;
-  reversal_amount: number;
-  transfer_id: string | null;
-  idempotency_key: string;
-  reversal_idempotency_key: string;
-}
+/** What public.claim_refund (and resolve_dispute's refund) answers, as jsonb. */
+export const refundClaim = z.object({
+  refund_id: z.string(),
+  order_id: z.string(),
+  amount: z.int(),
+  currency: z.string(),
+  payment_intent: z.string().nullable(),
+  charge: z.string().nullable(),
+  reason: z.string(),
+  reversal_amount: z.int(),
+  transfer_id: z.string().nullable(),
+  idempotency_key: z.string(),
+  reversal_idempotency_key: z.string(),
+});
+
+export type RefundClaim = z.infer<typeof refundClaim>;
 
 export interface RefundResult {
   refund_id: string;
@@ -197,7 +203,7 @@ export async function settleDue<T>(
   limit: number,
   settle: (orderId: string) => Promise<T>,
 ): Promise<{ settled: T[]; failed: DueFailure[] }> {
-  const due = await call<string[]>(db, dueList, { max_rows: limit });
+  const due = await call(db, dueList, { max_rows: limit });
   const settled: T[] = [];
   const failed: DueFailure[] = [];
   for (const orderId of due) {

@@ -26,24 +26,39 @@ const codeBySqlState: Record<string, ErrorCode> = {
   "PGRST116": "not_found", // .single() found no row
 };
 
+/** Error codes that replace the table's for one call (a SQLSTATE that means more there). */
+export type SqlStateCodes = Readonly<Record<string, ErrorCode>>;
+
 /**
  * The HttpError for a database error the caller caused, or the error itself (a 500 through
  * errorResponse) when it is the server's fault: an unknown code is never blamed on the caller.
  */
-export function fromDatabaseError(error: DatabaseError): HttpError | Error {
-  const code = error.code && Object.hasOwn(codeBySqlState, error.code)
-    ? codeBySqlState[error.code]
+export function fromDatabaseError(error: DatabaseError, overrides: SqlStateCodes = {}): Error {
+  const sqlState = error.code;
+  const code = !sqlState
+    ? undefined
+    : Object.hasOwn(overrides, sqlState)
+    ? overrides[sqlState]
+    : Object.hasOwn(codeBySqlState, sqlState)
+    ? codeBySqlState[sqlState]
     : undefined;
   if (!code) {
-    return Object.assign(new Error(`database error ${error.code ?? "?"}: ${error.message}`), {
+    return Object.assign(new Error(`database error ${sqlState ?? "?"}: ${error.message}`), {
       cause: error,
     });
   }
   return new HttpError(code, error.message);
 }
 
-/** Unwraps a supabase-js result: its data, or the mapped error thrown. */
-export function orThrow<T>(result: { data: T | null; error: DatabaseError | null }): T {
-  if (result.error) throw fromDatabaseError(result.error);
+/** A supabase-js result: the data on success, the error otherwise. */
+export type DatabaseResult<T> = { data: T; error: null } | { data: unknown; error: DatabaseError };
+
+/**
+ * Unwraps a supabase-js result (a query's or an RPC's): its data, or the mapped error thrown.
+ * The one way functions read what the database answers, so a refusal is the same 4xx in
+ * every function.
+ */
+export function orThrow<T>(result: DatabaseResult<T>, overrides?: SqlStateCodes): T {
+  if (result.error) throw fromDatabaseError(result.error, overrides);
   return result.data as T;
 }

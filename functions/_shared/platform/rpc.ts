@@ -1,16 +1,67 @@
 // The one way functions call the database's functions (RPCs): by name, with the arguments and
-// result the generated types give them, and a refusal turned into the project's error format
-// by orThrow. Service-only functions take acting_user and raise precise SQLSTATEs.
-import { type DatabaseError, orThrow } from "./database-errors.ts";
+// result types/database.ts gives them, and a refusal turned into the project's error format by
+// orThrow. Every RPC goes through call() (or callJson()), so where they are called (a schema,
+// a client) is decided here.
+import { z } from "npm:zod@4.6.7";
+import type { Database, Json } from "../../../types/database.ts";
+import { type DatabaseResult, orThrow, type SqlStateCodes } from "./database-errors.ts";
 
-/** The part of a Supabase client the logic uses: RPCs (a service-role client satisfies it). */
+type Functions = Database["public"]["Functions"];
+
+export type RpcName = keyof Functions & string;
+
+/**
+ * The service-only RPCs for which acting_user null means the system acting by policy (the
+ * scheduled release and refund of due escrows; see the functions' SQL comments). The type
+ * generator gives every argument a non-null type: it cannot see that a function handles null.
+ */
+type SystemActingRpc = "claim_release" | "claim_refund";
+
+export type RpcArgs<F extends RpcName> = F extends SystemActingRpc
+  ? Omit<Functions[F]["Args"], "acting_user"> & { acting_user: string | null }
+  : Functions[F]["Args"];
+
+export type RpcResult<F extends RpcName> = Functions[F]["Returns"];
+
+/** The part of a Supabase client the logic uses: RPCs (any client of the project satisfies it). */
 export interface Db {
-  rpc(
-    fn: string,
-    args: Record<string, unknown>,
-  ): PromiseLike<{ data: unknown; error: DatabaseError | null }>;
+  rpc<F extends RpcName>(fn: F, args: RpcArgs<F>): PromiseLike<DatabaseResult<RpcResult<F>>>;
 }
 
-export async function call<T>(db: Db, fn: string, args: Record<string, unknown>): Promise<T> {
-  return orThrow(await db.rpc(fn, args) as { data: T | null; error: DatabaseError | null });
+/** Calls a database function; its result, or its refusal as the right 4xx (see orThrow). */
+export async function call<F extends RpcName>(
+  db: Db,
+  fn: F,
+  args: RpcArgs<F>,
+  overrides?: SqlStateCodes,
+): Promise<RpcResult<F>> {
+  return orThrow(await db.rpc(fn, args), overrides);
+}
+
+/**
+ * Calls a database function that answers jsonb (typed Json: the generator cannot see inside)
+ * and reads the answer with `schema`. An answer
+ * that does not match is the server's bug, a 500 (never a ZodError, which would be a 400).
+ */
+export async function callJson<F extends RpcName, Schema extends z.ZodType>(
+  db: Db,
+  fn: F,
+  args: RpcArgs<F>,
+  schema: Schema,
+): Promise<z.infer<Schema>> {
+  const parsed = schema.safeParse(await call(db, fn, args));
+  if (!parsed.success) {
+    throw new Error(`${fn} answered in an unexpected shape: ${z.prettifyError(parsed.error)}`, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}
+
+/**
+ * A value as the JSON supabase-js sends for a jsonb argument (it JSON.stringify's the
+ * arguments): for an SDK object, such as a Stripe event's or account's, whose type is not Json.
+ */
+export function asJson(value: object): Json {
+  return JSON.parse(JSON.stringify(value));
 }

@@ -1,6 +1,6 @@
 // Storage helpers for the folders the project keys by user: every bucket keeps a user's
 // objects under <uid>/ (the policies check the first path segment).
-import type { SupabaseClient } from "npm:@supabase/supabase-js@2.119.1";
+import type { Client } from "./supabase.ts";
 
 export interface StoredObject {
   bucket: string;
@@ -17,7 +17,7 @@ const PAGE_SIZE = 100;
  * policies allow any depth under <uid>/.
  */
 export async function listObjects(
-  client: SupabaseClient,
+  client: Client,
   bucket: string,
   folder: string,
 ): Promise<StoredObject[]> {
@@ -47,7 +47,7 @@ const REMOVE_BATCH = 1000;
 
 /** Removes every object under `folder` in `bucket` (as far as the client is allowed to). */
 export async function removeFolder(
-  client: SupabaseClient,
+  client: Client,
   bucket: string,
   folder: string,
 ): Promise<number> {

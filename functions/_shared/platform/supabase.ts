@@ -1,13 +1,19 @@
-// The Supabase clients a function may use. serviceClient() bypasses row-level security, so
-// this is the one place it is made: grep for serviceClient to find every use of it.
+// The Supabase clients a function may use, typed with the generated Database types so an
+// RPC's name, arguments and result, and a table's columns, are checked by `deno check`.
+// serviceClient() bypasses row-level security, so this is the one place it is made: grep for
+// serviceClient to find every use of it.
 import {
   createClient,
   isAuthRetryableFetchError,
   type SupabaseClient,
   type User,
 } from "npm:@supabase/supabase-js@2.119.1";
-import { env } from "./env.ts";
+import type { Database } from "../../../types/database.ts";
 import { HttpError } from "../http/errors.ts";
+import { env } from "./env.ts";
+
+/** A Supabase client typed with the project's schema. */
+export type Client = SupabaseClient<Database>;
 
 // A function serves one request at a time with no browser around it: no session to
 // store, refresh or read from the URL.
@@ -16,16 +22,16 @@ const serverAuth = {
 };
 
 /** A client with the service role: it bypasses RLS, so check the caller's rights first. */
-export function serviceClient(): SupabaseClient {
+export function serviceClient(): Client {
   const { SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY } = env();
-  return createClient(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, serverAuth);
+  return createClient<Database>(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, serverAuth);
 }
 
 /** A client that acts as the caller: their Authorization header goes with every request. */
-export function userClient(req: Request): SupabaseClient {
+export function userClient(req: Request): Client {
   const { SUPABASE_URL, SUPABASE_ANON_KEY } = env();
   const authorization = req.headers.get("Authorization");
-  return createClient(SUPABASE_URL, SUPABASE_ANON_KEY, {
+  return createClient<Database>(SUPABASE_URL, SUPABASE_ANON_KEY, {
     ...serverAuth,
     global: { headers: authorization ? { Authorization: authorization } : {} },
   });
@@ -35,9 +41,9 @@ export function userClient(req: Request): SupabaseClient {
  * A client with the anon key and no caller: for signing in from the function itself, as
  * re-authentication does. Its session lives only in this client, never in the caller's.
  */
-export function anonClient(): SupabaseClient {
+export function anonClient(): Client {
   const { SUPABASE_URL, SUPABASE_ANON_KEY } = env();
-  return createClient(SUPABASE_URL, SUPABASE_ANON_KEY, serverAuth);
+  return createClient<Database>(SUPABASE_URL, SUPABASE_ANON_KEY, serverAuth);
 }
 
 function bearerToken(req: Request): string | null {
@@ -59,7 +65,7 @@ export function isServiceRole(req: Request): boolean {
  * are not given the JWT secret, so Auth itself checks the token; the anon key and
  * signed-out sessions are refused with 401.
  */
-export async function requireUser(req: Request): Promise<{ user: User; client: SupabaseClient }> {
+export async function requireUser(req: Request): Promise<{ user: User; client: Client }> {
   const token = bearerToken(req);
   if (!token) throw new HttpError("unauthorized", "Sign in to use this function");
   const client = userClient(req);

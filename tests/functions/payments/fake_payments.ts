@@ -3,7 +3,8 @@
 // No network: the logic modules take both as parameters.
 import type Stripe from "npm:stripe@23.1.0";
 import type { StripeApi } from "../../../functions/_shared/payments/stripe.ts";
-import type { Db } from "../../../functions/_shared/platform/rpc.ts";
+import type { DatabaseResult } from "../../../functions/_shared/platform/database-errors.ts";
+import type { Db, RpcArgs, RpcName, RpcResult } from "../../../functions/_shared/platform/rpc.ts";
 
 export interface RpcCall {
   fn: string;
@@ -12,16 +13,26 @@ export interface RpcCall {
 
 type RpcAnswer = unknown | { error: { code: string; message: string } };
 
-/** A database whose RPCs answer from `answers` (a value, an error, or a function of the args). */
+/**
+ * A database whose RPCs answer from `answers` (a value, an error, or a function of the args),
+ * by function name. The answers are the test's to get right: the functions under test read
+ * jsonb answers with their zod schemas, as they read the real ones.
+ */
 export function fakeDb(
-  answers: Record<string, RpcAnswer | ((args: Record<string, unknown>) => RpcAnswer)>,
+  answers: Partial<
+    Record<RpcName, RpcAnswer | ((args: Record<string, unknown>) => RpcAnswer)>
+  >,
 ) {
   const calls: RpcCall[] = [];
   const db: Db = {
-    rpc(fn, args) {
+    rpc<F extends RpcName>(fn: F, rpcArgs: RpcArgs<F>) {
+      // As supabase-js sends them (JSON): an argument left undefined is not sent at all, so
+      // the SQL function uses its default.
+      const args: Record<string, unknown> = JSON.parse(JSON.stringify(rpcArgs));
       calls.push({ fn, args });
+      type Result = DatabaseResult<RpcResult<F>>;
       if (!(fn in answers)) {
-        return Promise.resolve({
+        return Promise.resolve<Result>({
           data: null,
           error: { code: "42883", message: `function ${fn} is not faked` },
         });
@@ -31,12 +42,12 @@ export function fakeDb(
         ? (raw as (a: Record<string, unknown>) => RpcAnswer)(args)
         : raw;
       if (answer && typeof answer === "object" && "error" in answer) {
-        return Promise.resolve({
+        return Promise.resolve<Result>({
           data: null,
           error: (answer as { error: { code: string; message: string } }).error,
         });
       }
-      return Promise.resolve({ data: answer, error: null });
+      return Promise.resolve<Result>({ data: answer as RpcResult<F>, error: null });
     },
   };
   return { db, calls };

@@ -169,6 +169,22 @@ Deno.test("Stripe refusing our key or failing is a 502, not the caller's conflic
   }
 });
 
+Deno.test("a claim in an unexpected shape is the server's 500, and nothing goes to Stripe", async () => {
+  const { amount: _amount, ...withoutAmount } = releaseClaim;
+  const consoleError = console.error;
+  console.error = () => {};
+  try {
+    for (const claim of [withoutAmount, { ...releaseClaim, state: "pending" }, null]) {
+      const { db } = fakeDb({ claim_release: claim });
+      const fake = fakeStripe();
+      strictEqual(await statusOf(releaseOrder({ db, stripe: fake.stripe }, buyer, orderId)), 500);
+      deepStrictEqual(fake.calls, []);
+    }
+  } finally {
+    console.error = consoleError;
+  }
+});
+
 Deno.test("a network failure keeps the claim, so a retry repeats the same key", async () => {
   const { db, calls } = fakeDb({ claim_release: releaseClaim });
   const fake = fakeStripe({
@@ -220,8 +236,7 @@ Deno.test("the scheduled path refunds every order cancelled before delivery, in 
   deepStrictEqual(calls.find((c) => c.fn === "claim_refund")!.args, {
     order_id: orderId,
     acting_user: null,
-    amount: null,
-    reason: CANCELLATION_REFUND_REASON,
+    reason: CANCELLATION_REFUND_REASON, // no amount: the SQL default, all that is refundable
   });
   deepStrictEqual(fake.calls.map((c) => c.method), ["refunds.create"]);
   // Only { due: true } (and a limit) is the scheduler's request.
@@ -249,7 +264,6 @@ Deno.test("a refund before release refunds the PaymentIntent, keyed refund:<refu
   deepStrictEqual(calls[0].args, {
     order_id: orderId,
     acting_user: buyer,
-    amount: null,
     reason: "cancelled",
   });
   deepStrictEqual(calls[1], {
@@ -345,7 +359,6 @@ Deno.test("resolving a dispute with a split refunds the buyer, then releases the
     acting_user: buyer,
     resolution: "release",
     refund_amount: 3000,
-    note: null,
   });
 });
 
