@@ -17,7 +17,8 @@ export function generateTypes(dbUrl: string): string {
     "types",
     "typescript",
     "--schema",
-    "public",
+    // Client RPCs and tables, and the service-role-only RPCs (Database["ops"]).
+    "public,ops",
     `--remote=${dbUrl}`,
   ]);
   const header =

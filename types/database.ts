@@ -3,6 +3,29 @@
 export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[];
 
 export type Database = {
+  "ops": {
+    Tables: {
+      [_ in never]: never;
+    };
+    Views: {
+      [_ in never]: never;
+    };
+    Functions: {
+      "erase_account": {
+        Args: { "user_id": string };
+        Returns: {
+          "bucket_id": string;
+          "prefix": string;
+        }[];
+      };
+    };
+    Enums: {
+      [_ in never]: never;
+    };
+    CompositeTypes: {
+      [_ in never]: never;
+    };
+  };
   "public": {
     Tables: {
       "addresses": {
@@ -526,20 +549,20 @@ export type Database = {
       "invite_redemptions": {
         Row: {
           "code": string;
-          "email": string;
+          "email": string | null;
           "id": number;
           "redeemed_at": string;
         };
         ComputedFields: never;
         Insert: {
           "code": string;
-          "email": string;
+          "email"?: string | null;
           "id"?: never;
           "redeemed_at"?: string;
         };
         Update: {
           "code"?: string;
-          "email"?: string;
+          "email"?: string | null;
           "id"?: never;
           "redeemed_at"?: string;
         };
@@ -2707,6 +2730,7 @@ export type Database = {
           "permission": string;
         }[];
       };
+      "export_my_data": { Args: Record<PropertyKey, never>; Returns: Json };
       "get_shared_design": {
         Args: { "token": string };
         Returns: {
@@ -3328,6 +3352,9 @@ export type CompositeTypes<
   : never;
 
 export const Constants = {
+  "ops": {
+    Enums: {},
+  },
   "public": {
     Enums: {},
   },

@@ -43,6 +43,20 @@ $$;
 comment on function private.touch_updated_at() is
   'Trigger: sets updated_at to the transaction time on every update.';
 
+-- ---------------------------------------------------------------------------------------
+-- Two API surfaces. `public` is what clients call under RLS and auth.uid(). `ops` holds the
+-- RPCs only the service role may call: edge functions, scheduled jobs and the admin CLI,
+-- which vouch for the user they act for (acting_user). It is exposed through the API (so
+-- supabase-js reaches it with .schema('ops')) but usable by the service role alone.
+
+create schema if not exists ops;
+revoke all on schema ops from public;
+grant usage on schema ops to service_role;
+alter default privileges for role postgres in schema ops revoke execute on functions from anon, authenticated;
+
+comment on schema ops is
+  'Service-role-only RPCs (edge functions, jobs, admin tooling); exposed through the API, usable by service_role alone.';
+
 -- ======================================================================================
 -- supabase/schemas/00_platform/10_rbac.sql
 -- ======================================================================================
@@ -621,12 +635,11 @@ $$;
 comment on function private.signup_mode() is 'open or invite_only: whether sign-up needs an invite code.';
 
 -- ======================================================================================
--- supabase/schemas/00_platform/40_money_and_events.sql
+-- supabase/schemas/00_platform/40_money.sql
 -- ======================================================================================
 
--- What every domain that moves money or tells users about changes shares: the currencies
--- amounts are quoted in (integer minor units, never floats) and the outbox of domain events
--- that notifications are built from.
+-- Money, as every domain that prices something quotes it: a currency from the currencies
+-- table and an amount in integer minor units, never floats.
 
 -- ---------------------------------------------------------------------------------------
 -- Currencies: the ISO 4217 codes we price in, with their minor-unit exponent and the
@@ -679,13 +692,27 @@ comment on function private.assert_money(bigint, text, text) is
   'Raises 22023 with a precise message unless amount is a positive number of minor units within the currency''s limit.';
 grant execute on function private.assert_money(bigint, text, text) to authenticated, service_role;
 
--- ---------------------------------------------------------------------------------------
+-- ======================================================================================
+-- supabase/schemas/00_platform/50_events.sql
+-- ======================================================================================
+
 -- Domain events: an outbox written in the same transaction as the change it reports, read
--- by the notifications feature. Not exposed through the API.
+-- by the notifications feature. Not exposed through the API. Every event type is registered
+-- in private.event_types by the domain that emits it (its reference-data migration), so the
+-- outbox refuses a type nobody declared and notifications know every type there is.
+
+create table private.event_types (
+  event_type text primary key constraint event_types_format check (event_type ~ '^[a-z_]+\.[a-z_]+$'),
+  domain text not null,
+  description text not null constraint event_types_description_present check (description <> '')
+);
+comment on table private.event_types is
+  'Catalogue of domain event types: <subject>.<what happened>, the domain that emits it, and what it means.';
+grant select on private.event_types to service_role;
 
 create table private.domain_events (
   id bigint generated always as identity primary key,
-  event_type text not null constraint domain_events_type_format check (event_type ~ '^[a-z_]+\.[a-z_]+$'),
+  event_type text not null references private.event_types (event_type),
   subject_type text not null,
   subject_id uuid not null,
   actor_id uuid,
@@ -865,3 +892,178 @@ comment on function public.run_scheduled_job(text) is
   'Runs a pg_cron job''s command now, in the caller''s transaction, and returns its first value (the job keeps its schedule). Service role only: for operators and tests.';
 revoke execute on function public.run_scheduled_job(text) from public;
 grant execute on function public.run_scheduled_job(text) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/70_registries.sql
+-- ======================================================================================
+
+-- Registries every domain extends, so cross-cutting duties cover what a new domain adds:
+--
+--   private.personal_data  each table column that names a user, and what account export and
+--                          account deletion do with it (catalogue test: every column that
+--                          references a user is registered, and its foreign key does what the
+--                          registry says)
+--   private.user_buckets   each Storage bucket, whose objects it holds (a folder per user or
+--                          per order) and what export and deletion do with them (catalogue
+--                          test: every bucket is registered)
+--   private.event_types    (50_events.sql) every domain event type
+--   platform_settings      (30_settings.sql) every setting, its rule and one accessor
+--
+-- Rows are reference data: each domain registers its own in its reference-data migration.
+-- Export and deletion read the registries (public.export_my_data, ops.erase_account).
+
+create table private.personal_data (
+  relation text not null constraint personal_data_relation_qualified check (relation ~ '^[a-z_]+\.[a-z_]+$'),
+  user_column text not null,
+  matches text not null default 'user_id' constraint personal_data_matches check (matches in ('user_id', 'email')),
+  -- For rows that name the user only through another table (a payment through its order):
+  -- a predicate on the row (alias t) with $1 for the user's id; rows are exported when it holds.
+  reached_through text,
+  on_delete text not null constraint personal_data_on_delete check (on_delete in ('delete', 'anonymise', 'keep')),
+  exported boolean not null,
+  -- Columns about other people that an export leaves out (GDPR art. 15(4)): who reviewed an
+  -- application, who assigned a role.
+  omit_from_export text[] not null default '{}',
+  reason text not null constraint personal_data_reason_present check (reason <> ''),
+  primary key (relation, user_column)
+);
+comment on table private.personal_data is
+  'Every column naming a user and what export and deletion do: delete (the row goes), anonymise (the column is nulled), keep (with the reason).';
+comment on column private.personal_data.user_column is
+  'The column naming the user (a uuid, or an e-mail when matches = email); for reached_through rows, the column the predicate starts from.';
+comment on column private.personal_data.on_delete is
+  'delete or anonymise: done by the column''s foreign key (on delete cascade / set null) or, without one, by ops.erase_account; keep: kept, for the reason given.';
+
+create table private.user_buckets (
+  bucket_id text primary key references storage.buckets (id) on delete cascade,
+  folder text not null constraint user_buckets_folder check (folder in ('user', 'order')),
+  on_delete text not null constraint user_buckets_on_delete check (on_delete in ('delete', 'anonymise')),
+  exported boolean not null,
+  reason text not null constraint user_buckets_reason_present check (reason <> '')
+);
+comment on table private.user_buckets is
+  'Every Storage bucket: objects live under <user id>/ (folder user) or <order id>/ (folder order). On deletion a user''s folder is emptied (delete), or their objects in others'' folders lose their owner (anonymise).';
+
+grant select on private.personal_data, private.user_buckets to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Export: everything the registries say is the caller's, as one document.
+
+create function private.personal_rows(user_id uuid, user_email text) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  entry record;
+  found_rows jsonb;
+  result jsonb := '{}';
+begin
+  for entry in
+    select pd.relation,
+           string_agg(coalesce('(' || replace(pd.reached_through, '$1', quote_literal(user_id) || '::uuid') || ')',
+                               format('t.%I = %L', pd.user_column,
+                                      case pd.matches when 'email' then user_email else user_id::text end)),
+                      ' or ') as predicate,
+           (select coalesce(array_agg(distinct c), '{}') from private.personal_data o, unnest(o.omit_from_export) c
+             where o.relation = pd.relation and o.exported) as omitted
+      from private.personal_data pd
+     where pd.exported
+     group by pd.relation
+     order by pd.relation
+  loop
+    execute format('select coalesce(jsonb_agg(to_jsonb(t) - %L::text[]), ''[]'') from %s t where %s',
+                   entry.omitted, entry.relation, entry.predicate)
+       into found_rows;
+    result := result || jsonb_build_object(entry.relation, found_rows);
+  end loop;
+  return result;
+end
+$$;
+comment on function private.personal_rows(uuid, text) is
+  'Every exported row of the user, by table, as private.personal_data describes; the one implementation behind export_my_data.';
+
+create function private.personal_files(user_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'bucket', o.bucket_id, 'name', o.name, 'size', (o.metadata ->> 'size')::bigint,
+           'mimetype', o.metadata ->> 'mimetype', 'created_at', o.created_at)
+         order by o.bucket_id, o.name), '[]')
+    from storage.objects o
+    join private.user_buckets b on b.bucket_id = o.bucket_id and b.exported
+   where (b.folder = 'user' and o.name like user_id::text || '/%')
+      or (b.folder = 'order' and o.owner_id = user_id::text)
+$$;
+comment on function private.personal_files(uuid) is
+  'The user''s objects in exported buckets: their own folders, and what they uploaded into order folders.';
+
+create function public.export_my_data() returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  me uuid := auth.uid();
+  my_email text;
+begin
+  if me is null then
+    raise exception 'export_my_data needs a signed-in user' using errcode = '42501';
+  end if;
+  select u.email into my_email from auth.users u where u.id = me;
+  return jsonb_build_object('tables', private.personal_rows(me, my_email), 'files', private.personal_files(me));
+end
+$$;
+comment on function public.export_my_data() is
+  'The caller''s personal data (GDPR access): every registered table''s rows naming them, and their files. The account-export function stores it with signed file URLs.';
+grant execute on function public.export_my_data() to authenticated;
+
+-- ---------------------------------------------------------------------------------------
+-- Deletion: what the foreign keys cannot do. Rows and columns with a foreign key to the user
+-- go with auth.users (cascade or set null, checked against the registry by the catalogue
+-- test); this anonymises the columns without one, clears the user as owner of objects in
+-- other people's folders, and names the folders the caller must empty through Storage.
+
+create function ops.erase_account(user_id uuid) returns table (bucket_id text, prefix text)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  user_email text;
+  entry record;
+begin
+  select u.email into user_email from auth.users u where u.id = erase_account.user_id;
+  if not found then
+    raise exception 'user % not found', user_id using errcode = 'P0002';
+  end if;
+  for entry in
+    select pd.relation, pd.user_column, pd.matches
+      from private.personal_data pd
+     where pd.on_delete = 'anonymise' and pd.reached_through is null
+       and not exists (
+         select 1 from pg_catalog.pg_constraint c
+           join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
+          where c.contype = 'f' and c.conrelid = pd.relation::regclass and a.attname = pd.user_column)
+  loop
+    execute format('update %s set %I = null where %I::text = $1', entry.relation, entry.user_column, entry.user_column)
+      using case entry.matches when 'email' then user_email else user_id::text end;
+  end loop;
+  update storage.objects o set owner = null, owner_id = null
+    from private.user_buckets b
+   where b.bucket_id = o.bucket_id and b.folder = 'order' and b.on_delete = 'anonymise'
+     and o.owner_id = user_id::text;
+  return query
+    select b.bucket_id, user_id::text || '/' from private.user_buckets b
+     where b.folder = 'user' and b.on_delete = 'delete'
+     order by b.bucket_id;
+end
+$$;
+comment on function ops.erase_account(uuid) is
+  'Account deletion''s database half, before the auth user is deleted: anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
+grant execute on function ops.erase_account(uuid) to service_role;

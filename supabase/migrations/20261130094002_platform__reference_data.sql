@@ -47,3 +47,12 @@ insert into public.currencies (code, minor_units, max_amount, name) values
   ('BRL', 2, 99999999, 'Brazilian real'),
   ('JPY', 0, 99999999, 'Japanese yen'),
   ('KRW', 0, 99999999, 'South Korean won');
+
+-- Personal data the platform holds (private.personal_data: what export and deletion do).
+insert into private.personal_data (relation, user_column, on_delete, exported, omit_from_export, reason) values
+  ('public.user_roles', 'user_id', 'delete', true, '{assigned_by}', 'the user''s roles go with them'),
+  ('public.user_roles', 'assigned_by', 'anonymise', false, '{}', 'roles they assigned to others stay, without them'),
+  ('public.audit_log', 'actor_id', 'keep', false, '{}',
+   'append-only record of who changed what: kept as the platform''s legal record (GDPR art. 17(3)(b)); holds others'' data'),
+  ('private.domain_events', 'actor_id', 'keep', false, '{}', 'the notifications outbox: consumed and pruned by notifications'),
+  ('private.domain_events', 'recipients', 'keep', false, '{}', 'the notifications outbox: consumed and pruned by notifications');

@@ -521,11 +521,12 @@ comment on column public.invite_codes.use_count is 'Counted by the before-user-c
 create table public.invite_redemptions (
   id bigint generated always as identity primary key,
   code text not null references public.invite_codes (code) on delete cascade,
-  email text not null,
+  email text,
   redeemed_at timestamptz not null default now()
 );
 create index invite_redemptions_code_idx on public.invite_redemptions (code);
 comment on table public.invite_redemptions is 'Each use of an invite code, by e-mail (written by the sign-up hook).';
+comment on column public.invite_redemptions.email is 'Who redeemed the code; null once they deleted their account (the use still counts).';
 
 alter table public.invite_codes enable row level security;
 alter table public.invite_redemptions enable row level security;

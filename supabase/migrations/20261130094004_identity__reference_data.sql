@@ -27,3 +27,19 @@ on conflict (id) do update
   set public = excluded.public,
       file_size_limit = excluded.file_size_limit,
       allowed_mime_types = excluded.allowed_mime_types;
+
+-- Personal data identity holds (private.personal_data: what export and deletion do).
+insert into private.personal_data (relation, user_column, matches, on_delete, exported, omit_from_export, reason) values
+  ('public.profiles', 'id', 'user_id', 'delete', true, '{}', 'the user''s public profile'),
+  ('public.private_profiles', 'id', 'user_id', 'delete', true, '{}', 'the user''s private details'),
+  ('public.addresses', 'user_id', 'user_id', 'delete', true, '{}', 'the user''s addresses'),
+  ('public.seller_applications', 'user_id', 'user_id', 'delete', true, '{reviewed_by}', 'the user''s applications to sell'),
+  ('public.seller_applications', 'reviewed_by', 'user_id', 'anonymise', false, '{}', 'applications they reviewed stay, without them'),
+  ('public.shops', 'id', 'user_id', 'delete', true, '{}', 'the user''s shop'),
+  ('public.invite_codes', 'created_by', 'user_id', 'anonymise', true, '{}', 'codes they created keep working, without them'),
+  ('public.invite_redemptions', 'email', 'email', 'anonymise', true, '{}', 'the use of a code still counts, without their e-mail');
+
+-- Buckets identity holds (private.user_buckets).
+insert into private.user_buckets (bucket_id, folder, on_delete, exported, reason) values
+  ('avatars', 'user', 'delete', true, 'profile pictures under <user id>/'),
+  ('account-exports', 'user', 'delete', false, 'the user''s own exports under <user id>/; an export does not contain earlier exports');

@@ -34,3 +34,17 @@ $$;
 
 comment on function private.touch_updated_at() is
   'Trigger: sets updated_at to the transaction time on every update.';
+
+-- ---------------------------------------------------------------------------------------
+-- Two API surfaces. `public` is what clients call under RLS and auth.uid(). `ops` holds the
+-- RPCs only the service role may call: edge functions, scheduled jobs and the admin CLI,
+-- which vouch for the user they act for (acting_user). It is exposed through the API (so
+-- supabase-js reaches it with .schema('ops')) but usable by the service role alone.
+
+create schema if not exists ops;
+revoke all on schema ops from public;
+grant usage on schema ops to service_role;
+alter default privileges for role postgres in schema ops revoke execute on functions from anon, authenticated;
+
+comment on schema ops is
+  'Service-role-only RPCs (edge functions, jobs, admin tooling); exposed through the API, usable by service_role alone.';

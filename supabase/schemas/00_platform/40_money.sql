@@ -1,6 +1,5 @@
--- What every domain that moves money or tells users about changes shares: the currencies
--- amounts are quoted in (integer minor units, never floats) and the outbox of domain events
--- that notifications are built from.
+-- Money, as every domain that prices something quotes it: a currency from the currencies
+-- table and an amount in integer minor units, never floats.
 
 -- ---------------------------------------------------------------------------------------
 -- Currencies: the ISO 4217 codes we price in, with their minor-unit exponent and the
@@ -52,39 +51,3 @@ $$;
 comment on function private.assert_money(bigint, text, text) is
   'Raises 22023 with a precise message unless amount is a positive number of minor units within the currency''s limit.';
 grant execute on function private.assert_money(bigint, text, text) to authenticated, service_role;
-
--- ---------------------------------------------------------------------------------------
--- Domain events: an outbox written in the same transaction as the change it reports, read
--- by the notifications feature. Not exposed through the API.
-
-create table private.domain_events (
-  id bigint generated always as identity primary key,
-  event_type text not null constraint domain_events_type_format check (event_type ~ '^[a-z_]+\.[a-z_]+$'),
-  subject_type text not null,
-  subject_id uuid not null,
-  actor_id uuid,
-  recipients uuid[] not null default '{}',
-  payload jsonb not null default '{}',
-  created_at timestamptz not null default now(),
-  processed_at timestamptz
-);
-comment on table private.domain_events is
-  'Outbox of domain events (bid.accepted, order.delivered, ...) with the users to notify; consumed by notifications.';
-create index domain_events_unprocessed_idx on private.domain_events (id) where processed_at is null;
-create index domain_events_subject_idx on private.domain_events (subject_type, subject_id);
-grant select, update (processed_at) on private.domain_events to service_role;
-
-create function private.emit_event(
-  event_type text, subject_type text, subject_id uuid, recipients uuid[], payload jsonb default '{}', actor uuid default auth.uid()
-) returns void
-language sql
-security definer
-set search_path = ''
-as $$
-  insert into private.domain_events (event_type, subject_type, subject_id, actor_id, recipients, payload)
-  values (event_type, subject_type, subject_id, actor,
-          array(select distinct r from unnest(recipients) r where r is not null and r is distinct from actor),
-          coalesce(payload, '{}'))
-$$;
-comment on function private.emit_event(text, text, uuid, uuid[], jsonb, uuid) is
-  'Records a domain event in the outbox, in the caller''s transaction, for the given recipients (never the actor).';
