@@ -4,6 +4,7 @@
 // retried request answers with the order the first one made (200 instead of 201).
 import { z } from "npm:zod@4.6.7";
 import { orThrow } from "../_shared/platform/database-errors.ts";
+import { call } from "../_shared/platform/rpc.ts";
 import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { readJson } from "../_shared/http/request.ts";
@@ -18,9 +19,7 @@ export const handler = createHandler(async (req) => {
 
   // accept_bid is executable by the service role only; it is told who is acting and checks
   // that they own the project.
-  const rows = orThrow<{ order_id: string; created: boolean }[]>(
-    await serviceClient().rpc("accept_bid", { bid_id, acting_user: user.id }),
-  );
+  const rows = await call(serviceClient(), "accept_bid", { bid_id, acting_user: user.id });
   const { order_id, created } = rows[0];
   // Read back as the caller: they see the order as their policies allow, nothing more.
   const order = orThrow(await client.from("orders").select("*").eq("id", order_id).single());

@@ -4,6 +4,7 @@
 import { isAuthRetryableFetchError, type User } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
 import { HttpError } from "../_shared/http/errors.ts";
+import { orThrow } from "../_shared/platform/database-errors.ts";
 import type { Client } from "../_shared/platform/supabase.ts";
 import { removeFolder } from "../_shared/platform/storage.ts";
 
@@ -53,14 +54,15 @@ export async function reauthenticate(
  * remove user_roles rows. Two last admins deleting at the same instant could both pass.
  */
 export async function assertNotLastAdmin(service: Client, userId: string): Promise<void> {
-  const { data, error } = await service
-    .from("user_roles")
-    .select("user_id, expires_at, roles!inner(name)")
-    .eq("roles.name", "admin");
-  if (error) throw error;
+  const assignments = orThrow(
+    await service
+      .from("user_roles")
+      .select("user_id, expires_at, roles!inner(name)")
+      .eq("roles.name", "admin"),
+  );
   const now = Date.now();
   const admins = new Set(
-    (data as { user_id: string; expires_at: string | null }[])
+    assignments
       .filter((row) => row.expires_at === null || Date.parse(row.expires_at) > now)
       .map((row) => row.user_id),
   );
@@ -82,12 +84,11 @@ export async function deleteAccount(service: Client, user: User): Promise<void> 
   // Redemptions name the e-mail, not the user (no foreign key to cascade): keep the count of
   // uses and drop the address.
   if (user.email) {
-    const { error } = await service.from("invite_redemptions").update({ email: "" }).eq(
-      "email",
-      user.email,
+    orThrow(
+      await service.from("invite_redemptions").update({ email: "" }).eq("email", user.email),
     );
-    if (error) throw error;
   }
+  // Auth failing to delete the user it has just authenticated is the server's fault: a 500.
   const { error } = await service.auth.admin.deleteUser(user.id);
   if (error) throw error;
 }

@@ -2,6 +2,7 @@
 // kept in the private account-exports bucket under their own folder.
 import type { User } from "npm:@supabase/supabase-js@2.119.1";
 import type { Client } from "../_shared/platform/supabase.ts";
+import { orThrow } from "../_shared/platform/database-errors.ts";
 import { listObjects, type StoredObject } from "../_shared/platform/storage.ts";
 
 export const EXPORTS_BUCKET = "account-exports";
@@ -35,23 +36,11 @@ export interface SavedExport {
   expires_in: number;
 }
 
-// A user_roles row with its role embedded. user_roles.role_id references one role, so
-// PostgREST embeds an object; an untyped client cannot know that and types it as an array.
-interface RoleAssignment {
-  assigned_at: string;
-  expires_at: string | null;
-  roles: { name: string };
-}
-
-function dataOf<T>({ data, error }: { data: T | null; error: unknown }): T | null {
-  if (error) throw error;
-  return data;
-}
-
 /**
  * Reads the caller's data through their own client, so RLS bounds every read to what they may
  * see. Each query still names the caller's id: staff may see other users' rows (users.read,
- * sellers.review), and an export holds the caller's own data only.
+ * sellers.review), and an export holds the caller's own data only. A read the database refuses
+ * is the same 4xx as anywhere else (orThrow).
  */
 export async function collectAccountData(
   client: Client,
@@ -60,14 +49,14 @@ export async function collectAccountData(
   const uid = user.id;
   const [profile, privateProfile, addresses, applications, shop, roles, avatars] = await Promise
     .all([
-      client.from("profiles").select("*").eq("id", uid).maybeSingle().then(dataOf),
-      client.from("private_profiles").select("*").eq("id", uid).maybeSingle().then(dataOf),
-      client.from("addresses").select("*").eq("user_id", uid).order("created_at").then(dataOf),
+      client.from("profiles").select("*").eq("id", uid).maybeSingle().then(orThrow),
+      client.from("private_profiles").select("*").eq("id", uid).maybeSingle().then(orThrow),
+      client.from("addresses").select("*").eq("user_id", uid).order("created_at").then(orThrow),
       client.from("seller_applications").select("*").eq("user_id", uid).order("created_at")
-        .then(dataOf),
-      client.from("shops").select("*").eq("id", uid).maybeSingle().then(dataOf),
+        .then(orThrow),
+      client.from("shops").select("*").eq("id", uid).maybeSingle().then(orThrow),
       client.from("user_roles").select("assigned_at, expires_at, roles(name)").eq("user_id", uid)
-        .order("assigned_at").then(dataOf),
+        .order("assigned_at").then(orThrow),
       listObjects(client, "avatars", uid),
     ]);
   return {
@@ -83,12 +72,12 @@ export async function collectAccountData(
     },
     profile,
     private_profile: privateProfile,
-    addresses: addresses ?? [],
+    addresses,
     // Who reviewed the application, or assigned a role, is someone else's personal data: an
     // export must not disclose it (GDPR art. 15(4)), so those ids stay out.
-    seller_applications: (applications ?? []).map(({ reviewed_by: _reviewer, ...rest }) => rest),
+    seller_applications: applications.map(({ reviewed_by: _reviewer, ...rest }) => rest),
     shop,
-    roles: ((roles ?? []) as unknown as RoleAssignment[]).map((assignment) => ({
+    roles: roles.map((assignment) => ({
       role: assignment.roles.name,
       assigned_at: assignment.assigned_at,
       expires_at: assignment.expires_at,

@@ -2,7 +2,8 @@
 // rendered from the design, and where they are kept (the private exports bucket, in the
 // owner's folder) with signed URLs to download them.
 import { z } from "npm:zod@4.6.7";
-import { fromDatabaseError } from "../_shared/platform/database-errors.ts";
+import { orThrow } from "../_shared/platform/database-errors.ts";
+import { call } from "../_shared/platform/rpc.ts";
 import { HttpError } from "../_shared/http/errors.ts";
 import type { Client } from "../_shared/platform/supabase.ts";
 import { patternSchema } from "./pattern.ts";
@@ -65,12 +66,10 @@ export async function designByShareToken(
   designId: string,
   token: string,
 ): Promise<DesignRow> {
-  const { data, error } = await client.rpc("get_shared_design", { token });
-  if (error) {
-    if (error.code === "55000") throw new HttpError("share_link_expired", error.message);
-    throw fromDatabaseError(error);
-  }
-  const design = data as DesignRow | null;
+  // 55000 (object_not_in_prerequisite_state) is an expired link here, not a conflict.
+  const design: DesignRow | null = await call(client, "get_shared_design", { token }, {
+    "55000": "share_link_expired",
+  });
   if (!design || design.id !== designId) throw notFound(designId);
   return design;
 }
@@ -84,10 +83,9 @@ export async function ownDesign(
   userId: string,
   designId: string,
 ): Promise<DesignRow> {
-  const { data, error } = await client.from("designs").select("*").eq("id", designId)
-    .maybeSingle();
-  if (error) throw fromDatabaseError(error);
-  const design = data as DesignRow | null;
+  const design: DesignRow | null = orThrow(
+    await client.from("designs").select("*").eq("id", designId).maybeSingle(),
+  );
   if (!design) throw notFound(designId);
   if (design.owner_id !== userId) {
     throw new HttpError(

@@ -51,14 +51,20 @@ export function fromDatabaseError(error: DatabaseError, overrides: SqlStateCodes
 }
 
 /** A supabase-js result: the data on success, the error otherwise. */
-export type DatabaseResult<T> = { data: T; error: null } | { data: unknown; error: DatabaseError };
+export type DatabaseResult<T> = { data: T; error: null } | { data: null; error: DatabaseError };
 
 /**
  * Unwraps a supabase-js result (a query's or an RPC's): its data, or the mapped error thrown.
  * The one way functions read what the database answers, so a refusal is the same 4xx in
  * every function.
  */
-export function orThrow<T>(result: DatabaseResult<T>, overrides?: SqlStateCodes): T {
+export function orThrow<Result extends DatabaseResult<unknown>>(
+  result: Result,
+  overrides?: SqlStateCodes,
+): SuccessData<Result> {
   if (result.error) throw fromDatabaseError(result.error, overrides);
-  return result.data as T;
+  return result.data as SuccessData<Result>;
 }
+
+/** The data of a result's success: null only where the query itself may find nothing. */
+type SuccessData<Result> = Result extends { data: infer Data; error: null } ? Data : never;

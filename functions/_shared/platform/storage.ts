@@ -1,5 +1,6 @@
 // Storage helpers for the folders the project keys by user: every bucket keeps a user's
-// objects under <uid>/ (the policies check the first path segment).
+// objects under <uid>/ (the policies check the first path segment). Storage's errors carry no
+// SQLSTATE for orThrow to map: one here is the server's fault, a 500.
 import type { Client } from "./supabase.ts";
 
 export interface StoredObject {

@@ -132,3 +132,28 @@ Deno.test("deleting removes the caller's files, their e-mail from redemptions, t
     strictEqual(`${last.method} ${last.path}`, `DELETE /auth/v1/admin/users/${uid}`);
   });
 });
+
+// What the database refuses is answered as every function answers it (orThrow): the caller's
+// 4xx, not a 500, and the account stays.
+Deno.test("the admin check refused with 42501 is 403 forbidden, and nothing is deleted", async () => {
+  const refusals = {
+    user_roles: { status: 403, code: "42501", message: "permission denied for table user_roles" },
+  };
+  await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
+    const res = await handler(post({ password, confirm: "DELETE" }));
+    const error = await errorOf(res, 403);
+    strictEqual(error.code, "forbidden");
+    deepStrictEqual(writes(fake), []);
+  });
+});
+
+Deno.test("dropping the e-mail from redemptions refused with P0002 is 404, and the user stays", async () => {
+  const refusals = {
+    invite_redemptions: { status: 404, code: "P0002", message: "invite code not found" },
+  };
+  await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
+    const res = await handler(post({ password, confirm: "DELETE" }));
+    strictEqual((await errorOf(res, 404)).code, "not_found");
+    ok(!fake.requests.some((r) => r.method === "DELETE" && r.path.startsWith("/auth/v1/admin/")));
+  });
+});

@@ -1,4 +1,4 @@
-import { ok, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { handler } from "../../../functions/account-export/handler.ts";
 import { withFakeSupabase } from "../platform/fake_supabase.ts";
 
@@ -68,3 +68,37 @@ Deno.test("the export is read as the caller, about the caller, and written by th
     );
   });
 });
+
+// A read the database refuses is answered as every function answers it (orThrow): the
+// caller's 4xx, not a 500; a code the project does not map stays the server's 500.
+const refusals = [
+  { code: "42501", status: 403, error: "forbidden", message: "permission denied for table" },
+  { code: "P0002", status: 404, error: "not_found", message: "profile not found" },
+  { code: "XX000", status: 500, error: "internal_error", message: "internal error" },
+] as const;
+
+for (const { code, status, error, message } of refusals) {
+  Deno.test(`a read refused with ${code} is ${status} ${error}, and nothing is stored`, async () => {
+    const state = {
+      user: { id: uid, email: "exporter@example.com" },
+      password: "unused",
+      adminRoles: [],
+      objects: {},
+      refusals: { private_profiles: { status: status === 500 ? 500 : 403, code, message } },
+    };
+    const consoleError = console.error;
+    console.error = () => {}; // the 500 is logged
+    try {
+      await withFakeSupabase(state, async (fake) => {
+        const res = await handler(post());
+        strictEqual(res.status, status);
+        const body = await res.json();
+        strictEqual(body.error.code, error);
+        if (status < 500) strictEqual(body.error.message, message);
+        deepStrictEqual(fake.state.uploads, {});
+      });
+    } finally {
+      console.error = consoleError;
+    }
+  });
+}

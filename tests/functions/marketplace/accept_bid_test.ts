@@ -1,5 +1,6 @@
-import { strictEqual } from "node:assert/strict";
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { acceptBidRequest, handler } from "../../../functions/accept-bid/handler.ts";
+import { withFakeSupabase } from "../platform/fake_supabase.ts";
 
 const post = (body: unknown, token: string | null = "user-token") =>
   new Request("http://localhost/accept-bid", {
@@ -31,4 +32,30 @@ Deno.test("accept-bid's body is exactly one bid id", () => {
       .success,
     false,
   );
+});
+
+Deno.test("accept_bid refusing is the caller's 4xx, with the database's message", async (t) => {
+  const refusals = [
+    { code: "42501", status: 403, error: "forbidden", message: "only the project owner accepts" },
+    { code: "55000", status: 409, error: "conflict", message: "the project is closed" },
+    { code: "P0002", status: 404, error: "not_found", message: "bid not found" },
+  ];
+  for (const { code, status, error, message } of refusals) {
+    await t.step(code, async () => {
+      const state = {
+        user: { id: crypto.randomUUID(), email: "owner@example.com" },
+        password: "unused",
+        adminRoles: [],
+        objects: {},
+        rpc: { accept_bid: { status: 400, body: { code, message, details: null, hint: null } } },
+      };
+      await withFakeSupabase(state, async (fake) => {
+        const res = await handler(post({ bid_id: crypto.randomUUID() }));
+        strictEqual(res.status, status);
+        deepStrictEqual(await res.json(), { error: { code: error, message } });
+        const call = fake.requests.find((r) => r.path === "/rest/v1/rpc/accept_bid");
+        strictEqual(call?.authorization, "Bearer service-role-key");
+      });
+    });
+  }
 });

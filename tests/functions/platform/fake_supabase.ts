@@ -16,6 +16,8 @@ export interface FakeState {
   rows?: Record<string, unknown[]>;
   /** What POST /rest/v1/rpc/<name> answers, by function name. */
   rpc?: Record<string, { status: number; body: unknown }>;
+  /** Tables whose every request PostgREST refuses, with this SQLSTATE (an error body). */
+  refusals?: Record<string, { status: number; code: string; message: string }>;
 }
 
 export interface RecordedRequest {
@@ -91,6 +93,12 @@ function answer(state: FakeState, req: Request, path: string, body: string): Res
   // supabase-js reads the user before deleting it, to answer with it.
   if (path === `/auth/v1/admin/users/${state.user.id}` && ["GET", "DELETE"].includes(req.method)) {
     return Response.json(userJson(state));
+  }
+  const table = /^\/rest\/v1\/([^/]+)$/.exec(path)?.[1];
+  const refusal = table ? state.refusals?.[table] : undefined;
+  if (refusal) {
+    const { status, code, message } = refusal;
+    return Response.json({ code, message, details: null, hint: null }, { status });
   }
   if (route === "GET /rest/v1/user_roles" && req.url.includes("roles.name=eq.admin")) {
     return Response.json(state.adminRoles);
