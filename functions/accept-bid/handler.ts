@@ -2,15 +2,13 @@
 // The caller is identified by Supabase Auth; public.accept_bid() does the work in one
 // transaction under row locks, so concurrent accepts of one project make one order and a
 // retried request answers with the order the first one made (200 instead of 201).
-import { z } from "npm:zod@4.6.7";
 import { orThrow } from "../_shared/platform/database-errors.ts";
 import { call } from "../_shared/platform/rpc.ts";
 import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-
-export const acceptBidRequest = z.strictObject({ bid_id: z.uuid() });
+import { acceptBidRequest } from "../_shared/marketplace/requests.ts";
 
 export const handler = createHandler(async (req) => {
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);

@@ -13,14 +13,7 @@ import { call, callJson, type Db } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-
-// Not strict: unknown fields (an amount, a currency) are dropped, never used.
-export const initiateRequest = z.object({
-  order_id: z.uuid(),
-  mode: z.enum(["checkout", "payment_intent"]).default("checkout"),
-  success_url: z.url({ protocol: /^https?$/ }).optional(),
-  cancel_url: z.url({ protocol: /^https?$/ }).optional(),
-});
+import { initiateRequest } from "../_shared/payments/requests.ts";
 
 /** What public.begin_payment answers (jsonb): the open session, or the attempt to make. */
 const beginPayment = z.union([

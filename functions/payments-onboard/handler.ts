@@ -11,11 +11,7 @@ import { asJson, call, type Db } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-
-export const onboardRequest = z.object({
-  return_url: z.url({ protocol: /^https?$/ }),
-  refresh_url: z.url({ protocol: /^https?$/ }),
-});
+import { onboardRequest } from "../_shared/payments/requests.ts";
 
 interface PaymentAccountRow {
   user_id: string | null;

@@ -22,16 +22,10 @@ import {
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, serviceClient } from "../_shared/platform/supabase.ts";
+import { reconcileRequest } from "../_shared/payments/requests.ts";
 
 /** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
 export const RECONCILE_PAGE = 1000;
-
-export const reconcileRequest = z.strictObject({
-  days: z.int().min(1).max(3650).default(180),
-  limit: z.int().min(1).max(100_000).default(20_000),
-  // As payments_reconciliation_runs.triggered_by allows: a short lowercase word.
-  triggered_by: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/).default("schedule"),
-});
 
 export interface ReconcileDeps {
   /** The service-role client: payments_reconciliation and record_reconciliation_run. */

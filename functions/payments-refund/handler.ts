@@ -21,17 +21,7 @@ import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-
-export const refundRequest = z.strictObject({
-  order_id: z.uuid(),
-  amount: z.int().positive().optional(),
-  reason: z.string().trim().min(1).max(1000),
-});
-
-export const dueRefundsRequest = z.strictObject({
-  due: z.literal(true),
-  limit: z.int().min(1).max(1000).optional(),
-});
+import { dueRefundsRequest, refundRequest } from "../_shared/payments/requests.ts";
 
 /** Refunds one order for userId (null: the system, by policy). */
 export async function refundOrder(

@@ -7,7 +7,6 @@
 // POST /payments-release { due: true } with the service role key: the scheduled path. Releases
 // every escrow public.due_releases() lists (auto-completed orders, and completed orders whose
 // buyer never called this), as the system.
-import { z } from "npm:zod@4.6.7";
 import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
   executeRelease,
@@ -21,11 +20,7 @@ import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-
-export const releaseRequest = z.union([
-  z.strictObject({ order_id: z.uuid() }),
-  z.strictObject({ due: z.literal(true), limit: z.int().min(1).max(1000).optional() }),
-]);
+import { releaseRequest } from "../_shared/payments/requests.ts";
 
 /** Releases one order's escrow for actingUser (null: the system). */
 export async function releaseOrder(

@@ -19,13 +19,7 @@ import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-
-export const resolveRequest = z.strictObject({
-  order_id: z.uuid(),
-  resolution: z.enum(["refund", "release"]),
-  refund_amount: z.int().positive().optional(),
-  note: z.string().trim().min(1).max(5000).optional(),
-});
+import { resolveRequest } from "../_shared/payments/requests.ts";
 
 /** What public.resolve_dispute answers (jsonb): the resolution and the claims to carry out. */
 const resolution = z.object({

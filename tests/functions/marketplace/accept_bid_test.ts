@@ -1,5 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { acceptBidRequest, handler } from "../../../functions/accept-bid/handler.ts";
+import { acceptBidRequest } from "../../../functions/_shared/marketplace/requests.ts";
+import { handler } from "../../../functions/accept-bid/handler.ts";
 import { withFakeSupabase } from "../platform/fake_supabase.ts";
 
 const post = (body: unknown, token: string | null = "user-token") =>

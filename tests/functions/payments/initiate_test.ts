@@ -1,6 +1,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { errorResponse } from "../../../functions/_shared/http/errors.ts";
-import { initiatePayment, initiateRequest } from "../../../functions/payments-initiate/handler.ts";
+import { initiateRequest } from "../../../functions/_shared/payments/requests.ts";
+import { initiatePayment } from "../../../functions/payments-initiate/handler.ts";
 import { onboardSeller } from "../../../functions/payments-onboard/handler.ts";
 import { dbError, fakeDb, fakeStripe } from "./fake_payments.ts";
 

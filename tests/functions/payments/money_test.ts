@@ -4,21 +4,18 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { errorResponse } from "../../../functions/_shared/http/errors.ts";
 import {
-  CANCELLATION_REFUND_REASON,
   dueRefundsRequest,
+  refundRequest,
+  releaseRequest,
+  resolveRequest,
+} from "../../../functions/_shared/payments/requests.ts";
+import {
+  CANCELLATION_REFUND_REASON,
   refundDue,
   refundOrder,
-  refundRequest,
 } from "../../../functions/payments-refund/handler.ts";
-import {
-  releaseDue,
-  releaseOrder,
-  releaseRequest,
-} from "../../../functions/payments-release/handler.ts";
-import {
-  resolveDispute,
-  resolveRequest,
-} from "../../../functions/payments-resolve-dispute/handler.ts";
+import { releaseDue, releaseOrder } from "../../../functions/payments-release/handler.ts";
+import { resolveDispute } from "../../../functions/payments-resolve-dispute/handler.ts";
 import { dbError, fakeDb, fakeStripe, stripeError } from "./fake_payments.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";
