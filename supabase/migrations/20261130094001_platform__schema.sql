@@ -104,6 +104,13 @@ create index user_roles_role_id_idx on public.user_roles (role_id);
 comment on table public.user_roles is 'Role assignments; an assignment past expires_at grants nothing.';
 comment on column public.user_roles.assigned_by is 'Who assigned the role: the caller, set by trigger; null for migrations and service tooling.';
 
+-- The one statement of "an assignment that still grants": unexpired. Security invoker, so
+-- whoever reads through it sees what the user_roles policies let them see.
+create view private.active_user_roles with (security_invoker = true) as
+select ur.* from public.user_roles ur
+where ur.expires_at is null or ur.expires_at > now();
+comment on view private.active_user_roles is 'Role assignments that grant their role now (no expiry, or expiring later).';
+
 -- ---------------------------------------------------------------------------------------
 -- Permission checks. Stable and security definer: policies call them once per statement
 -- through (select ...), and they read the RBAC tables whatever the caller may see.
@@ -119,11 +126,10 @@ set search_path = ''
 as $$
   select exists (
     select 1
-    from public.user_roles ur
+    from private.active_user_roles ur
     join public.role_permissions rp on rp.role_id = ur.role_id
     where ur.user_id = user_has_permission.user_id
       and rp.permission = user_has_permission.permission
-      and (ur.expires_at is null or ur.expires_at > now())
   )
 $$;
 comment on function private.user_has_permission(uuid, text) is 'Whether a given user holds a permission through an unexpired role.';
@@ -148,11 +154,10 @@ set search_path = ''
 as $$
   select exists (
     select 1
-    from public.user_roles ur
+    from private.active_user_roles ur
     join public.roles r on r.id = ur.role_id
     where ur.user_id = (select auth.uid())
       and r.name = has_role.role_name
-      and (ur.expires_at is null or ur.expires_at > now())
   )
 $$;
 comment on function private.has_role(text) is 'Whether the caller holds the role, unexpired.';
@@ -180,10 +185,10 @@ begin
   end if;
   return query
     select rp.permission, array_agg(r.name order by r.name)
-    from public.user_roles ur
+    from private.active_user_roles ur
     join public.roles r on r.id = ur.role_id
     join public.role_permissions rp on rp.role_id = ur.role_id
-    where ur.user_id = subject and (ur.expires_at is null or ur.expires_at > now())
+    where ur.user_id = subject
     group by rp.permission
     order by rp.permission;
 end
@@ -210,11 +215,10 @@ begin
            case when bool_or(r.name = 'admin') then 'admin'
                 when bool_or(r.name in ('staff', 'moderator')) then 'staff'
                 else 'member' end
-    from public.user_roles ur
+    from private.active_user_roles ur
     join auth.users u on u.id = ur.user_id
     join public.roles r on r.id = ur.role_id
     left join public.role_permissions rp on rp.role_id = ur.role_id
-    where ur.expires_at is null or ur.expires_at > now()
     group by u.id, u.email
     order by u.email;
 end
@@ -373,10 +377,9 @@ declare
 begin
   select coalesce(jsonb_agg(r.name order by r.name), '[]'::jsonb)
     into role_names
-    from public.user_roles ur
+    from private.active_user_roles ur
     join public.roles r on r.id = ur.role_id
-   where ur.user_id = (event ->> 'user_id')::uuid
-     and (ur.expires_at is null or ur.expires_at > now());
+   where ur.user_id = (event ->> 'user_id')::uuid;
   claims := jsonb_set(claims, '{app_metadata}', coalesce(claims -> 'app_metadata', '{}'::jsonb));
   claims := jsonb_set(claims, '{app_metadata,roles}', role_names);
   return jsonb_build_object('claims', claims);
@@ -389,6 +392,8 @@ grant usage on schema public to supabase_auth_admin;
 grant execute on function public.custom_access_token_hook(jsonb) to supabase_auth_admin;
 revoke execute on function public.custom_access_token_hook(jsonb) from authenticated, anon, public;
 grant select on public.user_roles, public.roles to supabase_auth_admin;
+grant usage on schema private to supabase_auth_admin;
+grant select on private.active_user_roles to supabase_auth_admin;
 create policy "Supabase Auth reads role assignments for tokens"
   on public.user_roles for select to supabase_auth_admin using (true);
 create policy "Supabase Auth reads roles for tokens"
@@ -1042,6 +1047,19 @@ begin
   if not found then
     raise exception 'user % not found', user_id using errcode = 'P0002';
   end if;
+  -- The platform keeps an admin, who alone can grant roles. Checked here rather than by a
+  -- trigger (the cascade from auth.users must always be able to remove user_roles rows);
+  -- the lock makes two admins erasing at once take turns. The auth user itself is deleted
+  -- afterwards through Auth's admin API, so two last admins can still both pass this check
+  -- if each deletes its auth user in between: a window of one request.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ops.erase_account: last admin'));
+  if exists (select 1 from private.active_user_roles ur join public.roles r on r.id = ur.role_id
+              where ur.user_id = erase_account.user_id and r.name = 'admin')
+     and not exists (select 1 from private.active_user_roles ur join public.roles r on r.id = ur.role_id
+                      where ur.user_id <> erase_account.user_id and r.name = 'admin') then
+    raise exception 'the platform''s only admin cannot delete their account: make someone else admin first'
+      using errcode = '42501';
+  end if;
   for entry in
     select pd.relation, pd.user_column, pd.matches
       from private.personal_data pd
@@ -1065,5 +1083,5 @@ begin
 end
 $$;
 comment on function ops.erase_account(uuid) is
-  'Account deletion''s database half, before the auth user is deleted: anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
+  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
 grant execute on function ops.erase_account(uuid) to service_role;

@@ -143,6 +143,19 @@ begin
   if not found then
     raise exception 'user % not found', user_id using errcode = 'P0002';
   end if;
+  -- The platform keeps an admin, who alone can grant roles. Checked here rather than by a
+  -- trigger (the cascade from auth.users must always be able to remove user_roles rows);
+  -- the lock makes two admins erasing at once take turns. The auth user itself is deleted
+  -- afterwards through Auth's admin API, so two last admins can still both pass this check
+  -- if each deletes its auth user in between: a window of one request.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ops.erase_account: last admin'));
+  if exists (select 1 from private.active_user_roles ur join public.roles r on r.id = ur.role_id
+              where ur.user_id = erase_account.user_id and r.name = 'admin')
+     and not exists (select 1 from private.active_user_roles ur join public.roles r on r.id = ur.role_id
+                      where ur.user_id <> erase_account.user_id and r.name = 'admin') then
+    raise exception 'the platform''s only admin cannot delete their account: make someone else admin first'
+      using errcode = '42501';
+  end if;
   for entry in
     select pd.relation, pd.user_column, pd.matches
       from private.personal_data pd
@@ -166,5 +179,5 @@ begin
 end
 $$;
 comment on function ops.erase_account(uuid) is
-  'Account deletion''s database half, before the auth user is deleted: anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
+  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
 grant execute on function ops.erase_account(uuid) to service_role;

@@ -2,7 +2,7 @@
 -- and every event type a function emits is registered, and what the registry says deletion
 -- does is what the database does. Export and erasure read them.
 begin;
-select plan(22);
+select plan(24);
 
 -- ---------------------------------------------------------------------------------------
 -- Personal data: every column naming a user is registered.
@@ -166,6 +166,18 @@ select is((select email from public.invite_redemptions where code = 'REGCODE-1')
   'erasure anonymises what has no foreign key (the redemption''s e-mail), and the use still counts');
 select throws_ok($$ select * from ops.erase_account(gen_random_uuid()) $$, 'P0002', null,
   'erasure of an unknown user is refused');
+select tests.clear_authentication();
+delete from public.user_roles where role_id = (select id from public.roles where name = 'admin');
+select tests.grant_role('reg-stranger@example.com', 'admin');
+select tests.authenticate_as_service_role();
+select throws_ok($$ select * from ops.erase_account(tests.get_user_id('reg-stranger@example.com')) $$, '42501',
+  'the platform''s only admin cannot delete their account: make someone else admin first',
+  'the only admin cannot be erased');
+select tests.clear_authentication();
+select tests.grant_role('reg-owner@example.com', 'admin');
+select tests.authenticate_as_service_role();
+select lives_ok($$ select * from ops.erase_account(tests.get_user_id('reg-stranger@example.com')) $$,
+  'an admin can be erased while another admin remains');
 select tests.clear_authentication();
 
 delete from auth.users where id = tests.get_user_id('reg-owner@example.com');
