@@ -113,8 +113,14 @@ async function main(): Promise<number> {
         deno,
       ),
   );
-  await suite("functions: deno lint", () => check(bin("deno"), ["lint"], deno));
-  await suite("functions: deno fmt --check", () => check(bin("deno"), ["fmt", "--check"], deno));
+  await suite(
+    "lint: deno lint (functions, stack, scripts, tests)",
+    () => check(bin("deno"), ["lint"], deno),
+  );
+  await suite(
+    "format: deno fmt --check (functions, stack, scripts, tests)",
+    () => check(bin("deno"), ["fmt", "--check"], deno),
+  );
   await suite("functions: unit tests (deno test)", async () => {
     const { code, output } = await run(bin("deno"), [
       "test",
