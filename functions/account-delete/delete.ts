@@ -1,10 +1,11 @@
-// Deleting an account (GDPR erasure): proof of the password, then the caller's files, then the
-// auth user. The database's foreign keys take the rest: rows the user owns cascade away with
-// auth.users, references to them from other people's rows are set null (see the migrations).
+// Deleting an account (GDPR erasure): proof of the password, then what the personal-data and
+// bucket registries say goes (ops.erase_account, the user's folders), then the auth user. The
+// database's foreign keys take the rest: rows the user owns cascade away with auth.users,
+// references to them from other people's rows are set null, as the registry records.
 import { isAuthRetryableFetchError, type User } from "npm:@supabase/supabase-js@2.119.1";
 import { z } from "npm:zod@4.6.7";
 import { HttpError } from "../_shared/http/errors.ts";
-import { orThrow } from "../_shared/platform/database-errors.ts";
+import { call } from "../_shared/platform/rpc.ts";
 import type { Client } from "../_shared/platform/supabase.ts";
 import { removeFolder } from "../_shared/platform/storage.ts";
 
@@ -13,9 +14,6 @@ export const deleteRequestSchema = z.object({
   // Typed out by the user: a stray or replayed request without it deletes nothing.
   confirm: z.literal("DELETE", { error: 'confirm must be "DELETE"' }),
 });
-
-/** The buckets that keep files under <uid>/; deleting an account empties the user's folder. */
-export const USER_BUCKETS = ["avatars", "account-exports"] as const;
 
 function reauthenticationFailed(message: string): HttpError {
   return new HttpError("reauthentication_failed", message);
@@ -49,44 +47,19 @@ export async function reauthenticate(
 }
 
 /**
- * Refuses to delete the platform's only admin, who would leave nobody able to grant roles.
- * Checked here, not by a trigger, because the cascade from auth.users must always be able to
- * remove user_roles rows. Two last admins deleting at the same instant could both pass.
- */
-export async function assertNotLastAdmin(service: Client, userId: string): Promise<void> {
-  const assignments = orThrow(
-    await service
-      .from("user_roles")
-      .select("user_id, expires_at, roles!inner(name)")
-      .eq("roles.name", "admin"),
-  );
-  const now = Date.now();
-  const admins = new Set(
-    assignments
-      .filter((row) => row.expires_at === null || Date.parse(row.expires_at) > now)
-      .map((row) => row.user_id),
-  );
-  if (admins.has(userId) && admins.size === 1) {
-    throw new HttpError(
-      "last_admin_protection",
-      "You are the platform's only admin: make someone else admin before deleting your account",
-    );
-  }
-}
-
-/**
- * Deletes the account with the service role. Files go first: should a step fail, the account
- * is still there and the user can simply try again, as every step can be repeated.
+ * Deletes the account with the service role, in an order that can always be repeated: the
+ * database's half first (ops.erase_account refuses the platform's only admin, anonymises what
+ * no foreign key covers and names the folders to empty, from the registries in
+ * supabase/schemas/00_platform/70_registries.sql), then those folders in Storage, then the
+ * auth user, whose deletion cascades or nulls every other registered row. Should a step fail,
+ * the account is still there and the user can simply try again.
  */
 export async function deleteAccount(service: Client, user: User): Promise<void> {
-  await assertNotLastAdmin(service, user.id);
-  for (const bucket of USER_BUCKETS) await removeFolder(service, bucket, user.id);
-  // Redemptions name the e-mail, not the user (no foreign key to cascade): keep the count of
-  // uses and drop the address.
-  if (user.email) {
-    orThrow(
-      await service.from("invite_redemptions").update({ email: "" }).eq("email", user.email),
-    );
+  const folders = await call(service, "erase_account", { user_id: user.id }, {
+    "42501": "last_admin_protection",
+  });
+  for (const { bucket_id, prefix } of folders) {
+    await removeFolder(service, bucket_id, prefix.replace(/\/$/, ""));
   }
   // Auth failing to delete the user it has just authenticated is the server's fault: a 500.
   const { error } = await service.auth.admin.deleteUser(user.id);

@@ -1,14 +1,34 @@
-// An account export (GDPR access request): everything the caller owns as one JSON document,
-// kept in the private account-exports bucket under their own folder.
+// An account export (GDPR access request): everything the registries say is the caller's, as
+// one JSON document kept in the private account-exports bucket under their own folder. What
+// counts as theirs is decided in one place, the personal-data and bucket registries
+// (supabase/schemas/00_platform/70_registries.sql), which every domain extends; this adds
+// what only Auth knows (the account) and download links for the files.
 import type { User } from "npm:@supabase/supabase-js@2.119.1";
+import { z } from "npm:zod@4.6.7";
+import { callJson } from "../_shared/platform/rpc.ts";
 import type { Client } from "../_shared/platform/supabase.ts";
-import { orThrow } from "../_shared/platform/database-errors.ts";
-import { listObjects, type StoredObject } from "../_shared/platform/storage.ts";
 
 export const EXPORTS_BUCKET = "account-exports";
 export const SIGNED_URL_SECONDS = 3600;
 
-type Row = Record<string, unknown>;
+const personalDataSchema = z.object({
+  // Rows by table ("public.designs"), as private.personal_data describes them.
+  tables: z.record(z.string(), z.array(z.record(z.string(), z.unknown()))),
+  files: z.array(z.object({
+    bucket: z.string(),
+    name: z.string(),
+    size: z.number().nullable(),
+    mimetype: z.string().nullable(),
+    created_at: z.string().nullable(),
+  })),
+});
+
+type PersonalData = z.infer<typeof personalDataSchema>;
+
+export type ExportedFile = PersonalData["files"][number] & {
+  /** A download link valid for SIGNED_URL_SECONDS, or null if Storage would not sign it. */
+  signed_url: string | null;
+};
 
 export interface AccountExport {
   exported_at: string;
@@ -18,16 +38,12 @@ export interface AccountExport {
     phone: string | null;
     created_at: string;
     last_sign_in_at: string | null;
-    user_metadata: Row;
-    app_metadata: Row;
+    user_metadata: Record<string, unknown>;
+    app_metadata: Record<string, unknown>;
   };
-  profile: Row | null;
-  private_profile: Row | null;
-  addresses: Row[];
-  seller_applications: Row[];
-  shop: Row | null;
-  roles: { role: string; assigned_at: string; expires_at: string | null }[];
-  storage_objects: StoredObject[];
+  tables: PersonalData["tables"];
+  files: ExportedFile[];
+  files_expire_in: number;
 }
 
 export interface SavedExport {
@@ -37,28 +53,14 @@ export interface SavedExport {
 }
 
 /**
- * Reads the caller's data through their own client, so RLS bounds every read to what they may
- * see. Each query still names the caller's id: staff may see other users' rows (users.read,
- * sellers.review), and an export holds the caller's own data only. A read the database refuses
- * is the same 4xx as anywhere else (orThrow).
+ * The caller's data, read by public.export_my_data() as the caller (it answers for auth.uid()
+ * only, whoever the caller may otherwise see), and the account as Auth knows it.
  */
 export async function collectAccountData(
   client: Client,
   user: User,
-): Promise<AccountExport> {
-  const uid = user.id;
-  const [profile, privateProfile, addresses, applications, shop, roles, avatars] = await Promise
-    .all([
-      client.from("profiles").select("*").eq("id", uid).maybeSingle().then(orThrow),
-      client.from("private_profiles").select("*").eq("id", uid).maybeSingle().then(orThrow),
-      client.from("addresses").select("*").eq("user_id", uid).order("created_at").then(orThrow),
-      client.from("seller_applications").select("*").eq("user_id", uid).order("created_at")
-        .then(orThrow),
-      client.from("shops").select("*").eq("id", uid).maybeSingle().then(orThrow),
-      client.from("user_roles").select("assigned_at, expires_at, roles(name)").eq("user_id", uid)
-        .order("assigned_at").then(orThrow),
-      listObjects(client, "avatars", uid),
-    ]);
+): Promise<Omit<AccountExport, "files" | "files_expire_in"> & { files: PersonalData["files"] }> {
+  const data = await callJson(client, "export_my_data", {}, personalDataSchema);
   return {
     exported_at: new Date().toISOString(),
     user: {
@@ -70,30 +72,40 @@ export async function collectAccountData(
       user_metadata: user.user_metadata ?? {},
       app_metadata: user.app_metadata ?? {},
     },
-    profile,
-    private_profile: privateProfile,
-    addresses,
-    // Who reviewed the application, or assigned a role, is someone else's personal data: an
-    // export must not disclose it (GDPR art. 15(4)), so those ids stay out.
-    seller_applications: applications.map(({ reviewed_by: _reviewer, ...rest }) => rest),
-    shop,
-    roles: roles.map((assignment) => ({
-      role: assignment.roles.name,
-      assigned_at: assignment.assigned_at,
-      expires_at: assignment.expires_at,
-    })),
-    storage_objects: avatars,
+    tables: data.tables,
+    files: data.files,
   };
+}
+
+/** Download links for the files, one Storage call per bucket, signed by the service role. */
+export async function signFiles(
+  service: Client,
+  files: PersonalData["files"],
+): Promise<ExportedFile[]> {
+  const byBucket = Map.groupBy(files, (file) => file.bucket);
+  const signed = new Map<string, string | null>();
+  for (const [bucket, entries] of byBucket) {
+    const { data, error } = await service.storage.from(bucket).createSignedUrls(
+      entries.map((file) => file.name),
+      SIGNED_URL_SECONDS,
+    );
+    // Storage's errors carry no SQLSTATE: one here is the server's fault, a 500.
+    if (error) throw error;
+    for (const entry of data) {
+      signed.set(`${bucket}/${entry.path}`, entry.error ? null : entry.signedUrl);
+    }
+  }
+  return files.map((file) => ({
+    ...file,
+    signed_url: signed.get(`${file.bucket}/${file.name}`) ?? null,
+  }));
 }
 
 /**
  * Stores the export with the service role (users have no write policy on the bucket, so an
  * export cannot be forged) and signs a download URL for it.
  */
-export async function saveExport(
-  service: Client,
-  data: AccountExport,
-): Promise<SavedExport> {
+export async function saveExport(service: Client, data: AccountExport): Promise<SavedExport> {
   // Colons and dots out of the timestamp: object names stay plain in URLs and file systems.
   const path = `${data.user.id}/export-${data.exported_at.replace(/[:.]/g, "-")}.json`;
   const bucket = service.storage.from(EXPORTS_BUCKET);

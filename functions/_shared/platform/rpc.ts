@@ -6,9 +6,28 @@ import { z } from "npm:zod@4.6.7";
 import type { Database, Json } from "../../../types/database.ts";
 import { type DatabaseResult, orThrow, type SqlStateCodes } from "./database-errors.ts";
 
-type Functions = Database["public"]["Functions"];
+type PublicFunctions = Database["public"]["Functions"];
+type OpsFunctions = Database["ops"]["Functions"];
+type Functions = PublicFunctions & OpsFunctions;
 
-export type RpcName = keyof Functions & string;
+/** Client RPCs, in `public`: what a signed-in user may call under auth.uid(). */
+export type PublicRpcName = keyof PublicFunctions & string;
+/** Service-only RPCs, in `ops`: exposed through the API, usable by the service role alone. */
+export type OpsRpcName = keyof OpsFunctions & string;
+export type RpcName = PublicRpcName | OpsRpcName;
+
+/**
+ * Which RPCs live in `ops`, checked against the generated types: a name that is missing here,
+ * or that is not in Database["ops"], fails deno check.
+ */
+const opsRpcs: Record<OpsRpcName, true> = {
+  erase_account: true,
+};
+
+/** The schema an RPC lives in. */
+export function rpcSchema(fn: RpcName): "public" | "ops" {
+  return Object.hasOwn(opsRpcs, fn) ? "ops" : "public";
+}
 
 /**
  * The service-only RPCs for which acting_user null means the system acting by policy (the
@@ -23,19 +42,36 @@ export type RpcArgs<F extends RpcName> = F extends SystemActingRpc
 
 export type RpcResult<F extends RpcName> = Functions[F]["Returns"];
 
-/** The part of a Supabase client the logic uses: RPCs (any client of the project satisfies it). */
+/**
+ * The part of a Supabase client the logic uses: RPCs in `public`, and in `ops` through
+ * .schema("ops") (any client of the project satisfies it; only the service role's may call ops).
+ */
 export interface Db {
-  rpc<F extends RpcName>(fn: F, args: RpcArgs<F>): PromiseLike<DatabaseResult<RpcResult<F>>>;
+  rpc<F extends PublicRpcName>(fn: F, args: RpcArgs<F>): PromiseLike<DatabaseResult<RpcResult<F>>>;
+  // The result is typed unknown here: supabase-js's rpc result type for a generic name in a
+  // small schema does not reduce. call() types it from the generated types.
+  schema(name: "ops"): {
+    rpc<F extends OpsRpcName>(
+      fn: F,
+      args: OpsFunctions[F]["Args"],
+    ): PromiseLike<DatabaseResult<unknown>>;
+  };
 }
 
-/** Calls a database function; its result, or its refusal as the right 4xx (see orThrow). */
+/**
+ * Calls a database function in its schema; its result, or its refusal as the right 4xx (see
+ * orThrow).
+ */
 export async function call<F extends RpcName>(
   db: Db,
   fn: F,
   args: RpcArgs<F>,
   overrides?: SqlStateCodes,
 ): Promise<RpcResult<F>> {
-  return orThrow(await db.rpc(fn, args), overrides);
+  const result = rpcSchema(fn) === "ops"
+    ? await db.schema("ops").rpc(fn as OpsRpcName, args as RpcArgs<OpsRpcName>)
+    : await db.rpc(fn as PublicRpcName, args as RpcArgs<PublicRpcName>);
+  return orThrow(result as DatabaseResult<RpcResult<F>>, overrides);
 }
 
 /**

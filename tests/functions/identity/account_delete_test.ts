@@ -33,14 +33,24 @@ async function errorOf(
 const writes = (fake: FakeSupabase) =>
   fake.requests.filter((r) => ["DELETE", "PATCH"].includes(r.method));
 
-function fakeState(adminRoles: { user_id: string; expires_at: string | null }[] = []) {
+// What ops.erase_account names: the user's folder in every bucket that keeps files per user.
+const folders = [
+  { bucket_id: "account-exports", prefix: `${uid}/` },
+  { bucket_id: "avatars", prefix: `${uid}/` },
+];
+
+function fakeState(rpc: Record<string, { status: number; body: unknown }> = {
+  erase_account: { status: 200, body: folders },
+}) {
   return {
     user: { id: uid, email },
     password,
-    adminRoles,
+    rpc,
     objects: {
       avatars: [`${uid}/face.png`, `${uid}/old/2025/face.png`, `${otherAdmin}/face.png`],
       "account-exports": [`${uid}/export-1.json`],
+      // Order folders are not the user's to empty: erasure does not name them.
+      deliverables: [`${otherAdmin}/work.pdf`],
     },
   };
 }
@@ -94,27 +104,41 @@ Deno.test("a wrong password deletes nothing", async () => {
   });
 });
 
-Deno.test("the platform's last admin cannot delete their account", async () => {
-  const expired = new Date(Date.now() - 60_000).toISOString();
-  const admins = [{ user_id: uid, expires_at: null }, { user_id: otherAdmin, expires_at: expired }];
-  await withFakeSupabase(fakeState(admins), async (fake) => {
-    const res = await handler(post({ password, confirm: "DELETE" }));
-    strictEqual((await errorOf(res, 403)).code, "last_admin_protection");
-    deepStrictEqual(writes(fake), []);
-  });
+Deno.test("the platform's only admin cannot delete their account: the database says so", async () => {
+  const refusal = {
+    status: 403,
+    code: "42501",
+    message: "the platform's only admin cannot delete their account: make someone else admin first",
+  };
+  await withFakeSupabase(
+    { ...fakeState(), refusals: { "rpc/erase_account": refusal } },
+    async (fake) => {
+      const res = await handler(post({ password, confirm: "DELETE" }));
+      const error = await errorOf(res, 403);
+      strictEqual(error.code, "last_admin_protection");
+      deepStrictEqual(writes(fake), []);
+      strictEqual(fake.state.objects.avatars.length, 3);
+    },
+  );
 });
 
-Deno.test("an admin can delete their account while another admin remains", async () => {
-  const later = new Date(Date.now() + 86_400_000).toISOString();
-  const admins = [{ user_id: uid, expires_at: null }, { user_id: otherAdmin, expires_at: later }];
-  await withFakeSupabase(fakeState(admins), async () => {
+Deno.test("erasure asks the database first, as the service role, in the ops schema", async () => {
+  await withFakeSupabase(fakeState(), async (fake) => {
     const res = await handler(post({ password, confirm: "DELETE" }));
     strictEqual(res.status, 200);
-    deepStrictEqual(await res.json(), { deleted: true });
+    const erase = fake.requests.find((r) => r.path === "/rest/v1/rpc/erase_account");
+    strictEqual(erase?.authorization, "Bearer service-role-key");
+    strictEqual(erase?.schema, "ops");
+    deepStrictEqual(JSON.parse(erase!.body), { user_id: uid });
+    const firstWrite = fake.requests.findIndex((r) => ["DELETE", "PATCH"].includes(r.method));
+    ok(
+      fake.requests.indexOf(erase!) < firstWrite,
+      "the database's half comes before any file goes",
+    );
   });
 });
 
-Deno.test("deleting removes the caller's files, their e-mail from redemptions, then the user", async () => {
+Deno.test("deleting empties the folders erasure names, then deletes the user", async () => {
   await withFakeSupabase(fakeState(), async (fake) => {
     const res = await handler(post({ password, confirm: "DELETE" }));
     strictEqual(res.status, 200);
@@ -122,9 +146,7 @@ Deno.test("deleting removes the caller's files, their e-mail from redemptions, t
 
     deepStrictEqual(fake.state.objects.avatars, [`${otherAdmin}/face.png`]);
     deepStrictEqual(fake.state.objects["account-exports"], []);
-    const redemptions = fake.requests.find((r) => r.path === "/rest/v1/invite_redemptions");
-    ok(redemptions?.search.includes(`email=eq.${email}`));
-    deepStrictEqual(JSON.parse(redemptions!.body), { email: "" });
+    deepStrictEqual(fake.state.objects.deliverables, [`${otherAdmin}/work.pdf`]);
 
     // The service role does the deleting, and the auth user goes last.
     for (const write of writes(fake)) strictEqual(write.authorization, "Bearer service-role-key");
@@ -134,26 +156,32 @@ Deno.test("deleting removes the caller's files, their e-mail from redemptions, t
 });
 
 // What the database refuses is answered as every function answers it (orThrow): the caller's
-// 4xx, not a 500, and the account stays.
-Deno.test("the admin check refused with 42501 is 403 forbidden, and nothing is deleted", async () => {
+// 4xx, not a 500, and the account stays; what it fails at is the server's 500.
+Deno.test("erasure refused with P0002 is 404 not_found, and nothing is deleted", async () => {
   const refusals = {
-    user_roles: { status: 403, code: "42501", message: "permission denied for table user_roles" },
+    "rpc/erase_account": { status: 404, code: "P0002", message: `user ${uid} not found` },
   };
   await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
     const res = await handler(post({ password, confirm: "DELETE" }));
-    const error = await errorOf(res, 403);
-    strictEqual(error.code, "forbidden");
+    const error = await errorOf(res, 404);
+    strictEqual(error.code, "not_found");
     deepStrictEqual(writes(fake), []);
   });
 });
 
-Deno.test("dropping the e-mail from redemptions refused with P0002 is 404, and the user stays", async () => {
+Deno.test("erasure failing with an unmapped error is a 500, and the user stays", async () => {
   const refusals = {
-    invite_redemptions: { status: 404, code: "P0002", message: "invite code not found" },
+    "rpc/erase_account": { status: 500, code: "XX000", message: "internal error" },
   };
-  await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
-    const res = await handler(post({ password, confirm: "DELETE" }));
-    strictEqual((await errorOf(res, 404)).code, "not_found");
-    ok(!fake.requests.some((r) => r.method === "DELETE" && r.path.startsWith("/auth/v1/admin/")));
-  });
+  const consoleError = console.error;
+  console.error = () => {}; // the 500 is logged
+  try {
+    await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
+      const res = await handler(post({ password, confirm: "DELETE" }));
+      strictEqual((await errorOf(res, 500)).code, "internal_error");
+      ok(!fake.requests.some((r) => r.method === "DELETE" && r.path.startsWith("/auth/v1/admin/")));
+    });
+  } finally {
+    console.error = consoleError;
+  }
 });

@@ -32,12 +32,36 @@ Deno.test("a request without a session is refused with 401", async () => {
   strictEqual((await res.json()).error.code, "unauthorized");
 });
 
-Deno.test("the export is read as the caller, about the caller, and written by the service role", async () => {
+// What public.export_my_data() answers for the caller: rows by table, and their files.
+const personalData = {
+  tables: {
+    "public.profiles": [{ id: uid, username: "exporter" }],
+    "public.designs": [{ id: "d1", owner_id: uid, title: "Coat" }],
+  },
+  files: [
+    {
+      bucket: "avatars",
+      name: `${uid}/face.png`,
+      size: 3,
+      mimetype: "image/png",
+      created_at: "2026-01-01T00:00:00Z",
+    },
+    {
+      bucket: "deliverables",
+      name: "order-1/work.pdf",
+      size: 9,
+      mimetype: "application/pdf",
+      created_at: null,
+    },
+  ],
+};
+
+Deno.test("the export is read by the caller's own RPC, its files signed and the document written by the service role", async () => {
   const state = {
     user: { id: uid, email: "exporter@example.com" },
     password: "unused",
-    adminRoles: [],
-    objects: { avatars: [`${uid}/face.png`, `${uid}/shop/logo.png`, "someone-else/face.png"] },
+    objects: {},
+    rpc: { export_my_data: { status: 200, body: personalData } },
   };
   await withFakeSupabase(state, async (fake) => {
     const res = await handler(post());
@@ -47,13 +71,19 @@ Deno.test("the export is read as the caller, about the caller, and written by th
     strictEqual(body.expires_in, 3600);
     ok(body.signed_url.startsWith(`${fake.url}/storage/v1/object/sign/account-exports/`));
 
-    // Staff may see other users' rows, so every read names the caller, with their token.
+    // The data is what the database answers for the caller's token, nothing read around it.
     const reads = fake.requests.filter((r) => r.path.startsWith("/rest/v1/"));
-    strictEqual(reads.length, 6);
-    for (const read of reads) {
-      ok(read.search.includes(`=eq.${uid}`), `${read.path}${read.search} is not the caller's`);
-      strictEqual(read.authorization, "Bearer user-token");
-    }
+    deepStrictEqual(reads.map((r) => `${r.method} ${r.path} ${r.authorization}`), [
+      "POST /rest/v1/rpc/export_my_data Bearer user-token",
+    ]);
+
+    // One signing call per bucket, by the service role.
+    const signs = fake.requests.filter((r) => /^\/storage\/v1\/object\/sign\/[^/]+$/.test(r.path));
+    deepStrictEqual(signs.map((r) => r.path).sort(), [
+      "/storage/v1/object/sign/avatars",
+      "/storage/v1/object/sign/deliverables",
+    ]);
+    for (const sign of signs) strictEqual(sign.authorization, "Bearer service-role-key");
 
     const upload = fake.requests.find((r) =>
       r.path.startsWith("/storage/v1/object/account-exports/")
@@ -62,14 +92,38 @@ Deno.test("the export is read as the caller, about the caller, and written by th
     const document = JSON.parse(fake.state.uploads[`account-exports/${body.path}`]);
     strictEqual(document.user.id, uid);
     strictEqual(document.user.email, "exporter@example.com");
-    strictEqual(
-      JSON.stringify(document.storage_objects.map((o: { name: string }) => o.name)),
-      JSON.stringify([`${uid}/face.png`, `${uid}/shop/logo.png`]),
+    deepStrictEqual(document.tables, personalData.tables);
+    deepStrictEqual(
+      document.files.map((
+        f: { name: string; signed_url: string },
+      ) => [f.name, f.signed_url.includes("token=")]),
+      [[`${uid}/face.png`, true], ["order-1/work.pdf", true]],
     );
+    strictEqual(document.files_expire_in, 3600);
   });
 });
 
-// A read the database refuses is answered as every function answers it (orThrow): the
+Deno.test("an answer of the wrong shape is the server's 500, and nothing is stored", async () => {
+  const state = {
+    user: { id: uid, email: "exporter@example.com" },
+    password: "unused",
+    objects: {},
+    rpc: { export_my_data: { status: 200, body: { tables: "not an object" } } },
+  };
+  const consoleError = console.error;
+  console.error = () => {}; // the 500 is logged
+  try {
+    await withFakeSupabase(state, async (fake) => {
+      const res = await handler(post());
+      strictEqual(res.status, 500);
+      deepStrictEqual(fake.state.uploads, {});
+    });
+  } finally {
+    console.error = consoleError;
+  }
+});
+
+// The export the database refuses is answered as every function answers it (orThrow): the
 // caller's 4xx, not a 500; a code the project does not map stays the server's 500.
 const refusals = [
   { code: "42501", status: 403, error: "forbidden", message: "permission denied for table" },
@@ -84,7 +138,7 @@ for (const { code, status, error, message } of refusals) {
       password: "unused",
       adminRoles: [],
       objects: {},
-      refusals: { private_profiles: { status: status === 500 ? 500 : 403, code, message } },
+      refusals: { "rpc/export_my_data": { status: status === 500 ? 500 : 403, code, message } },
     };
     const consoleError = console.error;
     console.error = () => {}; // the 500 is logged

@@ -46,7 +46,6 @@ Deno.test("accept_bid refusing is the caller's 4xx, with the database's message"
       const state = {
         user: { id: crypto.randomUUID(), email: "owner@example.com" },
         password: "unused",
-        adminRoles: [],
         objects: {},
         rpc: { accept_bid: { status: 400, body: { code, message, details: null, hint: null } } },
       };

@@ -151,7 +151,6 @@ function design(ownerId: string) {
 const baseState = {
   user: { id: uid, email: "designer@example.com" },
   password: "unused",
-  adminRoles: [],
   objects: {},
 };
 

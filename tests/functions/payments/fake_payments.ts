@@ -24,33 +24,47 @@ export function fakeDb(
   >,
 ) {
   const calls: RpcCall[] = [];
+  /** The schema each function was called in (public, or ops through .schema("ops")). */
+  const schemas: Record<string, string> = {};
   const db: Db = {
     rpc<F extends RpcName>(fn: F, rpcArgs: RpcArgs<F>) {
-      // As supabase-js sends them (JSON): an argument left undefined is not sent at all, so
-      // the SQL function uses its default.
-      const args: Record<string, unknown> = JSON.parse(JSON.stringify(rpcArgs));
-      calls.push({ fn, args });
-      type Result = DatabaseResult<RpcResult<F>>;
-      if (!(fn in answers)) {
-        return Promise.resolve<Result>({
-          data: null,
-          error: { code: "42883", message: `function ${fn} is not faked` },
-        });
-      }
-      const raw = answers[fn];
-      const answer = typeof raw === "function"
-        ? (raw as (a: Record<string, unknown>) => RpcAnswer)(args)
-        : raw;
-      if (answer && typeof answer === "object" && "error" in answer) {
-        return Promise.resolve<Result>({
-          data: null,
-          error: (answer as { error: { code: string; message: string } }).error,
-        });
-      }
-      return Promise.resolve<Result>({ data: answer as RpcResult<F>, error: null });
+      schemas[fn] = "public";
+      return answer(fn, rpcArgs);
+    },
+    schema(name: "ops") {
+      return {
+        rpc<F extends RpcName>(fn: F, rpcArgs: RpcArgs<F>) {
+          schemas[fn] = name;
+          return answer(fn, rpcArgs);
+        },
+      };
     },
   };
-  return { db, calls };
+  function answer<F extends RpcName>(fn: F, rpcArgs: RpcArgs<F>) {
+    // As supabase-js sends them (JSON): an argument left undefined is not sent at all, so
+    // the SQL function uses its default.
+    const args: Record<string, unknown> = JSON.parse(JSON.stringify(rpcArgs));
+    calls.push({ fn, args });
+    type Result = DatabaseResult<RpcResult<F>>;
+    if (!(fn in answers)) {
+      return Promise.resolve<Result>({
+        data: null,
+        error: { code: "42883", message: `function ${fn} is not faked` },
+      });
+    }
+    const raw = answers[fn];
+    const answer = typeof raw === "function"
+      ? (raw as (a: Record<string, unknown>) => RpcAnswer)(args)
+      : raw;
+    if (answer && typeof answer === "object" && "error" in answer) {
+      return Promise.resolve<Result>({
+        data: null,
+        error: (answer as { error: { code: string; message: string } }).error,
+      });
+    }
+    return Promise.resolve<Result>({ data: answer as RpcResult<F>, error: null });
+  }
+  return { db, calls, schemas };
 }
 
 export function dbError(code: string, message: string) {

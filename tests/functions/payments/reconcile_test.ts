@@ -222,7 +222,6 @@ function withReconciliationDb(
   return withFakeSupabase({
     user: { id: orderId, email: "nobody@example.com" },
     password: "unused",
-    adminRoles: [],
     objects: {},
     rpc: {
       payments_reconciliation: { status: 200, body: rows },

@@ -6,8 +6,6 @@ import { withEnv } from "./with_env.ts";
 export interface FakeState {
   user: { id: string; email: string };
   password: string;
-  /** What GET /rest/v1/user_roles answers: the admin assignments. */
-  adminRoles: { user_id: string; expires_at: string | null }[];
   /** Object names per bucket. */
   objects: Record<string, string[]>;
   /** Uploaded files' text, by bucket/name. */
@@ -16,7 +14,7 @@ export interface FakeState {
   rows?: Record<string, unknown[]>;
   /** What POST /rest/v1/rpc/<name> answers, by function name. */
   rpc?: Record<string, { status: number; body: unknown }>;
-  /** Tables whose every request PostgREST refuses, with this SQLSTATE (an error body). */
+  /** Tables (or RPCs, as rpc/<name>) whose every request PostgREST refuses, with this SQLSTATE. */
   refusals?: Record<string, { status: number; code: string; message: string }>;
 }
 
@@ -25,6 +23,8 @@ export interface RecordedRequest {
   path: string;
   search: string;
   authorization: string | null;
+  /** The schema PostgREST was asked for (Content-Profile or Accept-Profile), if any. */
+  schema: string | null;
   body: string;
 }
 
@@ -94,14 +94,11 @@ function answer(state: FakeState, req: Request, path: string, body: string): Res
   if (path === `/auth/v1/admin/users/${state.user.id}` && ["GET", "DELETE"].includes(req.method)) {
     return Response.json(userJson(state));
   }
-  const table = /^\/rest\/v1\/([^/]+)$/.exec(path)?.[1];
+  const table = /^\/rest\/v1\/((?:rpc\/)?[^/]+)$/.exec(path)?.[1];
   const refusal = table ? state.refusals?.[table] : undefined;
   if (refusal) {
     const { status, code, message } = refusal;
     return Response.json({ code, message, details: null, hint: null }, { status });
-  }
-  if (route === "GET /rest/v1/user_roles" && req.url.includes("roles.name=eq.admin")) {
-    return Response.json(state.adminRoles);
   }
   const rpc = /^\/rest\/v1\/rpc\/([^/]+)$/.exec(path);
   if (req.method === "POST" && rpc && state.rpc?.[rpc[1]]) {
@@ -125,6 +122,15 @@ function answer(state: FakeState, req: Request, path: string, body: string): Res
     const bucket = remove[1];
     state.objects[bucket] = (state.objects[bucket] ?? []).filter((n) => !names.includes(n));
     return Response.json(names.map((name) => ({ bucket_id: bucket, name })));
+  }
+  const signMany = /^\/storage\/v1\/object\/sign\/([^/]+)$/.exec(path);
+  if (req.method === "POST" && signMany) {
+    const { paths } = JSON.parse(body) as { paths: string[] };
+    return Response.json(paths.map((name) => ({
+      path: name,
+      error: null,
+      signedURL: `/object/sign/${signMany[1]}/${name}?token=signed`,
+    })));
   }
   const sign = /^\/storage\/v1\/object\/sign\/([^/]+)\/(.+)$/.exec(path);
   if (req.method === "POST" && sign) {
@@ -155,6 +161,7 @@ export async function withFakeSupabase(
       path: pathname,
       search: decodeURIComponent(search),
       authorization: req.headers.get("Authorization"),
+      schema: req.headers.get("Content-Profile") ?? req.headers.get("Accept-Profile"),
       body: text,
     });
     return answer(fakeState, req, pathname, text);

@@ -66,12 +66,14 @@ describe("account export and deletion (edge functions)", () => {
     const text = await response.text();
     const document = JSON.parse(text);
     expect(document.user).toMatchObject({ id: owner.id, email: owner.email });
-    expect(document.profile.id).toBe(owner.id);
-    expect(document.private_profile.id).toBe(owner.id);
-    expect(document.addresses.map((a: { full_name: string }) => a.full_name)).toEqual([
-      "Owner Exportable",
+    expect(document.tables["public.profiles"].map((p: { id: string }) => p.id)).toEqual([owner.id]);
+    expect(document.tables["public.private_profiles"].map((p: { id: string }) => p.id)).toEqual([
+      owner.id,
     ]);
-    expect(document.storage_objects).toContainEqual(
+    expect(
+      document.tables["public.addresses"].map((a: { full_name: string }) => a.full_name),
+    ).toEqual(["Owner Exportable"]);
+    expect(document.files).toContainEqual(
       expect.objectContaining({ bucket: "avatars", name: ownerAvatar }),
     );
     expect(new Date(document.exported_at).toISOString()).toBe(document.exported_at);
