@@ -235,6 +235,37 @@ $$;
 comment on function private.post_ledger_transaction(text, text, uuid, jsonb) is
   'Posts a balanced transaction (balance checked at commit). Same key and entries: the first transaction''s id; same key, other entries: 23505.';
 
+-- Most rules move one amount from one account to another: from_account is debited (its
+-- entry is -amount: the money leaves it), to_account credited (+amount: the money arrives),
+-- so a rule reads "from -> to, amount, key". Posted through post_ledger_transaction, with its
+-- idempotency and digest checks: the same key and legs return the first transaction, the
+-- same key with another amount or other accounts is refused (23505). Postings of three legs
+-- (release, chargebacks, a refund after release) call post_ledger_transaction themselves.
+create function private.post_transfer(idempotency_key text, description text, order_id uuid,
+                                      from_account bigint, to_account bigint, amount bigint)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if amount is null or amount <= 0 then
+    raise exception 'ledger transfer % must move a positive amount, not %', idempotency_key, amount using errcode = '22023';
+  end if;
+  if from_account is null or to_account is null then
+    raise exception 'ledger transfer % needs both a from and a to account', idempotency_key using errcode = '22023';
+  end if;
+  if from_account = to_account then
+    raise exception 'ledger transfer % moves money from account % to itself', idempotency_key, from_account using errcode = '22023';
+  end if;
+  return private.post_ledger_transaction(idempotency_key, description, order_id, jsonb_build_array(
+    jsonb_build_object('account_id', from_account, 'amount', -amount),
+    jsonb_build_object('account_id', to_account, 'amount', amount)));
+end
+$$;
+comment on function private.post_transfer(text, text, uuid, bigint, bigint, bigint) is
+  'Posts a two-legged transaction: amount (> 0) out of from_account (-amount) into to_account (+amount), through post_ledger_transaction (same idempotency and digest checks).';
+
 -- ---------------------------------------------------------------------------------------
 -- Balances: always derived from entries.
 
@@ -262,6 +293,7 @@ comment on function private.ledger_balance(text, text, uuid, uuid) is 'The balan
 
 grant execute on function private.ledger_account(text, text, uuid, uuid),
   private.post_ledger_transaction(text, text, uuid, jsonb),
+  private.post_transfer(text, text, uuid, bigint, bigint, bigint),
   private.ledger_balance(text, text, uuid, uuid) to service_role;
 
 -- ---------------------------------------------------------------------------------------
@@ -819,10 +851,8 @@ begin
          stripe_payment_intent_id = coalesce(payments.stripe_payment_intent_id, payment_intent),
          stripe_charge_id = coalesce(payments.stripe_charge_id, charge)
    where payments.order_id = p.order_id;
-  perform private.post_ledger_transaction('payment:' || p.order_id, 'Buyer payment held in escrow', p.order_id,
-    jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('buyer_funding', p.currency, p.order_id), 'amount', -amount),
-      jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', amount)));
+  perform private.post_transfer('payment:' || p.order_id, 'Buyer payment held in escrow', p.order_id,
+    private.ledger_account('buyer_funding', p.currency, p.order_id), private.ledger_account('escrow', p.currency, p.order_id), amount);
   perform private.payment_note(p.order_id, 'captured', amount, coalesce(charge, payment_intent));
 
   select * into o from public.orders where id = p.order_id;
@@ -903,10 +933,8 @@ begin
     return 'ignored: no reversal beyond those recorded';
   end if;
   update public.payments set amount_reversed = amount_reversed + extra where payments.order_id = p.order_id;
-  perform private.post_ledger_transaction(format('reversal:%s:%s', transfer ->> 'id', p.amount_reversed + extra),
-    'Transfer reversed in Stripe', p.order_id, jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('seller_transfers', p.currency, null, p.seller_id), 'amount', -extra),
-      jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', extra)));
+  perform private.post_transfer(format('reversal:%s:%s', transfer ->> 'id', p.amount_reversed + extra), 'Transfer reversed in Stripe', p.order_id,
+    private.ledger_account('seller_transfers', p.currency, null, p.seller_id), private.ledger_account('platform_commission', p.currency), extra);
   perform private.payment_note(p.order_id, 'reversed_in_stripe', extra, transfer ->> 'id');
   return 'applied';
 end
@@ -994,9 +1022,8 @@ begin
   if fee is null or fee <= 0 or not exists (select 1 from public.currencies c where c.code = currency) then
     return 'ignored: no fee';
   end if;
-  perform private.post_ledger_transaction('fee:' || (charge ->> 'id'), 'Stripe processing fee', order_id, jsonb_build_array(
-    jsonb_build_object('account_id', private.ledger_account('stripe_fees', currency), 'amount', fee),
-    jsonb_build_object('account_id', private.ledger_account('platform_commission', currency), 'amount', -fee)));
+  perform private.post_transfer('fee:' || (charge ->> 'id'), 'Stripe processing fee', order_id,
+    private.ledger_account('platform_commission', currency), private.ledger_account('stripe_fees', currency), fee);
   return 'applied';
 end
 $$;
@@ -1385,10 +1412,9 @@ begin
       jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', -(amount + p.commission_amount)),
       jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', amount),
       jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', p.commission_amount)));
-  perform private.post_ledger_transaction('transfer:' || p.order_id, 'Transfer to the seller''s connected account', p.order_id,
-    jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', -amount),
-      jsonb_build_object('account_id', private.ledger_account('seller_transfers', p.currency, null, p.seller_id), 'amount', amount)));
+  perform private.post_transfer('transfer:' || p.order_id, 'Transfer to the seller''s connected account', p.order_id,
+    private.ledger_account('seller_payable', p.currency, null, p.seller_id),
+    private.ledger_account('seller_transfers', p.currency, null, p.seller_id), amount);
   perform private.payment_note(p.order_id, 'released', amount, transfer_id);
   return 'applied';
 end
@@ -1588,10 +1614,9 @@ begin
   p := private.lock_payment(r.order_id);
   update public.payment_refunds set reversal_recorded = true, stripe_reversal_id = record_refund_reversal.stripe_reversal_id where id = r.id;
   update public.payments set amount_reversed = amount_reversed + r.reversal_amount where payments.order_id = p.order_id;
-  perform private.post_ledger_transaction('reversal:' || r.id, 'Seller''s share of a refund reversed from their transfer', p.order_id,
-    jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('seller_transfers', p.currency, null, p.seller_id), 'amount', -r.reversal_amount),
-      jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', r.reversal_amount)));
+  perform private.post_transfer('reversal:' || r.id, 'Seller''s share of a refund reversed from their transfer', p.order_id,
+    private.ledger_account('seller_transfers', p.currency, null, p.seller_id),
+    private.ledger_account('seller_payable', p.currency, null, p.seller_id), r.reversal_amount);
   perform private.payment_note(p.order_id, 'transfer_reversed', r.reversal_amount, stripe_reversal_id);
   return 'applied';
 end

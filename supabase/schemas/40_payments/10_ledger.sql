@@ -227,6 +227,37 @@ $$;
 comment on function private.post_ledger_transaction(text, text, uuid, jsonb) is
   'Posts a balanced transaction (balance checked at commit). Same key and entries: the first transaction''s id; same key, other entries: 23505.';
 
+-- Most rules move one amount from one account to another: from_account is debited (its
+-- entry is -amount: the money leaves it), to_account credited (+amount: the money arrives),
+-- so a rule reads "from -> to, amount, key". Posted through post_ledger_transaction, with its
+-- idempotency and digest checks: the same key and legs return the first transaction, the
+-- same key with another amount or other accounts is refused (23505). Postings of three legs
+-- (release, chargebacks, a refund after release) call post_ledger_transaction themselves.
+create function private.post_transfer(idempotency_key text, description text, order_id uuid,
+                                      from_account bigint, to_account bigint, amount bigint)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if amount is null or amount <= 0 then
+    raise exception 'ledger transfer % must move a positive amount, not %', idempotency_key, amount using errcode = '22023';
+  end if;
+  if from_account is null or to_account is null then
+    raise exception 'ledger transfer % needs both a from and a to account', idempotency_key using errcode = '22023';
+  end if;
+  if from_account = to_account then
+    raise exception 'ledger transfer % moves money from account % to itself', idempotency_key, from_account using errcode = '22023';
+  end if;
+  return private.post_ledger_transaction(idempotency_key, description, order_id, jsonb_build_array(
+    jsonb_build_object('account_id', from_account, 'amount', -amount),
+    jsonb_build_object('account_id', to_account, 'amount', amount)));
+end
+$$;
+comment on function private.post_transfer(text, text, uuid, bigint, bigint, bigint) is
+  'Posts a two-legged transaction: amount (> 0) out of from_account (-amount) into to_account (+amount), through post_ledger_transaction (same idempotency and digest checks).';
+
 -- ---------------------------------------------------------------------------------------
 -- Balances: always derived from entries.
 
@@ -254,6 +285,7 @@ comment on function private.ledger_balance(text, text, uuid, uuid) is 'The balan
 
 grant execute on function private.ledger_account(text, text, uuid, uuid),
   private.post_ledger_transaction(text, text, uuid, jsonb),
+  private.post_transfer(text, text, uuid, bigint, bigint, bigint),
   private.ledger_balance(text, text, uuid, uuid) to service_role;
 
 -- ---------------------------------------------------------------------------------------

@@ -92,10 +92,8 @@ begin
          stripe_payment_intent_id = coalesce(payments.stripe_payment_intent_id, payment_intent),
          stripe_charge_id = coalesce(payments.stripe_charge_id, charge)
    where payments.order_id = p.order_id;
-  perform private.post_ledger_transaction('payment:' || p.order_id, 'Buyer payment held in escrow', p.order_id,
-    jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('buyer_funding', p.currency, p.order_id), 'amount', -amount),
-      jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', amount)));
+  perform private.post_transfer('payment:' || p.order_id, 'Buyer payment held in escrow', p.order_id,
+    private.ledger_account('buyer_funding', p.currency, p.order_id), private.ledger_account('escrow', p.currency, p.order_id), amount);
   perform private.payment_note(p.order_id, 'captured', amount, coalesce(charge, payment_intent));
 
   select * into o from public.orders where id = p.order_id;
@@ -176,10 +174,8 @@ begin
     return 'ignored: no reversal beyond those recorded';
   end if;
   update public.payments set amount_reversed = amount_reversed + extra where payments.order_id = p.order_id;
-  perform private.post_ledger_transaction(format('reversal:%s:%s', transfer ->> 'id', p.amount_reversed + extra),
-    'Transfer reversed in Stripe', p.order_id, jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('seller_transfers', p.currency, null, p.seller_id), 'amount', -extra),
-      jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', extra)));
+  perform private.post_transfer(format('reversal:%s:%s', transfer ->> 'id', p.amount_reversed + extra), 'Transfer reversed in Stripe', p.order_id,
+    private.ledger_account('seller_transfers', p.currency, null, p.seller_id), private.ledger_account('platform_commission', p.currency), extra);
   perform private.payment_note(p.order_id, 'reversed_in_stripe', extra, transfer ->> 'id');
   return 'applied';
 end
@@ -267,9 +263,8 @@ begin
   if fee is null or fee <= 0 or not exists (select 1 from public.currencies c where c.code = currency) then
     return 'ignored: no fee';
   end if;
-  perform private.post_ledger_transaction('fee:' || (charge ->> 'id'), 'Stripe processing fee', order_id, jsonb_build_array(
-    jsonb_build_object('account_id', private.ledger_account('stripe_fees', currency), 'amount', fee),
-    jsonb_build_object('account_id', private.ledger_account('platform_commission', currency), 'amount', -fee)));
+  perform private.post_transfer('fee:' || (charge ->> 'id'), 'Stripe processing fee', order_id,
+    private.ledger_account('platform_commission', currency), private.ledger_account('stripe_fees', currency), fee);
   return 'applied';
 end
 $$;

@@ -253,10 +253,9 @@ begin
       jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', -(amount + p.commission_amount)),
       jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', amount),
       jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', p.commission_amount)));
-  perform private.post_ledger_transaction('transfer:' || p.order_id, 'Transfer to the seller''s connected account', p.order_id,
-    jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', -amount),
-      jsonb_build_object('account_id', private.ledger_account('seller_transfers', p.currency, null, p.seller_id), 'amount', amount)));
+  perform private.post_transfer('transfer:' || p.order_id, 'Transfer to the seller''s connected account', p.order_id,
+    private.ledger_account('seller_payable', p.currency, null, p.seller_id),
+    private.ledger_account('seller_transfers', p.currency, null, p.seller_id), amount);
   perform private.payment_note(p.order_id, 'released', amount, transfer_id);
   return 'applied';
 end
@@ -456,10 +455,9 @@ begin
   p := private.lock_payment(r.order_id);
   update public.payment_refunds set reversal_recorded = true, stripe_reversal_id = record_refund_reversal.stripe_reversal_id where id = r.id;
   update public.payments set amount_reversed = amount_reversed + r.reversal_amount where payments.order_id = p.order_id;
-  perform private.post_ledger_transaction('reversal:' || r.id, 'Seller''s share of a refund reversed from their transfer', p.order_id,
-    jsonb_build_array(
-      jsonb_build_object('account_id', private.ledger_account('seller_transfers', p.currency, null, p.seller_id), 'amount', -r.reversal_amount),
-      jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', r.reversal_amount)));
+  perform private.post_transfer('reversal:' || r.id, 'Seller''s share of a refund reversed from their transfer', p.order_id,
+    private.ledger_account('seller_transfers', p.currency, null, p.seller_id),
+    private.ledger_account('seller_payable', p.currency, null, p.seller_id), r.reversal_amount);
   perform private.payment_note(p.order_id, 'transfer_reversed', r.reversal_amount, stripe_reversal_id);
   return 'applied';
 end
