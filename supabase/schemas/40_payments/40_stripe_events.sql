@@ -98,7 +98,7 @@ begin
 
   select * into o from public.orders where id = p.order_id;
   if o.status = 'awaiting_payment' and amount >= p.amount then
-    perform public.record_order_payment(o.id);
+    perform ops.record_order_payment(o.id);
     return 'applied';
   end if;
   if amount < p.amount then
@@ -116,7 +116,9 @@ comment on function private.record_capture(uuid, text, text, bigint, text) is
 
 -- ---------------------------------------------------------------------------------------
 -- charge.refunded: what Stripe refunded beyond the refunds we made (e.g. from the
--- Dashboard) is recorded as a refund of source stripe; the rest arrives through our own.
+-- Dashboard) is recorded as a refund of source stripe, succeeded, with nothing reversed
+-- from the seller's transfer; the rest arrives through our own (record_refund). Both are
+-- posted by private.post_refund (50_release_refund_dispute.sql), from the refund's row.
 
 create function private.record_external_refunds(order_id uuid, charge jsonb) returns text
 language plpgsql
@@ -127,7 +129,7 @@ declare
   p public.payments := private.lock_payment(order_id);
   ours bigint;
   extra bigint;
-  refund uuid;
+  refund public.payment_refunds;
 begin
   select coalesce(sum(r.amount), 0) into ours from public.payment_refunds r
    where r.order_id = p.order_id and r.status in ('requested', 'pending');
@@ -139,15 +141,14 @@ begin
   if extra <= 0 then
     return 'ignored: nothing left to refund';
   end if;
-  insert into public.payment_refunds (order_id, amount, reason, status, source)
-  values (p.order_id, extra, 'refunded in Stripe', 'succeeded', 'stripe') returning id into refund;
+  -- from_escrow as for our refunds: whether the escrow still held the funds (no transfer yet).
+  -- Nothing is reversed (reversal_amount 0): before release the escrow gives it back; after,
+  -- the platform bears it (an admin may reverse the seller's transfer in Stripe, which
+  -- transfer.reversed then books back to the platform).
+  insert into public.payment_refunds (order_id, amount, reason, status, source, from_escrow)
+  values (p.order_id, extra, 'refunded in Stripe', 'succeeded', 'stripe', p.stripe_transfer_id is null) returning * into refund;
   update public.payments set amount_refunded = amount_refunded + extra where payments.order_id = p.order_id;
-  -- Before release the escrow gives it back; after, the platform bears it (an admin may
-  -- reverse the seller's transfer).
-  perform private.post_ledger_transaction('refund:' || refund, 'Refund made in Stripe', p.order_id, jsonb_build_array(
-    jsonb_build_object('account_id', case when p.amount_transferred = 0 then private.ledger_account('escrow', p.currency, p.order_id)
-                                          else private.ledger_account('platform_commission', p.currency) end, 'amount', -extra),
-    jsonb_build_object('account_id', private.ledger_account('refunds', p.currency, p.order_id), 'amount', extra)));
+  perform private.post_refund(refund, p);
   perform private.payment_note(p.order_id, 'refunded_in_stripe', extra, charge ->> 'id');
   return 'applied';
 end

@@ -388,6 +388,43 @@ $$;
 comment on function public.claim_refund(uuid, uuid, bigint, text) is
   'Claims a refund of an order''s payment (admin: any amount up to the refundable; a party, or the system when acting_user is null: in full, of a paid order cancelled before delivery) and returns the Stripe refund (and reversal) to make. Service role only.';
 
+-- A succeeded refund's ledger posting, refund:<refund id>, for every refund whoever made it:
+-- ours (record_refund) and those made in Stripe's Dashboard (record_external_refunds, in
+-- 40_stripe_events.sql). The legs follow from the refund's row alone:
+--
+--   from_escrow (no transfer yet when it was claimed)   escrow -> refunds, amount
+--   after release                                       seller_payable -> refunds, reversal_amount
+--                                                       platform_commission -> refunds, amount - reversal_amount
+--
+-- After release the seller's share comes back through seller_payable, which the reversal of
+-- their transfer (reversal:<refund id>, seller_transfers -> seller_payable) fills; the rest
+-- (the commission on the refund, or all of it when nothing is reversed, as for a refund made
+-- in Stripe) the platform bears. One transaction of three legs (a zero leg is dropped), so
+-- the key stays one per refund. The caller holds the payment's lock and updates its amounts.
+create function private.post_refund(refund public.payment_refunds, p public.payments) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  description text := case when refund.source = 'stripe' then 'Refund made in Stripe' else 'Refund to the buyer' end;
+begin
+  if refund.order_id is distinct from p.order_id then
+    raise exception 'refund % is not a refund of order %', refund.id, p.order_id using errcode = '22023';
+  end if;
+  if refund.from_escrow then
+    return private.post_transfer('refund:' || refund.id, description, p.order_id,
+      private.ledger_account('escrow', p.currency, p.order_id), private.ledger_account('refunds', p.currency, p.order_id), refund.amount);
+  end if;
+  return private.post_ledger_transaction('refund:' || refund.id, description, p.order_id, jsonb_build_array(
+    jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', -refund.reversal_amount),
+    jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', -(refund.amount - refund.reversal_amount)),
+    jsonb_build_object('account_id', private.ledger_account('refunds', p.currency, p.order_id), 'amount', refund.amount)));
+end
+$$;
+comment on function private.post_refund(public.payment_refunds, public.payments) is
+  'Posts a succeeded refund, refund:<id>: from escrow before release; after it, the reversed seller''s share from seller_payable and the rest from platform_commission. Called by record_refund and record_external_refunds.';
+
 -- Stripe's answer about a refund (from payments-refund or refund.updated): requested ->
 -- pending -> succeeded | failed | canceled, never back. Success books it.
 create function public.record_refund(refund_id uuid, stripe_refund_id text, status text) returns text
@@ -418,14 +455,7 @@ begin
    where id = r.id;
   if new_status = 'succeeded' then
     update public.payments set amount_refunded = amount_refunded + r.amount where payments.order_id = p.order_id;
-    perform private.post_ledger_transaction('refund:' || r.id, 'Refund to the buyer', p.order_id,
-      case when r.from_escrow then jsonb_build_array(
-        jsonb_build_object('account_id', private.ledger_account('escrow', p.currency, p.order_id), 'amount', -r.amount),
-        jsonb_build_object('account_id', private.ledger_account('refunds', p.currency, p.order_id), 'amount', r.amount))
-      else jsonb_build_array(
-        jsonb_build_object('account_id', private.ledger_account('seller_payable', p.currency, null, p.seller_id), 'amount', -r.reversal_amount),
-        jsonb_build_object('account_id', private.ledger_account('platform_commission', p.currency), 'amount', -(r.amount - r.reversal_amount)),
-        jsonb_build_object('account_id', private.ledger_account('refunds', p.currency, p.order_id), 'amount', r.amount)) end);
+    perform private.post_refund(r, p);
     perform private.payment_note(p.order_id, 'refunded', r.amount, stripe_refund_id);
   elsif new_status in ('failed', 'canceled') then
     perform private.payment_note(p.order_id, 'refund_failed', r.amount, stripe_refund_id, null, 'Stripe: ' || status);
