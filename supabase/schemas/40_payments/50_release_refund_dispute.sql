@@ -33,16 +33,22 @@ create trigger disputes_freeze_escrow after insert or update of status on public
   for each row execute function private.sync_dispute_freeze();
 
 -- The order locked for a money action by acting_user: unknown orders and orders they have
--- no part in are both "not found". Returns the order and whether they are an admin.
-create function private.lock_order_for(order_id uuid, acting_user uuid, out o public.orders, out is_admin boolean)
+-- no part in are both "not found". Returns the order, whether they are an admin, and whether
+-- acting_user is null: the system (the auto-release and refund-due jobs), which finds any
+-- order and is never an admin here. What the system may do is each caller's rule:
+-- claim_release lets it release as an admin would, claim_refund refund by policy only;
+-- begin_payment and resolve_dispute refuse it (only the buyer pays, only an admin resolves).
+create function private.lock_order_for(order_id uuid, acting_user uuid, out o public.orders, out is_admin boolean,
+                                       out is_system boolean)
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
   select * into o from public.orders where id = order_id for update;
+  is_system := acting_user is null;
   is_admin := acting_user is not null and private.user_has_permission(acting_user, 'marketplace.manage');
-  if o.id is null or not (is_admin or acting_user in (o.buyer_id, o.seller_id)) then
+  if o.id is null or not (is_system or is_admin or acting_user in (o.buyer_id, o.seller_id)) then
     raise exception 'order % not found', order_id using errcode = 'P0002';
   end if;
 end
@@ -154,27 +160,17 @@ security definer
 set search_path = ''
 as $$
 declare
-  o public.orders;
-  is_admin boolean := acting_user is null;
-  locked record;
+  locked record := private.lock_order_for(order_id, acting_user);
+  o public.orders := locked.o;
   p public.payments;
   account public.seller_payment_accounts;
   reserved bigint;
   releasable bigint;
   commission bigint;
 begin
-  if acting_user is null then
-    select * into o from public.orders where id = order_id for update;
-    if not found then
-      raise exception 'order % not found', order_id using errcode = 'P0002';
-    end if;
-  else
-    locked := private.lock_order_for(order_id, acting_user);
-    o := locked.o;
-    is_admin := locked.is_admin;
-    if not (is_admin or o.buyer_id = acting_user) then
-      raise exception 'only the buyer or an admin releases the escrow of order %', o.id using errcode = '42501';
-    end if;
+  -- The system (auto-release) releases as an admin would.
+  if not (locked.is_system or locked.is_admin or o.buyer_id = acting_user) then
+    raise exception 'only the buyer or an admin releases the escrow of order %', o.id using errcode = '42501';
   end if;
   p := private.lock_payment(o.id);
   if p.stripe_transfer_id is not null then
@@ -354,21 +350,11 @@ security definer
 set search_path = ''
 as $$
 declare
-  o public.orders;
-  is_admin boolean := false;
-  locked record;
+  -- The system (acting_user null: the refund-due job) refunds by policy only: it is no admin.
+  locked record := private.lock_order_for(order_id, acting_user);
+  o public.orders := locked.o;
+  is_admin boolean := locked.is_admin;
 begin
-  if acting_user is null then
-    -- The system, refunding by policy.
-    select * into o from public.orders where id = order_id for update;
-    if not found then
-      raise exception 'order % not found', order_id using errcode = 'P0002';
-    end if;
-  else
-    locked := private.lock_order_for(order_id, acting_user);
-    o := locked.o;
-    is_admin := locked.is_admin;
-  end if;
   if amount is not null and not is_admin then
     raise exception 'only an admin chooses a refund amount' using errcode = '42501';
   end if;
