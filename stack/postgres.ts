@@ -155,7 +155,7 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
       "select vault.create_secret($1, 'service_role_key', 'key the scheduler calls edge functions with')",
       [serviceRoleKey],
     );
-    // Tests decide when a job runs (public.run_scheduled_job), so none starts in the middle
+    // Tests decide when a job runs (ops.run_scheduled_job), so none starts in the middle
     // of a test that expects to be the one releasing or refunding: the test stack keeps the
     // schedules but pauses them.
     if (config.profile === "test") {

@@ -11,11 +11,56 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "accept_bid": {
+        Args: { "acting_user": string; "bid_id": string };
+        Returns: {
+          "created": boolean;
+          "order_id": string;
+        }[];
+      };
       "erase_account": {
         Args: { "user_id": string };
         Returns: {
           "bucket_id": string;
           "prefix": string;
+        }[];
+      };
+      "record_admin_action": {
+        Args: {
+          "action": string;
+          "after": Json;
+          "before": Json;
+          "row_id": string;
+          "table_name": string;
+        };
+        Returns: number;
+      };
+      "record_order_payment": {
+        Args: { "order_id": string };
+        Returns: Database["public"]["Tables"]["orders"]["Row"];
+        SetofOptions: {
+          from: "*";
+          to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "run_scheduled_job": { Args: { "job_name": string }; Returns: string };
+      "scheduled_jobs": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "active": boolean;
+          "command": string;
+          "edge_function": string;
+          "last_call_at": string;
+          "last_call_error": string;
+          "last_call_status": number;
+          "last_finished_at": string;
+          "last_message": string;
+          "last_started_at": string;
+          "last_status": string;
+          "name": string;
+          "schedule": string;
         }[];
       };
     };
@@ -2515,13 +2560,6 @@ export type Database = {
     Functions: {
       "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
       "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
-      "accept_bid": {
-        Args: { "acting_user": string; "bid_id": string };
-        Returns: {
-          "created": boolean;
-          "order_id": string;
-        }[];
-      };
       "access_report": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -2900,57 +2938,6 @@ export type Database = {
           "outcome": string;
         }[];
       };
-      "record_admin_action": {
-        Args: {
-          "action": string;
-          "after": Json;
-          "before": Json;
-          "row_id": string;
-          "table_name": string;
-        };
-        Returns: number;
-      };
-      "record_order_payment": {
-        Args: { "order_id": string };
-        Returns: {
-          "bid_id": string | null;
-          "buyer_id": string | null;
-          "cancellation_reason": string | null;
-          "cancelled_at": string | null;
-          "client_request_id": string | null;
-          "commission_rate_bps": number;
-          "completed_at": string | null;
-          "created_at": string;
-          "currency": string;
-          "delivered_at": string | null;
-          "details": NonNullable<Json>;
-          "due_at": string | null;
-          "duration_days": number | null;
-          "id": string;
-          "kind": string;
-          "metadata": NonNullable<Json>;
-          "package_id": string | null;
-          "paid_at": string | null;
-          "price_amount": number;
-          "project_id": string | null;
-          "requirements_approved_by_buyer_at": string | null;
-          "requirements_approved_by_seller_at": string | null;
-          "revisions_allowed": number | null;
-          "revisions_used": number;
-          "seller_id": string | null;
-          "service_id": string | null;
-          "status": string;
-          "thread_id": string | null;
-          "title": string;
-          "updated_at": string;
-        };
-        SetofOptions: {
-          from: "*";
-          to: "orders";
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       "record_payment_session": {
         Args: {
           "attempt": number;
@@ -3132,24 +3119,6 @@ export type Database = {
         };
       };
       "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
-      "run_scheduled_job": { Args: { "job_name": string }; Returns: string };
-      "scheduled_jobs": {
-        Args: Record<PropertyKey, never>;
-        Returns: {
-          "active": boolean;
-          "command": string;
-          "edge_function": string;
-          "last_call_at": string;
-          "last_call_error": string;
-          "last_call_status": number;
-          "last_finished_at": string;
-          "last_message": string;
-          "last_started_at": string;
-          "last_status": string;
-          "name": string;
-          "schedule": string;
-        }[];
-      };
       "seller_payment_account": {
         Args: { "acting_user": string };
         Returns: {

@@ -9,7 +9,7 @@ import { type Command, defineCommand } from "./command.ts";
 import { unwrap } from "./errors.ts";
 import { type Column, table, when } from "./output.ts";
 
-type Job = Database["public"]["Functions"]["scheduled_jobs"]["Returns"][number];
+type Job = Database["ops"]["Functions"]["scheduled_jobs"]["Returns"][number];
 
 const jobColumns: Column<Job>[] = [
   ["NAME", (j) => j.name],
@@ -41,7 +41,7 @@ const list = defineCommand({
   summary: "scheduled jobs: schedule, last run and its outcome",
   input: z.object({}),
   async run({ client }) {
-    const jobs = unwrap(await client.rpc("scheduled_jobs"), "listing scheduled jobs");
+    const jobs = unwrap(await client.schema("ops").rpc("scheduled_jobs"), "listing scheduled jobs");
     return { data: jobs, text: () => table(jobs, jobColumns, "no scheduled jobs") };
   },
 });
@@ -53,7 +53,7 @@ const run = defineCommand({
   input: z.object({ name: jobName }),
   async run({ client }, { name }) {
     const result = unwrap(
-      await client.rpc("run_scheduled_job", { job_name: name }),
+      await client.schema("ops").rpc("run_scheduled_job", { job_name: name }),
       `running ${name}`,
     );
     return { data: { job: name, result }, text: () => `ran ${name}: ${result ?? "done"}\n` };

@@ -201,7 +201,7 @@ async function setBan(client: AdminClient, userId: string, duration: string): Pr
     "updating the ban in Auth",
   );
   unwrap(
-    await client.rpc("record_admin_action", {
+    await client.schema("ops").rpc("record_admin_action", {
       action: duration === "none" ? "unban" : "ban",
       table_name: "auth.users",
       row_id: userId,

@@ -505,7 +505,7 @@ create trigger user_roles_audit after insert or update or delete on public.user_
 -- Auth admin API) are recorded by the tool that performs them, through this function, so
 -- the audit log still holds every admin action. Only the service role may call it.
 
-create function public.record_admin_action(action text, table_name text, row_id text, before jsonb, after jsonb)
+create function ops.record_admin_action(action text, table_name text, row_id text, before jsonb, after jsonb)
 returns bigint
 language plpgsql
 security definer
@@ -529,10 +529,10 @@ begin
 end
 $$;
 
-comment on function public.record_admin_action(text, text, text, jsonb, jsonb) is
+comment on function ops.record_admin_action(text, text, text, jsonb, jsonb) is
   'Appends an admin action done outside Postgres tables (e.g. an Auth ban) to the audit log; service_role only.';
 
-grant execute on function public.record_admin_action(text, text, text, jsonb, jsonb) to service_role;
+grant execute on function ops.record_admin_action(text, text, text, jsonb, jsonb) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/00_platform/30_settings.sql
@@ -761,7 +761,7 @@ comment on function private.emit_event(text, text, uuid, uuid[], jsonb, uuid) is
 --
 -- (The Docker-less local stack stores its own after each reset and stands in for pg_net and
 -- Vault; see sql/baseline.) Operators list the jobs and run one at once with
--- public.scheduled_jobs() and public.run_scheduled_job(), service role only (the admin CLI's
+-- ops.scheduled_jobs() and ops.run_scheduled_job(), service role only (the admin CLI's
 -- `jobs` command). pg_cron marks a job that calls a function as succeeded once the request is
 -- queued; each call is therefore logged with its function, and scheduled_jobs() shows what the
 -- function answered the latest one (from pg_net's net._http_response, kept six hours).
@@ -837,7 +837,7 @@ end
 $$;
 revoke execute on function private.edge_function_answer(bigint) from public;
 
-create function public.scheduled_jobs()
+create function ops.scheduled_jobs()
 returns table (
   name text, schedule text, active boolean, command text,
   last_started_at timestamptz, last_finished_at timestamptz, last_status text, last_message text,
@@ -869,12 +869,12 @@ as $$
     left join lateral private.edge_function_answer(c.request_id) a on true
    order by j.jobname
 $$;
-comment on function public.scheduled_jobs() is
+comment on function ops.scheduled_jobs() is
   'Every pg_cron job with its schedule and its last run; for a job that calls an edge function, also the answer to the latest call (HTTP status or pg_net''s error; null while pending or after pg_net forgot it). Service role only.';
-revoke execute on function public.scheduled_jobs() from public;
-grant execute on function public.scheduled_jobs() to service_role;
+revoke execute on function ops.scheduled_jobs() from public;
+grant execute on function ops.scheduled_jobs() to service_role;
 
-create function public.run_scheduled_job(job_name text) returns text
+create function ops.run_scheduled_job(job_name text) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -893,10 +893,10 @@ begin
   return result;
 end
 $$;
-comment on function public.run_scheduled_job(text) is
+comment on function ops.run_scheduled_job(text) is
   'Runs a pg_cron job''s command now, in the caller''s transaction, and returns its first value (the job keeps its schedule). Service role only: for operators and tests.';
-revoke execute on function public.run_scheduled_job(text) from public;
-grant execute on function public.run_scheduled_job(text) to service_role;
+revoke execute on function ops.run_scheduled_job(text) from public;
+grant execute on function ops.run_scheduled_job(text) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/00_platform/70_registries.sql

@@ -21,7 +21,12 @@ export type RpcName = PublicRpcName | OpsRpcName;
  * or that is not in Database["ops"], fails deno check.
  */
 const opsRpcs: Record<OpsRpcName, true> = {
+  accept_bid: true,
   erase_account: true,
+  record_admin_action: true,
+  record_order_payment: true,
+  run_scheduled_job: true,
+  scheduled_jobs: true,
 };
 
 /** The schema an RPC lives in. */

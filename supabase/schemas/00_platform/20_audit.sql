@@ -100,7 +100,7 @@ create trigger user_roles_audit after insert or update or delete on public.user_
 -- Auth admin API) are recorded by the tool that performs them, through this function, so
 -- the audit log still holds every admin action. Only the service role may call it.
 
-create function public.record_admin_action(action text, table_name text, row_id text, before jsonb, after jsonb)
+create function ops.record_admin_action(action text, table_name text, row_id text, before jsonb, after jsonb)
 returns bigint
 language plpgsql
 security definer
@@ -124,7 +124,7 @@ begin
 end
 $$;
 
-comment on function public.record_admin_action(text, text, text, jsonb, jsonb) is
+comment on function ops.record_admin_action(text, text, text, jsonb, jsonb) is
   'Appends an admin action done outside Postgres tables (e.g. an Auth ban) to the audit log; service_role only.';
 
-grant execute on function public.record_admin_action(text, text, text, jsonb, jsonb) to service_role;
+grant execute on function ops.record_admin_action(text, text, text, jsonb, jsonb) to service_role;

@@ -8,7 +8,7 @@
 --
 -- (The Docker-less local stack stores its own after each reset and stands in for pg_net and
 -- Vault; see sql/baseline.) Operators list the jobs and run one at once with
--- public.scheduled_jobs() and public.run_scheduled_job(), service role only (the admin CLI's
+-- ops.scheduled_jobs() and ops.run_scheduled_job(), service role only (the admin CLI's
 -- `jobs` command). pg_cron marks a job that calls a function as succeeded once the request is
 -- queued; each call is therefore logged with its function, and scheduled_jobs() shows what the
 -- function answered the latest one (from pg_net's net._http_response, kept six hours).
@@ -84,7 +84,7 @@ end
 $$;
 revoke execute on function private.edge_function_answer(bigint) from public;
 
-create function public.scheduled_jobs()
+create function ops.scheduled_jobs()
 returns table (
   name text, schedule text, active boolean, command text,
   last_started_at timestamptz, last_finished_at timestamptz, last_status text, last_message text,
@@ -116,12 +116,12 @@ as $$
     left join lateral private.edge_function_answer(c.request_id) a on true
    order by j.jobname
 $$;
-comment on function public.scheduled_jobs() is
+comment on function ops.scheduled_jobs() is
   'Every pg_cron job with its schedule and its last run; for a job that calls an edge function, also the answer to the latest call (HTTP status or pg_net''s error; null while pending or after pg_net forgot it). Service role only.';
-revoke execute on function public.scheduled_jobs() from public;
-grant execute on function public.scheduled_jobs() to service_role;
+revoke execute on function ops.scheduled_jobs() from public;
+grant execute on function ops.scheduled_jobs() to service_role;
 
-create function public.run_scheduled_job(job_name text) returns text
+create function ops.run_scheduled_job(job_name text) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -140,7 +140,7 @@ begin
   return result;
 end
 $$;
-comment on function public.run_scheduled_job(text) is
+comment on function ops.run_scheduled_job(text) is
   'Runs a pg_cron job''s command now, in the caller''s transaction, and returns its first value (the job keeps its schedule). Service role only: for operators and tests.';
-revoke execute on function public.run_scheduled_job(text) from public;
-grant execute on function public.run_scheduled_job(text) to service_role;
+revoke execute on function ops.run_scheduled_job(text) from public;
+grant execute on function ops.run_scheduled_job(text) to service_role;

@@ -253,7 +253,7 @@ comment on function private.create_order(text, uuid, uuid, text, bigint, text, i
 -- caller it has identified. Row locks make concurrent accepts of one project produce one
 -- order; accepting the same bid again returns that order.
 
-create function public.accept_bid(bid_id uuid, acting_user uuid)
+create function ops.accept_bid(bid_id uuid, acting_user uuid)
 returns table (order_id uuid, created boolean)
 language plpgsql
 security definer
@@ -308,10 +308,10 @@ begin
   return query select o.id, true;
 end
 $$;
-comment on function public.accept_bid(uuid, uuid) is
+comment on function ops.accept_bid(uuid, uuid) is
   'Accepts a bid for acting_user (the project owner): bid accepted, others rejected, project in progress, order, thread and events, in one transaction. Service role only: the accept-bid function calls it.';
-revoke execute on function public.accept_bid(uuid, uuid) from public;
-grant execute on function public.accept_bid(uuid, uuid) to service_role;
+revoke execute on function ops.accept_bid(uuid, uuid) from public;
+grant execute on function ops.accept_bid(uuid, uuid) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Requirements approval (000 POST /projects/:id/requirements/approve): each party approves
@@ -384,7 +384,7 @@ create trigger project_requirements_guard before insert or update or delete on p
 -- ---------------------------------------------------------------------------------------
 -- Payment (awaiting_payment -> in_progress), for the payments feature only.
 
-create function public.record_order_payment(order_id uuid) returns public.orders
+create function ops.record_order_payment(order_id uuid) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -403,10 +403,10 @@ begin
   return private.transition_order(o.id, 'in_progress', array['system'], null, 'payment held in escrow');
 end
 $$;
-comment on function public.record_order_payment(uuid) is
+comment on function ops.record_order_payment(uuid) is
   'Marks an order paid (funds held in escrow) and starts the work. Service role only; repeated calls return the order unchanged.';
-revoke execute on function public.record_order_payment(uuid) from public;
-grant execute on function public.record_order_payment(uuid) to service_role;
+revoke execute on function ops.record_order_payment(uuid) from public;
+grant execute on function ops.record_order_payment(uuid) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Cancellation (000 POST /orders/:id/cancel), gated by private.order_transitions: either

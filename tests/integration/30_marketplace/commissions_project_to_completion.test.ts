@@ -331,7 +331,7 @@ describe("an order from requirements to completion", () => {
   });
 
   it("delivers files privately, takes a revision, and completes on approval", async () => {
-    await admin().rpc("record_order_payment", { order_id: orderId }).throwOnError();
+    await admin().schema("ops").rpc("record_order_payment", { order_id: orderId }).throwOnError();
 
     const path = `${orderId}/coat-photo.png`;
     const png = new Blob([TINY_PNG], { type: "image/png" });
@@ -401,7 +401,7 @@ describe("an order from requirements to completion", () => {
     const id = body.order.id;
     await tailor.client.rpc("approve_requirements", { order_id: id }).throwOnError();
     await designer.client.rpc("approve_requirements", { order_id: id }).throwOnError();
-    await admin().rpc("record_order_payment", { order_id: id }).throwOnError();
+    await admin().schema("ops").rpc("record_order_payment", { order_id: id }).throwOnError();
 
     const cancel = await designer.client.rpc("cancel_order", {
       order_id: id,

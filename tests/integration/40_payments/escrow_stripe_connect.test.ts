@@ -71,7 +71,7 @@ async function balances(orderId: string, sellerId: string): Promise<Record<strin
  * sends it after the job's transaction commits.
  */
 async function runJobThroughPgNet(jobName: string) {
-  const { data: requestId } = await admin().rpc("run_scheduled_job", { job_name: jobName })
+  const { data: requestId } = await admin().schema("ops").rpc("run_scheduled_job", { job_name: jobName })
     .throwOnError();
   return await eventually(
     `the answer to ${jobName}'s call`,
@@ -397,7 +397,7 @@ describe("escrow payments through Stripe Connect", () => {
 
     // The two jobs pg_cron runs (every 15 and every 5 minutes), run at once as an operator would.
     const service = admin();
-    await service.rpc("run_scheduled_job", { job_name: "payments-auto-complete" }).throwOnError();
+    await service.schema("ops").rpc("run_scheduled_job", { job_name: "payments-auto-complete" }).throwOnError();
     const { data: order } = await buyer.client.from("orders").select("status").eq("id", orderId)
       .single().throwOnError();
     expect(order.status).toBe("completed");

@@ -40,7 +40,7 @@ export async function completeOrder(
 ): Promise<void> {
   for (
     const { error } of [
-      await admin().rpc("record_order_payment", { order_id: orderId }),
+      await admin().schema("ops").rpc("record_order_payment", { order_id: orderId }),
       await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Delivered" }),
       await buyer.client.rpc("approve_delivery", { order_id: orderId }),
     ]

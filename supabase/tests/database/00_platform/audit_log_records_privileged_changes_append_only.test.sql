@@ -185,18 +185,18 @@ select is(
 -- record_admin_action: service tooling records what it does outside the tables ---------
 select tests.authenticate_as(tests.get_user_id('audit-admin@example.com'));
 select throws_ok(
-  $$ select public.record_admin_action('ban', 'auth.users', 'x', '{}', '{}') $$,
-  '42501', 'permission denied for function record_admin_action',
+  $$ select ops.record_admin_action('ban', 'auth.users', 'x', '{}', '{}') $$,
+  '42501', 'permission denied for schema ops',
   'a signed-in user, even an admin, cannot write audit entries'
 );
 select tests.authenticate_as_service_role();
 select set_config('request.headers', '{"x-admin-actor": "ops@example.com"}', true);
 select throws_ok(
-  $$ select public.record_admin_action('', 'auth.users', 'x', '{}', '{}') $$,
+  $$ select ops.record_admin_action('', 'auth.users', 'x', '{}', '{}') $$,
   '22023', 'action and table_name are required', 'an admin action needs a name'
 );
 select lives_ok(
-  $$ select public.record_admin_action('ban', 'auth.users', 'user-1', '{"banned_until": null}', '{"ban_duration": "24h"}') $$,
+  $$ select ops.record_admin_action('ban', 'auth.users', 'user-1', '{"banned_until": null}', '{"ban_duration": "24h"}') $$,
   'the service role records a ban'
 );
 select tests.clear_authentication();

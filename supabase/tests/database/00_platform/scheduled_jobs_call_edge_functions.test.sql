@@ -15,29 +15,29 @@ select is(
 
 -- Who may list and run jobs.
 select tests.authenticate_as_anon();
-select throws_ok($$select * from public.scheduled_jobs()$$, '42501', 'permission denied for function scheduled_jobs',
+select throws_ok($$select * from ops.scheduled_jobs()$$, '42501', 'permission denied for schema ops',
   'anon cannot list jobs');
-select throws_ok($$select public.run_scheduled_job('payments-release-due')$$,
-  '42501', 'permission denied for function run_scheduled_job',
+select throws_ok($$select ops.run_scheduled_job('payments-release-due')$$,
+  '42501', 'permission denied for schema ops',
   'anon cannot run a job');
 select tests.authenticate_as(tests.get_user_id('jobs-user@example.com'));
-select throws_ok($$select public.run_scheduled_job('payments-release-due')$$,
-  '42501', 'permission denied for function run_scheduled_job',
+select throws_ok($$select ops.run_scheduled_job('payments-release-due')$$,
+  '42501', 'permission denied for schema ops',
   'a user cannot run a job');
 select tests.authenticate_as(tests.get_user_id('jobs-admin@example.com'));
-select throws_ok($$select * from public.scheduled_jobs()$$, '42501', 'permission denied for function scheduled_jobs',
+select throws_ok($$select * from ops.scheduled_jobs()$$, '42501', 'permission denied for schema ops',
   'an admin''s session cannot list jobs either (operators use the service role)');
 select throws_ok($$select private.call_edge_function('payments-release')$$,
   '42501', 'permission denied for function call_edge_function',
   'a client cannot call an edge function with the service-role key');
 
 select tests.authenticate_as_service_role();
-select is((select count(*)::integer from public.scheduled_jobs()), 4, 'the service role lists every job');
-select throws_ok($$select public.run_scheduled_job('no-such-job')$$, 'P0002', 'no scheduled job named no-such-job',
+select is((select count(*)::integer from ops.scheduled_jobs()), 4, 'the service role lists every job');
+select throws_ok($$select ops.run_scheduled_job('no-such-job')$$, 'P0002', 'no scheduled job named no-such-job',
   'an unknown job is refused by name');
 
 -- Running payments-release-due queues exactly one POST, sent when the transaction commits.
-create temp table queued as select public.run_scheduled_job('payments-release-due')::bigint as id;
+create temp table queued as select ops.run_scheduled_job('payments-release-due')::bigint as id;
 select isnt((select id from queued), null, 'the service role runs payments-release-due at once and gets the request id');
 select tests.clear_authentication();
 select is((select q.url from net.http_request_queue q where q.id = (select id from queued)),
@@ -52,7 +52,7 @@ select is((select count(*)::integer from net.http_request_queue q where q.xmin =
   'and nothing else is queued by this transaction');
 select is((select function_name from private.edge_function_calls where request_id = (select id from queued)), 'payments-release',
   'the call is logged with its function');
-select is((select edge_function || ' pending: ' || (last_call_status is null) from public.scheduled_jobs() where name = 'payments-release-due'),
+select is((select edge_function || ' pending: ' || (last_call_status is null) from ops.scheduled_jobs() where name = 'payments-release-due'),
   'payments-release pending: true', 'the job listing shows its function and that its latest call awaits an answer');
 
 -- What goes wrong is said precisely.
@@ -62,7 +62,7 @@ delete from vault.secrets where name = 'service_role_key';
 select throws_ok($$select private.call_edge_function('payments-release')$$,
   '55000', 'the Vault secrets project_url and service_role_key are not set',
   'a project without the Vault secrets is told which');
-select throws_ok($$select public.run_scheduled_job('payments-reconcile')$$,
+select throws_ok($$select ops.run_scheduled_job('payments-reconcile')$$,
   '55000', 'the Vault secrets project_url and service_role_key are not set',
   'so is an operator running the reconcile job');
 

@@ -39,49 +39,49 @@ select public.reject_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat')
 
 -- who may run it ------------------------------------------------------------------------
 select ok(
-  not has_function_privilege('authenticated', 'public.accept_bid(uuid, uuid)', 'execute')
-  and not has_function_privilege('anon', 'public.accept_bid(uuid, uuid)', 'execute')
-  and has_function_privilege('service_role', 'public.accept_bid(uuid, uuid)', 'execute'),
+  not has_function_privilege('authenticated', tests.ops_function('accept_bid'), 'execute')
+  and not has_function_privilege('anon', tests.ops_function('accept_bid'), 'execute')
+  and has_function_privilege('service_role', tests.ops_function('accept_bid'), 'execute'),
   'accept_bid is executable by the service role only'
 );
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid()) $$,
-  '42501', 'permission denied for function accept_bid', 'the owner cannot call accept_bid directly'
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid()) $$,
+  '42501', 'permission denied for schema ops', 'the owner cannot call accept_bid directly'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
-  '42501', 'permission denied for function accept_bid', 'anon cannot call accept_bid'
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  '42501', 'permission denied for schema ops', 'anon cannot call accept_bid'
 );
 
 -- refusals ------------------------------------------------------------------------------
 select tests.authenticate_as_service_role();
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
   '42501', 'only the project''s owner may accept its bids', 'a bid is accepted only for the project''s owner'
 );
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), null) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), null) $$,
   '42501', 'only the project''s owner may accept its bids', 'a bid is not accepted for nobody'
 );
 select throws_ok(
-  format($$ select public.accept_bid(%L, tests.get_user_id('acc-owner@example.com')) $$, unknown_id),
+  format($$ select ops.accept_bid(%L, tests.get_user_id('acc-owner@example.com')) $$, unknown_id),
   'P0002', format('bid %s not found', unknown_id), 'an unknown bid is not found'
 ) from gen_random_uuid() unknown_id;
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   '55000', format('bid %s is withdrawn: only a pending bid can be accepted', tests.bid_of('acc-tailor3@example.com', 'Ball gown')),
   'a withdrawn bid cannot be accepted'
 );
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
   '55000', format('bid %s is rejected: only a pending bid can be accepted', tests.bid_of('acc-tailor2@example.com', 'Morning coat')),
   'a rejected bid cannot be accepted'
 );
 
 -- acceptance ----------------------------------------------------------------------------
 select results_eq(
-  $$ select created from public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   $$ values (true) $$,
   'the owner''s acceptance creates an order'
 );
@@ -153,16 +153,16 @@ select is(
 -- retries and second attempts -----------------------------------------------------------
 select tests.authenticate_as_service_role();
 select results_eq(
-  $$ select order_id, created from public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select order_id, created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   $$ select (pg_temp.order_of('Ball gown')).id, false $$,
   'accepting the same bid again returns the same order, not created'
 );
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
   '42501', 'only the project''s owner may accept its bids', 'a retry for someone other than the owner is still refused'
 );
 select throws_ok(
-  $$ select public.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
   '55000', format('project %s is in_progress: it no longer accepts bids', tests.project_of('Ball gown')),
   'another bid on the project cannot be accepted afterwards'
 );

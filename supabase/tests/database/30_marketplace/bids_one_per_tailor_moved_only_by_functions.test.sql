@@ -28,7 +28,7 @@ select public.close_project(tests.project_of('Closed cape'));
 select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
 insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Busy blazer'), 9000, 7);
 select tests.authenticate_as_service_role();
-select public.accept_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer'), tests.get_user_id('bid-owner@example.com'));
+select ops.accept_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer'), tests.get_user_id('bid-owner@example.com'));
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();

@@ -34,7 +34,7 @@ create function pg_temp.run_action(action text, order_id uuid) returns void lang
 begin
   case action
     when 'approve_requirements' then perform public.approve_requirements(order_id);
-    when 'record_order_payment' then perform public.record_order_payment(order_id);
+    when 'record_order_payment' then perform ops.record_order_payment(order_id);
     when 'submit_delivery' then perform public.submit_delivery(order_id, 'Here is the work', '{}');
     when 'approve_delivery' then perform public.approve_delivery(order_id);
     when 'request_revision' then perform public.request_revision(order_id, 'Shorter sleeves, please');
@@ -272,7 +272,7 @@ select throws_ok(
 
 -- Payment -------------------------------------------------------------------------------
 select pg_temp.act_as('service');
-select public.record_order_payment(pg_temp.o('reqs'));
+select ops.record_order_payment(pg_temp.o('reqs'));
 select tests.clear_authentication();
 select results_eq(
   $$ select status, paid_at is not null, due_at = paid_at + interval '10 days' from public.orders where id = pg_temp.o('reqs') $$,
@@ -281,7 +281,7 @@ select results_eq(
 );
 select pg_temp.act_as('service');
 select results_eq(
-  $$ select status from public.record_order_payment(pg_temp.o('reqs')) $$,
+  $$ select status from ops.record_order_payment(pg_temp.o('reqs')) $$,
   $$ values ('in_progress') $$,
   'a repeated payment confirmation returns the order unchanged'
 );
@@ -291,7 +291,7 @@ select is(
   'and records no second payment'
 );
 select throws_ok(
-  format($$ select public.record_order_payment(%L) $$, unknown_id),
+  format($$ select ops.record_order_payment(%L) $$, unknown_id),
   'P0002', format('order %s not found', unknown_id), 'a payment for an unknown order is not found'
 ) from gen_random_uuid() unknown_id;
 

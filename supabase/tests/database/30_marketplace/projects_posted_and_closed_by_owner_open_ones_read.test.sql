@@ -267,7 +267,7 @@ select throws_ok(
 -- Winter coat goes ahead: its bid is accepted (through the service role, as the accept-bid
 -- function does).
 select tests.authenticate_as_service_role();
-select public.accept_bid(
+select ops.accept_bid(
   (select id from public.bids where project_id = tests.project_of('Winter coat')), tests.get_user_id('proj-owner@example.com'));
 
 select tests.authenticate_as(tests.get_user_id('proj-stranger@example.com'));

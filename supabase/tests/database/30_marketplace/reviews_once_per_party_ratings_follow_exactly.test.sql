@@ -42,7 +42,7 @@ declare
   buyer uuid := (select buyer_id from public.orders where id = o);
 begin
   perform tests.authenticate_as_service_role();
-  perform public.record_order_payment(o);
+  perform ops.record_order_payment(o);
   perform tests.authenticate_as(tests.get_user_id('rv-seller@example.com'));
   perform public.submit_delivery(o, 'Hemmed');
   perform tests.authenticate_as(buyer);

@@ -145,12 +145,12 @@ select throws_ok(
 );
 select tests.authenticate_as(tests.get_user_id('so-buyer@example.com'));
 select throws_ok(
-  $$ select public.record_order_payment(pg_temp.the_order()) $$,
-  '42501', 'permission denied for function record_order_payment', 'a buyer cannot mark their own order paid'
+  $$ select ops.record_order_payment(pg_temp.the_order()) $$,
+  '42501', 'permission denied for schema ops', 'a buyer cannot mark their own order paid'
 );
 select tests.authenticate_as_service_role();
 select is(
-  (public.record_order_payment(pg_temp.the_order())).status,
+  (ops.record_order_payment(pg_temp.the_order())).status,
   'in_progress', 'the payments feature records the payment'
 );
 select is(
