@@ -101,7 +101,7 @@ export async function roleAssignmentsOf(
   return rows.map(({ roles, ...assignment }) => ({ ...assignment, role: roles.name }));
 }
 
-/** Whether an assignment still grants its role: the same rule as private.has_role(). */
+/** Whether an assignment still grants its role: the rule of private.active_user_roles. */
 export function isUnexpired(assignment: { expires_at: string | null }): boolean {
   return assignment.expires_at === null || Date.parse(assignment.expires_at) > Date.now();
 }

@@ -1,6 +1,7 @@
-// Storage helpers for the folders the project keys by user: every bucket keeps a user's
-// objects under <uid>/ (the policies check the first path segment). Storage's errors carry no
-// SQLSTATE for orThrow to map: one here is the server's fault, a 500.
+// Storage helpers for folders: a bucket keeps objects under a folder named by what owns them
+// (<user id>/ or <order id>/, as private.user_buckets records; the policies check the first
+// path segment). Storage's errors carry no SQLSTATE for orThrow to map: one here is the
+// server's fault, a 500.
 import type { Client } from "./supabase.ts";
 
 export interface StoredObject {

@@ -83,23 +83,7 @@ $$;
 comment on function private.has_permission(text) is
   'Whether the caller holds the permission through any unexpired role. What policies call.';
 
-create function private.has_role(role_name text) returns boolean
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  select exists (
-    select 1
-    from private.active_user_roles ur
-    join public.roles r on r.id = ur.role_id
-    where ur.user_id = (select auth.uid())
-      and r.name = has_role.role_name
-  )
-$$;
-comment on function private.has_role(text) is 'Whether the caller holds the role, unexpired.';
-
-grant execute on function private.has_permission(text), private.has_role(text) to anon, authenticated, service_role;
+grant execute on function private.has_permission(text) to anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Effective permissions and the access report.

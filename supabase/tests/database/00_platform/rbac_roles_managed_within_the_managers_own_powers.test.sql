@@ -133,7 +133,12 @@ select throws_ok(
 -- expired assignment --------------------------------------------------------------------
 select tests.authenticate_as(tests.get_user_id('rbac-expired@example.com'));
 select ok(not private.has_permission('users.read'), 'an expired role grants no permission');
-select ok(not private.has_role('staff'), 'an expired role is not held');
+select tests.clear_authentication();
+select is_empty(
+  $$ select 1 from private.active_user_roles where user_id = tests.get_user_id('rbac-expired@example.com') $$,
+  'an expired role is not held (it is not among the active assignments)'
+);
+select tests.authenticate_as(tests.get_user_id('rbac-expired@example.com'));
 select is_empty(
   $$ select * from public.effective_permissions() $$,
   'effective permissions leave out expired roles'

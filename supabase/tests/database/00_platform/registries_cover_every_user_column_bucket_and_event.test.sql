@@ -2,7 +2,7 @@
 -- and every event type a function emits is registered, and what the registry says deletion
 -- does is what the database does. Export and erasure read them.
 begin;
-select plan(24);
+select plan(26);
 
 -- ---------------------------------------------------------------------------------------
 -- Personal data: every column naming a user is registered.
@@ -101,6 +101,21 @@ select throws_ok(
   $$ select private.emit_event('order.teleported', 'order', gen_random_uuid(), '{}') $$,
   '23503', 'insert or update on table "domain_events" violates foreign key constraint "domain_events_event_type_fkey"',
   'the outbox refuses an event type nobody registered'
+);
+
+-- Settings: every key code reads through private.setting() has its row (its default, from
+-- reference data) and a rule (a check constraint on platform_settings naming it).
+select is_empty(
+  $$ select distinct m[1] from pg_proc p, regexp_matches(p.prosrc, 'private\.setting\(''([a-z_]+)''\)', 'g') m
+      where not exists (select 1 from public.platform_settings s where s.key = m[1]) $$,
+  'every setting read through private.setting() has its row in platform_settings'
+);
+select is_empty(
+  $$ select s.key from public.platform_settings s
+      where not exists (select 1 from pg_constraint c
+                         where c.conrelid = 'public.platform_settings'::regclass and c.contype = 'c'
+                           and pg_get_constraintdef(c.oid) like '%''' || s.key || '''%') $$,
+  'every setting has a rule: a check constraint on platform_settings that names its key'
 );
 
 -- ---------------------------------------------------------------------------------------
