@@ -22,6 +22,10 @@
 --   seller_transfers (seller)    transferred to the seller's connected account (net of reversals)
 --   platform_commission          the platform's revenue (commission, less what it bears)
 --   stripe_fees                  Stripe's processing fees, paid from the commission
+--
+-- Writers: post_ledger_transaction (the only one that inserts), post_transfer (a two-legged
+-- rule, from -> to) and post_refund (50_release_refund_dispute.sql). Which action or Stripe
+-- event posts what, with its key, legs and reconciliation check: docs/payments/ledger-postings.md.
 
 -- ---------------------------------------------------------------------------------------
 -- Accounts
@@ -1850,7 +1854,8 @@ grant execute on function private.auto_complete_delivered_orders() to service_ro
 -- every disagreement between the two. The payments-reconcile edge function adds the Stripe
 -- half (functions/payments-reconcile): it fetches each row's charge, transfer and refunds and
 -- compares Stripe's amounts with the stripe_* columns here; the admin CLI's `reconcile` and
--- the daily job both call that function.
+-- the daily job both call that function. Which postings each check must agree with:
+-- docs/payments/ledger-postings.md.
 --
 -- Reconciliation over a window. A daily run cannot ask Stripe about every payment ever made,
 -- and need not: Stripe changes a charge (refund from the dashboard, chargeback) within months

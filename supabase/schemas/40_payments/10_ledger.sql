@@ -14,6 +14,10 @@
 --   seller_transfers (seller)    transferred to the seller's connected account (net of reversals)
 --   platform_commission          the platform's revenue (commission, less what it bears)
 --   stripe_fees                  Stripe's processing fees, paid from the commission
+--
+-- Writers: post_ledger_transaction (the only one that inserts), post_transfer (a two-legged
+-- rule, from -> to) and post_refund (50_release_refund_dispute.sql). Which action or Stripe
+-- event posts what, with its key, legs and reconciliation check: docs/payments/ledger-postings.md.
 
 -- ---------------------------------------------------------------------------------------
 -- Accounts

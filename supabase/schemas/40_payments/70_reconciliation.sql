@@ -3,7 +3,8 @@
 -- every disagreement between the two. The payments-reconcile edge function adds the Stripe
 -- half (functions/payments-reconcile): it fetches each row's charge, transfer and refunds and
 -- compares Stripe's amounts with the stripe_* columns here; the admin CLI's `reconcile` and
--- the daily job both call that function.
+-- the daily job both call that function. Which postings each check must agree with:
+-- docs/payments/ledger-postings.md.
 --
 -- Reconciliation over a window. A daily run cannot ask Stripe about every payment ever made,
 -- and need not: Stripe changes a charge (refund from the dashboard, chargeback) within months
