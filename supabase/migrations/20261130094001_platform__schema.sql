@@ -57,6 +57,33 @@ alter default privileges for role postgres in schema ops revoke execute on funct
 comment on schema ops is
   'Service-role-only RPCs (edge functions, jobs, admin tooling); exposed through the API, usable by service_role alone.';
 
+-- ---------------------------------------------------------------------------------------
+-- Small helpers every domain uses.
+
+-- Whether the request comes with the service-role key: edge functions, jobs and admin
+-- tooling, which vouch for what they do.
+create function private.is_service_role() returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(auth.role(), '') = 'service_role'
+$$;
+comment on function private.is_service_role() is 'Whether the caller authenticated with the service-role key.';
+
+-- Text from a client (an object's folder, a Stripe metadata field) as a uuid, or null when it
+-- is not one in canonical form: a cast would raise instead.
+create function private.try_uuid(value text) returns uuid
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when value ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then value::uuid end
+$$;
+comment on function private.try_uuid(text) is 'The text as a uuid when it is one in canonical (lowercase) form, else null.';
+
+grant execute on function private.is_service_role(), private.try_uuid(text) to anon, authenticated, service_role;
+
 -- ======================================================================================
 -- supabase/schemas/00_platform/10_rbac.sql
 -- ======================================================================================
@@ -163,7 +190,7 @@ declare
 begin
   if subject is distinct from auth.uid()
      and not private.has_permission('users.read')
-     and coalesce(auth.role(), '') <> 'service_role' then
+     and not private.is_service_role() then
     raise exception 'permission denied: users.read is required to see another user''s permissions'
       using errcode = '42501';
   end if;
@@ -188,7 +215,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not private.has_permission('audit.read') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('audit.read') and not private.is_service_role() then
     raise exception 'permission denied: audit.read is required for the access report' using errcode = '42501';
   end if;
   return query
@@ -499,7 +526,7 @@ declare
   actor record;
   entry_id bigint;
 begin
-  if coalesce(auth.role(), '') <> 'service_role' then
+  if not private.is_service_role() then
     raise exception 'permission denied: only service tooling records admin actions' using errcode = '42501';
   end if;
   if coalesce(trim(action), '') = '' or coalesce(trim(table_name), '') = '' then

@@ -448,7 +448,7 @@ as $$
 declare
   application public.seller_applications;
 begin
-  if not private.has_permission('sellers.review') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('sellers.review') and not private.is_service_role() then
     raise exception 'permission denied: sellers.review is required' using errcode = '42501';
   end if;
   if decision not in ('approved', 'rejected') then

@@ -788,7 +788,7 @@ as $$
 declare
   s public.services;
 begin
-  if not private.has_permission('marketplace.manage') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('marketplace.manage') and not private.is_service_role() then
     raise exception 'permission denied: marketplace.manage is required' using errcode = '42501';
   end if;
   if suspend and coalesce(trim(reason), '') = '' then
@@ -958,7 +958,7 @@ as $$
     case when o.buyer_id = auth.uid() then 'buyer' end,
     case when o.seller_id = auth.uid() then 'seller' end,
     case when private.has_permission('marketplace.manage') then 'admin' end,
-    case when coalesce(auth.role(), '') = 'service_role' then 'system' end
+    case when private.is_service_role() then 'system' end
   ], null)
 $$;
 comment on function private.order_roles(public.orders) is
@@ -1345,12 +1345,9 @@ stable
 security definer
 set search_path = ''
 as $$
-  select case
-    when folder !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then null
-    else (select case when o.seller_id = (select auth.uid()) then 'seller'
-                      when o.buyer_id = (select auth.uid()) then 'buyer' end
-            from public.orders o where o.id = folder::uuid)
-  end
+  select case when o.seller_id = (select auth.uid()) then 'seller'
+              when o.buyer_id = (select auth.uid()) then 'buyer' end
+    from public.orders o where o.id = private.try_uuid(folder)
 $$;
 comment on function private.order_folder_role(text) is
   'buyer or seller when the folder names an order the caller is party to, else null.';
@@ -1361,9 +1358,8 @@ stable
 security definer
 set search_path = ''
 as $$
-  select folder ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-     and exists (select 1 from public.orders o
-                  where o.id = folder::uuid and o.seller_id = (select auth.uid())
+  select exists (select 1 from public.orders o
+                  where o.id = private.try_uuid(folder) and o.seller_id = (select auth.uid())
                     and o.status in ('in_progress', 'revision_requested'))
 $$;
 comment on function private.can_upload_deliverable(text) is
@@ -2012,8 +2008,7 @@ language sql
 immutable
 set search_path = ''
 as $$
-  select case when split_part(object_name, '/', 1) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-              then split_part(object_name, '/', 1)::uuid end
+  select private.try_uuid(split_part(object_name, '/', 1))
 $$;
 comment on function private.folder_owner(text) is 'The user id an object name starts with (<uid>/...), or null.';
 grant execute on function private.folder_owner(text) to anon, authenticated, service_role;
@@ -2103,7 +2098,7 @@ declare
   o public.orders;
   caller uuid := auth.uid();
 begin
-  if coalesce(auth.role(), '') = 'service_role' and new.author_id is not null then
+  if private.is_service_role() and new.author_id is not null then
     caller := new.author_id; -- service tooling may write on a party's behalf
   end if;
   select * into o from public.orders where id = new.order_id;
@@ -2249,7 +2244,7 @@ as $$
 declare
   r public.reviews;
 begin
-  if not private.has_permission('content.moderate') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('content.moderate') and not private.is_service_role() then
     raise exception 'permission denied: content.moderate is required' using errcode = '42501';
   end if;
   if hidden and coalesce(trim(reason), '') = '' then

@@ -100,7 +100,7 @@ declare
 begin
   if subject is distinct from auth.uid()
      and not private.has_permission('users.read')
-     and coalesce(auth.role(), '') <> 'service_role' then
+     and not private.is_service_role() then
     raise exception 'permission denied: users.read is required to see another user''s permissions'
       using errcode = '42501';
   end if;
@@ -125,7 +125,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not private.has_permission('audit.read') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('audit.read') and not private.is_service_role() then
     raise exception 'permission denied: audit.read is required for the access report' using errcode = '42501';
   end if;
   return query

@@ -110,7 +110,7 @@ declare
   actor record;
   entry_id bigint;
 begin
-  if coalesce(auth.role(), '') <> 'service_role' then
+  if not private.is_service_role() then
     raise exception 'permission denied: only service tooling records admin actions' using errcode = '42501';
   end if;
   if coalesce(trim(action), '') = '' or coalesce(trim(table_name), '') = '' then

@@ -212,7 +212,7 @@ as $$
 declare
   s public.services;
 begin
-  if not private.has_permission('marketplace.manage') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('marketplace.manage') and not private.is_service_role() then
     raise exception 'permission denied: marketplace.manage is required' using errcode = '42501';
   end if;
   if suspend and coalesce(trim(reason), '') = '' then

@@ -136,7 +136,7 @@ as $$
     case when o.buyer_id = auth.uid() then 'buyer' end,
     case when o.seller_id = auth.uid() then 'seller' end,
     case when private.has_permission('marketplace.manage') then 'admin' end,
-    case when coalesce(auth.role(), '') = 'service_role' then 'system' end
+    case when private.is_service_role() then 'system' end
   ], null)
 $$;
 comment on function private.order_roles(public.orders) is

@@ -11,12 +11,9 @@ stable
 security definer
 set search_path = ''
 as $$
-  select case
-    when folder !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then null
-    else (select case when o.seller_id = (select auth.uid()) then 'seller'
-                      when o.buyer_id = (select auth.uid()) then 'buyer' end
-            from public.orders o where o.id = folder::uuid)
-  end
+  select case when o.seller_id = (select auth.uid()) then 'seller'
+              when o.buyer_id = (select auth.uid()) then 'buyer' end
+    from public.orders o where o.id = private.try_uuid(folder)
 $$;
 comment on function private.order_folder_role(text) is
   'buyer or seller when the folder names an order the caller is party to, else null.';
@@ -27,9 +24,8 @@ stable
 security definer
 set search_path = ''
 as $$
-  select folder ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-     and exists (select 1 from public.orders o
-                  where o.id = folder::uuid and o.seller_id = (select auth.uid())
+  select exists (select 1 from public.orders o
+                  where o.id = private.try_uuid(folder) and o.seller_id = (select auth.uid())
                     and o.status in ('in_progress', 'revision_requested'))
 $$;
 comment on function private.can_upload_deliverable(text) is

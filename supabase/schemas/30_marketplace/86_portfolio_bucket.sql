@@ -9,8 +9,7 @@ language sql
 immutable
 set search_path = ''
 as $$
-  select case when split_part(object_name, '/', 1) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-              then split_part(object_name, '/', 1)::uuid end
+  select private.try_uuid(split_part(object_name, '/', 1))
 $$;
 comment on function private.folder_owner(text) is 'The user id an object name starts with (<uid>/...), or null.';
 grant execute on function private.folder_owner(text) to anon, authenticated, service_role;

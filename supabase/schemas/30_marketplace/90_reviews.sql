@@ -56,7 +56,7 @@ declare
   o public.orders;
   caller uuid := auth.uid();
 begin
-  if coalesce(auth.role(), '') = 'service_role' and new.author_id is not null then
+  if private.is_service_role() and new.author_id is not null then
     caller := new.author_id; -- service tooling may write on a party's behalf
   end if;
   select * into o from public.orders where id = new.order_id;
@@ -202,7 +202,7 @@ as $$
 declare
   r public.reviews;
 begin
-  if not private.has_permission('content.moderate') and coalesce(auth.role(), '') <> 'service_role' then
+  if not private.has_permission('content.moderate') and not private.is_service_role() then
     raise exception 'permission denied: content.moderate is required' using errcode = '42501';
   end if;
   if hidden and coalesce(trim(reason), '') = '' then
