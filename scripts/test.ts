@@ -191,7 +191,7 @@ async function main(): Promise<number> {
           "--fail-on",
           "error",
           "--schema",
-          "public,private",
+          "public,private,ops",
           `--remote=${config.dbUrl}`,
         ], { PGSSLMODE: "disable" }),
     );

@@ -11,6 +11,8 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
+      "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
       "accept_bid": {
         Args: { "acting_user": string; "bid_id": string };
         Returns: {
@@ -18,11 +20,58 @@ export type Database = {
           "order_id": string;
         }[];
       };
+      "begin_payment": {
+        Args: { "acting_user": string; "mode"?: string; "order_id": string };
+        Returns: Json;
+      };
+      "claim_refund": {
+        Args: { "acting_user": string; "amount"?: number; "order_id": string; "reason"?: string };
+        Returns: Json;
+      };
+      "claim_release": { Args: { "acting_user": string; "order_id": string }; Returns: Json };
+      "due_refunds": { Args: { "max_rows"?: number }; Returns: string[] };
+      "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
       "erase_account": {
         Args: { "user_id": string };
         Returns: {
           "bucket_id": string;
           "prefix": string;
+        }[];
+      };
+      "payments_reconciliation": {
+        Args: {
+          "active_since"?: string;
+          "after_order_id"?: string;
+          "max_rows"?: number;
+          "only_problems"?: boolean;
+        };
+        Returns: {
+          "amount_captured": number;
+          "amount_charged_back": number;
+          "amount_refunded": number;
+          "amount_reversed": number;
+          "amount_transferred": number;
+          "currency": string;
+          "ledger_captured": number;
+          "ledger_chargebacks": number;
+          "ledger_escrow": number;
+          "ledger_refunded": number;
+          "ledger_transferred": number;
+          "order_id": string;
+          "problems": (string)[];
+          "status": string;
+          "stripe_charge_id": string;
+          "stripe_payment_intent_id": string;
+          "stripe_transfer_id": string;
+        }[];
+      };
+      "process_stripe_event": {
+        Args: { "balance_transaction"?: Json; "event": Json };
+        Returns: {
+          "duplicate": boolean;
+          "event_id": string;
+          "event_type": string;
+          "outcome": string;
         }[];
       };
       "record_admin_action": {
@@ -45,6 +94,59 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "record_payment_session": {
+        Args: {
+          "attempt": number;
+          "checkout_session_id"?: string;
+          "expires_at"?: string;
+          "order_id": string;
+          "payment_intent_id"?: string;
+          "url"?: string;
+        };
+        Returns: undefined;
+      };
+      "record_reconciliation_run": {
+        Args: {
+          "differences": Json;
+          "finished_at": string;
+          "orders_checked": number;
+          "started_at": string;
+          "triggered_by": string;
+        };
+        Returns: string;
+      };
+      "record_refund": {
+        Args: { "refund_id": string; "status": string; "stripe_refund_id": string };
+        Returns: string;
+      };
+      "record_refund_reversal": {
+        Args: { "refund_id": string; "stripe_reversal_id": string };
+        Returns: string;
+      };
+      "record_release": {
+        Args: { "amount": number; "order_id": string; "transfer_id": string };
+        Returns: string;
+      };
+      "register_payment_account": {
+        Args: { "account"?: Json; "acting_user": string; "stripe_account_id": string };
+        Returns: Database["public"]["Tables"]["seller_payment_accounts"]["Row"];
+        SetofOptions: {
+          from: "*";
+          to: "seller_payment_accounts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "resolve_dispute": {
+        Args: {
+          "acting_user": string;
+          "note"?: string;
+          "order_id": string;
+          "refund_amount"?: number;
+          "resolution": string;
+        };
+        Returns: Json;
+      };
       "run_scheduled_job": { Args: { "job_name": string }; Returns: string };
       "scheduled_jobs": {
         Args: Record<PropertyKey, never>;
@@ -62,6 +164,16 @@ export type Database = {
           "name": string;
           "schedule": string;
         }[];
+      };
+      "seller_payment_account": {
+        Args: { "acting_user": string };
+        Returns: Database["public"]["Tables"]["seller_payment_accounts"]["Row"];
+        SetofOptions: {
+          from: "*";
+          to: "seller_payment_accounts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
     };
     Enums: {
@@ -2558,8 +2670,6 @@ export type Database = {
       };
     };
     Functions: {
-      "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
-      "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
       "access_report": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -2653,10 +2763,6 @@ export type Database = {
         };
       };
       "before_user_created_hook": { Args: { "event": Json }; Returns: Json };
-      "begin_payment": {
-        Args: { "acting_user": string; "mode"?: string; "order_id": string };
-        Returns: Json;
-      };
       "cancel_order": {
         Args: { "order_id": string; "reason": string };
         Returns: {
@@ -2698,11 +2804,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      "claim_refund": {
-        Args: { "acting_user": string; "amount"?: number; "order_id": string; "reason"?: string };
-        Returns: Json;
-      };
-      "claim_release": { Args: { "acting_user": string; "order_id": string }; Returns: Json };
       "close_project": {
         Args: { "project_id": string };
         Returns: {
@@ -2737,8 +2838,6 @@ export type Database = {
         }[];
       };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
-      "due_refunds": { Args: { "max_rows"?: number }; Returns: string[] };
-      "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
       "duplicate_design": {
         Args: { "design_id": string };
         Returns: {
@@ -2902,99 +3001,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      "payments_reconciliation": {
-        Args: {
-          "active_since"?: string;
-          "after_order_id"?: string;
-          "max_rows"?: number;
-          "only_problems"?: boolean;
-        };
-        Returns: {
-          "amount_captured": number;
-          "amount_charged_back": number;
-          "amount_refunded": number;
-          "amount_reversed": number;
-          "amount_transferred": number;
-          "currency": string;
-          "ledger_captured": number;
-          "ledger_chargebacks": number;
-          "ledger_escrow": number;
-          "ledger_refunded": number;
-          "ledger_transferred": number;
-          "order_id": string;
-          "problems": (string)[];
-          "status": string;
-          "stripe_charge_id": string;
-          "stripe_payment_intent_id": string;
-          "stripe_transfer_id": string;
-        }[];
-      };
-      "process_stripe_event": {
-        Args: { "balance_transaction"?: Json; "event": Json };
-        Returns: {
-          "duplicate": boolean;
-          "event_id": string;
-          "event_type": string;
-          "outcome": string;
-        }[];
-      };
-      "record_payment_session": {
-        Args: {
-          "attempt": number;
-          "checkout_session_id"?: string;
-          "expires_at"?: string;
-          "order_id": string;
-          "payment_intent_id"?: string;
-          "url"?: string;
-        };
-        Returns: undefined;
-      };
-      "record_reconciliation_run": {
-        Args: {
-          "differences": Json;
-          "finished_at": string;
-          "orders_checked": number;
-          "started_at": string;
-          "triggered_by": string;
-        };
-        Returns: string;
-      };
-      "record_refund": {
-        Args: { "refund_id": string; "status": string; "stripe_refund_id": string };
-        Returns: string;
-      };
-      "record_refund_reversal": {
-        Args: { "refund_id": string; "stripe_reversal_id": string };
-        Returns: string;
-      };
-      "record_release": {
-        Args: { "amount": number; "order_id": string; "transfer_id": string };
-        Returns: string;
-      };
-      "register_payment_account": {
-        Args: { "account"?: Json; "acting_user": string; "stripe_account_id": string };
-        Returns: {
-          "can_receive_transfers": boolean | null;
-          "charges_enabled": boolean;
-          "country": string | null;
-          "created_at": string;
-          "default_currency": string | null;
-          "details_submitted": boolean;
-          "payouts_enabled": boolean;
-          "requirements": NonNullable<Json>;
-          "stripe_account_id": string;
-          "stripe_updated_at": string | null;
-          "transfers_active": boolean;
-          "updated_at": string;
-          "user_id": string;
-        };
-        SetofOptions: {
-          from: "*";
-          to: "seller_payment_accounts";
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       "reject_bid": {
         Args: { "bid_id": string };
         Returns: {
@@ -3057,16 +3063,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      "resolve_dispute": {
-        Args: {
-          "acting_user": string;
-          "note"?: string;
-          "order_id": string;
-          "refund_amount"?: number;
-          "resolution": string;
-        };
-        Returns: Json;
-      };
       "review_order": {
         Args: { "comment"?: string; "order_id": string; "rating": number };
         Returns: {
@@ -3119,30 +3115,6 @@ export type Database = {
         };
       };
       "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
-      "seller_payment_account": {
-        Args: { "acting_user": string };
-        Returns: {
-          "can_receive_transfers": boolean | null;
-          "charges_enabled": boolean;
-          "country": string | null;
-          "created_at": string;
-          "default_currency": string | null;
-          "details_submitted": boolean;
-          "payouts_enabled": boolean;
-          "requirements": NonNullable<Json>;
-          "stripe_account_id": string;
-          "stripe_updated_at": string | null;
-          "transfers_active": boolean;
-          "updated_at": string;
-          "user_id": string;
-        };
-        SetofOptions: {
-          from: "*";
-          to: "seller_payment_accounts";
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       "set_default_address": {
         Args: { "address_id": string };
         Returns: {

@@ -1,7 +1,7 @@
 // POST /stripe-webhook (verify_jwt = false: Stripe signs, it has no JWT). The signature is
 // verified on the raw body (constructEventAsync, 300 s tolerance, Web Crypto); a missing or
 // bad signature is 400 and nothing is stored. A verified event goes to
-// public.process_stripe_event, which stores it by id and applies it in one transaction:
+// ops.process_stripe_event, which stores it by id and applies it in one transaction:
 // duplicates and unhandled types answer 200 (Stripe must not retry them); a database
 // failure answers 500 so Stripe retries.
 import type Stripe from "npm:stripe@23.1.0";

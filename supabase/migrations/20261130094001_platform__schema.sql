@@ -974,7 +974,7 @@ as $$
 declare
   entry record;
   found_rows jsonb;
-  result jsonb := '{}';
+  result jsonb := '{}'::jsonb;
 begin
   for entry in
     select pd.relation,

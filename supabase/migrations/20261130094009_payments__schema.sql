@@ -388,7 +388,7 @@ create policy "Sellers read their payment account; managers read all" on public.
 -- function created recorded once. A second account for the same user is never stored: the
 -- function's idempotency key (account:<user id>) makes Stripe return the first.
 
-create function public.seller_payment_account(acting_user uuid) returns public.seller_payment_accounts
+create function ops.seller_payment_account(acting_user uuid) returns public.seller_payment_accounts
 language plpgsql
 stable
 security definer
@@ -404,10 +404,10 @@ begin
   return account; -- all nulls when there is none yet
 end
 $$;
-comment on function public.seller_payment_account(uuid) is
+comment on function ops.seller_payment_account(uuid) is
   'The acting user''s Stripe account row, or a row of nulls. Service role only (payments-onboard).';
 
-create function public.register_payment_account(acting_user uuid, stripe_account_id text, account jsonb default '{}')
+create function ops.register_payment_account(acting_user uuid, stripe_account_id text, account jsonb default '{}')
 returns public.seller_payment_accounts
 language plpgsql
 security definer
@@ -436,7 +436,7 @@ begin
   return stored;
 end
 $$;
-comment on function public.register_payment_account(uuid, text, jsonb) is
+comment on function ops.register_payment_account(uuid, text, jsonb) is
   'Records the Stripe account payments-onboard created for the acting user; once per user (a different id: 23505). Service role only.';
 
 -- account.updated: applies Stripe's view of an account unless a newer event already has.
@@ -467,8 +467,8 @@ $$;
 comment on function private.apply_account_update(jsonb, timestamptz) is
   'Applies an account.updated event''s account object unless a newer event was applied; true when applied.';
 
-revoke execute on function public.seller_payment_account(uuid), public.register_payment_account(uuid, text, jsonb) from public;
-grant execute on function public.seller_payment_account(uuid), public.register_payment_account(uuid, text, jsonb),
+revoke execute on function ops.seller_payment_account(uuid), ops.register_payment_account(uuid, text, jsonb) from public;
+grant execute on function ops.seller_payment_account(uuid), ops.register_payment_account(uuid, text, jsonb),
   private.apply_account_update(jsonb, timestamptz) to service_role;
 
 -- ======================================================================================
@@ -762,7 +762,7 @@ grant select on public.payment_status to authenticated, service_role;
 -- ======================================================================================
 
 -- Stripe webhook events (DESIGN principle 5): the stripe-webhook function verifies the
--- signature on the raw body and hands the event to public.process_stripe_event(), which
+-- signature on the raw body and hands the event to ops.process_stripe_event(), which
 -- stores it by id and applies it in the same transaction. A duplicate delivery is
 -- acknowledged and changes nothing; an event type we do not handle is stored and ignored;
 -- events arriving out of order never move a payment, order, refund, chargeback or account
@@ -1077,7 +1077,7 @@ begin
       found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'payment_intent', object ->> 'id');
       if found_order is null then return 'ignored: no payment for this charge'; end if;
       -- Refunds listed on the charge (older API versions expand them) are ours or Stripe's.
-      perform public.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
+      perform ops.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
          from jsonb_array_elements(coalesce(object #> '{refunds,data}', '[]')) r
         where r #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
           and exists (select 1 from public.payment_refunds pr where pr.id = (r #>> '{metadata,refund_id}')::uuid);
@@ -1091,14 +1091,14 @@ begin
       if refund_id is null then
         return 'ignored: not a refund we made (charge.refunded records those)';
       end if;
-      perform public.record_refund(refund_id, object ->> 'id', object ->> 'status');
+      perform ops.record_refund(refund_id, object ->> 'id', object ->> 'status');
       return 'applied';
     when 'charge.dispute.created', 'charge.dispute.updated', 'charge.dispute.closed' then
       return private.apply_chargeback(object, created);
     when 'transfer.created' then
       found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', null, null);
       if found_order is null then return 'ignored: not an order''s transfer'; end if;
-      return public.record_release(found_order, object ->> 'id', (object ->> 'amount')::bigint);
+      return ops.record_release(found_order, object ->> 'id', (object ->> 'amount')::bigint);
     when 'transfer.reversed' then
       select p.order_id into found_order from public.payments p where p.stripe_transfer_id = object ->> 'id';
       if found_order is null then return 'ignored: not an order''s transfer'; end if;
@@ -1124,7 +1124,7 @@ comment on function private.apply_stripe_event(jsonb, jsonb) is 'Applies one Str
 
 -- The webhook's one call: store by id, apply, mark processed, in one transaction. A failure
 -- rolls back the storing too, so Stripe's retry processes the event again.
-create function public.process_stripe_event(event jsonb, balance_transaction jsonb default null)
+create function ops.process_stripe_event(event jsonb, balance_transaction jsonb default null)
 returns table (event_id text, event_type text, duplicate boolean, outcome text)
 language plpgsql
 security definer
@@ -1153,10 +1153,10 @@ begin
   return query select stored, event ->> 'type', false, result;
 end
 $$;
-comment on function public.process_stripe_event(jsonb, jsonb) is
+comment on function ops.process_stripe_event(jsonb, jsonb) is
   'Stores a verified Stripe event by id and applies it once, in one transaction; duplicates answer duplicate = true. Service role only (stripe-webhook).';
-revoke execute on function public.process_stripe_event(jsonb, jsonb) from public;
-grant execute on function public.process_stripe_event(jsonb, jsonb) to service_role;
+revoke execute on function ops.process_stripe_event(jsonb, jsonb) from public;
+grant execute on function ops.process_stripe_event(jsonb, jsonb) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/40_payments/50_release_refund_dispute.sql
@@ -1224,7 +1224,7 @@ $$;
 -- the order's PaymentIntent) is returned as it is; otherwise a new attempt number gives the
 -- idempotency key checkout:<order>:<attempt> (payment_intent:<order>:<attempt>).
 
-create function public.begin_payment(order_id uuid, acting_user uuid, mode text default 'checkout') returns jsonb
+create function ops.begin_payment(order_id uuid, acting_user uuid, mode text default 'checkout') returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -1280,10 +1280,10 @@ begin
     'idempotency_key', case mode when 'checkout' then 'checkout:' else 'payment_intent:' end || o.id || ':' || attempt);
 end
 $$;
-comment on function public.begin_payment(uuid, uuid, text) is
+comment on function ops.begin_payment(uuid, uuid, text) is
   'Starts (or returns) the payment of an order for its buyer: the order''s amount, currency, transfer group and the idempotency key of this attempt. Service role only (payments-initiate).';
 
-create function public.record_payment_session(order_id uuid, attempt integer, checkout_session_id text default null,
+create function ops.record_payment_session(order_id uuid, attempt integer, checkout_session_id text default null,
                                               url text default null, expires_at timestamptz default null,
                                               payment_intent_id text default null)
 returns void
@@ -1310,7 +1310,7 @@ begin
    where payments.order_id = p.order_id;
 end
 $$;
-comment on function public.record_payment_session(uuid, integer, text, text, timestamptz, text) is
+comment on function ops.record_payment_session(uuid, integer, text, text, timestamptz, text) is
   'Records the Checkout Session or PaymentIntent made for a payment attempt. Service role only.';
 
 -- ---------------------------------------------------------------------------------------
@@ -1318,7 +1318,7 @@ comment on function public.record_payment_session(uuid, integer, text, text, tim
 -- source_transaction = the charge, key transfer:<order id>. The buyer (once the order is
 -- completed), an admin, or the system (acting_user null: the auto-release path).
 
-create function public.claim_release(order_id uuid, acting_user uuid) returns jsonb
+create function ops.claim_release(order_id uuid, acting_user uuid) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -1384,10 +1384,10 @@ begin
     'idempotency_key', 'transfer:' || p.order_id);
 end
 $$;
-comment on function public.claim_release(uuid, uuid) is
+comment on function ops.claim_release(uuid, uuid) is
   'Claims the release of an order''s escrow (buyer of a completed order, admin, or null = system) and returns the transfer to make. Service role only.';
 
-create function public.record_release(order_id uuid, transfer_id text, amount bigint) returns text
+create function ops.record_release(order_id uuid, transfer_id text, amount bigint) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -1420,10 +1420,10 @@ begin
   return 'applied';
 end
 $$;
-comment on function public.record_release(uuid, text, bigint) is
+comment on function ops.record_release(uuid, text, bigint) is
   'Records the transfer of a claimed release once (by payments-release or transfer.created) and posts release:<order> and transfer:<order>.';
 
-create function public.abandon_release(order_id uuid, reason text) returns void
+create function ops.abandon_release(order_id uuid, reason text) returns void
 language plpgsql
 security definer
 set search_path = ''
@@ -1437,7 +1437,7 @@ begin
   end if;
 end
 $$;
-comment on function public.abandon_release(uuid, text) is 'Drops a release claim Stripe refused, so it can be claimed again. Service role only.';
+comment on function ops.abandon_release(uuid, text) is 'Drops a release claim Stripe refused, so it can be claimed again. Service role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- Refunds: by an admin (any amount up to what is refundable), or by policy — either party
@@ -1507,7 +1507,7 @@ begin
 end
 $$;
 
-create function public.claim_refund(order_id uuid, acting_user uuid, amount bigint default null, reason text default null)
+create function ops.claim_refund(order_id uuid, acting_user uuid, amount bigint default null, reason text default null)
 returns jsonb
 language plpgsql
 security definer
@@ -1535,7 +1535,7 @@ begin
   return private.create_refund(private.lock_payment(o.id), amount, reason, acting_user);
 end
 $$;
-comment on function public.claim_refund(uuid, uuid, bigint, text) is
+comment on function ops.claim_refund(uuid, uuid, bigint, text) is
   'Claims a refund of an order''s payment (admin: any amount up to the refundable; a party, or the system when acting_user is null: in full, of a paid order cancelled before delivery) and returns the Stripe refund (and reversal) to make. Service role only.';
 
 -- A succeeded refund's ledger posting, refund:<refund id>, for every refund whoever made it:
@@ -1577,7 +1577,7 @@ comment on function private.post_refund(public.payment_refunds, public.payments)
 
 -- Stripe's answer about a refund (from payments-refund or refund.updated): requested ->
 -- pending -> succeeded | failed | canceled, never back. Success books it.
-create function public.record_refund(refund_id uuid, stripe_refund_id text, status text) returns text
+create function ops.record_refund(refund_id uuid, stripe_refund_id text, status text) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -1613,10 +1613,10 @@ begin
   return 'applied';
 end
 $$;
-comment on function public.record_refund(uuid, text, text) is
+comment on function ops.record_refund(uuid, text, text) is
   'Records Stripe''s status of a refund, monotonically; succeeded posts refund:<id> once. Service role only.';
 
-create function public.record_refund_reversal(refund_id uuid, stripe_reversal_id text) returns text
+create function ops.record_refund_reversal(refund_id uuid, stripe_reversal_id text) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -1642,10 +1642,10 @@ begin
   return 'applied';
 end
 $$;
-comment on function public.record_refund_reversal(uuid, text) is
+comment on function ops.record_refund_reversal(uuid, text) is
   'Records the transfer reversal of a refund after release once, posting reversal:<refund id>. Service role only.';
 
-create function public.abandon_refund(refund_id uuid, reason text) returns void
+create function ops.abandon_refund(refund_id uuid, reason text) returns void
 language plpgsql
 security definer
 set search_path = ''
@@ -1660,7 +1660,7 @@ begin
   end if;
 end
 $$;
-comment on function public.abandon_refund(uuid, text) is 'Marks a claimed refund failed when Stripe refused it. Service role only.';
+comment on function ops.abandon_refund(uuid, text) is 'Marks a claimed refund failed when Stripe refused it. Service role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- Resolving the buyer's dispute (admin): the dispute is marked resolved first, then the
@@ -1669,7 +1669,7 @@ comment on function public.abandon_refund(uuid, text) is 'Marks a claimed refund
 -- is refundable unless refund_amount says less; release: refund_amount, if any, to the buyer)
 -- and, for release, the transfer of the rest.
 
-create function public.resolve_dispute(order_id uuid, acting_user uuid, resolution text, refund_amount bigint default null,
+create function ops.resolve_dispute(order_id uuid, acting_user uuid, resolution text, refund_amount bigint default null,
                                        note text default null)
 returns jsonb
 language plpgsql
@@ -1718,27 +1718,27 @@ begin
                                     'dispute resolved: ' || resolution, acting_user);
   end if;
   if resolution = 'release' and p.amount_captured > 0 then
-    release := public.claim_release(o.id, acting_user);
+    release := ops.claim_release(o.id, acting_user);
   end if;
   return jsonb_build_object('dispute_id', d.id, 'order_id', o.id, 'resolution', resolution,
                             'order_status', (select status from public.orders where id = o.id), 'refund', refund, 'release', release);
 end
 $$;
-comment on function public.resolve_dispute(uuid, uuid, text, bigint, text) is
+comment on function ops.resolve_dispute(uuid, uuid, text, bigint, text) is
   'An admin resolves an order''s open dispute: dispute resolved, order completed (release) or cancelled (refund), and the refund/release claims to carry out. Service role only.';
 
-revoke execute on function public.begin_payment(uuid, uuid, text),
-  public.record_payment_session(uuid, integer, text, text, timestamptz, text),
-  public.claim_release(uuid, uuid), public.record_release(uuid, text, bigint), public.abandon_release(uuid, text),
-  public.claim_refund(uuid, uuid, bigint, text), public.record_refund(uuid, text, text),
-  public.record_refund_reversal(uuid, text), public.abandon_refund(uuid, text),
-  public.resolve_dispute(uuid, uuid, text, bigint, text) from public;
-grant execute on function public.begin_payment(uuid, uuid, text),
-  public.record_payment_session(uuid, integer, text, text, timestamptz, text),
-  public.claim_release(uuid, uuid), public.record_release(uuid, text, bigint), public.abandon_release(uuid, text),
-  public.claim_refund(uuid, uuid, bigint, text), public.record_refund(uuid, text, text),
-  public.record_refund_reversal(uuid, text), public.abandon_refund(uuid, text),
-  public.resolve_dispute(uuid, uuid, text, bigint, text) to service_role;
+revoke execute on function ops.begin_payment(uuid, uuid, text),
+  ops.record_payment_session(uuid, integer, text, text, timestamptz, text),
+  ops.claim_release(uuid, uuid), ops.record_release(uuid, text, bigint), ops.abandon_release(uuid, text),
+  ops.claim_refund(uuid, uuid, bigint, text), ops.record_refund(uuid, text, text),
+  ops.record_refund_reversal(uuid, text), ops.abandon_refund(uuid, text),
+  ops.resolve_dispute(uuid, uuid, text, bigint, text) from public;
+grant execute on function ops.begin_payment(uuid, uuid, text),
+  ops.record_payment_session(uuid, integer, text, text, timestamptz, text),
+  ops.claim_release(uuid, uuid), ops.record_release(uuid, text, bigint), ops.abandon_release(uuid, text),
+  ops.claim_refund(uuid, uuid, bigint, text), ops.record_refund(uuid, text, text),
+  ops.record_refund_reversal(uuid, text), ops.abandon_refund(uuid, text),
+  ops.resolve_dispute(uuid, uuid, text, bigint, text) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Refund by policy: a paid order cancelled before delivery (by its seller, or an admin) gives
@@ -1751,7 +1751,7 @@ grant execute on function public.begin_payment(uuid, uuid, text),
 -- Left to an admin: orders that went through a dispute (its resolution moves the money), and
 -- orders whose refund Stripe failed or canceled (retrying a card that refuses is not a policy).
 
-create function public.due_refunds(max_rows integer default 100) returns setof uuid
+create function ops.due_refunds(max_rows integer default 100) returns setof uuid
 language sql
 stable
 security definer
@@ -1771,10 +1771,10 @@ as $$
    order by o.cancelled_at
    limit greatest(least(max_rows, 1000), 1)
 $$;
-comment on function public.due_refunds(integer) is
+comment on function ops.due_refunds(integer) is
   'Orders cancelled before delivery whose captured payment is not yet (being) refunded: what payments-refund { "due": true } works through. Service role only.';
-revoke execute on function public.due_refunds(integer) from public;
-grant execute on function public.due_refunds(integer) to service_role;
+revoke execute on function ops.due_refunds(integer) from public;
+grant execute on function ops.due_refunds(integer) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/40_payments/60_auto_release.sql
@@ -1788,7 +1788,7 @@ grant execute on function public.due_refunds(integer) to service_role;
 --   1. pg_cron runs private.auto_complete_delivered_orders() every 15 minutes: it completes
 --      such orders (the 'system' transition delivered -> completed) and stamps
 --      payments.release_due_at.
---   2. public.due_releases() lists every escrow due for release: completed orders whose
+--   2. ops.due_releases() lists every escrow due for release: completed orders whose
 --      escrow is held (or partly refunded), not frozen, not transferred, with no live
 --      claim; auto-completed ones and those whose buyer approved but never called
 --      payments-release. The payments-release function, called with the service role key
@@ -1826,7 +1826,7 @@ $$;
 comment on function private.auto_complete_delivered_orders() is
   'Completes delivered orders older than auto_release_days with no open dispute (pg_cron, every 15 minutes); their escrow becomes due for release.';
 
-create function public.due_releases(max_rows integer default 100) returns setof uuid
+create function ops.due_releases(max_rows integer default 100) returns setof uuid
 language sql
 stable
 security definer
@@ -1839,10 +1839,10 @@ as $$
    order by coalesce(p.release_due_at, o.completed_at)
    limit greatest(least(max_rows, 1000), 1)
 $$;
-comment on function public.due_releases(integer) is
+comment on function ops.due_releases(integer) is
   'Orders whose escrow is due for release and not being released: what payments-release { "due": true } works through. Service role only.';
-revoke execute on function public.due_releases(integer) from public;
-grant execute on function public.due_releases(integer) to service_role;
+revoke execute on function ops.due_releases(integer) from public;
+grant execute on function ops.due_releases(integer) to service_role;
 grant execute on function private.auto_complete_delivered_orders() to service_role;
 
 -- ======================================================================================
@@ -1866,7 +1866,7 @@ grant execute on function private.auto_complete_delivered_orders() to service_ro
 -- max_rows page through it by order id inside the function (a security definer function is
 -- never inlined, so a limit put on its result by the caller would not spare it any row).
 
-create function public.payments_reconciliation(
+create function ops.payments_reconciliation(
   only_problems boolean default false,
   active_since timestamptz default null,
   after_order_id uuid default null,
@@ -1929,10 +1929,10 @@ as $$
    order by c.order_id
    limit max_rows
 $$;
-comment on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) is
+comment on function ops.payments_reconciliation(boolean, timestamptz, uuid, integer) is
   'Per order: escrow amounts and Stripe ids, the ledger''s derived figures, and their disagreements; with active_since, only payments created, paid or changed since then, and every one with a disagreement; in order id order, after after_order_id, max_rows at most. Service role only (payments-reconcile compares the Stripe ids with Stripe).';
-revoke execute on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) from public;
-grant execute on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) to service_role;
+revoke execute on function ops.payments_reconciliation(boolean, timestamptz, uuid, integer) from public;
+grant execute on function ops.payments_reconciliation(boolean, timestamptz, uuid, integer) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 
@@ -1977,7 +1977,7 @@ create policy "Marketplace managers read reconciliation runs" on public.payments
 -- ---------------------------------------------------------------------------------------
 -- Recording a run
 
-create function public.record_reconciliation_run(
+create function ops.record_reconciliation_run(
   started_at timestamptz, finished_at timestamptz, orders_checked integer, differences jsonb, triggered_by text
 ) returns uuid
 language plpgsql
@@ -2030,7 +2030,7 @@ begin
   return run_id;
 end
 $$;
-comment on function public.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) is
+comment on function ops.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) is
   'Records a reconciliation run (differences: the orders with problems only) and, when it found any, emits payments.reconciliation_differences to every marketplace manager; drops runs older than 90 days. Service role only (payments-reconcile).';
-revoke execute on function public.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) from public;
-grant execute on function public.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) to service_role;
+revoke execute on function ops.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) from public;
+grant execute on function ops.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) to service_role;

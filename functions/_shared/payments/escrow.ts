@@ -14,7 +14,7 @@ export interface PaymentsDeps {
   stripe: StripeApi;
 }
 
-/** What public.claim_release (and resolve_dispute's release) answers, as jsonb. */
+/** What ops.claim_release (and resolve_dispute's release) answers, as jsonb. */
 export const releaseClaim = z.discriminatedUnion("state", [
   z.object({
     state: z.literal("claimed"),
@@ -108,7 +108,7 @@ export async function executeRelease(
   }
 }
 
-/** What public.claim_refund (and resolve_dispute's refund) answers, as jsonb. */
+/** What ops.claim_refund (and resolve_dispute's refund) answers, as jsonb. */
 export const refundClaim = z.object({
   refund_id: z.string(),
   order_id: z.string(),

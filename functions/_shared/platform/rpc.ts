@@ -21,12 +21,29 @@ export type RpcName = PublicRpcName | OpsRpcName;
  * or that is not in Database["ops"], fails deno check.
  */
 const opsRpcs: Record<OpsRpcName, true> = {
+  abandon_refund: true,
+  abandon_release: true,
   accept_bid: true,
+  begin_payment: true,
+  claim_refund: true,
+  claim_release: true,
+  due_refunds: true,
+  due_releases: true,
   erase_account: true,
+  payments_reconciliation: true,
+  process_stripe_event: true,
   record_admin_action: true,
   record_order_payment: true,
+  record_payment_session: true,
+  record_reconciliation_run: true,
+  record_refund: true,
+  record_refund_reversal: true,
+  record_release: true,
+  register_payment_account: true,
+  resolve_dispute: true,
   run_scheduled_job: true,
   scheduled_jobs: true,
+  seller_payment_account: true,
 };
 
 /** The schema an RPC lives in. */

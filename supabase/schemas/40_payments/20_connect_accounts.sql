@@ -42,7 +42,7 @@ create policy "Sellers read their payment account; managers read all" on public.
 -- function created recorded once. A second account for the same user is never stored: the
 -- function's idempotency key (account:<user id>) makes Stripe return the first.
 
-create function public.seller_payment_account(acting_user uuid) returns public.seller_payment_accounts
+create function ops.seller_payment_account(acting_user uuid) returns public.seller_payment_accounts
 language plpgsql
 stable
 security definer
@@ -58,10 +58,10 @@ begin
   return account; -- all nulls when there is none yet
 end
 $$;
-comment on function public.seller_payment_account(uuid) is
+comment on function ops.seller_payment_account(uuid) is
   'The acting user''s Stripe account row, or a row of nulls. Service role only (payments-onboard).';
 
-create function public.register_payment_account(acting_user uuid, stripe_account_id text, account jsonb default '{}')
+create function ops.register_payment_account(acting_user uuid, stripe_account_id text, account jsonb default '{}')
 returns public.seller_payment_accounts
 language plpgsql
 security definer
@@ -90,7 +90,7 @@ begin
   return stored;
 end
 $$;
-comment on function public.register_payment_account(uuid, text, jsonb) is
+comment on function ops.register_payment_account(uuid, text, jsonb) is
   'Records the Stripe account payments-onboard created for the acting user; once per user (a different id: 23505). Service role only.';
 
 -- account.updated: applies Stripe's view of an account unless a newer event already has.
@@ -121,6 +121,6 @@ $$;
 comment on function private.apply_account_update(jsonb, timestamptz) is
   'Applies an account.updated event''s account object unless a newer event was applied; true when applied.';
 
-revoke execute on function public.seller_payment_account(uuid), public.register_payment_account(uuid, text, jsonb) from public;
-grant execute on function public.seller_payment_account(uuid), public.register_payment_account(uuid, text, jsonb),
+revoke execute on function ops.seller_payment_account(uuid), ops.register_payment_account(uuid, text, jsonb) from public;
+grant execute on function ops.seller_payment_account(uuid), ops.register_payment_account(uuid, text, jsonb),
   private.apply_account_update(jsonb, timestamptz) to service_role;

@@ -1,5 +1,5 @@
 -- Stripe webhook events (DESIGN principle 5): the stripe-webhook function verifies the
--- signature on the raw body and hands the event to public.process_stripe_event(), which
+-- signature on the raw body and hands the event to ops.process_stripe_event(), which
 -- stores it by id and applies it in the same transaction. A duplicate delivery is
 -- acknowledged and changes nothing; an event type we do not handle is stored and ignored;
 -- events arriving out of order never move a payment, order, refund, chargeback or account
@@ -314,7 +314,7 @@ begin
       found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'payment_intent', object ->> 'id');
       if found_order is null then return 'ignored: no payment for this charge'; end if;
       -- Refunds listed on the charge (older API versions expand them) are ours or Stripe's.
-      perform public.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
+      perform ops.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
          from jsonb_array_elements(coalesce(object #> '{refunds,data}', '[]')) r
         where r #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
           and exists (select 1 from public.payment_refunds pr where pr.id = (r #>> '{metadata,refund_id}')::uuid);
@@ -328,14 +328,14 @@ begin
       if refund_id is null then
         return 'ignored: not a refund we made (charge.refunded records those)';
       end if;
-      perform public.record_refund(refund_id, object ->> 'id', object ->> 'status');
+      perform ops.record_refund(refund_id, object ->> 'id', object ->> 'status');
       return 'applied';
     when 'charge.dispute.created', 'charge.dispute.updated', 'charge.dispute.closed' then
       return private.apply_chargeback(object, created);
     when 'transfer.created' then
       found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', null, null);
       if found_order is null then return 'ignored: not an order''s transfer'; end if;
-      return public.record_release(found_order, object ->> 'id', (object ->> 'amount')::bigint);
+      return ops.record_release(found_order, object ->> 'id', (object ->> 'amount')::bigint);
     when 'transfer.reversed' then
       select p.order_id into found_order from public.payments p where p.stripe_transfer_id = object ->> 'id';
       if found_order is null then return 'ignored: not an order''s transfer'; end if;
@@ -361,7 +361,7 @@ comment on function private.apply_stripe_event(jsonb, jsonb) is 'Applies one Str
 
 -- The webhook's one call: store by id, apply, mark processed, in one transaction. A failure
 -- rolls back the storing too, so Stripe's retry processes the event again.
-create function public.process_stripe_event(event jsonb, balance_transaction jsonb default null)
+create function ops.process_stripe_event(event jsonb, balance_transaction jsonb default null)
 returns table (event_id text, event_type text, duplicate boolean, outcome text)
 language plpgsql
 security definer
@@ -390,7 +390,7 @@ begin
   return query select stored, event ->> 'type', false, result;
 end
 $$;
-comment on function public.process_stripe_event(jsonb, jsonb) is
+comment on function ops.process_stripe_event(jsonb, jsonb) is
   'Stores a verified Stripe event by id and applies it once, in one transaction; duplicates answer duplicate = true. Service role only (stripe-webhook).';
-revoke execute on function public.process_stripe_event(jsonb, jsonb) from public;
-grant execute on function public.process_stripe_event(jsonb, jsonb) to service_role;
+revoke execute on function ops.process_stripe_event(jsonb, jsonb) from public;
+grant execute on function ops.process_stripe_event(jsonb, jsonb) to service_role;

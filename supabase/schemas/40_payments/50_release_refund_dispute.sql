@@ -60,7 +60,7 @@ $$;
 -- the order's PaymentIntent) is returned as it is; otherwise a new attempt number gives the
 -- idempotency key checkout:<order>:<attempt> (payment_intent:<order>:<attempt>).
 
-create function public.begin_payment(order_id uuid, acting_user uuid, mode text default 'checkout') returns jsonb
+create function ops.begin_payment(order_id uuid, acting_user uuid, mode text default 'checkout') returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -116,10 +116,10 @@ begin
     'idempotency_key', case mode when 'checkout' then 'checkout:' else 'payment_intent:' end || o.id || ':' || attempt);
 end
 $$;
-comment on function public.begin_payment(uuid, uuid, text) is
+comment on function ops.begin_payment(uuid, uuid, text) is
   'Starts (or returns) the payment of an order for its buyer: the order''s amount, currency, transfer group and the idempotency key of this attempt. Service role only (payments-initiate).';
 
-create function public.record_payment_session(order_id uuid, attempt integer, checkout_session_id text default null,
+create function ops.record_payment_session(order_id uuid, attempt integer, checkout_session_id text default null,
                                               url text default null, expires_at timestamptz default null,
                                               payment_intent_id text default null)
 returns void
@@ -146,7 +146,7 @@ begin
    where payments.order_id = p.order_id;
 end
 $$;
-comment on function public.record_payment_session(uuid, integer, text, text, timestamptz, text) is
+comment on function ops.record_payment_session(uuid, integer, text, text, timestamptz, text) is
   'Records the Checkout Session or PaymentIntent made for a payment attempt. Service role only.';
 
 -- ---------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ comment on function public.record_payment_session(uuid, integer, text, text, tim
 -- source_transaction = the charge, key transfer:<order id>. The buyer (once the order is
 -- completed), an admin, or the system (acting_user null: the auto-release path).
 
-create function public.claim_release(order_id uuid, acting_user uuid) returns jsonb
+create function ops.claim_release(order_id uuid, acting_user uuid) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -220,10 +220,10 @@ begin
     'idempotency_key', 'transfer:' || p.order_id);
 end
 $$;
-comment on function public.claim_release(uuid, uuid) is
+comment on function ops.claim_release(uuid, uuid) is
   'Claims the release of an order''s escrow (buyer of a completed order, admin, or null = system) and returns the transfer to make. Service role only.';
 
-create function public.record_release(order_id uuid, transfer_id text, amount bigint) returns text
+create function ops.record_release(order_id uuid, transfer_id text, amount bigint) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -256,10 +256,10 @@ begin
   return 'applied';
 end
 $$;
-comment on function public.record_release(uuid, text, bigint) is
+comment on function ops.record_release(uuid, text, bigint) is
   'Records the transfer of a claimed release once (by payments-release or transfer.created) and posts release:<order> and transfer:<order>.';
 
-create function public.abandon_release(order_id uuid, reason text) returns void
+create function ops.abandon_release(order_id uuid, reason text) returns void
 language plpgsql
 security definer
 set search_path = ''
@@ -273,7 +273,7 @@ begin
   end if;
 end
 $$;
-comment on function public.abandon_release(uuid, text) is 'Drops a release claim Stripe refused, so it can be claimed again. Service role only.';
+comment on function ops.abandon_release(uuid, text) is 'Drops a release claim Stripe refused, so it can be claimed again. Service role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- Refunds: by an admin (any amount up to what is refundable), or by policy — either party
@@ -343,7 +343,7 @@ begin
 end
 $$;
 
-create function public.claim_refund(order_id uuid, acting_user uuid, amount bigint default null, reason text default null)
+create function ops.claim_refund(order_id uuid, acting_user uuid, amount bigint default null, reason text default null)
 returns jsonb
 language plpgsql
 security definer
@@ -371,7 +371,7 @@ begin
   return private.create_refund(private.lock_payment(o.id), amount, reason, acting_user);
 end
 $$;
-comment on function public.claim_refund(uuid, uuid, bigint, text) is
+comment on function ops.claim_refund(uuid, uuid, bigint, text) is
   'Claims a refund of an order''s payment (admin: any amount up to the refundable; a party, or the system when acting_user is null: in full, of a paid order cancelled before delivery) and returns the Stripe refund (and reversal) to make. Service role only.';
 
 -- A succeeded refund's ledger posting, refund:<refund id>, for every refund whoever made it:
@@ -413,7 +413,7 @@ comment on function private.post_refund(public.payment_refunds, public.payments)
 
 -- Stripe's answer about a refund (from payments-refund or refund.updated): requested ->
 -- pending -> succeeded | failed | canceled, never back. Success books it.
-create function public.record_refund(refund_id uuid, stripe_refund_id text, status text) returns text
+create function ops.record_refund(refund_id uuid, stripe_refund_id text, status text) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -449,10 +449,10 @@ begin
   return 'applied';
 end
 $$;
-comment on function public.record_refund(uuid, text, text) is
+comment on function ops.record_refund(uuid, text, text) is
   'Records Stripe''s status of a refund, monotonically; succeeded posts refund:<id> once. Service role only.';
 
-create function public.record_refund_reversal(refund_id uuid, stripe_reversal_id text) returns text
+create function ops.record_refund_reversal(refund_id uuid, stripe_reversal_id text) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -478,10 +478,10 @@ begin
   return 'applied';
 end
 $$;
-comment on function public.record_refund_reversal(uuid, text) is
+comment on function ops.record_refund_reversal(uuid, text) is
   'Records the transfer reversal of a refund after release once, posting reversal:<refund id>. Service role only.';
 
-create function public.abandon_refund(refund_id uuid, reason text) returns void
+create function ops.abandon_refund(refund_id uuid, reason text) returns void
 language plpgsql
 security definer
 set search_path = ''
@@ -496,7 +496,7 @@ begin
   end if;
 end
 $$;
-comment on function public.abandon_refund(uuid, text) is 'Marks a claimed refund failed when Stripe refused it. Service role only.';
+comment on function ops.abandon_refund(uuid, text) is 'Marks a claimed refund failed when Stripe refused it. Service role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- Resolving the buyer's dispute (admin): the dispute is marked resolved first, then the
@@ -505,7 +505,7 @@ comment on function public.abandon_refund(uuid, text) is 'Marks a claimed refund
 -- is refundable unless refund_amount says less; release: refund_amount, if any, to the buyer)
 -- and, for release, the transfer of the rest.
 
-create function public.resolve_dispute(order_id uuid, acting_user uuid, resolution text, refund_amount bigint default null,
+create function ops.resolve_dispute(order_id uuid, acting_user uuid, resolution text, refund_amount bigint default null,
                                        note text default null)
 returns jsonb
 language plpgsql
@@ -554,27 +554,27 @@ begin
                                     'dispute resolved: ' || resolution, acting_user);
   end if;
   if resolution = 'release' and p.amount_captured > 0 then
-    release := public.claim_release(o.id, acting_user);
+    release := ops.claim_release(o.id, acting_user);
   end if;
   return jsonb_build_object('dispute_id', d.id, 'order_id', o.id, 'resolution', resolution,
                             'order_status', (select status from public.orders where id = o.id), 'refund', refund, 'release', release);
 end
 $$;
-comment on function public.resolve_dispute(uuid, uuid, text, bigint, text) is
+comment on function ops.resolve_dispute(uuid, uuid, text, bigint, text) is
   'An admin resolves an order''s open dispute: dispute resolved, order completed (release) or cancelled (refund), and the refund/release claims to carry out. Service role only.';
 
-revoke execute on function public.begin_payment(uuid, uuid, text),
-  public.record_payment_session(uuid, integer, text, text, timestamptz, text),
-  public.claim_release(uuid, uuid), public.record_release(uuid, text, bigint), public.abandon_release(uuid, text),
-  public.claim_refund(uuid, uuid, bigint, text), public.record_refund(uuid, text, text),
-  public.record_refund_reversal(uuid, text), public.abandon_refund(uuid, text),
-  public.resolve_dispute(uuid, uuid, text, bigint, text) from public;
-grant execute on function public.begin_payment(uuid, uuid, text),
-  public.record_payment_session(uuid, integer, text, text, timestamptz, text),
-  public.claim_release(uuid, uuid), public.record_release(uuid, text, bigint), public.abandon_release(uuid, text),
-  public.claim_refund(uuid, uuid, bigint, text), public.record_refund(uuid, text, text),
-  public.record_refund_reversal(uuid, text), public.abandon_refund(uuid, text),
-  public.resolve_dispute(uuid, uuid, text, bigint, text) to service_role;
+revoke execute on function ops.begin_payment(uuid, uuid, text),
+  ops.record_payment_session(uuid, integer, text, text, timestamptz, text),
+  ops.claim_release(uuid, uuid), ops.record_release(uuid, text, bigint), ops.abandon_release(uuid, text),
+  ops.claim_refund(uuid, uuid, bigint, text), ops.record_refund(uuid, text, text),
+  ops.record_refund_reversal(uuid, text), ops.abandon_refund(uuid, text),
+  ops.resolve_dispute(uuid, uuid, text, bigint, text) from public;
+grant execute on function ops.begin_payment(uuid, uuid, text),
+  ops.record_payment_session(uuid, integer, text, text, timestamptz, text),
+  ops.claim_release(uuid, uuid), ops.record_release(uuid, text, bigint), ops.abandon_release(uuid, text),
+  ops.claim_refund(uuid, uuid, bigint, text), ops.record_refund(uuid, text, text),
+  ops.record_refund_reversal(uuid, text), ops.abandon_refund(uuid, text),
+  ops.resolve_dispute(uuid, uuid, text, bigint, text) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Refund by policy: a paid order cancelled before delivery (by its seller, or an admin) gives
@@ -587,7 +587,7 @@ grant execute on function public.begin_payment(uuid, uuid, text),
 -- Left to an admin: orders that went through a dispute (its resolution moves the money), and
 -- orders whose refund Stripe failed or canceled (retrying a card that refuses is not a policy).
 
-create function public.due_refunds(max_rows integer default 100) returns setof uuid
+create function ops.due_refunds(max_rows integer default 100) returns setof uuid
 language sql
 stable
 security definer
@@ -607,7 +607,7 @@ as $$
    order by o.cancelled_at
    limit greatest(least(max_rows, 1000), 1)
 $$;
-comment on function public.due_refunds(integer) is
+comment on function ops.due_refunds(integer) is
   'Orders cancelled before delivery whose captured payment is not yet (being) refunded: what payments-refund { "due": true } works through. Service role only.';
-revoke execute on function public.due_refunds(integer) from public;
-grant execute on function public.due_refunds(integer) to service_role;
+revoke execute on function ops.due_refunds(integer) from public;
+grant execute on function ops.due_refunds(integer) to service_role;

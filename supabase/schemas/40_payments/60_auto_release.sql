@@ -6,7 +6,7 @@
 --   1. pg_cron runs private.auto_complete_delivered_orders() every 15 minutes: it completes
 --      such orders (the 'system' transition delivered -> completed) and stamps
 --      payments.release_due_at.
---   2. public.due_releases() lists every escrow due for release: completed orders whose
+--   2. ops.due_releases() lists every escrow due for release: completed orders whose
 --      escrow is held (or partly refunded), not frozen, not transferred, with no live
 --      claim; auto-completed ones and those whose buyer approved but never called
 --      payments-release. The payments-release function, called with the service role key
@@ -44,7 +44,7 @@ $$;
 comment on function private.auto_complete_delivered_orders() is
   'Completes delivered orders older than auto_release_days with no open dispute (pg_cron, every 15 minutes); their escrow becomes due for release.';
 
-create function public.due_releases(max_rows integer default 100) returns setof uuid
+create function ops.due_releases(max_rows integer default 100) returns setof uuid
 language sql
 stable
 security definer
@@ -57,8 +57,8 @@ as $$
    order by coalesce(p.release_due_at, o.completed_at)
    limit greatest(least(max_rows, 1000), 1)
 $$;
-comment on function public.due_releases(integer) is
+comment on function ops.due_releases(integer) is
   'Orders whose escrow is due for release and not being released: what payments-release { "due": true } works through. Service role only.';
-revoke execute on function public.due_releases(integer) from public;
-grant execute on function public.due_releases(integer) to service_role;
+revoke execute on function ops.due_releases(integer) from public;
+grant execute on function ops.due_releases(integer) to service_role;
 grant execute on function private.auto_complete_delivered_orders() to service_role;

@@ -15,7 +15,7 @@
 -- max_rows page through it by order id inside the function (a security definer function is
 -- never inlined, so a limit put on its result by the caller would not spare it any row).
 
-create function public.payments_reconciliation(
+create function ops.payments_reconciliation(
   only_problems boolean default false,
   active_since timestamptz default null,
   after_order_id uuid default null,
@@ -78,10 +78,10 @@ as $$
    order by c.order_id
    limit max_rows
 $$;
-comment on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) is
+comment on function ops.payments_reconciliation(boolean, timestamptz, uuid, integer) is
   'Per order: escrow amounts and Stripe ids, the ledger''s derived figures, and their disagreements; with active_since, only payments created, paid or changed since then, and every one with a disagreement; in order id order, after after_order_id, max_rows at most. Service role only (payments-reconcile compares the Stripe ids with Stripe).';
-revoke execute on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) from public;
-grant execute on function public.payments_reconciliation(boolean, timestamptz, uuid, integer) to service_role;
+revoke execute on function ops.payments_reconciliation(boolean, timestamptz, uuid, integer) from public;
+grant execute on function ops.payments_reconciliation(boolean, timestamptz, uuid, integer) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ create policy "Marketplace managers read reconciliation runs" on public.payments
 -- ---------------------------------------------------------------------------------------
 -- Recording a run
 
-create function public.record_reconciliation_run(
+create function ops.record_reconciliation_run(
   started_at timestamptz, finished_at timestamptz, orders_checked integer, differences jsonb, triggered_by text
 ) returns uuid
 language plpgsql
@@ -179,7 +179,7 @@ begin
   return run_id;
 end
 $$;
-comment on function public.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) is
+comment on function ops.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) is
   'Records a reconciliation run (differences: the orders with problems only) and, when it found any, emits payments.reconciliation_differences to every marketplace manager; drops runs older than 90 days. Service role only (payments-reconcile).';
-revoke execute on function public.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) from public;
-grant execute on function public.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) to service_role;
+revoke execute on function ops.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) from public;
+grant execute on function ops.record_reconciliation_run(timestamptz, timestamptz, integer, jsonb, text) to service_role;

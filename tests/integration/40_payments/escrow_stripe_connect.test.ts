@@ -71,7 +71,9 @@ async function balances(orderId: string, sellerId: string): Promise<Record<strin
  * sends it after the job's transaction commits.
  */
 async function runJobThroughPgNet(jobName: string) {
-  const { data: requestId } = await admin().schema("ops").rpc("run_scheduled_job", { job_name: jobName })
+  const { data: requestId } = await admin().schema("ops").rpc("run_scheduled_job", {
+    job_name: jobName,
+  })
     .throwOnError();
   return await eventually(
     `the answer to ${jobName}'s call`,
@@ -397,7 +399,8 @@ describe("escrow payments through Stripe Connect", () => {
 
     // The two jobs pg_cron runs (every 15 and every 5 minutes), run at once as an operator would.
     const service = admin();
-    await service.schema("ops").rpc("run_scheduled_job", { job_name: "payments-auto-complete" }).throwOnError();
+    await service.schema("ops").rpc("run_scheduled_job", { job_name: "payments-auto-complete" })
+      .throwOnError();
     const { data: order } = await buyer.client.from("orders").select("status").eq("id", orderId)
       .single().throwOnError();
     expect(order.status).toBe("completed");
@@ -417,9 +420,10 @@ describe("escrow payments through Stripe Connect", () => {
     ]);
 
     // The next scheduled run finds nothing more to do for it; the buyer's own late call gets the same transfer.
-    expect(await service.rpc("due_releases", { max_rows: 1000 }).then((r) => r.data)).not.toContain(
-      orderId,
-    );
+    expect(await service.schema("ops").rpc("due_releases", { max_rows: 1000 }).then((r) => r.data))
+      .not.toContain(
+        orderId,
+      );
     const late = await callFunction(buyer.client, "payments-release", { order_id: orderId });
     expect([late.status, late.body.transfer_id]).toEqual([200, transfers[0].id]);
   });

@@ -18,7 +18,7 @@ create function pg_temp.ev(id text, type text, created bigint, object jsonb) ret
                             'livemode', false, 'type', type, 'data', jsonb_build_object('object', object))
 $$;
 create function pg_temp.process(event jsonb) returns text language sql as $$
-  select case when duplicate then 'duplicate:' else '' end || outcome from public.process_stripe_event(event)
+  select case when duplicate then 'duplicate:' else '' end || outcome from ops.process_stripe_event(event)
 $$;
 create function pg_temp.pstatus() returns text language sql as $$ select status from public.payments where order_id = pg_temp.oid() $$;
 create function pg_temp.ostatus() returns text language sql as $$ select status from public.orders where id = pg_temp.oid() $$;
@@ -26,12 +26,12 @@ create function pg_temp.ostatus() returns text language sql as $$ select status 
 -- ---------------------------------------------------------------------------------------
 -- begin_payment
 
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) $$,
   '55000', format('the seller of order %s cannot receive payments yet: they must finish setting up payouts', pg_temp.oid()),
   'an order whose seller has no payment account cannot be paid');
 
-select lives_ok($$ select public.register_payment_account(pg_temp.uid('seller'), 'acct_1Seller', '{}') $$, 'the seller''s account is recorded');
-select throws_ok($$ select public.register_payment_account(pg_temp.uid('seller'), 'acct_2Other', '{}') $$,
+select lives_ok($$ select ops.register_payment_account(pg_temp.uid('seller'), 'acct_1Seller', '{}') $$, 'the seller''s account is recorded');
+select throws_ok($$ select ops.register_payment_account(pg_temp.uid('seller'), 'acct_2Other', '{}') $$,
   '23505', format('user %s already has Stripe account acct_1Seller', pg_temp.uid('seller')),
   'a second Stripe account for the same user is refused');
 select is(pg_temp.process(pg_temp.ev('evt_acct2', 'account.updated', 2000,
@@ -43,29 +43,29 @@ select is(pg_temp.process(pg_temp.ev('evt_acct1', 'account.updated', 1000,
 select ok((select can_receive_transfers from public.seller_payment_accounts where user_id = pg_temp.uid('seller')),
   'the seller can receive transfers');
 
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('seller')) $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('seller')) $$,
   '42501', format('only the buyer pays for order %s', pg_temp.oid()),
   'the seller does not pay');
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('stranger')) $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('stranger')) $$,
   'P0002', format('order %s not found', pg_temp.oid()),
   'a stranger finds no order');
-select throws_ok(format($$ select public.begin_payment(%L, pg_temp.uid('buyer')) $$, unknown_id),
+select throws_ok(format($$ select ops.begin_payment(%L, pg_temp.uid('buyer')) $$, unknown_id),
   'P0002', format('order %s not found', unknown_id),
   'an unknown order is not found') from gen_random_uuid() unknown_id;
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'cash') $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'cash') $$,
   '22023', 'mode must be checkout or payment_intent',
   'an unknown mode is refused');
 
-select is(public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) - 'order_id' - 'buyer_id' - 'seller_id' - 'title' - 'transfer_group' - 'idempotency_key',
+select is(ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) - 'order_id' - 'buyer_id' - 'seller_id' - 'title' - 'transfer_group' - 'idempotency_key',
   '{"existing": false, "mode": "checkout", "amount": 9000, "currency": "eur", "attempt": 1}'::jsonb,
   'the buyer starts a checkout for the order''s amount and currency');
-select is(public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) ->> 'idempotency_key', 'checkout:' || pg_temp.oid() || ':1',
+select is(ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) ->> 'idempotency_key', 'checkout:' || pg_temp.oid() || ':1',
   'an attempt never recorded is retried with the same key');
-select public.record_payment_session(pg_temp.oid(), 1, 'cs_test_1', 'https://checkout.stripe.com/c/pay/cs_test_1', now() + interval '1 day');
-select is(public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')),
+select ops.record_payment_session(pg_temp.oid(), 1, 'cs_test_1', 'https://checkout.stripe.com/c/pay/cs_test_1', now() + interval '1 day');
+select is(ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')),
   '{"existing": true, "mode": "checkout", "checkout_session_id": "cs_test_1", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}'::jsonb,
   'calling again returns the open session');
-select throws_ok($$ select public.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'payment_intent') $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'payment_intent') $$,
   '55000', format('order %s is being paid by checkout: finish or abandon that payment first', pg_temp.oid()),
   'a PaymentIntent is refused while a Checkout Session is open');
 select is(pg_temp.pstatus(), 'pending', 'the escrow is pending');
@@ -101,7 +101,7 @@ select is(pg_temp.pstatus() || '/' || pg_temp.ostatus(), 'held/in_progress', 'an
 select is(pg_temp.process(pg_temp.ev('evt_unknown', 'customer.created', 3002, '{"id": "cus_1", "object": "customer"}')),
   'ignored: unhandled event type', 'an unhandled type is stored and ignored');
 select is((select count(*)::int from public.stripe_events where id in ('evt_unknown', 'evt_cs_done')), 2, 'events are stored once by id');
-select throws_ok($$ select public.process_stripe_event('{"id": "nope"}') $$, '22023', 'not a Stripe event',
+select throws_ok($$ select ops.process_stripe_event('{"id": "nope"}') $$, '22023', 'not a Stripe event',
   'something that is not an event is refused');
 
 -- Chargeback: freezes and books, won gives back, a late update changes nothing.

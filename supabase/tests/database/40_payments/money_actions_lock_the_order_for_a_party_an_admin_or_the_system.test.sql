@@ -14,7 +14,7 @@ select tests.clear_authentication();
 select tests.grant_role('lk-admin@example.com', 'admin');
 
 create function pg_temp.uid(who text) returns uuid language sql as $$ select tests.get_user_id('lk-' || who || '@example.com') $$;
-select user_id from public.register_payment_account(pg_temp.uid('seller'), 'acct_1LkSeller',
+select user_id from ops.register_payment_account(pg_temp.uid('seller'), 'acct_1LkSeller',
   '{"charges_enabled": true, "payouts_enabled": true, "capabilities": {"transfers": "active"}}');
 
 create temp table ids as select tests.order_in('lk-buyer@example.com', 'lk-seller@example.com', 'awaiting_payment') as unpaid,
@@ -40,21 +40,21 @@ select throws_ok($$ select pg_temp.lock('unknown', 'admin') $$,
   'P0002', format('order %s not found', pg_temp.id('unknown')), 'nor an admin');
 
 -- What each caller lets the system do.
-select throws_ok($$ select public.begin_payment(pg_temp.id('unpaid'), null) $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.id('unpaid'), null) $$,
   '42501', format('only the buyer pays for order %s', pg_temp.id('unpaid')), 'the system does not pay for an order');
-select throws_ok($$ select public.begin_payment(pg_temp.id('unknown'), null) $$,
+select throws_ok($$ select ops.begin_payment(pg_temp.id('unknown'), null) $$,
   'P0002', format('order %s not found', pg_temp.id('unknown')), 'nor finds an unknown one to pay');
-select throws_ok($$ select public.resolve_dispute(pg_temp.id('working'), null, 'refund') $$,
+select throws_ok($$ select ops.resolve_dispute(pg_temp.id('working'), null, 'refund') $$,
   '42501', 'only an admin resolves disputes', 'the system does not resolve disputes');
-select throws_ok($$ select public.claim_release(pg_temp.id('working'), null) $$,
+select throws_ok($$ select ops.claim_release(pg_temp.id('working'), null) $$,
   '55000', format('order %s is in_progress: its escrow is released once the buyer approves the delivery', pg_temp.id('working')),
   'the system may release as an admin would: it passes who-may and meets the same state rule');
-select throws_ok($$ select public.claim_release(pg_temp.id('unknown'), null) $$,
+select throws_ok($$ select ops.claim_release(pg_temp.id('unknown'), null) $$,
   'P0002', format('order %s not found', pg_temp.id('unknown')), 'the system releases no unknown order');
-select throws_ok($$ select public.claim_refund(pg_temp.id('working'), null, null, 'policy') $$,
+select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), null, null, 'policy') $$,
   '55000', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
   'the system refunds by policy only: it is no admin');
-select throws_ok($$ select public.claim_refund(pg_temp.id('working'), null, 100, 'policy') $$,
+select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), null, 100, 'policy') $$,
   '42501', 'only an admin chooses a refund amount', 'nor chooses an amount');
 
 select * from finish();

@@ -13,19 +13,19 @@ select tests.grant_role('pp-admin@example.com', 'admin');
 -- A paid, completed and released order: escrow, history, a refund, a chargeback, ledger
 -- accounts for the order, the seller and the platform.
 create temp table ids as select tests.order_in('pp-buyer@example.com', 'pp-seller@example.com', 'awaiting_payment') as order_id;
-select user_id from public.register_payment_account(tests.get_user_id('pp-seller@example.com'), 'acct_1PpSeller',
+select user_id from ops.register_payment_account(tests.get_user_id('pp-seller@example.com'), 'acct_1PpSeller',
   '{"charges_enabled": true, "payouts_enabled": true, "capabilities": {"transfers": "active"}}');
-select public.begin_payment((select order_id from ids), tests.get_user_id('pp-buyer@example.com'), 'payment_intent') is not null;
-select outcome from public.process_stripe_event(jsonb_build_object('id', 'evt_pp_pi', 'object', 'event', 'created', 1000,
+select ops.begin_payment((select order_id from ids), tests.get_user_id('pp-buyer@example.com'), 'payment_intent') is not null;
+select outcome from ops.process_stripe_event(jsonb_build_object('id', 'evt_pp_pi', 'object', 'event', 'created', 1000,
   'type', 'payment_intent.succeeded', 'data', jsonb_build_object('object', jsonb_build_object('id', 'pi_pp', 'object', 'payment_intent',
   'amount_received', 9000, 'currency', 'eur', 'latest_charge', 'ch_pp', 'metadata', jsonb_build_object('order_id', (select order_id from ids))))));
-select outcome from public.process_stripe_event(jsonb_build_object('id', 'evt_pp_dp', 'object', 'event', 'created', 1001,
+select outcome from ops.process_stripe_event(jsonb_build_object('id', 'evt_pp_dp', 'object', 'event', 'created', 1001,
   'type', 'charge.dispute.created', 'data', jsonb_build_object('object', jsonb_build_object('id', 'dp_pp', 'object', 'dispute',
   'amount', 100, 'currency', 'eur', 'charge', 'ch_pp', 'payment_intent', 'pi_pp', 'status', 'needs_response'))));
-select outcome from public.process_stripe_event(jsonb_build_object('id', 'evt_pp_dp2', 'object', 'event', 'created', 1002,
+select outcome from ops.process_stripe_event(jsonb_build_object('id', 'evt_pp_dp2', 'object', 'event', 'created', 1002,
   'type', 'charge.dispute.closed', 'data', jsonb_build_object('object', jsonb_build_object('id', 'dp_pp', 'object', 'dispute',
   'amount', 100, 'currency', 'eur', 'charge', 'ch_pp', 'payment_intent', 'pi_pp', 'status', 'won'))));
-select (public.claim_refund((select order_id from ids), tests.get_user_id('pp-admin@example.com'), 500, 'goodwill')) is not null;
+select (ops.claim_refund((select order_id from ids), tests.get_user_id('pp-admin@example.com'), 500, 'goodwill')) is not null;
 
 -- Rows of each relation the actor sees.
 create function pg_temp.seen(actor text) returns text language plpgsql as $$
@@ -88,8 +88,8 @@ select is(tests.refusal(who, s), 'permission denied for table ' || substring(s f
     'update public.payment_chargebacks set closed = true'
   ]) s;
 
-select is(tests.refusal('pp-buyer@example.com', $$select public.claim_release((select order_id from public.payments limit 1), auth.uid())$$),
-  'permission denied for function claim_release', 'a user cannot call the service-role functions directly');
+select is(tests.refusal('pp-buyer@example.com', $$select ops.claim_release((select order_id from public.payments limit 1), auth.uid())$$),
+  'permission denied for schema ops', 'a user cannot call the service-role functions directly');
 
 select * from finish();
 rollback;

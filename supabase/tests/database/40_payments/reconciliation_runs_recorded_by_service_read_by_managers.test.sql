@@ -25,24 +25,24 @@ grant all on runs to public;
 -- Who may record a run
 
 select tests.authenticate_as(pg_temp.uid('admin'));
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
-  '42501', 'permission denied for function record_reconciliation_run',
+select throws_ok($$ select ops.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
+  '42501', 'permission denied for schema ops',
   'a manager cannot record a run through the API');
 select tests.authenticate_as(pg_temp.uid('buyer'));
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
-  '42501', 'permission denied for function record_reconciliation_run',
+select throws_ok($$ select ops.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
+  '42501', 'permission denied for schema ops',
   'nor can a plain user');
 select tests.authenticate_as_anon();
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
-  '42501', 'permission denied for function record_reconciliation_run',
+select throws_ok($$ select ops.record_reconciliation_run(now(), now(), 0, '[]', 'cli') $$,
+  '42501', 'permission denied for schema ops',
   'nor anon');
 
 select tests.authenticate_as_service_role();
 select lives_ok(
-  $$ insert into runs select 'clean', public.record_reconciliation_run(now() - interval '2 seconds', now(), 3, '[]', 'schedule') $$,
+  $$ insert into runs select 'clean', ops.record_reconciliation_run(now() - interval '2 seconds', now(), 3, '[]', 'schedule') $$,
   'the service role records a clean run');
 select lives_ok(
-  $$ insert into runs select 'differing', public.record_reconciliation_run(now() - interval '2 seconds', now(), 3,
+  $$ insert into runs select 'differing', ops.record_reconciliation_run(now() - interval '2 seconds', now(), 3,
        jsonb_build_array(jsonb_build_object('order_id', gen_random_uuid(), 'currency', 'EUR', 'status', 'held',
                                             'problems', jsonb_build_array('Stripe refunded 1234 <> escrow 0'))),
        'cli') $$,
@@ -127,23 +127,23 @@ select is(tests.refusal('anon', 'delete from public.payments_reconciliation_runs
 
 select tests.authenticate_as_service_role();
 select throws_ok(
-  $$ select public.record_reconciliation_run(now(), now(), 1, '[{"order_id": "x", "currency": "EUR", "status": "held", "problems": ["p"]}]', 'cli') $$,
+  $$ select ops.record_reconciliation_run(now(), now(), 1, '[{"order_id": "x", "currency": "EUR", "status": "held", "problems": ["p"]}]', 'cli') $$,
   '22023', 'each difference must be { order_id, currency, status, problems: [one or more strings] }',
   'a difference without an order id is refused');
 select throws_ok(
-  $$ select public.record_reconciliation_run(now(), now(), 1,
+  $$ select ops.record_reconciliation_run(now(), now(), 1,
        jsonb_build_array(jsonb_build_object('order_id', gen_random_uuid(), 'currency', 'EUR', 'status', 'held', 'problems', '[]'::jsonb)), 'cli') $$,
   '22023', 'each difference must be { order_id, currency, status, problems: [one or more strings] }',
   'a difference without problems is refused');
 select throws_ok(
-  $$ select public.record_reconciliation_run(now(), now(), 0,
+  $$ select ops.record_reconciliation_run(now(), now(), 0,
        jsonb_build_array(jsonb_build_object('order_id', gen_random_uuid(), 'currency', 'EUR', 'status', 'held', 'problems', '["p"]'::jsonb)), 'cli') $$,
   '23514', 'new row for relation "payments_reconciliation_runs" violates check constraint "payments_reconciliation_runs_differences_counted"',
   'more orders with differences than orders checked is refused');
-select throws_ok($$ select public.record_reconciliation_run(now(), now() - interval '1 minute', 0, '[]', 'cli') $$,
+select throws_ok($$ select ops.record_reconciliation_run(now(), now() - interval '1 minute', 0, '[]', 'cli') $$,
   '23514', 'new row for relation "payments_reconciliation_runs" violates check constraint "payments_reconciliation_runs_finished_after_start"',
   'a run cannot finish before it started');
-select throws_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'Robert''); drop table x') $$,
+select throws_ok($$ select ops.record_reconciliation_run(now(), now(), 0, '[]', 'Robert''); drop table x') $$,
   '23514', 'new row for relation "payments_reconciliation_runs" violates check constraint "payments_reconciliation_runs_triggered_by_format"',
   'triggered_by is a short lowercase word');
 select tests.clear_authentication();
@@ -155,7 +155,7 @@ insert into public.payments_reconciliation_runs (started_at, finished_at, orders
 values (now() - interval '91 days', now() - interval '91 days', 0, 0, 'retention-test'),
        (now() - interval '89 days', now() - interval '89 days', 0, 0, 'retention-test');
 select tests.authenticate_as_service_role();
-select lives_ok($$ select public.record_reconciliation_run(now(), now(), 0, '[]', 'schedule') $$, 'recording another run');
+select lives_ok($$ select ops.record_reconciliation_run(now(), now(), 0, '[]', 'schedule') $$, 'recording another run');
 select tests.clear_authentication();
 select is(
   (select array_agg(extract(day from now() - finished_at)::int order by finished_at)

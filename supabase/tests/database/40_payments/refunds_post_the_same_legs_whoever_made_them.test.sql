@@ -14,7 +14,7 @@ select tests.clear_authentication();
 select tests.grant_role('rf-admin@example.com', 'admin');
 
 create function pg_temp.uid(who text) returns uuid language sql as $$ select tests.get_user_id('rf-' || who || '@example.com') $$;
-select user_id from public.register_payment_account(pg_temp.uid('seller'), 'acct_1RfSeller',
+select user_id from ops.register_payment_account(pg_temp.uid('seller'), 'acct_1RfSeller',
   '{"charges_enabled": true, "payouts_enabled": true, "capabilities": {"transfers": "active"}}');
 
 -- A completed order whose 9000 EUR (pi_<n>, ch_<n>) was captured through the webhook.
@@ -25,8 +25,8 @@ declare
   buyer uuid := pg_temp.uid('buyer');
   seller uuid := pg_temp.uid('seller');
 begin
-  perform public.begin_payment(o, buyer, 'payment_intent');
-  perform public.process_stripe_event(jsonb_build_object('id', 'evt_pi_' || n, 'object', 'event', 'created', 1000,
+  perform ops.begin_payment(o, buyer, 'payment_intent');
+  perform ops.process_stripe_event(jsonb_build_object('id', 'evt_pi_' || n, 'object', 'event', 'created', 1000,
     'type', 'payment_intent.succeeded', 'data', jsonb_build_object('object', jsonb_build_object(
       'id', 'pi_' || n, 'object', 'payment_intent', 'amount_received', 9000, 'currency', 'eur', 'latest_charge', 'ch_' || n,
       'metadata', jsonb_build_object('order_id', o)))));
@@ -41,21 +41,21 @@ $$;
 -- Released: 8100 transferred to the seller (tr_<n>), 900 commission.
 create function pg_temp.released(o uuid) returns uuid language plpgsql as $$
 begin
-  perform public.record_release(o, 'tr_' || replace(o::text, '-', ''),
-                                (public.claim_release(o, pg_temp.uid('buyer')) ->> 'amount')::bigint);
+  perform ops.record_release(o, 'tr_' || replace(o::text, '-', ''),
+                                (ops.claim_release(o, pg_temp.uid('buyer')) ->> 'amount')::bigint);
   return o;
 end
 $$;
 -- An admin's refund, its reversal recorded if it has one, then Stripe's success.
 create function pg_temp.our_refund(o uuid, amount bigint) returns uuid language plpgsql as $$
 declare
-  claim jsonb := public.claim_refund(o, pg_temp.uid('admin'), amount, 'goodwill');
+  claim jsonb := ops.claim_refund(o, pg_temp.uid('admin'), amount, 'goodwill');
   refund uuid := (claim ->> 'refund_id')::uuid;
 begin
   if (claim ->> 'reversal_amount')::bigint > 0 then
-    perform public.record_refund_reversal(refund, 'trr_' || refund);
+    perform ops.record_refund_reversal(refund, 'trr_' || refund);
   end if;
-  perform public.record_refund(refund, 're_' || refund, 'succeeded');
+  perform ops.record_refund(refund, 're_' || refund, 'succeeded');
   return refund;
 end
 $$;
@@ -67,7 +67,7 @@ declare
   outcome text;
   refund uuid;
 begin
-  select e.outcome into outcome from public.process_stripe_event(jsonb_build_object('id', 'evt_chr_' || n || '_' || total_refunded,
+  select e.outcome into outcome from ops.process_stripe_event(jsonb_build_object('id', 'evt_chr_' || n || '_' || total_refunded,
     'object', 'event', 'created', 2000, 'type', 'charge.refunded', 'data', jsonb_build_object('object', jsonb_build_object(
       'id', 'ch_' || n, 'object', 'charge', 'amount', 9000, 'amount_refunded', total_refunded, 'currency', 'eur',
       'payment_intent', 'pi_' || n)))) e;
@@ -111,7 +111,7 @@ select is((select string_agg(t.description, ' / ' order by t.id) from public.led
 -- After release, nothing left to reverse (the whole transfer was reversed in Stripe):
 -- the platform bears either refund.
 
-select is((select outcome from public.process_stripe_event(jsonb_build_object('id', 'evt_trr_after', 'object', 'event', 'created', 1500,
+select is((select outcome from ops.process_stripe_event(jsonb_build_object('id', 'evt_trr_after', 'object', 'event', 'created', 1500,
     'type', 'transfer.reversed', 'data', jsonb_build_object('object', jsonb_build_object(
       'id', 'tr_' || replace((select after_release from orders)::text, '-', ''), 'object', 'transfer',
       'amount', 8100, 'amount_reversed', 8100))))),
@@ -179,7 +179,7 @@ select is((select count(*)::int from public.ledger_transactions t join public.pa
 
 select is((select amount_refunded from public.payments where order_id = (select with_reversal from orders)), 3000::bigint,
   'the escrow counts both refunds');
-select is_empty($$ select order_id, problems from public.payments_reconciliation(true)
+select is_empty($$ select order_id, problems from ops.payments_reconciliation(true)
                     where order_id in (select before_release from orders union all select after_release from orders
                                        union all select with_reversal from orders) $$,
   'reconciliation finds every refunded order consistent');
