@@ -130,28 +130,30 @@ create constraint trigger ledger_transactions_balanced after insert on public.le
 create constraint trigger ledger_entries_balanced after insert on public.ledger_entries
   deferrable initially deferred for each row execute function private.ledger_transaction_balanced();
 
-create function private.ledger_append_only() returns trigger
+-- Refuses any change to a record table, for every role, saying why (the trigger's argument).
+create function private.append_only() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
-  raise exception '% is append-only: posted ledger records are never changed or removed (post a correcting transaction)', tg_table_name
-    using errcode = '42501';
+  raise exception '% is append-only: %', tg_table_name, tg_argv[0] using errcode = '42501';
 end
 $$;
+comment on function private.append_only() is
+  'Trigger: refuses update, delete and truncate on a record table with 42501 and the reason given as its argument.';
 create trigger ledger_accounts_append_only before update or delete on public.ledger_accounts
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_accounts_no_truncate before truncate on public.ledger_accounts
-  for each statement execute function private.ledger_append_only();
+  for each statement execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_transactions_append_only before update or delete on public.ledger_transactions
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_transactions_no_truncate before truncate on public.ledger_transactions
-  for each statement execute function private.ledger_append_only();
+  for each statement execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_entries_append_only before update or delete on public.ledger_entries
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_entries_no_truncate before truncate on public.ledger_entries
-  for each statement execute function private.ledger_append_only();
+  for each statement execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 
 -- ---------------------------------------------------------------------------------------
 -- Posting
@@ -607,7 +609,7 @@ create trigger payment_refunds_touch_updated_at before update on public.payment_
 create trigger payment_chargebacks_touch_updated_at before update on public.payment_chargebacks
   for each row execute function private.touch_updated_at();
 create trigger payment_history_append_only before update or delete on public.payment_history
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('the escrow''s history is only ever added to');
 
 -- ---------------------------------------------------------------------------------------
 -- The status, derived; amounts never shrink.
@@ -809,9 +811,9 @@ begin
   if found_order is null and charge is not null then
     select p.order_id into found_order from public.payments p where p.stripe_charge_id = charge;
   end if;
-  if found_order is null and order_hint ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+  if found_order is null and private.try_uuid(order_hint) is not null then
     select p.order_id into found_order from public.payments p
-     where p.order_id = order_hint::uuid
+     where p.order_id = private.try_uuid(order_hint)
        and (payment_intent is null or p.stripe_payment_intent_id is null or p.stripe_payment_intent_id = payment_intent);
   end if;
   return found_order;
@@ -1077,16 +1079,14 @@ begin
       found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'payment_intent', object ->> 'id');
       if found_order is null then return 'ignored: no payment for this charge'; end if;
       -- Refunds listed on the charge (older API versions expand them) are ours or Stripe's.
-      perform ops.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
+      perform ops.record_refund(private.try_uuid(r #>> '{metadata,refund_id}'), r ->> 'id', r ->> 'status')
          from jsonb_array_elements(coalesce(object #> '{refunds,data}', '[]')) r
-        where r #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-          and exists (select 1 from public.payment_refunds pr where pr.id = (r #>> '{metadata,refund_id}')::uuid);
+        where exists (select 1 from public.payment_refunds pr where pr.id = private.try_uuid(r #>> '{metadata,refund_id}'));
       return private.record_external_refunds(found_order, object);
     when 'refund.updated', 'refund.created' then
       select pr.id into refund_id from public.payment_refunds pr
        where pr.stripe_refund_id = object ->> 'id'
-          or (object #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-              and pr.id = (object #>> '{metadata,refund_id}')::uuid)
+          or pr.id = private.try_uuid(object #>> '{metadata,refund_id}')
        limit 1;
       if refund_id is null then
         return 'ignored: not a refund we made (charge.refunded records those)';
@@ -1714,7 +1714,7 @@ begin
 
   p := private.lock_payment(o.id);
   if p.amount_captured > 0 and (resolution = 'refund' or coalesce(refund_amount, 0) > 0) then
-    refund := private.create_refund(p, case when resolution = 'refund' then refund_amount else refund_amount end,
+    refund := private.create_refund(p, refund_amount,
                                     'dispute resolved: ' || resolution, acting_user);
   end if;
   if resolution = 'release' and p.amount_captured > 0 then
@@ -1994,7 +1994,7 @@ begin
   if exists (
     select 1 from jsonb_array_elements(differences) d
      where case when jsonb_typeof(d) = 'object' and jsonb_typeof(d -> 'problems') = 'array'
-                then coalesce(d ->> 'order_id', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                then private.try_uuid(d ->> 'order_id') is null
                      or jsonb_typeof(d -> 'currency') is distinct from 'string'
                      or jsonb_typeof(d -> 'status') is distinct from 'string'
                      or jsonb_array_length(d -> 'problems') = 0

@@ -122,28 +122,30 @@ create constraint trigger ledger_transactions_balanced after insert on public.le
 create constraint trigger ledger_entries_balanced after insert on public.ledger_entries
   deferrable initially deferred for each row execute function private.ledger_transaction_balanced();
 
-create function private.ledger_append_only() returns trigger
+-- Refuses any change to a record table, for every role, saying why (the trigger's argument).
+create function private.append_only() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
-  raise exception '% is append-only: posted ledger records are never changed or removed (post a correcting transaction)', tg_table_name
-    using errcode = '42501';
+  raise exception '% is append-only: %', tg_table_name, tg_argv[0] using errcode = '42501';
 end
 $$;
+comment on function private.append_only() is
+  'Trigger: refuses update, delete and truncate on a record table with 42501 and the reason given as its argument.';
 create trigger ledger_accounts_append_only before update or delete on public.ledger_accounts
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_accounts_no_truncate before truncate on public.ledger_accounts
-  for each statement execute function private.ledger_append_only();
+  for each statement execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_transactions_append_only before update or delete on public.ledger_transactions
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_transactions_no_truncate before truncate on public.ledger_transactions
-  for each statement execute function private.ledger_append_only();
+  for each statement execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_entries_append_only before update or delete on public.ledger_entries
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 create trigger ledger_entries_no_truncate before truncate on public.ledger_entries
-  for each statement execute function private.ledger_append_only();
+  for each statement execute function private.append_only('posted ledger records are never changed or removed (post a correcting transaction)');
 
 -- ---------------------------------------------------------------------------------------
 -- Posting

@@ -130,7 +130,7 @@ create trigger payment_refunds_touch_updated_at before update on public.payment_
 create trigger payment_chargebacks_touch_updated_at before update on public.payment_chargebacks
   for each row execute function private.touch_updated_at();
 create trigger payment_history_append_only before update or delete on public.payment_history
-  for each row execute function private.ledger_append_only();
+  for each row execute function private.append_only('the escrow''s history is only ever added to');
 
 -- ---------------------------------------------------------------------------------------
 -- The status, derived; amounts never shrink.

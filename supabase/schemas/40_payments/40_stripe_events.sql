@@ -46,9 +46,9 @@ begin
   if found_order is null and charge is not null then
     select p.order_id into found_order from public.payments p where p.stripe_charge_id = charge;
   end if;
-  if found_order is null and order_hint ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+  if found_order is null and private.try_uuid(order_hint) is not null then
     select p.order_id into found_order from public.payments p
-     where p.order_id = order_hint::uuid
+     where p.order_id = private.try_uuid(order_hint)
        and (payment_intent is null or p.stripe_payment_intent_id is null or p.stripe_payment_intent_id = payment_intent);
   end if;
   return found_order;
@@ -314,16 +314,14 @@ begin
       found_order := private.payment_for_stripe(object #>> '{metadata,order_id}', object ->> 'payment_intent', object ->> 'id');
       if found_order is null then return 'ignored: no payment for this charge'; end if;
       -- Refunds listed on the charge (older API versions expand them) are ours or Stripe's.
-      perform ops.record_refund((r #>> '{metadata,refund_id}')::uuid, r ->> 'id', r ->> 'status')
+      perform ops.record_refund(private.try_uuid(r #>> '{metadata,refund_id}'), r ->> 'id', r ->> 'status')
          from jsonb_array_elements(coalesce(object #> '{refunds,data}', '[]')) r
-        where r #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-          and exists (select 1 from public.payment_refunds pr where pr.id = (r #>> '{metadata,refund_id}')::uuid);
+        where exists (select 1 from public.payment_refunds pr where pr.id = private.try_uuid(r #>> '{metadata,refund_id}'));
       return private.record_external_refunds(found_order, object);
     when 'refund.updated', 'refund.created' then
       select pr.id into refund_id from public.payment_refunds pr
        where pr.stripe_refund_id = object ->> 'id'
-          or (object #>> '{metadata,refund_id}' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-              and pr.id = (object #>> '{metadata,refund_id}')::uuid)
+          or pr.id = private.try_uuid(object #>> '{metadata,refund_id}')
        limit 1;
       if refund_id is null then
         return 'ignored: not a refund we made (charge.refunded records those)';

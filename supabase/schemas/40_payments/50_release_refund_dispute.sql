@@ -550,7 +550,7 @@ begin
 
   p := private.lock_payment(o.id);
   if p.amount_captured > 0 and (resolution = 'refund' or coalesce(refund_amount, 0) > 0) then
-    refund := private.create_refund(p, case when resolution = 'refund' then refund_amount else refund_amount end,
+    refund := private.create_refund(p, refund_amount,
                                     'dispute resolved: ' || resolution, acting_user);
   end if;
   if resolution = 'release' and p.amount_captured > 0 then

@@ -143,7 +143,7 @@ begin
   if exists (
     select 1 from jsonb_array_elements(differences) d
      where case when jsonb_typeof(d) = 'object' and jsonb_typeof(d -> 'problems') = 'array'
-                then coalesce(d ->> 'order_id', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                then private.try_uuid(d ->> 'order_id') is null
                      or jsonb_typeof(d -> 'currency') is distinct from 'string'
                      or jsonb_typeof(d -> 'status') is distinct from 'string'
                      or jsonb_array_length(d -> 'problems') = 0

@@ -2,7 +2,7 @@
 -- processed by type, duplicates and unknown types acknowledged and ignored, and out-of-order
 -- events never moving an escrow, an order, a chargeback or a seller account backwards.
 begin;
-select plan(33);
+select plan(35);
 
 select tests.create_user('ev-buyer@example.com');
 select tests.create_user('ev-seller@example.com');
@@ -118,6 +118,14 @@ select is(pg_temp.process(pg_temp.ev('evt_dp2', 'charge.dispute.updated', 4100,
   'ignored: older than what we have', 'an update arriving after the close changes nothing');
 select is(pg_temp.pstatus() || '/' || private.ledger_balance('escrow', 'EUR', pg_temp.oid()), 'held/9000',
   'the won chargeback unfreezes the escrow and returns the amount to it');
+
+-- The escrow's history is a record: nobody rewrites it, not even postgres.
+select throws_ok($$ update public.payment_history set event = 'rewritten' where order_id = pg_temp.oid() $$,
+  '42501', 'payment_history is append-only: the escrow''s history is only ever added to',
+  'the escrow''s history cannot be changed');
+select throws_ok($$ delete from public.payment_history where order_id = pg_temp.oid() $$,
+  '42501', 'payment_history is append-only: the escrow''s history is only ever added to',
+  'the escrow''s history cannot be deleted');
 
 select * from finish();
 rollback;
