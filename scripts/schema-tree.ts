@@ -14,7 +14,7 @@ import { applyBaseline, psqlFile, supabaseCli } from "../stack/postgres.ts";
 export const schemasDir = join(repoRoot, "supabase", "schemas");
 
 /** The schemas our migrations create objects in (auth: the sign-up trigger on auth.users). */
-export const diffedSchemas = ["public", "private", "storage", "auth"];
+export const diffedSchemas = ["public", "private", "ops", "storage", "auth"];
 
 /** The closed list of domains, in dependency order: the folders of supabase/schemas. */
 export function domains(): { folder: string; name: string }[] {

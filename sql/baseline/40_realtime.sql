@@ -1,6 +1,6 @@
--- Platform baseline: what Supabase Realtime provides in the database. The Realtime server
--- itself cannot run without Docker; its authorization (RLS on realtime.messages) and the
--- publication that feeds Postgres Changes are tested in SQL.
+-- Platform baseline: what Supabase Realtime provides in the database (the messages table
+-- its authorization policies go on, and the publication that feeds Postgres Changes). The
+-- Realtime server itself does not run in the Docker-less stack.
 
 create schema if not exists realtime;
 grant usage on schema realtime to postgres, anon, authenticated, service_role;

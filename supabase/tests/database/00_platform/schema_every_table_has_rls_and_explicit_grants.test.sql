@@ -1,6 +1,6 @@
 -- The shape every table and function must have, whatever domain adds it.
 begin;
-select plan(8);
+select plan(11);
 
 select is_empty(
   $$ select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -24,17 +24,37 @@ select is_empty(
 
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-     where n.nspname in ('public', 'private') and p.prosecdef
+     where n.nspname in ('public', 'private', 'ops') and p.prosecdef
        and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%') $$,
   'every security definer function pins its search_path'
 );
 
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-     where n.nspname in ('public', 'private')
+     where n.nspname in ('public', 'private', 'ops')
        and exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                    where a.grantee = 0 and a.privilege_type = 'EXECUTE') $$,
-  'no function in public or private is executable by PUBLIC: every grant is explicit'
+  'no function in public, private or ops is executable by PUBLIC: every grant is explicit'
+);
+
+-- Two API surfaces: ops holds the service-only RPCs, usable by the service role alone.
+select ok(
+  has_schema_privilege('service_role', 'ops', 'usage')
+    and not has_schema_privilege('anon', 'ops', 'usage') and not has_schema_privilege('authenticated', 'ops', 'usage'),
+  'the ops schema is usable by the service role and by no other API role'
+);
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_proc p
+      where p.pronamespace = 'ops'::regnamespace
+        and (not has_function_privilege('service_role', p.oid, 'execute')
+             or has_function_privilege('anon', p.oid, 'execute')
+             or has_function_privilege('authenticated', p.oid, 'execute')) $$,
+  'every ops function is executable by the service role and by neither anon nor authenticated'
+);
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_proc p
+      where p.pronamespace = 'public'::regnamespace and 'acting_user' = any(p.proargnames) $$,
+  'no public function takes an acting_user: an RPC that acts for a user it is told about belongs in ops'
 );
 
 select is_empty(
