@@ -8,9 +8,8 @@ import { PASSWORD, signUp, type TestUser } from "../support/auth.ts";
 import { admin, callFunction, type JsonBody } from "../support/clients.ts";
 import { orderAwaitingPayment } from "../support/marketplace.ts";
 import { uploadPng } from "../support/storage.ts";
-import { drainWebhooks, signUpOnboardedSeller, stripeControl } from "../support/stripe.ts";
+import { payThroughCheckout, signUpOnboardedSeller } from "../support/stripe.ts";
 
-const APP = "http://127.0.0.1:3000";
 const PATTERN = {
   version: 1,
   units: "cm",
@@ -68,20 +67,7 @@ describe("account export and deletion across every domain", () => {
     expect(exported.status, JSON.stringify(exported.body)).toBe(200);
 
     orderId = await orderAwaitingPayment(designer, tailor, 40_000);
-    const initiated = await callFunction(designer.client, "payments-initiate", {
-      order_id: orderId,
-      success_url: `${APP}/paid`,
-      cancel_url: `${APP}/cancelled`,
-    });
-    expect(initiated.status, JSON.stringify(initiated.body)).toBe(201);
-    const paid = await stripeControl(
-      `checkout/sessions/${initiated.body.checkout_session_id}/complete`,
-      {
-        outcome: "paid",
-      },
-    );
-    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
-    await drainWebhooks();
+    await payThroughCheckout(designer, orderId);
 
     deliverable = `${orderId}/coat.png`;
     await uploadPng(tailor, "deliverables", deliverable);

@@ -9,32 +9,17 @@ import { signUp, signUpWithRole, type TestUser } from "../support/auth.ts";
 import { admin, callFunction, eventually, withDatabase } from "../support/clients.ts";
 import { orderAwaitingPayment } from "../support/marketplace.ts";
 import {
+  APP_URL,
   drainWebhooks,
+  payThroughCheckout,
   signUpOnboardedSeller,
   stripeControl,
   stripeSdk,
 } from "../support/stripe.ts";
 
-const APP = "http://127.0.0.1:3000";
+const APP = APP_URL;
 const PRICE = 50_000; // minor units of EUR
 const COMMISSION = 5_000; // 10%, the rate in force
-
-/** Pays an order through Checkout as the buyer would, and lets the webhooks land. */
-async function pay(buyer: TestUser, orderId: string): Promise<string> {
-  const initiated = await callFunction(buyer.client, "payments-initiate", {
-    order_id: orderId,
-    success_url: `${APP}/paid`,
-    cancel_url: `${APP}/cancelled`,
-  });
-  expect(initiated.status, JSON.stringify(initiated.body)).toBe(201);
-  const completed = await stripeControl(
-    `checkout/sessions/${initiated.body.checkout_session_id}/complete`,
-    { outcome: "paid" },
-  );
-  expect(completed.status, JSON.stringify(completed.body)).toBe(200);
-  await drainWebhooks();
-  return completed.body.charge.id as string;
-}
 
 async function escrow(user: TestUser, orderId: string) {
   const { data, error } = await user.client.from("payment_status").select("*").eq(
@@ -240,7 +225,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("refunds partially then fully, never beyond what was captured, and only for admins or by policy", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    await pay(buyer, orderId);
+    await payThroughCheckout(buyer, orderId);
     expect(
       (await callFunction(buyer.client, "payments-refund", {
         order_id: orderId,
@@ -279,7 +264,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("freezes release while the buyer's dispute is open, and an admin resolves it", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    await pay(buyer, orderId);
+    await payThroughCheckout(buyer, orderId);
     await buyer.client.rpc("open_dispute", {
       order_id: orderId,
       reason: "Nothing delivered after a month",
@@ -312,7 +297,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("records a chargeback and freezes the escrow", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    const chargeId = await pay(buyer, orderId);
+    const chargeId = await payThroughCheckout(buyer, orderId);
     await stripeControl(`charges/${chargeId}/dispute`, { reason: "fraudulent" });
     await drainWebhooks();
     expect(await escrow(buyer, orderId)).toMatchObject({ chargeback_open: true });
@@ -360,7 +345,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("reconcile (admin CLI) finds what Stripe did that the book does not know", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    const chargeId = await pay(buyer, orderId);
+    const chargeId = await payThroughCheckout(buyer, orderId);
     const mine = async () => {
       const run = await runAdminCli(["reconcile", "--json", "--as", "reconcile-test"]);
       const report = JSON.parse(run.stdout) as {
@@ -387,7 +372,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("releases by itself when the buyer neither approves nor disputes within auto_release_days", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    await pay(buyer, orderId);
+    await payThroughCheckout(buyer, orderId);
     await seller.client.rpc("submit_delivery", { order_id: orderId, message: "Finished" })
       .throwOnError();
     // The buyer goes quiet; the default 14 days pass.
@@ -430,7 +415,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("refunds by itself a paid order its seller cancels before delivery", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    const chargeId = await pay(buyer, orderId);
+    const chargeId = await payThroughCheckout(buyer, orderId);
     await seller.client.rpc("cancel_order", {
       order_id: orderId,
       reason: "The fabric is no longer made",
@@ -467,7 +452,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("reconciles on schedule: the payments-reconcile job's run is recorded, read by an admin and not by the buyer", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    await pay(buyer, orderId);
+    await payThroughCheckout(buyer, orderId);
     expect((await callFunction(buyer.client, "payments-reconcile", {})).status).toBe(403);
 
     // What pg_cron does daily: POST through pg_net with the service-role key from Vault.
@@ -502,7 +487,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("refunds after release by reversing the seller's share of the transfer first", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    await pay(buyer, orderId);
+    await payThroughCheckout(buyer, orderId);
     await deliverAndApprove(buyer, seller, orderId);
     expect((await callFunction(buyer.client, "payments-release", { order_id: orderId })).status)
       .toBe(200);
@@ -527,7 +512,7 @@ describe("escrow payments through Stripe Connect", () => {
 
   it("resolves a buyer's dispute in the seller's favour: the escrow is released", async () => {
     const orderId = await orderAwaitingPayment(buyer, seller, PRICE);
-    await pay(buyer, orderId);
+    await payThroughCheckout(buyer, orderId);
     await seller.client.rpc("submit_delivery", { order_id: orderId, message: "As agreed" })
       .throwOnError();
     await buyer.client.rpc("open_dispute", {

@@ -51,3 +51,23 @@ export async function signUpOnboardedSeller(label: string): Promise<TestUser> {
   await drainWebhooks();
   return seller;
 }
+
+/** Where the app's pages live in tests: Stripe may send browsers back there (config.toml's site_url). */
+export const APP_URL = "http://127.0.0.1:3000";
+
+/** Pays an order through Checkout as the buyer would, and lets the webhooks land; returns the charge id. */
+export async function payThroughCheckout(buyer: TestUser, orderId: string): Promise<string> {
+  const initiated = await callFunction(buyer.client, "payments-initiate", {
+    order_id: orderId,
+    success_url: `${APP_URL}/paid`,
+    cancel_url: `${APP_URL}/cancelled`,
+  });
+  expect(initiated.status, JSON.stringify(initiated.body)).toBe(201);
+  const completed = await stripeControl(
+    `checkout/sessions/${initiated.body.checkout_session_id}/complete`,
+    { outcome: "paid" },
+  );
+  expect(completed.status, JSON.stringify(completed.body)).toBe(200);
+  await drainWebhooks();
+  return completed.body.charge.id as string;
+}
