@@ -70,7 +70,7 @@ export function denoEntrypoints(): string[] {
     if (entry.isDirectory() && existsSync(index)) files.push(index);
   }
   const testsDir = join(repoRoot, "tests", "functions");
-  for (const name of readdirSync(testsDir)) {
+  for (const name of readdirSync(testsDir, { recursive: true }) as string[]) {
     if (name.endsWith("_test.ts")) files.push(join(testsDir, name));
   }
   return files.sort();

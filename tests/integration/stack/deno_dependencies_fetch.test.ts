@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  denoEntrypoints,
   denoEnvironment,
   DenoFetchError,
   explainFetchFailure,
@@ -57,6 +58,17 @@ describe("Deno's environment", () => {
     expect(env.HTTPS_PROXY).toBe("http://proxy:3128");
     expect(env.NO_PROXY).toBe("corp.example,localhost,127.0.0.1,::1");
     expect(env.no_proxy).toBe(env.NO_PROXY);
+  });
+});
+
+describe("what is fetched", () => {
+  it("covers the router, every function and every function test, in subfolders too", () => {
+    const files = denoEntrypoints();
+    expect(files.some((file) => file.endsWith("stack/functions-router.ts"))).toBe(true);
+    expect(files.some((file) => file.endsWith("functions/stripe-webhook/index.ts"))).toBe(true);
+    expect(files.some((file) => /tests\/functions\/[a-z]+\/[a-z_]+_test\.ts$/.test(file))).toBe(
+      true,
+    );
   });
 });
 
