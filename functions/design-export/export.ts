@@ -66,9 +66,9 @@ export async function designByShareToken(
   designId: string,
   token: string,
 ): Promise<DesignRow> {
-  // 55000 (object_not_in_prerequisite_state) is an expired link here, not a conflict.
+  // PT410 (HTTP 410 from PostgREST) is get_shared_design's expired link.
   const design: DesignRow | null = await call(client, "get_shared_design", { token }, {
-    "55000": "share_link_expired",
+    "PT410": "share_link_expired",
   });
   if (!design || design.id !== designId) throw notFound(designId);
   return design;

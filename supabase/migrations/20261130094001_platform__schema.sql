@@ -896,7 +896,7 @@ declare
 begin
   select j.command into job_command from cron.job j where j.jobname = job_name;
   if job_command is null then
-    raise exception 'no scheduled job named %', coalesce(job_name, 'null') using errcode = 'P0002';
+    raise exception 'no scheduled job named %', coalesce(job_name, 'null') using errcode = 'PT404';
   end if;
   -- The job's own command, as pg_cron would run it; a select's first value is returned
   -- (a count of completed orders, a pg_net request id).
@@ -1056,7 +1056,7 @@ declare
 begin
   select u.email into user_email from auth.users u where u.id = erase_account.user_id;
   if not found then
-    raise exception 'user % not found', user_id using errcode = 'P0002';
+    raise exception 'user % not found', user_id using errcode = 'PT404';
   end if;
   -- The platform keeps an admin, who alone can grant roles. Checked here rather than by a
   -- trigger (the cascade from auth.users must always be able to remove user_roles rows);

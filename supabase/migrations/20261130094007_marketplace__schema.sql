@@ -226,7 +226,7 @@ begin
   perform private.assert_money(new.budget_amount, new.currency, 'budget');
   -- Bids are in the project's currency: changing it would silently change every bid.
   if tg_op = 'UPDATE' and new.currency <> old.currency and old.bid_count > 0 then
-    raise exception 'project % has bids in %: its currency cannot change', old.id, old.currency using errcode = '55000';
+    raise exception 'project % has bids in %: its currency cannot change', old.id, old.currency using errcode = 'PT409';
   end if;
   if new.deadline is not null and new.deadline < current_date
      and (tg_op = 'INSERT' or new.deadline is distinct from old.deadline) then
@@ -371,10 +371,10 @@ declare
 begin
   select * into project from public.projects p where p.id = close_project.project_id for update;
   if not found or (project.owner_id is distinct from auth.uid() and not private.has_permission('marketplace.manage')) then
-    raise exception 'project % not found', close_project.project_id using errcode = 'P0002';
+    raise exception 'project % not found', close_project.project_id using errcode = 'PT404';
   end if;
   if project.status <> 'open' then
-    raise exception 'project % is %, only an open project can be closed', project.id, project.status using errcode = '55000';
+    raise exception 'project % is %, only an open project can be closed', project.id, project.status using errcode = 'PT409';
   end if;
   update public.projects p set status = 'closed', closed_at = now() where p.id = project.id returning * into project;
   return project;
@@ -447,13 +447,13 @@ declare
 begin
   select * into project from public.projects p where p.id = new.project_id;
   if not found then
-    raise exception 'project % not found', new.project_id using errcode = 'P0002';
+    raise exception 'project % not found', new.project_id using errcode = 'PT404';
   end if;
   if tg_op = 'INSERT' and project.owner_id = new.tailor_id then
     raise exception 'you cannot bid on your own project' using errcode = '42501';
   end if;
   if project.status <> 'open' then
-    raise exception 'project % is %: it no longer takes bids', project.id, project.status using errcode = '55000';
+    raise exception 'project % is %: it no longer takes bids', project.id, project.status using errcode = 'PT409';
   end if;
   perform private.assert_money(new.amount, project.currency, 'bid amount');
   return new;
@@ -511,10 +511,10 @@ declare
 begin
   select * into bid from public.bids b where b.id = withdraw_bid.bid_id for update;
   if not found or bid.tailor_id is distinct from auth.uid() then
-    raise exception 'bid % not found', withdraw_bid.bid_id using errcode = 'P0002';
+    raise exception 'bid % not found', withdraw_bid.bid_id using errcode = 'PT404';
   end if;
   if bid.status <> 'pending' then
-    raise exception 'bid % is %, only a pending bid can be withdrawn', bid.id, bid.status using errcode = '55000';
+    raise exception 'bid % is %, only a pending bid can be withdrawn', bid.id, bid.status using errcode = 'PT409';
   end if;
   update public.bids b set status = 'withdrawn', decided_at = now() where b.id = bid.id returning * into bid;
   perform private.emit_event('bid.withdrawn', 'bid', bid.id,
@@ -534,10 +534,10 @@ declare
 begin
   select * into bid from public.bids b where b.id = reject_bid.bid_id for update;
   if not found or not (private.owns_project(bid.project_id) or private.has_permission('marketplace.manage')) then
-    raise exception 'bid % not found', reject_bid.bid_id using errcode = 'P0002';
+    raise exception 'bid % not found', reject_bid.bid_id using errcode = 'PT404';
   end if;
   if bid.status <> 'pending' then
-    raise exception 'bid % is %, only a pending bid can be rejected', bid.id, bid.status using errcode = '55000';
+    raise exception 'bid % is %, only a pending bid can be rejected', bid.id, bid.status using errcode = 'PT409';
   end if;
   update public.bids b set status = 'rejected', decided_at = now() where b.id = bid.id returning * into bid;
   perform private.emit_event('bid.rejected', 'bid', bid.id, array[bid.tailor_id], jsonb_build_object('project_id', bid.project_id));
@@ -801,7 +801,7 @@ begin
   where id = moderate_service.service_id
   returning * into s;
   if not found then
-    raise exception 'service % not found', service_id using errcode = 'P0002';
+    raise exception 'service % not found', service_id using errcode = 'PT404';
   end if;
   perform private.emit_event(case when suspend then 'service.suspended' else 'service.reinstated' end,
     'service', s.id, array[s.provider_id], jsonb_build_object('reason', reason));
@@ -976,7 +976,7 @@ declare
 begin
   select * into o from public.orders where id = order_id for update;
   if not found or cardinality(private.order_roles(o)) = 0 then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
   return o;
 end
@@ -995,7 +995,7 @@ declare
 begin
   select * into o from public.orders where id = order_id for update;
   if not found then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
   from_status := o.status;
   if not exists (select 1 from private.order_transitions t
@@ -1003,12 +1003,12 @@ begin
     if exists (select 1 from private.order_transitions t where t.from_status = o.status and t.to_status = transition_order.to_status) then
       raise exception 'order % is %: you may not move it to %', o.id, o.status, to_status using errcode = '42501';
     end if;
-    raise exception 'order % is %: it cannot move to %', o.id, o.status, to_status using errcode = '55000';
+    raise exception 'order % is %: it cannot move to %', o.id, o.status, to_status using errcode = 'PT409';
   end if;
   -- A disputed order leaves that state only through the dispute's resolution, which marks
   -- the dispute resolved (and settles the money) before moving the order.
   if o.status = 'disputed' and exists (select 1 from public.disputes d where d.order_id = o.id and d.status = 'open') then
-    raise exception 'order % is disputed: it moves only when an admin resolves the dispute', o.id using errcode = '55000';
+    raise exception 'order % is disputed: it moves only when an admin resolves the dispute', o.id using errcode = 'PT409';
   end if;
 
   update public.orders set
@@ -1089,7 +1089,7 @@ declare
 begin
   select * into bid from public.bids b where b.id = accept_bid.bid_id;
   if not found then
-    raise exception 'bid % not found', accept_bid.bid_id using errcode = 'P0002';
+    raise exception 'bid % not found', accept_bid.bid_id using errcode = 'PT404';
   end if;
   -- Project first, then bid: every accept locks in this order, so they queue, not deadlock.
   select * into project from public.projects p where p.id = bid.project_id for update;
@@ -1104,10 +1104,10 @@ begin
     return;
   end if;
   if project.status <> 'open' then
-    raise exception 'project % is %: it no longer accepts bids', project.id, project.status using errcode = '55000';
+    raise exception 'project % is %: it no longer accepts bids', project.id, project.status using errcode = 'PT409';
   end if;
   if bid.status <> 'pending' then
-    raise exception 'bid % is %: only a pending bid can be accepted', bid.id, bid.status using errcode = '55000';
+    raise exception 'bid % is %: only a pending bid can be accepted', bid.id, bid.status using errcode = 'PT409';
   end if;
 
   update public.bids set status = 'accepted', decided_at = now() where id = bid.id;
@@ -1148,9 +1148,9 @@ declare
   o public.orders := private.lock_order(order_id);
   roles text[] := private.order_roles(o);
 begin
-  -- State first, then party, as private.transition_order does: a wrong state is 55000 for all.
+  -- State first, then party, as private.transition_order does: a wrong state is PT409 for all.
   if o.status <> 'awaiting_requirements' then
-    raise exception 'order % is %: requirements are no longer open for approval', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: requirements are no longer open for approval', o.id, o.status using errcode = 'PT409';
   end if;
   if not (roles && array['buyer', 'seller']) then
     raise exception 'only the buyer and the seller approve requirements' using errcode = '42501';
@@ -1192,7 +1192,7 @@ begin
   select * into o from public.orders where project_id = project for update;
   if o.id is null or o.status <> 'awaiting_requirements' then
     raise exception 'the requirements of project % are settled: they change only while the project is open or awaiting approval', project
-      using errcode = '55000';
+      using errcode = 'PT409';
   end if;
   update public.orders set requirements_approved_by_buyer_at = null, requirements_approved_by_seller_at = null where id = o.id;
   insert into public.order_events (order_id, event_type, actor_id) values (o.id, 'requirements_changed', auth.uid());
@@ -1216,7 +1216,7 @@ declare
 begin
   select * into o from public.orders where id = order_id for update;
   if not found then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
   if o.paid_at is not null then
     return o; -- a repeated confirmation changes nothing
@@ -1303,17 +1303,17 @@ begin
   -- Share locks: the package and its service cannot change price or visibility mid-order.
   select * into pkg from public.service_packages p where p.id = order_service_package.package_id for share;
   if not found then
-    raise exception 'package % not found', package_id using errcode = 'P0002';
+    raise exception 'package % not found', package_id using errcode = 'PT404';
   end if;
   select * into svc from public.services s where s.id = pkg.service_id for share;
   if svc.provider_id = buyer then
     raise exception 'you cannot order your own service' using errcode = '42501';
   end if;
   if not svc.is_published or svc.suspended_at is not null then
-    raise exception 'service % is not available for ordering', svc.id using errcode = '55000';
+    raise exception 'service % is not available for ordering', svc.id using errcode = 'PT409';
   end if;
   if not pkg.is_active then
-    raise exception 'package % is no longer offered', pkg.id using errcode = '55000';
+    raise exception 'package % is no longer offered', pkg.id using errcode = 'PT409';
   end if;
 
   o := private.create_order('service', buyer, svc.provider_id, left(svc.title || ' — ' || pkg.name, 200),
@@ -1436,9 +1436,9 @@ declare
   delivery public.deliveries;
   missing text;
 begin
-  -- State first, then party, as private.transition_order does: a wrong state is 55000 for all.
+  -- State first, then party, as private.transition_order does: a wrong state is PT409 for all.
   if o.status not in ('in_progress', 'revision_requested') then
-    raise exception 'order % is %: no delivery is due', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: no delivery is due', o.id, o.status using errcode = 'PT409';
   end if;
   if not ('seller' = any(private.order_roles(o))) then
     raise exception 'only the seller submits deliveries' using errcode = '42501';
@@ -1492,7 +1492,7 @@ begin
   end if;
   if o.status = 'delivered' and o.revisions_allowed is not null and o.revisions_used >= o.revisions_allowed
      and 'buyer' = any(private.order_roles(o)) then
-    raise exception 'order % has used all % revisions it includes', o.id, o.revisions_allowed using errcode = '55000';
+    raise exception 'order % has used all % revisions it includes', o.id, o.revisions_allowed using errcode = 'PT409';
   end if;
   o := private.transition_order(o.id, 'revision_requested', private.order_roles(o), auth.uid(), note);
   update public.orders set revisions_used = revisions_used + 1 where id = o.id returning * into o;
@@ -1604,14 +1604,14 @@ begin
   select d.owner_id into design_owner from public.designs d where d.id = create_design_share_link.design_id;
   -- A design the caller does not own is "not found" to them, whether or not it exists.
   if design_owner is null or design_owner is distinct from auth.uid() then
-    raise exception 'design % not found', create_design_share_link.design_id using errcode = 'P0002';
+    raise exception 'design % not found', create_design_share_link.design_id using errcode = 'PT404';
   end if;
   if create_design_share_link.expires_at is not null and create_design_share_link.expires_at <= now() then
     raise exception 'expires_at must be in the future' using errcode = '22023';
   end if;
   if (select count(*) from public.design_share_links l
       where l.design_id = create_design_share_link.design_id and l.revoked_at is null) >= 50 then
-    raise exception 'a design may have at most 50 active share links; revoke some first' using errcode = '55000';
+    raise exception 'a design may have at most 50 active share links; revoke some first' using errcode = 'PT409';
   end if;
   new_token := rtrim(translate(encode(extensions.gen_random_bytes(32), 'base64'), '+/', '-_'), '=');
   insert into public.design_share_links (design_id, owner_id, token_hash, token_prefix, expires_at)
@@ -1635,7 +1635,7 @@ begin
   update public.design_share_links l set revoked_at = coalesce(l.revoked_at, now())
    where l.id = link_id and l.owner_id = auth.uid();
   if not found then
-    raise exception 'share link % not found', link_id using errcode = 'P0002';
+    raise exception 'share link % not found', link_id using errcode = 'PT404';
   end if;
 end
 $$;
@@ -1656,10 +1656,10 @@ begin
   select * into link from public.design_share_links l
    where l.token_hash = private.share_token_hash(coalesce(get_shared_design.token, ''));
   if not found or link.revoked_at is not null then
-    raise exception 'share link not found or revoked' using errcode = 'P0002';
+    raise exception 'share link not found or revoked' using errcode = 'PT404';
   end if;
   if link.expires_at is not null and link.expires_at <= now() then
-    raise exception 'share link expired' using errcode = '55000',
+    raise exception 'share link expired' using errcode = 'PT410',
       detail = format('The link expired at %s.', link.expires_at);
   end if;
   select * into design from public.designs d where d.id = link.design_id;
@@ -1667,7 +1667,7 @@ begin
 end
 $$;
 comment on function public.get_shared_design(text) is
-  'The one design a share token opens. Unknown or revoked token: P0002; expired: 55000 "share link expired".';
+  'The one design a share token opens. Unknown or revoked token: PT404 (HTTP 404); expired: PT410 "share link expired" (HTTP 410).';
 grant execute on function public.get_shared_design(text) to anon, authenticated, service_role;
 
 -- Copies a design the caller may read as its owner or because it is public (not through a
@@ -1689,7 +1689,7 @@ begin
   select * into source from public.designs d
    where d.id = duplicate_design.design_id and (d.owner_id = caller or d.visibility = 'public');
   if not found then
-    raise exception 'design % not found', duplicate_design.design_id using errcode = 'P0002';
+    raise exception 'design % not found', duplicate_design.design_id using errcode = 'PT404';
   end if;
   insert into public.designs (owner_id, title, description, tags, visibility, pattern, file_paths, duplicated_from)
   values (caller, left(trim(source.title), 113) || ' (copy)', source.description, source.tags, 'private', source.pattern,
@@ -2103,16 +2103,16 @@ begin
   end if;
   select * into o from public.orders where id = new.order_id;
   if not found or caller is null or caller not in (o.buyer_id, o.seller_id) then
-    raise exception 'order % not found', new.order_id using errcode = 'P0002';
+    raise exception 'order % not found', new.order_id using errcode = 'PT404';
   end if;
   if o.status <> 'completed' then
-    raise exception 'order % is %: reviews open once it is completed', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: reviews open once it is completed', o.id, o.status using errcode = 'PT409';
   end if;
   new.author_id := caller;
   new.author_role := case when caller = o.buyer_id then 'buyer' else 'seller' end;
   new.subject_id := case when caller = o.buyer_id then o.seller_id else o.buyer_id end;
   if new.subject_id is null then
-    raise exception 'the other party of order % no longer has an account', o.id using errcode = '55000';
+    raise exception 'the other party of order % no longer has an account', o.id using errcode = 'PT409';
   end if;
   new.is_hidden := false;
   new.hidden_at := null;
@@ -2124,7 +2124,7 @@ begin
 end
 $$;
 comment on function private.prepare_review() is
-  'Trigger: checks the caller is a party of the completed order (else P0002 / 55000) and derives author, role and subject.';
+  'Trigger: checks the caller is a party of the completed order (else PT404 / PT409) and derives author, role and subject.';
 
 create trigger reviews_prepare before insert on public.reviews
   for each row execute function private.prepare_review();
@@ -2232,7 +2232,7 @@ begin
 end
 $$;
 comment on function public.review_order(uuid, integer, text) is
-  'A party of a completed order reviews the other party, once: P0002 unless the caller is a party, 55000 until completed, 23505 the second time.';
+  'A party of a completed order reviews the other party, once: PT404 unless the caller is a party, PT409 until completed, 23505 the second time.';
 grant execute on function public.review_order(uuid, integer, text) to authenticated;
 
 create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
@@ -2258,7 +2258,7 @@ begin
   where id = review_id
   returning * into r;
   if not found then
-    raise exception 'review % not found', review_id using errcode = 'P0002';
+    raise exception 'review % not found', review_id using errcode = 'PT404';
   end if;
   return r;
 end

@@ -400,7 +400,7 @@ declare
   account public.seller_payment_accounts;
 begin
   if not exists (select 1 from public.profiles p where p.id = acting_user) then
-    raise exception 'user % not found', acting_user using errcode = 'P0002';
+    raise exception 'user % not found', acting_user using errcode = 'PT404';
   end if;
   select * into account from public.seller_payment_accounts a where a.user_id = acting_user;
   return account; -- all nulls when there is none yet
@@ -419,7 +419,7 @@ declare
   stored public.seller_payment_accounts;
 begin
   if not exists (select 1 from public.profiles p where p.id = acting_user) then
-    raise exception 'user % not found', acting_user using errcode = 'P0002';
+    raise exception 'user % not found', acting_user using errcode = 'PT404';
   end if;
   if stripe_account_id is null or stripe_account_id !~ '^acct_[A-Za-z0-9]+$' then
     raise exception 'not a Stripe account id: %', coalesce(stripe_account_id, 'null') using errcode = '22023';
@@ -639,13 +639,13 @@ begin
     if new.amount_captured < old.amount_captured or new.amount_refunded < old.amount_refunded
        or new.amount_transferred < old.amount_transferred or new.amount_reversed < old.amount_reversed
        or new.amount_charged_back < old.amount_charged_back then
-      raise exception 'payment %: amounts never decrease', old.order_id using errcode = '55000';
+      raise exception 'payment %: amounts never decrease', old.order_id using errcode = 'PT409';
     end if;
     if old.amount_captured > 0 and new.amount_captured <> old.amount_captured then
-      raise exception 'payment %: the captured amount is recorded once', old.order_id using errcode = '55000';
+      raise exception 'payment %: the captured amount is recorded once', old.order_id using errcode = 'PT409';
     end if;
     if new.order_id <> old.order_id or new.currency <> old.currency or new.amount <> old.amount then
-      raise exception 'payment %: its order, currency and amount are fixed', old.order_id using errcode = '55000';
+      raise exception 'payment %: its order, currency and amount are fixed', old.order_id using errcode = 'PT409';
     end if;
   end if;
   new.status := private.payment_status(new);
@@ -705,7 +705,7 @@ begin
   end if;
   select * into o from public.orders where id = lock_payment.order_id;
   if not found then
-    raise exception 'order % not found', lock_payment.order_id using errcode = 'P0002';
+    raise exception 'order % not found', lock_payment.order_id using errcode = 'PT404';
   end if;
   insert into public.payments (order_id, buyer_id, seller_id, currency, amount, commission_rate_bps, transfer_group)
   values (o.id, o.buyer_id, o.seller_id, o.currency, o.price_amount, o.commission_rate_bps, 'order_' || o.id)
@@ -1172,7 +1172,7 @@ grant execute on function ops.process_stripe_event(jsonb, jsonb) to service_role
 --   record_* (records Stripe's answer and posts the ledger transaction, idempotent; the
 --            webhook calls the same functions, so whichever arrives first books it once)
 --
--- A claim is a one-minute lease: a concurrent second call is refused with 55000 and sends
+-- A claim is a one-minute lease: a concurrent second call is refused with PT409 and sends
 -- nothing to Stripe; a retry after a crash (lease expired) makes the same request with the
 -- same key, which Stripe answers with the object it already made. Every function here is
 -- service-role only and takes acting_user, the caller the edge function identified.
@@ -1213,7 +1213,7 @@ begin
   is_system := acting_user is null;
   is_admin := acting_user is not null and private.user_has_permission(acting_user, 'marketplace.manage');
   if o.id is null or not (is_system or is_admin or acting_user in (o.buyer_id, o.seller_id)) then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
 end
 $$;
@@ -1243,20 +1243,20 @@ begin
     raise exception 'only the buyer pays for order %', o.id using errcode = '42501';
   end if;
   if o.status <> 'awaiting_payment' then
-    raise exception 'order % is %: only an order awaiting payment can be paid', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: only an order awaiting payment can be paid', o.id, o.status using errcode = 'PT409';
   end if;
   select * into account from public.seller_payment_accounts a where a.user_id = o.seller_id;
   if not coalesce(account.can_receive_transfers, false) then
     raise exception 'the seller of order % cannot receive payments yet: they must finish setting up payouts', o.id
-      using errcode = '55000';
+      using errcode = 'PT409';
   end if;
   p := private.lock_payment(o.id);
   if p.amount_captured > 0 then
-    raise exception 'order % is already paid', o.id using errcode = '55000';
+    raise exception 'order % is already paid', o.id using errcode = 'PT409';
   end if;
   if p.payment_mode is not null and p.payment_mode <> mode
      and (p.stripe_payment_intent_id is not null or p.checkout_expires_at > now()) then
-    raise exception 'order % is being paid by %: finish or abandon that payment first', o.id, p.payment_mode using errcode = '55000';
+    raise exception 'order % is being paid by %: finish or abandon that payment first', o.id, p.payment_mode using errcode = 'PT409';
   end if;
 
   if mode = 'checkout' and p.stripe_checkout_session_id is not null and p.checkout_expires_at > now() + interval '1 minute' then
@@ -1296,7 +1296,7 @@ declare
 begin
   select * into p from public.payments where payments.order_id = record_payment_session.order_id for update;
   if not found then
-    raise exception 'order % has no payment', order_id using errcode = 'P0002';
+    raise exception 'order % has no payment', order_id using errcode = 'PT404';
   end if;
   if p.checkout_attempt <> attempt then
     return; -- a later attempt has started
@@ -1342,23 +1342,23 @@ begin
                               'amount', p.amount_transferred, 'currency', lower(p.currency), 'commission', p.commission_amount);
   end if;
   if o.status = 'disputed' or p.dispute_open then
-    raise exception 'order % is disputed: its escrow is frozen until an admin resolves the dispute', o.id using errcode = '55000';
+    raise exception 'order % is disputed: its escrow is frozen until an admin resolves the dispute', o.id using errcode = 'PT409';
   end if;
   if p.chargeback_open then
-    raise exception 'order % has an open chargeback: its escrow is frozen until Stripe closes it', o.id using errcode = '55000';
+    raise exception 'order % has an open chargeback: its escrow is frozen until Stripe closes it', o.id using errcode = 'PT409';
   end if;
   if o.status <> 'completed' then
-    raise exception 'order % is %: its escrow is released once the buyer approves the delivery', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: its escrow is released once the buyer approves the delivery', o.id, o.status using errcode = 'PT409';
   end if;
   if p.amount_captured = 0 then
-    raise exception 'order % has not been paid', o.id using errcode = '55000';
+    raise exception 'order % has not been paid', o.id using errcode = 'PT409';
   end if;
   if p.release_claimed_at > now() - interval '1 minute' then
-    raise exception 'a release of order % is in progress', o.id using errcode = '55000';
+    raise exception 'a release of order % is in progress', o.id using errcode = 'PT409';
   end if;
   select * into account from public.seller_payment_accounts a where a.user_id = o.seller_id;
   if not coalesce(account.can_receive_transfers, false) then
-    raise exception 'the seller of order % cannot receive transfers yet', o.id using errcode = '55000';
+    raise exception 'the seller of order % cannot receive transfers yet', o.id using errcode = 'PT409';
   end if;
 
   if p.release_claimed_at is null then
@@ -1367,7 +1367,7 @@ begin
     releasable := p.amount_captured - p.amount_refunded - p.amount_charged_back - reserved;
     commission := private.commission_of(releasable, p.commission_rate_bps);
     if releasable - commission <= 0 then
-      raise exception 'order % has nothing left to release', o.id using errcode = '55000';
+      raise exception 'order % has nothing left to release', o.id using errcode = 'PT409';
     end if;
     update public.payments set release_claimed_at = now(), commission_amount = commission, release_amount = releasable - commission,
                                transfer_destination = account.stripe_account_id
@@ -1459,26 +1459,26 @@ declare
   refund public.payment_refunds;
 begin
   if p.amount_captured = 0 then
-    raise exception 'order % has not been paid: there is nothing to refund', p.order_id using errcode = '55000';
+    raise exception 'order % has not been paid: there is nothing to refund', p.order_id using errcode = 'PT409';
   end if;
   if p.chargeback_open then
-    raise exception 'order % has an open chargeback: refunds wait until Stripe closes it', p.order_id using errcode = '55000';
+    raise exception 'order % has an open chargeback: refunds wait until Stripe closes it', p.order_id using errcode = 'PT409';
   end if;
   if p.release_claimed_at is not null and p.stripe_transfer_id is null then
-    raise exception 'a release of order % is in progress', p.order_id using errcode = '55000';
+    raise exception 'a release of order % is in progress', p.order_id using errcode = 'PT409';
   end if;
   select * into in_flight from public.payment_refunds r where r.order_id = p.order_id and r.status = 'requested'
    order by r.created_at limit 1;
   if found then
     if in_flight.claimed_at > now() - interval '1 minute' or (amount is not null and amount <> in_flight.amount) then
-      raise exception 'a refund of order % is in progress', p.order_id using errcode = '55000';
+      raise exception 'a refund of order % is in progress', p.order_id using errcode = 'PT409';
     end if;
     update public.payment_refunds set claimed_at = now() where id = in_flight.id returning * into refund;
   else
     select coalesce(sum(r.amount), 0) into pending from public.payment_refunds r where r.order_id = p.order_id and r.status = 'pending';
     refundable := p.amount_captured - p.amount_refunded - p.amount_charged_back - pending;
     if refundable <= 0 then
-      raise exception 'order % has nothing left to refund', p.order_id using errcode = '55000';
+      raise exception 'order % has nothing left to refund', p.order_id using errcode = 'PT409';
     end if;
     amount := coalesce(amount, refundable);
     if amount <= 0 then
@@ -1523,11 +1523,11 @@ begin
     raise exception 'only an admin chooses a refund amount' using errcode = '42501';
   end if;
   if o.status = 'disputed' then
-    raise exception 'order % is disputed: it is refunded through the dispute''s resolution', o.id using errcode = '55000';
+    raise exception 'order % is disputed: it is refunded through the dispute''s resolution', o.id using errcode = 'PT409';
   end if;
   if not is_admin and not (o.status = 'cancelled' and o.delivered_at is null) then
     raise exception 'order % is %: without an admin, only a paid order cancelled before delivery is refunded', o.id, o.status
-      using errcode = '55000';
+      using errcode = 'PT409';
   end if;
   if coalesce(trim(reason), '') = '' then
     raise exception 'a refund needs a reason' using errcode = '22023';
@@ -1589,7 +1589,7 @@ declare
 begin
   select * into r from public.payment_refunds where id = refund_id for update;
   if not found then
-    raise exception 'refund % not found', refund_id using errcode = 'P0002';
+    raise exception 'refund % not found', refund_id using errcode = 'PT404';
   end if;
   if r.stripe_refund_id is not null and stripe_refund_id is not null and r.stripe_refund_id <> stripe_refund_id then
     return 'ignored: another Stripe refund';
@@ -1627,7 +1627,7 @@ declare
 begin
   select * into r from public.payment_refunds where id = refund_id for update;
   if not found then
-    raise exception 'refund % not found', refund_id using errcode = 'P0002';
+    raise exception 'refund % not found', refund_id using errcode = 'PT404';
   end if;
   if r.reversal_recorded or r.reversal_amount = 0 then
     return 'ignored: nothing to record';
@@ -1695,7 +1695,7 @@ begin
   end if;
   select * into d from public.disputes where disputes.order_id = o.id and status = 'open' for update;
   if not found then
-    raise exception 'order % has no open dispute', o.id using errcode = '55000';
+    raise exception 'order % has no open dispute', o.id using errcode = 'PT409';
   end if;
   p := private.lock_payment(o.id);
   if resolution = 'release' and refund_amount is not null

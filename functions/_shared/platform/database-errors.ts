@@ -1,7 +1,10 @@
 // Errors the database raises on purpose, turned into the project's error format. The SQL
 // functions behind the edge functions say what went wrong with a SQLSTATE and a message
 // written for the caller; this is the one table from those codes to the error codes (whose
-// HTTP statuses are in types/error-codes.ts).
+// HTTP statuses are in types/error-codes.ts). The SQLSTATEs are the ones PostgREST answers
+// with the same 4xx status for a client calling the RPC directly (docs/architecture.md,
+// "Errors"): PTxyz is PostgREST's "answer HTTP xyz", so "not found" is raised as PT404 and
+// "wrong state" as PT409, never as P0002 or 55000, which PostgREST answers with a 500.
 import { type ErrorCode, HttpError } from "../http/errors.ts";
 
 /** The fields of a PostgREST error that matter here (supabase-js's PostgrestError). */
@@ -12,7 +15,7 @@ export interface DatabaseError {
   hint?: string | null;
 }
 
-const codeBySqlState: Record<string, ErrorCode> = {
+export const codeBySqlState: Readonly<Record<string, ErrorCode>> = {
   "22023": "invalid_request", // invalid_parameter_value
   "22P02": "invalid_request", // invalid_text_representation (a bad uuid)
   "22001": "invalid_request", // string_data_right_truncation
@@ -21,8 +24,8 @@ const codeBySqlState: Record<string, ErrorCode> = {
   "23503": "not_found", // foreign_key_violation: what it points at is not there
   "23505": "conflict", // unique_violation
   "42501": "forbidden", // insufficient_privilege
-  "55000": "conflict", // object_not_in_prerequisite_state: wrong state
-  "P0002": "not_found", // no_data_found
+  "PT404": "not_found", // raised for "not found, or not visible to you" (HTTP 404 from PostgREST)
+  "PT409": "conflict", // raised for "not in a state that allows this" (HTTP 409 from PostgREST)
   "PGRST116": "not_found", // .single() found no row
 };
 

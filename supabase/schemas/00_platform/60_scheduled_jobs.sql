@@ -132,7 +132,7 @@ declare
 begin
   select j.command into job_command from cron.job j where j.jobname = job_name;
   if job_command is null then
-    raise exception 'no scheduled job named %', coalesce(job_name, 'null') using errcode = 'P0002';
+    raise exception 'no scheduled job named %', coalesce(job_name, 'null') using errcode = 'PT404';
   end if;
   -- The job's own command, as pg_cron would run it; a select's first value is returned
   -- (a count of completed orders, a pg_net request id).

@@ -141,7 +141,7 @@ declare
 begin
   select u.email into user_email from auth.users u where u.id = erase_account.user_id;
   if not found then
-    raise exception 'user % not found', user_id using errcode = 'P0002';
+    raise exception 'user % not found', user_id using errcode = 'PT404';
   end if;
   -- The platform keeps an admin, who alone can grant roles. Checked here rather than by a
   -- trigger (the cascade from auth.users must always be able to remove user_roles rows);

@@ -64,7 +64,7 @@ declare
 begin
   perform 1 from public.addresses where user_id = auth.uid() for update;
   if not exists (select 1 from public.addresses where id = address_id and user_id = auth.uid()) then
-    raise exception 'address % not found', address_id using errcode = 'P0002';
+    raise exception 'address % not found', address_id using errcode = 'PT404';
   end if;
   update public.addresses set is_default = false where user_id = auth.uid() and is_default and id <> address_id;
   update public.addresses set is_default = true where id = address_id returning * into result;

@@ -123,13 +123,13 @@ begin
 
   select * into application from public.seller_applications where id = application_id for update;
   if not found then
-    raise exception 'seller application % not found', application_id using errcode = 'P0002';
+    raise exception 'seller application % not found', application_id using errcode = 'PT404';
   end if;
   if application.user_id = auth.uid() then
     raise exception 'permission denied: you cannot review your own application' using errcode = '42501';
   end if;
   if application.status <> 'pending_verification' then
-    raise exception 'application % is already %', application_id, application.status using errcode = '55000';
+    raise exception 'application % is already %', application_id, application.status using errcode = 'PT409';
   end if;
 
   update public.seller_applications

@@ -40,7 +40,7 @@ begin
   perform private.assert_money(new.budget_amount, new.currency, 'budget');
   -- Bids are in the project's currency: changing it would silently change every bid.
   if tg_op = 'UPDATE' and new.currency <> old.currency and old.bid_count > 0 then
-    raise exception 'project % has bids in %: its currency cannot change', old.id, old.currency using errcode = '55000';
+    raise exception 'project % has bids in %: its currency cannot change', old.id, old.currency using errcode = 'PT409';
   end if;
   if new.deadline is not null and new.deadline < current_date
      and (tg_op = 'INSERT' or new.deadline is distinct from old.deadline) then
@@ -185,10 +185,10 @@ declare
 begin
   select * into project from public.projects p where p.id = close_project.project_id for update;
   if not found or (project.owner_id is distinct from auth.uid() and not private.has_permission('marketplace.manage')) then
-    raise exception 'project % not found', close_project.project_id using errcode = 'P0002';
+    raise exception 'project % not found', close_project.project_id using errcode = 'PT404';
   end if;
   if project.status <> 'open' then
-    raise exception 'project % is %, only an open project can be closed', project.id, project.status using errcode = '55000';
+    raise exception 'project % is %, only an open project can be closed', project.id, project.status using errcode = 'PT409';
   end if;
   update public.projects p set status = 'closed', closed_at = now() where p.id = project.id returning * into project;
   return project;

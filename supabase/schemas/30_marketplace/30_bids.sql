@@ -57,13 +57,13 @@ declare
 begin
   select * into project from public.projects p where p.id = new.project_id;
   if not found then
-    raise exception 'project % not found', new.project_id using errcode = 'P0002';
+    raise exception 'project % not found', new.project_id using errcode = 'PT404';
   end if;
   if tg_op = 'INSERT' and project.owner_id = new.tailor_id then
     raise exception 'you cannot bid on your own project' using errcode = '42501';
   end if;
   if project.status <> 'open' then
-    raise exception 'project % is %: it no longer takes bids', project.id, project.status using errcode = '55000';
+    raise exception 'project % is %: it no longer takes bids', project.id, project.status using errcode = 'PT409';
   end if;
   perform private.assert_money(new.amount, project.currency, 'bid amount');
   return new;
@@ -121,10 +121,10 @@ declare
 begin
   select * into bid from public.bids b where b.id = withdraw_bid.bid_id for update;
   if not found or bid.tailor_id is distinct from auth.uid() then
-    raise exception 'bid % not found', withdraw_bid.bid_id using errcode = 'P0002';
+    raise exception 'bid % not found', withdraw_bid.bid_id using errcode = 'PT404';
   end if;
   if bid.status <> 'pending' then
-    raise exception 'bid % is %, only a pending bid can be withdrawn', bid.id, bid.status using errcode = '55000';
+    raise exception 'bid % is %, only a pending bid can be withdrawn', bid.id, bid.status using errcode = 'PT409';
   end if;
   update public.bids b set status = 'withdrawn', decided_at = now() where b.id = bid.id returning * into bid;
   perform private.emit_event('bid.withdrawn', 'bid', bid.id,
@@ -144,10 +144,10 @@ declare
 begin
   select * into bid from public.bids b where b.id = reject_bid.bid_id for update;
   if not found or not (private.owns_project(bid.project_id) or private.has_permission('marketplace.manage')) then
-    raise exception 'bid % not found', reject_bid.bid_id using errcode = 'P0002';
+    raise exception 'bid % not found', reject_bid.bid_id using errcode = 'PT404';
   end if;
   if bid.status <> 'pending' then
-    raise exception 'bid % is %, only a pending bid can be rejected', bid.id, bid.status using errcode = '55000';
+    raise exception 'bid % is %, only a pending bid can be rejected', bid.id, bid.status using errcode = 'PT409';
   end if;
   update public.bids b set status = 'rejected', decided_at = now() where b.id = bid.id returning * into bid;
   perform private.emit_event('bid.rejected', 'bid', bid.id, array[bid.tailor_id], jsonb_build_object('project_id', bid.project_id));

@@ -225,7 +225,7 @@ begin
   where id = moderate_service.service_id
   returning * into s;
   if not found then
-    raise exception 'service % not found', service_id using errcode = 'P0002';
+    raise exception 'service % not found', service_id using errcode = 'PT404';
   end if;
   perform private.emit_event(case when suspend then 'service.suspended' else 'service.reinstated' end,
     'service', s.id, array[s.provider_id], jsonb_build_object('reason', reason));

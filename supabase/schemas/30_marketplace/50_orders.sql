@@ -154,7 +154,7 @@ declare
 begin
   select * into o from public.orders where id = order_id for update;
   if not found or cardinality(private.order_roles(o)) = 0 then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
   return o;
 end
@@ -173,7 +173,7 @@ declare
 begin
   select * into o from public.orders where id = order_id for update;
   if not found then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
   from_status := o.status;
   if not exists (select 1 from private.order_transitions t
@@ -181,12 +181,12 @@ begin
     if exists (select 1 from private.order_transitions t where t.from_status = o.status and t.to_status = transition_order.to_status) then
       raise exception 'order % is %: you may not move it to %', o.id, o.status, to_status using errcode = '42501';
     end if;
-    raise exception 'order % is %: it cannot move to %', o.id, o.status, to_status using errcode = '55000';
+    raise exception 'order % is %: it cannot move to %', o.id, o.status, to_status using errcode = 'PT409';
   end if;
   -- A disputed order leaves that state only through the dispute's resolution, which marks
   -- the dispute resolved (and settles the money) before moving the order.
   if o.status = 'disputed' and exists (select 1 from public.disputes d where d.order_id = o.id and d.status = 'open') then
-    raise exception 'order % is disputed: it moves only when an admin resolves the dispute', o.id using errcode = '55000';
+    raise exception 'order % is disputed: it moves only when an admin resolves the dispute', o.id using errcode = 'PT409';
   end if;
 
   update public.orders set
@@ -267,7 +267,7 @@ declare
 begin
   select * into bid from public.bids b where b.id = accept_bid.bid_id;
   if not found then
-    raise exception 'bid % not found', accept_bid.bid_id using errcode = 'P0002';
+    raise exception 'bid % not found', accept_bid.bid_id using errcode = 'PT404';
   end if;
   -- Project first, then bid: every accept locks in this order, so they queue, not deadlock.
   select * into project from public.projects p where p.id = bid.project_id for update;
@@ -282,10 +282,10 @@ begin
     return;
   end if;
   if project.status <> 'open' then
-    raise exception 'project % is %: it no longer accepts bids', project.id, project.status using errcode = '55000';
+    raise exception 'project % is %: it no longer accepts bids', project.id, project.status using errcode = 'PT409';
   end if;
   if bid.status <> 'pending' then
-    raise exception 'bid % is %: only a pending bid can be accepted', bid.id, bid.status using errcode = '55000';
+    raise exception 'bid % is %: only a pending bid can be accepted', bid.id, bid.status using errcode = 'PT409';
   end if;
 
   update public.bids set status = 'accepted', decided_at = now() where id = bid.id;
@@ -326,9 +326,9 @@ declare
   o public.orders := private.lock_order(order_id);
   roles text[] := private.order_roles(o);
 begin
-  -- State first, then party, as private.transition_order does: a wrong state is 55000 for all.
+  -- State first, then party, as private.transition_order does: a wrong state is PT409 for all.
   if o.status <> 'awaiting_requirements' then
-    raise exception 'order % is %: requirements are no longer open for approval', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: requirements are no longer open for approval', o.id, o.status using errcode = 'PT409';
   end if;
   if not (roles && array['buyer', 'seller']) then
     raise exception 'only the buyer and the seller approve requirements' using errcode = '42501';
@@ -370,7 +370,7 @@ begin
   select * into o from public.orders where project_id = project for update;
   if o.id is null or o.status <> 'awaiting_requirements' then
     raise exception 'the requirements of project % are settled: they change only while the project is open or awaiting approval', project
-      using errcode = '55000';
+      using errcode = 'PT409';
   end if;
   update public.orders set requirements_approved_by_buyer_at = null, requirements_approved_by_seller_at = null where id = o.id;
   insert into public.order_events (order_id, event_type, actor_id) values (o.id, 'requirements_changed', auth.uid());
@@ -394,7 +394,7 @@ declare
 begin
   select * into o from public.orders where id = order_id for update;
   if not found then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
   if o.paid_at is not null then
     return o; -- a repeated confirmation changes nothing

@@ -44,17 +44,17 @@ begin
   -- Share locks: the package and its service cannot change price or visibility mid-order.
   select * into pkg from public.service_packages p where p.id = order_service_package.package_id for share;
   if not found then
-    raise exception 'package % not found', package_id using errcode = 'P0002';
+    raise exception 'package % not found', package_id using errcode = 'PT404';
   end if;
   select * into svc from public.services s where s.id = pkg.service_id for share;
   if svc.provider_id = buyer then
     raise exception 'you cannot order your own service' using errcode = '42501';
   end if;
   if not svc.is_published or svc.suspended_at is not null then
-    raise exception 'service % is not available for ordering', svc.id using errcode = '55000';
+    raise exception 'service % is not available for ordering', svc.id using errcode = 'PT409';
   end if;
   if not pkg.is_active then
-    raise exception 'package % is no longer offered', pkg.id using errcode = '55000';
+    raise exception 'package % is no longer offered', pkg.id using errcode = 'PT409';
   end if;
 
   o := private.create_order('service', buyer, svc.provider_id, left(svc.title || ' — ' || pkg.name, 200),

@@ -102,9 +102,9 @@ declare
   delivery public.deliveries;
   missing text;
 begin
-  -- State first, then party, as private.transition_order does: a wrong state is 55000 for all.
+  -- State first, then party, as private.transition_order does: a wrong state is PT409 for all.
   if o.status not in ('in_progress', 'revision_requested') then
-    raise exception 'order % is %: no delivery is due', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: no delivery is due', o.id, o.status using errcode = 'PT409';
   end if;
   if not ('seller' = any(private.order_roles(o))) then
     raise exception 'only the seller submits deliveries' using errcode = '42501';
@@ -158,7 +158,7 @@ begin
   end if;
   if o.status = 'delivered' and o.revisions_allowed is not null and o.revisions_used >= o.revisions_allowed
      and 'buyer' = any(private.order_roles(o)) then
-    raise exception 'order % has used all % revisions it includes', o.id, o.revisions_allowed using errcode = '55000';
+    raise exception 'order % has used all % revisions it includes', o.id, o.revisions_allowed using errcode = 'PT409';
   end if;
   o := private.transition_order(o.id, 'revision_requested', private.order_roles(o), auth.uid(), note);
   update public.orders set revisions_used = revisions_used + 1 where id = o.id returning * into o;

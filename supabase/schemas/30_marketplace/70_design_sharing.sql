@@ -69,14 +69,14 @@ begin
   select d.owner_id into design_owner from public.designs d where d.id = create_design_share_link.design_id;
   -- A design the caller does not own is "not found" to them, whether or not it exists.
   if design_owner is null or design_owner is distinct from auth.uid() then
-    raise exception 'design % not found', create_design_share_link.design_id using errcode = 'P0002';
+    raise exception 'design % not found', create_design_share_link.design_id using errcode = 'PT404';
   end if;
   if create_design_share_link.expires_at is not null and create_design_share_link.expires_at <= now() then
     raise exception 'expires_at must be in the future' using errcode = '22023';
   end if;
   if (select count(*) from public.design_share_links l
       where l.design_id = create_design_share_link.design_id and l.revoked_at is null) >= 50 then
-    raise exception 'a design may have at most 50 active share links; revoke some first' using errcode = '55000';
+    raise exception 'a design may have at most 50 active share links; revoke some first' using errcode = 'PT409';
   end if;
   new_token := rtrim(translate(encode(extensions.gen_random_bytes(32), 'base64'), '+/', '-_'), '=');
   insert into public.design_share_links (design_id, owner_id, token_hash, token_prefix, expires_at)
@@ -100,7 +100,7 @@ begin
   update public.design_share_links l set revoked_at = coalesce(l.revoked_at, now())
    where l.id = link_id and l.owner_id = auth.uid();
   if not found then
-    raise exception 'share link % not found', link_id using errcode = 'P0002';
+    raise exception 'share link % not found', link_id using errcode = 'PT404';
   end if;
 end
 $$;
@@ -121,10 +121,10 @@ begin
   select * into link from public.design_share_links l
    where l.token_hash = private.share_token_hash(coalesce(get_shared_design.token, ''));
   if not found or link.revoked_at is not null then
-    raise exception 'share link not found or revoked' using errcode = 'P0002';
+    raise exception 'share link not found or revoked' using errcode = 'PT404';
   end if;
   if link.expires_at is not null and link.expires_at <= now() then
-    raise exception 'share link expired' using errcode = '55000',
+    raise exception 'share link expired' using errcode = 'PT410',
       detail = format('The link expired at %s.', link.expires_at);
   end if;
   select * into design from public.designs d where d.id = link.design_id;
@@ -132,7 +132,7 @@ begin
 end
 $$;
 comment on function public.get_shared_design(text) is
-  'The one design a share token opens. Unknown or revoked token: P0002; expired: 55000 "share link expired".';
+  'The one design a share token opens. Unknown or revoked token: PT404 (HTTP 404); expired: PT410 "share link expired" (HTTP 410).';
 grant execute on function public.get_shared_design(text) to anon, authenticated, service_role;
 
 -- Copies a design the caller may read as its owner or because it is public (not through a
@@ -154,7 +154,7 @@ begin
   select * into source from public.designs d
    where d.id = duplicate_design.design_id and (d.owner_id = caller or d.visibility = 'public');
   if not found then
-    raise exception 'design % not found', duplicate_design.design_id using errcode = 'P0002';
+    raise exception 'design % not found', duplicate_design.design_id using errcode = 'PT404';
   end if;
   insert into public.designs (owner_id, title, description, tags, visibility, pattern, file_paths, duplicated_from)
   values (caller, left(trim(source.title), 113) || ' (copy)', source.description, source.tags, 'private', source.pattern,

@@ -61,16 +61,16 @@ begin
   end if;
   select * into o from public.orders where id = new.order_id;
   if not found or caller is null or caller not in (o.buyer_id, o.seller_id) then
-    raise exception 'order % not found', new.order_id using errcode = 'P0002';
+    raise exception 'order % not found', new.order_id using errcode = 'PT404';
   end if;
   if o.status <> 'completed' then
-    raise exception 'order % is %: reviews open once it is completed', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: reviews open once it is completed', o.id, o.status using errcode = 'PT409';
   end if;
   new.author_id := caller;
   new.author_role := case when caller = o.buyer_id then 'buyer' else 'seller' end;
   new.subject_id := case when caller = o.buyer_id then o.seller_id else o.buyer_id end;
   if new.subject_id is null then
-    raise exception 'the other party of order % no longer has an account', o.id using errcode = '55000';
+    raise exception 'the other party of order % no longer has an account', o.id using errcode = 'PT409';
   end if;
   new.is_hidden := false;
   new.hidden_at := null;
@@ -82,7 +82,7 @@ begin
 end
 $$;
 comment on function private.prepare_review() is
-  'Trigger: checks the caller is a party of the completed order (else P0002 / 55000) and derives author, role and subject.';
+  'Trigger: checks the caller is a party of the completed order (else PT404 / PT409) and derives author, role and subject.';
 
 create trigger reviews_prepare before insert on public.reviews
   for each row execute function private.prepare_review();
@@ -190,7 +190,7 @@ begin
 end
 $$;
 comment on function public.review_order(uuid, integer, text) is
-  'A party of a completed order reviews the other party, once: P0002 unless the caller is a party, 55000 until completed, 23505 the second time.';
+  'A party of a completed order reviews the other party, once: PT404 unless the caller is a party, PT409 until completed, 23505 the second time.';
 grant execute on function public.review_order(uuid, integer, text) to authenticated;
 
 create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
@@ -216,7 +216,7 @@ begin
   where id = review_id
   returning * into r;
   if not found then
-    raise exception 'review % not found', review_id using errcode = 'P0002';
+    raise exception 'review % not found', review_id using errcode = 'PT404';
   end if;
   return r;
 end

@@ -52,7 +52,7 @@ declare
   account public.seller_payment_accounts;
 begin
   if not exists (select 1 from public.profiles p where p.id = acting_user) then
-    raise exception 'user % not found', acting_user using errcode = 'P0002';
+    raise exception 'user % not found', acting_user using errcode = 'PT404';
   end if;
   select * into account from public.seller_payment_accounts a where a.user_id = acting_user;
   return account; -- all nulls when there is none yet
@@ -71,7 +71,7 @@ declare
   stored public.seller_payment_accounts;
 begin
   if not exists (select 1 from public.profiles p where p.id = acting_user) then
-    raise exception 'user % not found', acting_user using errcode = 'P0002';
+    raise exception 'user % not found', acting_user using errcode = 'PT404';
   end if;
   if stripe_account_id is null or stripe_account_id !~ '^acct_[A-Za-z0-9]+$' then
     raise exception 'not a Stripe account id: %', coalesce(stripe_account_id, 'null') using errcode = '22023';

@@ -160,13 +160,13 @@ begin
     if new.amount_captured < old.amount_captured or new.amount_refunded < old.amount_refunded
        or new.amount_transferred < old.amount_transferred or new.amount_reversed < old.amount_reversed
        or new.amount_charged_back < old.amount_charged_back then
-      raise exception 'payment %: amounts never decrease', old.order_id using errcode = '55000';
+      raise exception 'payment %: amounts never decrease', old.order_id using errcode = 'PT409';
     end if;
     if old.amount_captured > 0 and new.amount_captured <> old.amount_captured then
-      raise exception 'payment %: the captured amount is recorded once', old.order_id using errcode = '55000';
+      raise exception 'payment %: the captured amount is recorded once', old.order_id using errcode = 'PT409';
     end if;
     if new.order_id <> old.order_id or new.currency <> old.currency or new.amount <> old.amount then
-      raise exception 'payment %: its order, currency and amount are fixed', old.order_id using errcode = '55000';
+      raise exception 'payment %: its order, currency and amount are fixed', old.order_id using errcode = 'PT409';
     end if;
   end if;
   new.status := private.payment_status(new);
@@ -226,7 +226,7 @@ begin
   end if;
   select * into o from public.orders where id = lock_payment.order_id;
   if not found then
-    raise exception 'order % not found', lock_payment.order_id using errcode = 'P0002';
+    raise exception 'order % not found', lock_payment.order_id using errcode = 'PT404';
   end if;
   insert into public.payments (order_id, buyer_id, seller_id, currency, amount, commission_rate_bps, transfer_group)
   values (o.id, o.buyer_id, o.seller_id, o.currency, o.price_amount, o.commission_rate_bps, 'order_' || o.id)

@@ -8,7 +8,7 @@
 --   record_* (records Stripe's answer and posts the ledger transaction, idempotent; the
 --            webhook calls the same functions, so whichever arrives first books it once)
 --
--- A claim is a one-minute lease: a concurrent second call is refused with 55000 and sends
+-- A claim is a one-minute lease: a concurrent second call is refused with PT409 and sends
 -- nothing to Stripe; a retry after a crash (lease expired) makes the same request with the
 -- same key, which Stripe answers with the object it already made. Every function here is
 -- service-role only and takes acting_user, the caller the edge function identified.
@@ -49,7 +49,7 @@ begin
   is_system := acting_user is null;
   is_admin := acting_user is not null and private.user_has_permission(acting_user, 'marketplace.manage');
   if o.id is null or not (is_system or is_admin or acting_user in (o.buyer_id, o.seller_id)) then
-    raise exception 'order % not found', order_id using errcode = 'P0002';
+    raise exception 'order % not found', order_id using errcode = 'PT404';
   end if;
 end
 $$;
@@ -79,20 +79,20 @@ begin
     raise exception 'only the buyer pays for order %', o.id using errcode = '42501';
   end if;
   if o.status <> 'awaiting_payment' then
-    raise exception 'order % is %: only an order awaiting payment can be paid', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: only an order awaiting payment can be paid', o.id, o.status using errcode = 'PT409';
   end if;
   select * into account from public.seller_payment_accounts a where a.user_id = o.seller_id;
   if not coalesce(account.can_receive_transfers, false) then
     raise exception 'the seller of order % cannot receive payments yet: they must finish setting up payouts', o.id
-      using errcode = '55000';
+      using errcode = 'PT409';
   end if;
   p := private.lock_payment(o.id);
   if p.amount_captured > 0 then
-    raise exception 'order % is already paid', o.id using errcode = '55000';
+    raise exception 'order % is already paid', o.id using errcode = 'PT409';
   end if;
   if p.payment_mode is not null and p.payment_mode <> mode
      and (p.stripe_payment_intent_id is not null or p.checkout_expires_at > now()) then
-    raise exception 'order % is being paid by %: finish or abandon that payment first', o.id, p.payment_mode using errcode = '55000';
+    raise exception 'order % is being paid by %: finish or abandon that payment first', o.id, p.payment_mode using errcode = 'PT409';
   end if;
 
   if mode = 'checkout' and p.stripe_checkout_session_id is not null and p.checkout_expires_at > now() + interval '1 minute' then
@@ -132,7 +132,7 @@ declare
 begin
   select * into p from public.payments where payments.order_id = record_payment_session.order_id for update;
   if not found then
-    raise exception 'order % has no payment', order_id using errcode = 'P0002';
+    raise exception 'order % has no payment', order_id using errcode = 'PT404';
   end if;
   if p.checkout_attempt <> attempt then
     return; -- a later attempt has started
@@ -178,23 +178,23 @@ begin
                               'amount', p.amount_transferred, 'currency', lower(p.currency), 'commission', p.commission_amount);
   end if;
   if o.status = 'disputed' or p.dispute_open then
-    raise exception 'order % is disputed: its escrow is frozen until an admin resolves the dispute', o.id using errcode = '55000';
+    raise exception 'order % is disputed: its escrow is frozen until an admin resolves the dispute', o.id using errcode = 'PT409';
   end if;
   if p.chargeback_open then
-    raise exception 'order % has an open chargeback: its escrow is frozen until Stripe closes it', o.id using errcode = '55000';
+    raise exception 'order % has an open chargeback: its escrow is frozen until Stripe closes it', o.id using errcode = 'PT409';
   end if;
   if o.status <> 'completed' then
-    raise exception 'order % is %: its escrow is released once the buyer approves the delivery', o.id, o.status using errcode = '55000';
+    raise exception 'order % is %: its escrow is released once the buyer approves the delivery', o.id, o.status using errcode = 'PT409';
   end if;
   if p.amount_captured = 0 then
-    raise exception 'order % has not been paid', o.id using errcode = '55000';
+    raise exception 'order % has not been paid', o.id using errcode = 'PT409';
   end if;
   if p.release_claimed_at > now() - interval '1 minute' then
-    raise exception 'a release of order % is in progress', o.id using errcode = '55000';
+    raise exception 'a release of order % is in progress', o.id using errcode = 'PT409';
   end if;
   select * into account from public.seller_payment_accounts a where a.user_id = o.seller_id;
   if not coalesce(account.can_receive_transfers, false) then
-    raise exception 'the seller of order % cannot receive transfers yet', o.id using errcode = '55000';
+    raise exception 'the seller of order % cannot receive transfers yet', o.id using errcode = 'PT409';
   end if;
 
   if p.release_claimed_at is null then
@@ -203,7 +203,7 @@ begin
     releasable := p.amount_captured - p.amount_refunded - p.amount_charged_back - reserved;
     commission := private.commission_of(releasable, p.commission_rate_bps);
     if releasable - commission <= 0 then
-      raise exception 'order % has nothing left to release', o.id using errcode = '55000';
+      raise exception 'order % has nothing left to release', o.id using errcode = 'PT409';
     end if;
     update public.payments set release_claimed_at = now(), commission_amount = commission, release_amount = releasable - commission,
                                transfer_destination = account.stripe_account_id
@@ -295,26 +295,26 @@ declare
   refund public.payment_refunds;
 begin
   if p.amount_captured = 0 then
-    raise exception 'order % has not been paid: there is nothing to refund', p.order_id using errcode = '55000';
+    raise exception 'order % has not been paid: there is nothing to refund', p.order_id using errcode = 'PT409';
   end if;
   if p.chargeback_open then
-    raise exception 'order % has an open chargeback: refunds wait until Stripe closes it', p.order_id using errcode = '55000';
+    raise exception 'order % has an open chargeback: refunds wait until Stripe closes it', p.order_id using errcode = 'PT409';
   end if;
   if p.release_claimed_at is not null and p.stripe_transfer_id is null then
-    raise exception 'a release of order % is in progress', p.order_id using errcode = '55000';
+    raise exception 'a release of order % is in progress', p.order_id using errcode = 'PT409';
   end if;
   select * into in_flight from public.payment_refunds r where r.order_id = p.order_id and r.status = 'requested'
    order by r.created_at limit 1;
   if found then
     if in_flight.claimed_at > now() - interval '1 minute' or (amount is not null and amount <> in_flight.amount) then
-      raise exception 'a refund of order % is in progress', p.order_id using errcode = '55000';
+      raise exception 'a refund of order % is in progress', p.order_id using errcode = 'PT409';
     end if;
     update public.payment_refunds set claimed_at = now() where id = in_flight.id returning * into refund;
   else
     select coalesce(sum(r.amount), 0) into pending from public.payment_refunds r where r.order_id = p.order_id and r.status = 'pending';
     refundable := p.amount_captured - p.amount_refunded - p.amount_charged_back - pending;
     if refundable <= 0 then
-      raise exception 'order % has nothing left to refund', p.order_id using errcode = '55000';
+      raise exception 'order % has nothing left to refund', p.order_id using errcode = 'PT409';
     end if;
     amount := coalesce(amount, refundable);
     if amount <= 0 then
@@ -359,11 +359,11 @@ begin
     raise exception 'only an admin chooses a refund amount' using errcode = '42501';
   end if;
   if o.status = 'disputed' then
-    raise exception 'order % is disputed: it is refunded through the dispute''s resolution', o.id using errcode = '55000';
+    raise exception 'order % is disputed: it is refunded through the dispute''s resolution', o.id using errcode = 'PT409';
   end if;
   if not is_admin and not (o.status = 'cancelled' and o.delivered_at is null) then
     raise exception 'order % is %: without an admin, only a paid order cancelled before delivery is refunded', o.id, o.status
-      using errcode = '55000';
+      using errcode = 'PT409';
   end if;
   if coalesce(trim(reason), '') = '' then
     raise exception 'a refund needs a reason' using errcode = '22023';
@@ -425,7 +425,7 @@ declare
 begin
   select * into r from public.payment_refunds where id = refund_id for update;
   if not found then
-    raise exception 'refund % not found', refund_id using errcode = 'P0002';
+    raise exception 'refund % not found', refund_id using errcode = 'PT404';
   end if;
   if r.stripe_refund_id is not null and stripe_refund_id is not null and r.stripe_refund_id <> stripe_refund_id then
     return 'ignored: another Stripe refund';
@@ -463,7 +463,7 @@ declare
 begin
   select * into r from public.payment_refunds where id = refund_id for update;
   if not found then
-    raise exception 'refund % not found', refund_id using errcode = 'P0002';
+    raise exception 'refund % not found', refund_id using errcode = 'PT404';
   end if;
   if r.reversal_recorded or r.reversal_amount = 0 then
     return 'ignored: nothing to record';
@@ -531,7 +531,7 @@ begin
   end if;
   select * into d from public.disputes where disputes.order_id = o.id and status = 'open' for update;
   if not found then
-    raise exception 'order % has no open dispute', o.id using errcode = '55000';
+    raise exception 'order % has no open dispute', o.id using errcode = 'PT409';
   end if;
   p := private.lock_payment(o.id);
   if resolution = 'release' and refund_amount is not null

@@ -157,9 +157,9 @@ Deno.test("deleting empties the folders erasure names, then deletes the user", a
 
 // What the database refuses is answered as every function answers it (orThrow): the caller's
 // 4xx, not a 500, and the account stays; what it fails at is the server's 500.
-Deno.test("erasure refused with P0002 is 404 not_found, and nothing is deleted", async () => {
+Deno.test("erasure refused with PT404 is 404 not_found, and nothing is deleted", async () => {
   const refusals = {
-    "rpc/erase_account": { status: 404, code: "P0002", message: `user ${uid} not found` },
+    "rpc/erase_account": { status: 404, code: "PT404", message: `user ${uid} not found` },
   };
   await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
     const res = await handler(post({ password, confirm: "DELETE" }));

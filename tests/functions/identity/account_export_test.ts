@@ -127,7 +127,7 @@ Deno.test("an answer of the wrong shape is the server's 500, and nothing is stor
 // caller's 4xx, not a 500; a code the project does not map stays the server's 500.
 const refusals = [
   { code: "42501", status: 403, error: "forbidden", message: "permission denied for table" },
-  { code: "P0002", status: 404, error: "not_found", message: "profile not found" },
+  { code: "PT404", status: 404, error: "not_found", message: "profile not found" },
   { code: "XX000", status: 500, error: "internal_error", message: "internal error" },
 ] as const;
 

@@ -38,8 +38,8 @@ Deno.test("accept-bid's body is exactly one bid id", () => {
 Deno.test("accept_bid refusing is the caller's 4xx, with the database's message", async (t) => {
   const refusals = [
     { code: "42501", status: 403, error: "forbidden", message: "only the project owner accepts" },
-    { code: "55000", status: 409, error: "conflict", message: "the project is closed" },
-    { code: "P0002", status: 404, error: "not_found", message: "bid not found" },
+    { code: "PT409", status: 409, error: "conflict", message: "the project is closed" },
+    { code: "PT404", status: 404, error: "not_found", message: "bid not found" },
   ];
   for (const { code, status, error, message } of refusals) {
     await t.step(code, async () => {

@@ -245,11 +245,13 @@ Deno.test("a share token is checked by get_shared_design and must open this desi
 
 Deno.test("revoked and expired share tokens are refused in the error format", async () => {
   const cases = [
-    { code: "P0002", message: "share link not found or revoked", status: 404, error: "not_found" },
-    { code: "55000", message: "share link expired", status: 410, error: "share_link_expired" },
+    { code: "PT404", message: "share link not found or revoked", status: 404, error: "not_found" },
+    { code: "PT410", message: "share link expired", status: 410, error: "share_link_expired" },
   ];
   for (const c of cases) {
-    const rpc = { get_shared_design: { status: 400, body: { code: c.code, message: c.message } } };
+    const rpc = {
+      get_shared_design: { status: c.status, body: { code: c.code, message: c.message } },
+    };
     await withFakeSupabase({ ...baseState, rpc }, async () => {
       const res = await handler(
         post({ design_id: designId, format: "svg", share_token: "tok" }, "anon-key"),

@@ -117,7 +117,7 @@ Deno.test("Elements clients get a PaymentIntent for the order's amount, keyed by
 
 Deno.test("a refused payment (wrong state, stranger, seller not ready) sends nothing to Stripe", async () => {
   for (
-    const [code, status] of [["55000", 409], ["P0002", 404], ["42501", 403]] as const
+    const [code, status] of [["PT409", 409], ["PT404", 404], ["42501", 403]] as const
   ) {
     const { db } = fakeDb({ begin_payment: dbError(code, "refused") });
     const fake = fakeStripe();

@@ -124,7 +124,7 @@ Deno.test("an order already released answers with its transfer and sends nothing
 });
 
 Deno.test("a refused release (disputed, in flight, not the buyer, unknown) sends nothing to Stripe", async () => {
-  for (const [code, status] of [["55000", 409], ["42501", 403], ["P0002", 404]] as const) {
+  for (const [code, status] of [["PT409", 409], ["42501", 403], ["PT404", 404]] as const) {
     const { db } = fakeDb({ claim_release: dbError(code, "refused") });
     const fake = fakeStripe();
     strictEqual(await statusOf(releaseOrder({ db, stripe: fake.stripe }, buyer, orderId)), status);
@@ -198,7 +198,7 @@ Deno.test("the scheduled path releases every due escrow as the system and report
     claim_release: (args: Record<string, unknown>) =>
       args.order_id === orderId
         ? releaseClaim
-        : dbError("55000", "seller cannot receive transfers"),
+        : dbError("PT409", "seller cannot receive transfers"),
     record_release: "applied",
   });
   const fake = fakeStripe();
@@ -219,7 +219,7 @@ Deno.test("the scheduled path refunds every order cancelled before delivery, in 
     claim_refund: (args: Record<string, unknown>) =>
       args.order_id === orderId
         ? refundClaim(0)
-        : dbError("55000", `a refund of order ${other} is in progress`),
+        : dbError("PT409", `a refund of order ${other} is in progress`),
     record_refund: "applied",
   });
   const fake = fakeStripe();
@@ -300,8 +300,8 @@ Deno.test("a refund after release first reverses the seller's share, keyed rever
 
 Deno.test("a refused refund (above refundable, not allowed, wrong state) sends nothing to Stripe", async () => {
   for (
-    const [code, status] of [["22023", 400], ["42501", 403], ["55000", 409], [
-      "P0002",
+    const [code, status] of [["22023", 400], ["42501", 403], ["PT409", 409], [
+      "PT404",
       404,
     ]] as const
   ) {
@@ -360,7 +360,7 @@ Deno.test("resolving a dispute with a split refunds the buyer, then releases the
 });
 
 Deno.test("a dispute resolution refused (not an admin, no open dispute) sends nothing to Stripe", async () => {
-  for (const [code, status] of [["42501", 403], ["55000", 409]] as const) {
+  for (const [code, status] of [["42501", 403], ["PT409", 409]] as const) {
     const { db } = fakeDb({ resolve_dispute: dbError(code, "refused") });
     const fake = fakeStripe();
     const promise = resolveDispute(

@@ -44,7 +44,7 @@ describe("identity: addresses", () => {
     expect((await stranger.client.from("addresses").select("id").eq("user_id", owner.id)).data)
       .toEqual([]);
     const steal = await stranger.client.rpc("set_default_address", { address_id: work.data!.id });
-    expect(steal.error?.code).toBe("P0002");
+    expect(steal).toMatchObject({ status: 404, error: { code: "PT404" } });
     const planted = await stranger.client.from("addresses").insert(
       { ...address(), user_id: owner.id } as never,
     );

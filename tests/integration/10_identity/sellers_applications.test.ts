@@ -49,7 +49,7 @@ describe("identity: seller applications", () => {
       decision: "rejected",
       reason: "late",
     });
-    expect(again.error?.code).toBe("55000");
+    expect(again).toMatchObject({ status: 409, error: { code: "PT409" } });
   });
 
   it("refuses an application without accepted terms", async () => {

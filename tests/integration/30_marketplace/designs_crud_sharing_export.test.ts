@@ -134,7 +134,7 @@ describe("designs through supabase-js", () => {
     expect(copy.data?.pattern).toEqual(pattern);
 
     const refused = await stranger.client.rpc("duplicate_design", { design_id: secret.id });
-    expect(refused.error?.code).toBe("P0002");
+    expect(refused).toMatchObject({ status: 404, error: { code: "PT404" } });
 
     const own = await owner.client.rpc("duplicate_design", { design_id: secret.id });
     expect(own.data?.title).toBe("Secret coat (copy)");
@@ -166,9 +166,9 @@ describe("designs through supabase-js", () => {
     const revoked = await owner.client.rpc("revoke_design_share_link", { link_id: link.id });
     expect(revoked.error).toBeNull();
     const afterRevoke = await anon.rpc("get_shared_design", { token: link.token });
-    expect(afterRevoke.error).toMatchObject({
-      code: "P0002",
-      message: "share link not found or revoked",
+    expect(afterRevoke).toMatchObject({
+      status: 404,
+      error: { code: "PT404", message: "share link not found or revoked" },
     });
 
     // An expired link: moved a day into the past with the service role, as time would.
@@ -183,10 +183,13 @@ describe("designs through supabase-js", () => {
       .eq("id", expiring.id);
     expect(moved.error).toBeNull();
     const expired = await anon.rpc("get_shared_design", { token: expiring.token });
-    expect(expired.error).toMatchObject({ code: "55000", message: "share link expired" });
+    expect(expired).toMatchObject({
+      status: 410,
+      error: { code: "PT410", message: "share link expired" },
+    });
 
     const unknown = await anon.rpc("get_shared_design", { token: "x".repeat(43) });
-    expect(unknown.error?.code).toBe("P0002");
+    expect(unknown).toMatchObject({ status: 404, error: { code: "PT404" } });
   });
 });
 

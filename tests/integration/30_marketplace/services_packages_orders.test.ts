@@ -264,10 +264,10 @@ describe("services and packages (002) through supabase-js", () => {
     expect(
       (await buyer.client.rpc("order_service_package", { package_id: packageIds.Retired })).error
         ?.code,
-    ).toBe("55000");
+    ).toBe("PT409");
     expect(
       (await buyer.client.rpc("order_service_package", { package_id: randomUUID() })).error?.code,
-    ).toBe("P0002");
+    ).toBe("PT404");
     expect(
       (await buyer.client.rpc("order_service_package", {
         package_id: packageIds.Basic,
@@ -282,7 +282,7 @@ describe("services and packages (002) through supabase-js", () => {
     expect(
       (await buyer.client.rpc("order_service_package", { package_id: packageIds.Basic })).error
         ?.code,
-    ).toBe("55000");
+    ).toBe("PT409");
     expect((await client().from("services").select("id").eq("id", serviceId)).data).toEqual([]);
     await provider.client.from("services").update({ is_published: true }).eq("id", serviceId);
   });

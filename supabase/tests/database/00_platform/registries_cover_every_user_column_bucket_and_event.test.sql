@@ -179,7 +179,7 @@ select results_eq(
 );
 select is((select email from public.invite_redemptions where code = 'REGCODE-1'), null,
   'erasure anonymises what has no foreign key (the redemption''s e-mail), and the use still counts');
-select throws_ok(format($$ select * from ops.erase_account(%L) $$, unknown_id), 'P0002', format('user %s not found', unknown_id),
+select throws_ok(format($$ select * from ops.erase_account(%L) $$, unknown_id), 'PT404', format('user %s not found', unknown_id),
   'erasure of an unknown user is refused') from gen_random_uuid() unknown_id;
 select tests.clear_authentication();
 delete from public.user_roles where role_id = (select id from public.roles where name = 'admin');

@@ -33,7 +33,7 @@ select throws_ok($$select private.call_edge_function('payments-release')$$,
 
 select tests.authenticate_as_service_role();
 select is((select count(*)::integer from ops.scheduled_jobs()), 4, 'the service role lists every job');
-select throws_ok($$select ops.run_scheduled_job('no-such-job')$$, 'P0002', 'no scheduled job named no-such-job',
+select throws_ok($$select ops.run_scheduled_job('no-such-job')$$, 'PT404', 'no scheduled job named no-such-job',
   'an unknown job is refused by name');
 
 -- Running payments-release-due queues exactly one POST, sent when the transaction commits.

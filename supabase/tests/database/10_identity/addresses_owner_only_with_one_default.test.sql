@@ -100,12 +100,12 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.set_default_address(current_setting('tests.stranger_address')::uuid) $$,
-  'P0002', format('address %s not found', current_setting('tests.stranger_address')),
+  'PT404', format('address %s not found', current_setting('tests.stranger_address')),
   'set_default_address refuses another user''s address as not found'
 );
 select throws_ok(
   format($$ select public.set_default_address(%L) $$, unknown_id),
-  'P0002', format('address %s not found', unknown_id), 'set_default_address refuses an unknown address'
+  'PT404', format('address %s not found', unknown_id), 'set_default_address refuses an unknown address'
 ) from gen_random_uuid() unknown_id;
 select results_eq(
   $$ select label from public.addresses where is_default $$,

@@ -164,7 +164,7 @@ select throws_ok(
 );
 select throws_ok(
   format($$ select public.review_seller_application(%L, 'approved') $$, unknown_id),
-  'P0002', format('seller application %s not found', unknown_id),
+  'PT404', format('seller application %s not found', unknown_id),
   'reviewing an unknown application is refused as not found'
 ) from gen_random_uuid() unknown_id;
 select results_eq(
@@ -189,7 +189,7 @@ select isnt_empty(
 );
 select throws_ok(
   $$ select public.review_seller_application(pg_temp.application_of('sell-applicant@example.com'), 'rejected', 'changed my mind') $$,
-  '55000', format('application %s is already approved', pg_temp.application_of('sell-applicant@example.com')),
+  'PT409', format('application %s is already approved', pg_temp.application_of('sell-applicant@example.com')),
   'an application cannot be reviewed twice'
 );
 select results_eq(

@@ -66,16 +66,16 @@ select throws_ok(
 );
 select throws_ok(
   format($$ select ops.accept_bid(%L, tests.get_user_id('acc-owner@example.com')) $$, unknown_id),
-  'P0002', format('bid %s not found', unknown_id), 'an unknown bid is not found'
+  'PT404', format('bid %s not found', unknown_id), 'an unknown bid is not found'
 ) from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ select ops.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
-  '55000', format('bid %s is withdrawn: only a pending bid can be accepted', tests.bid_of('acc-tailor3@example.com', 'Ball gown')),
+  'PT409', format('bid %s is withdrawn: only a pending bid can be accepted', tests.bid_of('acc-tailor3@example.com', 'Ball gown')),
   'a withdrawn bid cannot be accepted'
 );
 select throws_ok(
   $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
-  '55000', format('bid %s is rejected: only a pending bid can be accepted', tests.bid_of('acc-tailor2@example.com', 'Morning coat')),
+  'PT409', format('bid %s is rejected: only a pending bid can be accepted', tests.bid_of('acc-tailor2@example.com', 'Morning coat')),
   'a rejected bid cannot be accepted'
 );
 
@@ -163,7 +163,7 @@ select throws_ok(
 );
 select throws_ok(
   $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
-  '55000', format('project %s is in_progress: it no longer accepts bids', tests.project_of('Ball gown')),
+  'PT409', format('project %s is in_progress: it no longer accepts bids', tests.project_of('Ball gown')),
   'another bid on the project cannot be accepted afterwards'
 );
 select tests.clear_authentication();

@@ -70,17 +70,17 @@ select throws_ok(
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Closed cape'), 9000, 10) $$,
-  '55000', format('project %s is closed: it no longer takes bids', tests.project_of('Closed cape')),
+  'PT409', format('project %s is closed: it no longer takes bids', tests.project_of('Closed cape')),
   'a closed project takes no bids'
 );
 select throws_ok(
   $$ insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Busy blazer'), 9000, 10) $$,
-  '55000', format('project %s is in_progress: it no longer takes bids', tests.project_of('Busy blazer')),
+  'PT409', format('project %s is in_progress: it no longer takes bids', tests.project_of('Busy blazer')),
   'a project in progress takes no bids'
 );
 select throws_ok(
   format($$ insert into public.bids (project_id, amount, duration_days) values (%L, 9000, 10) $$, unknown_id),
-  'P0002', format('project %s not found', unknown_id), 'a bid on an unknown project is not found'
+  'PT404', format('project %s not found', unknown_id), 'a bid on an unknown project is not found'
 ) from gen_random_uuid() unknown_id;
 
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
@@ -143,7 +143,7 @@ select isnt_empty(
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
   $$ update public.projects set currency = 'USD' where id = tests.project_of('Kimono') $$,
-  '55000', format('project %s has bids in JPY: its currency cannot change', tests.project_of('Kimono')),
+  'PT409', format('project %s has bids in JPY: its currency cannot change', tests.project_of('Kimono')),
   'a project''s currency cannot change once it has bids (their amounts are in it)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
@@ -186,17 +186,17 @@ select is(
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  'P0002', format('bid %s not found', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'PT404', format('bid %s not found', tests.bid_of('bid-tailor@example.com', 'Kimono')),
   'a tailor cannot withdraw another tailor''s bid (not found)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  'P0002', format('bid %s not found', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'PT404', format('bid %s not found', tests.bid_of('bid-tailor@example.com', 'Kimono')),
   'the project owner cannot withdraw a bid (not found)'
 );
 select throws_ok(format($$ select public.withdraw_bid(%L) $$, unknown_id),
-  'P0002', format('bid %s not found', unknown_id),
+  'PT404', format('bid %s not found', unknown_id),
   'withdrawing an unknown bid is not found') from gen_random_uuid() unknown_id;
 
 select tests.authenticate_as(tests.get_user_id('bid-tailor@example.com'));
@@ -207,7 +207,7 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  '55000', format('bid %s is withdrawn, only a pending bid can be withdrawn', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'PT409', format('bid %s is withdrawn, only a pending bid can be withdrawn', tests.bid_of('bid-tailor@example.com', 'Kimono')),
   'a bid cannot be withdrawn twice'
 );
 select is_empty(
@@ -216,13 +216,13 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
-  'P0002', format('bid %s not found', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'PT404', format('bid %s not found', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
   'another tailor''s accepted bid is not found'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
-  '55000', format('bid %s is accepted, only a pending bid can be withdrawn', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'PT409', format('bid %s is accepted, only a pending bid can be withdrawn', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
   'an accepted bid cannot be withdrawn'
 );
 
@@ -230,27 +230,27 @@ select throws_ok(
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  'P0002', format('bid %s not found', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'PT404', format('bid %s not found', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
   'a tailor cannot reject (their own) bid'
 );
 select tests.authenticate_as(tests.get_user_id('bid-stranger@example.com'));
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  'P0002', format('bid %s not found', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'PT404', format('bid %s not found', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
   'a stranger cannot reject a bid (not found)'
 );
 select tests.authenticate_as(tests.get_user_id('bid-owner@example.com'));
 select throws_ok(format($$ select public.reject_bid(%L) $$, unknown_id),
-  'P0002', format('bid %s not found', unknown_id),
+  'PT404', format('bid %s not found', unknown_id),
   'rejecting an unknown bid is not found') from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor@example.com', 'Kimono')) $$,
-  '55000', format('bid %s is withdrawn, only a pending bid can be rejected', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'PT409', format('bid %s is withdrawn, only a pending bid can be rejected', tests.bid_of('bid-tailor@example.com', 'Kimono')),
   'a withdrawn bid cannot be rejected'
 );
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
-  '55000', format('bid %s is accepted, only a pending bid can be rejected', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'PT409', format('bid %s is accepted, only a pending bid can be rejected', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
   'an accepted bid cannot be rejected'
 );
 select results_eq(
@@ -260,13 +260,13 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.reject_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  '55000', format('bid %s is rejected, only a pending bid can be rejected', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'PT409', format('bid %s is rejected, only a pending bid can be rejected', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
   'a bid cannot be rejected twice'
 );
 select tests.authenticate_as(tests.get_user_id('bid-tailor2@example.com'));
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor2@example.com', 'Kimono')) $$,
-  '55000', format('bid %s is rejected, only a pending bid can be withdrawn', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'PT409', format('bid %s is rejected, only a pending bid can be withdrawn', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
   'a rejected bid cannot be withdrawn'
 );
 select is_empty(

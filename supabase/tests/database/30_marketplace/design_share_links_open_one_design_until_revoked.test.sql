@@ -80,16 +80,16 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.create_design_share_link(current_setting('tests.secret')::uuid) $$,
-  'P0002', format('design %s not found', current_setting('tests.secret')),
+  'PT404', format('design %s not found', current_setting('tests.secret')),
   'a stranger cannot share someone else''s design'
 );
 select throws_ok(
   $$ select public.create_design_share_link(current_setting('tests.open')::uuid) $$,
-  'P0002', format('design %s not found', current_setting('tests.open')), 'not even a public one'
+  'PT404', format('design %s not found', current_setting('tests.open')), 'not even a public one'
 );
 select throws_ok(
   $$ select public.revoke_design_share_link(current_setting('tests.token_link')::uuid) $$,
-  'P0002', format('share link %s not found', current_setting('tests.token_link')),
+  'PT404', format('share link %s not found', current_setting('tests.token_link')),
   'a stranger cannot revoke the owner''s link'
 );
 select is_empty(
@@ -111,19 +111,19 @@ select results_eq(
 );
 select throws_ok(
   $$ select public.get_shared_design(current_setting('tests.token_to_revoke')) $$,
-  'P0002', 'share link not found or revoked', 'a revoked token opens nothing'
+  'PT404', 'share link not found or revoked', 'a revoked token opens nothing'
 );
 select throws_ok(
   $$ select public.get_shared_design(current_setting('tests.token_to_expire')) $$,
-  '55000', 'share link expired', 'an expired token says so'
+  'PT410', 'share link expired', 'an expired token says so'
 );
 select throws_ok(
   $$ select public.get_shared_design('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') $$,
-  'P0002', 'share link not found or revoked', 'an unknown token opens nothing'
+  'PT404', 'share link not found or revoked', 'an unknown token opens nothing'
 );
 select throws_ok(
   $$ select public.get_shared_design(null) $$,
-  'P0002', 'share link not found or revoked', 'a missing token opens nothing'
+  'PT404', 'share link not found or revoked', 'a missing token opens nothing'
 );
 select throws_ok(
   $$ select public.create_design_share_link(current_setting('tests.secret')::uuid) $$,
@@ -138,7 +138,7 @@ select throws_ok(
 select tests.authenticate_as(tests.get_user_id('share-stranger@example.com'));
 select throws_ok(
   $$ select public.duplicate_design(current_setting('tests.secret')::uuid) $$,
-  'P0002', format('design %s not found', current_setting('tests.secret')), 'a stranger cannot copy a private design'
+  'PT404', format('design %s not found', current_setting('tests.secret')), 'a stranger cannot copy a private design'
 );
 select results_eq(
   $$ select title, visibility, owner_id, duplicated_from, file_paths
@@ -177,7 +177,7 @@ select is_empty(
 delete from public.designs where id = current_setting('tests.secret')::uuid;
 select throws_ok(
   $$ select public.get_shared_design(current_setting('tests.token')) $$,
-  'P0002', 'share link not found or revoked', 'a deleted design''s links open nothing'
+  'PT404', 'share link not found or revoked', 'a deleted design''s links open nothing'
 );
 
 select * from finish();

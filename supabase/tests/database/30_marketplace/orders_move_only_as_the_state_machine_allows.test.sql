@@ -2,8 +2,8 @@
 -- order is driven there through the real functions, and every public action is tried by the
 -- buyer, the seller, a stranger, an admin (marketplace.manage) and the service role. An
 -- action either succeeds, leaving the status private.order_transitions allows, or fails with
--- 55000 (not from this state), 42501 (this state, but not this caller; or no EXECUTE) or
--- P0002 (a stranger: the order does not exist for them). Then the rules around the moves:
+-- PT409 (not from this state), 42501 (this state, but not this caller; or no EXECUTE) or
+-- PT404 (a stranger: the order does not exist for them). Then the rules around the moves:
 -- requirement approvals, revision allowances, what clients may write, who reads what, the
 -- timeline and the project following its order.
 begin;
@@ -97,97 +97,97 @@ grant execute on function pg_temp.o(text) to authenticated, anon, service_role;
 select results_eq(
   $$ select * from pg_temp.matrix('awaiting_requirements') $$,
   $$ values
-    ('approve_requirements', 'ok:awaiting_requirements', 'ok:awaiting_requirements', 'P0002', '42501', '42501'),
-    ('record_order_payment', '42501', '42501', '42501', '42501', '55000'),
-    ('submit_delivery',      '55000', '55000', 'P0002', '55000', '42501'),
-    ('approve_delivery',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         '55000', '55000', 'P0002', '55000', '42501'),
-    ('cancel_order',         'ok:cancelled', 'ok:cancelled', 'P0002', 'ok:cancelled', '42501') $$,
+    ('approve_requirements', 'ok:awaiting_requirements', 'ok:awaiting_requirements', 'PT404', '42501', '42501'),
+    ('record_order_payment', '42501', '42501', '42501', '42501', 'PT409'),
+    ('submit_delivery',      'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('approve_delivery',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('cancel_order',         'ok:cancelled', 'ok:cancelled', 'PT404', 'ok:cancelled', '42501') $$,
   'awaiting_requirements: each party approves (one approval leaves it waiting), either party or an admin cancels'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('awaiting_payment') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
     ('record_order_payment', '42501', '42501', '42501', '42501', 'ok:in_progress'),
-    ('submit_delivery',      '55000', '55000', 'P0002', '55000', '42501'),
-    ('approve_delivery',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         '55000', '55000', 'P0002', '55000', '42501'),
-    ('cancel_order',         'ok:cancelled', 'ok:cancelled', 'P0002', 'ok:cancelled', '42501') $$,
+    ('submit_delivery',      'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('approve_delivery',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('cancel_order',         'ok:cancelled', 'ok:cancelled', 'PT404', 'ok:cancelled', '42501') $$,
   'awaiting_payment: the service role records payment, either party or an admin cancels'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('in_progress') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
     ('record_order_payment', '42501', '42501', '42501', '42501', 'ok:in_progress'),
-    ('submit_delivery',      '42501', 'ok:delivered', 'P0002', '42501', '42501'),
-    ('approve_delivery',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         'ok:disputed', '42501', 'P0002', '42501', '42501'),
-    ('cancel_order',         '42501', 'ok:cancelled', 'P0002', 'ok:cancelled', '42501') $$,
+    ('submit_delivery',      '42501', 'ok:delivered', 'PT404', '42501', '42501'),
+    ('approve_delivery',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'ok:disputed', '42501', 'PT404', '42501', '42501'),
+    ('cancel_order',         '42501', 'ok:cancelled', 'PT404', 'ok:cancelled', '42501') $$,
   'in_progress: the seller delivers or steps back, the buyer disputes, an admin cancels; a repeated payment changes nothing'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('delivered') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
     ('record_order_payment', '42501', '42501', '42501', '42501', 'ok:delivered'),
-    ('submit_delivery',      '55000', '55000', 'P0002', '55000', '42501'),
-    ('approve_delivery',     'ok:completed', '42501', 'P0002', '42501', '42501'),
-    ('request_revision',     'ok:revision_requested', '42501', 'P0002', '42501', '42501'),
-    ('open_dispute',         'ok:disputed', '42501', 'P0002', '42501', '42501'),
-    ('cancel_order',         '55000', '55000', 'P0002', '55000', '42501') $$,
+    ('submit_delivery',      'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('approve_delivery',     'ok:completed', '42501', 'PT404', '42501', '42501'),
+    ('request_revision',     'ok:revision_requested', '42501', 'PT404', '42501', '42501'),
+    ('open_dispute',         'ok:disputed', '42501', 'PT404', '42501', '42501'),
+    ('cancel_order',         'PT409', 'PT409', 'PT404', 'PT409', '42501') $$,
   'delivered: the buyer approves, asks for a revision or disputes; nobody cancels'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('revision_requested') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
     ('record_order_payment', '42501', '42501', '42501', '42501', 'ok:revision_requested'),
-    ('submit_delivery',      '42501', 'ok:delivered', 'P0002', '42501', '42501'),
-    ('approve_delivery',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         'ok:disputed', '42501', 'P0002', '42501', '42501'),
-    ('cancel_order',         '42501', 'ok:cancelled', 'P0002', 'ok:cancelled', '42501') $$,
+    ('submit_delivery',      '42501', 'ok:delivered', 'PT404', '42501', '42501'),
+    ('approve_delivery',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'ok:disputed', '42501', 'PT404', '42501', '42501'),
+    ('cancel_order',         '42501', 'ok:cancelled', 'PT404', 'ok:cancelled', '42501') $$,
   'revision_requested: the seller delivers again or steps back, the buyer disputes, an admin cancels'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('completed') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
     ('record_order_payment', '42501', '42501', '42501', '42501', 'ok:completed'),
-    ('submit_delivery',      '55000', '55000', 'P0002', '55000', '42501'),
-    ('approve_delivery',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         '55000', '55000', 'P0002', '55000', '42501'),
-    ('cancel_order',         '55000', '55000', 'P0002', '55000', '42501') $$,
+    ('submit_delivery',      'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('approve_delivery',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('cancel_order',         'PT409', 'PT409', 'PT404', 'PT409', '42501') $$,
   'completed: final, nothing moves it'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('disputed') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
     ('record_order_payment', '42501', '42501', '42501', '42501', 'ok:disputed'),
-    ('submit_delivery',      '55000', '55000', 'P0002', '55000', '42501'),
-    ('approve_delivery',     '42501', '42501', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         '55000', '55000', 'P0002', '55000', '42501'),
-    ('cancel_order',         '42501', '42501', 'P0002', '55000', '42501') $$,
+    ('submit_delivery',      'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('approve_delivery',     '42501', '42501', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('cancel_order',         '42501', '42501', 'PT404', 'PT409', '42501') $$,
   'disputed: nothing moves it while the dispute is open, not even an admin''s approval or cancellation'
 );
 select results_eq(
   $$ select * from pg_temp.matrix('cancelled') $$,
   $$ values
-    ('approve_requirements', '55000', '55000', 'P0002', '55000', '42501'),
-    ('record_order_payment', '42501', '42501', '42501', '42501', '55000'),
-    ('submit_delivery',      '55000', '55000', 'P0002', '55000', '42501'),
-    ('approve_delivery',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('request_revision',     '55000', '55000', 'P0002', '55000', '42501'),
-    ('open_dispute',         '55000', '55000', 'P0002', '55000', '42501'),
-    ('cancel_order',         '55000', '55000', 'P0002', '55000', '42501') $$,
+    ('approve_requirements', 'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('record_order_payment', '42501', '42501', '42501', '42501', 'PT409'),
+    ('submit_delivery',      'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('approve_delivery',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('request_revision',     'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('open_dispute',         'PT409', 'PT409', 'PT404', 'PT409', '42501'),
+    ('cancel_order',         'PT409', 'PT409', 'PT404', 'PT409', '42501') $$,
   'cancelled: final, and a payment for a cancelled unpaid order is refused'
 );
 
@@ -255,18 +255,18 @@ select pg_temp.act_as('buyer');
 select throws_ok(
   $$ insert into public.project_requirements (project_id, title)
      select project_id, 'Afterthought' from public.orders where id = pg_temp.o('reqs') $$,
-  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
+  'PT409', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
   'requirements cannot be added once both parties approved'
 );
 select throws_ok(
   $$ update public.project_requirements set title = 'Fit: slim'
       where project_id = (select project_id from public.orders where id = pg_temp.o('reqs')) $$,
-  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
+  'PT409', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
   'requirements cannot be edited once both parties approved'
 );
 select throws_ok(
   $$ delete from public.project_requirements where project_id = (select project_id from public.orders where id = pg_temp.o('reqs')) $$,
-  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
+  'PT409', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', (select project_id from public.orders where id = pg_temp.o('reqs'))),
   'requirements cannot be removed once both parties approved'
 );
 
@@ -292,7 +292,7 @@ select is(
 );
 select throws_ok(
   format($$ select ops.record_order_payment(%L) $$, unknown_id),
-  'P0002', format('order %s not found', unknown_id), 'a payment for an unknown order is not found'
+  'PT404', format('order %s not found', unknown_id), 'a payment for an unknown order is not found'
 ) from gen_random_uuid() unknown_id;
 
 -- Bad arguments -------------------------------------------------------------------------
@@ -304,7 +304,7 @@ select throws_ok($$ select public.open_dispute(pg_temp.o('reqs'), 'bad') $$,
   '22023', 'a dispute needs a reason of at least 10 characters',
   'a dispute needs a reason of 10 characters');
 select throws_ok(format($$ select public.approve_delivery(%L) $$, unknown_id),
-  'P0002', format('order %s not found', unknown_id),
+  'PT404', format('order %s not found', unknown_id),
   'an unknown order is not found') from gen_random_uuid() unknown_id;
 
 -- Revisions allowance -------------------------------------------------------------------
@@ -327,7 +327,7 @@ select public.submit_delivery(pg_temp.o('revisions'), 'Waist taken in');
 select pg_temp.act_as('buyer');
 select throws_ok(
   $$ select public.request_revision(pg_temp.o('revisions'), 'And the sleeves') $$,
-  '55000', format('order %s has used all 1 revisions it includes', pg_temp.o('revisions')), 'no revision is left'
+  'PT409', format('order %s has used all 1 revisions it includes', pg_temp.o('revisions')), 'no revision is left'
 );
 select results_eq(
   $$ select status from public.approve_delivery(pg_temp.o('revisions')) $$,

@@ -215,12 +215,12 @@ select is_empty(
 );
 select throws_ok(
   $$ select public.close_project(tests.project_of('Wedding suit')) $$,
-  'P0002', format('project %s not found', tests.project_of('Wedding suit')),
+  'PT404', format('project %s not found', tests.project_of('Wedding suit')),
   'a stranger cannot close another user''s project (not found)'
 );
 select throws_ok(
   format($$ select public.close_project(%L) $$, unknown_id),
-  'P0002', format('project %s not found', unknown_id), 'closing an unknown project is not found'
+  'PT404', format('project %s not found', unknown_id), 'closing an unknown project is not found'
 ) from gen_random_uuid() unknown_id;
 
 -- bidders, closing ----------------------------------------------------------------------
@@ -241,7 +241,7 @@ select ok(
 );
 select throws_ok(
   $$ select public.close_project(tests.project_of('Wedding suit')) $$,
-  '55000', format('project %s is closed, only an open project can be closed', tests.project_of('Wedding suit')),
+  'PT409', format('project %s is closed, only an open project can be closed', tests.project_of('Wedding suit')),
   'a project cannot be closed twice'
 );
 select results_eq(
@@ -255,7 +255,7 @@ select is_empty(
 );
 select throws_ok(
   $$ insert into public.project_requirements (project_id, title) values (tests.project_of('Wedding suit'), 'Late idea') $$,
-  '55000', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', tests.project_of('Wedding suit')),
+  'PT409', format('the requirements of project %s are settled: they change only while the project is open or awaiting approval', tests.project_of('Wedding suit')),
   'requirements of a closed project are settled'
 );
 select throws_ok(

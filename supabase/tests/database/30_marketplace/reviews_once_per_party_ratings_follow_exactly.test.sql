@@ -96,18 +96,18 @@ select throws_ok(
 );
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-buyer2@example.com'), 1) $$,
-  'P0002', format('order %s not found', pg_temp.order_for('rv-buyer2@example.com')),
+  'PT404', format('order %s not found', pg_temp.order_for('rv-buyer2@example.com')),
   'reviewing someone else''s order: not found'
 );
 select throws_ok(
   format($$ select public.review_order(%L, 1) $$, unknown_id),
-  'P0002', format('order %s not found', unknown_id), 'reviewing an unknown order: not found'
+  'PT404', format('order %s not found', unknown_id), 'reviewing an unknown order: not found'
 ) from gen_random_uuid() unknown_id;
 
 select tests.authenticate_as(tests.get_user_id('rv-stranger@example.com'));
 select throws_ok(
   $$ select public.review_order(pg_temp.order_for('rv-stranger@example.com'), 5) $$,
-  '55000', format('order %s is awaiting_payment: reviews open once it is completed', pg_temp.order_for('rv-stranger@example.com')),
+  'PT409', format('order %s is awaiting_payment: reviews open once it is completed', pg_temp.order_for('rv-stranger@example.com')),
   'an order that is not completed cannot be reviewed'
 );
 

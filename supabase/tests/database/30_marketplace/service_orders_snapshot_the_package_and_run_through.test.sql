@@ -67,15 +67,15 @@ select is(
 );
 select throws_ok(
   format($$ select public.order_service_package(%L) $$, unknown_id),
-  'P0002', format('package %s not found', unknown_id), 'an unknown package is not found'
+  'PT404', format('package %s not found', unknown_id), 'an unknown package is not found'
 ) from gen_random_uuid() unknown_id;
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000003') $$,
-  '55000', 'package 00000000-0000-4000-b000-000000000003 is no longer offered', 'an inactive package cannot be ordered'
+  'PT409', 'package 00000000-0000-4000-b000-000000000003 is no longer offered', 'an inactive package cannot be ordered'
 );
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000004') $$,
-  '55000', 'service 00000000-0000-4000-a000-000000000002 is not available for ordering',
+  'PT409', 'service 00000000-0000-4000-a000-000000000002 is not available for ordering',
   'a package of an unpublished service cannot be ordered'
 );
 select throws_ok(
@@ -131,7 +131,7 @@ update public.services set suspended_at = now(), suspension_reason = 'test' wher
 select tests.authenticate_as(tests.get_user_id('so-buyer@example.com'));
 select throws_ok(
   $$ select public.order_service_package('00000000-0000-4000-b000-000000000001') $$,
-  '55000', 'service 00000000-0000-4000-a000-000000000001 is not available for ordering',
+  'PT409', 'service 00000000-0000-4000-a000-000000000001 is not available for ordering',
   'a suspended service cannot be ordered'
 );
 select tests.clear_authentication();
@@ -141,7 +141,7 @@ update public.services set suspended_at = null, suspension_reason = null where i
 select tests.authenticate_as(tests.get_user_id('so-provider@example.com'));
 select throws_ok(
   $$ select public.submit_delivery(pg_temp.the_order(), 'done') $$,
-  '55000', format('order %s is awaiting_payment: no delivery is due', pg_temp.the_order()), 'no delivery before payment'
+  'PT409', format('order %s is awaiting_payment: no delivery is due', pg_temp.the_order()), 'no delivery before payment'
 );
 select tests.authenticate_as(tests.get_user_id('so-buyer@example.com'));
 select throws_ok(

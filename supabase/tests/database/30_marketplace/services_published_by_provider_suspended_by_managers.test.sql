@@ -187,7 +187,7 @@ select throws_ok(
 );
 select throws_ok(
   format($$ select public.moderate_service(%L, true, 'spam') $$, unknown_id),
-  'P0002', format('service %s not found', unknown_id), 'suspending an unknown service is not found'
+  'PT404', format('service %s not found', unknown_id), 'suspending an unknown service is not found'
 ) from gen_random_uuid() unknown_id;
 select lives_ok(
   $$ select public.moderate_service(pg_temp.service_of('svc-provider@example.com'), true, 'counterfeit brand names') $$,

@@ -27,7 +27,7 @@ create function pg_temp.ostatus() returns text language sql as $$ select status 
 -- begin_payment
 
 select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')) $$,
-  '55000', format('the seller of order %s cannot receive payments yet: they must finish setting up payouts', pg_temp.oid()),
+  'PT409', format('the seller of order %s cannot receive payments yet: they must finish setting up payouts', pg_temp.oid()),
   'an order whose seller has no payment account cannot be paid');
 
 select lives_ok($$ select ops.register_payment_account(pg_temp.uid('seller'), 'acct_1Seller', '{}') $$, 'the seller''s account is recorded');
@@ -47,10 +47,10 @@ select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('seller'
   '42501', format('only the buyer pays for order %s', pg_temp.oid()),
   'the seller does not pay');
 select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('stranger')) $$,
-  'P0002', format('order %s not found', pg_temp.oid()),
+  'PT404', format('order %s not found', pg_temp.oid()),
   'a stranger finds no order');
 select throws_ok(format($$ select ops.begin_payment(%L, pg_temp.uid('buyer')) $$, unknown_id),
-  'P0002', format('order %s not found', unknown_id),
+  'PT404', format('order %s not found', unknown_id),
   'an unknown order is not found') from gen_random_uuid() unknown_id;
 select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'cash') $$,
   '22023', 'mode must be checkout or payment_intent',
@@ -66,7 +66,7 @@ select is(ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer')),
   '{"existing": true, "mode": "checkout", "checkout_session_id": "cs_test_1", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}'::jsonb,
   'calling again returns the open session');
 select throws_ok($$ select ops.begin_payment(pg_temp.oid(), pg_temp.uid('buyer'), 'payment_intent') $$,
-  '55000', format('order %s is being paid by checkout: finish or abandon that payment first', pg_temp.oid()),
+  'PT409', format('order %s is being paid by checkout: finish or abandon that payment first', pg_temp.oid()),
   'a PaymentIntent is refused while a Checkout Session is open');
 select is(pg_temp.pstatus(), 'pending', 'the escrow is pending');
 

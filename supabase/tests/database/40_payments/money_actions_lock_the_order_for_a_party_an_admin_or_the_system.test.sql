@@ -33,26 +33,26 @@ select is(pg_temp.lock('working', 'seller'), 'true/false/false', 'so does the se
 select is(pg_temp.lock('working', 'admin'), 'true/true/false', 'an admin finds it as an admin');
 select is(pg_temp.lock('working', null), 'true/false/true', 'the system (null) finds it, as the system and no admin');
 select throws_ok($$ select pg_temp.lock('working', 'stranger') $$,
-  'P0002', format('order %s not found', pg_temp.id('working')), 'a stranger finds no order');
+  'PT404', format('order %s not found', pg_temp.id('working')), 'a stranger finds no order');
 select throws_ok($$ select pg_temp.lock('unknown', null) $$,
-  'P0002', format('order %s not found', pg_temp.id('unknown')), 'nor does the system find an unknown one');
+  'PT404', format('order %s not found', pg_temp.id('unknown')), 'nor does the system find an unknown one');
 select throws_ok($$ select pg_temp.lock('unknown', 'admin') $$,
-  'P0002', format('order %s not found', pg_temp.id('unknown')), 'nor an admin');
+  'PT404', format('order %s not found', pg_temp.id('unknown')), 'nor an admin');
 
 -- What each caller lets the system do.
 select throws_ok($$ select ops.begin_payment(pg_temp.id('unpaid'), null) $$,
   '42501', format('only the buyer pays for order %s', pg_temp.id('unpaid')), 'the system does not pay for an order');
 select throws_ok($$ select ops.begin_payment(pg_temp.id('unknown'), null) $$,
-  'P0002', format('order %s not found', pg_temp.id('unknown')), 'nor finds an unknown one to pay');
+  'PT404', format('order %s not found', pg_temp.id('unknown')), 'nor finds an unknown one to pay');
 select throws_ok($$ select ops.resolve_dispute(pg_temp.id('working'), null, 'refund') $$,
   '42501', 'only an admin resolves disputes', 'the system does not resolve disputes');
 select throws_ok($$ select ops.claim_release(pg_temp.id('working'), null) $$,
-  '55000', format('order %s is in_progress: its escrow is released once the buyer approves the delivery', pg_temp.id('working')),
+  'PT409', format('order %s is in_progress: its escrow is released once the buyer approves the delivery', pg_temp.id('working')),
   'the system may release as an admin would: it passes who-may and meets the same state rule');
 select throws_ok($$ select ops.claim_release(pg_temp.id('unknown'), null) $$,
-  'P0002', format('order %s not found', pg_temp.id('unknown')), 'the system releases no unknown order');
+  'PT404', format('order %s not found', pg_temp.id('unknown')), 'the system releases no unknown order');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), null, null, 'policy') $$,
-  '55000', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
+  'PT409', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
   'the system refunds by policy only: it is no admin');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), null, 100, 'policy') $$,
   '42501', 'only an admin chooses a refund amount', 'nor chooses an amount');

@@ -55,16 +55,16 @@ declare r uuid; begin execute format('select %I from ids', which) into r; return
 -- Release
 
 select throws_ok($$ select ops.claim_release(pg_temp.id('working'), pg_temp.uid('buyer')) $$,
-  '55000', format('order %s is in_progress: its escrow is released once the buyer approves the delivery', pg_temp.id('working')),
+  'PT409', format('order %s is in_progress: its escrow is released once the buyer approves the delivery', pg_temp.id('working')),
   'an order in progress is not released');
 select throws_ok($$ select ops.claim_release(pg_temp.id('done'), pg_temp.uid('seller')) $$,
   '42501', format('only the buyer or an admin releases the escrow of order %s', pg_temp.id('done')),
   'the seller does not release');
 select throws_ok($$ select ops.claim_release(pg_temp.id('done'), pg_temp.uid('stranger')) $$,
-  'P0002', format('order %s not found', pg_temp.id('done')),
+  'PT404', format('order %s not found', pg_temp.id('done')),
   'a stranger finds no order');
 select throws_ok(format($$ select ops.claim_release(%L, pg_temp.uid('admin')) $$, unknown_id),
-  'P0002', format('order %s not found', unknown_id),
+  'PT404', format('order %s not found', unknown_id),
   'an unknown order is not found') from gen_random_uuid() unknown_id;
 
 select is(ops.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) - 'order_id',
@@ -73,7 +73,7 @@ select is(ops.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) - 'order_i
     'transfer_group', 'order_' || pg_temp.id('done'), 'idempotency_key', 'transfer:' || pg_temp.id('done')),
   'the buyer of a completed order claims the release: price less 10% commission, from the charge');
 select throws_ok($$ select ops.claim_release(pg_temp.id('done'), pg_temp.uid('admin')) $$,
-  '55000', format('a release of order %s is in progress', pg_temp.id('done')),
+  'PT409', format('a release of order %s is in progress', pg_temp.id('done')),
   'a second claim while the first is in flight is refused: nothing goes to Stripe twice');
 update public.payments set release_claimed_at = now() - interval '2 minutes' where order_id = pg_temp.id('done');
 select is(ops.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) ->> 'idempotency_key', 'transfer:' || pg_temp.id('done'),
@@ -96,7 +96,7 @@ select is(ops.claim_release(pg_temp.id('done'), pg_temp.uid('buyer')) ->> 'state
 -- Refunds
 
 select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), pg_temp.uid('buyer'), null, 'changed my mind') $$,
-  '55000', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
+  'PT409', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
   'a buyer cannot refund an order in progress');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), pg_temp.uid('buyer'), 100, 'changed my mind') $$,
   '42501', 'only an admin chooses a refund amount',
@@ -105,7 +105,7 @@ select throws_ok($$ select ops.claim_refund(pg_temp.id('done'), pg_temp.uid('adm
   '22023', format('a refund of 9001 exceeds the 9000 EUR still refundable on order %s', pg_temp.id('done')),
   'a refund above the refundable is refused');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('done'), pg_temp.uid('stranger'), null, 'mine') $$,
-  'P0002', format('order %s not found', pg_temp.id('done')),
+  'PT404', format('order %s not found', pg_temp.id('done')),
   'a stranger finds no order');
 
 -- After release: the seller's share of the refund (less its commission) is reversed.
@@ -113,7 +113,7 @@ create temp table r1 as select ops.claim_refund(pg_temp.id('done'), pg_temp.uid(
 select is((select (claim ->> 'amount')::int || '/' || (claim ->> 'reversal_amount')::int || '/' || (claim ->> 'transfer_id') from r1),
   '1000/900/tr_1', 'an admin''s partial refund after release reverses 900 of the seller''s transfer');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('done'), pg_temp.uid('admin'), 1000, 'again') $$,
-  '55000', format('a refund of order %s is in progress', pg_temp.id('done')),
+  'PT409', format('a refund of order %s is in progress', pg_temp.id('done')),
   'a second refund while one is in flight is refused');
 select is(ops.record_refund_reversal((select (claim ->> 'refund_id')::uuid from r1), 'trr_1'), 'applied', 'the reversal is recorded');
 select is(ops.record_refund((select (claim ->> 'refund_id')::uuid from r1), 're_1', 'succeeded'), 'applied', 'the refund is recorded');
@@ -144,7 +144,7 @@ select is((select outcome from ops.process_stripe_event(jsonb_build_object('id',
 select is((select status from public.payments where order_id = pg_temp.id('cancelled')) || '/' || private.ledger_balance('escrow', 'EUR', pg_temp.id('cancelled')),
   'refunded/0', 'the escrow is refunded and empty');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('cancelled'), pg_temp.uid('admin'), 1, 'more') $$,
-  '55000', format('order %s has nothing left to refund', pg_temp.id('cancelled')),
+  'PT409', format('order %s has nothing left to refund', pg_temp.id('cancelled')),
   'nothing is left to refund');
 select ok(pg_temp.id('cancelled') not in (select ops.due_refunds()), 'and no longer due');
 
@@ -157,10 +157,10 @@ select throws_ok($$ select ops.claim_refund(pg_temp.id('by_policy'), null, 100, 
   '42501', 'only an admin chooses a refund amount',
   'the system refunds in full, never an amount of its choosing');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('working'), null, null, 'order cancelled before delivery') $$,
-  '55000', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
+  'PT409', format('order %s is in_progress: without an admin, only a paid order cancelled before delivery is refunded', pg_temp.id('working')),
   'nor an order still in progress');
 select throws_ok(format($$ select ops.claim_refund(%L, null, null, 'order cancelled before delivery') $$, unknown_id),
-  'P0002', format('order %s not found', unknown_id),
+  'PT404', format('order %s not found', unknown_id),
   'nor an unknown one') from gen_random_uuid() unknown_id;
 create temp table r3 as select ops.claim_refund(pg_temp.id('by_policy'), null, null, 'order cancelled before delivery') as claim;
 select is((select (claim ->> 'amount')::int || '/' || (claim ->> 'reversal_amount')::int from r3), '9000/0',
@@ -182,11 +182,11 @@ select ok(not has_function_privilege('authenticated', tests.ops_function('due_re
 select is((select status from public.payments where order_id = pg_temp.id('disputed')), 'disputed', 'the buyer''s dispute freezes the escrow');
 update public.orders set status = 'completed' where id = pg_temp.id('disputed'); -- even were the order completed by mistake
 select throws_ok($$ select ops.claim_release(pg_temp.id('disputed'), pg_temp.uid('admin')) $$,
-  '55000', format('order %s is disputed: its escrow is frozen until an admin resolves the dispute', pg_temp.id('disputed')),
+  'PT409', format('order %s is disputed: its escrow is frozen until an admin resolves the dispute', pg_temp.id('disputed')),
   'a disputed escrow is not released');
 update public.orders set status = 'disputed' where id = pg_temp.id('disputed');
 select throws_ok($$ select ops.claim_refund(pg_temp.id('disputed'), pg_temp.uid('admin'), 100, 'x') $$,
-  '55000', format('order %s is disputed: it is refunded through the dispute''s resolution', pg_temp.id('disputed')),
+  'PT409', format('order %s is disputed: it is refunded through the dispute''s resolution', pg_temp.id('disputed')),
   'nor refunded outside the resolution');
 select throws_ok($$ select ops.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('buyer'), 'refund') $$,
   '42501', 'only an admin resolves disputes',
@@ -201,7 +201,7 @@ select is((select (r ->> 'order_status') || '/' || (r #>> '{refund,amount}') || 
 select is((select status || '/' || resolution from public.disputes where order_id = pg_temp.id('disputed')), 'resolved/release',
   'the dispute is resolved');
 select throws_ok($$ select ops.resolve_dispute(pg_temp.id('disputed'), pg_temp.uid('admin'), 'refund') $$,
-  '55000', format('order %s has no open dispute', pg_temp.id('disputed')),
+  'PT409', format('order %s has no open dispute', pg_temp.id('disputed')),
   'a resolved dispute is not resolved again');
 
 -- ---------------------------------------------------------------------------------------
