@@ -4,6 +4,8 @@
 // write of storage.objects runs in a transaction as the caller's API role with the caller's JWT
 // claims, so the project's RLS policies decide; the lookups Storage makes whoever asks (bucket
 // settings, public and signed downloads) run as supabase_storage_admin, which owns the tables.
+// A copy or a move into a bucket passes the bucket's allowed_mime_types and file_size_limit
+// as an upload does (hosted Storage leaves that to the policies, which run here too).
 // Errors carry Storage's body and status codes (see StorageError).
 //
 // Bytes live on disk as one immutable file per object version:
@@ -353,6 +355,23 @@ function isPlainObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** A copy's body.metadata: the cacheControl and mimetype it may set, each a string when given. */
+function fileMetadataField(body: Json): Partial<ObjectMetadata> {
+  const value = body.metadata;
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw errors.invalidRequest("body/metadata must be object");
+  const given: Partial<ObjectMetadata> = {};
+  for (const name of ["cacheControl", "mimetype"] as const) {
+    const field = value[name];
+    if (field === undefined) continue;
+    if (typeof field !== "string") {
+      throw errors.invalidRequest(`body/metadata/${name} must be string`);
+    }
+    given[name] = field;
+  }
+  return given;
+}
+
 /** Custom metadata as JSON text; Storage ignores what does not parse as an object. */
 function parseUserMetadata(text: string | undefined): Json | null {
   if (!text) return null;
@@ -380,6 +399,14 @@ function assertAllowedMimeType(mimetype: string, allowed: string[]): void {
     return allowedType === type && (allowedSubtype === "*" || allowedSubtype === subtype);
   });
   if (!accepted) throw errors.invalidMimeType(mimetype);
+}
+
+/** The length a request's content-length header declares, if it declares a valid one. */
+function declaredLength(req: IncomingMessage): number | undefined {
+  const length = Number(req.headers["content-length"]);
+  return req.headers["content-length"] !== undefined && Number.isInteger(length) && length >= 0
+    ? length
+    : undefined;
 }
 
 /** An upload's bytes, not yet read, and what the request says about them. */
@@ -862,30 +889,77 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   // --- uploads ----------------------------------------------------------------------------
 
   /**
-   * Asks the policies whether `actor` may write the object, before any byte is read, as
-   * Storage does: a refused caller gets the RLS error and nothing is stored.
+   * Asks the policies whether `actor` may write the object, before the bytes are stored, as
+   * Storage's permission check does: the row it would write, with the metadata the request
+   * declares (type and length, no eTag: no bytes are held yet), in a transaction it rolls back.
    */
   async function checkWriteAllowed(
     actor: Actor,
     bucket: string,
     name: string,
     mode: WriteMode,
+    declared: { mimetype?: string; contentLength?: number } = {},
   ): Promise<void> {
-    const probe = { actor, bucket, name, metadata: {}, userMetadata: null, version: randomUUID() };
+    const probe = {
+      actor,
+      bucket,
+      name,
+      metadata: declared,
+      userMetadata: null,
+      version: randomUUID(),
+    };
     await transaction(actor, (db) => writeObjectRow(db, mode, probe), { dryRun: true });
   }
 
-  /** Reads an upload into a temp file, enforcing the bucket's size limit and mimetypes. */
-  async function receiveUpload(req: IncomingMessage, bucket: BucketRow) {
-    const sizeLimit = bucket.file_size_limit
+  /** The most bytes an object in this bucket may have: its own limit, within the global one. */
+  function sizeLimitOf(bucket: BucketRow): number {
+    return bucket.file_size_limit
       ? Math.min(bucket.file_size_limit, options.globalFileSizeLimit)
       : options.globalFileSizeLimit;
-    const incoming = (req.headers["content-type"] ?? "").startsWith("multipart/form-data")
-      ? await formFile(req, sizeLimit)
-      : rawFile(req);
+  }
+
+  /**
+   * What an upload must pass, for bytes already stored: a copy or a move brings them into the
+   * destination bucket, which checks their type and size as it would an upload's (415
+   * InvalidMimeType, 413 EntityTooLarge). Storage itself checks neither; it leaves that to the
+   * policies (see private.object_content_allowed), which this stand-in also runs.
+   */
+  function assertFitsBucket(bucket: BucketRow, metadata: Partial<ObjectMetadata>): void {
+    if (bucket.allowed_mime_types?.length) {
+      assertAllowedMimeType(
+        metadata.mimetype ?? "application/octet-stream",
+        bucket.allowed_mime_types,
+      );
+    }
+    if ((metadata.size ?? 0) > sizeLimitOf(bucket)) throw errors.entityTooLarge();
+  }
+
+  /**
+   * Reads an upload in Storage's order: what the request says about the file (for a
+   * multipart body, its fields, so the body is parsed first), its type checked against the
+   * bucket's (415), then the policies asked with the declared type and length as Storage's
+   * permission check carries them (a refused caller gets the RLS error and nothing is stored),
+   * then the bytes into a temp file within the size limit (413).
+   */
+  async function receiveUpload(
+    req: IncomingMessage,
+    actor: Actor,
+    bucket: BucketRow,
+    name: string,
+    mode: WriteMode,
+  ) {
+    const sizeLimit = sizeLimitOf(bucket);
+    const multipart = (req.headers["content-type"] ?? "").startsWith("multipart/form-data");
+    const incoming = multipart ? await formFile(req, sizeLimit) : rawFile(req);
     if (bucket.allowed_mime_types?.length) {
       assertAllowedMimeType(incoming.mimetype, bucket.allowed_mime_types);
     }
+    // A multipart body's length includes its boundaries, so Storage declares none for it.
+    const declared = multipart ? undefined : declaredLength(req);
+    await checkWriteAllowed(actor, bucket.id, name, mode, {
+      mimetype: incoming.mimetype,
+      contentLength: declared,
+    });
     const stored = await writeTempFile(incoming.bytes, sizeLimit);
     const metadata: ObjectMetadata = {
       eTag: stored.eTag,
@@ -907,8 +981,7 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     mode: WriteMode,
   ): Promise<{ Id: string; Key: string }> {
     const bucket = await requireBucket(bucketId);
-    await checkWriteAllowed(actor, bucketId, name, mode);
-    const upload = await receiveUpload(req, bucket);
+    const upload = await receiveUpload(req, actor, bucket, name, mode);
     try {
       const target = { bucket: bucketId, name, version: randomUUID() };
       const id = await commitVersion(actor, target, rename, async (db) => {
@@ -1043,15 +1116,18 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
 
   /**
    * POST /object/move: the row itself moves (keeping its id) as the caller, so the source must
-   * pass the select and update policies and the new name the update policy's check.
+   * pass the select and update policies and the new name the update policy's check. The
+   * destination bucket must exist and take the object's type and size, as for an upload.
    */
   async function moveObject({ req, res }: Call): Promise<void> {
     const actor = await authenticate(req);
     const { bucketId, sourceKey, destination } = transferOf(await readJsonBody(req));
     const { owner, ownerId } = ownerOf(actor);
-    await commitVersion(actor, destination, link, async (db) => {
+    const bucket = await requireBucket(destination.bucket);
+    const id = await commitVersion(actor, destination, link, async (db) => {
       await lockObjectName(db, destination.bucket, destination.name);
       const source = await findObject(db, bucketId, sourceKey, true);
+      assertFitsBucket(bucket, source.metadata ?? {});
       await db.query(
         `update storage.objects
          set bucket_id = $2, name = $3, owner = $4, owner_id = $5, version = $6, updated_at = now()
@@ -1059,14 +1135,21 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
         [source.id, destination.bucket, destination.name, owner, ownerId, destination.version],
       );
       const superseded = storedVersion(source);
-      return { result: undefined, from: versionPath(superseded), superseded };
+      return { result: source.id, from: versionPath(superseded), superseded };
     });
-    sendJson(res, 200, { message: "Successfully moved" });
+    sendJson(res, 200, {
+      message: "Successfully moved",
+      Id: id,
+      Key: destination.name,
+    });
   }
 
   /**
    * POST /object/copy: the caller must be able to read the source and to create (or, with
-   * x-upsert, replace) the destination. Versions are never modified, so the copy can share the
+   * x-upsert, replace) the destination, and the destination bucket must take the copy's type
+   * and size as it would an upload's. The copy carries the source's metadata; with
+   * copyMetadata false, body.metadata may give its cacheControl and mimetype (Storage keeps
+   * the source's where it gives none). Versions are never modified, so the copy can share the
    * source's file through a hard link.
    */
   async function copyObject({ req, res }: Call): Promise<void> {
@@ -1074,20 +1157,20 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     const body = await readJsonBody(req);
     const { bucketId, sourceKey, destination } = transferOf(body);
     const copyMetadata = body.copyMetadata !== false;
+    const given = copyMetadata ? {} : fileMetadataField(body);
     const mode: WriteMode = req.headers["x-upsert"] === "true" ? "upsert" : "create";
+    const bucket = await requireBucket(destination.bucket);
     const id = await commitVersion(actor, destination, link, async (db) => {
       const source = await findObject(db, bucketId, sourceKey);
+      const metadata = { ...source.metadata, ...given, lastModified: new Date().toISOString() };
+      assertFitsBucket(bucket, metadata);
       await lockObjectName(db, destination.bucket, destination.name);
       const superseded = await currentVersion(db, destination.bucket, destination.name);
       const id = await writeObjectRow(db, mode, {
         actor,
         bucket: destination.bucket,
         name: destination.name,
-        metadata: {
-          ...source.metadata,
-          ...(copyMetadata || !isPlainObject(body.metadata) ? {} : body.metadata),
-          lastModified: new Date().toISOString(),
-        },
+        metadata,
         userMetadata: copyMetadata ? source.user_metadata : userMetadataHeader(req),
         version: destination.version,
       });
@@ -1151,7 +1234,11 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     const actor = await authenticate(req);
     const upsert = req.headers["x-upsert"] === "true";
     await requireBucket(bucketId);
-    await checkWriteAllowed(actor, bucketId, name, upsert ? "upsert" : "create");
+    // Storage asks with what the signing request declares: its own content type and length.
+    await checkWriteAllowed(actor, bucketId, name, upsert ? "upsert" : "create", {
+      mimetype: req.headers["content-type"],
+      contentLength: declaredLength(req),
+    });
     const url = `${bucketId}/${name}`;
     const token = await signToken({ url, upsert, signer: actor.claims }, UPLOAD_URL_EXPIRY);
     sendJson(res, 200, { url: `/object/upload/sign/${url}?token=${token}`, token });

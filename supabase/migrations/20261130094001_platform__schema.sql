@@ -1096,3 +1096,68 @@ $$;
 comment on function ops.erase_account(uuid) is
   'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
 grant execute on function ops.erase_account(uuid) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/00_platform/80_storage_content.sql
+-- ======================================================================================
+
+-- What a bucket may hold, checked in SQL by the insert and update policies on storage.objects
+-- (each bucket's *_bucket.sql file), so that no way of writing an object lands content the
+-- bucket refuses. Storage checks a bucket's allowed_mime_types and file_size_limit only on
+-- uploads: a copy (POST /object/copy) asks the insert policies with the source's stored
+-- metadata and a move (POST /object/move) asks the update policies with the row's own, and
+-- then both write as Storage itself. Without this rule an SVG deliverable copied into the
+-- public avatars bucket is served inline, scripts and all.
+--
+-- The rule, private.object_content_allowed(bucket, name, metadata):
+--   - the file name has an extension, and it names a type (private.content_type_of) that the
+--     bucket's allowed_mime_types accepts (the bucket row stays the one list of types);
+--   - a public bucket never takes SVG, whatever its settings say: it would be served inline
+--     from the project's own origin;
+--   - when the metadata describes bytes Storage already holds (it has an eTag: a copy or a
+--     move), their stored type must be the extension's and their size within the bucket's
+--     file_size_limit. The permission check Storage makes before an upload (and when it
+--     signs an upload URL) carries only the declared type and length, or the signing
+--     request's own type; Storage itself checks an upload's type and size against the bucket.
+
+-- The content type an object's name declares: the type of its extension, or null when it has
+-- none or one this project does not store. One type per extension.
+create function private.content_type_of(object_name text) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when position('.' in storage.filename(object_name)) > 1 then
+    ('{"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
+       "svg": "image/svg+xml", "pdf": "application/pdf", "zip": "application/zip", "mp4": "video/mp4",
+       "json": "application/json"}'::jsonb) ->> lower(storage.extension(object_name))
+  end
+$$;
+comment on function private.content_type_of(text) is
+  'The content type an object name''s extension declares (png -> image/png, ...), or null: no extension, or one no bucket stores.';
+
+-- Security definer: storage.buckets is not readable by the API roles.
+create function private.object_content_allowed(bucket text, object_name text, metadata jsonb) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce((
+    select (coalesce(cardinality(b.allowed_mime_types), 0) = 0
+            or t.content_type = any (b.allowed_mime_types)
+            or split_part(t.content_type, '/', 1) || '/*' = any (b.allowed_mime_types))
+       and not (b.public and t.content_type = 'image/svg+xml')
+       and (metadata is null or not metadata ? 'eTag'
+            or (metadata ->> 'mimetype' = t.content_type
+                and jsonb_typeof(metadata -> 'size') = 'number'
+                and (b.file_size_limit is null or (metadata ->> 'size')::numeric <= b.file_size_limit)))
+      from storage.buckets b, (select private.content_type_of(object_name) as content_type) t
+     where b.id = bucket and t.content_type is not null
+  ), false)
+$$;
+comment on function private.object_content_allowed(text, text, jsonb) is
+  'Whether an object may be written into the bucket: its extension''s type is one the bucket accepts (never SVG in a public bucket), and stored bytes (metadata with an eTag: a copy or a move) are of that type and within the size limit.';
+
+grant execute on function private.content_type_of(text), private.object_content_allowed(text, text, jsonb)
+  to anon, authenticated, service_role;

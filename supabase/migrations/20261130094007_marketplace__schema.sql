@@ -1873,8 +1873,9 @@ create policy "Owners delete their textures" on public.textures for delete to au
 
 -- Textures: a private bucket of fabric swatches, <owner id>/<file>. Owners write only in their
 -- own folder; a swatch is readable by its owner, and by every signed-in user once a public
--- row in public.textures names it. Storage itself refuses files over 5 MiB and anything but
--- PNG, JPEG and WebP images.
+-- row in public.textures names it. Storage itself refuses uploads over 5 MiB and anything but
+-- PNG, JPEG and WebP images; the insert and update policies hold copies and moves to the same
+-- rule (private.object_content_allowed, supabase/schemas/00_platform/80_storage_content.sql).
 
 -- Whether a public texture row names this object. Security definer so that the storage
 -- policy asks one indexed question (textures_storage_path_unique) instead of running the
@@ -1898,12 +1899,14 @@ create policy "Owners, and signed-in users for public textures, read texture ima
 
 create policy "Users upload texture images into their own folder"
   on storage.objects for insert to authenticated
-  with check (bucket_id = 'textures' and (storage.foldername(name))[1] = (select auth.uid())::text);
+  with check (bucket_id = 'textures' and (storage.foldername(name))[1] = (select auth.uid())::text
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 create policy "Users replace texture images in their own folder"
   on storage.objects for update to authenticated
   using (bucket_id = 'textures' and (storage.foldername(name))[1] = (select auth.uid())::text)
-  with check (bucket_id = 'textures' and (storage.foldername(name))[1] = (select auth.uid())::text);
+  with check (bucket_id = 'textures' and (storage.foldername(name))[1] = (select auth.uid())::text
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 create policy "Users delete texture images in their own folder"
   on storage.objects for delete to authenticated
@@ -2000,7 +2003,9 @@ create policy "Owners delete their portfolio items" on public.portfolio_items fo
 -- Portfolio images: a private bucket, <owner id>/<file>, readable as the portfolio is: by
 -- everyone (anon included, through signed URLs) while the owner's profile is public, and
 -- always by the owner. A public bucket would serve a hidden profile's images to anyone
--- holding a URL. Owners write only in their own folder; images only, at most 10 MiB.
+-- holding a URL. Owners write only in their own folder; images only (no SVG), at most 10 MiB,
+-- however they arrive: Storage checks uploads, the insert and update policies check copies and
+-- moves too (private.object_content_allowed, supabase/schemas/00_platform/80_storage_content.sql).
 
 -- The first folder of an object name as a user id, or null when it is not one.
 create function private.folder_owner(object_name text) returns uuid
@@ -2025,12 +2030,14 @@ create policy "Owners, and everyone for public profiles, read portfolio images"
 
 create policy "Users upload portfolio images into their own folder"
   on storage.objects for insert to authenticated
-  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
+  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 create policy "Users replace portfolio images in their own folder"
   on storage.objects for update to authenticated
   using (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text)
-  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
+  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 create policy "Users delete portfolio images in their own folder"
   on storage.objects for delete to authenticated

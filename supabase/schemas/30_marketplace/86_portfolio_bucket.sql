@@ -1,7 +1,9 @@
 -- Portfolio images: a private bucket, <owner id>/<file>, readable as the portfolio is: by
 -- everyone (anon included, through signed URLs) while the owner's profile is public, and
 -- always by the owner. A public bucket would serve a hidden profile's images to anyone
--- holding a URL. Owners write only in their own folder; images only, at most 10 MiB.
+-- holding a URL. Owners write only in their own folder; images only (no SVG), at most 10 MiB,
+-- however they arrive: Storage checks uploads, the insert and update policies check copies and
+-- moves too (private.object_content_allowed, supabase/schemas/00_platform/80_storage_content.sql).
 
 -- The first folder of an object name as a user id, or null when it is not one.
 create function private.folder_owner(object_name text) returns uuid
@@ -26,12 +28,14 @@ create policy "Owners, and everyone for public profiles, read portfolio images"
 
 create policy "Users upload portfolio images into their own folder"
   on storage.objects for insert to authenticated
-  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
+  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 create policy "Users replace portfolio images in their own folder"
   on storage.objects for update to authenticated
   using (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text)
-  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text);
+  with check (bucket_id = 'portfolio' and (storage.foldername(name))[1] = (select auth.uid())::text
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 create policy "Users delete portfolio images in their own folder"
   on storage.objects for delete to authenticated
