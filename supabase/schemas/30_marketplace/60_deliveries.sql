@@ -37,9 +37,12 @@ create policy "Order parties and managers read deliverables"
   using (bucket_id = 'deliverables'
          and (private.order_folder_role((storage.foldername(name))[1]) is not null
               or (select private.has_permission('marketplace.manage'))));
+-- What the bucket takes (its types, SVG included as the bucket is private, within 50 MiB)
+-- holds for copies too: private.object_content_allowed, 00_platform/80_storage_content.sql.
 create policy "Sellers upload deliverables while work is due"
   on storage.objects for insert to authenticated
-  with check (bucket_id = 'deliverables' and private.can_upload_deliverable((storage.foldername(name))[1]));
+  with check (bucket_id = 'deliverables' and private.can_upload_deliverable((storage.foldername(name))[1])
+              and private.object_content_allowed(bucket_id, name, metadata));
 
 -- ---------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@
 -- upload URL (metadata without an eTag), a copy's check (the source's stored metadata), and
 -- a move's update.
 begin;
-select plan(11);
+select plan(12);
 
 select tests.create_user('sc-owner@example.com');
 select tests.create_user('sc-buyer@example.com');
@@ -168,6 +168,27 @@ select results_eq(
             ('a texture png into avatars', null),
             ('an avatar into deliverables', 'new row violates row-level security policy for table "objects"') $$,
   'a move into another bucket must pass that bucket''s rule (textures take no GIF; nothing moves into deliverables)'
+);
+
+-- deliverables (private, the order's parties read) ---------------------------------------------
+select results_eq(
+  $$ select what, tests.refusal('sc-seller@example.com', statement) from (values
+       ('an svg', pg_temp.put('deliverables', pg_temp.id('order') || '/pattern.svg', pg_temp.stored('image/svg+xml', 80))),
+       ('a pdf', pg_temp.put('deliverables', pg_temp.id('order') || '/pattern.pdf', pg_temp.stored('application/pdf', 80))),
+       ('a video', pg_temp.put('deliverables', pg_temp.id('order') || '/fitting.mp4', pg_temp.stored('video/mp4', 80))),
+       ('html', pg_temp.put('deliverables', pg_temp.id('order') || '/page.html', pg_temp.stored('text/html', 80))),
+       ('a gif', pg_temp.put('deliverables', pg_temp.id('order') || '/wave.gif', pg_temp.stored('image/gif', 80))),
+       ('svg bytes named pdf', pg_temp.put('deliverables', pg_temp.id('order') || '/pattern.pdf', pg_temp.stored('image/svg+xml', 80))),
+       ('over 50 MiB', pg_temp.put('deliverables', pg_temp.id('order') || '/big.zip', pg_temp.stored('application/zip', 50 * 1024 * 1024 + 1))),
+       ('upload check, no extension', pg_temp.put('deliverables', pg_temp.id('order') || '/README', '{"mimetype": "text/plain"}'))
+     ) t (what, statement) $$,
+  $$ values ('an svg', null), ('a pdf', null), ('a video', null),
+            ('html', 'new row violates row-level security policy for table "objects"'),
+            ('a gif', 'new row violates row-level security policy for table "objects"'),
+            ('svg bytes named pdf', 'new row violates row-level security policy for table "objects"'),
+            ('over 50 MiB', 'new row violates row-level security policy for table "objects"'),
+            ('upload check, no extension', 'new row violates row-level security policy for table "objects"') $$,
+  'deliverables take SVG (a private bucket) and the other types they list, within 50 MiB, nothing else'
 );
 
 -- who: the content rule adds to the folder rules, it never replaces them -----------------------
