@@ -383,6 +383,8 @@ create unique index seller_applications_one_pending on public.seller_application
   where status = 'pending_verification';
 create index seller_applications_user_id_idx on public.seller_applications (user_id);
 create index seller_applications_status_idx on public.seller_applications (status, created_at);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index seller_applications_reviewed_by_idx on public.seller_applications (reviewed_by) where reviewed_by is not null;
 
 create trigger seller_applications_touch_updated_at
   before update on public.seller_applications
@@ -524,6 +526,8 @@ create table public.invite_codes (
 );
 comment on table public.invite_codes is 'Invite codes for invite-only sign-up; created by invites.manage holders.';
 comment on column public.invite_codes.use_count is 'Counted by the before-user-created hook; never client-writable.';
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index invite_codes_created_by_idx on public.invite_codes (created_by) where created_by is not null;
 
 create table public.invite_redemptions (
   id bigint generated always as identity primary key,

@@ -661,6 +661,8 @@ create index services_listed_category_idx on public.services (category, created_
 create index services_provider_idx on public.services (provider_id, created_at desc);
 create index services_tags_idx on public.services using gin (tags);
 create index services_search_idx on public.services using gin (search);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index services_suspended_by_idx on public.services (suspended_by) where suspended_by is not null;
 
 create trigger services_touch_updated_at before update on public.services
   for each row execute function private.touch_updated_at();
@@ -927,6 +929,8 @@ create table public.order_events (
 );
 comment on table public.order_events is 'An order''s timeline: written by the order functions only, readable by whoever reads the order.';
 create index order_events_order_idx on public.order_events (order_id, id);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index order_events_actor_idx on public.order_events (actor_id) where actor_id is not null;
 
 alter table public.order_events enable row level security;
 grant select on public.order_events to authenticated;
@@ -1395,6 +1399,8 @@ create table public.deliveries (
 comment on table public.deliveries is
   'Work the seller submits (000 POST /orders/:id/deliveries): a message and files in the deliverables bucket. Written by functions only.';
 create index deliveries_order_idx on public.deliveries (order_id, created_at desc);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index deliveries_seller_idx on public.deliveries (seller_id) where seller_id is not null;
 
 alter table public.deliveries enable row level security;
 grant select on public.deliveries to authenticated;
@@ -1419,6 +1425,9 @@ comment on table public.disputes is
   'Disputes the buyer opens (000 POST /orders/:id/dispute); an admin resolves them with a refund or a release (payments feature).';
 create unique index disputes_one_open_per_order on public.disputes (order_id) where status = 'open';
 create index disputes_status_idx on public.disputes (status, created_at);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index disputes_opened_by_idx on public.disputes (opened_by) where opened_by is not null;
+create index disputes_resolved_by_idx on public.disputes (resolved_by) where resolved_by is not null;
 
 alter table public.disputes enable row level security;
 grant select on public.disputes to authenticated;
@@ -2093,6 +2102,8 @@ create unique index reviews_one_per_author_and_order on public.reviews (order_id
 create index reviews_subject_idx on public.reviews (subject_id, created_at desc, id desc) where not is_hidden;
 create index reviews_author_idx on public.reviews (author_id);
 create index reviews_created_idx on public.reviews (created_at desc, id desc) where not is_hidden;
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index reviews_hidden_by_idx on public.reviews (hidden_by) where hidden_by is not null;
 
 -- ---------------------------------------------------------------------------------------
 -- Who may review: a party of a completed order, about the other party. A trigger before

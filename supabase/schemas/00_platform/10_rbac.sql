@@ -38,6 +38,8 @@ create table public.user_roles (
   constraint user_roles_expiry_after_assignment check (expires_at is null or expires_at > assigned_at)
 );
 create index user_roles_role_id_idx on public.user_roles (role_id);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index user_roles_assigned_by_idx on public.user_roles (assigned_by) where assigned_by is not null;
 comment on table public.user_roles is 'Role assignments; an assignment past expires_at grants nothing.';
 comment on column public.user_roles.assigned_by is 'Who assigned the role: the caller, set by trigger; null for migrations and service tooling.';
 

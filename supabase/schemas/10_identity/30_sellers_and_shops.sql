@@ -39,6 +39,8 @@ create unique index seller_applications_one_pending on public.seller_application
   where status = 'pending_verification';
 create index seller_applications_user_id_idx on public.seller_applications (user_id);
 create index seller_applications_status_idx on public.seller_applications (status, created_at);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index seller_applications_reviewed_by_idx on public.seller_applications (reviewed_by) where reviewed_by is not null;
 
 create trigger seller_applications_touch_updated_at
   before update on public.seller_applications

@@ -15,6 +15,8 @@ create table public.invite_codes (
 );
 comment on table public.invite_codes is 'Invite codes for invite-only sign-up; created by invites.manage holders.';
 comment on column public.invite_codes.use_count is 'Counted by the before-user-created hook; never client-writable.';
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index invite_codes_created_by_idx on public.invite_codes (created_by) where created_by is not null;
 
 create table public.invite_redemptions (
   id bigint generated always as identity primary key,

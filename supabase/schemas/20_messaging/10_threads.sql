@@ -15,6 +15,8 @@ comment on table public.threads is 'Conversations (000 /threads). Visible to the
 comment on column public.threads.project_id is
   'The project the thread is about, if any; its foreign key is declared with projects (marketplace sits above messaging).';
 create index threads_project_idx on public.threads (project_id);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index threads_created_by_idx on public.threads (created_by) where created_by is not null;
 
 create table public.thread_participants (
   thread_id uuid not null references public.threads (id) on delete cascade,

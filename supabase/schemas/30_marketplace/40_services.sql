@@ -85,6 +85,8 @@ create index services_listed_category_idx on public.services (category, created_
 create index services_provider_idx on public.services (provider_id, created_at desc);
 create index services_tags_idx on public.services using gin (tags);
 create index services_search_idx on public.services using gin (search);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index services_suspended_by_idx on public.services (suspended_by) where suspended_by is not null;
 
 create trigger services_touch_updated_at before update on public.services
   for each row execute function private.touch_updated_at();

@@ -105,6 +105,8 @@ create table public.order_events (
 );
 comment on table public.order_events is 'An order''s timeline: written by the order functions only, readable by whoever reads the order.';
 create index order_events_order_idx on public.order_events (order_id, id);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index order_events_actor_idx on public.order_events (actor_id) where actor_id is not null;
 
 alter table public.order_events enable row level security;
 grant select on public.order_events to authenticated;

@@ -61,6 +61,8 @@ create table public.deliveries (
 comment on table public.deliveries is
   'Work the seller submits (000 POST /orders/:id/deliveries): a message and files in the deliverables bucket. Written by functions only.';
 create index deliveries_order_idx on public.deliveries (order_id, created_at desc);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index deliveries_seller_idx on public.deliveries (seller_id) where seller_id is not null;
 
 alter table public.deliveries enable row level security;
 grant select on public.deliveries to authenticated;
@@ -85,6 +87,9 @@ comment on table public.disputes is
   'Disputes the buyer opens (000 POST /orders/:id/dispute); an admin resolves them with a refund or a release (payments feature).';
 create unique index disputes_one_open_per_order on public.disputes (order_id) where status = 'open';
 create index disputes_status_idx on public.disputes (status, created_at);
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index disputes_opened_by_idx on public.disputes (opened_by) where opened_by is not null;
+create index disputes_resolved_by_idx on public.disputes (resolved_by) where resolved_by is not null;
 
 alter table public.disputes enable row level security;
 grant select on public.disputes to authenticated;

@@ -41,6 +41,8 @@ create unique index reviews_one_per_author_and_order on public.reviews (order_id
 create index reviews_subject_idx on public.reviews (subject_id, created_at desc, id desc) where not is_hidden;
 create index reviews_author_idx on public.reviews (author_id);
 create index reviews_created_idx on public.reviews (created_at desc, id desc) where not is_hidden;
+-- Indexed where set: erasing an account clears the user from these rows (on delete set null).
+create index reviews_hidden_by_idx on public.reviews (hidden_by) where hidden_by is not null;
 
 -- ---------------------------------------------------------------------------------------
 -- Who may review: a party of a completed order, about the other party. A trigger before

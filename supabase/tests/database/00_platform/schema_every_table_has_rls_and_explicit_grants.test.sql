@@ -1,6 +1,9 @@
--- The shape every table and function must have, whatever domain adds it.
+-- The shape every table and function must have, whatever domain adds it. The second part
+-- holds the database to the rules of Supabase's linter (splinter: the dashboard's Security and
+-- Performance Advisors) that matter here, so a regression fails npm test rather than showing
+-- up in the dashboard; docs/conventions.md ("Database linter") says which rules and why.
 begin;
-select plan(11);
+select plan(20);
 
 select is_empty(
   $$ select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -73,6 +76,99 @@ select is(
   (select count(*)::int from pg_publication where pubname = 'supabase_realtime'),
   1,
   'the supabase_realtime publication exists'
+);
+
+-- splinter's rules, our way -----------------------------------------------------------------
+
+-- unindexed_foreign_keys: a foreign key without an index whose leading columns are its own
+-- makes every delete of a referenced row (an account erasure setting authors to null, say)
+-- scan the referencing table. Exempt: keys into reference tables whose rows no API role may
+-- delete or re-key (currencies, countries, event types), where the index would only cost writes.
+select is_empty(
+  $$ select c.conrelid::regclass || ' ' || c.conname from pg_constraint c
+      where c.contype = 'f' and c.connamespace in ('public'::regnamespace, 'private'::regnamespace, 'ops'::regnamespace)
+        and c.confrelid not in ('public.currencies'::regclass, 'public.countries'::regclass, 'private.event_types'::regclass)
+        and not exists (select 1 from pg_index i
+                         where i.indrelid = c.conrelid and i.indisvalid
+                           and (string_to_array(i.indkey::text, ' ')::smallint[])[1:cardinality(c.conkey)] = c.conkey) $$,
+  'every foreign key has an index led by its columns (reference tables aside)'
+);
+
+-- extension_in_public: an extension's objects in public would be exposed through the API.
+select is_empty(
+  $$ select extname from pg_extension where extnamespace = 'public'::regnamespace $$,
+  'no extension is installed in public'
+);
+
+-- auth_rls_initplan: auth.uid() and friends wrapped in a select are evaluated once per
+-- statement, not once per row.
+select is_empty(
+  $$ select schemaname || '.' || tablename || ': ' || policyname from pg_policies
+      where schemaname in ('public', 'private', 'storage')
+        and exists (select 1 from unnest(array[qual, with_check]) e, unnest(array['auth.uid()', 'auth.jwt()', 'auth.role()', 'auth.email()']) f
+                    where e like '%' || f || '%' and lower(e) not like '%select ' || f || '%') $$,
+  'every policy calls auth.uid(), auth.jwt(), auth.role() and auth.email() through a select'
+);
+
+-- duplicate_index and no_primary_key.
+select is_empty(
+  $$ select schemaname || '.' || tablename || ': ' || string_agg(indexname, ', ') from pg_indexes
+      where schemaname in ('public', 'private', 'ops')
+      group by schemaname, tablename, replace(indexdef, indexname, '') having count(*) > 1 $$,
+  'no table has two identical indexes'
+);
+select is_empty(
+  $$ select c.oid::regclass::text from pg_class c
+      where c.relnamespace in ('public'::regnamespace, 'private'::regnamespace) and c.relkind in ('r', 'p')
+        and not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p') $$,
+  'every table in public and private has a primary key'
+);
+
+-- public_bucket_allows_listing: a public bucket serves its objects by URL without any select
+-- policy; one that lets a role read every row of the bucket lets any client list it. Broad
+-- means splinter's: no condition, true, or nothing but the bucket's id.
+select is_empty(
+  $$ select b.id || ': ' || p.policyname from storage.buckets b, pg_policies p
+      where b.public and p.schemaname = 'storage' and p.tablename = 'objects' and p.cmd in ('SELECT', 'ALL')
+        and p.permissive = 'PERMISSIVE' and p.roles && array['public', 'anon', 'authenticated']::name[]
+        and (p.qual is null
+             or replace(replace(replace(lower(p.qual), ' ', ''), E'\n', ''), E'\t', '') in ('true', '(true)', '1=1', '(1=1)')
+             or (regexp_match(p.qual, $re$\A\s*\(*\s*bucket_id\s*=\s*('(?:[^']|'')*')(\s*::\s*[[:alnum:]_\.]+)?\s*\)*\s*\Z$re$, 'i'))[1]
+                = quote_literal(b.id)) $$,
+  'no public bucket has a select policy broad enough to list it'
+);
+
+-- Content: what a public bucket serves inline it must never take as SVG, and every way of
+-- writing an object is held to the bucket's types (see 00_platform/80_storage_content.sql).
+select is_empty(
+  $$ select id from storage.buckets
+      where public and (coalesce(cardinality(allowed_mime_types), 0) = 0
+                        or exists (select 1 from unnest(allowed_mime_types) t where t = 'image/svg+xml' or t like '%*%')) $$,
+  'every public bucket lists the types it takes, none of them SVG or a wildcard'
+);
+select is_empty(
+  $$ select policyname from pg_policies
+      where schemaname = 'storage' and tablename = 'objects' and cmd in ('INSERT', 'UPDATE', 'ALL')
+        and coalesce(with_check, '') not like '%private.object_content_allowed(bucket_id, name, metadata)%' $$,
+  'every insert and update policy on storage.objects checks the content (private.object_content_allowed)'
+);
+
+-- anon_ and authenticated_security_definer_function_executable: the client RPCs are security
+-- definer on purpose (each decides by auth.uid() and private.has_permission what the caller may
+-- do, past RLS), so splinter warns about each. The list is the reviewed one (docs/conventions.md,
+-- "Database linter"): a new one must be reviewed and added here, with its own checks.
+select results_eq(
+  $$ select p.proname::text collate "default", has_function_privilege('anon', p.oid, 'execute') from pg_proc p
+      where p.pronamespace in ('public'::regnamespace, 'ops'::regnamespace) and p.prosecdef
+        and (has_function_privilege('authenticated', p.oid, 'execute') or has_function_privilege('anon', p.oid, 'execute'))
+      order by 1 $$,
+  $$ values ('access_report', false), ('approve_delivery', false), ('approve_requirements', false), ('cancel_order', false),
+            ('close_project', false), ('create_design_share_link', false), ('duplicate_design', false),
+            ('effective_permissions', false), ('export_my_data', false), ('get_shared_design', true),
+            ('moderate_review', false), ('moderate_service', false), ('open_dispute', false), ('order_service_package', false),
+            ('reject_bid', false), ('request_revision', false), ('review_order', false), ('review_seller_application', false),
+            ('revoke_design_share_link', false), ('submit_delivery', false), ('withdraw_bid', false) $$,
+  'the security definer functions the API roles may call are exactly the reviewed client RPCs (anon: get_shared_design only)'
 );
 
 select * from finish();
