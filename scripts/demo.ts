@@ -271,7 +271,8 @@ const accepted = await step(
     invoke<{ order: Database["public"]["Tables"]["orders"]["Row"]; created: boolean }>(
       designer.client,
       "accept-bid",
-      { bid_id: bid.id },
+      // The terms the designer read: accept-bid refuses (409) if the bid says otherwise by now.
+      { bid_id: bid.id, amount: bid.amount, duration_days: bid.duration_days },
     ),
   ({ order }) =>
     `order ${order.id}: ${order.price_amount} ${order.currency}, commission ${
@@ -285,6 +286,8 @@ await step(
   () =>
     invoke<{ order: { id: string }; created: boolean }>(designer.client, "accept-bid", {
       bid_id: bid.id,
+      amount: bid.amount,
+      duration_days: bid.duration_days,
     }),
   (again) => {
     if (again.order.id !== orderId || again.created) {

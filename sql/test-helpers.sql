@@ -225,7 +225,7 @@ begin
   insert into public.bids (project_id, tailor_id, amount, duration_days)
     values (project, seller, 9000, 10) returning id into bid;
   perform tests.authenticate_as_service_role();
-  select a.order_id into o from ops.accept_bid(bid, buyer) a;
+  select a.order_id into o from ops.accept_bid(bid, buyer, 9000, 10) a;
   foreach step in array steps loop
     case split_part(step, ':', 1)
       when 'buyer' then perform tests.authenticate_as(buyer);
@@ -252,7 +252,7 @@ $$;
 
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 
--- The oid of a function in ops, found in the catalogue: a text like 'ops.accept_bid(uuid, uuid)'
+-- The oid of a function in ops, found in the catalogue: a text like 'ops.accept_bid(uuid, uuid, bigint, integer)'
 -- is resolved as the current role, which may have no usage on ops (anon, authenticated).
 create or replace function tests.ops_function(name text)
 returns oid

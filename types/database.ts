@@ -14,7 +14,12 @@ export type Database = {
       "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
       "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
       "accept_bid": {
-        Args: { "acting_user": string; "bid_id": string };
+        Args: {
+          "acting_user": string;
+          "amount": number;
+          "bid_id": string;
+          "duration_days": number;
+        };
         Returns: {
           "created": boolean;
           "order_id": string;

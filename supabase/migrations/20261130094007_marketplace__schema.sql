@@ -390,7 +390,11 @@ grant execute on function public.close_project(uuid) to authenticated;
 
 -- Bids (000 "Bids"): a tailor's offer on an open project, one per tailor and project. The
 -- designer sees every bid on their project, a tailor only their own. The tailor edits or
--- withdraws a pending bid; the designer rejects it, or accepts it through accept_bid().
+-- withdraws a pending bid; the designer rejects it, or accepts it through accept_bid(), which
+-- takes the amount and duration the designer read and refuses if the bid has changed since
+-- (ops.accept_bid, 50_orders.sql). An edit and an acceptance take the bid's row lock, and an
+-- edit of a bid that is no longer pending is refused, so a bid cannot be re-priced under an
+-- acceptance.
 
 create table public.bids (
   id uuid primary key default gen_random_uuid(),
@@ -434,9 +438,10 @@ as $$
 $$;
 grant execute on function private.owns_project(uuid), private.has_bid_on(uuid) to authenticated;
 
--- New bids: only on open projects, never on one's own, within the limits of the project's
--- currency. Security definer: a closed project is invisible to the bidder,
--- but the error must still say why.
+-- New bids and edits: only on open projects, never on one's own, within the limits of the
+-- project's currency; an edit only while the bid is pending (the update policy lets the tailor
+-- reach their decided bids so that this says why). Security definer: a closed project is
+-- invisible to the bidder, but the error must still say why.
 create function private.check_bid() returns trigger
 language plpgsql
 security definer
@@ -445,6 +450,9 @@ as $$
 declare
   project public.projects;
 begin
+  if tg_op = 'UPDATE' and old.status <> 'pending' then
+    raise exception 'bid % is %: only a pending bid can be edited', old.id, old.status using errcode = 'PT409';
+  end if;
   select * into project from public.projects p where p.id = new.project_id;
   if not found then
     raise exception 'project % not found', new.project_id using errcode = 'PT404';
@@ -488,8 +496,10 @@ create policy "Tailors read their bids, owners the bids on their projects, manag
   using (tailor_id = (select auth.uid()) or private.owns_project(project_id) or (select private.has_permission('marketplace.manage')));
 create policy "Tailors bid for themselves" on public.bids for insert to authenticated
   with check (tailor_id = (select auth.uid()));
+-- The tailor reaches all their bids; private.check_bid refuses an edit of one that is no
+-- longer pending (PT409), so a tailor whose edit lost the race to an acceptance learns why.
 create policy "Tailors edit their pending bids" on public.bids for update to authenticated
-  using (tailor_id = (select auth.uid()) and status = 'pending')
+  using (tailor_id = (select auth.uid()))
   with check (tailor_id = (select auth.uid()) and status = 'pending');
 
 -- The projects read policy for signed-in users lives here, where bids exist: bidders keep
@@ -1078,8 +1088,15 @@ comment on function private.create_order(text, uuid, uuid, text, bigint, text, i
 -- Bid acceptance (000 POST /bids/:bidId/accept), run by the accept-bid edge function for the
 -- caller it has identified. Row locks make concurrent accepts of one project produce one
 -- order; accepting the same bid again returns that order.
+--
+-- The owner accepts the terms they read: the caller passes the bid's amount and duration as
+-- the owner saw them, and they are compared with the bid under its row lock. A tailor may
+-- edit a pending bid, and an edit takes the same lock (bids_check refuses one once the bid is
+-- decided), so either the edit commits first and the acceptance is refused (PT409, with the
+-- bid's terms now) or the acceptance commits first and the edit is refused: the order's
+-- price is always the one the owner accepted.
 
-create function ops.accept_bid(bid_id uuid, acting_user uuid)
+create function ops.accept_bid(bid_id uuid, acting_user uuid, amount bigint, duration_days integer)
 returns table (order_id uuid, created boolean)
 language plpgsql
 security definer
@@ -1091,6 +1108,9 @@ declare
   o public.orders;
   others uuid[];
 begin
+  if accept_bid.amount is null or accept_bid.duration_days is null then
+    raise exception 'accepting a bid needs the amount and duration_days the owner accepts' using errcode = '22023';
+  end if;
   select * into bid from public.bids b where b.id = accept_bid.bid_id;
   if not found then
     raise exception 'bid % not found', accept_bid.bid_id using errcode = 'PT404';
@@ -1103,6 +1123,12 @@ begin
   end if;
 
   if bid.status = 'accepted' then
+    -- A retry answers with the order, for the terms it was accepted at only.
+    if (bid.amount, bid.duration_days) is distinct from (accept_bid.amount, accept_bid.duration_days) then
+      raise exception 'bid % was accepted at % for % days, not % for % days (minor units of %)',
+        bid.id, bid.amount, bid.duration_days, accept_bid.amount, accept_bid.duration_days, project.currency
+        using errcode = 'PT409';
+    end if;
     select * into o from public.orders where orders.bid_id = bid.id;
     return query select o.id, false;
     return;
@@ -1112,6 +1138,11 @@ begin
   end if;
   if bid.status <> 'pending' then
     raise exception 'bid % is %: only a pending bid can be accepted', bid.id, bid.status using errcode = 'PT409';
+  end if;
+  if (bid.amount, bid.duration_days) is distinct from (accept_bid.amount, accept_bid.duration_days) then
+    raise exception 'bid % has changed: it now asks % for % days, not % for % days (minor units of %); read it again before accepting',
+      bid.id, bid.amount, bid.duration_days, accept_bid.amount, accept_bid.duration_days, project.currency
+      using errcode = 'PT409';
   end if;
 
   update public.bids set status = 'accepted', decided_at = now() where id = bid.id;
@@ -1134,10 +1165,10 @@ begin
   return query select o.id, true;
 end
 $$;
-comment on function ops.accept_bid(uuid, uuid) is
-  'Accepts a bid for acting_user (the project owner): bid accepted, others rejected, project in progress, order, thread and events, in one transaction. Service role only: the accept-bid function calls it.';
-revoke execute on function ops.accept_bid(uuid, uuid) from public;
-grant execute on function ops.accept_bid(uuid, uuid) to service_role;
+comment on function ops.accept_bid(uuid, uuid, bigint, integer) is
+  'Accepts a bid for acting_user (the project owner) at the amount and duration_days the owner accepted, refused (PT409) if the bid says otherwise now: bid accepted, others rejected, project in progress, order, thread and events, in one transaction. Service role only: the accept-bid function calls it.';
+revoke execute on function ops.accept_bid(uuid, uuid, bigint, integer) from public;
+grant execute on function ops.accept_bid(uuid, uuid, bigint, integer) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Requirements approval (000 POST /projects/:id/requirements/approve): each party approves

@@ -1,6 +1,10 @@
 -- Bids (000 "Bids"): a tailor's offer on an open project, one per tailor and project. The
 -- designer sees every bid on their project, a tailor only their own. The tailor edits or
--- withdraws a pending bid; the designer rejects it, or accepts it through accept_bid().
+-- withdraws a pending bid; the designer rejects it, or accepts it through accept_bid(), which
+-- takes the amount and duration the designer read and refuses if the bid has changed since
+-- (ops.accept_bid, 50_orders.sql). An edit and an acceptance take the bid's row lock, and an
+-- edit of a bid that is no longer pending is refused, so a bid cannot be re-priced under an
+-- acceptance.
 
 create table public.bids (
   id uuid primary key default gen_random_uuid(),
@@ -44,9 +48,10 @@ as $$
 $$;
 grant execute on function private.owns_project(uuid), private.has_bid_on(uuid) to authenticated;
 
--- New bids: only on open projects, never on one's own, within the limits of the project's
--- currency. Security definer: a closed project is invisible to the bidder,
--- but the error must still say why.
+-- New bids and edits: only on open projects, never on one's own, within the limits of the
+-- project's currency; an edit only while the bid is pending (the update policy lets the tailor
+-- reach their decided bids so that this says why). Security definer: a closed project is
+-- invisible to the bidder, but the error must still say why.
 create function private.check_bid() returns trigger
 language plpgsql
 security definer
@@ -55,6 +60,9 @@ as $$
 declare
   project public.projects;
 begin
+  if tg_op = 'UPDATE' and old.status <> 'pending' then
+    raise exception 'bid % is %: only a pending bid can be edited', old.id, old.status using errcode = 'PT409';
+  end if;
   select * into project from public.projects p where p.id = new.project_id;
   if not found then
     raise exception 'project % not found', new.project_id using errcode = 'PT404';
@@ -98,8 +106,10 @@ create policy "Tailors read their bids, owners the bids on their projects, manag
   using (tailor_id = (select auth.uid()) or private.owns_project(project_id) or (select private.has_permission('marketplace.manage')));
 create policy "Tailors bid for themselves" on public.bids for insert to authenticated
   with check (tailor_id = (select auth.uid()));
+-- The tailor reaches all their bids; private.check_bid refuses an edit of one that is no
+-- longer pending (PT409), so a tailor whose edit lost the race to an acceptance learns why.
 create policy "Tailors edit their pending bids" on public.bids for update to authenticated
-  using (tailor_id = (select auth.uid()) and status = 'pending')
+  using (tailor_id = (select auth.uid()))
   with check (tailor_id = (select auth.uid()) and status = 'pending');
 
 -- The projects read policy for signed-in users lives here, where bids exist: bidders keep

@@ -254,8 +254,15 @@ comment on function private.create_order(text, uuid, uuid, text, bigint, text, i
 -- Bid acceptance (000 POST /bids/:bidId/accept), run by the accept-bid edge function for the
 -- caller it has identified. Row locks make concurrent accepts of one project produce one
 -- order; accepting the same bid again returns that order.
+--
+-- The owner accepts the terms they read: the caller passes the bid's amount and duration as
+-- the owner saw them, and they are compared with the bid under its row lock. A tailor may
+-- edit a pending bid, and an edit takes the same lock (bids_check refuses one once the bid is
+-- decided), so either the edit commits first and the acceptance is refused (PT409, with the
+-- bid's terms now) or the acceptance commits first and the edit is refused: the order's
+-- price is always the one the owner accepted.
 
-create function ops.accept_bid(bid_id uuid, acting_user uuid)
+create function ops.accept_bid(bid_id uuid, acting_user uuid, amount bigint, duration_days integer)
 returns table (order_id uuid, created boolean)
 language plpgsql
 security definer
@@ -267,6 +274,9 @@ declare
   o public.orders;
   others uuid[];
 begin
+  if accept_bid.amount is null or accept_bid.duration_days is null then
+    raise exception 'accepting a bid needs the amount and duration_days the owner accepts' using errcode = '22023';
+  end if;
   select * into bid from public.bids b where b.id = accept_bid.bid_id;
   if not found then
     raise exception 'bid % not found', accept_bid.bid_id using errcode = 'PT404';
@@ -279,6 +289,12 @@ begin
   end if;
 
   if bid.status = 'accepted' then
+    -- A retry answers with the order, for the terms it was accepted at only.
+    if (bid.amount, bid.duration_days) is distinct from (accept_bid.amount, accept_bid.duration_days) then
+      raise exception 'bid % was accepted at % for % days, not % for % days (minor units of %)',
+        bid.id, bid.amount, bid.duration_days, accept_bid.amount, accept_bid.duration_days, project.currency
+        using errcode = 'PT409';
+    end if;
     select * into o from public.orders where orders.bid_id = bid.id;
     return query select o.id, false;
     return;
@@ -288,6 +304,11 @@ begin
   end if;
   if bid.status <> 'pending' then
     raise exception 'bid % is %: only a pending bid can be accepted', bid.id, bid.status using errcode = 'PT409';
+  end if;
+  if (bid.amount, bid.duration_days) is distinct from (accept_bid.amount, accept_bid.duration_days) then
+    raise exception 'bid % has changed: it now asks % for % days, not % for % days (minor units of %); read it again before accepting',
+      bid.id, bid.amount, bid.duration_days, accept_bid.amount, accept_bid.duration_days, project.currency
+      using errcode = 'PT409';
   end if;
 
   update public.bids set status = 'accepted', decided_at = now() where id = bid.id;
@@ -310,10 +331,10 @@ begin
   return query select o.id, true;
 end
 $$;
-comment on function ops.accept_bid(uuid, uuid) is
-  'Accepts a bid for acting_user (the project owner): bid accepted, others rejected, project in progress, order, thread and events, in one transaction. Service role only: the accept-bid function calls it.';
-revoke execute on function ops.accept_bid(uuid, uuid) from public;
-grant execute on function ops.accept_bid(uuid, uuid) to service_role;
+comment on function ops.accept_bid(uuid, uuid, bigint, integer) is
+  'Accepts a bid for acting_user (the project owner) at the amount and duration_days the owner accepted, refused (PT409) if the bid says otherwise now: bid accepted, others rejected, project in progress, order, thread and events, in one transaction. Service role only: the accept-bid function calls it.';
+revoke execute on function ops.accept_bid(uuid, uuid, bigint, integer) from public;
+grant execute on function ops.accept_bid(uuid, uuid, bigint, integer) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Requirements approval (000 POST /projects/:id/requirements/approve): each party approves

@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { signUp, type TestUser } from "../support/auth.ts";
 import { admin, callFunction, client } from "../support/clients.ts";
+import { acceptBody } from "../support/marketplace.ts";
 import { TINY_PNG } from "../support/storage.ts";
 
 const PATTERN = {
@@ -173,7 +174,7 @@ describe("projects, bids and bid acceptance", () => {
     const results = await Promise.all(
       Array.from(
         { length: 20 },
-        (_, i) => callFunction(designer.client, "accept-bid", { bid_id: bids[i % 2].id }),
+        (_, i) => callFunction(designer.client, "accept-bid", acceptBody(bids[i % 2])),
       ),
     );
     const created = results.filter((r) => r.status === 201);
@@ -202,7 +203,7 @@ describe("projects, bids and bid acceptance", () => {
       currency: "EUR",
       commission_rate_bps: 1000,
     });
-    const retry = await callFunction(designer.client, "accept-bid", { bid_id: winner.id });
+    const retry = await callFunction(designer.client, "accept-bid", acceptBody(winner));
     expect(retry).toMatchObject({ status: 200, body: { created: false, order: { id: order.id } } });
 
     const { data: statuses } = await designer.client.from("bids").select("id, status").eq(
@@ -222,21 +223,33 @@ describe("projects, bids and bid acceptance", () => {
   it("accept-bid refuses strangers, bad bodies and signed-out callers in the error format", async () => {
     const project = await postProject(designer);
     const b = await bid(tailor, project.id);
-    expect(await callFunction(stranger.client, "accept-bid", { bid_id: b.id })).toMatchObject({
+    expect(await callFunction(stranger.client, "accept-bid", acceptBody(b))).toMatchObject({
       status: 403,
       body: { error: { code: "forbidden" } },
     });
-    expect(await callFunction(designer.client, "accept-bid", { bid_id: "not-a-uuid" }))
+    expect(
+      await callFunction(designer.client, "accept-bid", { ...acceptBody(b), bid_id: "not-a-uuid" }),
+    )
       .toMatchObject({
         status: 400,
         body: { error: { code: "invalid_request" } },
       });
-    expect(await callFunction(designer.client, "accept-bid", { bid_id: crypto.randomUUID() }))
+    // The owner must say what they accept: a bid id alone is refused.
+    expect(await callFunction(designer.client, "accept-bid", { bid_id: b.id })).toMatchObject({
+      status: 400,
+      body: { error: { code: "invalid_request" } },
+    });
+    expect(
+      await callFunction(designer.client, "accept-bid", {
+        ...acceptBody(b),
+        bid_id: crypto.randomUUID(),
+      }),
+    )
       .toMatchObject({
         status: 404,
         body: { error: { code: "not_found" } },
       });
-    expect((await callFunction(client(), "accept-bid", { bid_id: b.id })).status).toBe(401);
+    expect((await callFunction(client(), "accept-bid", acceptBody(b))).status).toBe(401);
     expect(
       (await designer.client.from("bids").select("status").eq("id", b.id).single()).data?.status,
     ).toBe("pending");
@@ -276,7 +289,7 @@ describe("an order from requirements to completion", () => {
     const sees = async (u: TestUser) =>
       (await u.client.from("designs").select("id").eq("id", design.id)).data!.length;
     expect([await sees(tailor), await sees(stranger)]).toEqual([1, 1]);
-    const accepted = await callFunction(designer.client, "accept-bid", { bid_id: b.id });
+    const accepted = await callFunction(designer.client, "accept-bid", acceptBody(b));
     expect(accepted.status).toBe(201);
     orderId = accepted.body.order.id;
     // ...and, once the project is under way, to its bidders only.
@@ -397,7 +410,7 @@ describe("an order from requirements to completion", () => {
   it("lets the buyer dispute paid work but not cancel it, and leaves a dispute to admins", async () => {
     const project = await postProject(designer);
     const b = await bid(tailor, project.id);
-    const { body } = await callFunction(designer.client, "accept-bid", { bid_id: b.id });
+    const { body } = await callFunction(designer.client, "accept-bid", acceptBody(b));
     const id = body.order.id;
     await tailor.client.rpc("approve_requirements", { order_id: id }).throwOnError();
     await designer.client.rpc("approve_requirements", { order_id: id }).throwOnError();

@@ -72,7 +72,9 @@ export async function callFunction(
 /**
  * A direct connection to the project's database (SUPABASE_DB_URL: `npm test` sets it; it is
  * DB_URL in `supabase status -o env`), for what no API may do, like making two weeks pass
- * since a delivery. Tests use it for time only, never to read or check results.
+ * since a delivery, or holding a row lock so that two requests queue behind it in a known
+ * order (bids_edits_race_acceptance). Tests use it for time and such gates only, never to
+ * read or check results.
  */
 export async function withDatabase<T>(work: (db: pg.Client) => Promise<T>): Promise<T> {
   const db = new pg.Client({ connectionString: requireEnv("SUPABASE_DB_URL") });

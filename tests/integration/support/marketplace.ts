@@ -50,9 +50,17 @@ export async function completeOrder(
 }
 
 /**
+ * The body of accept-bid for a bid as the designer read it: its id and the terms they accept
+ * (accept-bid refuses with 409 if the bid says otherwise by then).
+ */
+export function acceptBody(bid: { id: string; amount: number; duration_days: number }) {
+  return { bid_id: bid.id, amount: bid.amount, duration_days: bid.duration_days };
+}
+
+/**
  * A commission order awaiting payment, made the way clients make one: the designer posts a
- * project, the tailor bids `amount`, the designer accepts (accept-bid), both approve the
- * requirements. Returns the order's id.
+ * project, the tailor bids `amount`, the designer accepts (accept-bid) what the bid says, both
+ * approve the requirements. Returns the order's id.
  */
 export async function orderAwaitingPayment(
   designer: TestUser,
@@ -69,10 +77,10 @@ export async function orderAwaitingPayment(
   const bid = await tailor.client
     .from("bids")
     .insert({ project_id: project.data.id, amount, duration_days: 14 })
-    .select("id")
+    .select("id, amount, duration_days")
     .single();
   if (bid.error) throw bid.error;
-  const accepted = await callFunction(designer.client, "accept-bid", { bid_id: bid.data.id });
+  const accepted = await callFunction(designer.client, "accept-bid", acceptBody(bid.data));
   if (accepted.status !== 201) {
     throw new Error(`accept-bid answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
   }

@@ -2,9 +2,13 @@
 -- for the owner it has identified). One call accepts the bid, rejects the others, starts
 -- the project, and opens an order with its price and commission snapshot, a thread for the
 -- two parties, a timeline entry and domain events. A retry returns the same order; nothing
--- else can be accepted afterwards.
+-- else can be accepted afterwards. The owner accepts the terms they read (amount and
+-- duration): a bid edited since is refused with its terms now, and a bid once accepted can no
+-- longer be edited, so the order's price is always the one accepted. (The race itself, an
+-- edit and an acceptance at once, is raced in
+-- tests/integration/30_marketplace/bids_edits_race_acceptance.test.ts.)
 begin;
-select plan(39);
+select plan(50);
 
 select tests.create_user('acc-owner@example.com');
 select tests.create_user('acc-tailor@example.com');
@@ -17,7 +21,7 @@ update public.platform_settings set value = '1250' where key = 'commission_rate_
 
 insert into public.projects (owner_id, title, budget_amount, currency)
 select tests.get_user_id('acc-owner@example.com'), title, 20000, 'GBP'
-  from (values ('Ball gown'), ('Morning coat')) p (title);
+  from (values ('Ball gown'), ('Morning coat'), ('Cape')) p (title);
 
 -- Ids by title (tests.project_of, tests.bid_of) and the project's order, readable whoever the
 -- test is acting as.
@@ -45,43 +49,43 @@ select ok(
   'accept_bid is executable by the service role only'
 );
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid()) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), auth.uid(), 18550, 21) $$,
   '42501', 'permission denied for schema ops', 'the owner cannot call accept_bid directly'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'), 18550, 21) $$,
   '42501', 'permission denied for schema ops', 'anon cannot call accept_bid'
 );
 
 -- refusals ------------------------------------------------------------------------------
 select tests.authenticate_as_service_role();
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com'), 18550, 21) $$,
   '42501', 'only the project''s owner may accept its bids', 'a bid is accepted only for the project''s owner'
 );
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), null) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), null, 18550, 21) $$,
   '42501', 'only the project''s owner may accept its bids', 'a bid is not accepted for nobody'
 );
 select throws_ok(
-  format($$ select ops.accept_bid(%L, tests.get_user_id('acc-owner@example.com')) $$, unknown_id),
+  format($$ select ops.accept_bid(%L, tests.get_user_id('acc-owner@example.com'), 1000, 10) $$, unknown_id),
   'PT404', format('bid %s not found', unknown_id), 'an unknown bid is not found'
 ) from gen_random_uuid() unknown_id;
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor3@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'), 17000, 30) $$,
   'PT409', format('bid %s is withdrawn: only a pending bid can be accepted', tests.bid_of('acc-tailor3@example.com', 'Ball gown')),
   'a withdrawn bid cannot be accepted'
 );
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Morning coat'), tests.get_user_id('acc-owner@example.com'), 15000, 10) $$,
   'PT409', format('bid %s is rejected: only a pending bid can be accepted', tests.bid_of('acc-tailor2@example.com', 'Morning coat')),
   'a rejected bid cannot be accepted'
 );
 
 -- acceptance ----------------------------------------------------------------------------
 select results_eq(
-  $$ select created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'), 18550, 21) $$,
   $$ values (true) $$,
   'the owner''s acceptance creates an order'
 );
@@ -153,16 +157,16 @@ select is(
 -- retries and second attempts -----------------------------------------------------------
 select tests.authenticate_as_service_role();
 select results_eq(
-  $$ select order_id, created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select order_id, created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'), 18550, 21) $$,
   $$ select (pg_temp.order_of('Ball gown')).id, false $$,
   'accepting the same bid again returns the same order, not created'
 );
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Ball gown'), tests.get_user_id('acc-tailor2@example.com'), 18550, 21) $$,
   '42501', 'only the project''s owner may accept its bids', 'a retry for someone other than the owner is still refused'
 );
 select throws_ok(
-  $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com')) $$,
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor2@example.com', 'Ball gown'), tests.get_user_id('acc-owner@example.com'), 19000, 14) $$,
   'PT409', format('project %s is in_progress: it no longer accepts bids', tests.project_of('Ball gown')),
   'another bid on the project cannot be accepted afterwards'
 );
@@ -181,6 +185,88 @@ select is(
   (select count(*)::int from private.domain_events where event_type = 'order.created' and subject_id = (pg_temp.order_of('Ball gown')).id),
   1,
   'and the order was announced once'
+);
+
+-- the terms the owner accepts -----------------------------------------------------------
+select tests.authenticate_as(tests.get_user_id('acc-tailor@example.com'));
+insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Cape'), 20000, 10);
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), null, 10) $$,
+  '22023', 'accepting a bid needs the amount and duration_days the owner accepts',
+  'a bid is not accepted without the amount the owner accepts'
+);
+select throws_ok(
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), 20000, null) $$,
+  '22023', 'accepting a bid needs the amount and duration_days the owner accepts',
+  'nor without the duration'
+);
+
+-- The owner read 20000 for 10 days; the tailor then re-prices the bid.
+select tests.authenticate_as(tests.get_user_id('acc-tailor@example.com'));
+update public.bids set amount = 99999 where id = tests.bid_of('acc-tailor@example.com', 'Cape');
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), 20000, 10) $$,
+  'PT409',
+  format('bid %s has changed: it now asks 99999 for 10 days, not 20000 for 10 days (minor units of GBP); read it again before accepting',
+         tests.bid_of('acc-tailor@example.com', 'Cape')),
+  'a bid re-priced since the owner read it is not accepted at its new price: refused, with the terms it has now'
+);
+select results_eq(
+  $$ select b.status, b.amount, p.status, (select count(*)::int from public.orders o where o.project_id = p.id)
+       from public.bids b join public.projects p on p.id = b.project_id where b.id = tests.bid_of('acc-tailor@example.com', 'Cape') $$,
+  $$ values ('pending', 99999::bigint, 'open', 0) $$,
+  'the refusal changes nothing: the bid is pending, the project open, no order'
+);
+
+-- A new duration alone is a change too.
+select tests.authenticate_as(tests.get_user_id('acc-tailor@example.com'));
+update public.bids set amount = 20000, duration_days = 12 where id = tests.bid_of('acc-tailor@example.com', 'Cape');
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), 20000, 10) $$,
+  'PT409',
+  format('bid %s has changed: it now asks 20000 for 12 days, not 20000 for 10 days (minor units of GBP); read it again before accepting',
+         tests.bid_of('acc-tailor@example.com', 'Cape')),
+  'a bid whose duration changed since the owner read it is refused too'
+);
+
+-- The owner reads it again and accepts what it says.
+select results_eq(
+  $$ select created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), 20000, 12) $$,
+  $$ values (true) $$,
+  'the owner accepts the terms the bid has now'
+);
+select results_eq(
+  $$ select price_amount, duration_days from public.orders where bid_id = tests.bid_of('acc-tailor@example.com', 'Cape') $$,
+  $$ values (20000::bigint, 12) $$,
+  'the order is priced at the terms accepted'
+);
+select results_eq(
+  $$ select created from ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), 20000, 12) $$,
+  $$ values (false) $$,
+  'a retry with the same terms returns the order'
+);
+select throws_ok(
+  $$ select ops.accept_bid(tests.bid_of('acc-tailor@example.com', 'Cape'), tests.get_user_id('acc-owner@example.com'), 99999, 10) $$,
+  'PT409',
+  format('bid %s was accepted at 20000 for 12 days, not 99999 for 10 days (minor units of GBP)', tests.bid_of('acc-tailor@example.com', 'Cape')),
+  'a retry with other terms is refused with the terms it was accepted at'
+);
+
+-- Once accepted, the tailor can no longer re-price it: the order keeps what was accepted.
+select tests.authenticate_as(tests.get_user_id('acc-tailor@example.com'));
+select throws_ok(
+  $$ update public.bids set amount = 99999999 where id = tests.bid_of('acc-tailor@example.com', 'Cape') $$,
+  'PT409', format('bid %s is accepted: only a pending bid can be edited', tests.bid_of('acc-tailor@example.com', 'Cape')),
+  'an edit after the acceptance is refused, and the tailor is told why'
+);
+select results_eq(
+  $$ select b.amount, o.price_amount from public.bids b join public.orders o on o.bid_id = b.id
+      where b.id = tests.bid_of('acc-tailor@example.com', 'Cape') $$,
+  $$ values (20000::bigint, 20000::bigint) $$,
+  'the bid and its order still say what was accepted'
 );
 
 -- who sees the order and its thread -----------------------------------------------------

@@ -4,7 +4,7 @@
 -- strangers and anon see none; managers see all. withdraw_bid and reject_bid move status,
 -- nothing else does, and bid_count follows the bids received.
 begin;
-select plan(54);
+select plan(55);
 
 select tests.create_user('bid-owner@example.com');
 select tests.create_user('bid-tailor@example.com');
@@ -28,7 +28,7 @@ select public.close_project(tests.project_of('Closed cape'));
 select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
 insert into public.bids (project_id, amount, duration_days) values (tests.project_of('Busy blazer'), 9000, 7);
 select tests.authenticate_as_service_role();
-select ops.accept_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer'), tests.get_user_id('bid-owner@example.com'));
+select ops.accept_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer'), tests.get_user_id('bid-owner@example.com'), 9000, 7);
 
 -- anon ----------------------------------------------------------------------------------
 select tests.authenticate_as_anon();
@@ -210,9 +210,10 @@ select throws_ok(
   'PT409', format('bid %s is withdrawn, only a pending bid can be withdrawn', tests.bid_of('bid-tailor@example.com', 'Kimono')),
   'a bid cannot be withdrawn twice'
 );
-select is_empty(
-  $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor@example.com', 'Kimono') returning id $$,
-  'a withdrawn bid can no longer be edited'
+select throws_ok(
+  $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor@example.com', 'Kimono') $$,
+  'PT409', format('bid %s is withdrawn: only a pending bid can be edited', tests.bid_of('bid-tailor@example.com', 'Kimono')),
+  'a withdrawn bid can no longer be edited, and the tailor is told why'
 );
 select throws_ok(
   $$ select public.withdraw_bid(tests.bid_of('bid-tailor3@example.com', 'Busy blazer')) $$,
@@ -269,13 +270,20 @@ select throws_ok(
   'PT409', format('bid %s is rejected, only a pending bid can be withdrawn', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
   'a rejected bid cannot be withdrawn'
 );
-select is_empty(
-  $$ update public.bids set amount = 1000 where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') returning id $$,
-  'a rejected bid can no longer be edited'
+select throws_ok(
+  $$ update public.bids set message = 'Cheaper now' where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') $$,
+  'PT409', format('bid %s is rejected: only a pending bid can be edited', tests.bid_of('bid-tailor2@example.com', 'Kimono')),
+  'a rejected bid can no longer be edited (its message neither)'
 );
 select isnt_empty(
   $$ select 1 from public.bids where id = tests.bid_of('bid-tailor2@example.com', 'Kimono') $$,
   'a tailor still sees their rejected bid'
+);
+select tests.authenticate_as(tests.get_user_id('bid-tailor3@example.com'));
+select throws_ok(
+  $$ update public.bids set duration_days = 3 where id = tests.bid_of('bid-tailor3@example.com', 'Busy blazer') $$,
+  'PT409', format('bid %s is accepted: only a pending bid can be edited', tests.bid_of('bid-tailor3@example.com', 'Busy blazer')),
+  'an accepted bid can no longer be edited: its order keeps the terms accepted'
 );
 
 -- a manager rejects ---------------------------------------------------------------------

@@ -267,8 +267,8 @@ select throws_ok(
 -- Winter coat goes ahead: its bid is accepted (through the service role, as the accept-bid
 -- function does).
 select tests.authenticate_as_service_role();
-select ops.accept_bid(
-  (select id from public.bids where project_id = tests.project_of('Winter coat')), tests.get_user_id('proj-owner@example.com'));
+select ops.accept_bid(b.id, tests.get_user_id('proj-owner@example.com'), b.amount, b.duration_days)
+  from public.bids b where b.project_id = tests.project_of('Winter coat');
 
 select tests.authenticate_as(tests.get_user_id('proj-stranger@example.com'));
 select is_empty(
