@@ -2488,6 +2488,19 @@ export type Database = {
           },
         ];
       };
+      "time_zones": {
+        Row: {
+          "name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "name": string;
+        };
+        Update: {
+          "name"?: string;
+        };
+        Relationships: [];
+      };
       "user_roles": {
         Row: {
           "assigned_at": string;

@@ -1,6 +1,7 @@
 -- Identity's reference data: who may sign up (platform_settings.signup_mode), the ISO 3166
--- country list addresses use, and its buckets: public avatars, and private account exports
--- (each user's under <uid>/, written by the account-export function).
+-- country list addresses use, the time-zone names private profiles use, and its buckets:
+-- public avatars, and private account exports (each user's under <uid>/, written by the
+-- account-export function).
 
 insert into public.platform_settings (key, value) values ('signup_mode', '"open"');
 
@@ -13,6 +14,19 @@ select unnest(string_to_array(
   'MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO ' ||
   'RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV ' ||
   'TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW', ' '));
+
+-- The time-zone names private_profiles.timezone accepts: those Postgres knows now
+-- (pg_timezone_names: Postgres's tzdata, which Debian's builds take from the system). When that
+-- tzdata changes later, a name it gains is still accepted (private.check_timezone falls back
+-- to pg_timezone_names for a name not listed here), only not listed; a name it loses (rare:
+-- tzdata keeps retired zones as links, but a distribution may move some to another package,
+-- as Debian's tzdata-legacy did) stays accepted until the list is refreshed. Running these
+-- two statements again brings the list up to date.
+insert into public.time_zones (name)
+select name from pg_catalog.pg_timezone_names
+on conflict (name) do nothing;
+delete from public.time_zones z
+where not exists (select 1 from pg_catalog.pg_timezone_names t where t.name = z.name);
 
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
 values ('avatars', 'avatars', true, 2 * 1024 * 1024, array['image/png', 'image/jpeg', 'image/webp', 'image/gif'])

@@ -111,6 +111,19 @@ create trigger profiles_audit_status
 -- ---------------------------------------------------------------------------------------
 -- Private details: only the owner (and user readers) ever see these.
 
+-- The time-zone names Postgres knows, as pg_timezone_names lists them when the identity
+-- reference-data migration fills this table (Debian's Postgres reads the system's tzdata).
+-- Clients read it to offer a choice; private_profiles.timezone is checked against it.
+create table public.time_zones (
+  name text primary key
+);
+comment on table public.time_zones is
+  'Time-zone names Postgres knows (pg_timezone_names when the migrations ran): what private_profiles.timezone accepts.';
+
+alter table public.time_zones enable row level security;
+grant select on public.time_zones to anon, authenticated, service_role;
+create policy "Anyone reads the time-zone list" on public.time_zones for select to anon, authenticated using (true);
+
 create table public.private_profiles (
   id uuid primary key references public.profiles (id) on delete cascade,
   first_name text not null default '' constraint private_profiles_first_name_length check (char_length(first_name) <= 80),
@@ -125,14 +138,40 @@ create table public.private_profiles (
 );
 comment on table public.private_profiles is 'Personal details seen only by their owner and by staff holding users.read.';
 comment on column public.private_profiles.phone is 'E.164, e.g. +14155550123.';
-comment on column public.private_profiles.timezone is 'An IANA zone name known to Postgres (pg_timezone_names).';
+comment on column public.private_profiles.timezone is 'An IANA zone name known to Postgres (pg_timezone_names; listed in public.time_zones).';
+
+-- Time zones are checked against public.time_zones, a primary-key lookup, and never by
+-- reading pg_timezone_names per row: that view reads every file of the time-zone database
+-- from disk on each call (80 ms or more), which every sign-up paid while holding the new
+-- user's row lock. A name missing from the list is looked up in pg_timezone_names after all
+-- (private.is_time_zone_known_to_postgres), so a zone Postgres's tzdata gained after the list
+-- was filled is accepted too: the rule is still "a name Postgres knows" (the reference-data
+-- migration says what happens when tzdata drops a name).
+create function private.is_time_zone_known_to_postgres(zone text) returns boolean
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  -- Cheap first: what AT TIME ZONE cannot read is no zone (it also reads abbreviations and
+  -- POSIX rules such as 'foo+3', which are no zone names: the full list decides those).
+  perform pg_catalog.now() at time zone zone;
+  return exists (select 1 from pg_catalog.pg_timezone_names t where t.name = zone);
+exception when invalid_parameter_value then
+  return false;
+end
+$$;
+comment on function private.is_time_zone_known_to_postgres(text) is
+  'Whether pg_timezone_names lists the name (slow: it reads the whole time-zone database). For names missing from public.time_zones only.';
+grant execute on function private.is_time_zone_known_to_postgres(text) to authenticated, service_role;
 
 create function private.check_timezone() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  if not exists (select 1 from pg_catalog.pg_timezone_names where name = new.timezone) then
+  if not exists (select 1 from public.time_zones z where z.name = new.timezone)
+     and not private.is_time_zone_known_to_postgres(new.timezone) then
     raise exception 'unknown time zone: %', new.timezone
       using errcode = '22023', hint = 'Use an IANA name such as Europe/Paris.';
   end if;
