@@ -2,16 +2,16 @@
 // there. /rest/v1 goes to PostgREST, /functions/v1 to the Deno functions router, /auth/v1
 // and /storage/v1 to the in-process stand-ins. Like Kong, it requires a project API key on
 // rest and auth, and sends the key as the bearer token when a request has none.
+//
+// It is a thin proxy: everything that can be decided once is decided in createGateway, a
+// request is routed by slicing its URL, and PostgREST and the functions are reached through
+// stack/upstream.ts (kept-alive connections, bodies streamed both ways, an early answer
+// passed on while the rest of the request body is drained). Answers lose a `server` header
+// that names a version (PostgREST's `postgrest/12.0.2`).
 
-import {
-  Agent,
-  createServer,
-  type IncomingMessage,
-  request,
-  type Server,
-  type ServerResponse,
-} from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { sendJson, type SubHandler } from "./http.ts";
+import { type AnswerRewrite, requestHead, Upstream } from "./upstream.ts";
 
 export interface GatewayOptions {
   anonKey: string;
@@ -22,65 +22,63 @@ export interface GatewayOptions {
   storage: SubHandler;
 }
 
-const CORS_HEADERS = {
+const CORS_HEADERS: Record<string, string> = {
   "access-control-allow-origin": "*",
   "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
   "access-control-expose-headers": "content-range, content-profile, x-supabase-api-version",
   "access-control-max-age": "3600",
 };
 
+/** What proxied answers go through: the gateway's CORS headers replace the upstream's. */
+const PROXIED_ANSWER: AnswerRewrite = {
+  drop: (name, value) => name in CORS_HEADERS || (name === "server" && namesVersion(value)),
+  append: Object.entries(CORS_HEADERS).flat(),
+};
+
+/** Whether a `server` header says which version runs (`postgrest/12.0.2`, `kong/2.8.1`). */
+export function namesVersion(value: string): boolean {
+  return /\d/.test(value);
+}
+
+const NO_ROUTE = { message: "no Route matched with those values" };
+
+function badGateway(res: ServerResponse): void {
+  sendJson(
+    res,
+    502,
+    { message: "An invalid response was received from the upstream server" },
+    CORS_HEADERS,
+  );
+}
+
+/** The value of an `apikey` query parameter, which Kong's key-auth also accepts. */
+function queryApiKey(url: string): string | null {
+  const query = url.indexOf("?");
+  return query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get("apikey");
+}
+
 export function createGateway(options: GatewayOptions): Server {
   const apiKeys = new Set([options.anonKey, options.serviceRoleKey]);
-  // Reuse upstream connections: a new TCP connection per request would halve throughput.
-  const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 128 });
+  const postgrest = new Upstream(options.postgrestPort);
+  const functions = new Upstream(options.functionsPort);
 
   /** Kong's key-auth: the request must carry a project key; the key stands in for a missing JWT. */
-  function admit(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-    const apikey = (req.headers.apikey as string | undefined) ?? url.searchParams.get("apikey");
-    if (!apikey) {
-      sendJson(res, 401, { message: "No API key found in request" }, CORS_HEADERS);
-      return false;
-    }
-    if (!apiKeys.has(apikey)) {
-      sendJson(res, 401, { message: "Invalid API key" }, CORS_HEADERS);
-      return false;
-    }
-    req.headers.authorization ??= `Bearer ${apikey}`;
-    return true;
+  function keyProblem(apikey: string | null | undefined): string | null {
+    if (!apikey) return "No API key found in request";
+    return apiKeys.has(apikey) ? null : "Invalid API key";
   }
 
-  function proxy(req: IncomingMessage, res: ServerResponse, port: number, path: string): void {
-    const upstream = request(
-      {
-        host: "127.0.0.1",
-        port,
-        method: req.method,
-        path,
-        headers: { ...req.headers, host: `127.0.0.1:${port}` },
-        agent: upstreamAgent,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, { ...answer.headers, ...CORS_HEADERS });
-        answer.pipe(res);
-      },
-    );
-    upstream.on("error", () => {
-      if (!res.headersSent) {
-        sendJson(
-          res,
-          502,
-          { message: "An invalid response was received from the upstream server" },
-          CORS_HEADERS,
-        );
-      } else {
-        res.destroy();
-      }
-    });
-    req.pipe(upstream);
+  function proxyRest(req: IncomingMessage, res: ServerResponse, url: string, path: string) {
+    const request = requestHead(req, path, postgrest.host);
+    const apikey = request.apikey ?? queryApiKey(url);
+    const problem = keyProblem(apikey);
+    if (problem) return sendJson(res, 401, { message: problem }, CORS_HEADERS);
+    if (!request.hasAuthorization) request.head += `authorization: Bearer ${apikey}\r\n`;
+    postgrest.forward(req, res, request, PROXIED_ANSWER, badGateway);
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://gateway.local");
+  /** Routes a request; the stand-ins' handlers are async, the proxied routes are not. */
+  function route(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     if (req.method === "OPTIONS") {
       res.writeHead(204, {
         ...CORS_HEADERS,
@@ -89,23 +87,40 @@ export function createGateway(options: GatewayOptions): Server {
       });
       return void res.end();
     }
-    const [, service, version] = url.pathname.split("/");
-    const rest = (req.url ?? "/").slice(`/${service}/${version}`.length) || "/";
-    if (version !== "v1") {
-      return sendJson(res, 404, { message: "no Route matched with those values" }, CORS_HEADERS);
+    // /<service>/<version><path>, the path beginning with / (or nothing: /).
+    const url = req.url ?? "/";
+    const serviceEnd = url.indexOf("/", 1);
+    if (serviceEnd < 0) return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
+    let versionEnd = serviceEnd + 1;
+    while (versionEnd < url.length && url[versionEnd] !== "/" && url[versionEnd] !== "?") {
+      versionEnd++;
     }
+    if (url.slice(serviceEnd + 1, versionEnd) !== "v1") {
+      return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
+    }
+    const tail = url.slice(versionEnd);
+    const path = tail === "" ? "/" : tail[0] === "?" ? `/${tail}` : tail;
 
-    switch (service) {
+    switch (url.slice(1, serviceEnd)) {
+      case "rest":
+        return proxyRest(req, res, url, path);
       case "functions":
         // The edge runtime checks JWTs itself (verify_jwt); Kong does not ask functions for a key.
-        return proxy(req, res, options.functionsPort, rest);
-      case "rest":
-        if (admit(req, res, url)) proxy(req, res, options.postgrestPort, rest);
-        return;
-      case "auth":
-        if (!admit(req, res, url)) return;
+        return functions.forward(
+          req,
+          res,
+          requestHead(req, path, functions.host),
+          PROXIED_ANSWER,
+          badGateway,
+        );
+      case "auth": {
+        const apikey = (req.headers.apikey as string | undefined) ?? queryApiKey(url);
+        const problem = keyProblem(apikey);
+        if (problem) return sendJson(res, 401, { message: problem }, CORS_HEADERS);
+        req.headers.authorization ??= `Bearer ${apikey}`;
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
-        return await options.auth(req, res, rest);
+        return options.auth(req, res, path);
+      }
       case "storage": {
         // Public and signed object URLs are fetched bare (an <img src>), so Kong asks Storage
         // for no key; Storage authorizes each request itself. A key present still stands in
@@ -113,19 +128,30 @@ export function createGateway(options: GatewayOptions): Server {
         const apikey = req.headers.apikey as string | undefined;
         if (apikey && apiKeys.has(apikey)) req.headers.authorization ??= `Bearer ${apikey}`;
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
-        return await options.storage(req, res, rest);
+        return options.storage(req, res, path);
       }
       default:
-        return sendJson(res, 404, { message: "no Route matched with those values" }, CORS_HEADERS);
+        return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
     }
   }
 
-  return createServer((req, res) => {
-    route(req, res).catch((error) => {
-      console.error("gateway:", error);
-      if (!res.headersSent) {
-        sendJson(res, 500, { message: "An unexpected error occurred" }, CORS_HEADERS);
-      } else res.destroy();
-    });
+  function unexpected(res: ServerResponse, error: unknown): void {
+    console.error("gateway:", error);
+    if (!res.headersSent) {
+      sendJson(res, 500, { message: "An unexpected error occurred" }, CORS_HEADERS);
+    } else res.destroy();
+  }
+
+  const server = createServer((req, res) => {
+    try {
+      route(req, res)?.catch((error) => unexpected(res, error));
+    } catch (error) {
+      unexpected(res, error);
+    }
   });
+  server.on("close", () => {
+    postgrest.close();
+    functions.close();
+  });
+  return server;
 }
