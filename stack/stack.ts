@@ -238,6 +238,9 @@ export async function startStack(
         PGRST_SERVER_HOST: "127.0.0.1",
         PGRST_SERVER_PORT: String(config.ports.postgrest),
         PGRST_ADMIN_SERVER_PORT: String(config.ports.api + 12),
+        // The OpenAPI document at /rest/v1/ names the URL clients use (the gateway's), not
+        // PostgREST's own loopback address and port.
+        PGRST_OPENAPI_SERVER_PROXY_URI: `${config.apiUrl}/rest/v1/`,
         PGRST_LOG_LEVEL: "warn",
       },
     });
