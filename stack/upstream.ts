@@ -71,14 +71,19 @@ export function requestHead(
   let apikey: string | undefined;
   let hasAuthorization = false;
   let body: BodyFraming = "none";
+  let transferCodings = "";
   let connectionTokens: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === "transfer-encoding") body = "chunked";
-      else if (lower === "connection") connectionTokens = raw[i + 1];
+      // Node's parser takes a request's transfer codings only with chunked last, and undoes
+      // just the chunking: the body is chunked again on the way up, under the same codings.
+      if (lower === "transfer-encoding") {
+        body = "chunked";
+        transferCodings = transferCodings ? `${transferCodings}, ${raw[i + 1]}` : raw[i + 1];
+      } else if (lower === "connection") connectionTokens = raw[i + 1];
       continue;
     }
     if (lower === "host" || lower === "expect") continue;
@@ -88,7 +93,7 @@ export function requestHead(
     else if (lower === "authorization") hasAuthorization = true;
     head += `${name}: ${raw[i + 1]}\r\n`;
   }
-  if (body === "chunked") head += "transfer-encoding: chunked\r\n";
+  if (body === "chunked") head += `transfer-encoding: ${transferCodings}\r\n`;
   if (connectionTokens !== undefined && !/^\s*(keep-alive|close)\s*$/i.test(connectionTokens)) {
     head = dropConnectionOptions(head, connectionTokens);
   }
@@ -438,6 +443,10 @@ class Exchange {
       this.phase = transferEncoding.endsWith("chunked") ? Phase.ChunkSize : Phase.UntilClose;
       // With a transfer coding the length is not the body's (RFC 9112 §6.3).
       if (contentLength >= 0) dropHeader(headers, "content-length");
+      // Codings other than chunked (gzip, chunked) stay; Node chunks what it is given again.
+      if (this.phase === Phase.ChunkSize && transferEncoding !== "chunked") {
+        headers.push("transfer-encoding", transferEncoding);
+      }
     } else if (contentLength >= 0) {
       this.remaining = contentLength;
       this.phase = contentLength === 0 ? Phase.Done : Phase.Length;

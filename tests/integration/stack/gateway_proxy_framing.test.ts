@@ -319,6 +319,25 @@ describe("requests through the gateway", () => {
     expect(upstream.received[1].wire.toString()).toMatch(/\r\n0\r\n\r\n$/);
   });
 
+  it("keeps transfer codings other than chunked, both ways", async () => {
+    upstream.answer = (_request, socket) =>
+      socket.write(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n4\r\nGZIP\r\n0\r\n\r\n",
+      );
+    const answer = await rawGet(
+      "/functions/v1/x",
+      { "transfer-encoding": "gzip, chunked" },
+      "POST",
+      ["not ", "really gzip"],
+    );
+    const received = upstream.received[0];
+    expect(Object.fromEntries(received.headers)["transfer-encoding"]).toBe("gzip, chunked");
+    expect(received.body.toString()).toBe("not really gzip");
+    expect(answer.headers.filter(([name]) => name.toLowerCase() === "transfer-encoding"))
+      .toEqual([["transfer-encoding", "gzip, chunked"]]);
+    expect(answer.body).toBe("GZIP");
+  });
+
   it("passes on an answer sent before the body was read, and drains the body", async () => {
     const body = new Uint8Array(5 * 1024 * 1024).fill(120);
     let n = 0;
@@ -445,9 +464,11 @@ describe("slow and departing clients", () => {
 function rawGet(
   path: string,
   headers: Record<string, string>,
+  method = "GET",
+  body: string[] = [],
 ): Promise<{ headers: [string, string][]; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${gatewayUrl}${path}`, { headers }, (res) => {
+    const req = httpRequest(`${gatewayUrl}${path}`, { method, headers }, (res) => {
       const pairs: [string, string][] = [];
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
         pairs.push([res.rawHeaders[i], res.rawHeaders[i + 1]]);
@@ -458,6 +479,7 @@ function rawGet(
       res.on("end", () => resolve({ headers: pairs, body }));
     });
     req.on("error", reject);
+    for (const part of body) req.write(part);
     req.end();
   });
 }
