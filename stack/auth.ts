@@ -74,7 +74,9 @@ interface IdentityRow {
 type Db = pg.PoolClient;
 
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const BCRYPT_COST = 10; // GoTrue's default cost
+// What Supabase Auth hashes passwords with: bcrypt.GenerateFromPassword at bcrypt.DefaultCost
+// (golang.org/x/crypto/bcrypt: 10) in internal/crypto/password.go; only its own tests lower it.
+const BCRYPT_COST = 10;
 
 export function createAuthHandler(options: AuthOptions): SubHandler {
   const secret = new TextEncoder().encode(options.jwtSecret);

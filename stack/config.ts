@@ -1,7 +1,8 @@
-// Where each piece of the Docker-less stack lives: ports, folders, keys. Two profiles share
-// one layout: `dev` (npm start, the ports in supabase/config.toml) and `test` (npm test,
-// the same ports shifted by 1000 and its own data folder, so both can run at once).
-// STACK_INSTANCE=N (1-9) shifts both by another N*100 and gives them their own folders, so
+// Where each piece of the Docker-less stack lives: ports, folders, keys. Three profiles share
+// one layout: `dev` (npm start, the ports in supabase/config.toml), `test` (npm test, the same
+// ports shifted by 1000 and its own data folder, so both can run at once) and `bench` (npm run
+// bench, shifted by 2000, so a benchmark runs beside both).
+// STACK_INSTANCE=N (1-9) shifts each by another N*100 and gives them their own folders, so
 // several checkouts (git worktrees) can each run their own stacks on one machine.
 
 import { readFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { parse } from "smol-toml";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-export type Profile = "dev" | "test";
+export type Profile = "dev" | "test" | "bench";
 
 export interface FunctionSpec {
   name: string;
@@ -100,7 +101,7 @@ function stackInstance(): number {
 export function stackConfig(profile: Profile): StackConfig {
   const toml = readSupabaseConfig();
   const instance = stackInstance();
-  const shift = (profile === "test" ? 1000 : 0) + instance * 100;
+  const shift = { dev: 0, test: 1000, bench: 2000 }[profile] + instance * 100;
   const apiPort = Number(toml.api?.port ?? 54321) + shift;
   const dbPort = Number(toml.db?.port ?? 54322) + shift;
   const dataDir = join(repoRoot, ".stack", instance ? `${profile}-${instance}` : profile);

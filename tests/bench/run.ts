@@ -1,269 +1,171 @@
-// `npm run bench`: load tests against an isolated local stack (the `test` profile's ports),
-// measured as ratios within one run so the numbers mean something on any machine.
-// Each scenario is a representative RLS-protected read as a signed-in user, beside the same
-// query as service_role (which bypasses RLS); the ratio is what the policies cost.
-// `npm run bench -- projects` runs one scenario.
+// `npm run bench`: load tests against a stack of its own (the `bench` profile: its own ports and
+// data folder, per STACK_INSTANCE), measured as ratios within one run so the numbers mean
+// something on any machine. Prints progress while it seeds and loads, a summary against the
+// targets, and writes every number with the commit to .stack/bench-results/<time>-<commit>.json.
+//
+//   npm run bench                          every scenario (a few minutes)
+//   npm run bench -- profiles webhooks     the named scenarios only
+//   npm run bench -- --compare a.json b.json   two results files side by side
 
-import autocannon from "autocannon";
-import Stripe from "stripe";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join, relative } from "node:path";
 import pg from "pg";
-import { stackConfig } from "../../stack/config.ts";
-import { startStack } from "../../stack/stack.ts";
+import { repoRoot, stackConfig } from "../../stack/config.ts";
+import { type Check, type ScenarioResult, scenarios } from "./scenarios.ts";
+import { seconds, startBenchStack } from "./support.ts";
 
-const PROFILES = 10_000;
-const PROJECTS = 100_000;
-const WEBHOOK_EVENTS = 2_000;
-const WEBHOOK_ACCOUNTS = 500;
-const WEBHOOK_CONCURRENCY = 20;
-const CONNECTIONS = 50;
-const DURATION_SECONDS = 10;
-
-interface Measured {
-  name: string;
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  errors: number;
+interface ResultsFile {
+  commit: string;
+  /** Uncommitted changes in the working tree when the benchmark ran. */
+  dirty: boolean;
+  startedAt: string;
+  seconds: number;
+  stackInstance: number;
+  cpus: number;
+  loadAverage: { before: number[]; after: number[] };
+  scenarios: Record<string, (ScenarioResult & { seconds: number }) | { error: string }>;
 }
 
-async function load(name: string, url: string, headers: Record<string, string>): Promise<Measured> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: DURATION_SECONDS,
-    headers,
-  });
-  const errors = result.errors + result.non2xx;
-  return {
-    name,
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors,
-  };
+function git(...args: string[]): string {
+  try {
+    return execFileSync("git", args, { cwd: repoRoot, stdio: ["ignore", "pipe", "ignore"] })
+      .toString().trim();
+  } catch {
+    return "";
+  }
 }
 
-/** Users made as Supabase Auth makes them; the sign-up trigger creates their profiles. */
-async function seedUsers(db: pg.Client, prefix: string, count: number): Promise<void> {
-  await db.query(
-    `insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
-                             raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-     select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
-            $1 || '-' || i || '@example.com', '', now(), '{"provider":"email"}',
-            jsonb_build_object('display_name', 'Bench user ' || i), now(), now()
-     from generate_series(1, $2) as i`,
-    [prefix, count],
-  );
+function verdict(check: Check): string {
+  const ok = check.min !== undefined ? check.value >= check.min : check.value < check.below!;
+  const target = check.min !== undefined ? `>= ${check.min}` : `< ${check.below}`;
+  return `${ok ? "ok   " : "BELOW"} target ${target}`;
 }
 
-interface Scenario {
-  name: string;
-  describe: string;
-  seed: (db: pg.Client) => Promise<void>;
-  /** The PostgREST path and query to read, the same for both roles. */
-  path: string;
+function formatValue(check: Check): string {
+  const digits = check.unit === "/s" ? 0 : check.unit === "ms" ? 3 : 2;
+  return `${check.value.toFixed(digits)} ${check.unit}`;
 }
 
-const scenarios: Scenario[] = [
-  {
-    name: "profiles",
-    describe: `Reading 20 of ${PROFILES} profiles (80% public)`,
-    seed: async (db) => {
-      await seedUsers(db, "bench", PROFILES);
-      await db.query("update public.profiles set is_public = (random() < 0.8)");
-      await db.query("analyze public.profiles");
-    },
-    path: "/rest/v1/profiles?select=id,username,display_name,bio&order=created_at.desc&limit=20",
-  },
-  {
-    name: "projects",
-    describe:
-      `Listing open projects (text search, budget range, keyset order) among ${PROJECTS} projects of 1,000 designers`,
-    seed: async (db) => {
-      await seedUsers(db, "designer", 1_000);
-      // Statuses as a live marketplace has them: most open, the rest closed or under way.
-      await db.query(
-        `with designers as (select array_agg(id) ids from public.profiles)
-         insert into public.projects (owner_id, title, description, budget_amount, currency, deadline, status, created_at)
-         select ids[1 + (i % 1000)],
-                (array['Wool', 'Linen', 'Silk', 'Denim', 'Tweed'])[1 + i % 5] || ' ' ||
-                (array['coat', 'shirt', 'dress', 'jacket', 'trousers', 'skirt'])[1 + i % 6] || ' #' || i,
-                'Made to measure, lined, with hand finishing. Request ' || i,
-                1000 + (i * 7919) % 200000, (array['EUR', 'USD', 'GBP'])[1 + i % 3],
-                current_date + 30, case when i % 10 < 7 then 'open' when i % 10 < 9 then 'closed' else 'in_progress' end,
-                now() - make_interval(secs => i)
-         from designers, generate_series(1, $1) as i`,
-        [PROJECTS],
-      );
-      await db.query("analyze public.projects");
-    },
-    path: "/rest/v1/projects?select=id,title,budget_amount,currency,deadline,created_at" +
-      "&status=eq.open&search=wfts(simple).coat&budget_amount=gte.20000&budget_amount=lte.120000" +
-      "&order=created_at.desc,id.desc&limit=20",
-  },
-];
+function compare(files: string[]): void {
+  const [a, b] = files.map((file) => JSON.parse(readFileSync(file, "utf8")) as ResultsFile);
+  const label = (r: ResultsFile) => `${r.commit.slice(0, 10)}${r.dirty ? "+" : ""}`;
+  console.log(`${"".padEnd(46)} ${label(a).padStart(16)} ${label(b).padStart(16)}`);
+  const names = [...new Set([...Object.keys(a.scenarios), ...Object.keys(b.scenarios)])];
+  for (const name of names) {
+    const checksOf = (r: ResultsFile) => {
+      const s = r.scenarios[name];
+      return s && "checks" in s ? s.checks : [];
+    };
+    const rows = [...new Set([...checksOf(a), ...checksOf(b)].map((c) => c.row))];
+    for (const row of rows) {
+      const cell = (r: ResultsFile) => {
+        const check = checksOf(r).find((c) => c.row === row);
+        return check ? formatValue(check) : "-";
+      };
+      console.log(`${row.padEnd(46)} ${cell(a).padStart(16)} ${cell(b).padStart(16)}`);
+    }
+  }
+}
 
-const config = stackConfig("test");
-const only = process.argv.slice(2);
-const selected = scenarios.filter((s) => only.length === 0 || only.includes(s.name));
-const runWebhooks = only.length === 0 || only.includes("webhooks");
-if (selected.length === 0 && !runWebhooks) {
+const args = process.argv.slice(2);
+if (args[0] === "--compare") {
+  if (args.length !== 3) {
+    console.error("usage: npm run bench -- --compare <results.json> <results.json>");
+    process.exit(2);
+  }
+  compare(args.slice(1));
+  process.exit(0);
+}
+const unknown = args.filter((name) => !scenarios.some((s) => s.name === name));
+if (unknown.length > 0) {
   console.error(
-    `usage: npm run bench [-- ${[...scenarios.map((s) => s.name), "webhooks"].join(" | ")}]`,
+    `unknown scenario ${unknown.join(", ")}\nusage: npm run bench [-- ${
+      scenarios.map((s) => s.name).join(" | ")
+    } ...] or npm run bench -- --compare <a.json> <b.json>`,
   );
   process.exit(2);
 }
+const selected = scenarios.filter((s) => args.length === 0 || args.includes(s.name));
 
-/**
- * Webhook throughput: signed account.updated events (each a real lookup and update of a
- * seller's payment account) posted to stripe-webhook by WEBHOOK_CONCURRENCY senders. The
- * stream with duplicates repeats 10% of its events, as Stripe's at-least-once delivery does.
- */
-async function webhookThroughput(db: pg.Client, url: string, secret: string): Promise<string> {
-  const { rows } = await db.query<{ user_id: string; stripe_account_id: string }>(
-    `insert into public.seller_payment_accounts (user_id, stripe_account_id)
-     select id, 'acct_bench' || substr(md5(id::text), 1, 16) from public.profiles limit $1
-     returning user_id, stripe_account_id`,
-    [WEBHOOK_ACCOUNTS],
-  );
-  const stripe = new Stripe("sk_test_bench");
-  let sequence = 0;
-  const event = (stream: string) => {
-    sequence += 1;
-    const account = rows[sequence % rows.length].stripe_account_id;
-    return JSON.stringify({
-      id: `evt_bench_${stream}_${sequence}`,
-      object: "event",
-      api_version: "2026-10-28.endive",
-      created: 1_800_000_000 + sequence,
-      livemode: false,
-      pending_webhooks: 1,
-      request: { id: null, idempotency_key: null },
-      type: "account.updated",
-      data: {
-        object: {
-          id: account,
-          object: "account",
-          charges_enabled: sequence % 2 === 0,
-          payouts_enabled: true,
-          details_submitted: true,
-          capabilities: { transfers: "active" },
-          requirements: {
-            currently_due: [],
-            eventually_due: [],
-            past_due: [],
-            disabled_reason: null,
-          },
-          country: "DE",
-          default_currency: "eur",
-        },
-      },
-    });
-  };
-  const measure = async (name: string, payloads: string[]) => {
-    let next = 0;
-    let errors = 0;
-    const begun = performance.now();
-    await Promise.all(Array.from({ length: WEBHOOK_CONCURRENCY }, async () => {
-      while (next < payloads.length) {
-        const payload = payloads[next++];
-        const response = await fetch(url, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "stripe-signature": stripe.webhooks.generateTestHeaderString({ payload, secret }),
-          },
-          body: payload,
-        });
-        if (!response.ok) errors += 1;
-        await response.arrayBuffer();
-      }
-    }));
-    const perSecond = payloads.length / ((performance.now() - begun) / 1000);
-    console.log(
-      `${name.padEnd(24)} ${perSecond.toFixed(0).padStart(7)} events/s   errors ${errors}`,
-    );
-    return perSecond;
-  };
-  console.log(
-    `\n[webhooks] ${WEBHOOK_EVENTS} signed account.updated events for ${rows.length} accounts, ${WEBHOOK_CONCURRENCY} senders.`,
-  );
-  const unique = Array.from({ length: WEBHOOK_EVENTS }, () => event("unique"));
-  const fresh = Array.from({ length: WEBHOOK_EVENTS * 0.9 }, () => event("dup"));
-  // Every tenth delivery repeats an event already sent, as a retry from Stripe would.
-  const withDuplicates = fresh.flatMap((
-    payload,
-    i,
-  ) => (i % 9 === 8 ? [payload, fresh[i - 4]] : [payload]));
-  // Warm the function, its clients and the database's caches before timing anything.
-  await measure("warm-up", Array.from({ length: 200 }, () => event("warm")));
-  const plain = await measure("no duplicates", unique);
-  const duplicated = await measure("10% duplicates", withDuplicates);
-  return `webhooks: with 10% duplicates / without, events per second ratio ${
-    (duplicated / plain).toFixed(2)
-  }`;
-}
-const stack = await startStack(config, {
-  fresh: true,
-  onCrash: (message) => {
-    console.error(message);
-    process.exit(1);
-  },
-});
+const config = stackConfig("bench");
+const begun = performance.now();
+const results: ResultsFile = {
+  commit: git("rev-parse", "HEAD") || "unknown",
+  dirty: git("status", "--porcelain", "--untracked-files=no") !== "",
+  startedAt: new Date().toISOString(),
+  seconds: 0,
+  stackInstance: Number(process.env.STACK_INSTANCE ?? 0),
+  cpus: cpus().length,
+  loadAverage: { before: loadavg(), after: [] },
+  scenarios: {},
+};
+console.log(
+  `Benchmark at ${results.commit.slice(0, 10)}${
+    results.dirty ? " (with uncommitted changes)" : ""
+  }: ${selected.map((s) => s.name).join(", ")}. ${results.cpus} CPUs, load average ${
+    results.loadAverage.before.map((l) => l.toFixed(1)).join(" ")
+  }.`,
+);
+console.log(
+  `Starting the bench stack (${config.apiUrl}, data in ${relative(repoRoot, config.dataDir)}) …`,
+);
+const stack = await startBenchStack();
+console.log(`Stack ready in ${seconds(performance.now() - begun)}.`);
 try {
-  const db = new pg.Client({ connectionString: config.dbUrl });
+  const db = new pg.Client({ connectionString: stack.dbUrl });
   await db.connect();
-  const signUp = await fetch(`${config.apiUrl}/auth/v1/signup`, {
-    method: "POST",
-    headers: { apikey: stack.keys.anonKey, "content-type": "application/json" },
-    body: JSON.stringify({ email: "bench-reader@example.com", password: "Bench-Password-1" }),
-  });
-  const { access_token: userToken } = await signUp.json() as { access_token: string };
-
-  const ratios: string[] = [];
+  // PostgREST answers with the plan it runs (Accept: application/vnd.pgrst.plan), which the RLS
+  // scenarios print when they fall short. The bench's own throw-away database only.
+  await db.query("alter role authenticator set pgrst.db_plan_enabled to 'true'");
+  await db.query("notify pgrst, 'reload config'");
   for (const scenario of selected) {
-    await scenario.seed(db);
-    const url = `${config.apiUrl}${scenario.path}`;
-    console.log(
-      `\n[${scenario.name}] ${scenario.describe}, ${CONNECTIONS} connections for ${DURATION_SECONDS}s each.`,
-    );
-    const asUser = await load("authenticated (RLS)", url, {
-      apikey: stack.keys.anonKey,
-      authorization: `Bearer ${userToken}`,
-    });
-    const asService = await load("service_role (no RLS)", url, {
-      apikey: stack.keys.serviceRoleKey,
-      authorization: `Bearer ${stack.keys.serviceRoleKey}`,
-    });
-    for (const m of [asUser, asService]) {
-      console.log(
-        `${m.name.padEnd(24)} ${
-          m.requestsPerSecond.toFixed(0).padStart(7)
-        } req/s   p50 ${m.p50} ms   p99 ${m.p99} ms   errors ${m.errors}`,
-      );
+    console.log(`\n[${scenario.name}] ${scenario.describe}`);
+    const scenarioBegun = performance.now();
+    try {
+      const result = await scenario.run(stack, db);
+      results.scenarios[scenario.name] = {
+        ...result,
+        seconds: (performance.now() - scenarioBegun) / 1000,
+      };
+    } catch (error) {
+      console.error(`  failed: ${error instanceof Error ? error.message : error}`);
+      results.scenarios[scenario.name] = { error: String(error) };
     }
-    ratios.push(
-      `${scenario.name}: authenticated / service_role throughput ratio ${
-        (asUser.requestsPerSecond / asService.requestsPerSecond).toFixed(2)
-      }`,
-    );
-  }
-  if (runWebhooks) {
-    // Null when functions/.env points the functions at real Stripe without a webhook secret:
-    // events signed with anything else would all be refused, and the numbers would mean nothing.
-    const webhookSecret = stack.stripe.webhookSecret;
-    if (!webhookSecret) {
-      throw new Error(
-        "STRIPE_WEBHOOK_SECRET is not set in functions/.env (which sets STRIPE_SECRET_KEY): the webhook benchmark signs its events with it; set it, or run `npm run bench -- <scenario>` without webhooks",
-      );
-    }
-    if (selected.length === 0) await seedUsers(db, "bench-seller", WEBHOOK_ACCOUNTS);
-    ratios.push(
-      await webhookThroughput(db, `${config.apiUrl}/functions/v1/stripe-webhook`, webhookSecret),
-    );
+    console.log(`  (${seconds(performance.now() - scenarioBegun)})`);
   }
   await db.end();
-  console.log(`\n${ratios.join("\n")}`);
 } finally {
   await stack.stop();
 }
+
+results.seconds = (performance.now() - begun) / 1000;
+results.loadAverage.after = loadavg();
+console.log(
+  `\nSummary (${seconds(results.seconds * 1000)}; load average now ${
+    results.loadAverage.after.map((l) => l.toFixed(1)).join(" ")
+  }):`,
+);
+for (const [name, result] of Object.entries(results.scenarios)) {
+  if ("error" in result) {
+    console.log(`  ${name.padEnd(44)} failed`);
+    continue;
+  }
+  for (const check of result.checks) {
+    console.log(`  ${check.row.padEnd(44)} ${formatValue(check).padStart(12)}   ${verdict(check)}`);
+  }
+}
+const dir = join(repoRoot, ".stack", "bench-results");
+mkdirSync(dir, { recursive: true });
+const file = join(
+  dir,
+  `${results.startedAt.replace(/[:.]/g, "-")}-${results.commit.slice(0, 10)}.json`,
+);
+writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+console.log(
+  `\nResults: ${
+    relative(repoRoot, file)
+  }\nCompare two runs: npm run bench -- --compare <older.json> ${relative(repoRoot, file)}`,
+);
+if (Object.values(results.scenarios).some((r) => "error" in r)) process.exitCode = 1;
