@@ -67,11 +67,16 @@ export async function handleWebhook(
   return json({ received: true, event_id, event_type, duplicate, outcome });
 }
 
+// Made on the first request and kept for the isolate's life: building a Stripe client and a
+// Supabase client costs more of the function's time than verifying and recording an event
+// (npm run bench -- webhooks), and neither carries anything from one request to the next (the
+// service client has no session; one Stripe client is meant to serve many requests).
+let deps: WebhookDeps | null = null;
+
 export const handler = createHandler((req) => {
-  const stripe = stripeClient();
-  return handleWebhook({
-    db: serviceClient(),
-    stripe,
-    verify: stripeVerifier(stripe, stripeWebhookSecret()),
-  }, req);
+  if (!deps) {
+    const stripe = stripeClient();
+    deps = { db: serviceClient(), stripe, verify: stripeVerifier(stripe, stripeWebhookSecret()) };
+  }
+  return handleWebhook(deps, req);
 });
