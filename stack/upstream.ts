@@ -256,7 +256,7 @@ class Exchange {
   // --- the request body, client -> upstream
 
   requestData(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.finished) return;
     const socket = this.connection.socket;
     let flowing: boolean;
     if (this.request.body === "chunked") {
