@@ -189,7 +189,7 @@ grant execute on function private.has_permission(text) to anon, authenticated, s
 -- ---------------------------------------------------------------------------------------
 -- Effective permissions and the access report.
 
-create function public.effective_permissions(target_user uuid default null)
+create function private.effective_permissions(target_user uuid default null)
 returns table (permission text, granted_by_roles text[])
 language plpgsql
 stable
@@ -215,10 +215,23 @@ begin
     order by rp.permission;
 end
 $$;
+comment on function private.effective_permissions(uuid) is
+  'The body of the client RPC public.effective_permissions: security definer, in private so the API does not expose it.';
+grant execute on function private.effective_permissions(uuid) to authenticated, service_role;
+
+create function public.effective_permissions(target_user uuid default null)
+returns table (permission text, granted_by_roles text[])
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select * from private.effective_permissions(target_user)
+$$;
 comment on function public.effective_permissions(uuid) is
   'Every permission a user holds (all unexpired roles merged) and the roles granting it. Self, users.read, or service_role.';
 
-create function public.access_report()
+create function private.access_report()
 returns table (user_id uuid, email text, roles text[], effective_permissions text[], access_level text)
 language plpgsql
 stable
@@ -244,6 +257,19 @@ begin
     group by u.id, u.email
     order by u.email;
 end
+$$;
+comment on function private.access_report() is
+  'The body of the client RPC public.access_report: security definer, in private so the API does not expose it.';
+grant execute on function private.access_report() to authenticated, service_role;
+
+create function public.access_report()
+returns table (user_id uuid, email text, roles text[], effective_permissions text[], access_level text)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select * from private.access_report()
 $$;
 comment on function public.access_report() is 'Who has access to what: every user holding an unexpired role. audit.read or service_role.';
 
@@ -937,7 +963,8 @@ grant execute on function ops.run_scheduled_job(text) to service_role;
 --   platform_settings      (30_settings.sql) every setting, its rule and one accessor
 --
 -- Rows are reference data: each domain registers its own in its reference-data migration.
--- Export and deletion read the registries (public.export_my_data, ops.erase_account).
+-- Export and deletion read the registries (private.export_my_data, the body of the client RPC
+-- public.export_my_data; ops.erase_account).
 
 create table private.personal_data (
   relation text not null constraint personal_data_relation_qualified check (relation ~ '^[a-z_]+\.[a-z_]+$'),
@@ -1029,7 +1056,7 @@ $$;
 comment on function private.personal_files(uuid) is
   'The user''s objects in exported buckets: their own folders, and what they uploaded into order folders.';
 
-create function public.export_my_data() returns jsonb
+create function private.export_my_data() returns jsonb
 language plpgsql
 stable
 security definer
@@ -1045,6 +1072,18 @@ begin
   select u.email into my_email from auth.users u where u.id = me;
   return jsonb_build_object('tables', private.personal_rows(me, my_email), 'files', private.personal_files(me));
 end
+$$;
+comment on function private.export_my_data() is
+  'The body of the client RPC public.export_my_data: security definer, in private so the API does not expose it.';
+grant execute on function private.export_my_data() to authenticated;
+
+create function public.export_my_data() returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.export_my_data()
 $$;
 comment on function public.export_my_data() is
   'The caller''s personal data (GDPR access): every registered table''s rows naming them, and their files. The account-export function stores it with signed file URLs.';

@@ -487,7 +487,7 @@ create policy "Sellers edit their shop"
 -- ---------------------------------------------------------------------------------------
 -- The review: the only way an application's status changes.
 
-create function public.review_seller_application(application_id uuid, decision text, reason text default null)
+create function private.review_seller_application(application_id uuid, decision text, reason text default null)
 returns public.seller_applications
 language plpgsql
 security definer
@@ -533,6 +533,18 @@ begin
   end if;
   return application;
 end
+$$;
+comment on function private.review_seller_application(uuid, text, text) is
+  'The body of the client RPC public.review_seller_application: security definer, in private so the API does not expose it.';
+grant execute on function private.review_seller_application(uuid, text, text) to authenticated, service_role;
+
+create function public.review_seller_application(application_id uuid, decision text, reason text default null)
+returns public.seller_applications
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.review_seller_application(application_id, decision, reason)
 $$;
 comment on function public.review_seller_application(uuid, text, text) is
   'Approve or reject a pending seller application (sellers.review). Approval opens the shop and grants the seller role.';

@@ -361,7 +361,7 @@ create policy "Owners remove their projects' requirements" on public.project_req
 
 -- ---------------------------------------------------------------------------------------
 
-create function public.close_project(project_id uuid) returns public.projects
+create function private.close_project(project_id uuid) returns public.projects
 language plpgsql
 security definer
 set search_path = ''
@@ -379,6 +379,17 @@ begin
   update public.projects p set status = 'closed', closed_at = now() where p.id = project.id returning * into project;
   return project;
 end
+$$;
+comment on function private.close_project(uuid) is
+  'The body of the client RPC public.close_project: security definer, in private so the API does not expose it.';
+grant execute on function private.close_project(uuid) to authenticated;
+
+create function public.close_project(project_id uuid) returns public.projects
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.close_project(project_id)
 $$;
 comment on function public.close_project(uuid) is
   'Stops a project taking bids (000 POST /projects/:id/close); a trigger on projects rejects its pending bids.';
@@ -511,7 +522,7 @@ create policy "Signed-in users read open projects, owners and bidders theirs, ma
 
 -- ---------------------------------------------------------------------------------------
 
-create function public.withdraw_bid(bid_id uuid) returns public.bids
+create function private.withdraw_bid(bid_id uuid) returns public.bids
 language plpgsql
 security definer
 set search_path = ''
@@ -532,9 +543,20 @@ begin
   return bid;
 end
 $$;
+comment on function private.withdraw_bid(uuid) is
+  'The body of the client RPC public.withdraw_bid: security definer, in private so the API does not expose it.';
+grant execute on function private.withdraw_bid(uuid) to authenticated;
+
+create function public.withdraw_bid(bid_id uuid) returns public.bids
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.withdraw_bid(bid_id)
+$$;
 comment on function public.withdraw_bid(uuid) is 'The tailor takes back their pending bid (000 bids).';
 
-create function public.reject_bid(bid_id uuid) returns public.bids
+create function private.reject_bid(bid_id uuid) returns public.bids
 language plpgsql
 security definer
 set search_path = ''
@@ -553,6 +575,17 @@ begin
   perform private.emit_event('bid.rejected', 'bid', bid.id, array[bid.tailor_id], jsonb_build_object('project_id', bid.project_id));
   return bid;
 end
+$$;
+comment on function private.reject_bid(uuid) is
+  'The body of the client RPC public.reject_bid: security definer, in private so the API does not expose it.';
+grant execute on function private.reject_bid(uuid) to authenticated;
+
+create function public.reject_bid(bid_id uuid) returns public.bids
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.reject_bid(bid_id)
 $$;
 comment on function public.reject_bid(uuid) is 'The project owner declines a pending bid (000 POST /bids/:bidId/reject).';
 grant execute on function public.withdraw_bid(uuid), public.reject_bid(uuid) to authenticated;
@@ -791,7 +824,7 @@ create policy "Providers delete their packages" on public.service_packages for d
 -- ---------------------------------------------------------------------------------------
 -- Moderation: suspend or reinstate a service (marketplace.manage).
 
-create function public.moderate_service(service_id uuid, suspend boolean, reason text default null)
+create function private.moderate_service(service_id uuid, suspend boolean, reason text default null)
 returns public.services
 language plpgsql
 security definer
@@ -819,6 +852,18 @@ begin
     'service', s.id, array[s.provider_id], jsonb_build_object('reason', reason));
   return s;
 end
+$$;
+comment on function private.moderate_service(uuid, boolean, text) is
+  'The body of the client RPC public.moderate_service: security definer, in private so the API does not expose it.';
+grant execute on function private.moderate_service(uuid, boolean, text) to authenticated, service_role;
+
+create function public.moderate_service(service_id uuid, suspend boolean, reason text default null)
+returns public.services
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.moderate_service(service_id, suspend, reason)
 $$;
 comment on function public.moderate_service(uuid, boolean, text) is
   'Suspends (with a reason) or reinstates a service: moderation the provider cannot undo. marketplace.manage or the service role.';
@@ -1174,7 +1219,7 @@ grant execute on function ops.accept_bid(uuid, uuid, bigint, integer) to service
 -- Requirements approval (000 POST /projects/:id/requirements/approve): each party approves
 -- the project's requirements as they stand; when both have, the order awaits payment.
 
-create function public.approve_requirements(order_id uuid) returns public.orders
+create function private.approve_requirements(order_id uuid) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -1203,6 +1248,17 @@ begin
   end if;
   return o;
 end
+$$;
+comment on function private.approve_requirements(uuid) is
+  'The body of the client RPC public.approve_requirements: security definer, in private so the API does not expose it.';
+grant execute on function private.approve_requirements(uuid) to authenticated;
+
+create function public.approve_requirements(order_id uuid) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.approve_requirements(order_id)
 $$;
 comment on function public.approve_requirements(uuid) is
   'A party approves the requirements; the second approval moves the order to awaiting_payment.';
@@ -1270,7 +1326,7 @@ grant execute on function ops.record_order_payment(uuid) to service_role;
 -- party before payment; once paid, the seller (stepping back) or an admin; the buyer of a
 -- paid order disputes instead.
 
-create function public.cancel_order(order_id uuid, reason text) returns public.orders
+create function private.cancel_order(order_id uuid, reason text) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -1283,6 +1339,17 @@ begin
   end if;
   return private.transition_order(o.id, 'cancelled', private.order_roles(o), auth.uid(), reason);
 end
+$$;
+comment on function private.cancel_order(uuid, text) is
+  'The body of the client RPC public.cancel_order: security definer, in private so the API does not expose it.';
+grant execute on function private.cancel_order(uuid, text) to authenticated;
+
+create function public.cancel_order(order_id uuid, reason text) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.cancel_order(order_id, reason)
 $$;
 comment on function public.cancel_order(uuid, text) is 'Cancels an order if the caller may in its current state (see private.order_transitions).';
 
@@ -1301,7 +1368,7 @@ grant execute on function public.approve_requirements(uuid), public.cancel_order
 -- Exactly one effect per request id: concurrent calls with the same id queue on an advisory
 -- lock and the later ones return the first one's order (the unique index is the backstop);
 -- calls without a request id each create an order (a buyer may order a package twice).
-create function public.order_service_package(package_id uuid, details jsonb default '{}', request_id uuid default null)
+create function private.order_service_package(package_id uuid, details jsonb default '{}', request_id uuid default null)
 returns public.orders
 language plpgsql
 security definer
@@ -1358,6 +1425,18 @@ begin
    where id = o.id returning * into o;
   return o;
 end
+$$;
+comment on function private.order_service_package(uuid, jsonb, uuid) is
+  'The body of the client RPC public.order_service_package: security definer, in private so the API does not expose it.';
+grant execute on function private.order_service_package(uuid, jsonb, uuid) to authenticated;
+
+create function public.order_service_package(package_id uuid, details jsonb default '{}', request_id uuid default null)
+returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.order_service_package(package_id, details, request_id)
 $$;
 comment on function public.order_service_package(uuid, jsonb, uuid) is
   '002 POST /orders: orders a package for the caller (price, currency, delivery days and revisions snapshotted), awaiting payment. Pass request_id to make retries return the same order.';
@@ -1468,7 +1547,7 @@ create policy "Readers of an order read its disputes" on public.disputes for sel
 
 -- ---------------------------------------------------------------------------------------
 
-create function public.submit_delivery(order_id uuid, message text, file_paths text[] default '{}')
+create function private.submit_delivery(order_id uuid, message text, file_paths text[] default '{}')
 returns public.deliveries
 language plpgsql
 security definer
@@ -1502,10 +1581,22 @@ begin
   return delivery;
 end
 $$;
+comment on function private.submit_delivery(uuid, text, text[]) is
+  'The body of the client RPC public.submit_delivery: security definer, in private so the API does not expose it.';
+grant execute on function private.submit_delivery(uuid, text, text[]) to authenticated;
+
+create function public.submit_delivery(order_id uuid, message text, file_paths text[] default '{}')
+returns public.deliveries
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.submit_delivery(order_id, message, file_paths)
+$$;
 comment on function public.submit_delivery(uuid, text, text[]) is
   'The seller delivers: proof message and uploaded files; the order becomes delivered.';
 
-create function public.approve_delivery(order_id uuid) returns public.orders
+create function private.approve_delivery(order_id uuid) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -1519,10 +1610,21 @@ begin
   return o;
 end
 $$;
+comment on function private.approve_delivery(uuid) is
+  'The body of the client RPC public.approve_delivery: security definer, in private so the API does not expose it.';
+grant execute on function private.approve_delivery(uuid) to authenticated;
+
+create function public.approve_delivery(order_id uuid) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.approve_delivery(order_id)
+$$;
 comment on function public.approve_delivery(uuid) is
   'The buyer accepts the latest delivery (000 POST /orders/:id/approve-delivery); the order completes and escrow may be released.';
 
-create function public.request_revision(order_id uuid, note text) returns public.orders
+create function private.request_revision(order_id uuid, note text) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -1545,10 +1647,21 @@ begin
   return o;
 end
 $$;
+comment on function private.request_revision(uuid, text) is
+  'The body of the client RPC public.request_revision: security definer, in private so the API does not expose it.';
+grant execute on function private.request_revision(uuid, text) to authenticated;
+
+create function public.request_revision(order_id uuid, note text) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.request_revision(order_id, note)
+$$;
 comment on function public.request_revision(uuid, text) is
   'The buyer asks for changes to a delivery, within the revisions the order includes.';
 
-create function public.open_dispute(order_id uuid, reason text) returns public.disputes
+create function private.open_dispute(order_id uuid, reason text) returns public.disputes
 language plpgsql
 security definer
 set search_path = ''
@@ -1565,6 +1678,17 @@ begin
   insert into public.order_events (order_id, event_type, actor_id, note) values (o.id, 'dispute_opened', auth.uid(), reason);
   return dispute;
 end
+$$;
+comment on function private.open_dispute(uuid, text) is
+  'The body of the client RPC public.open_dispute: security definer, in private so the API does not expose it.';
+grant execute on function private.open_dispute(uuid, text) to authenticated;
+
+create function public.open_dispute(order_id uuid, reason text) returns public.disputes
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.open_dispute(order_id, reason)
 $$;
 comment on function public.open_dispute(uuid, text) is
   'The buyer disputes an order in progress or delivered (000 POST /orders/:id/dispute); release is frozen until an admin resolves it.';
@@ -1632,7 +1756,7 @@ as $$
 $$;
 comment on function private.share_token_hash(text) is 'How a share token is stored: its sha256.';
 
-create function public.create_design_share_link(design_id uuid, expires_at timestamptz default null)
+create function private.create_design_share_link(design_id uuid, expires_at timestamptz default null)
 returns table (id uuid, token text, token_prefix text, created_at timestamptz)
 language plpgsql
 volatile
@@ -1664,11 +1788,24 @@ begin
   return query select link.id, new_token, link.token_prefix, link.created_at;
 end
 $$;
+comment on function private.create_design_share_link(uuid, timestamptz) is
+  'The body of the client RPC public.create_design_share_link: security definer, in private so the API does not expose it.';
+grant execute on function private.create_design_share_link(uuid, timestamptz) to authenticated;
+
+create function public.create_design_share_link(design_id uuid, expires_at timestamptz default null)
+returns table (id uuid, token text, token_prefix text, created_at timestamptz)
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select * from private.create_design_share_link(design_id, expires_at)
+$$;
 comment on function public.create_design_share_link(uuid, timestamptz) is
   'Makes a share link to a design the caller owns; the only time the token is returned.';
 grant execute on function public.create_design_share_link(uuid, timestamptz) to authenticated;
 
-create function public.revoke_design_share_link(link_id uuid) returns void
+create function private.revoke_design_share_link(link_id uuid) returns void
 language plpgsql
 volatile
 security definer
@@ -1682,11 +1819,23 @@ begin
   end if;
 end
 $$;
+comment on function private.revoke_design_share_link(uuid) is
+  'The body of the client RPC public.revoke_design_share_link: security definer, in private so the API does not expose it.';
+grant execute on function private.revoke_design_share_link(uuid) to authenticated;
+
+create function public.revoke_design_share_link(link_id uuid) returns void
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.revoke_design_share_link(link_id)
+$$;
 comment on function public.revoke_design_share_link(uuid) is
   'Revokes one of the caller''s share links for good (revoking twice is harmless).';
 grant execute on function public.revoke_design_share_link(uuid) to authenticated;
 
-create function public.get_shared_design(token text) returns public.designs
+create function private.get_shared_design(token text) returns public.designs
 language plpgsql
 stable
 security definer
@@ -1709,13 +1858,25 @@ begin
   return design;
 end
 $$;
+comment on function private.get_shared_design(text) is
+  'The body of the client RPC public.get_shared_design: security definer, in private so the API does not expose it.';
+grant execute on function private.get_shared_design(text) to anon, authenticated, service_role;
+
+create function public.get_shared_design(token text) returns public.designs
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_shared_design(token)
+$$;
 comment on function public.get_shared_design(text) is
   'The one design a share token opens. Unknown or revoked token: PT404 (HTTP 404); expired: PT410 "share link expired" (HTTP 410).';
 grant execute on function public.get_shared_design(text) to anon, authenticated, service_role;
 
 -- Copies a design the caller may read as its owner or because it is public (not through a
 -- moderator's reach into private designs) into a new private design of theirs.
-create function public.duplicate_design(design_id uuid) returns public.designs
+create function private.duplicate_design(design_id uuid) returns public.designs
 language plpgsql
 volatile
 security definer
@@ -1742,6 +1903,18 @@ begin
   returning * into copy;
   return copy;
 end
+$$;
+comment on function private.duplicate_design(uuid) is
+  'The body of the client RPC public.duplicate_design: security definer, in private so the API does not expose it.';
+grant execute on function private.duplicate_design(uuid) to authenticated;
+
+create function public.duplicate_design(design_id uuid) returns public.designs
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.duplicate_design(design_id)
 $$;
 comment on function public.duplicate_design(uuid) is
   'Copies the caller''s own design, or a public one, into a new private design of the caller''s, titled "... (copy)".';
@@ -2265,7 +2438,7 @@ create policy "Moderators delete reviews" on public.reviews for delete to authen
 -- 000 POST /orders/:orderId/reviews. An RPC rather than an insert so that the API's shape
 -- is exactly what the caller decides (order, rating, comment): author, role and subject are
 -- derived by private.prepare_review().
-create function public.review_order(order_id uuid, rating integer, comment text default '')
+create function private.review_order(order_id uuid, rating integer, comment text default '')
 returns public.reviews
 language plpgsql
 security definer
@@ -2283,11 +2456,23 @@ begin
   return r;
 end
 $$;
+comment on function private.review_order(uuid, integer, text) is
+  'The body of the client RPC public.review_order: security definer, in private so the API does not expose it.';
+grant execute on function private.review_order(uuid, integer, text) to authenticated;
+
+create function public.review_order(order_id uuid, rating integer, comment text default '')
+returns public.reviews
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.review_order(order_id, rating, comment)
+$$;
 comment on function public.review_order(uuid, integer, text) is
   'A party of a completed order reviews the other party, once: PT404 unless the caller is a party, PT409 until completed, 23505 the second time.';
 grant execute on function public.review_order(uuid, integer, text) to authenticated;
 
-create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
+create function private.moderate_review(review_id uuid, hidden boolean, reason text default null)
 returns public.reviews
 language plpgsql
 security definer
@@ -2314,6 +2499,18 @@ begin
   end if;
   return r;
 end
+$$;
+comment on function private.moderate_review(uuid, boolean, text) is
+  'The body of the client RPC public.moderate_review: security definer, in private so the API does not expose it.';
+grant execute on function private.moderate_review(uuid, boolean, text) to authenticated, service_role;
+
+create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
+returns public.reviews
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.moderate_review(review_id, hidden, reason)
 $$;
 comment on function public.moderate_review(uuid, boolean, text) is
   'Hides (with a reason) or restores a review; hidden reviews leave the subject''s aggregates. content.moderate or the service role.';

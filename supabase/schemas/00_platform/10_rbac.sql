@@ -99,7 +99,7 @@ grant execute on function private.has_permission(text) to anon, authenticated, s
 -- ---------------------------------------------------------------------------------------
 -- Effective permissions and the access report.
 
-create function public.effective_permissions(target_user uuid default null)
+create function private.effective_permissions(target_user uuid default null)
 returns table (permission text, granted_by_roles text[])
 language plpgsql
 stable
@@ -125,10 +125,23 @@ begin
     order by rp.permission;
 end
 $$;
+comment on function private.effective_permissions(uuid) is
+  'The body of the client RPC public.effective_permissions: security definer, in private so the API does not expose it.';
+grant execute on function private.effective_permissions(uuid) to authenticated, service_role;
+
+create function public.effective_permissions(target_user uuid default null)
+returns table (permission text, granted_by_roles text[])
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select * from private.effective_permissions(target_user)
+$$;
 comment on function public.effective_permissions(uuid) is
   'Every permission a user holds (all unexpired roles merged) and the roles granting it. Self, users.read, or service_role.';
 
-create function public.access_report()
+create function private.access_report()
 returns table (user_id uuid, email text, roles text[], effective_permissions text[], access_level text)
 language plpgsql
 stable
@@ -154,6 +167,19 @@ begin
     group by u.id, u.email
     order by u.email;
 end
+$$;
+comment on function private.access_report() is
+  'The body of the client RPC public.access_report: security definer, in private so the API does not expose it.';
+grant execute on function private.access_report() to authenticated, service_role;
+
+create function public.access_report()
+returns table (user_id uuid, email text, roles text[], effective_permissions text[], access_level text)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select * from private.access_report()
 $$;
 comment on function public.access_report() is 'Who has access to what: every user holding an unexpired role. audit.read or service_role.';
 

@@ -11,7 +11,8 @@
 --   platform_settings      (30_settings.sql) every setting, its rule and one accessor
 --
 -- Rows are reference data: each domain registers its own in its reference-data migration.
--- Export and deletion read the registries (public.export_my_data, ops.erase_account).
+-- Export and deletion read the registries (private.export_my_data, the body of the client RPC
+-- public.export_my_data; ops.erase_account).
 
 create table private.personal_data (
   relation text not null constraint personal_data_relation_qualified check (relation ~ '^[a-z_]+\.[a-z_]+$'),
@@ -103,7 +104,7 @@ $$;
 comment on function private.personal_files(uuid) is
   'The user''s objects in exported buckets: their own folders, and what they uploaded into order folders.';
 
-create function public.export_my_data() returns jsonb
+create function private.export_my_data() returns jsonb
 language plpgsql
 stable
 security definer
@@ -119,6 +120,18 @@ begin
   select u.email into my_email from auth.users u where u.id = me;
   return jsonb_build_object('tables', private.personal_rows(me, my_email), 'files', private.personal_files(me));
 end
+$$;
+comment on function private.export_my_data() is
+  'The body of the client RPC public.export_my_data: security definer, in private so the API does not expose it.';
+grant execute on function private.export_my_data() to authenticated;
+
+create function public.export_my_data() returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.export_my_data()
 $$;
 comment on function public.export_my_data() is
   'The caller''s personal data (GDPR access): every registered table''s rows naming them, and their files. The account-export function stores it with signed file URLs.';

@@ -175,7 +175,7 @@ create policy "Owners remove their projects' requirements" on public.project_req
 
 -- ---------------------------------------------------------------------------------------
 
-create function public.close_project(project_id uuid) returns public.projects
+create function private.close_project(project_id uuid) returns public.projects
 language plpgsql
 security definer
 set search_path = ''
@@ -193,6 +193,17 @@ begin
   update public.projects p set status = 'closed', closed_at = now() where p.id = project.id returning * into project;
   return project;
 end
+$$;
+comment on function private.close_project(uuid) is
+  'The body of the client RPC public.close_project: security definer, in private so the API does not expose it.';
+grant execute on function private.close_project(uuid) to authenticated;
+
+create function public.close_project(project_id uuid) returns public.projects
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.close_project(project_id)
 $$;
 comment on function public.close_project(uuid) is
   'Stops a project taking bids (000 POST /projects/:id/close); a trigger on projects rejects its pending bids.';

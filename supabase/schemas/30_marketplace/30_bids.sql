@@ -121,7 +121,7 @@ create policy "Signed-in users read open projects, owners and bidders theirs, ma
 
 -- ---------------------------------------------------------------------------------------
 
-create function public.withdraw_bid(bid_id uuid) returns public.bids
+create function private.withdraw_bid(bid_id uuid) returns public.bids
 language plpgsql
 security definer
 set search_path = ''
@@ -142,9 +142,20 @@ begin
   return bid;
 end
 $$;
+comment on function private.withdraw_bid(uuid) is
+  'The body of the client RPC public.withdraw_bid: security definer, in private so the API does not expose it.';
+grant execute on function private.withdraw_bid(uuid) to authenticated;
+
+create function public.withdraw_bid(bid_id uuid) returns public.bids
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.withdraw_bid(bid_id)
+$$;
 comment on function public.withdraw_bid(uuid) is 'The tailor takes back their pending bid (000 bids).';
 
-create function public.reject_bid(bid_id uuid) returns public.bids
+create function private.reject_bid(bid_id uuid) returns public.bids
 language plpgsql
 security definer
 set search_path = ''
@@ -163,6 +174,17 @@ begin
   perform private.emit_event('bid.rejected', 'bid', bid.id, array[bid.tailor_id], jsonb_build_object('project_id', bid.project_id));
   return bid;
 end
+$$;
+comment on function private.reject_bid(uuid) is
+  'The body of the client RPC public.reject_bid: security definer, in private so the API does not expose it.';
+grant execute on function private.reject_bid(uuid) to authenticated;
+
+create function public.reject_bid(bid_id uuid) returns public.bids
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.reject_bid(bid_id)
 $$;
 comment on function public.reject_bid(uuid) is 'The project owner declines a pending bid (000 POST /bids/:bidId/reject).';
 grant execute on function public.withdraw_bid(uuid), public.reject_bid(uuid) to authenticated;

@@ -205,7 +205,7 @@ create policy "Providers delete their packages" on public.service_packages for d
 -- ---------------------------------------------------------------------------------------
 -- Moderation: suspend or reinstate a service (marketplace.manage).
 
-create function public.moderate_service(service_id uuid, suspend boolean, reason text default null)
+create function private.moderate_service(service_id uuid, suspend boolean, reason text default null)
 returns public.services
 language plpgsql
 security definer
@@ -233,6 +233,18 @@ begin
     'service', s.id, array[s.provider_id], jsonb_build_object('reason', reason));
   return s;
 end
+$$;
+comment on function private.moderate_service(uuid, boolean, text) is
+  'The body of the client RPC public.moderate_service: security definer, in private so the API does not expose it.';
+grant execute on function private.moderate_service(uuid, boolean, text) to authenticated, service_role;
+
+create function public.moderate_service(service_id uuid, suspend boolean, reason text default null)
+returns public.services
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.moderate_service(service_id, suspend, reason)
 $$;
 comment on function public.moderate_service(uuid, boolean, text) is
   'Suspends (with a reason) or reinstates a service: moderation the provider cannot undo. marketplace.manage or the service role.';

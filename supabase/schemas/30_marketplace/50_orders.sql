@@ -340,7 +340,7 @@ grant execute on function ops.accept_bid(uuid, uuid, bigint, integer) to service
 -- Requirements approval (000 POST /projects/:id/requirements/approve): each party approves
 -- the project's requirements as they stand; when both have, the order awaits payment.
 
-create function public.approve_requirements(order_id uuid) returns public.orders
+create function private.approve_requirements(order_id uuid) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -369,6 +369,17 @@ begin
   end if;
   return o;
 end
+$$;
+comment on function private.approve_requirements(uuid) is
+  'The body of the client RPC public.approve_requirements: security definer, in private so the API does not expose it.';
+grant execute on function private.approve_requirements(uuid) to authenticated;
+
+create function public.approve_requirements(order_id uuid) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.approve_requirements(order_id)
 $$;
 comment on function public.approve_requirements(uuid) is
   'A party approves the requirements; the second approval moves the order to awaiting_payment.';
@@ -436,7 +447,7 @@ grant execute on function ops.record_order_payment(uuid) to service_role;
 -- party before payment; once paid, the seller (stepping back) or an admin; the buyer of a
 -- paid order disputes instead.
 
-create function public.cancel_order(order_id uuid, reason text) returns public.orders
+create function private.cancel_order(order_id uuid, reason text) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -449,6 +460,17 @@ begin
   end if;
   return private.transition_order(o.id, 'cancelled', private.order_roles(o), auth.uid(), reason);
 end
+$$;
+comment on function private.cancel_order(uuid, text) is
+  'The body of the client RPC public.cancel_order: security definer, in private so the API does not expose it.';
+grant execute on function private.cancel_order(uuid, text) to authenticated;
+
+create function public.cancel_order(order_id uuid, reason text) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.cancel_order(order_id, reason)
 $$;
 comment on function public.cancel_order(uuid, text) is 'Cancels an order if the caller may in its current state (see private.order_transitions).';
 

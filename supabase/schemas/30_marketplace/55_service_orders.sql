@@ -7,7 +7,7 @@
 -- Exactly one effect per request id: concurrent calls with the same id queue on an advisory
 -- lock and the later ones return the first one's order (the unique index is the backstop);
 -- calls without a request id each create an order (a buyer may order a package twice).
-create function public.order_service_package(package_id uuid, details jsonb default '{}', request_id uuid default null)
+create function private.order_service_package(package_id uuid, details jsonb default '{}', request_id uuid default null)
 returns public.orders
 language plpgsql
 security definer
@@ -64,6 +64,18 @@ begin
    where id = o.id returning * into o;
   return o;
 end
+$$;
+comment on function private.order_service_package(uuid, jsonb, uuid) is
+  'The body of the client RPC public.order_service_package: security definer, in private so the API does not expose it.';
+grant execute on function private.order_service_package(uuid, jsonb, uuid) to authenticated;
+
+create function public.order_service_package(package_id uuid, details jsonb default '{}', request_id uuid default null)
+returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.order_service_package(package_id, details, request_id)
 $$;
 comment on function public.order_service_package(uuid, jsonb, uuid) is
   '002 POST /orders: orders a package for the caller (price, currency, delivery days and revisions snapshotted), awaiting payment. Pass request_id to make retries return the same order.';

@@ -99,7 +99,7 @@ create policy "Readers of an order read its disputes" on public.disputes for sel
 
 -- ---------------------------------------------------------------------------------------
 
-create function public.submit_delivery(order_id uuid, message text, file_paths text[] default '{}')
+create function private.submit_delivery(order_id uuid, message text, file_paths text[] default '{}')
 returns public.deliveries
 language plpgsql
 security definer
@@ -133,10 +133,22 @@ begin
   return delivery;
 end
 $$;
+comment on function private.submit_delivery(uuid, text, text[]) is
+  'The body of the client RPC public.submit_delivery: security definer, in private so the API does not expose it.';
+grant execute on function private.submit_delivery(uuid, text, text[]) to authenticated;
+
+create function public.submit_delivery(order_id uuid, message text, file_paths text[] default '{}')
+returns public.deliveries
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.submit_delivery(order_id, message, file_paths)
+$$;
 comment on function public.submit_delivery(uuid, text, text[]) is
   'The seller delivers: proof message and uploaded files; the order becomes delivered.';
 
-create function public.approve_delivery(order_id uuid) returns public.orders
+create function private.approve_delivery(order_id uuid) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -150,10 +162,21 @@ begin
   return o;
 end
 $$;
+comment on function private.approve_delivery(uuid) is
+  'The body of the client RPC public.approve_delivery: security definer, in private so the API does not expose it.';
+grant execute on function private.approve_delivery(uuid) to authenticated;
+
+create function public.approve_delivery(order_id uuid) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.approve_delivery(order_id)
+$$;
 comment on function public.approve_delivery(uuid) is
   'The buyer accepts the latest delivery (000 POST /orders/:id/approve-delivery); the order completes and escrow may be released.';
 
-create function public.request_revision(order_id uuid, note text) returns public.orders
+create function private.request_revision(order_id uuid, note text) returns public.orders
 language plpgsql
 security definer
 set search_path = ''
@@ -176,10 +199,21 @@ begin
   return o;
 end
 $$;
+comment on function private.request_revision(uuid, text) is
+  'The body of the client RPC public.request_revision: security definer, in private so the API does not expose it.';
+grant execute on function private.request_revision(uuid, text) to authenticated;
+
+create function public.request_revision(order_id uuid, note text) returns public.orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.request_revision(order_id, note)
+$$;
 comment on function public.request_revision(uuid, text) is
   'The buyer asks for changes to a delivery, within the revisions the order includes.';
 
-create function public.open_dispute(order_id uuid, reason text) returns public.disputes
+create function private.open_dispute(order_id uuid, reason text) returns public.disputes
 language plpgsql
 security definer
 set search_path = ''
@@ -196,6 +230,17 @@ begin
   insert into public.order_events (order_id, event_type, actor_id, note) values (o.id, 'dispute_opened', auth.uid(), reason);
   return dispute;
 end
+$$;
+comment on function private.open_dispute(uuid, text) is
+  'The body of the client RPC public.open_dispute: security definer, in private so the API does not expose it.';
+grant execute on function private.open_dispute(uuid, text) to authenticated;
+
+create function public.open_dispute(order_id uuid, reason text) returns public.disputes
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.open_dispute(order_id, reason)
 $$;
 comment on function public.open_dispute(uuid, text) is
   'The buyer disputes an order in progress or delivered (000 POST /orders/:id/dispute); release is frozen until an admin resolves it.';

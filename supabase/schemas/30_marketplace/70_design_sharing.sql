@@ -54,7 +54,7 @@ as $$
 $$;
 comment on function private.share_token_hash(text) is 'How a share token is stored: its sha256.';
 
-create function public.create_design_share_link(design_id uuid, expires_at timestamptz default null)
+create function private.create_design_share_link(design_id uuid, expires_at timestamptz default null)
 returns table (id uuid, token text, token_prefix text, created_at timestamptz)
 language plpgsql
 volatile
@@ -86,11 +86,24 @@ begin
   return query select link.id, new_token, link.token_prefix, link.created_at;
 end
 $$;
+comment on function private.create_design_share_link(uuid, timestamptz) is
+  'The body of the client RPC public.create_design_share_link: security definer, in private so the API does not expose it.';
+grant execute on function private.create_design_share_link(uuid, timestamptz) to authenticated;
+
+create function public.create_design_share_link(design_id uuid, expires_at timestamptz default null)
+returns table (id uuid, token text, token_prefix text, created_at timestamptz)
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select * from private.create_design_share_link(design_id, expires_at)
+$$;
 comment on function public.create_design_share_link(uuid, timestamptz) is
   'Makes a share link to a design the caller owns; the only time the token is returned.';
 grant execute on function public.create_design_share_link(uuid, timestamptz) to authenticated;
 
-create function public.revoke_design_share_link(link_id uuid) returns void
+create function private.revoke_design_share_link(link_id uuid) returns void
 language plpgsql
 volatile
 security definer
@@ -104,11 +117,23 @@ begin
   end if;
 end
 $$;
+comment on function private.revoke_design_share_link(uuid) is
+  'The body of the client RPC public.revoke_design_share_link: security definer, in private so the API does not expose it.';
+grant execute on function private.revoke_design_share_link(uuid) to authenticated;
+
+create function public.revoke_design_share_link(link_id uuid) returns void
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.revoke_design_share_link(link_id)
+$$;
 comment on function public.revoke_design_share_link(uuid) is
   'Revokes one of the caller''s share links for good (revoking twice is harmless).';
 grant execute on function public.revoke_design_share_link(uuid) to authenticated;
 
-create function public.get_shared_design(token text) returns public.designs
+create function private.get_shared_design(token text) returns public.designs
 language plpgsql
 stable
 security definer
@@ -131,13 +156,25 @@ begin
   return design;
 end
 $$;
+comment on function private.get_shared_design(text) is
+  'The body of the client RPC public.get_shared_design: security definer, in private so the API does not expose it.';
+grant execute on function private.get_shared_design(text) to anon, authenticated, service_role;
+
+create function public.get_shared_design(token text) returns public.designs
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_shared_design(token)
+$$;
 comment on function public.get_shared_design(text) is
   'The one design a share token opens. Unknown or revoked token: PT404 (HTTP 404); expired: PT410 "share link expired" (HTTP 410).';
 grant execute on function public.get_shared_design(text) to anon, authenticated, service_role;
 
 -- Copies a design the caller may read as its owner or because it is public (not through a
 -- moderator's reach into private designs) into a new private design of theirs.
-create function public.duplicate_design(design_id uuid) returns public.designs
+create function private.duplicate_design(design_id uuid) returns public.designs
 language plpgsql
 volatile
 security definer
@@ -164,6 +201,18 @@ begin
   returning * into copy;
   return copy;
 end
+$$;
+comment on function private.duplicate_design(uuid) is
+  'The body of the client RPC public.duplicate_design: security definer, in private so the API does not expose it.';
+grant execute on function private.duplicate_design(uuid) to authenticated;
+
+create function public.duplicate_design(design_id uuid) returns public.designs
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.duplicate_design(design_id)
 $$;
 comment on function public.duplicate_design(uuid) is
   'Copies the caller''s own design, or a public one, into a new private design of the caller''s, titled "... (copy)".';

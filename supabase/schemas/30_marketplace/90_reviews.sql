@@ -173,7 +173,7 @@ create policy "Moderators delete reviews" on public.reviews for delete to authen
 -- 000 POST /orders/:orderId/reviews. An RPC rather than an insert so that the API's shape
 -- is exactly what the caller decides (order, rating, comment): author, role and subject are
 -- derived by private.prepare_review().
-create function public.review_order(order_id uuid, rating integer, comment text default '')
+create function private.review_order(order_id uuid, rating integer, comment text default '')
 returns public.reviews
 language plpgsql
 security definer
@@ -191,11 +191,23 @@ begin
   return r;
 end
 $$;
+comment on function private.review_order(uuid, integer, text) is
+  'The body of the client RPC public.review_order: security definer, in private so the API does not expose it.';
+grant execute on function private.review_order(uuid, integer, text) to authenticated;
+
+create function public.review_order(order_id uuid, rating integer, comment text default '')
+returns public.reviews
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.review_order(order_id, rating, comment)
+$$;
 comment on function public.review_order(uuid, integer, text) is
   'A party of a completed order reviews the other party, once: PT404 unless the caller is a party, PT409 until completed, 23505 the second time.';
 grant execute on function public.review_order(uuid, integer, text) to authenticated;
 
-create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
+create function private.moderate_review(review_id uuid, hidden boolean, reason text default null)
 returns public.reviews
 language plpgsql
 security definer
@@ -222,6 +234,18 @@ begin
   end if;
   return r;
 end
+$$;
+comment on function private.moderate_review(uuid, boolean, text) is
+  'The body of the client RPC public.moderate_review: security definer, in private so the API does not expose it.';
+grant execute on function private.moderate_review(uuid, boolean, text) to authenticated, service_role;
+
+create function public.moderate_review(review_id uuid, hidden boolean, reason text default null)
+returns public.reviews
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.moderate_review(review_id, hidden, reason)
 $$;
 comment on function public.moderate_review(uuid, boolean, text) is
   'Hides (with a reason) or restores a review; hidden reviews leave the subject''s aggregates. content.moderate or the service role.';
