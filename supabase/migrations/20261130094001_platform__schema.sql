@@ -931,9 +931,15 @@ declare
   job_command text;
   result text;
 begin
+  -- A PTxyz message becomes the HTTP reason phrase as it is: it may name only a job name of
+  -- the plain shape checked here, never arbitrary caller text.
+  if job_name is null or job_name !~ '^[a-z0-9][a-z0-9_-]{0,62}$' then
+    raise exception 'a scheduled job''s name is lowercase letters, digits, - and _ (at most 63)'
+      using errcode = '22023';
+  end if;
   select j.command into job_command from cron.job j where j.jobname = job_name;
   if job_command is null then
-    raise exception 'no scheduled job named %', coalesce(job_name, 'null') using errcode = 'PT404';
+    raise exception 'no scheduled job named %', job_name using errcode = 'PT404';
   end if;
   -- The job's own command, as pg_cron would run it; a select's first value is returned
   -- (a count of completed orders, a pg_net request id).

@@ -2,7 +2,7 @@
 -- one at once; a job that needs Stripe queues one pg_net POST to its edge function with the
 -- service-role key from Vault, and says precisely what is missing when it cannot.
 begin;
-select plan(18);
+select plan(19);
 
 select tests.create_user('jobs-user@example.com');
 select tests.create_user('jobs-admin@example.com');
@@ -33,6 +33,9 @@ select throws_ok($$select private.call_edge_function('payments-release')$$,
 
 select tests.authenticate_as_service_role();
 select is((select count(*)::integer from ops.scheduled_jobs()), 4, 'the service role lists every job');
+select throws_ok($$select ops.run_scheduled_job(E'x\r\nSet-Cookie: a=b')$$, '22023',
+  'a scheduled job''s name is lowercase letters, digits, - and _ (at most 63)',
+  'a job name of another shape is refused before it could reach a message');
 select throws_ok($$select ops.run_scheduled_job('no-such-job')$$, 'PT404', 'no scheduled job named no-such-job',
   'an unknown job is refused by name');
 
