@@ -14,7 +14,8 @@
 //   are always dropped) and appends its own.
 // - A request without a body that finds its reused connection closed before any byte of an
 //   answer is sent again once on a new connection (the upstream closed an idle connection
-//   just as it was taken); nothing else is retried.
+//   just as it was taken); nothing else is retried, and a request with a body always goes on
+//   a new connection (its connection is kept for reuse afterwards).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
@@ -158,7 +159,9 @@ export class Upstream {
     rewrite: AnswerRewrite,
     badGateway: BadGateway,
   ): void {
-    new Exchange(this, req, res, request, rewrite, badGateway).start(false);
+    // A request with a body goes on a new connection: were a reused one closed by the upstream
+    // as it was taken, the body could not be sent again (seen as a rare 502 on an insert).
+    new Exchange(this, req, res, request, rewrite, badGateway).start(request.body !== "none");
   }
 
   /** Closes the idle connections; the gateway calls it when it closes. */
