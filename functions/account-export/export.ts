@@ -53,13 +53,15 @@ export interface SavedExport {
 }
 
 /**
- * The caller's data, read by public.export_my_data() as the caller (it answers for auth.uid()
- * only, whoever the caller may otherwise see), and the account as Auth knows it.
+ * The caller's export: their data, read by public.export_my_data() as the caller (it answers
+ * for auth.uid() only, whoever the caller may otherwise see), the account as Auth knows it,
+ * and a download link for each file, signed by the service role.
  */
-export async function collectAccountData(
+export async function buildExport(
   client: Client,
+  service: Client,
   user: User,
-): Promise<Omit<AccountExport, "files" | "files_expire_in"> & { files: PersonalData["files"] }> {
+): Promise<AccountExport> {
   const data = await callJson(client, "export_my_data", {}, personalDataSchema);
   return {
     exported_at: new Date().toISOString(),
@@ -73,12 +75,13 @@ export async function collectAccountData(
       app_metadata: user.app_metadata ?? {},
     },
     tables: data.tables,
-    files: data.files,
+    files: await signFiles(service, data.files),
+    files_expire_in: SIGNED_URL_SECONDS,
   };
 }
 
 /** Download links for the files, one Storage call per bucket, signed by the service role. */
-export async function signFiles(
+async function signFiles(
   service: Client,
   files: PersonalData["files"],
 ): Promise<ExportedFile[]> {

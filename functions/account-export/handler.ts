@@ -3,16 +3,12 @@
 import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
-import { collectAccountData, saveExport, SIGNED_URL_SECONDS, signFiles } from "./export.ts";
+import { buildExport, saveExport } from "./export.ts";
 
 export const handler = createHandler(async (req) => {
   // POST, not GET: every call writes a new export.
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
   const { user, client } = await requireUser(req);
-  const { files, ...data } = await collectAccountData(client, user);
   const service = serviceClient();
-  const signed = await signFiles(service, files);
-  return json(
-    await saveExport(service, { ...data, files: signed, files_expire_in: SIGNED_URL_SECONDS }),
-  );
+  return json(await saveExport(service, await buildExport(client, service, user)));
 });
