@@ -2,6 +2,7 @@
 // every call (method, params, idempotency key) and answering with Stripe-shaped objects.
 // No network: the logic modules take both as parameters.
 import type Stripe from "npm:stripe@23.1.0";
+import { errorResponse } from "../../../functions/_shared/http/errors.ts";
 import type { StripeApi } from "../../../functions/_shared/payments/stripe.ts";
 import type { DatabaseResult } from "../../../functions/_shared/platform/database-errors.ts";
 import type { Db, RpcArgs, RpcName, RpcResult } from "../../../functions/_shared/platform/rpc.ts";
@@ -65,6 +66,16 @@ export function fakeDb(
     return Promise.resolve<Result>({ data: answer as RpcResult<F>, error: null });
   }
   return { db, calls, schemas };
+}
+
+/** The HTTP status the logic's outcome would be answered with: 200, or its error's. */
+export async function statusOf(promise: Promise<unknown>): Promise<number> {
+  try {
+    await promise;
+    return 200;
+  } catch (err) {
+    return errorResponse(err).status;
+  }
 }
 
 export function dbError(code: string, message: string) {

@@ -1,9 +1,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { errorResponse } from "../../../functions/_shared/http/errors.ts";
 import { initiateRequest } from "../../../functions/_shared/payments/requests.ts";
 import { initiatePayment } from "../../../functions/payments-initiate/handler.ts";
 import { onboardSeller } from "../../../functions/payments-onboard/handler.ts";
-import { dbError, fakeDb, fakeStripe } from "./fake_payments.ts";
+import { dbError, fakeDb, fakeStripe, statusOf } from "./fake_payments.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";
 const buyer = "0b6f3a8e-2c1d-4e5f-8a9b-1c2d3e4f5a6b";
@@ -24,15 +23,6 @@ const started = (mode: string) => ({
   transfer_group: `order_${orderId}`,
   idempotency_key: `${mode}:${orderId}:1`,
 });
-
-async function statusOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-    return 200;
-  } catch (err) {
-    return errorResponse(err).status;
-  }
-}
 
 Deno.test("an amount in the body is dropped: the Checkout Session is for the order's amount", async () => {
   const body = initiateRequest.parse({ order_id: orderId, amount: 1, currency: "usd", ...urls });

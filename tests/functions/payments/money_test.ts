@@ -16,7 +16,7 @@ import {
 } from "../../../functions/payments-refund/handler.ts";
 import { releaseDue, releaseOrder } from "../../../functions/payments-release/handler.ts";
 import { resolveDispute } from "../../../functions/payments-resolve-dispute/handler.ts";
-import { dbError, fakeDb, fakeStripe, stripeError } from "./fake_payments.ts";
+import { dbError, fakeDb, fakeStripe, statusOf, stripeError } from "./fake_payments.ts";
 
 const orderId = "7d3c1f0e-4b6a-4f3e-9a51-2f8c0b1d2e3f";
 const buyer = "0b6f3a8e-2c1d-4e5f-8a9b-1c2d3e4f5a6b";
@@ -48,15 +48,6 @@ const refundClaim = (reversal: number) => ({
   idempotency_key: `refund:${refundId}`,
   reversal_idempotency_key: `reversal:${refundId}`,
 });
-
-async function statusOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-    return 200;
-  } catch (err) {
-    return errorResponse(err).status;
-  }
-}
 
 Deno.test("a release transfers the claimed amount from the charge, keyed transfer:<order>", async () => {
   const { db, calls } = fakeDb({ claim_release: releaseClaim, record_release: "applied" });
