@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
 import pg from "pg";
-import { createAuthHandler } from "./auth.ts";
+import { createAuthHandler } from "./auth/index.ts";
 import { repoRoot, type StackConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 import { type ApiKeys, apiKeys } from "./keys.ts";

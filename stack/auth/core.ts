@@ -1,19 +1,15 @@
-// A local stand-in for the subset of the Supabase Auth (GoTrue) HTTP API that the tests and
-// the demo use: password sign-up and sign-in, refresh with rotation, get user, sign-out,
-// and admin create, list, get, update (metadata, password, bans) and delete user. It
-// writes auth.users, auth.identities, auth.sessions and auth.refresh_tokens as GoTrue does,
-// as the supabase_auth_admin role, so the project's triggers on auth.users fire exactly as
-// in production; it mints access tokens with GoTrue's claims, and runs the custom access
-// token and before-user-created hooks when config.toml enables them. OAuth, OTP, MFA and
-// e-mail belong to the real Supabase Auth and are not emulated.
+// The core of the local Auth stand-in that every route module shares: database access as
+// supabase_auth_admin, users and identities as GoTrue stores and returns them, sessions,
+// refresh tokens and access tokens with GoTrue's claims (the session's aal and the amr
+// claims it records), the Postgres-function hooks, and GoTrue's error shape.
 
 import { randomBytes, randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import bcrypt from "bcryptjs";
 import { type JWTPayload, jwtVerify, SignJWT } from "jose";
 import type pg from "pg";
-import type { AuthHooks } from "./config.ts";
-import { bearerToken, readJson, sendJson, type SubHandler } from "./http.ts";
+import type { AuthHooks } from "../config.ts";
+import { bearerToken, readJson } from "../http.ts";
 
 export interface AuthOptions {
   pool: pg.Pool;
@@ -29,7 +25,7 @@ export interface AuthOptions {
 }
 
 /** An error as GoTrue returns it: `{ code, error_code, msg }`, which auth-js turns into AuthApiError. */
-class AuthError extends Error {
+export class AuthError extends Error {
   constructor(
     readonly status: number,
     readonly errorCode: string,
@@ -40,7 +36,7 @@ class AuthError extends Error {
   }
 }
 
-interface UserRow {
+export interface UserRow {
   id: string;
   aud: string;
   role: string;
@@ -59,7 +55,7 @@ interface UserRow {
   is_anonymous: boolean;
 }
 
-interface IdentityRow {
+export interface IdentityRow {
   id: string;
   provider_id: string;
   user_id: string;
@@ -71,14 +67,16 @@ interface IdentityRow {
   email: string | null;
 }
 
-type Db = pg.PoolClient;
+export type Db = pg.PoolClient;
 
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // What Supabase Auth hashes passwords with: bcrypt.GenerateFromPassword at bcrypt.DefaultCost
 // (golang.org/x/crypto/bcrypt: 10) in internal/crypto/password.go; only its own tests lower it.
-const BCRYPT_COST = 10;
+export const BCRYPT_COST = 10;
 
-export function createAuthHandler(options: AuthOptions): SubHandler {
+export type AuthCore = ReturnType<typeof createAuthCore>;
+
+export function createAuthCore(options: AuthOptions) {
   const secret = new TextEncoder().encode(options.jwtSecret);
 
   // --- database access, always as supabase_auth_admin inside one transaction ---------------
@@ -266,13 +264,25 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
 
   // --- sessions and tokens ---------------------------------------------------------------
 
-  async function accessToken(
-    db: Db,
-    user: UserRow,
-    sessionId: string,
-    method: string,
-  ): Promise<string> {
+  /**
+   * GoTrue's access token: the session's assurance level and the amr claims recorded for it
+   * (newest first), so a refresh keeps what the sign-in and any MFA verification established.
+   */
+  async function accessToken(db: Db, user: UserRow, sessionId: string): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
+    const { rows } = await db.query<
+      { aal: string | null; amr: { method: string; timestamp: number }[] }
+    >(
+      `select s.aal::text as aal,
+              coalesce(json_agg(json_build_object('method', c.authentication_method,
+                                                  'timestamp', extract(epoch from c.updated_at)::bigint)
+                                order by c.updated_at desc) filter (where c.id is not null), '[]') as amr
+         from auth.sessions s left join auth.mfa_amr_claims c on c.session_id = s.id
+        where s.id = $1
+        group by s.aal`,
+      [sessionId],
+    );
+    const session = rows[0] ?? { aal: "aal1", amr: [] };
     let claims: Record<string, unknown> = {
       aud: user.aud,
       exp: now + options.jwtExpiry,
@@ -284,8 +294,8 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       app_metadata: user.raw_app_meta_data ?? {},
       user_metadata: user.raw_user_meta_data ?? {},
       role: user.role,
-      aal: "aal1",
-      amr: [{ method, timestamp: now }],
+      aal: session.aal ?? "aal1",
+      amr: session.amr,
       session_id: sessionId,
       is_anonymous: user.is_anonymous,
     };
@@ -293,7 +303,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       claims = await runAccessTokenHook(db, {
         user_id: user.id,
         claims,
-        authentication_method: method,
+        authentication_method: session.amr[0]?.method ?? "password",
       });
     }
     return await new SignJWT(claims as JWTPayload)
@@ -346,6 +356,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     return result.claims as Record<string, unknown>;
   }
 
+  /** A new aal1 session for `user`, signed in by `method` (password, otp, magiclink, anonymous, …). */
   async function issueSession(db: Db, user: UserRow, method: string, req: IncomingMessage) {
     const sessionId = randomUUID();
     await db.query(
@@ -353,28 +364,34 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
        values ($1, $2, now(), now(), 'aal1', $3, $4)`,
       [sessionId, user.id, req.headers["user-agent"] ?? null, clientIp(req)],
     );
+    await recordAmrClaim(db, sessionId, method);
     await db.query(
       "update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1",
       [user.id],
     );
     const refreshed = (await findUserById(db, user.id))!;
-    return await sessionJson(db, refreshed, sessionId, method, null);
+    return await sessionJson(db, refreshed, sessionId, null);
   }
 
-  async function sessionJson(
-    db: Db,
-    user: UserRow,
-    sessionId: string,
-    method: string,
-    parent: string | null,
-  ) {
+  /** Records that `session` was authenticated by `method` (GoTrue's mfa_amr_claims), refreshing its time when repeated. */
+  async function recordAmrClaim(db: Db, sessionId: string, method: string): Promise<void> {
+    await db.query(
+      `insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)
+       values (gen_random_uuid(), $1, now(), now(), $2)
+       on conflict (session_id, authentication_method) do update set updated_at = now()`,
+      [sessionId, method],
+    );
+  }
+
+  /** A new refresh token for the session and the session answer GoTrue returns (tokens and user). */
+  async function sessionJson(db: Db, user: UserRow, sessionId: string, parent: string | null) {
     const refreshToken = randomBytes(9).toString("base64url"); // GoTrue's refresh tokens are short random strings
     await db.query(
       `insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
        values ('00000000-0000-0000-0000-000000000000', $1, $2, false, now(), now(), $3, $4)`,
       [refreshToken, user.id, parent, sessionId],
     );
-    const token = await accessToken(db, user, sessionId, method);
+    const token = await accessToken(db, user, sessionId);
     return {
       access_token: token,
       token_type: "bearer",
@@ -444,293 +461,37 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     }
   }
 
-  // --- endpoints -------------------------------------------------------------------------
-
-  async function signUp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!options.enableSignup) {
-      throw new AuthError(422, "signup_disabled", "Signups not allowed for this instance");
-    }
-    const body = await jsonBody(req);
-    const email = validateEmail(body.email);
-    const password = validatePassword(body.password);
-    const session = await withAuthAdmin(async (db) => {
-      // Local projects sign users in at once (enable_confirmations = false in config.toml).
-      const user = await createUser(db, {
-        email,
-        password,
-        userMetadata: metadata(body.data, "data"),
-        appMetadata: {},
-        confirmed: true,
-      });
-      return await issueSession(db, user, "password", req);
-    });
-    sendJson(res, 200, session);
-  }
-
-  async function token(
-    req: IncomingMessage,
-    res: ServerResponse,
-    grantType: string | null,
-  ): Promise<void> {
-    const body = await jsonBody(req);
-    if (grantType === "password") {
-      const session = await withAuthAdmin(async (db) => {
-        const email = typeof body.email === "string" ? body.email : "";
-        const password = typeof body.password === "string" ? body.password : "";
-        const user = email ? await findUserByEmail(db, email) : null;
-        const matches = user?.encrypted_password
-          ? await bcrypt.compare(password, user.encrypted_password)
-          : false;
-        if (!user || !matches) {
-          throw new AuthError(400, "invalid_credentials", "Invalid login credentials");
-        }
-        if (!user.email_confirmed_at) {
-          throw new AuthError(400, "email_not_confirmed", "Email not confirmed");
-        }
-        assertNotBanned(user);
-        return await issueSession(db, user, "password", req);
-      });
-      return sendJson(res, 200, session);
-    }
-    if (grantType === "refresh_token") {
-      const session = await withAuthAdmin((db) => rotateRefreshToken(db, body.refresh_token));
-      return sendJson(res, 200, session);
-    }
-    throw new AuthError(400, "validation_failed", "unsupported_grant_type");
-  }
-
-  /** Exchanges a refresh token for a new session, revoking it; reusing a revoked token fails. */
-  async function rotateRefreshToken(db: Db, refreshToken: unknown) {
-    if (typeof refreshToken !== "string" || refreshToken === "") {
-      throw new AuthError(400, "validation_failed", "refresh_token required");
-    }
-    const { rows } = await db.query<
-      { token: string; revoked: boolean; session_id: string; user_id: string }
-    >(
-      "select token, revoked, session_id, user_id from auth.refresh_tokens where token = $1 for update",
-      [refreshToken],
-    );
-    const current = rows[0];
-    if (!current) {
-      throw new AuthError(
-        400,
-        "refresh_token_not_found",
-        "Invalid Refresh Token: Refresh Token Not Found",
-      );
-    }
-    if (current.revoked) {
-      throw new AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
-    }
-    const user = await findUserById(db, current.user_id);
-    if (!user) {
-      throw new AuthError(
-        400,
-        "refresh_token_not_found",
-        "Invalid Refresh Token: Refresh Token Not Found",
-      );
-    }
-    assertNotBanned(user);
-    await db.query(
-      "update auth.refresh_tokens set revoked = true, updated_at = now() where token = $1",
-      [refreshToken],
-    );
-    await db.query(
-      "update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1",
-      [current.session_id],
-    );
-    return await sessionJson(db, user, current.session_id, "token_refresh", refreshToken);
-  }
-
-  async function getUser(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await withAuthAdmin(async (db) => userJson(db, (await requireUser(db, req)).user));
-    sendJson(res, 200, body);
-  }
-
-  async function logout(req: IncomingMessage, res: ServerResponse, scope: string): Promise<void> {
-    if (!["global", "local", "others"].includes(scope)) {
-      throw new AuthError(400, "validation_failed", "Unsupported logout scope");
-    }
-    await withAuthAdmin(async (db) => {
-      const { claims, user } = await requireUser(db, req);
-      const current = typeof claims.session_id === "string" ? claims.session_id : null;
-      if (scope === "local" && current) {
-        await db.query("delete from auth.sessions where id = $1", [current]);
-      } else if (scope === "others") {
-        await db.query("delete from auth.sessions where user_id = $1 and id is distinct from $2", [
-          user.id,
-          current,
-        ]);
-      } else {
-        await db.query("delete from auth.sessions where user_id = $1", [user.id]);
-      }
-    });
-    res.writeHead(204).end();
-  }
-
-  async function adminCreateUser(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    await requireServiceRole(req);
-    const body = await jsonBody(req);
-    const email = validateEmail(body.email);
-    const password = validatePassword(body.password ?? randomBytes(24).toString("base64url"));
-    const user = await withAuthAdmin(async (db) => {
-      const created = await createUser(db, {
-        email,
-        password,
-        userMetadata: metadata(body.user_metadata, "user_metadata"),
-        appMetadata: metadata(body.app_metadata, "app_metadata"),
-        confirmed: body.email_confirm === true,
-      });
-      return await userJson(db, created);
-    });
-    sendJson(res, 200, user);
-  }
-
-  async function adminGetUser(
-    req: IncomingMessage,
-    res: ServerResponse,
-    id: string,
-  ): Promise<void> {
-    await requireServiceRole(req);
-    const user = await withAuthAdmin(async (db) => {
-      const existing = isUuid(id) ? await findUserById(db, id) : null;
-      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
-      return await userJson(db, existing);
-    });
-    sendJson(res, 200, user);
-  }
-
-  async function adminListUsers(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
-  ): Promise<void> {
-    await requireServiceRole(req);
-    const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
-    const perPage = Math.min(
-      1000,
-      Math.max(1, Number(url.searchParams.get("per_page") ?? 50) || 50),
-    );
-    const { users, total } = await withAuthAdmin(async (db) => {
-      const { rows } = await db.query<UserRow>(
-        "select * from auth.users order by created_at, id limit $1 offset $2",
-        [perPage, (page - 1) * perPage],
-      );
-      const count = await db.query<{ total: string }>("select count(*) as total from auth.users");
-      // One connection runs one query at a time: the users' identities are read in turn.
-      const users = [];
-      for (const user of rows) users.push(await userJson(db, user));
-      return { users, total: Number(count.rows[0].total) };
-    });
-    sendJson(res, 200, { users, aud: "authenticated" }, { "x-total-count": String(total) });
-  }
-
-  /** PUT /admin/users/:id: metadata, password, confirmation and bans (`ban_duration`, "none" lifts it). */
-  async function adminUpdateUser(
-    req: IncomingMessage,
-    res: ServerResponse,
-    id: string,
-  ): Promise<void> {
-    await requireServiceRole(req);
-    const body = await jsonBody(req);
-    const user = await withAuthAdmin(async (db) => {
-      const existing = isUuid(id) ? await findUserById(db, id) : null;
-      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
-      const bannedUntil = body.ban_duration === undefined ? undefined : banEnd(body.ban_duration);
-      const password = body.password === undefined
-        ? undefined
-        : await bcrypt.hash(validatePassword(body.password), BCRYPT_COST);
-      await db.query(
-        `update auth.users set
-           raw_user_meta_data = case when $2::jsonb is null then raw_user_meta_data else coalesce(raw_user_meta_data, '{}') || $2::jsonb end,
-           raw_app_meta_data = case when $3::jsonb is null then raw_app_meta_data else coalesce(raw_app_meta_data, '{}') || $3::jsonb end,
-           banned_until = case when $4 then $5::timestamptz else banned_until end,
-           encrypted_password = coalesce($6, encrypted_password),
-           email_confirmed_at = case when $7 then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
-           updated_at = now()
-         where id = $1`,
-        [
-          id,
-          body.user_metadata === undefined ? null : metadata(body.user_metadata, "user_metadata"),
-          body.app_metadata === undefined ? null : metadata(body.app_metadata, "app_metadata"),
-          bannedUntil !== undefined,
-          bannedUntil ?? null,
-          password ?? null,
-          body.email_confirm === true,
-        ],
-      );
-      // A ban ends every session at once, as Supabase Auth does.
-      if (bannedUntil) await db.query("delete from auth.sessions where user_id = $1", [id]);
-      return await userJson(db, (await findUserById(db, id))!);
-    });
-    sendJson(res, 200, user);
-  }
-
-  async function adminDeleteUser(
-    req: IncomingMessage,
-    res: ServerResponse,
-    id: string,
-  ): Promise<void> {
-    await requireServiceRole(req);
-    if (!isUuid(id)) throw new AuthError(404, "user_not_found", "User not found");
-    const user = await withAuthAdmin(async (db) => {
-      const existing = await findUserById(db, id);
-      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
-      const json = await userJson(db, existing);
-      await db.query("delete from auth.users where id = $1", [id]);
-      return json;
-    });
-    sendJson(res, 200, user);
-  }
-
   async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
     const body = await readJson(req);
     if (!body) throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
     return body;
   }
 
-  return async (req, res, path) => {
-    const url = new URL(path, "http://auth.local");
-    const route = `${req.method} ${url.pathname.replace(/\/+$/, "")}`;
-    try {
-      const adminUser = /^\/admin\/users\/([^/]+)$/.exec(url.pathname);
-      if (route === "POST /signup") return await signUp(req, res);
-      if (route === "POST /token") return await token(req, res, url.searchParams.get("grant_type"));
-      if (route === "GET /user") return await getUser(req, res);
-      if (route === "POST /logout") {
-        return await logout(req, res, url.searchParams.get("scope") ?? "global");
-      }
-      if (route === "POST /admin/users") return await adminCreateUser(req, res);
-      if (route === "GET /admin/users") return await adminListUsers(req, res, url);
-      if (req.method === "GET" && adminUser) return await adminGetUser(req, res, adminUser[1]);
-      if (req.method === "PUT" && adminUser) return await adminUpdateUser(req, res, adminUser[1]);
-      if (req.method === "DELETE" && adminUser) {
-        return await adminDeleteUser(req, res, adminUser[1]);
-      }
-      if (route === "GET /health") {
-        return sendJson(res, 200, { version: "local-stand-in", name: "GoTrue" });
-      }
-      throw new AuthError(404, "not_found", `${route} is not served by the local auth stand-in`);
-    } catch (error) {
-      if (error instanceof AuthError) {
-        return sendJson(res, error.status, {
-          code: error.status,
-          error_code: error.errorCode,
-          msg: error.message,
-          ...error.extra,
-        });
-      }
-      console.error("auth:", error);
-      sendJson(res, 500, {
-        code: 500,
-        error_code: "unexpected_failure",
-        msg: "Unexpected failure, please check server logs for more information",
-      });
-    }
+  return {
+    options,
+    withAuthAdmin,
+    findUserByEmail,
+    findUserById,
+    identitiesOf,
+    validateEmail,
+    validatePassword,
+    metadata,
+    createUser,
+    userJson,
+    runHook,
+    issueSession,
+    recordAmrClaim,
+    sessionJson,
+    assertNotBanned,
+    requireUser,
+    verify,
+    requireServiceRole,
+    jsonBody,
   };
 }
 
 /** Supabase Auth's ban_duration: a Go duration such as "24h" or "90m", or "none" to lift the ban. */
-function banEnd(duration: unknown): Date | null {
+export function banEnd(duration: unknown): Date | null {
   if (duration === "none") return null;
   const match = typeof duration === "string" ? /^(\d+)(h|m|s)$/.exec(duration) : null;
   if (!match) {
@@ -744,15 +505,15 @@ function banEnd(duration: unknown): Date | null {
   return new Date(Date.now() + seconds * 1000);
 }
 
-function quoteIdent(name: string): string {
+export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function isUuid(value: string): boolean {
+export function isUuid(value: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
 
-function clientIp(req: IncomingMessage): string | null {
+export function clientIp(req: IncomingMessage): string | null {
   const address = req.socket.remoteAddress ?? null;
   return address?.startsWith("::ffff:") ? address.slice(7) : address;
 }

@@ -1,0 +1,163 @@
+// Password accounts: sign-up, the token endpoint (password and refresh-token grants), the
+// signed-in user and sign-out, as Supabase Auth serves them.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import bcrypt from "bcryptjs";
+import { sendJson } from "../http.ts";
+import { type AuthCore, AuthError, type Db } from "./core.ts";
+import type { Route } from "./router.ts";
+
+export function passwordRoutes(core: AuthCore): Route[] {
+  const {
+    options,
+    withAuthAdmin,
+    findUserByEmail,
+    findUserById,
+    validateEmail,
+    validatePassword,
+    metadata,
+    createUser,
+    userJson,
+    issueSession,
+    sessionJson,
+    assertNotBanned,
+    requireUser,
+    jsonBody,
+  } = core;
+
+  async function signUp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!options.enableSignup) {
+      throw new AuthError(422, "signup_disabled", "Signups not allowed for this instance");
+    }
+    const body = await jsonBody(req);
+    const email = validateEmail(body.email);
+    const password = validatePassword(body.password);
+    const session = await withAuthAdmin(async (db) => {
+      // Local projects sign users in at once (enable_confirmations = false in config.toml).
+      const user = await createUser(db, {
+        email,
+        password,
+        userMetadata: metadata(body.data, "data"),
+        appMetadata: {},
+        confirmed: true,
+      });
+      return await issueSession(db, user, "password", req);
+    });
+    sendJson(res, 200, session);
+  }
+
+  async function token(
+    req: IncomingMessage,
+    res: ServerResponse,
+    grantType: string | null,
+  ): Promise<void> {
+    const body = await jsonBody(req);
+    if (grantType === "password") {
+      const session = await withAuthAdmin(async (db) => {
+        const email = typeof body.email === "string" ? body.email : "";
+        const password = typeof body.password === "string" ? body.password : "";
+        const user = email ? await findUserByEmail(db, email) : null;
+        const matches = user?.encrypted_password
+          ? await bcrypt.compare(password, user.encrypted_password)
+          : false;
+        if (!user || !matches) {
+          throw new AuthError(400, "invalid_credentials", "Invalid login credentials");
+        }
+        if (!user.email_confirmed_at) {
+          throw new AuthError(400, "email_not_confirmed", "Email not confirmed");
+        }
+        assertNotBanned(user);
+        return await issueSession(db, user, "password", req);
+      });
+      return sendJson(res, 200, session);
+    }
+    if (grantType === "refresh_token") {
+      const session = await withAuthAdmin((db) => rotateRefreshToken(db, body.refresh_token));
+      return sendJson(res, 200, session);
+    }
+    throw new AuthError(400, "validation_failed", "unsupported_grant_type");
+  }
+
+  /** Exchanges a refresh token for a new session, revoking it; reusing a revoked token fails. */
+  async function rotateRefreshToken(db: Db, refreshToken: unknown) {
+    if (typeof refreshToken !== "string" || refreshToken === "") {
+      throw new AuthError(400, "validation_failed", "refresh_token required");
+    }
+    const { rows } = await db.query<
+      { token: string; revoked: boolean; session_id: string; user_id: string }
+    >(
+      "select token, revoked, session_id, user_id from auth.refresh_tokens where token = $1 for update",
+      [refreshToken],
+    );
+    const current = rows[0];
+    if (!current) {
+      throw new AuthError(
+        400,
+        "refresh_token_not_found",
+        "Invalid Refresh Token: Refresh Token Not Found",
+      );
+    }
+    if (current.revoked) {
+      throw new AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
+    }
+    const user = await findUserById(db, current.user_id);
+    if (!user) {
+      throw new AuthError(
+        400,
+        "refresh_token_not_found",
+        "Invalid Refresh Token: Refresh Token Not Found",
+      );
+    }
+    assertNotBanned(user);
+    await db.query(
+      "update auth.refresh_tokens set revoked = true, updated_at = now() where token = $1",
+      [refreshToken],
+    );
+    await db.query(
+      "update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1",
+      [current.session_id],
+    );
+    return await sessionJson(db, user, current.session_id, refreshToken);
+  }
+
+  async function getUser(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await withAuthAdmin(async (db) => userJson(db, (await requireUser(db, req)).user));
+    sendJson(res, 200, body);
+  }
+
+  async function logout(req: IncomingMessage, res: ServerResponse, scope: string): Promise<void> {
+    if (!["global", "local", "others"].includes(scope)) {
+      throw new AuthError(400, "validation_failed", "Unsupported logout scope");
+    }
+    await withAuthAdmin(async (db) => {
+      const { claims, user } = await requireUser(db, req);
+      const current = typeof claims.session_id === "string" ? claims.session_id : null;
+      if (scope === "local" && current) {
+        await db.query("delete from auth.sessions where id = $1", [current]);
+      } else if (scope === "others") {
+        await db.query("delete from auth.sessions where user_id = $1 and id is distinct from $2", [
+          user.id,
+          current,
+        ]);
+      } else {
+        await db.query("delete from auth.sessions where user_id = $1", [user.id]);
+      }
+    });
+    res.writeHead(204).end();
+  }
+
+  return [
+    { method: "POST", path: "/signup", handle: ({ req, res }) => signUp(req, res) },
+    {
+      method: "POST",
+      path: "/token",
+      handle: ({ req, res, url }) => token(req, res, url.searchParams.get("grant_type")),
+    },
+    { method: "GET", path: "/user", handle: ({ req, res }) => getUser(req, res) },
+    {
+      method: "POST",
+      path: "/logout",
+      handle: ({ req, res, url }) => logout(req, res, url.searchParams.get("scope") ?? "global"),
+    },
+  ];
+}
