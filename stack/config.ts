@@ -25,6 +25,126 @@ export interface AuthHooks {
   beforeUserCreated: string | null;
 }
 
+/** Which e-mail an Auth flow sends: the template names of config.toml's [auth.email.template.*]. */
+export type AuthMailKind =
+  | "confirmation"
+  | "invite"
+  | "recovery"
+  | "magic_link"
+  | "email_change"
+  | "reauthentication";
+
+export const AUTH_MAIL_KINDS: AuthMailKind[] = [
+  "confirmation",
+  "invite",
+  "recovery",
+  "magic_link",
+  "email_change",
+  "reauthentication",
+];
+
+/** An SMTP server Auth sends through: [auth.email.smtp] when enabled, else the mail catcher. */
+export interface SmtpTarget {
+  host: string;
+  port: number;
+  user: string | null;
+  pass: string | null;
+  adminEmail: string;
+  senderName: string | null;
+}
+
+/** [auth.email], its templates and SMTP, [auth.rate_limit] and the redirect allow-list. */
+export interface AuthEmailConfig {
+  enableConfirmations: boolean;
+  doubleConfirmChanges: boolean;
+  securePasswordChange: boolean;
+  maxFrequencySeconds: number;
+  otpLength: number;
+  otpExpirySeconds: number;
+  /** Subject and absolute template path per kind; null where config.toml sets none. */
+  templates: Record<AuthMailKind, { subject: string | null; contentPath: string | null }>;
+  /** [auth.email.smtp] when enabled; null sends to the local mail catcher. */
+  smtp: SmtpTarget | null;
+  rateLimit: {
+    emailSent: number;
+    signInSignUps: number;
+    tokenVerifications: number;
+    tokenRefresh: number;
+  };
+  /** site_url and additional_redirect_urls, as written (GoTrue's redirect allow-list). */
+  siteUrl: string;
+  additionalRedirectUrls: string[];
+}
+
+/** A Go duration as config.toml writes them ("1m0s", "60s", "1h"), in seconds. */
+export function parseGoDuration(value: string | number): number {
+  if (typeof value === "number") return value;
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let seconds = 0;
+  let rest = value.trim();
+  if (rest === "" || rest === "0") return 0;
+  while (rest !== "") {
+    const match = /^(\d+(?:\.\d+)?)(h|ms|m|s)/.exec(rest);
+    if (!match) throw new Error(`config.toml: cannot read duration "${value}"`);
+    seconds += Number(match[1]) * units[match[2]];
+    rest = rest.slice(match[0].length);
+  }
+  return seconds;
+}
+
+/** config.toml's env(NAME) references, resolved as the Supabase CLI does. */
+function resolveEnv(value: unknown): string | null {
+  if (typeof value !== "string" || value === "") return null;
+  const match = /^env\((\w+)\)$/.exec(value);
+  return match ? (process.env[match[1]] ?? null) : value;
+}
+
+function authEmailConfig(toml: Toml, supabaseDir: string): AuthEmailConfig {
+  const auth = toml.auth ?? {};
+  const email = auth.email ?? {};
+  const templates = Object.fromEntries(
+    AUTH_MAIL_KINDS.map((kind) => {
+      const spec = email.template?.[kind] ?? {};
+      return [kind, {
+        subject: typeof spec.subject === "string" ? spec.subject : null,
+        // The CLI reads content_path relative to the project directory (supabase/'s parent).
+        contentPath: typeof spec.content_path === "string"
+          ? resolve(supabaseDir, "..", spec.content_path)
+          : null,
+      }];
+    }),
+  ) as AuthEmailConfig["templates"];
+  const smtp = email.smtp?.enabled === true
+    ? {
+      host: String(email.smtp.host),
+      port: Number(email.smtp.port ?? 587),
+      user: resolveEnv(email.smtp.user),
+      pass: resolveEnv(email.smtp.pass),
+      adminEmail: String(email.smtp.admin_email),
+      senderName: resolveEnv(email.smtp.sender_name),
+    }
+    : null;
+  const rate = auth.rate_limit ?? {};
+  return {
+    enableConfirmations: email.enable_confirmations === true,
+    doubleConfirmChanges: email.double_confirm_changes !== false,
+    securePasswordChange: email.secure_password_change === true,
+    maxFrequencySeconds: parseGoDuration(email.max_frequency ?? "1s"),
+    otpLength: Number(email.otp_length ?? 6),
+    otpExpirySeconds: Number(email.otp_expiry ?? 3600),
+    templates,
+    smtp,
+    rateLimit: {
+      emailSent: Number(rate.email_sent ?? 2),
+      signInSignUps: Number(rate.sign_in_sign_ups ?? 30),
+      tokenVerifications: Number(rate.token_verifications ?? 30),
+      tokenRefresh: Number(rate.token_refresh ?? 150),
+    },
+    siteUrl: String(auth.site_url ?? "http://127.0.0.1:3000"),
+    additionalRedirectUrls: (auth.additional_redirect_urls ?? []).map(String),
+  };
+}
+
 export interface BucketSpec {
   id: string;
   public: boolean;
@@ -63,6 +183,10 @@ export interface StackConfig {
   functions: FunctionSpec[];
   /** `pg-functions://postgres/<schema>/<name>` of each enabled auth hook. */
   authHooks: AuthHooks;
+  /** Auth's e-mail flows: confirmations, templates, SMTP, rate limits, redirect allow-list. */
+  authEmail: AuthEmailConfig;
+  /** The local mail catcher (Mailpit's API at `url`, SMTP at smtpHost:smtpPort), [inbucket] shifted like the other ports. */
+  mail: { url: string; smtpHost: string; smtpPort: number };
 }
 
 /** Supabase's well-known local JWT secret: the demo keys `supabase start` prints are signed with it. */
@@ -172,6 +296,12 @@ export function stackConfig(profile: Profile): StackConfig {
     authHooks: {
       customAccessToken: hookUri("custom_access_token"),
       beforeUserCreated: hookUri("before_user_created"),
+    },
+    authEmail: authEmailConfig(toml, supabaseDir),
+    mail: {
+      url: `http://127.0.0.1:${Number(toml.inbucket?.port ?? 54324) + shift}`,
+      smtpHost: "127.0.0.1",
+      smtpPort: Number(toml.inbucket?.smtp_port ?? 54325) + shift,
     },
   };
 }

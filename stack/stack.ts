@@ -294,6 +294,16 @@ export async function startStack(
         passwordRequirements: config.passwordRequirements,
         enableSignup: config.enableSignup,
         hooks: config.authHooks,
+        email: config.authEmail,
+        // As the Supabase CLI does: [auth.email.smtp] when enabled, else the local mail catcher.
+        smtp: config.authEmail.smtp ?? {
+          host: config.mail.smtpHost,
+          port: config.mail.smtpPort,
+          user: null,
+          pass: null,
+          adminEmail: "admin@email.com",
+          senderName: null,
+        },
       }),
       storage: createStorageHandler({
         pool,

@@ -8,7 +8,7 @@ import type { IncomingMessage } from "node:http";
 import bcrypt from "bcryptjs";
 import { type JWTPayload, jwtVerify, SignJWT } from "jose";
 import type pg from "pg";
-import type { AuthHooks } from "../config.ts";
+import type { AuthEmailConfig, AuthHooks, SmtpTarget } from "../config.ts";
 import { bearerToken, readJson } from "../http.ts";
 
 export interface AuthOptions {
@@ -22,6 +22,10 @@ export interface AuthOptions {
   enableSignup: boolean;
   /** The Postgres-function hooks config.toml enables. */
   hooks: AuthHooks;
+  /** [auth.email] and friends: confirmations, templates, rate limits, redirect allow-list. */
+  email: AuthEmailConfig;
+  /** Where Auth's mail goes: [auth.email.smtp] when enabled, else the local mail catcher. */
+  smtp: SmtpTarget;
 }
 
 /** An error as GoTrue returns it: `{ code, error_code, msg }`, which auth-js turns into AuthApiError. */
@@ -69,7 +73,9 @@ export interface IdentityRow {
 
 export type Db = pg.PoolClient;
 
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// badoux/checkmail's emailRegexp, which GoTrue's validateEmail applies.
+const EMAIL_PATTERN =
+  /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 // What Supabase Auth hashes passwords with: bcrypt.GenerateFromPassword at bcrypt.DefaultCost
 // (golang.org/x/crypto/bcrypt: 10) in internal/crypto/password.go; only its own tests lower it.
 export const BCRYPT_COST = 10;
@@ -120,19 +126,25 @@ export function createAuthCore(options: AuthOptions) {
 
   // --- users -----------------------------------------------------------------------------
 
+  /**
+   * GoTrue's validateEmail: required, at most 255 characters, the format badoux/checkmail
+   * accepts (ValidateFormat), then lowercased.
+   */
   function validateEmail(email: unknown): string {
-    if (typeof email !== "string" || email.trim() === "") {
-      throw new AuthError(400, "validation_failed", "To signup, please provide your email");
+    if (typeof email !== "string" || email === "") {
+      throw new AuthError(400, "validation_failed", "An email address is required");
     }
-    const normalized = email.trim().toLowerCase();
-    if (!EMAIL_PATTERN.test(normalized) || normalized.length > 255) {
+    if (email.length > 255) {
+      throw new AuthError(400, "validation_failed", "An email address is too long");
+    }
+    if (!EMAIL_PATTERN.test(email)) {
       throw new AuthError(
         400,
         "validation_failed",
         "Unable to validate email address: invalid format",
       );
     }
-    return normalized;
+    return email.toLowerCase();
   }
 
   function validatePassword(password: unknown): string {
