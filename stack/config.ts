@@ -160,8 +160,19 @@ export interface StackConfig {
   storageDir: string;
   pidFile: string;
   statusFile: string;
-  /** api+10 PostgREST, api+11 functions, api+12 PostgREST admin (not listed), api+13 the Stripe stand-in. */
-  ports: { api: number; db: number; postgrest: number; functions: number; stripe: number };
+  /**
+   * api+10 PostgREST, api+11 functions, api+12 PostgREST admin (not listed), api+13 the Stripe
+   * stand-in; mail and smtp are the mail catcher's ([local_smtp] port and smtp_port).
+   */
+  ports: {
+    api: number;
+    db: number;
+    postgrest: number;
+    functions: number;
+    stripe: number;
+    mail: number;
+    smtp: number;
+  };
   apiUrl: string;
   dbUrl: string;
   /** Connection string for PostgREST (the authenticator role). */
@@ -185,7 +196,10 @@ export interface StackConfig {
   authHooks: AuthHooks;
   /** Auth's e-mail flows: confirmations, templates, SMTP, rate limits, redirect allow-list. */
   authEmail: AuthEmailConfig;
-  /** The local mail catcher (Mailpit's API at `url`, SMTP at smtpHost:smtpPort), [inbucket] shifted like the other ports. */
+  /**
+   * The local mail catcher, Mailpit's stand-in: its web page and API at `url` (MAILPIT_URL in
+   * `supabase status -o env`), its SMTP server at smtpHost:smtpPort.
+   */
   mail: { url: string; smtpHost: string; smtpPort: number };
 }
 
@@ -228,6 +242,9 @@ export function stackConfig(profile: Profile): StackConfig {
   const shift = { dev: 0, test: 1000, bench: 2000 }[profile] + instance * 100;
   const apiPort = Number(toml.api?.port ?? 54321) + shift;
   const dbPort = Number(toml.db?.port ?? 54322) + shift;
+  // [local_smtp] is what the Supabase CLI 3 calls Mailpit's section (it refuses [inbucket]).
+  const mailPort = Number(toml.local_smtp?.port ?? 54324) + shift;
+  const smtpPort = Number(toml.local_smtp?.smtp_port ?? 54325) + shift;
   const dataDir = join(repoRoot, ".stack", instance ? `${profile}-${instance}` : profile);
   const supabaseDir = join(repoRoot, "supabase");
 
@@ -267,6 +284,8 @@ export function stackConfig(profile: Profile): StackConfig {
       postgrest: apiPort + 10,
       functions: apiPort + 11,
       stripe: apiPort + 13,
+      mail: mailPort,
+      smtp: smtpPort,
     },
     apiUrl: `http://127.0.0.1:${apiPort}`,
     dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
@@ -298,10 +317,6 @@ export function stackConfig(profile: Profile): StackConfig {
       beforeUserCreated: hookUri("before_user_created"),
     },
     authEmail: authEmailConfig(toml, supabaseDir),
-    mail: {
-      url: `http://127.0.0.1:${Number(toml.inbucket?.port ?? 54324) + shift}`,
-      smtpHost: "127.0.0.1",
-      smtpPort: Number(toml.inbucket?.smtp_port ?? 54325) + shift,
-    },
+    mail: { url: `http://127.0.0.1:${mailPort}`, smtpHost: "127.0.0.1", smtpPort },
   };
 }
