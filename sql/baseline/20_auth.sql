@@ -88,7 +88,7 @@ create table auth.refresh_tokens (
 );
 create index refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
 
-create type auth.factor_type as enum ('totp', 'webauthn', 'phone');
+create type auth.factor_type as enum ('totp', 'webauthn', 'phone', 'recovery_code');
 create type auth.factor_status as enum ('unverified', 'verified');
 create type auth.code_challenge_method as enum ('s256', 'plain');
 create type auth.one_time_token_type as enum (
@@ -133,6 +133,32 @@ create table auth.mfa_amr_claims (
   authentication_method text not null,
   id uuid not null primary key,
   constraint mfa_amr_claims_session_id_authentication_method_pkey unique (session_id, authentication_method)
+);
+
+-- Recovery codes (supabase/auth #2725, #2753, 2026-08; after the 2026-08-20 snapshot this
+-- baseline was first read from, so the shape follows the PRs' descriptions and supabase-js
+-- 2.119.1): a 'recovery_code' factor per user, one set of codes per factor, each code stored as
+-- a hash and consumed by setting used_at. The set row is what concurrent verifications lock
+-- (FOR UPDATE) and where failed attempts and the lockout are counted.
+create unique index mfa_factors_user_recovery_code_unique on auth.mfa_factors (user_id) where factor_type = 'recovery_code';
+
+create table auth.mfa_recovery_code_sets (
+  id uuid not null primary key,
+  user_id uuid not null unique references auth.users (id) on delete cascade,
+  mfa_factor_id uuid not null unique references auth.mfa_factors (id) on delete cascade,
+  failed_verification_count integer not null default 0 check (failed_verification_count >= 0),
+  verification_locked_until timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+create table auth.mfa_recovery_codes (
+  id uuid not null primary key,
+  mfa_recovery_code_set_id uuid not null references auth.mfa_recovery_code_sets (id) on delete cascade,
+  code_hash text not null,
+  used_at timestamptz,
+  created_at timestamptz not null default now(),
+  constraint mfa_recovery_codes_set_hash_key unique (mfa_recovery_code_set_id, code_hash)
 );
 
 create table auth.flow_state (
@@ -185,6 +211,8 @@ alter table auth.refresh_tokens owner to supabase_auth_admin;
 alter table auth.mfa_factors owner to supabase_auth_admin;
 alter table auth.mfa_challenges owner to supabase_auth_admin;
 alter table auth.mfa_amr_claims owner to supabase_auth_admin;
+alter table auth.mfa_recovery_code_sets owner to supabase_auth_admin;
+alter table auth.mfa_recovery_codes owner to supabase_auth_admin;
 alter table auth.flow_state owner to supabase_auth_admin;
 alter table auth.one_time_tokens owner to supabase_auth_admin;
 alter table auth.audit_log_entries owner to supabase_auth_admin;

@@ -245,6 +245,7 @@ export function createAuthCore(options: AuthOptions) {
 
   async function userJson(db: Db, user: UserRow): Promise<Record<string, unknown>> {
     const identities = await identitiesOf(db, user.id);
+    const factors = await factorsOf(db, user.id);
     return {
       id: user.id,
       aud: user.aud,
@@ -268,6 +269,8 @@ export function createAuthCore(options: AuthOptions) {
         updated_at: identity.updated_at,
         email: identity.email,
       })),
+      // GoTrue's `factors,omitempty`: the MFA factors (mfa.ts), absent when there are none.
+      ...(factors.length > 0 ? { factors } : {}),
       created_at: user.created_at,
       updated_at: user.updated_at,
       is_anonymous: user.is_anonymous,
@@ -528,4 +531,39 @@ export function isUuid(value: string): boolean {
 export function clientIp(req: IncomingMessage): string | null {
   const address = req.socket.remoteAddress ?? null;
   return address?.startsWith("::ffff:") ? address.slice(7) : address;
+}
+
+/** A row of auth.mfa_factors. */
+export interface FactorRow {
+  id: string;
+  user_id: string;
+  friendly_name: string | null;
+  factor_type: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+  secret: string | null;
+  last_challenged_at: Date | null;
+}
+
+/** A factor as GoTrue's models.Factor marshals it (`factors` on the user). */
+export function factorJson(factor: FactorRow): Record<string, unknown> {
+  return {
+    id: factor.id,
+    ...(factor.friendly_name ? { friendly_name: factor.friendly_name } : {}),
+    factor_type: factor.factor_type,
+    status: factor.status,
+    created_at: factor.created_at,
+    updated_at: factor.updated_at,
+    last_challenged_at: factor.last_challenged_at,
+  };
+}
+
+/** The user's MFA factors, oldest first, as `factors` on GoTrue's user object. */
+export async function factorsOf(db: Db, userId: string): Promise<Record<string, unknown>[]> {
+  const { rows } = await db.query<FactorRow>(
+    "select * from auth.mfa_factors where user_id = $1 order by created_at, id",
+    [userId],
+  );
+  return rows.map(factorJson);
 }

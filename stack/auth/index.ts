@@ -9,6 +9,7 @@ import { sendJson, type SubHandler } from "../http.ts";
 import { adminRoutes } from "./admin.ts";
 import { AuthError, type AuthOptions, createAuthCore } from "./core.ts";
 import { passwordRoutes } from "./password.ts";
+import { mfaRoutes } from "./mfa.ts";
 import { matchRoute, type Route } from "./router.ts";
 
 export type { AuthOptions } from "./core.ts";
@@ -18,6 +19,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
   const routes: Route[] = [
     ...passwordRoutes(core),
     ...adminRoutes(core),
+    ...mfaRoutes(core),
     {
       method: "GET",
       path: "/health",
