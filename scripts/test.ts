@@ -226,6 +226,7 @@ async function main(): Promise<number> {
         SUPABASE_ANON_KEY: stack!.keys.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: stack!.keys.serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
+        MAILPIT_URL: config.mail.url,
         STRIPE_SECRET_KEY: stack!.stripe.secretKey,
         ...(stack!.stripe.webhookSecret
           ? { STRIPE_WEBHOOK_SECRET: stack!.stripe.webhookSecret }

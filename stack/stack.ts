@@ -1,6 +1,7 @@
 // Starts and stops the whole Docker-less stack for one profile: Postgres, PostgREST, the
 // Deno functions router, the gateway with the auth and storage stand-ins in process, the
-// Stripe stand-in (in process, on its own port) and pg_net's worker (in process).
+// Stripe stand-in and the mail catcher (in process, on their own ports) and pg_net's worker
+// (in process).
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +13,7 @@ import { createAuthHandler } from "./auth/index.ts";
 import { repoRoot, type StackConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 import { type ApiKeys, apiKeys } from "./keys.ts";
+import { type MailCatcher, startMailCatcher } from "./mail/index.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { denoBinary, postgrestBinary } from "./binaries.ts";
 import { denoEnvironment, DenoFetchError, fetchDenoDependencies } from "./deno.ts";
@@ -60,6 +62,7 @@ export function statusEnv(config: StackConfig, keys: ApiKeys, stripe: StripeSett
     DB_URL: config.dbUrl,
     FUNCTIONS_URL: `${config.apiUrl}/functions/v1`,
     JWT_SECRET: config.jwtSecret,
+    MAILPIT_URL: config.mail.url,
     REST_URL: `${config.apiUrl}/rest/v1`,
     SERVICE_ROLE_KEY: keys.serviceRoleKey,
     STORAGE_URL: `${config.apiUrl}/storage/v1`,
@@ -192,6 +195,7 @@ export async function startStack(
   let pool: pg.Pool | null = null;
   let gateway: ReturnType<typeof createGateway> | null = null;
   let stripeStandIn: StripeStandIn | null = null;
+  let mailCatcher: MailCatcher | null = null;
   let netWorker: NetWorker | null = null;
 
   function cleanup(): void {
@@ -200,6 +204,8 @@ export async function startStack(
     gateway = null;
     stripeStandIn?.close();
     stripeStandIn = null;
+    mailCatcher?.close().catch(() => {});
+    mailCatcher = null;
     rmSync(config.pidFile, { force: true });
     rmSync(config.statusFile, { force: true });
   }
@@ -245,6 +251,13 @@ export async function startStack(
       },
     });
 
+    // Before Auth and the functions, which send mail through it.
+    mailCatcher = await startMailCatcher({
+      host: config.mail.smtpHost,
+      httpPort: config.ports.mail,
+      smtpPort: config.mail.smtpPort,
+    });
+
     const secrets = functionSecrets();
     const stripe = stripeSettings(config, secrets);
     const functionsEnv: NodeJS.ProcessEnv = {
@@ -252,6 +265,10 @@ export async function startStack(
       // Where payments may send a browser back to: the app's URLs from config.toml's [auth],
       // unless functions/.env says otherwise.
       PAYMENTS_ALLOWED_REDIRECT_ORIGINS: config.redirectOrigins.join(","),
+      // Where functions send mail: the local catcher, unless functions/.env names a real server.
+      SMTP_HOST: config.mail.smtpHost,
+      SMTP_PORT: String(config.mail.smtpPort),
+      SMTP_SENDER: "no-reply@marketplace.local",
       ...secrets,
       STRIPE_SECRET_KEY: stripe.secretKey,
       ...(stripe.webhookSecret ? { STRIPE_WEBHOOK_SECRET: stripe.webhookSecret } : {}),
