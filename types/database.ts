@@ -25,6 +25,10 @@ export type Database = {
           "order_id": string;
         }[];
       };
+      "admin_edit_user": {
+        Args: { "acting_user": string; "changes": Json; "user_id": string };
+        Returns: Json;
+      };
       "begin_payment": {
         Args: { "acting_user": string; "mode"?: string; "order_id": string };
         Returns: Json;
@@ -88,6 +92,13 @@ export type Database = {
           "table_name": string;
         };
         Returns: number;
+      };
+      "record_impersonation": {
+        Args: { "acting_user": string; "reason": string; "user_id": string };
+        Returns: {
+          "audit_id": number;
+          "email": string;
+        }[];
       };
       "record_order_payment": {
         Args: { "order_id": string };
@@ -1633,6 +1644,7 @@ export type Database = {
         Row: {
           "account_status": string;
           "avatar_path": string | null;
+          "avatar_url": string | null;
           "bio": string;
           "created_at": string;
           "display_name": string;
@@ -1651,6 +1663,7 @@ export type Database = {
         Insert: {
           "account_status"?: string;
           "avatar_path"?: string | null;
+          "avatar_url"?: string | null;
           "bio"?: string;
           "created_at"?: string;
           "display_name"?: string;
@@ -1668,6 +1681,7 @@ export type Database = {
         Update: {
           "account_status"?: string;
           "avatar_path"?: string | null;
+          "avatar_url"?: string | null;
           "bio"?: string;
           "created_at"?: string;
           "display_name"?: string;
@@ -2643,6 +2657,7 @@ export type Database = {
       "public_profiles": {
         Row: {
           "avatar_path": string | null;
+          "avatar_url": string | null;
           "bio": string;
           "created_at": string;
           "display_name": string;
@@ -2658,6 +2673,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "avatar_path"?: string | null;
+          "avatar_url"?: string | null;
           "bio"?: string | null;
           "created_at"?: string | null;
           "display_name"?: string | null;
@@ -2672,6 +2688,7 @@ export type Database = {
         };
         Update: {
           "avatar_path"?: string | null;
+          "avatar_url"?: string | null;
           "bio"?: string | null;
           "created_at"?: string | null;
           "display_name"?: string | null;

@@ -5,6 +5,7 @@
 insert into public.permissions (code, description) values
   ('users.read', 'See any user''s account, profile and roles'),
   ('users.manage', 'Deactivate, reactivate, ban and edit users'),
+  ('users.impersonate', 'Sign in as another user through a one-time link, with a reason, audited and told to the user'),
   ('roles.manage', 'Create roles, grant permissions, assign roles'),
   ('sellers.review', 'Approve or reject seller applications'),
   ('invites.manage', 'Create and revoke invite codes'),

@@ -22,6 +22,8 @@ create table public.profiles (
     constraint profiles_bio_length check (char_length(bio) <= 2000),
   avatar_path text
     constraint profiles_avatar_path_owned check (avatar_path is null or avatar_path like id::text || '/%'),
+  avatar_url text
+    constraint profiles_avatar_url_web check (avatar_url ~ '^https?://[^[:space:]]+$' and char_length(avatar_url) <= 2048),
   is_public boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
@@ -43,6 +45,8 @@ comment on column public.profiles.username is
   'Lowercase handle, 3-30 characters of a-z, 0-9 and underscore; null until chosen.';
 comment on column public.profiles.avatar_path is
   'Object name in the avatars bucket; must sit under the owner''s own folder.';
+comment on column public.profiles.avatar_url is
+  'A picture elsewhere on the web: the OAuth provider''s (Facebook, Google, GitHub, Kakao), taken at the first sign-in with it when the user had no avatar (12_provider_avatars.sql). avatar_path, when set, is shown instead.';
 comment on column public.profiles.is_public is
   'When false, only the owner (and admins) can read the profile.';
 comment on column public.profiles.is_designer is 'Marketplace role (000): the user commissions work. Self-service.';
@@ -62,7 +66,7 @@ alter table public.profiles enable row level security;
 -- Owners edit their own profile but never its id, timestamps, status or aggregates:
 -- column-level grants.
 grant select on public.profiles to anon, authenticated;
-grant update (username, display_name, bio, avatar_path, is_public, is_designer, is_tailor, interests)
+grant update (username, display_name, bio, avatar_path, avatar_url, is_public, is_designer, is_tailor, interests)
   on public.profiles to authenticated;
 grant all on public.profiles to service_role;
 
@@ -259,12 +263,50 @@ create trigger on_auth_user_created
 
 create view public.public_profiles with (security_invoker = true) as
 select id, username, display_name, bio, avatar_path, is_designer, is_tailor, interests,
-       rating_avg, review_count, follower_count, created_at
+       rating_avg, review_count, follower_count, created_at, avatar_url
 from public.profiles
 where is_public and account_status = 'active';
 
 comment on view public.public_profiles is 'Public profile read model (000 GET /users/:id): safe columns and aggregates only.';
 grant select on public.public_profiles to anon, authenticated, service_role;
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/12_provider_avatars.sql
+-- ======================================================================================
+
+-- Identity: the profile picture of a user who signs in with an OAuth provider (000: "facebook
+-- profile picture still not showing"). Supabase Auth writes the provider's profile into
+-- auth.identities.identity_data when it links the identity (internal/api/provider/*.go,
+-- Claims): Facebook and Google put the picture's URL in both avatar_url and picture, GitHub
+-- and Kakao in avatar_url only. The first time an identity with a picture is linked, the
+-- profile takes it as avatar_url, unless the user already has an avatar of their own
+-- (avatar_path, an upload) or one from an earlier identity (avatar_url): a picture the user
+-- chose or already sees is never replaced.
+
+create function private.take_provider_avatar() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  picture text := coalesce(nullif(new.identity_data ->> 'avatar_url', ''), nullif(new.identity_data ->> 'picture', ''));
+begin
+  if new.provider in ('email', 'phone', 'anonymous') or picture is null
+     or picture !~ '^https?://[^[:space:]]+$' or char_length(picture) > 2048 then
+    return null;
+  end if;
+  update public.profiles p
+     set avatar_url = picture
+   where p.id = new.user_id and p.avatar_path is null and p.avatar_url is null;
+  return null;
+end
+$$;
+comment on function private.take_provider_avatar() is
+  'Trigger on auth.identities: a new OAuth identity''s picture (identity_data avatar_url, else picture) becomes the profile''s avatar_url when the profile has no avatar yet. A URL that is not http(s) or longer than 2048 is ignored, never failing the sign-in.';
+
+create trigger on_auth_identity_created_take_avatar
+  after insert on auth.identities
+  for each row execute function private.take_provider_avatar();
 
 -- ======================================================================================
 -- supabase/schemas/10_identity/15_avatars_bucket.sql
@@ -425,6 +467,8 @@ create index seller_applications_status_idx on public.seller_applications (statu
 -- Indexed where set: erasing an account clears the user from these rows (on delete set null).
 create index seller_applications_reviewed_by_idx on public.seller_applications (reviewed_by) where reviewed_by is not null;
 
+create trigger seller_applications_anonymous_refused before insert on public.seller_applications
+  for each row execute function private.refuse_anonymous('apply to open a shop');
 create trigger seller_applications_touch_updated_at
   before update on public.seller_applications
   for each row execute function private.touch_updated_at();
@@ -678,3 +722,123 @@ revoke execute on function public.before_user_created_hook(jsonb) from authentic
 create policy "Users read exports in their own folder"
   on storage.objects for select to authenticated
   using (bucket_id = 'account-exports' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+-- ======================================================================================
+-- supabase/schemas/10_identity/60_admin_user_actions.sql
+-- ======================================================================================
+
+-- Identity: what staff do to another user's account through the edge functions
+-- identity-admin-update-user (003 PUT /users/{id}) and identity-impersonate (004 POST
+-- /admin/users/:id/impersonate). The functions act with the service role; these RPCs check
+-- the acting staff member's permission, do the database's part and write the audit entry
+-- with that member as the actor, in one transaction.
+
+-- 003 PUT /users/{id}: profile fields, names and phone. E-mail and the sign-in phone live in
+-- Supabase Auth (the function changes them through the Auth admin API before calling this);
+-- they are named here so the one audit entry lists every field changed.
+create function ops.admin_edit_user(acting_user uuid, user_id uuid, changes jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  allowed constant text[] := array['display_name', 'username', 'bio', 'first_name', 'last_name', 'phone', 'email'];
+  unknown text;
+  changed text[];
+  result jsonb;
+begin
+  if acting_user is null or not private.user_has_permission(acting_user, 'users.manage') then
+    raise exception 'permission denied: users.manage is required to edit users' using errcode = '42501';
+  end if;
+  if changes is null or jsonb_typeof(changes) <> 'object' or changes = '{}'::jsonb then
+    raise exception 'changes must be a JSON object naming at least one field' using errcode = '22023';
+  end if;
+  select k into unknown from jsonb_object_keys(changes) k where k <> all (allowed) order by k limit 1;
+  if unknown is not null then
+    raise exception 'unknown field: % (fields: %)', unknown, array_to_string(allowed, ', ') using errcode = '22023';
+  end if;
+  if not exists (select 1 from auth.users u where u.id = admin_edit_user.user_id) then
+    raise exception 'user % not found', user_id using errcode = 'PT404';
+  end if;
+
+  update public.profiles p set
+    display_name = case when changes ? 'display_name' then coalesce(changes ->> 'display_name', '') else p.display_name end,
+    username = case when changes ? 'username' then changes ->> 'username' else p.username end,
+    bio = case when changes ? 'bio' then coalesce(changes ->> 'bio', '') else p.bio end
+   where p.id = admin_edit_user.user_id
+     and (changes ?| array['display_name', 'username', 'bio']);
+  update public.private_profiles pp set
+    first_name = case when changes ? 'first_name' then coalesce(changes ->> 'first_name', '') else pp.first_name end,
+    last_name = case when changes ? 'last_name' then coalesce(changes ->> 'last_name', '') else pp.last_name end,
+    phone = case when changes ? 'phone' then changes ->> 'phone' else pp.phone end
+   where pp.id = admin_edit_user.user_id
+     and (changes ?| array['first_name', 'last_name', 'phone']);
+
+  -- The log outlives account deletion: it records who changed which fields, not the values.
+  select array_agg(k order by k) into changed from jsonb_object_keys(changes) k;
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (acting_user, acting_user::text, 'admin_edit_user', 'users', user_id::text, null,
+          jsonb_build_object('fields', to_jsonb(changed)));
+
+  select jsonb_build_object(
+           'id', p.id, 'username', p.username, 'display_name', p.display_name, 'bio', p.bio,
+           'first_name', pp.first_name, 'last_name', pp.last_name, 'phone', pp.phone)
+    into result
+    from public.profiles p join public.private_profiles pp on pp.id = p.id
+   where p.id = admin_edit_user.user_id;
+  return result;
+end
+$$;
+comment on function ops.admin_edit_user(uuid, uuid, jsonb) is
+  '003 PUT /users/{id}: a users.manage holder (acting_user) edits a user''s display_name, username, bio, first_name, last_name, phone; email is only recorded (Auth changes it). Refusals: 42501 without the permission, 22023 for an unknown field or a value the columns refuse, PT404 for an unknown user. Audited (admin_edit_user, the fields changed). Service role only.';
+revoke execute on function ops.admin_edit_user(uuid, uuid, jsonb) from public;
+grant execute on function ops.admin_edit_user(uuid, uuid, jsonb) to service_role;
+
+-- 004 POST /admin/users/:id/impersonate: recorded before the function asks Auth for the
+-- one-time sign-in link, so no link is ever made without its audit entry.
+create function ops.record_impersonation(acting_user uuid, user_id uuid, reason text)
+returns table (email text, audit_id bigint)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  target_email text;
+  entry_id bigint;
+begin
+  if acting_user is null or not private.user_has_permission(acting_user, 'users.impersonate') then
+    raise exception 'permission denied: users.impersonate is required to impersonate users' using errcode = '42501';
+  end if;
+  if reason is null or trim(reason) = '' then
+    raise exception 'a reason is required to impersonate a user' using errcode = '22023';
+  end if;
+  if char_length(reason) > 500 then
+    raise exception 'the reason must be at most 500 characters' using errcode = '22023';
+  end if;
+  if acting_user = user_id then
+    raise exception 'you cannot impersonate yourself' using errcode = '22023';
+  end if;
+  select u.email into target_email from auth.users u where u.id = record_impersonation.user_id;
+  if not found then
+    raise exception 'user % not found', user_id using errcode = 'PT404';
+  end if;
+  -- An admin's session could grant itself anything: nobody signs in as one.
+  if private.user_has_permission(user_id, 'roles.manage') or private.user_has_permission(user_id, 'users.impersonate') then
+    raise exception 'user % is an admin (holds roles.manage or users.impersonate): admins cannot be impersonated', user_id
+      using errcode = '42501';
+  end if;
+  if coalesce(target_email, '') = '' then
+    raise exception 'user % has no e-mail address: no sign-in link can be made for them', user_id using errcode = 'PT409';
+  end if;
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (acting_user, acting_user::text, 'impersonate', 'users', user_id::text, null,
+          jsonb_build_object('reason', trim(reason)))
+  returning id into entry_id;
+  return query select target_email, entry_id;
+end
+$$;
+comment on function ops.record_impersonation(uuid, uuid, text) is
+  '004 impersonation: checks users.impersonate (42501), a reason (22023), not oneself (22023), the user exists (PT404), is no admin (holds neither roles.manage nor users.impersonate: 42501) and has an e-mail (PT409); records who, whom and why in the audit log (impersonate) and answers the e-mail to send the link to. Service role only.';
+revoke execute on function ops.record_impersonation(uuid, uuid, text) from public;
+grant execute on function ops.record_impersonation(uuid, uuid, text) to service_role;

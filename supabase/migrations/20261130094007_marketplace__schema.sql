@@ -236,6 +236,9 @@ begin
 end
 $$;
 
+-- Named to fire before projects_check: an anonymous caller is told why, whatever the row.
+create trigger projects_anonymous_refused before insert on public.projects
+  for each row execute function private.refuse_anonymous('post projects');
 create trigger projects_check before insert or update of budget_amount, currency, deadline on public.projects
   for each row execute function private.check_project();
 create trigger projects_touch_updated_at before update on public.projects
@@ -479,6 +482,9 @@ begin
 end
 $$;
 
+-- Named to fire before bids_check: an anonymous caller is told why, whatever the row.
+create trigger bids_anonymous_refused before insert on public.bids
+  for each row execute function private.refuse_anonymous('bid on projects');
 create trigger bids_check before insert or update of amount, duration_days, message on public.bids
   for each row execute function private.check_bid();
 create trigger bids_touch_updated_at before update on public.bids
@@ -707,6 +713,8 @@ create index services_search_idx on public.services using gin (search);
 -- Indexed where set: erasing an account clears the user from these rows (on delete set null).
 create index services_suspended_by_idx on public.services (suspended_by) where suspended_by is not null;
 
+create trigger services_anonymous_refused before insert on public.services
+  for each row execute function private.refuse_anonymous('sell services');
 create trigger services_touch_updated_at before update on public.services
   for each row execute function private.touch_updated_at();
 
@@ -1355,6 +1363,30 @@ comment on function public.cancel_order(uuid, text) is 'Cancels an order if the 
 
 grant execute on function public.approve_requirements(uuid), public.cancel_order(uuid, text) to authenticated;
 
+-- ---------------------------------------------------------------------------------------
+-- Account erasure waits for the user's open orders (registered in private.erasure_blockers
+-- by the marketplace reference data): an order in progress has another party counting on it.
+
+create function private.open_orders_blocking_erasure(user_id uuid) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case when count(*) > 0 then
+           count(*) || case when count(*) = 1 then ' open order (' else ' open orders (' end
+           || string_agg(o.id::text, ', ' order by o.created_at, o.id) filter (where o.n <= 5)
+           || case when count(*) > 5 then ', …)' else ')' end
+         end
+    from (select o.id, o.created_at, row_number() over (order by o.created_at, o.id) as n
+            from public.orders o
+           where (o.buyer_id = open_orders_blocking_erasure.user_id or o.seller_id = open_orders_blocking_erasure.user_id)
+             and o.status not in ('completed', 'cancelled')) o
+$$;
+comment on function private.open_orders_blocking_erasure(uuid) is
+  'Erasure check: the user''s orders as buyer or seller that are neither completed nor cancelled, as ''N open orders (ids)'' (at most five ids), or null.';
+grant execute on function private.open_orders_blocking_erasure(uuid) to service_role;
+
 -- ======================================================================================
 -- supabase/schemas/30_marketplace/55_service_orders.sql
 -- ======================================================================================
@@ -1383,6 +1415,7 @@ begin
   if buyer is null then
     raise exception 'sign in to order a service' using errcode = '42501';
   end if;
+  perform private.assert_not_anonymous('order services');
   details := coalesce(details, '{}');
   if jsonb_typeof(details) <> 'object' then
     raise exception 'details must be a JSON object, not %', jsonb_typeof(details) using errcode = '22023';

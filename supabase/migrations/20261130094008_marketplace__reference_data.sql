@@ -131,3 +131,8 @@ insert into private.event_types (event_type, domain, description) values
   ('service.suspended', 'marketplace', 'A marketplace manager suspended a service'),
   ('service.reinstated', 'marketplace', 'A marketplace manager reinstated a suspended service'),
   ('review.created', 'marketplace', 'A party reviewed the other after completion');
+
+-- What keeps an account from being erased (private.erasure_blockers, read by ops.erase_account).
+insert into private.erasure_blockers (name, check_function, position, reason) values
+  ('open_orders', 'private.open_orders_blocking_erasure(uuid)', 10,
+   'an order neither completed nor cancelled has another party counting on it');

@@ -30,3 +30,8 @@ insert into private.event_types (event_type, domain, description) values
   ('payment.second_payment', 'payments', 'A second payment arrived for an already paid order: an admin refunds it'),
   ('payment.refund_due', 'payments', 'A refund is owed to the buyer'),
   ('payments.reconciliation_differences', 'payments', 'A reconciliation run found the books and Stripe disagree');
+
+-- What keeps an account from being erased (private.erasure_blockers, read by ops.erase_account).
+insert into private.erasure_blockers (name, check_function, position, reason) values
+  ('escrow_held', 'private.escrow_blocking_erasure(uuid)', 20,
+   'money held in escrow on the user''s orders must be released or refunded first');

@@ -75,3 +75,48 @@ $$;
 comment on function private.try_uuid(text) is 'The text as a uuid when it is one in canonical (lowercase) form, else null.';
 
 grant execute on function private.is_service_role(), private.try_uuid(text) to anon, authenticated, service_role;
+
+-- Anonymous users (supabase.auth.signInAnonymously): role authenticated, with the token's
+-- is_anonymous claim true until they link an e-mail or phone. They may try the product (keep
+-- designs, a profile) but not commit to anything with other people: post a project, bid,
+-- sell, apply for a shop, order. Tables and RPCs where that happens refuse them with
+-- private.refuse_anonymous (a before-insert trigger, so the refusal names what was refused
+-- rather than failing an RLS check) or private.assert_not_anonymous.
+create function private.is_anonymous() returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce((auth.jwt() ->> 'is_anonymous')::boolean, false)
+$$;
+comment on function private.is_anonymous() is
+  'Whether the caller signed in anonymously (the access token''s is_anonymous claim); false for anon, the service role and linked accounts.';
+
+create function private.assert_not_anonymous(what text) returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if private.is_anonymous() then
+    raise exception 'anonymous users cannot %: add an e-mail address to your account first', what
+      using errcode = '42501';
+  end if;
+end
+$$;
+comment on function private.assert_not_anonymous(text) is
+  'Refuses an anonymous caller (42501) with a message naming what they tried (a fixed phrase from the caller code).';
+
+create function private.refuse_anonymous() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform private.assert_not_anonymous(tg_argv[0]);
+  return new;
+end
+$$;
+comment on function private.refuse_anonymous() is
+  'Before-insert trigger: refuses an anonymous caller; the argument is what they tried, e.g. ''bid on projects''.';
+
+grant execute on function private.is_anonymous(), private.assert_not_anonymous(text) to anon, authenticated, service_role;

@@ -48,6 +48,22 @@ comment on table private.user_buckets is
 
 grant select on private.personal_data, private.user_buckets to service_role;
 
+-- What keeps an account from being erased: each domain holding deals between users (open
+-- orders, money in escrow) registers a function that says what the user still has open, so
+-- ops.erase_account refuses while anything is, naming it, without this domain knowing the
+-- later ones' tables.
+create table private.erasure_blockers (
+  name text primary key constraint erasure_blockers_name_format check (name ~ '^[a-z_]+$'),
+  -- (user_id uuid) returns text: null when nothing is open, else a phrase naming only ids,
+  -- statuses and numbers ('2 open orders (<id>, <id>)'), joined into a PT409 message.
+  check_function regprocedure not null,
+  position integer not null unique,
+  reason text not null constraint erasure_blockers_reason_present check (reason <> '')
+);
+comment on table private.erasure_blockers is
+  'Checks ops.erase_account runs before erasing: each names what the user still has open (ids and numbers only), in position order.';
+grant select on private.erasure_blockers to service_role;
+
 -- ---------------------------------------------------------------------------------------
 -- Export: everything the registries say is the caller's, as one document.
 
@@ -143,6 +159,22 @@ grant execute on function public.export_my_data() to authenticated;
 -- test); this anonymises the columns without one, clears the user as owner of objects in
 -- other people's folders, and names the folders the caller must empty through Storage.
 
+create function private.erasure_blocker_says(check_function regprocedure, user_id uuid) returns text
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  said text;
+begin
+  execute format('select %s($1)', check_function::oid::regproc) into said using user_id;
+  return said;
+end
+$$;
+comment on function private.erasure_blocker_says(regprocedure, uuid) is
+  'Runs one registered erasure check (private.erasure_blockers) for the user: what it says is still open, or null.';
+
 create function ops.erase_account(user_id uuid) returns table (bucket_id text, prefix text)
 language plpgsql
 security definer
@@ -151,6 +183,7 @@ as $$
 declare
   user_email text;
   entry record;
+  open_items text;
 begin
   select u.email into user_email from auth.users u where u.id = erase_account.user_id;
   if not found then
@@ -168,6 +201,15 @@ begin
                       where ur.user_id <> erase_account.user_id and r.name = 'admin') then
     raise exception 'the platform''s only admin cannot delete their account: make someone else admin first'
       using errcode = '42501';
+  end if;
+  -- Deals still running stay with their parties: refuse, naming what is open.
+  select string_agg(open_item, ' and ' order by b.position) into open_items
+    from private.erasure_blockers b,
+         lateral private.erasure_blocker_says(b.check_function, erase_account.user_id) open_item
+   where open_item is not null;
+  if open_items is not null then
+    raise exception 'account % has %: finish or cancel them first', user_id, open_items
+      using errcode = 'PT409';
   end if;
   for entry in
     select pd.relation, pd.user_column, pd.matches
@@ -192,5 +234,5 @@ begin
 end
 $$;
 comment on function ops.erase_account(uuid) is
-  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
+  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501) and an account with deals still open (PT409, from private.erasure_blockers), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
 grant execute on function ops.erase_account(uuid) to service_role;

@@ -14,6 +14,8 @@ create table public.profiles (
     constraint profiles_bio_length check (char_length(bio) <= 2000),
   avatar_path text
     constraint profiles_avatar_path_owned check (avatar_path is null or avatar_path like id::text || '/%'),
+  avatar_url text
+    constraint profiles_avatar_url_web check (avatar_url ~ '^https?://[^[:space:]]+$' and char_length(avatar_url) <= 2048),
   is_public boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
@@ -35,6 +37,8 @@ comment on column public.profiles.username is
   'Lowercase handle, 3-30 characters of a-z, 0-9 and underscore; null until chosen.';
 comment on column public.profiles.avatar_path is
   'Object name in the avatars bucket; must sit under the owner''s own folder.';
+comment on column public.profiles.avatar_url is
+  'A picture elsewhere on the web: the OAuth provider''s (Facebook, Google, GitHub, Kakao), taken at the first sign-in with it when the user had no avatar (12_provider_avatars.sql). avatar_path, when set, is shown instead.';
 comment on column public.profiles.is_public is
   'When false, only the owner (and admins) can read the profile.';
 comment on column public.profiles.is_designer is 'Marketplace role (000): the user commissions work. Self-service.';
@@ -54,7 +58,7 @@ alter table public.profiles enable row level security;
 -- Owners edit their own profile but never its id, timestamps, status or aggregates:
 -- column-level grants.
 grant select on public.profiles to anon, authenticated;
-grant update (username, display_name, bio, avatar_path, is_public, is_designer, is_tailor, interests)
+grant update (username, display_name, bio, avatar_path, avatar_url, is_public, is_designer, is_tailor, interests)
   on public.profiles to authenticated;
 grant all on public.profiles to service_role;
 
@@ -251,7 +255,7 @@ create trigger on_auth_user_created
 
 create view public.public_profiles with (security_invoker = true) as
 select id, username, display_name, bio, avatar_path, is_designer, is_tailor, interests,
-       rating_avg, review_count, follower_count, created_at
+       rating_avg, review_count, follower_count, created_at, avatar_url
 from public.profiles
 where is_public and account_status = 'active';
 

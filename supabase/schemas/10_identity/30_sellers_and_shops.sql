@@ -42,6 +42,8 @@ create index seller_applications_status_idx on public.seller_applications (statu
 -- Indexed where set: erasing an account clears the user from these rows (on delete set null).
 create index seller_applications_reviewed_by_idx on public.seller_applications (reviewed_by) where reviewed_by is not null;
 
+create trigger seller_applications_anonymous_refused before insert on public.seller_applications
+  for each row execute function private.refuse_anonymous('apply to open a shop');
 create trigger seller_applications_touch_updated_at
   before update on public.seller_applications
   for each row execute function private.touch_updated_at();

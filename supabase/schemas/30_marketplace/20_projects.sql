@@ -50,6 +50,9 @@ begin
 end
 $$;
 
+-- Named to fire before projects_check: an anonymous caller is told why, whatever the row.
+create trigger projects_anonymous_refused before insert on public.projects
+  for each row execute function private.refuse_anonymous('post projects');
 create trigger projects_check before insert or update of budget_amount, currency, deadline on public.projects
   for each row execute function private.check_project();
 create trigger projects_touch_updated_at before update on public.projects

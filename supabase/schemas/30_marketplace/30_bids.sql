@@ -78,6 +78,9 @@ begin
 end
 $$;
 
+-- Named to fire before bids_check: an anonymous caller is told why, whatever the row.
+create trigger bids_anonymous_refused before insert on public.bids
+  for each row execute function private.refuse_anonymous('bid on projects');
 create trigger bids_check before insert or update of amount, duration_days, message on public.bids
   for each row execute function private.check_bid();
 create trigger bids_touch_updated_at before update on public.bids

@@ -88,6 +88,8 @@ create index services_search_idx on public.services using gin (search);
 -- Indexed where set: erasing an account clears the user from these rows (on delete set null).
 create index services_suspended_by_idx on public.services (suspended_by) where suspended_by is not null;
 
+create trigger services_anonymous_refused before insert on public.services
+  for each row execute function private.refuse_anonymous('sell services');
 create trigger services_touch_updated_at before update on public.services
   for each row execute function private.touch_updated_at();
 

@@ -475,3 +475,27 @@ $$;
 comment on function public.cancel_order(uuid, text) is 'Cancels an order if the caller may in its current state (see private.order_transitions).';
 
 grant execute on function public.approve_requirements(uuid), public.cancel_order(uuid, text) to authenticated;
+
+-- ---------------------------------------------------------------------------------------
+-- Account erasure waits for the user's open orders (registered in private.erasure_blockers
+-- by the marketplace reference data): an order in progress has another party counting on it.
+
+create function private.open_orders_blocking_erasure(user_id uuid) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case when count(*) > 0 then
+           count(*) || case when count(*) = 1 then ' open order (' else ' open orders (' end
+           || string_agg(o.id::text, ', ' order by o.created_at, o.id) filter (where o.n <= 5)
+           || case when count(*) > 5 then ', …)' else ')' end
+         end
+    from (select o.id, o.created_at, row_number() over (order by o.created_at, o.id) as n
+            from public.orders o
+           where (o.buyer_id = open_orders_blocking_erasure.user_id or o.seller_id = open_orders_blocking_erasure.user_id)
+             and o.status not in ('completed', 'cancelled')) o
+$$;
+comment on function private.open_orders_blocking_erasure(uuid) is
+  'Erasure check: the user''s orders as buyer or seller that are neither completed nor cancelled, as ''N open orders (ids)'' (at most five ids), or null.';
+grant execute on function private.open_orders_blocking_erasure(uuid) to service_role;

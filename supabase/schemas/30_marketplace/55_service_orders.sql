@@ -22,6 +22,7 @@ begin
   if buyer is null then
     raise exception 'sign in to order a service' using errcode = '42501';
   end if;
+  perform private.assert_not_anonymous('order services');
   details := coalesce(details, '{}');
   if jsonb_typeof(details) <> 'object' then
     raise exception 'details must be a JSON object, not %', jsonb_typeof(details) using errcode = '22023';

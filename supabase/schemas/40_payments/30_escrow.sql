@@ -279,3 +279,28 @@ create view public.payment_status with (security_invoker = true) as
     from public.payments p;
 comment on view public.payment_status is 'Escrow state per order (pending, held, released, partially_refunded, refunded, disputed); history in payment_history.';
 grant select on public.payment_status to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Account erasure waits for money the platform holds in escrow on the user's orders, as buyer
+-- or seller (registered in private.erasure_blockers by the payments reference data): a
+-- cancelled order may still hold the buyer's money until its refund is made.
+
+create function private.escrow_blocking_erasure(user_id uuid) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select string_agg(round(h.held::numeric / power(10::numeric, c.minor_units), c.minor_units::integer) || ' ' || h.currency,
+                    ' and ' order by h.currency) || ' held in escrow'
+    from (select o.currency, sum(b.balance) as held
+            from public.orders o
+            cross join lateral (select private.ledger_balance('escrow', o.currency, o.id) as balance) b
+           where (o.buyer_id = escrow_blocking_erasure.user_id or o.seller_id = escrow_blocking_erasure.user_id)
+             and b.balance > 0
+           group by o.currency) h
+    join public.currencies c on c.code = h.currency
+$$;
+comment on function private.escrow_blocking_erasure(uuid) is
+  'Erasure check: what escrow holds on the user''s orders, per currency in major units (''150.00 EUR held in escrow''), or null.';
+grant execute on function private.escrow_blocking_erasure(uuid) to service_role;
