@@ -227,6 +227,8 @@ async function main(): Promise<number> {
         SUPABASE_SERVICE_ROLE_KEY: stack!.keys.serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
         MAILPIT_URL: config.mail.url,
+        SMTP_HOST: config.mail.smtpHost,
+        SMTP_PORT: String(config.mail.smtpPort),
         STRIPE_SECRET_KEY: stack!.stripe.secretKey,
         ...(stack!.stripe.webhookSecret
           ? { STRIPE_WEBHOOK_SECRET: stack!.stripe.webhookSecret }
