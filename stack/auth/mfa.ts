@@ -115,8 +115,10 @@ function mfaConfig(): MfaConfig {
 /**
  * GoTrue's limiter for /factors/{id}/challenge and /verify (tollbooth: a token bucket of 30
  * refilled at MFA.RateLimitChallengeAndVerify per minute, one bucket per route and client
- * address). The address is `sb-forwarded-for` when present, as GoTrue reads it behind
- * Supabase's proxy, else the connection's.
+ * address). GoTrue keys it by the `sb-forwarded-for` address Supabase's proxy sets, or by
+ * GOTRUE_RATE_LIMIT_HEADER when configured, and limits nothing when a request carries neither
+ * (performRateLimiting): so the stand-in limits requests carrying `sb-forwarded-for` only,
+ * as hosted Supabase's proxy always sends it and `supabase start` does not.
  */
 class RateLimiter {
   private buckets = new Map<string, { tokens: number; at: number }>();
@@ -137,11 +139,10 @@ class RateLimiter {
   }
 }
 
-function rateLimitKey(req: IncomingMessage): string {
+function rateLimitKey(req: IncomingMessage): string | null {
   const forwarded = req.headers["sb-forwarded-for"];
   const value = Array.isArray(forwarded) ? forwarded[0] : forwarded;
-  const first = value?.split(",")[0].trim();
-  return first || clientIp(req) || "unknown";
+  return value?.split(",")[0].trim() || null;
 }
 
 /** Lower-cased, without hyphens and white space (#2762). */
@@ -354,7 +355,8 @@ export function mfaRoutes(core: AuthCore): Route[] {
   }
 
   function rateLimited(limiter: RateLimiter, req: IncomingMessage) {
-    if (!limiter.take(rateLimitKey(req))) {
+    const key = rateLimitKey(req);
+    if (key && !limiter.take(key)) {
       throw new AuthError(429, "over_request_rate_limit", "Request rate limit reached");
     }
   }
