@@ -108,6 +108,32 @@ as $$
   select tests.get_user_id(email), r.id from public.roles r where r.name = role_name
 $$;
 
+-- Gives a user a verified TOTP factor, as Supabase Auth records one after its first
+-- verification (run as postgres); returns the factor's id.
+create or replace function tests.add_verified_factor(email text, factor_status text default 'verified')
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, secret)
+  values (gen_random_uuid(), tests.get_user_id(email), 'authenticator ' || gen_random_uuid(), 'totp',
+          factor_status::auth.factor_status, now(), now(), 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP')
+  returning id
+$$;
+
+-- Sets the assurance level ('aal1' or 'aal2') of the access token the test acts with, as
+-- an MFA verification would (after tests.act_as or tests.authenticate_as).
+create or replace function tests.with_aal(aal text)
+returns void
+language sql
+as $$
+  select set_config('request.jwt.claims',
+                    (coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
+                       || jsonb_build_object('aal', aal))::text,
+                    true)
+$$;
+
 -- Acts as one of a suite's cast for the rest of the transaction: 'anon', 'service_role',
 -- 'postgres' (the session's own role, no claims) or a signed-in user named by e-mail.
 create or replace function tests.act_as(who text)

@@ -2925,6 +2925,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "has_required_aal": { Args: Record<PropertyKey, never>; Returns: boolean };
       "moderate_review": {
         Args: { "hidden": boolean; "reason"?: string; "review_id": string };
         Returns: {

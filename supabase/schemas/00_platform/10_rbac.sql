@@ -207,6 +207,8 @@ begin
       raise exception 'permission denied: you cannot assign or remove a role granting permissions you do not hold'
         using errcode = '42501';
     end if;
+    -- Authority changes need a two-factor session from a user who has a factor (05_assurance.sql).
+    perform private.assert_required_aal();
     if tg_op = 'INSERT' then
       new.assigned_by := auth.uid();
       new.assigned_at := now();
@@ -222,7 +224,7 @@ begin
 end
 $$;
 comment on function private.guard_role_assignment() is
-  'Trigger on user_roles: records the assigner and refuses grants or removals beyond the caller''s own permissions.';
+  'Trigger on user_roles: records the assigner and refuses grants or removals beyond the caller''s own permissions, or from an aal1 session of a user with a verified MFA factor.';
 
 create trigger user_roles_guard
   before insert or update or delete on public.user_roles
@@ -247,12 +249,13 @@ begin
       raise exception 'permission denied: you cannot grant or revoke % without holding it', grant_row.permission
         using errcode = '42501';
     end if;
+    perform private.assert_required_aal();
   end if;
   return grant_row;
 end
 $$;
 comment on function private.guard_permission_grant() is
-  'Trigger on role_permissions: API callers may grant or revoke only permissions they hold, and never on system roles.';
+  'Trigger on role_permissions: API callers may grant or revoke only permissions they hold, never on system roles, and only from an aal2 session when they have a verified MFA factor.';
 
 create trigger role_permissions_guard
   before insert or delete on public.role_permissions
