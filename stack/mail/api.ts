@@ -86,10 +86,14 @@ const PAGE_STYLE =
   "tr.unread td{font-weight:600}iframe{width:100%;height:70vh;border:1px solid #ccc}" +
   "pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}dt{font-weight:600}";
 
+/** Names the page's maker, so a test can tell this page from Mailpit's own web UI. */
+export const STAND_IN_GENERATOR = "marketplace local stack: Mailpit stand-in";
+
 function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${
-    escapeHtml(title)
-  }</title><style>${PAGE_STYLE}</style></head><body>${body}</body></html>`;
+  return `<!doctype html><html><head><meta charset="utf-8">` +
+    `<meta name="generator" content="${STAND_IN_GENERATOR}"><title>${
+      escapeHtml(title)
+    }</title><style>${PAGE_STYLE}</style></head><body>${body}</body></html>`;
 }
 
 function listPage(mailbox: Mailbox): string {

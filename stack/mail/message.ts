@@ -178,24 +178,46 @@ const ENTITIES: Record<string, string> = {
   gt: ">",
   quot: '"',
   apos: "'",
-  nbsp: " ",
+  nbsp: "\u00a0",
 };
 
-/** HTML reduced to its visible text on one line, as Mailpit's snippets and search text use it. */
-export function htmlToText(html: string): string {
-  return html
-    .replace(/<(style|script|head|title)\b[\s\S]*?<\/\1\s*>/gi, " ")
-    .replace(/<!--[\s\S]*?-->/g, " ")
-    .replace(/<[^>]*>/g, " ")
-    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, name: string) => {
-      if (name[0] === "#") {
-        const code = name[1] === "x" || name[1] === "X"
-          ? parseInt(name.slice(2), 16)
-          : Number(name.slice(1));
-        return Number.isFinite(code) ? String.fromCodePoint(code) : entity;
-      }
-      return ENTITIES[name.toLowerCase()] ?? entity;
-    })
+function decodeEntities(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, name: string) => {
+    if (name[0] === "#") {
+      const code = name[1] === "x" || name[1] === "X"
+        ? parseInt(name.slice(2), 16)
+        : Number(name.slice(1));
+      return Number.isFinite(code) && code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+    }
+    return ENTITIES[name.toLowerCase()] ?? entity;
+  });
+}
+
+const BLOCK_END =
+  /<\/(div|p|td|th|h[1-6]|ul|ol|li|address|article|aside|blockquote|dl|dt|footer|header|hr|main|nav|pre|table|thead|tfoot|video)></gi;
+
+/**
+ * HTML's text on one line, as Mailpit's html2text.Strip makes it: block ends and <br> become
+ * spaces, inline tags vanish, script/style/head/title/noscript are dropped, and with
+ * `includeLinks` (the search text) each http(s) link's URL follows its text.
+ */
+export function htmlToText(html: string, includeLinks = false): string {
+  let text = html.replace(BLOCK_END, "</$1> <").replace(/<(br \/|br)>/gi, " ")
+    .replace(/<img/gi, " <img")
+    .replace(/<(script|style|head|title|noscript)\b[\s\S]*?<\/\1\s*>/gi, "")
+    .replace(/<!--[\s\S]*?-->/g, "");
+  if (includeLinks) {
+    text = text.replace(
+      /<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([\s\S]*?)<\/a\s*>/gi,
+      (link, double, single, inner) => {
+        const href = decodeEntities(double ?? single ?? "");
+        return /^http/i.test(href) ? `${inner} ${href} ` : link;
+      },
+    );
+  }
+  return decodeEntities(text.replace(/<[^>]*>/g, ""))
+    .replace(/\uFEFF/g, " ")
+    .replace(/[\p{C}\p{Z}]/gu, (char) => (char === " " ? char : " "))
     .replace(/\s+/g, " ")
     .trim();
 }
@@ -302,7 +324,7 @@ export async function readMail(
           list === undefined ? "" : [list].flat().map((object) => object.text).join(", ")
         ),
         returnPath,
-        html ? htmlToText(html) : text,
+        html ? htmlToText(html, true) : text,
         ...attachmentNames,
       ].join(" "),
     ),
