@@ -4,8 +4,9 @@
 // the designer accepts, both approve the requirements, the tailor sets up payouts, the
 // designer pays into escrow, the tailor delivers, the designer approves, the escrow is
 // released; then the ledger's balances. Each step is printed; any failure exits non-zero.
-// Targets SUPABASE_URL, SUPABASE_ANON_KEY and STRIPE_API_BASE (the Stripe stand-in plays the
-// customer and the seller at Stripe), else the local `npm start`.
+// Targets SUPABASE_URL, SUPABASE_ANON_KEY, STRIPE_API_BASE (the Stripe stand-in plays the
+// customer and the seller at Stripe) and MAILPIT_URL (where the confirmation mails are read,
+// as each user would open theirs), else the local `npm start`.
 
 import { randomUUID } from "node:crypto";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
@@ -22,20 +23,33 @@ interface Connection {
   anonKey: string;
   /** The Stripe stand-in, which plays the customer paying and the seller onboarding. */
   stripeApiBase: string;
+  /** The mail catcher (Mailpit's API), where the users' confirmation mails arrive. */
+  mailpitUrl: string;
 }
 
 function connection(): Connection {
-  const { SUPABASE_URL: url, SUPABASE_ANON_KEY: anonKey, STRIPE_API_BASE: stripeApiBase } =
-    process.env;
-  if (url && anonKey && stripeApiBase) return { url, anonKey, stripeApiBase };
+  const {
+    SUPABASE_URL: url,
+    SUPABASE_ANON_KEY: anonKey,
+    STRIPE_API_BASE: stripeApiBase,
+    MAILPIT_URL: mailpitUrl,
+  } = process.env;
+  if (url && anonKey && stripeApiBase && mailpitUrl) {
+    return { url, anonKey, stripeApiBase, mailpitUrl };
+  }
   const status = localStackStatus(
-    ["API_URL", "ANON_KEY", "STRIPE_API_BASE"],
-    "SUPABASE_URL, SUPABASE_ANON_KEY and STRIPE_API_BASE are not set",
+    ["API_URL", "ANON_KEY", "STRIPE_API_BASE", "MAILPIT_URL"],
+    "SUPABASE_URL, SUPABASE_ANON_KEY, STRIPE_API_BASE and MAILPIT_URL are not set",
   );
-  return { url: status.API_URL, anonKey: status.ANON_KEY, stripeApiBase: status.STRIPE_API_BASE };
+  return {
+    url: status.API_URL,
+    anonKey: status.ANON_KEY,
+    stripeApiBase: status.STRIPE_API_BASE,
+    mailpitUrl: status.MAILPIT_URL,
+  };
 }
 
-const { url, anonKey, stripeApiBase } = connection();
+const { url, anonKey, stripeApiBase, mailpitUrl } = connection();
 const APP = "http://127.0.0.1:3000";
 
 /** One of the Stripe stand-in's /_test/ simulations (the customer, the card network). */
@@ -114,6 +128,31 @@ async function invoke<T>(c: Client, name: string, body: unknown): Promise<T> {
   return payload as T;
 }
 
+/**
+ * The token hash of the newest confirmation mail to `email`, read through Mailpit's API: the
+ * `token` of the link the mail carries, which the app passes to verifyOtp.
+ */
+async function confirmationTokenHash(email: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const search = await fetch(
+      `${mailpitUrl}/api/v1/search?query=${encodeURIComponent(`to:"${email}"`)}`,
+    );
+    const { messages } = (await search.json()) as { messages: { ID: string }[] };
+    if (messages.length > 0) {
+      const message = await fetch(`${mailpitUrl}/api/v1/message/${messages[0].ID}`);
+      const { HTML } = (await message.json()) as { HTML: string };
+      const link = /href="([^"]*\/verify\?[^"]*)"/.exec(HTML)?.[1].replaceAll("&amp;", "&");
+      const token = link ? new URL(link).searchParams.get("token") : null;
+      if (token) return token;
+      throw new Error(`the confirmation mail to ${email} carries no /verify link`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no confirmation mail reached ${email} in ${mailpitUrl} within 10 s`);
+}
+
+/** Signs up as the app does: sign-up, the confirmation mail, its link's token verified. */
 async function signUp(
   role: "designer" | "tailor",
 ): Promise<{ client: Client; id: string; email: string }> {
@@ -122,24 +161,30 @@ async function signUp(
   const { data, error } = await client.auth.signUp({
     email,
     password: PASSWORD,
-    options: { data: { display_name: `Demo ${role}`, [`is_${role}`]: true } },
+    options: {
+      data: { display_name: `Demo ${role}`, [`is_${role}`]: true },
+      emailRedirectTo: APP,
+    },
   });
   if (error) throw error;
-  if (!data.user || !data.session) {
-    throw new Error("sign-up returned no session: are e-mail confirmations on?");
-  }
+  if (!data.user) throw new Error("sign-up returned no user");
+  const confirmed = await client.auth.verifyOtp({
+    token_hash: await confirmationTokenHash(email),
+    type: "signup",
+  });
+  if (confirmed.error) throw confirmed.error;
   return { client, id: data.user.id, email };
 }
 
 console.log(`Commissions demo against ${url}\n`);
 
 const designer = await step(
-  "The designer signs up",
+  "The designer signs up and confirms their e-mail",
   () => signUp("designer"),
   (u) => `${u.email} (${u.id})`,
 );
 const tailor = await step(
-  "The tailor signs up",
+  "The tailor signs up and confirms their e-mail",
   () => signUp("tailor"),
   (u) => `${u.email} (${u.id})`,
 );

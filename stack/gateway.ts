@@ -115,9 +115,12 @@ export function createGateway(options: GatewayOptions): Server {
         );
       case "auth": {
         const apikey = (req.headers.apikey as string | undefined) ?? queryApiKey(url);
-        const problem = keyProblem(apikey);
+        // Kong's open Auth routes (auth-v1-open, -open-callback, -open-authorize in the CLI's
+        // kong.yml): a browser follows a mailed link or an OAuth redirect there without a key.
+        const open = /^\/(verify|callback|authorize)(\?|\/?$)/.test(path);
+        const problem = open ? null : keyProblem(apikey);
         if (problem) return sendJson(res, 401, { message: problem }, CORS_HEADERS);
-        req.headers.authorization ??= `Bearer ${apikey}`;
+        if (apikey) req.headers.authorization ??= `Bearer ${apikey}`;
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
         return options.auth(req, res, path);
       }

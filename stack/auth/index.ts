@@ -8,16 +8,27 @@
 import { sendJson, type SubHandler } from "../http.ts";
 import { adminRoutes } from "./admin.ts";
 import { AuthError, type AuthOptions, createAuthCore } from "./core.ts";
+import { createAuthEmails } from "./emails.ts";
+import { createAuthMailer } from "./mail.ts";
+import { otpRoutes } from "./otp.ts";
 import { passwordRoutes } from "./password.ts";
 import { mfaRoutes } from "./mfa.ts";
 import { matchRoute, type Route } from "./router.ts";
+import { userRoutes } from "./user.ts";
+import { verifyRoutes } from "./verify.ts";
 
 export type { AuthOptions } from "./core.ts";
 
 export function createAuthHandler(options: AuthOptions): SubHandler {
   const core = createAuthCore(options);
+  const mailer = createAuthMailer({ email: options.email, smtp: options.smtp });
+  const emails = createAuthEmails(core, mailer);
+  const password = passwordRoutes(core, emails);
   const routes: Route[] = [
-    ...passwordRoutes(core),
+    ...password.routes,
+    ...verifyRoutes(core, emails),
+    ...otpRoutes(core, emails, password.signUpFlow),
+    ...userRoutes(core, emails),
     ...adminRoutes(core),
     ...mfaRoutes(core),
     {

@@ -4,10 +4,25 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import bcrypt from "bcryptjs";
 import { sendJson } from "../http.ts";
+import { randomUUID } from "node:crypto";
 import { type AuthCore, AuthError, type Db } from "./core.ts";
+import type { AuthEmails } from "./emails.ts";
+import { createFlowState, pkceFlow, pkceGrant } from "./pkce.ts";
+import { AddressLimiter } from "./ratelimit.ts";
 import type { Route } from "./router.ts";
+import { findTokenUser } from "./tokens.ts";
 
-export function passwordRoutes(core: AuthCore): Route[] {
+/** Signs an address up as POST /signup does (the magic-link flow signs new addresses up through it). */
+export type SignUpFlow = (
+  req: IncomingMessage,
+  url: URL,
+  body: Record<string, unknown>,
+) => Promise<Record<string, unknown>>;
+
+export function passwordRoutes(
+  core: AuthCore,
+  emails: AuthEmails,
+): { routes: Route[]; signUpFlow: SignUpFlow } {
   const {
     options,
     withAuthAdmin,
@@ -25,25 +40,70 @@ export function passwordRoutes(core: AuthCore): Route[] {
     jsonBody,
   } = core;
 
-  async function signUp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // GoTrue's GOTRUE_RATE_LIMIT_OTP (sign_in_sign_ups) limits sign-ups; token_refresh every grant of /token.
+  const signUpLimiter = new AddressLimiter(options.email.rateLimit.signInSignUps);
+  const tokenLimiter = new AddressLimiter(options.email.rateLimit.tokenRefresh);
+
+  /**
+   * Signup: with [auth.email] enable_confirmations the new user gets the confirmation mail and
+   * the answer is the user without a session; an address already confirmed is answered with
+   * an obfuscated user (a random id, no mail), as GoTrue does so sign-up tells nobody who has
+   * an account; an unconfirmed one gets the mail again. Without confirmations: a session.
+   */
+  const signUpFlow: SignUpFlow = async (req, url, body) => {
     if (!options.enableSignup) {
       throw new AuthError(422, "signup_disabled", "Signups not allowed for this instance");
     }
-    const body = await jsonBody(req);
-    const email = validateEmail(body.email);
     const password = validatePassword(body.password);
-    const session = await withAuthAdmin(async (db) => {
-      // Local projects sign users in at once (enable_confirmations = false in config.toml).
-      const user = await createUser(db, {
+    const flow = pkceFlow(body);
+    const email = validateEmail(body.email);
+    const confirmations = options.email.enableConfirmations;
+    const data = metadata(body.data, "data");
+    const redirect = emails.redirectTo(req, url);
+    return await withAuthAdmin(async (db) => {
+      const existing = await findUserByEmail(db, email);
+      if (existing?.email_confirmed_at) {
+        if (!confirmations) {
+          throw new AuthError(422, "user_already_exists", "User already registered");
+        }
+        return obfuscatedUser(email, data);
+      }
+      const user = existing ?? await createUser(db, {
         email,
         password,
-        userMetadata: metadata(body.data, "data"),
+        userMetadata: data,
         appMetadata: {},
-        confirmed: true,
+        confirmed: !confirmations,
       });
-      return await issueSession(db, user, "password", req);
+      if (!confirmations) return await issueSession(db, user, "password", req);
+      if (flow === "pkce") await createFlowState(db, body, "email", "email/signup", user.id);
+      await emails.sendConfirmation(db, (await findTokenUser(db, user.id))!, flow, redirect);
+      return await userJson(db, (await findUserById(db, user.id))!);
     });
-    sendJson(res, 200, session);
+  };
+
+  /** sanitizeUser: what a repeated sign-up of a confirmed address answers instead of the user. */
+  function obfuscatedUser(email: string, data: Record<string, unknown>) {
+    const now = new Date().toISOString();
+    return {
+      id: randomUUID(),
+      aud: "authenticated",
+      role: "",
+      email,
+      phone: "",
+      confirmation_sent_at: now,
+      app_metadata: { provider: "email", providers: ["email"] },
+      user_metadata: data,
+      identities: [],
+      created_at: now,
+      updated_at: now,
+      is_anonymous: false,
+    };
+  }
+
+  async function signUp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    signUpLimiter.check(req);
+    sendJson(res, 200, await signUpFlow(req, url, await jsonBody(req)));
   }
 
   async function token(
@@ -51,7 +111,11 @@ export function passwordRoutes(core: AuthCore): Route[] {
     res: ServerResponse,
     grantType: string | null,
   ): Promise<void> {
+    tokenLimiter.check(req);
     const body = await jsonBody(req);
+    if (grantType === "pkce") {
+      return sendJson(res, 200, await withAuthAdmin((db) => pkceGrant(core, db, body, req)));
+    }
     if (grantType === "password") {
       const session = await withAuthAdmin(async (db) => {
         const email = typeof body.email === "string" ? body.email : "";
@@ -75,7 +139,7 @@ export function passwordRoutes(core: AuthCore): Route[] {
       const session = await withAuthAdmin((db) => rotateRefreshToken(db, body.refresh_token));
       return sendJson(res, 200, session);
     }
-    throw new AuthError(400, "validation_failed", "unsupported_grant_type");
+    throw new AuthError(400, "invalid_credentials", "unsupported_grant_type");
   }
 
   /** Exchanges a refresh token for a new session, revoking it; reusing a revoked token fails. */
@@ -146,8 +210,8 @@ export function passwordRoutes(core: AuthCore): Route[] {
     res.writeHead(204).end();
   }
 
-  return [
-    { method: "POST", path: "/signup", handle: ({ req, res }) => signUp(req, res) },
+  const routes: Route[] = [
+    { method: "POST", path: "/signup", handle: ({ req, res, url }) => signUp(req, res, url) },
     {
       method: "POST",
       path: "/token",
@@ -160,4 +224,5 @@ export function passwordRoutes(core: AuthCore): Route[] {
       handle: ({ req, res, url }) => logout(req, res, url.searchParams.get("scope") ?? "global"),
     },
   ];
+  return { routes, signUpFlow };
 }

@@ -1,10 +1,10 @@
 // GoTrue's rate limits (internal/api/apilimiter, internal/ratelimit). Per-address limits are
 // token buckets (tollbooth over golang.org/x/time/rate): `events` per 5 minutes refilled
 // continuously, bursts of up to 30, refused with 429 over_request_rate_limit "Request rate
-// limit reached". GoTrue keys them by the value of its rate-limit header
-// (GOTRUE_RATE_LIMIT_HEADER; hosted projects sit behind a proxy that sets it) and limits
-// nothing when a request lacks it; the stand-in does the same with X-Forwarded-For, so
-// clients on this machine (tests, the demo) are limited only when they say who they are.
+// limit reached". GoTrue keys them by the `sb-forwarded-for` address Supabase's proxy sets
+// (or GOTRUE_RATE_LIMIT_HEADER when configured) and limits nothing when a request carries
+// neither (performRateLimiting): hosted projects are always limited, `supabase start` never.
+// The stand-in keys them by `sb-forwarded-for` alike, as the MFA limiter in mfa.ts does.
 // The e-mail limit is an interval limiter over the whole instance.
 
 import type { IncomingMessage } from "node:http";
@@ -35,25 +35,37 @@ const BURST = 30;
 const WINDOW_SECONDS = 5 * 60;
 const FORGET_AFTER_MS = 60 * 60 * 1000; // tollbooth's DefaultExpirationTTL: an hour
 
-/** `events` per 5 minutes per address, bursts of 30 (apilimiter's tollbooth limiters). */
+/**
+ * `events` per 5 minutes per address, bursts of 30 (apilimiter's tollbooth limiters); `window`
+ * sets another refill period and burst, as GoTrue's anonymous sign-in limiter has
+ * (anonymous_users per hour, bursts of anonymous_users).
+ */
 export class AddressLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly perSecond: number;
-  constructor(events: number) {
-    this.perSecond = events / WINDOW_SECONDS;
+  private readonly burst: number;
+  constructor(events: number, window: { seconds: number; burst: number } = {
+    seconds: WINDOW_SECONDS,
+    burst: BURST,
+  }) {
+    this.perSecond = events / window.seconds;
+    this.burst = window.burst;
   }
 
   /** Refuses the request with GoTrue's 429 when its address has no token left. */
   check(req: IncomingMessage): void {
-    const forwarded = req.headers["x-forwarded-for"];
+    const forwarded = req.headers["sb-forwarded-for"];
     const key = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0].trim();
     if (!key) return;
     const now = Date.now();
     for (const [address, bucket] of this.buckets) {
       if (now - bucket.at > FORGET_AFTER_MS) this.buckets.delete(address);
     }
-    const bucket = this.buckets.get(key) ?? { tokens: BURST, at: now };
-    bucket.tokens = Math.min(BURST, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
+    const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
+    bucket.tokens = Math.min(
+      this.burst,
+      bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond,
+    );
     bucket.at = now;
     this.buckets.set(key, bucket);
     if (bucket.tokens < 1) {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { PASSWORD, signUp, uniqueEmail } from "../support/auth.ts";
+import { PASSWORD, signIn, signUp, uniqueEmail } from "../support/auth.ts";
 import { admin, client } from "../support/clients.ts";
+import { searchMail } from "../support/mail.ts";
 
 describe("auth: password accounts through supabase-js", () => {
-  it("signs a user up with a session, a confirmed user and their metadata", async () => {
+  it("signs a user up unconfirmed, without a session, with their metadata", async () => {
     const c = client();
     const email = uniqueEmail("signup");
     const { data, error } = await c.auth.signUp({
@@ -13,11 +14,14 @@ describe("auth: password accounts through supabase-js", () => {
     });
     expect(error).toBeNull();
     expect(data.user?.email).toBe(email);
+    expect(data.user?.email_confirmed_at).toBeNull();
     expect(data.user?.user_metadata).toMatchObject({ display_name: "Sam" });
     expect(data.user?.app_metadata).toMatchObject({ provider: "email" });
-    expect(data.session?.access_token).toBeTruthy();
+    // [auth.email] enable_confirmations: the session comes from the mailed link
+    // (auth_email_flows_confirmation_recovery_change.test.ts).
+    expect(data.session).toBeNull();
     const { data: me } = await c.auth.getUser();
-    expect(me.user?.id).toBe(data.user?.id);
+    expect(me.user).toBeNull();
   });
 
   it("creates the profile on sign-up, visible to its owner", async () => {
@@ -30,11 +34,18 @@ describe("auth: password accounts through supabase-js", () => {
     expect(data).toEqual({ id: user.id, display_name: "Pat" });
   });
 
-  it("refuses a second account with the same e-mail", async () => {
+  it("answers a second sign-up of a confirmed address as GoTrue does: another id, no session, no mail", async () => {
     const user = await signUp("dupe");
-    const { error } = await client().auth.signUp({ email: user.email, password: PASSWORD });
-    expect(error?.code).toBe("user_already_exists");
-    expect(error?.status).toBe(422);
+    const { data, error } = await client().auth.signUp({ email: user.email, password: PASSWORD });
+    // With confirmations on, GoTrue hides who has an account: an obfuscated user, not 422.
+    expect(error).toBeNull();
+    expect(data.session).toBeNull();
+    expect(data.user?.email).toBe(user.email);
+    expect(data.user?.id).not.toBe(user.id);
+    expect(data.user?.identities).toEqual([]);
+    expect((await searchMail(`to:"${user.email}"`)).messages).toEqual([]);
+    // The account itself is untouched.
+    expect((await signIn(user.email)).data.user?.id).toBe(user.id);
   });
 
   it("refuses weak passwords and malformed e-mails", async () => {
@@ -42,6 +53,8 @@ describe("auth: password accounts through supabase-js", () => {
     expect(weak.error?.code).toBe("weak_password");
     const bad = await client().auth.signUp({ email: "not-an-email", password: PASSWORD });
     expect(bad.error?.code).toBe("validation_failed");
+    expect(bad.error?.status).toBe(400);
+    expect(bad.error?.message).toBe("Unable to validate email address: invalid format");
   });
 
   it("signs in with the right password only", async () => {
@@ -57,10 +70,10 @@ describe("auth: password accounts through supabase-js", () => {
   });
 
   it("rotates refresh tokens: a used refresh token cannot be used again", async () => {
-    const c = client();
-    const { data } = await c.auth.signUp({ email: uniqueEmail("refresh"), password: PASSWORD });
+    const user = await signUp("refresh");
+    const { data } = await user.client.auth.getSession();
     const first = data.session!.refresh_token;
-    const refreshed = await c.auth.refreshSession({ refresh_token: first });
+    const refreshed = await user.client.auth.refreshSession({ refresh_token: first });
     expect(refreshed.error).toBeNull();
     expect(refreshed.data.session?.refresh_token).not.toBe(first);
     const reused = await client().auth.refreshSession({ refresh_token: first });
