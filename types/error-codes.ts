@@ -18,6 +18,11 @@ export const ERROR_CODES = {
     meaning: "The password given to confirm a sensitive action is not correct",
   },
   forbidden: { status: 403, meaning: "Signed in, but not allowed to do this" },
+  two_factor_required: {
+    status: 403,
+    meaning:
+      "The caller has a verified MFA factor and this action (payouts, refunds, roles, account deletion) needs an aal2 session: verify the factor first",
+  },
   last_admin_protection: {
     status: 403,
     meaning: "The platform's only admin may not delete their account",

@@ -1,7 +1,8 @@
 // POST /payments-onboard { return_url, refresh_url }: a seller sets up payouts. Creates the
 // caller's Stripe Express account once (idempotency key account:<user id>, recorded by
 // public.register_payment_account) and answers with an account_onboarding link. The two
-// URLs must be on an allowed origin (PAYMENTS_ALLOWED_REDIRECT_ORIGINS).
+// URLs must be on an allowed origin (PAYMENTS_ALLOWED_REDIRECT_ORIGINS). A seller with a
+// verified MFA factor needs an aal2 session (403 two_factor_required).
 import { z } from "npm:zod@4.6.7";
 import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
@@ -10,6 +11,7 @@ import { type StripeApi } from "../_shared/payments/stripe.ts";
 import { asJson, call, type Db } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
+import { requireRequiredAal } from "../_shared/platform/assurance.ts";
 import { requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 import { onboardRequest } from "../_shared/payments/requests.ts";
 
@@ -75,7 +77,9 @@ export async function onboardSeller(
 
 export const handler = createHandler(async (req) => {
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
-  const { user } = await requireUser(req);
+  const { user, client } = await requireUser(req);
+  // Payouts move money: a seller with a verified factor onboards from an aal2 session.
+  await requireRequiredAal(client);
   const body = await readJson(req, onboardRequest);
   const result = await onboardSeller(
     { db: serviceClient(), stripe: stripeClient(), allowedOrigins: allowedRedirectOrigins() },

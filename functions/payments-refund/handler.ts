@@ -7,6 +7,8 @@
 // POST /payments-refund { due: true } with the service role key: the scheduled path (job
 // payments-refund-due). Refunds, in full and as the system, every paid order cancelled
 // before delivery that nobody has asked to refund (public.due_refunds()).
+//
+// A signed-in caller with a verified MFA factor needs an aal2 session (403 two_factor_required).
 import { z } from "npm:zod@4.6.7";
 import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import {
@@ -20,6 +22,7 @@ import { createHandler } from "../_shared/http/handler.ts";
 import { callJson } from "../_shared/platform/rpc.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
+import { requireRequiredAal } from "../_shared/platform/assurance.ts";
 import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
 import { dueRefundsRequest, refundRequest } from "../_shared/payments/requests.ts";
 
@@ -58,7 +61,9 @@ export const handler = createHandler(async (req) => {
     const body = await readJson(req, dueRefundsRequest);
     return json(await refundDue(deps(), body.limit));
   }
-  const { user } = await requireUser(req);
+  const { user, client } = await requireUser(req);
+  // Refunds move money: a caller with a verified factor refunds from an aal2 session.
+  await requireRequiredAal(client);
   const body = await readJson(req, z.union([refundRequest, dueRefundsRequest]));
   if ("due" in body) {
     throw new HttpError("forbidden", "Only the scheduler refunds due escrows");

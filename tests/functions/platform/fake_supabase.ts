@@ -105,6 +105,9 @@ function answer(state: FakeState, req: Request, path: string, body: string): Res
     const { status, body } = state.rpc[rpc[1]];
     return Response.json(body, { status });
   }
+  // The assurance-level rule's answer for a caller without a verified MFA factor, unless a
+  // test says otherwise through `rpc` (functions/_shared/platform/assurance.ts).
+  if (req.method === "POST" && rpc?.[1] === "has_required_aal") return Response.json(true);
   if (req.method === "GET" && path.startsWith("/rest/v1/")) {
     return Response.json(state.rows?.[path.slice("/rest/v1/".length)] ?? []);
   }
