@@ -47,12 +47,8 @@ export interface MfaUser extends TestUser {
   secret: string;
 }
 
-/** A new user, signed in on an MFA-enabled client, with a verified TOTP factor (session at aal2). */
-export async function signUpWithTotp(label: string): Promise<MfaUser> {
-  const user = await signUp(label);
-  const c = mfaClient();
-  const signedIn = await c.auth.signInWithPassword({ email: user.email, password: PASSWORD });
-  if (signedIn.error) throw signedIn.error;
+/** Enrolls and verifies a TOTP factor on a signed-in client, whose session becomes aal2. */
+export async function addTotp(c: Client): Promise<{ factorId: string; secret: string }> {
   const enrolled = await c.auth.mfa.enroll({ factorType: "totp", friendlyName: "phone app" });
   if (enrolled.error) throw enrolled.error;
   const verified = await c.auth.mfa.challengeAndVerify({
@@ -60,13 +56,28 @@ export async function signUpWithTotp(label: string): Promise<MfaUser> {
     code: totpCode(enrolled.data.totp.secret),
   });
   if (verified.error) throw verified.error;
-  return {
-    ...user,
-    client: c,
-    accessToken: verified.data.access_token,
-    factorId: enrolled.data.id,
-    secret: enrolled.data.totp.secret,
-  };
+  return { factorId: enrolled.data.id, secret: enrolled.data.totp.secret };
+}
+
+/** A new user, signed in on an MFA-enabled client, with a verified TOTP factor (session at aal2). */
+export async function signUpWithTotp(
+  label: string,
+  data: Record<string, unknown> = {},
+): Promise<MfaUser> {
+  const user = await signUp(label, data);
+  const c = await signInAal1(user.email);
+  const factor = await addTotp(c);
+  const { data: session } = await c.auth.getSession();
+  return { ...user, client: c, accessToken: session.session!.access_token, ...factor };
+}
+
+/** Raises a client's aal1 session to aal2 with a code from the factor's secret. */
+export async function verifyTotp(c: Client, user: MfaUser): Promise<void> {
+  const { error } = await c.auth.mfa.challengeAndVerify({
+    factorId: user.factorId,
+    code: totpCode(user.secret),
+  });
+  if (error) throw error;
 }
 
 /** Signs the user in again with the password only: a fresh aal1 session on a new client. */
