@@ -1,11 +1,11 @@
 // The assurance-level rule on authority actions through the API: an admin with a verified MFA
 // factor assigns roles only from an aal2 session (PostgREST answers the database's 42501 as
 // 403), an admin without one from aal1; a user with a factor deletes their account only from
-// an aal2 session. Changing e-mail is Supabase Auth's own rule (see stack/auth/mfa.ts
-// requiresAal2), tested with the e-mail change flow.
+// an aal2 session; changing e-mail is Supabase Auth's own rule (GoTrue's UserUpdate: 401
+// insufficient_aal), which the stand-in's PUT /user applies the same way.
 
 import { describe, expect, it } from "vitest";
-import { PASSWORD, signUp, signUpWithRole } from "../support/auth.ts";
+import { PASSWORD, signUp, signUpWithRole, uniqueEmail } from "../support/auth.ts";
 import { admin, callFunction, client } from "../support/clients.ts";
 import { addTotp, signInAal1, signUpWithTotp, verifyTotp } from "../support/mfa.ts";
 
@@ -101,5 +101,19 @@ describe("authority actions and the assurance level", () => {
       confirm: "DELETE",
     });
     expect(deleted).toEqual({ status: 200, body: { deleted: true } });
+  });
+
+  it("a user with a factor changes e-mail only from an aal2 session (Supabase Auth's own rule)", async () => {
+    const user = await signUpWithTotp("aal-email");
+    const aal1 = await signInAal1(user.email);
+    const refused = await aal1.auth.updateUser({ email: uniqueEmail("aal-email-new") });
+    expect(refused.error).toMatchObject({
+      status: 401,
+      code: "insufficient_aal",
+      message: "AAL2 session is required to update email or password when MFA is enabled.",
+    });
+    await verifyTotp(aal1, user);
+    const allowed = await aal1.auth.updateUser({ email: uniqueEmail("aal-email-new") });
+    expect(allowed.error).toBeNull();
   });
 });
