@@ -9,9 +9,17 @@ import { readBody } from "../http.ts";
 import type { Mailbox } from "./mailbox.ts";
 import { type CaughtMail, goTime, headersOf, summaryOf, viewOf } from "./message.ts";
 
-/** Go's json.Encoder output: the document and a newline. */
+/**
+ * Go's json.Encoder output: the document and a newline, with <, >, & and the JavaScript line
+ * separators written as \u escapes, as Go writes them by default (SetEscapeHTML(true)).
+ */
 function sendGoJson(res: ServerResponse, body: unknown): void {
-  const payload = `${JSON.stringify(body)}\n`;
+  const payload = `${
+    JSON.stringify(body).replace(
+      /[<>&\u2028\u2029]/g,
+      (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    )
+  }\n`;
   res.writeHead(200, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(payload),
