@@ -60,3 +60,20 @@ export async function signUpWithRole(label: string, role: string): Promise<TestU
   if (signedIn.error) throw signedIn.error;
   return { ...user, accessToken: signedIn.data.session.access_token };
 }
+
+/**
+ * Follows a mailed link as a browser's first hop does (Auth answers /verify with a 303) and
+ * returns where it sends the browser: the URL, its query and its fragment's parameters.
+ */
+export async function followLink(
+  link: string,
+): Promise<{ status: number; location: URL; fragment: URLSearchParams }> {
+  const response = await fetch(link, { redirect: "manual" });
+  await response.arrayBuffer();
+  const location = new URL(response.headers.get("location") ?? "about:blank");
+  return {
+    status: response.status,
+    location,
+    fragment: new URLSearchParams(location.hash.slice(1)),
+  };
+}
