@@ -292,7 +292,7 @@ describe("the mail catcher speaks Mailpit's API", () => {
       "Checksums",
     ]);
     const digest = (algorithm: string) => createHash(algorithm).update('{"ok":true}').digest("hex");
-    expect((attachment as unknown as { Checksums: object }).Checksums).toEqual({
+    expect(attachment.Checksums).toEqual({
       MD5: digest("md5"),
       SHA1: digest("sha1"),
       SHA256: digest("sha256"),

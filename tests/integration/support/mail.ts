@@ -24,6 +24,8 @@ export interface MailSummary {
   ReplyTo: MailAddress[] | null;
   Subject: string;
   Created: string;
+  /** The SMTP AUTH user name the sender gave, "" without one. */
+  Username: string;
   Tags: string[];
   Size: number;
   Attachments: number;
@@ -36,6 +38,7 @@ export interface MailAttachment {
   ContentType: string;
   ContentID: string;
   Size: number;
+  Checksums: { MD5: string; SHA1: string; SHA256: string };
 }
 
 /** One message as Mailpit's GET /api/v1/message/{ID} answers (Message). */
@@ -49,8 +52,10 @@ export interface MailMessage {
   ReplyTo: MailAddress[];
   ReturnPath: string;
   Subject: string;
+  ListUnsubscribe: { Header: string; Links: string[]; Errors: string; HeaderPost: string };
   Date: string;
   Tags: string[];
+  Username: string;
   Text: string;
   HTML: string;
   Size: number;
@@ -64,6 +69,7 @@ export interface MailList {
   unread: number;
   count: number;
   messages_count: number;
+  messages_unread: number;
   start: number;
   tags: string[];
   messages: MailSummary[];
