@@ -253,7 +253,11 @@ export function createAuthCore(options: AuthOptions) {
       email: user.email ?? "",
       email_confirmed_at: user.email_confirmed_at,
       phone: user.phone ?? "",
+      // GoTrue's `phone_confirmed_at,omitempty`.
+      ...(user.phone_confirmed_at ? { phone_confirmed_at: user.phone_confirmed_at } : {}),
       confirmed_at: user.confirmed_at,
+      // GoTrue's omitempty times of the mail flows, and the address an e-mail change awaits.
+      ...mailFlowFields(user as UserRow & Record<string, unknown>),
       last_sign_in_at: user.last_sign_in_at,
       banned_until: user.banned_until,
       app_metadata: user.raw_app_meta_data ?? {},
@@ -476,9 +480,16 @@ export function createAuthCore(options: AuthOptions) {
     }
   }
 
+  // A request's body is read once: a route that looks at it before handing the request on
+  // (POST /signup without an e-mail or phone is an anonymous sign-in) leaves it for the next.
+  const bodies = new WeakMap<IncomingMessage, Record<string, unknown>>();
+
   async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const read = bodies.get(req);
+    if (read) return read;
     const body = await readJson(req);
     if (!body) throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
+    bodies.set(req, body);
     return body;
   }
 
@@ -503,6 +514,24 @@ export function createAuthCore(options: AuthOptions) {
     requireServiceRole,
     jsonBody,
   };
+}
+
+/** What GoTrue's user JSON adds while a mail flow is under way (each `omitempty`). */
+function mailFlowFields(user: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (
+    const column of [
+      "invited_at",
+      "confirmation_sent_at",
+      "recovery_sent_at",
+      "email_change_sent_at",
+      "reauthentication_sent_at",
+    ]
+  ) {
+    if (user[column]) fields[column] = user[column];
+  }
+  if (user.email_change) fields.new_email = user.email_change;
+  return fields;
 }
 
 /** Supabase Auth's ban_duration: a Go duration such as "24h" or "90m", or "none" to lift the ban. */

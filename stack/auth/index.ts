@@ -7,7 +7,9 @@
 
 import { sendJson, type SubHandler } from "../http.ts";
 import { adminRoutes } from "./admin.ts";
+import { anonymousSignUpRoute } from "./anonymous.ts";
 import { AuthError, type AuthOptions, createAuthCore } from "./core.ts";
+import { externalRoutes } from "./external.ts";
 import { createAuthEmails } from "./emails.ts";
 import { createAuthMailer } from "./mail.ts";
 import { otpRoutes } from "./otp.ts";
@@ -31,6 +33,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     ...userRoutes(core, emails),
     ...adminRoutes(core),
     ...mfaRoutes(core),
+    ...externalRoutes(core),
     {
       method: "GET",
       path: "/health",
@@ -40,6 +43,8 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
       },
     },
   ];
+  // POST /signup without an e-mail or phone is an anonymous sign-in; the rest go on.
+  routes.unshift(anonymousSignUpRoute(core, () => routes));
 
   return async (req, res, path) => {
     const url = new URL(path, "http://auth.local");
