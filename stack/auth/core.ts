@@ -253,8 +253,6 @@ export function createAuthCore(options: AuthOptions) {
       email: user.email ?? "",
       email_confirmed_at: user.email_confirmed_at,
       phone: user.phone ?? "",
-      // GoTrue's `phone_confirmed_at,omitempty`.
-      ...(user.phone_confirmed_at ? { phone_confirmed_at: user.phone_confirmed_at } : {}),
       confirmed_at: user.confirmed_at,
       // GoTrue's omitempty times of the mail flows, and the address an e-mail change awaits.
       ...mailFlowFields(user as UserRow & Record<string, unknown>),
@@ -480,16 +478,9 @@ export function createAuthCore(options: AuthOptions) {
     }
   }
 
-  // A request's body is read once: a route that looks at it before handing the request on
-  // (POST /signup without an e-mail or phone is an anonymous sign-in) leaves it for the next.
-  const bodies = new WeakMap<IncomingMessage, Record<string, unknown>>();
-
   async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-    const read = bodies.get(req);
-    if (read) return read;
     const body = await readJson(req);
     if (!body) throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
-    bodies.set(req, body);
     return body;
   }
 
