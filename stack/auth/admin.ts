@@ -1,4 +1,6 @@
-// The admin API (service role): create, list, get, update and delete users.
+// The admin API (service role): create, list, get, update and delete users; generate_link
+// (the one-time links Auth's mails carry, answered instead of mailed) and POST /invite (which
+// mails one).
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -13,7 +15,10 @@ import {
   isUuid,
   type UserRow,
 } from "./core.ts";
+import type { AuthEmails } from "./emails.ts";
+import { actionLink, type AuthMailer } from "./mail.ts";
 import type { Route } from "./router.ts";
+import { findTokenUser, generateOtp, issueOneTimeToken, tokenHash } from "./tokens.ts";
 
 /** GoTrue's validatePhone: "+", spaces dropped, then E.164 digits, or 400. */
 function validatePhone(phone: string): string {
@@ -80,9 +85,11 @@ function paginationLink(url: URL, page: number, perPage: number, total: number):
   return header + `${withPage(totalPages)}; rel="last"`;
 }
 
-export function adminRoutes(core: AuthCore): Route[] {
+export function adminRoutes(core: AuthCore, emails: AuthEmails, mailer: AuthMailer): Route[] {
   const {
+    options,
     withAuthAdmin,
+    findUserByEmail,
     findUserById,
     validateEmail,
     validatePassword,
@@ -328,6 +335,205 @@ export function adminRoutes(core: AuthCore): Route[] {
     );
   }
 
+  const DUPLICATE_EMAIL = "A user with this email address has already been registered";
+
+  /** Where a link sends the browser: GetReferrer, replaced by the body's redirect_to when allowed. */
+  function linkRedirect(req: IncomingMessage, url: URL, requested: unknown): string {
+    const fallback = emails.redirectTo(req, url);
+    return typeof requested === "string" && emails.allowed(requested) ? requested : fallback;
+  }
+
+  /**
+   * POST /admin/generate_link as GoTrue's adminGenerateLink: a one-time token of the type's
+   * kind (recovery_token for magiclink and recovery, confirmation_token for signup and invite,
+   * email_change_token_current/new), the user created first where the type does that (signup,
+   * invite; magiclink for an unknown address becomes a signup with a random password), and
+   * the answer the mail would have carried: the user's fields with action_link, email_otp,
+   * hashed_token (of the e-mail and the OTP), verification_type and redirect_to. Nothing is
+   * mailed.
+   */
+  async function generateLink(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    await requireServiceRole(req);
+    const body = await jsonBody(req);
+    const email = validateEmail(body.email);
+    const redirectTo = linkRedirect(req, url, body.redirect_to);
+    let type = typeof body.type === "string" ? body.type : "";
+    const data = metadata(body.data, "data");
+    const settings = emails.settings;
+    const answer = await withAuthAdmin(async (db) => {
+      const existing = await findUserByEmail(db, email);
+      let password = typeof body.password === "string" ? body.password : "";
+      if (!existing) {
+        if (type === "magiclink") {
+          type = "signup";
+          password = `${randomBytes(40).toString("base64url")}aA1`;
+        } else if (["recovery", "email_change_current", "email_change_new"].includes(type)) {
+          throw new AuthError(404, "user_not_found", "User with this email not found");
+        }
+      }
+      const otp = generateOtp(settings.otpLength);
+      const hashedToken = tokenHash(email, otp);
+      let user = existing;
+      let linkToken: string;
+      switch (type) {
+        case "magiclink":
+        case "recovery": {
+          ({ tokenHash: linkToken } = await issueWithOtp(
+            db,
+            user!.id,
+            "recovery_token",
+            email,
+            otp,
+          ));
+          break;
+        }
+        case "invite":
+        case "signup": {
+          if (user?.email_confirmed_at) {
+            throw new AuthError(422, "email_exists", DUPLICATE_EMAIL);
+          }
+          if (!user) {
+            user = await createUser(db, {
+              email,
+              password: type === "signup" ? validatePassword(password) : null,
+              userMetadata: data,
+              appMetadata: {},
+              confirmed: false,
+            });
+          } else if (type === "signup" && body.data !== undefined) {
+            await db.query(
+              "update auth.users set raw_user_meta_data = $2 where id = $1",
+              [user.id, mergeMetadata(user.raw_user_meta_data, data)],
+            );
+          }
+          ({ tokenHash: linkToken } = await issueWithOtp(
+            db,
+            user.id,
+            "confirmation_token",
+            email,
+            otp,
+          ));
+          if (type === "invite") {
+            await db.query("update auth.users set invited_at = now() where id = $1", [user.id]);
+          }
+          break;
+        }
+        case "email_change_current":
+        case "email_change_new": {
+          if (!settings.doubleConfirmChanges && type === "email_change_current") {
+            throw new AuthError(
+              400,
+              "validation_failed",
+              "Enable secure email change to generate link for current email",
+            );
+          }
+          const newEmail = validateEmail(body.new_email);
+          const taken = await findUserByEmail(db, newEmail);
+          if (taken && taken.id !== user!.id) {
+            throw new AuthError(422, "email_exists", DUPLICATE_EMAIL);
+          }
+          await db.query(
+            `update auth.users set email_change = $2, email_change_sent_at = now(),
+                    email_change_confirm_status = 0 where id = $1`,
+            [user!.id, newEmail],
+          );
+          ({ tokenHash: linkToken } = type === "email_change_current"
+            ? await issueWithOtp(db, user!.id, "email_change_token_current", email, otp)
+            : await issueWithOtp(db, user!.id, "email_change_token_new", newEmail, otp));
+          break;
+        }
+        default:
+          throw new AuthError(
+            400,
+            "validation_failed",
+            `Invalid email action link type requested: ${type}`,
+          );
+      }
+      const fresh = (await findUserById(db, user!.id))!;
+      return {
+        ...(await userJson(db, fresh)),
+        action_link: actionLink(options.issuer, {
+          tokenHash: linkToken,
+          type: type.startsWith("email_change") ? "email_change" : type,
+          redirectTo,
+        }),
+        email_otp: otp,
+        hashed_token: hashedToken,
+        verification_type: type,
+        redirect_to: redirectTo,
+      };
+    });
+    sendJson(res, 200, answer);
+  }
+
+  /** issueOneTimeToken with the OTP generate_link already drew (the answer carries it). */
+  async function issueWithOtp(
+    db: Db,
+    userId: string,
+    type:
+      | "recovery_token"
+      | "confirmation_token"
+      | "email_change_token_current"
+      | "email_change_token_new",
+    relatesTo: string,
+    otp: string,
+  ): Promise<{ tokenHash: string }> {
+    const issued = await issueOneTimeToken(db, { id: userId }, type, relatesTo, {
+      otpLength: emails.settings.otpLength,
+      otp,
+    });
+    return { tokenHash: issued.tokenHash };
+  }
+
+  /**
+   * POST /invite as GoTrue's Invite: a new user without a password (or an unconfirmed one
+   * invited again; a confirmed address is 422 email_exists), a confirmation token, and the
+   * invite mail with its link (type invite, redirect_to as the request asks, if allowed);
+   * the answer is the user.
+   */
+  async function invite(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    await requireServiceRole(req);
+    const body = await jsonBody(req);
+    const email = validateEmail(body.email);
+    const data = metadata(body.data, "data");
+    const redirectTo = emails.redirectTo(req, url);
+    const answer = await withAuthAdmin(async (db) => {
+      let user = await findUserByEmail(db, email);
+      if (user?.email_confirmed_at) throw new AuthError(422, "email_exists", DUPLICATE_EMAIL);
+      user ??= await createUser(db, {
+        email,
+        password: null,
+        userMetadata: data,
+        appMetadata: {},
+        confirmed: false,
+      });
+      const { otp, tokenHash: hash } = await issueOneTimeToken(
+        db,
+        user,
+        "confirmation_token",
+        email,
+        { otpLength: emails.settings.otpLength },
+      );
+      await db.query("update auth.users set invited_at = now() where id = $1", [user.id]);
+      const fresh = (await findTokenUser(db, user.id))!;
+      await mailer.sendAuthMail("invite", email, {
+        SiteURL: emails.settings.siteUrl,
+        ConfirmationURL: actionLink(options.issuer, {
+          tokenHash: hash,
+          type: "invite",
+          redirectTo,
+        }),
+        Email: email,
+        Token: otp,
+        TokenHash: hash,
+        Data: fresh.raw_user_meta_data ?? {},
+        RedirectTo: redirectTo,
+      });
+      return await userJson(db, fresh);
+    });
+    sendJson(res, 200, answer);
+  }
+
   async function adminDeleteUser(
     req: IncomingMessage,
     res: ServerResponse,
@@ -346,6 +552,12 @@ export function adminRoutes(core: AuthCore): Route[] {
   }
 
   return [
+    {
+      method: "POST",
+      path: "/admin/generate_link",
+      handle: ({ req, res, url }) => generateLink(req, res, url),
+    },
+    { method: "POST", path: "/invite", handle: ({ req, res, url }) => invite(req, res, url) },
     { method: "POST", path: "/admin/users", handle: ({ req, res }) => adminCreateUser(req, res) },
     {
       method: "GET",

@@ -182,7 +182,8 @@ export function createAuthCore(options: AuthOptions) {
     db: Db,
     input: {
       email: string;
-      password: string;
+      /** null for a user without a password yet (an invite). */
+      password: string | null;
       userMetadata: Record<string, unknown>;
       appMetadata: Record<string, unknown>;
       confirmed: boolean;
@@ -212,7 +213,7 @@ export function createAuthCore(options: AuthOptions) {
         },
       });
     }
-    const hash = await bcrypt.hash(input.password, BCRYPT_COST);
+    const hash = input.password === null ? "" : await bcrypt.hash(input.password, BCRYPT_COST);
     const { rows } = await db.query<UserRow>(
       `insert into auth.users (
          instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
@@ -253,6 +254,8 @@ export function createAuthCore(options: AuthOptions) {
       email: user.email ?? "",
       email_confirmed_at: user.email_confirmed_at,
       phone: user.phone ?? "",
+      // GoTrue's `phone_confirmed_at,omitempty`.
+      ...(user.phone_confirmed_at ? { phone_confirmed_at: user.phone_confirmed_at } : {}),
       confirmed_at: user.confirmed_at,
       // GoTrue's omitempty times of the mail flows, and the address an e-mail change awaits.
       ...mailFlowFields(user as UserRow & Record<string, unknown>),
@@ -478,9 +481,16 @@ export function createAuthCore(options: AuthOptions) {
     }
   }
 
+  // A request's body is read once: a route that looks at it before handing the request on
+  // (POST /signup without an e-mail or phone is an anonymous sign-in) leaves it for the next.
+  const bodies = new WeakMap<IncomingMessage, Record<string, unknown>>();
+
   async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const read = bodies.get(req);
+    if (read) return read;
     const body = await readJson(req);
     if (!body) throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
+    bodies.set(req, body);
     return body;
   }
 

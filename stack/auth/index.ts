@@ -31,7 +31,7 @@ export function createAuthHandler(options: AuthOptions): SubHandler {
     ...verifyRoutes(core, emails),
     ...otpRoutes(core, emails, password.signUpFlow),
     ...userRoutes(core, emails),
-    ...adminRoutes(core),
+    ...adminRoutes(core, emails, mailer),
     ...mfaRoutes(core),
     ...externalRoutes(core),
     {

@@ -118,9 +118,10 @@ export async function issueOneTimeToken(
   user: { id: string },
   type: OneTimeTokenType,
   relatesTo: string,
-  options: { otpLength: number; flow?: FlowType },
+  options: { otpLength: number; flow?: FlowType; otp?: string },
 ): Promise<{ otp: string; tokenHash: string }> {
-  const otp = generateOtp(options.otpLength);
+  // generate_link draws the OTP first: its answer's hashed_token is of the e-mail and that OTP.
+  const otp = options.otp ?? generateOtp(options.otpLength);
   const hash = withFlowPrefix(tokenHash(relatesTo, otp), options.flow ?? "implicit");
   const columns = USER_COLUMNS[type];
   await db.query(
