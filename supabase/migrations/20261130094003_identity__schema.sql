@@ -761,6 +761,18 @@ begin
   if not exists (select 1 from auth.users u where u.id = admin_edit_user.user_id) then
     raise exception 'user % not found', user_id using errcode = 'PT404';
   end if;
+  -- Checked here, before the function asks Auth to change them, so a taken address is a 409
+  -- with nothing changed rather than a failure after the profile was written.
+  if changes ? 'email' and exists (
+       select 1 from auth.users u
+        where lower(u.email) = lower(changes ->> 'email') and u.id <> admin_edit_user.user_id) then
+    raise exception 'this e-mail address is already registered by another user' using errcode = '23505';
+  end if;
+  if changes ? 'phone' and changes ->> 'phone' is not null and exists (
+       select 1 from auth.users u
+        where u.phone = ltrim(changes ->> 'phone', '+') and u.id <> admin_edit_user.user_id) then
+    raise exception 'this phone number is already registered by another user' using errcode = '23505';
+  end if;
 
   update public.profiles p set
     display_name = case when changes ? 'display_name' then coalesce(changes ->> 'display_name', '') else p.display_name end,
@@ -791,7 +803,7 @@ begin
 end
 $$;
 comment on function ops.admin_edit_user(uuid, uuid, jsonb) is
-  '003 PUT /users/{id}: a users.manage holder (acting_user) edits a user''s display_name, username, bio, first_name, last_name, phone; email is only recorded (Auth changes it). Refusals: 42501 without the permission, 22023 for an unknown field or a value the columns refuse, PT404 for an unknown user. Audited (admin_edit_user, the fields changed). Service role only.';
+  '003 PUT /users/{id}: a users.manage holder (acting_user) edits a user''s display_name, username, bio, first_name, last_name, phone; email is only recorded (Auth changes it). Refusals: 42501 without the permission, 22023 for an unknown field, 23514 for a value the columns refuse, PT404 for an unknown user, 23505 for an e-mail or phone another user has. Audited (admin_edit_user, the fields changed). Service role only.';
 revoke execute on function ops.admin_edit_user(uuid, uuid, jsonb) from public;
 grant execute on function ops.admin_edit_user(uuid, uuid, jsonb) to service_role;
 

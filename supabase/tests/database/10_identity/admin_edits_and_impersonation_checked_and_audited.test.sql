@@ -3,7 +3,7 @@
 -- admin holds by default), refusals are precise, and each action lands in the audit log with
 -- the member as actor. Only the service role (the edge functions) calls them.
 begin;
-select plan(25);
+select plan(27);
 
 select tests.create_user('ad-admin@example.com');
 select tests.create_user('ad-admin2@example.com');
@@ -72,6 +72,19 @@ select throws_ok(
   format($$ select ops.admin_edit_user(%L, %L, '{"phone": "555"}') $$, tests.get_user_id('ad-admin@example.com'), tests.get_user_id('ad-target@example.com')),
   '23514', 'new row for relation "private_profiles" violates check constraint "private_profiles_phone_e164"',
   'a phone number that is not E.164 is refused by the column''s rule'
+);
+select throws_ok(
+  format($$ select ops.admin_edit_user(%L, %L, '{"email": "AD-OTHER@example.com"}') $$, tests.get_user_id('ad-admin@example.com'), tests.get_user_id('ad-target@example.com')),
+  '23505', 'this e-mail address is already registered by another user',
+  'an e-mail another user has is refused, whatever its case'
+);
+select tests.clear_authentication();
+update auth.users set phone = '14155550999' where id = tests.get_user_id('ad-other@example.com');
+select tests.act_as('service_role');
+select throws_ok(
+  format($$ select ops.admin_edit_user(%L, %L, '{"phone": "+14155550999"}') $$, tests.get_user_id('ad-admin@example.com'), tests.get_user_id('ad-target@example.com')),
+  '23505', 'this phone number is already registered by another user',
+  'a phone another user signs in with is refused'
 );
 select is((select count(*)::int from public.audit_log where action = 'admin_edit_user'), 2,
   'refused edits leave no audit entry');
