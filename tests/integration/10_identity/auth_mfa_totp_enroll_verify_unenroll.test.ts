@@ -247,6 +247,21 @@ describe("TOTP factors", () => {
     });
   });
 
+  it("refuses more factors than [auth.mfa] max_enrolled_factors (10)", async () => {
+    const c = await signInAal1((await signUp("mfa-max")).email);
+    for (let i = 0; i < 10; i++) {
+      const { error } = await c.auth.mfa.enroll({ factorType: "totp", friendlyName: `app ${i}` });
+      expect(error).toBeNull();
+    }
+    const eleventh = await c.auth.mfa.enroll({ factorType: "totp", friendlyName: "app 10" });
+    expect(eleventh.error).toMatchObject({
+      status: 422,
+      code: "too_many_enrolled_mfa_factors",
+      message: "Maximum number of verified factors reached, unenroll to continue",
+    });
+    expect((await c.auth.mfa.listFactors()).data!.all).toHaveLength(10);
+  });
+
   it("limits challenges per client address as GoTrue does (a burst of 30, then 15 a minute)", async () => {
     const user = await signUp("mfa-rate");
     // A client address of its own (sb-forwarded-for, as behind Supabase's proxy), so this
