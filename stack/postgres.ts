@@ -56,7 +56,11 @@ export function postgresProcess(config: StackConfig): ChildSpec {
     unix_socket_directories: "",
     shared_preload_libraries: "pg_cron",
     "cron.database_name": "postgres",
+    // Logical decoding (wal2json) for the Realtime stand-in's Postgres Changes: one temporary
+    // slot per running stack, with room for more.
     wal_level: "logical",
+    max_replication_slots: "10",
+    max_wal_senders: "10",
     max_connections: "200",
     log_min_messages: "warning",
     // The test and bench profiles' data is thrown away after each run: trade durability for speed.

@@ -12,6 +12,7 @@ export const APT_PACKAGES = [
   "postgresql-15-pgtap",
   "postgresql-15-cron",
   "postgresql-15-plpgsql-check",
+  "postgresql-15-wal2json",
   "libtap-parser-sourcehandler-pgtap-perl",
 ];
 
@@ -37,6 +38,11 @@ const requirements: Requirement[] = [
   {
     what: "plpgsql_check extension",
     present: () => existsSync("/usr/share/postgresql/15/extension/plpgsql_check.control"),
+  },
+  {
+    // The Realtime stand-in's Postgres Changes read the WAL through it, as Supabase Realtime does.
+    what: "wal2json output plugin",
+    present: () => existsSync("/usr/lib/postgresql/15/lib/wal2json.so"),
   },
   { what: "pg_prove", present: () => onPath("pg_prove") },
 ];
