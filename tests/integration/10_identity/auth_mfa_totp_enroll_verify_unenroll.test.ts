@@ -280,4 +280,31 @@ describe("TOTP factors", () => {
       message: "Request rate limit reached",
     });
   });
+
+  it("limits verifications per client address the same way, so codes cannot be guessed quickly", async () => {
+    const user = await signUpWithTotp("mfa-rate-verify");
+    const c = mfaClient({ "sb-forwarded-for": `203.0.113.${Math.floor(Math.random() * 250)}` });
+    await c.auth.signInWithPassword({ email: user.email, password: "Correct-Horse-9" });
+    const challenge = await c.auth.mfa.challenge({ factorId: user.factorId });
+    const wrong = wrongTotpCode(user.secret);
+    for (let i = 0; i < 30; i++) {
+      const attempt = await c.auth.mfa.verify({
+        factorId: user.factorId,
+        challengeId: challenge.data!.id,
+        code: wrong,
+      });
+      expect(attempt.error).toMatchObject({ status: 422, code: "mfa_verification_failed" });
+    }
+    const limited = await c.auth.mfa.verify({
+      factorId: user.factorId,
+      challengeId: challenge.data!.id,
+      code: totpCode(user.secret),
+    });
+    expect(limited.error).toMatchObject({
+      status: 429,
+      code: "over_request_rate_limit",
+      message: "Request rate limit reached",
+    });
+    expect((await tokenClaims(c)).aal).toBe("aal1");
+  });
 });
