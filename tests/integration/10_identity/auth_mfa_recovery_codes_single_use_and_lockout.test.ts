@@ -197,4 +197,22 @@ describe("recovery codes", () => {
       message: "Recovery codes not found",
     });
   });
+
+  it("go with the last other verified factor, never staying a user's only factor", async () => {
+    const user = await signUpWithTotp("codes-last-factor");
+    const { data } = await user.client.auth.mfa.recoveryCodes.generate();
+    expect(data!.total).toBe(10);
+    const removed = await user.client.auth.mfa.unenroll({ factorId: user.factorId });
+    expect(removed.error).toBeNull();
+    expect((await user.client.auth.mfa.listFactors()).data!.all).toEqual([]);
+    expect((await user.client.auth.mfa.recoveryCodes.getStatus()).error).toMatchObject({
+      status: 404,
+      code: "mfa_factor_not_found",
+      message: "Recovery codes not found",
+    });
+    const c = await signInAal1(user.email);
+    expect(await c.auth.mfa.getAuthenticatorAssuranceLevel()).toMatchObject({
+      data: { currentLevel: "aal1", nextLevel: "aal1" },
+    });
+  });
 });
