@@ -131,9 +131,12 @@ export function userRoutes(core: AuthCore, emails: AuthEmails): Route[] {
         ]);
       }
       if (body.data !== undefined && body.data !== null) {
-        // UpdateUserMetaData: keys merged in, a null value removes its key.
+        // UpdateUserMetaData: keys merged in, a null value removes its key (top level only).
         await db.query(
-          `update auth.users set raw_user_meta_data = jsonb_strip_nulls(coalesce(raw_user_meta_data, '{}') || $2::jsonb),
+          `update auth.users set raw_user_meta_data = (
+                    select coalesce(jsonb_object_agg(key, value), '{}')
+                      from jsonb_each(coalesce(raw_user_meta_data, '{}') || $2::jsonb)
+                     where value <> 'null'::jsonb),
                   updated_at = now() where id = $1`,
           [user.id, metadata(body.data, "data")],
         );

@@ -5,9 +5,11 @@
 // else site_url) with the session in the URL fragment, or ?code= for PKCE, and errors in the
 // fragment (and the query, for PKCE) as GoTrue does.
 
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import bcrypt from "bcryptjs";
 import { sendJson } from "../http.ts";
-import { type AuthCore, AuthError, type Db } from "./core.ts";
+import { type AuthCore, AuthError, BCRYPT_COST, type Db } from "./core.ts";
 import type { AuthEmails } from "./emails.ts";
 import { goQueryEscape } from "./mail.ts";
 import { type FlowMethod, issueAuthCode } from "./pkce.ts";
@@ -181,8 +183,14 @@ export function verifyRoutes(core: AuthCore, emails: AuthEmails): Route[] {
     await clearOneTimeTokens(db, user.id);
   }
 
-  /** signupVerify (sign-up and invite). */
+  /** signupVerify (sign-up and invite): an invited user without a password gets a random one to replace. */
   async function signupVerify(db: Db, user: TokenUser): Promise<void> {
+    if (user.invited_at && !user.encrypted_password) {
+      await db.query("update auth.users set encrypted_password = $2 where id = $1", [
+        user.id,
+        await bcrypt.hash(randomBytes(48).toString("base64url"), BCRYPT_COST),
+      ]);
+    }
     await confirm(db, user);
     await db.query(
       `update auth.identities set identity_data = identity_data || '{"email_verified": true}', updated_at = now()

@@ -123,6 +123,24 @@ describe("auth: password change", () => {
   });
 });
 
+describe("auth: user metadata", () => {
+  it("merges data into user_metadata, a null value removing its key", async () => {
+    const user = await signUp("metadata", { display_name: "Meta" });
+    const set = await user.client.auth.updateUser({
+      data: { nickname: "Kit", colors: { coat: "blue", lining: null } },
+    });
+    expect(set.error).toBeNull();
+    expect(set.data.user?.user_metadata).toMatchObject({
+      display_name: "Meta",
+      nickname: "Kit",
+      colors: { coat: "blue", lining: null },
+    });
+    const removed = await user.client.auth.updateUser({ data: { nickname: null } });
+    expect(removed.data.user?.user_metadata).not.toHaveProperty("nickname");
+    expect(removed.data.user?.user_metadata).toMatchObject({ display_name: "Meta" });
+  });
+});
+
 describe("auth: e-mail change confirmed on both addresses", () => {
   it("changes the address only when both the old and the new one confirm", async () => {
     const user = await signUp("change-old");
@@ -130,6 +148,7 @@ describe("auth: e-mail change confirmed on both addresses", () => {
     const asked = await user.client.auth.updateUser({ email: newEmail });
     expect(asked.error).toBeNull();
     expect(asked.data.user?.email).toBe(user.email);
+    expect(asked.data.user?.new_email).toBe(newEmail);
 
     const subject = "Confirm your new e-mail address";
     const toOld = await waitForMail({ to: user.email, subject });
