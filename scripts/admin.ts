@@ -40,6 +40,13 @@ const STRING_FLAGS = [
   "note",
   "table",
   "days",
+  "display-name",
+  "username",
+  "bio",
+  "first-name",
+  "last-name",
+  "phone",
+  "email",
 ];
 
 function usage(): string {
@@ -53,6 +60,8 @@ function usage(): string {
     ...lines,
     "",
     "<user> is a user id or e-mail address. Dates are YYYY-MM-DD (midnight UTC) or ISO timestamps.",
+    "users edit and users impersonate act as the staff account --as names (its e-mail), whose",
+    "permissions (users.manage, users.impersonate) the database checks.",
     "--json prints the result as JSON. --as names the operator the audit log records (default:",
     "ADMIN_ACTOR, else the OS user). Connects with SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY,",
     "or to the local stack started by `npm start` when both are unset.",
@@ -114,7 +123,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const client = connect(loadConnection(), invocation.operator);
-    const result = await invocation.run({ client });
+    const result = await invocation.run({ client, operator: invocation.operator });
     process.stdout.write(
       `${invocation.json ? JSON.stringify(result.data, null, 2) : result.text()}\n`,
     );

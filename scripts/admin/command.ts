@@ -9,6 +9,8 @@ import type { Result } from "./output.ts";
 
 export interface Context {
   client: AdminClient;
+  /** Who runs the command (--as, ADMIN_ACTOR, else the OS user), as the audit log names them. */
+  operator: string;
 }
 
 export type Flags = Record<string, string | boolean | undefined>;

@@ -2,6 +2,8 @@
 // (bad command line, exit 2, usage shown) and a CommandError (the request could not be
 // done, exit 1, one line on stderr).
 
+import { FunctionsHttpError } from "@supabase/supabase-js";
+
 export class UsageError extends Error {}
 
 export class CommandError extends Error {}
@@ -41,4 +43,19 @@ function usefulDetails(details: string | null | undefined): string {
   if (lines.length === 1) return details;
   const cause = lines.find((line) => line.startsWith("Caused by: "));
   return cause ? cause.slice("Caused by: ".length) : "";
+}
+
+/** The function's own words for a refusal ({ error: { message } }), else what failed. */
+export async function reasonOf(error: Error): Promise<string> {
+  if (error instanceof FunctionsHttpError) {
+    const response = error.context as Response;
+    const body = await response.json().catch(() => null);
+    return `${body?.error?.message ?? response.statusText} (HTTP ${response.status})`;
+  }
+  // A request that never got an answer: fetch's "fetch failed" hides the reason in its cause.
+  const failure = (error as Error & { context?: unknown }).context;
+  const cause = failure instanceof Error
+    ? (failure.cause as Error | undefined) ?? failure
+    : undefined;
+  return cause ? `${error.message}: ${cause.message}` : error.message;
 }

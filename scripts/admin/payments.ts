@@ -6,11 +6,10 @@
 // payments_reconciliation_runs. This command asks for a run as "cli" and prints it; the exit
 // code is 1 when there is any difference, so a script can alert.
 
-import { FunctionsHttpError } from "@supabase/supabase-js";
 import { z } from "zod";
 import { type Command, defineCommand, wholeNumber } from "./command.ts";
 import type { AdminClient } from "./connection.ts";
-import { CommandError } from "./errors.ts";
+import { CommandError, reasonOf } from "./errors.ts";
 import { type Column, table } from "./output.ts";
 
 const finding = z.object({
@@ -36,21 +35,6 @@ const columns: Column<Finding>[] = [
   ["CURRENCY", (f) => f.currency],
   ["DIFFERENCES", (f) => f.problems.join("; ")],
 ];
-
-/** The function's own words for a refusal ({ error: { message } }), else what failed. */
-async function reasonOf(error: Error): Promise<string> {
-  if (error instanceof FunctionsHttpError) {
-    const response = error.context as Response;
-    const body = await response.json().catch(() => null);
-    return `${body?.error?.message ?? response.statusText} (HTTP ${response.status})`;
-  }
-  // A request that never got an answer: fetch's "fetch failed" hides the reason in its cause.
-  const failure = (error as Error & { context?: unknown }).context;
-  const cause = failure instanceof Error
-    ? (failure.cause as Error | undefined) ?? failure
-    : undefined;
-  return cause ? `${error.message}: ${cause.message}` : error.message;
-}
 
 async function invokeReconcile(
   client: AdminClient,

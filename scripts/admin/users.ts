@@ -1,4 +1,4 @@
-// users list | show | deactivate | reactivate | ban | unban
+// users list | show | deactivate | reactivate | ban | unban | edit | impersonate
 
 import type { User } from "@supabase/supabase-js";
 import { z } from "zod";
@@ -15,7 +15,7 @@ import {
 import { auditColumns, type AuditEntry } from "./audit.ts";
 import { type Command, defineCommand, limit, roleName, userReference } from "./command.ts";
 import type { AdminClient } from "./connection.ts";
-import { CommandError, unwrap } from "./errors.ts";
+import { CommandError, reasonOf, unwrap } from "./errors.ts";
 import { fields, type Result, sections, table, when } from "./output.ts";
 
 // Auth has no permanent ban: 876000 hours is a hundred years.
@@ -331,4 +331,129 @@ const unban = defineCommand({
   },
 });
 
-export const userCommands: Command[] = [list, show, deactivate, reactivate, ban, unban];
+/**
+ * The staff account the operator (--as) names: edit and impersonate act as that account, so
+ * the database checks its permissions and the audit log names it.
+ */
+async function operatorAccount(client: AdminClient, operator: string): Promise<User> {
+  if (!userReference.safeParse(operator).success) {
+    throw new CommandError(
+      `this command acts as your staff account: name it with --as <your e-mail> (or ADMIN_ACTOR), not ${
+        JSON.stringify(operator)
+      }`,
+    );
+  }
+  return await findAccount(client, operator);
+}
+
+/** Calls a staff edge function with the service-role key, acting for `actor`; its answer. */
+async function invokeAsStaff(
+  client: AdminClient,
+  slug: string,
+  method: "PUT" | "POST",
+  body: Record<string, unknown>,
+  doing: string,
+): Promise<Record<string, unknown>> {
+  const { data, error } = await client.functions.invoke(slug, { method, body });
+  if (error) throw new CommandError(`${doing} (${slug}): ${await reasonOf(error)}`);
+  return data as Record<string, unknown>;
+}
+
+const optionalText = (max: number) => z.string().max(max).optional();
+
+// 003 PUT /users/{id}, through identity-admin-update-user: profile fields in the database,
+// e-mail and phone in Auth, one audit entry naming the operator's account and the fields.
+const edit = defineCommand({
+  name: "users edit",
+  args: ["user"],
+  synopsis:
+    "<user> [--display-name X] [--username X] [--bio X] [--first-name X] [--last-name X] [--phone +E164] [--email X] --as STAFF-EMAIL",
+  summary: "edit a user's profile, names, phone and e-mail as your staff account (users.manage)",
+  input: z.object({
+    user: userReference,
+    "display-name": optionalText(80),
+    username: z.string().regex(/^[a-z0-9_]{3,30}$/, "must be 3-30 characters of a-z, 0-9 and _")
+      .optional(),
+    bio: optionalText(2000),
+    "first-name": optionalText(80),
+    "last-name": optionalText(80),
+    phone: z.string().regex(/^\+[1-9][0-9]{6,14}$/, "must be an E.164 number like +14155550123")
+      .optional(),
+    email: z.email("must be an e-mail address").optional(),
+  }).refine(
+    (input) => Object.entries(input).some(([key, value]) => key !== "user" && value !== undefined),
+    "name at least one field to change",
+  ),
+  async run({ client, operator }, input) {
+    const staff = await operatorAccount(client, operator);
+    const account = await findAccount(client, input.user);
+    const changes = Object.fromEntries(
+      Object.entries({
+        display_name: input["display-name"],
+        username: input.username,
+        bio: input.bio,
+        first_name: input["first-name"],
+        last_name: input["last-name"],
+        phone: input.phone,
+        email: input.email,
+      }).filter(([, value]) => value !== undefined),
+    );
+    const answer = await invokeAsStaff(
+      client,
+      "identity-admin-update-user",
+      "PUT",
+      { acting_user: staff.id, user_id: account.id, ...changes },
+      `editing ${account.email ?? account.id}`,
+    );
+    return {
+      data: answer,
+      text: () =>
+        `${account.email ?? account.id}: ${Object.keys(changes).join(", ")} changed (as ${
+          staff.email ?? staff.id
+        })`,
+    };
+  },
+});
+
+// 004 POST /admin/users/:id/impersonate, through identity-impersonate: recorded with the
+// reason, the user mailed, then the one-time sign-in link printed.
+const impersonate = defineCommand({
+  name: "users impersonate",
+  args: ["user"],
+  synopsis: "<user> --reason TEXT --as STAFF-EMAIL",
+  summary:
+    "a one-time sign-in link for the user, as your staff account (users.impersonate); audited, the user is told",
+  input: z.object({
+    user: userReference,
+    reason: z.string({ error: "is required: say why, it is recorded and told to the user" })
+      .trim().min(1, "is required: say why, it is recorded and told to the user").max(500),
+  }),
+  async run({ client, operator }, { user, reason }) {
+    const staff = await operatorAccount(client, operator);
+    const account = await findAccount(client, user);
+    const answer = await invokeAsStaff(
+      client,
+      "identity-impersonate",
+      "POST",
+      { acting_user: staff.id, user_id: account.id, reason },
+      `impersonating ${account.email ?? account.id}`,
+    );
+    return {
+      data: answer,
+      text: () =>
+        `${account.email ?? account.id} was told by e-mail; audit entry ${answer.audit_id}.\n` +
+        `One-time sign-in link (open it in a private window):\n${answer.action_link}`,
+    };
+  },
+});
+
+export const userCommands: Command[] = [
+  list,
+  show,
+  deactivate,
+  reactivate,
+  ban,
+  unban,
+  edit,
+  impersonate,
+];

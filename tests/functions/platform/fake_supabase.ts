@@ -14,6 +14,8 @@ export interface FakeState {
   rows?: Record<string, unknown[]>;
   /** What POST /rest/v1/rpc/<name> answers, by function name. */
   rpc?: Record<string, { status: number; body: unknown }>;
+  /** What Auth answers other routes with, by "METHOD /auth/v1/…" (admin routes, generate_link). */
+  auth?: Record<string, { status: number; body: unknown }>;
   /** Tables (or RPCs, as rpc/<name>) whose every request PostgREST refuses, with this SQLSTATE. */
   refusals?: Record<string, { status: number; code: string; message: string }>;
 }
@@ -67,6 +69,8 @@ function userJson(state: FakeState) {
 function answer(state: FakeState, req: Request, path: string, body: string): Response {
   const route = `${req.method} ${path}`;
   const authorization = req.headers.get("Authorization");
+  const canned = state.auth?.[route];
+  if (canned) return Response.json(canned.body, { status: canned.status });
   if (route === "GET /auth/v1/user") {
     return authorization === "Bearer user-token"
       ? Response.json(userJson(state))

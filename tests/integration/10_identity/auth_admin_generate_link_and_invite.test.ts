@@ -28,7 +28,7 @@ describe("auth admin: generate_link", () => {
       options: { redirectTo: "http://127.0.0.1:3000/welcome" },
     });
     expect(error).toBeNull();
-    expect(data.user.id).toBe(user.id);
+    expect(data.user!.id).toBe(user.id);
     expect(data.properties).toEqual({
       action_link: expect.stringMatching(
         new RegExp(
@@ -40,14 +40,14 @@ describe("auth admin: generate_link", () => {
       verification_type: "magiclink",
       redirect_to: "http://127.0.0.1:3000/welcome",
     });
-    expect(data.properties.action_link).toContain(`token=${data.properties.hashed_token}&`);
+    expect(data.properties!.action_link).toContain(`token=${data.properties!.hashed_token}&`);
 
-    const { status, location, fragment } = await followLink(data.properties.action_link);
+    const { status, location, fragment } = await followLink(data.properties!.action_link);
     expect(status).toBe(303);
     expect(`${location.origin}${location.pathname}`).toBe("http://127.0.0.1:3000/welcome");
     expect((await userOfFragment(fragment)).id).toBe(user.id);
 
-    const again = await followLink(data.properties.action_link);
+    const again = await followLink(data.properties!.action_link);
     expect(new URLSearchParams(again.location.hash.slice(1)).get("error_code")).toBe(
       "otp_expired",
     );
@@ -62,7 +62,7 @@ describe("auth admin: generate_link", () => {
     const c = client();
     const verified = await c.auth.verifyOtp({
       email: user.email,
-      token: data.properties.email_otp,
+      token: data.properties!.email_otp,
       type: "email",
     });
     expect(verified.error).toBeNull();
@@ -73,22 +73,22 @@ describe("auth admin: generate_link", () => {
     const email = uniqueEmail("link-new");
     const { data, error } = await admin().auth.admin.generateLink({ type: "magiclink", email });
     expect(error).toBeNull();
-    expect(data.properties.verification_type).toBe("signup");
-    expect(data.properties.action_link).toContain("&type=signup&");
-    expect(data.user.email).toBe(email);
-    expect(data.user.email_confirmed_at).toBeFalsy();
-    const { fragment } = await followLink(data.properties.action_link);
+    expect(data.properties!.verification_type).toBe("signup");
+    expect(data.properties!.action_link).toContain("&type=signup&");
+    expect(data.user!.email).toBe(email);
+    expect(data.user!.email_confirmed_at).toBeFalsy();
+    const { fragment } = await followLink(data.properties!.action_link);
     const signedIn = await userOfFragment(fragment);
     expect([signedIn.email, Boolean(signedIn.email_confirmed_at)]).toEqual([email, true]);
     // The site's default redirect when none is asked for.
-    expect(data.properties.redirect_to).toBe(SITE);
+    expect(data.properties!.redirect_to).toBe(SITE);
   });
 
   it("recovery: the link signs the user in so they can set a new password", async () => {
     const user = await signUp("link-recovery");
     const { data } = await admin().auth.admin.generateLink({ type: "recovery", email: user.email });
-    expect(data.properties.verification_type).toBe("recovery");
-    const { fragment } = await followLink(data.properties.action_link);
+    expect(data.properties!.verification_type).toBe("recovery");
+    const { fragment } = await followLink(data.properties!.action_link);
     expect(fragment.get("type")).toBe("recovery");
     expect((await userOfFragment(fragment)).id).toBe(user.id);
   });
@@ -111,8 +111,8 @@ describe("auth admin: generate_link", () => {
       options: { data: { display_name: "Linda" } },
     });
     expect(signup.error).toBeNull();
-    expect(signup.data.user.user_metadata).toMatchObject({ display_name: "Linda" });
-    await followLink(signup.data.properties.action_link);
+    expect(signup.data.user!.user_metadata).toMatchObject({ display_name: "Linda" });
+    await followLink(signup.data.properties!.action_link);
     expect((await client().auth.signInWithPassword({ email, password: PASSWORD })).error)
       .toBeNull();
 
@@ -126,8 +126,8 @@ describe("auth admin: generate_link", () => {
     const invited = uniqueEmail("link-invite");
     const invite = await admin().auth.admin.generateLink({ type: "invite", email: invited });
     expect(invite.error).toBeNull();
-    expect(invite.data.properties.action_link).toContain("&type=invite&");
-    const { fragment } = await followLink(invite.data.properties.action_link);
+    expect(invite.data.properties!.action_link).toContain("&type=invite&");
+    const { fragment } = await followLink(invite.data.properties!.action_link);
     expect(fragment.get("type")).toBe("invite");
     expect((await userOfFragment(fragment)).email).toBe(invited);
   });
@@ -143,10 +143,10 @@ describe("auth admin: generate_link", () => {
         newEmail,
       });
       expect(error).toBeNull();
-      expect(data.properties.verification_type).toBe(type);
-      expect(data.properties.action_link).toContain("&type=email_change&");
-      expect(data.user.new_email).toBe(newEmail);
-      links.push(data.properties.action_link);
+      expect(data.properties!.verification_type).toBe(type);
+      expect(data.properties!.action_link).toContain("&type=email_change&");
+      expect(data.user!.new_email).toBe(newEmail);
+      links.push(data.properties!.action_link);
     }
     // [auth.email] double_confirm_changes: the first link alone changes nothing yet.
     await followLink(links[0]);

@@ -1,0 +1,66 @@
+// Mail the functions send themselves (not Auth's): over SMTP to SMTP_HOST:SMTP_PORT from
+// SMTP_SENDER, with SMTP_USER and SMTP_PASS when the server wants them. The local stack points
+// these at its mail catcher; hosted projects set them as secrets (functions/.env.example).
+// Variables are validated when a mailer is made, like env(): a missing one fails loudly.
+// @ts-types="npm:@types/nodemailer@8.0.2"
+import nodemailer from "npm:nodemailer@10.6.1";
+import { z } from "npm:zod@4.6.7";
+
+const smtpEnvSchema = z.object({
+  SMTP_HOST: z.string({ error: "missing" }).min(1, { error: "empty" }),
+  SMTP_PORT: z.coerce.number({ error: "not a port number" }).int().min(1).max(65535),
+  SMTP_SENDER: z.email({ error: "not an e-mail address" }),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+});
+
+export type SmtpEnv = z.infer<typeof smtpEnvSchema>;
+
+export function parseSmtpEnv(variables: Record<string, string | undefined>): SmtpEnv {
+  const result = smtpEnvSchema.safeParse(variables);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) =>
+    `${String(issue.path[0])} (${issue.message})`
+  );
+  throw new Error(`Missing or invalid environment variables: ${problems.join(", ")}`);
+}
+
+/** The SMTP settings from the environment, validated. */
+export function smtpEnv(): SmtpEnv {
+  return parseSmtpEnv(
+    Object.fromEntries(
+      ["SMTP_HOST", "SMTP_PORT", "SMTP_SENDER", "SMTP_USER", "SMTP_PASS"].map((
+        name,
+      ) => [name, Deno.env.get(name) || undefined]),
+    ),
+  );
+}
+
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+}
+
+/** What the functions need of a mailer; unit tests pass one that records what it is given. */
+export interface Mailer {
+  send(message: MailMessage): Promise<void>;
+}
+
+/** A mailer sending through the environment's SMTP server. */
+export function smtpMailer(): Mailer {
+  const settings = smtpEnv();
+  const transport = nodemailer.createTransport({
+    host: settings.SMTP_HOST,
+    port: settings.SMTP_PORT,
+    secure: settings.SMTP_PORT === 465,
+    auth: settings.SMTP_USER
+      ? { user: settings.SMTP_USER, pass: settings.SMTP_PASS ?? "" }
+      : undefined,
+  });
+  return {
+    async send({ to, subject, text }) {
+      await transport.sendMail({ from: settings.SMTP_SENDER, to, subject, text });
+    },
+  };
+}
