@@ -169,6 +169,19 @@ Deno.test("erasure refused with PT404 is 404 not_found, and nothing is deleted",
   });
 });
 
+Deno.test("an account with deals still open is refused with 409 conflict naming them, and nothing is deleted", async () => {
+  const message =
+    `account ${uid} has 2 open orders (8f1e2d3c-4b5a-4c6d-9e8f-7a6b5c4d3e2f, 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d) and 150.00 EUR held in escrow: finish or cancel them first`;
+  const refusals = { "rpc/erase_account": { status: 409, code: "PT409", message } };
+  await withFakeSupabase({ ...fakeState(), refusals }, async (fake) => {
+    const res = await handler(post({ password, confirm: "DELETE" }));
+    const error = await errorOf(res, 409);
+    deepStrictEqual(error, { code: "conflict", message });
+    deepStrictEqual(writes(fake), []);
+    strictEqual(fake.state.objects.avatars.length, 3);
+  });
+});
+
 Deno.test("erasure failing with an unmapped error is a 500, and the user stays", async () => {
   const refusals = {
     "rpc/erase_account": { status: 500, code: "XX000", message: "internal error" },

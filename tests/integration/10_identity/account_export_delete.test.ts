@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PASSWORD, signUp, type TestUser } from "../support/auth.ts";
 import { admin, callFunction, client } from "../support/clients.ts";
+import { orderAwaitingPayment } from "../support/marketplace.ts";
 import { TINY_PNG as PNG } from "../support/storage.ts";
 
 async function addAddress(user: TestUser, fullName: string): Promise<void> {
@@ -203,5 +204,43 @@ describe("account deletion of an admin", () => {
     expect(status).toBe(200);
     const roles = await admin().from("user_roles").select("user_id").eq("user_id", first.id);
     expect(roles.data).toEqual([]);
+  });
+});
+
+describe("account deletion with deals still open", () => {
+  it("refuses either party of an order in progress, naming the order, until it is cancelled", async () => {
+    const [designer, tailor] = await Promise.all([
+      signUp("delete-open-buyer"),
+      signUp("delete-open-seller"),
+    ]);
+    const orderId = await orderAwaitingPayment(designer, tailor, 15_000);
+    for (const party of [designer, tailor]) {
+      const { status, body } = await callFunction(party.client, "account-delete", {
+        password: PASSWORD,
+        confirm: "DELETE",
+      });
+      expect([status, body]).toEqual([409, {
+        error: {
+          code: "conflict",
+          message: `account ${party.id} has 1 open order (${orderId}): finish or cancel them first`,
+        },
+      }]);
+      // Nothing happened: the account signs in, its profile is there.
+      expect(await canSignIn(party.email)).toBe(true);
+      const profile = await admin().from("profiles").select("id").eq("id", party.id);
+      expect(profile.data).toEqual([{ id: party.id }]);
+    }
+
+    const { error } = await designer.client.rpc("cancel_order", {
+      order_id: orderId,
+      reason: "Changed my mind",
+    });
+    expect(error).toBeNull();
+    const { status } = await callFunction(designer.client, "account-delete", {
+      password: PASSWORD,
+      confirm: "DELETE",
+    });
+    expect(status).toBe(200);
+    expect(await canSignIn(designer.email)).toBe(false);
   });
 });

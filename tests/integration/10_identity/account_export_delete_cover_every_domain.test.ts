@@ -136,6 +136,26 @@ describe("account export and deletion across every domain", () => {
     expect((await fetch(file.signed_url)).status).toBe(200);
   });
 
+  it("refuses to delete either party while the completed order's money is still in escrow", async () => {
+    for (const party of [tailor, designer]) {
+      const { status, body } = await callFunction(party.client, "account-delete", {
+        password: PASSWORD,
+        confirm: "DELETE",
+      });
+      expect([status, body]).toEqual([409, {
+        error: {
+          code: "conflict",
+          message: `account ${party.id} has 400.00 EUR held in escrow: finish or cancel them first`,
+        },
+      }]);
+    }
+    // The buyer releases it to the seller; then nothing holds either account.
+    const released = await callFunction(designer.client, "payments-release", {
+      order_id: orderId,
+    });
+    expect(released.status, JSON.stringify(released.body)).toBe(200);
+  });
+
   it("deletes the tailor and leaves no object in any of their folders, while the order and its delivery stay for the buyer", async () => {
     expect(await objectsInTheirFolders(tailor.id)).not.toEqual([]);
     const { status, body } = await callFunction(tailor.client, "account-delete", {
