@@ -47,7 +47,8 @@ export function otpRoutes(core: AuthCore, emails: AuthEmails, signUp: SignUpFlow
       // GoTrue signs the address up with a random password, through the sign-up flow.
       await signUp(req, url, {
         email,
-        password: randomBytes(24).toString("base64url") + "aA1",
+        // Like crypto.GeneratePassword: random, with every character class a policy may require.
+        password: randomBytes(24).toString("base64url") + "aA1-",
         data: body.data,
         code_challenge: body.code_challenge,
         code_challenge_method: body.code_challenge_method,
