@@ -135,7 +135,11 @@ export async function waitForMail(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { messages } = await searchMail(query);
-    const found = messages.find((m) => !since || Date.parse(m.Created) >= since.getTime());
+    // Mailpit's to: matches a substring; keep the mails addressed to exactly this address.
+    const found = messages.find((m) =>
+      (m.To ?? []).some((a) => a.Address.toLowerCase() === to.toLowerCase()) &&
+      (!since || Date.parse(m.Created) >= since.getTime())
+    );
     if (found) return messageOf(found.ID);
     if (Date.now() > deadline) {
       throw new Error(
