@@ -1,7 +1,8 @@
 // The local API gateway: one URL laid out like a Supabase project's, doing what Kong does
-// there. /rest/v1 goes to PostgREST, /functions/v1 to the Deno functions router, /auth/v1
-// and /storage/v1 to the in-process stand-ins. Like Kong, it requires a project API key on
-// rest and auth, and sends the key as the bearer token when a request has none.
+// there. /rest/v1 goes to PostgREST, /functions/v1 to the Deno functions router, /auth/v1,
+// /storage/v1 and /realtime/v1 (its WebSocket and REST API) to the in-process stand-ins.
+// Like Kong, it requires a project API key on rest and auth, and sends the key as the bearer
+// token when a request has none.
 //
 // It is a thin proxy: everything that can be decided once is decided in createGateway, a
 // request is routed by slicing its URL, and PostgREST and the functions are reached through
@@ -11,6 +12,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { sendJson, type SubHandler } from "./http.ts";
+import type { RealtimeStandIn } from "./realtime/server.ts";
 import { type AnswerRewrite, requestHead, Upstream } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   functionsPort: number;
   auth: SubHandler;
   storage: SubHandler;
+  /** Absent in gateway tests that need no Realtime: /realtime/v1 then answers 404. */
+  realtime?: RealtimeStandIn;
 }
 
 const CORS_HEADERS: Record<string, string> = {
@@ -133,6 +137,11 @@ export function createGateway(options: GatewayOptions): Server {
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
         return options.storage(req, res, path);
       }
+      case "realtime":
+        if (!options.realtime) return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
+        // Kong passes /realtime/v1 to Realtime without a key check; Realtime checks the token.
+        for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+        return options.realtime.rest(req, res, path);
       default:
         return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
     }
@@ -151,6 +160,14 @@ export function createGateway(options: GatewayOptions): Server {
     } catch (error) {
       unexpected(res, error);
     }
+  });
+  // WebSocket upgrades: /realtime/v1/websocket only.
+  server.on("upgrade", (req, socket, head) => {
+    const url = req.url ?? "/";
+    if (options.realtime && /^\/realtime\/v1\/websocket\/?(\?|$)/.test(url)) {
+      return options.realtime.upgrade(req, socket, head, url.slice("/realtime/v1".length));
+    }
+    socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
   });
   server.on("close", () => {
     postgrest.close();

@@ -1,7 +1,7 @@
 // Starts and stops the whole Docker-less stack for one profile: Postgres, PostgREST, the
-// Deno functions router, the gateway with the auth and storage stand-ins in process, the
-// Stripe stand-in and the mail catcher (in process, on their own ports) and pg_net's worker
-// (in process).
+// Deno functions router, the gateway with the auth, storage and realtime stand-ins in
+// process, the Stripe stand-in and the mail catcher (in process, on their own ports) and
+// pg_net's worker (in process).
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +19,7 @@ import { denoBinary, postgrestBinary } from "./binaries.ts";
 import { denoEnvironment, DenoFetchError, fetchDenoDependencies } from "./deno.ts";
 import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
+import { createRealtime, type RealtimeStandIn } from "./realtime/server.ts";
 import { createStorageHandler } from "./storage.ts";
 import { createStripeStandIn, localStripeKeys, type StripeStandIn } from "./stripe.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -197,6 +198,7 @@ export async function startStack(
   let stripeStandIn: StripeStandIn | null = null;
   let mailCatcher: MailCatcher | null = null;
   let netWorker: NetWorker | null = null;
+  let realtime: RealtimeStandIn | null = null;
 
   function cleanup(): void {
     gateway?.close();
@@ -212,6 +214,8 @@ export async function startStack(
 
   async function stop(): Promise<void> {
     cleanup();
+    await realtime?.close();
+    realtime = null;
     await netWorker?.close();
     await pool?.end().catch(() => {});
     await supervisor.stop();
@@ -297,6 +301,7 @@ export async function startStack(
       cwd: repoRoot,
     });
 
+    realtime = await createRealtime({ pool, dbUrl: config.dbUrl, jwtSecret: config.jwtSecret });
     gateway = createGateway({
       anonKey: keys.anonKey,
       serviceRoleKey: keys.serviceRoleKey,
@@ -328,6 +333,7 @@ export async function startStack(
         storageDir: config.storageDir,
         globalFileSizeLimit: config.fileSizeLimit,
       }),
+      realtime,
     });
     const server = gateway;
     await new Promise<void>((resolve, reject) => {
