@@ -885,6 +885,65 @@ export type Database = {
           },
         ];
       };
+      "messages": {
+        Row: {
+          "attachments": (string)[];
+          "body": string;
+          "created_at": string;
+          "deleted_at": string | null;
+          "edited_at": string | null;
+          "id": string;
+          "sender_id": string | null;
+          "seq": number;
+          "thread_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attachments"?: (string)[];
+          "body"?: string;
+          "created_at"?: string;
+          "deleted_at"?: string | null;
+          "edited_at"?: string | null;
+          "id"?: string;
+          "sender_id"?: string | null;
+          "seq"?: never;
+          "thread_id": string;
+        };
+        Update: {
+          "attachments"?: (string)[];
+          "body"?: string;
+          "created_at"?: string;
+          "deleted_at"?: string | null;
+          "edited_at"?: string | null;
+          "id"?: string;
+          "sender_id"?: string | null;
+          "seq"?: never;
+          "thread_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "messages_sender_id_fkey";
+            columns: ["sender_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "messages_sender_id_fkey";
+            columns: ["sender_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "messages_thread_id_fkey";
+            columns: ["thread_id"];
+            isOneToOne: false;
+            referencedRelation: "threads";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "order_events": {
         Row: {
           "actor_id": string | null;
@@ -2412,6 +2471,9 @@ export type Database = {
         Row: {
           "joined_at": string;
           "last_read_at": string | null;
+          "last_read_message_id": string | null;
+          "left_at": string | null;
+          "muted": boolean;
           "thread_id": string;
           "user_id": string;
         };
@@ -2419,16 +2481,29 @@ export type Database = {
         Insert: {
           "joined_at"?: string;
           "last_read_at"?: string | null;
+          "last_read_message_id"?: string | null;
+          "left_at"?: string | null;
+          "muted"?: boolean;
           "thread_id": string;
           "user_id": string;
         };
         Update: {
           "joined_at"?: string;
           "last_read_at"?: string | null;
+          "last_read_message_id"?: string | null;
+          "left_at"?: string | null;
+          "muted"?: boolean;
           "thread_id"?: string;
           "user_id"?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: "thread_participants_last_read_message_id_fkey";
+            columns: ["last_read_message_id"];
+            isOneToOne: false;
+            referencedRelation: "messages";
+            referencedColumns: ["id"];
+          },
           {
             foreignKeyName: "thread_participants_thread_id_fkey";
             columns: ["thread_id"];
@@ -2458,6 +2533,7 @@ export type Database = {
           "created_by": string | null;
           "id": string;
           "last_message_at": string | null;
+          "order_id": string | null;
           "project_id": string | null;
           "subject": string;
         };
@@ -2467,6 +2543,7 @@ export type Database = {
           "created_by"?: string | null;
           "id"?: string;
           "last_message_at"?: string | null;
+          "order_id"?: string | null;
           "project_id"?: string | null;
           "subject"?: string;
         };
@@ -2475,6 +2552,7 @@ export type Database = {
           "created_by"?: string | null;
           "id"?: string;
           "last_message_at"?: string | null;
+          "order_id"?: string | null;
           "project_id"?: string | null;
           "subject"?: string;
         };
@@ -2491,6 +2569,13 @@ export type Database = {
             columns: ["created_by"];
             isOneToOne: false;
             referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "threads_order_id_fkey";
+            columns: ["order_id"];
+            isOneToOne: false;
+            referencedRelation: "orders";
             referencedColumns: ["id"];
           },
           {
@@ -2872,7 +2957,50 @@ export type Database = {
           "token_prefix": string;
         }[];
       };
+      "create_thread": {
+        Args: {
+          "order_id"?: string;
+          "participants": (string)[];
+          "project_id"?: string;
+          "subject"?: string;
+        };
+        Returns: {
+          "created_at": string;
+          "created_by": string | null;
+          "id": string;
+          "last_message_at": string | null;
+          "order_id": string | null;
+          "project_id": string | null;
+          "subject": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "threads";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
+      "delete_message": {
+        Args: { "message_id": string };
+        Returns: {
+          "attachments": (string)[];
+          "body": string;
+          "created_at": string;
+          "deleted_at": string | null;
+          "edited_at": string | null;
+          "id": string;
+          "sender_id": string | null;
+          "seq": number;
+          "thread_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "messages";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "duplicate_design": {
         Args: { "design_id": string };
         Returns: {
@@ -2891,6 +3019,26 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "designs";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "edit_message": {
+        Args: { "body": string; "message_id": string };
+        Returns: {
+          "attachments": (string)[];
+          "body": string;
+          "created_at": string;
+          "deleted_at": string | null;
+          "edited_at": string | null;
+          "id": string;
+          "sender_id": string | null;
+          "seq": number;
+          "thread_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "messages";
           isOneToOne: true;
           isSetofReturn: false;
         };
@@ -2926,6 +3074,59 @@ export type Database = {
         };
       };
       "has_required_aal": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "leave_thread": {
+        Args: { "thread_id": string };
+        Returns: {
+          "joined_at": string;
+          "last_read_at": string | null;
+          "last_read_message_id": string | null;
+          "left_at": string | null;
+          "muted": boolean;
+          "thread_id": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "thread_participants";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "list_my_threads": {
+        Args: { "cursor_at"?: string; "cursor_id"?: string; "page_size"?: number };
+        Returns: {
+          "activity_at": string;
+          "created_at": string;
+          "last_message": Json;
+          "last_read_message_id": string;
+          "left_at": string;
+          "muted": boolean;
+          "order_id": string;
+          "participants": Json;
+          "project_id": string;
+          "subject": string;
+          "thread_id": string;
+          "unread_count": number;
+        }[];
+      };
+      "mark_thread_read": {
+        Args: { "message_id": string; "thread_id": string };
+        Returns: {
+          "joined_at": string;
+          "last_read_at": string | null;
+          "last_read_message_id": string | null;
+          "left_at": string | null;
+          "muted": boolean;
+          "thread_id": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "thread_participants";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "moderate_review": {
         Args: { "hidden": boolean; "reason"?: string; "review_id": string };
         Returns: {
@@ -3033,6 +3234,26 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "post_message": {
+        Args: { "attachments"?: (string)[]; "body"?: string; "thread_id": string };
+        Returns: {
+          "attachments": (string)[];
+          "body": string;
+          "created_at": string;
+          "deleted_at": string | null;
+          "edited_at": string | null;
+          "id": string;
+          "sender_id": string | null;
+          "seq": number;
+          "thread_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "messages";
           isOneToOne: true;
           isSetofReturn: false;
         };

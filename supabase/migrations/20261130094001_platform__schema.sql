@@ -710,6 +710,7 @@ grant execute on function ops.record_admin_action(text, text, text, jsonb, jsonb
 --   signup_mode          "open" | "invite_only"        identity: who may sign up
 --   commission_rate_bps  integer 0..5000               marketplace: snapshotted on new orders
 --   auto_release_days    integer 1..90                 payments: days before automatic release
+--   message_edit_window_minutes  integer 1..1440       messaging: how long a sender may edit a message
 
 create table public.platform_settings (
   key text primary key constraint platform_settings_key_format check (key ~ '^[a-z_]+$'),
@@ -722,6 +723,9 @@ create table public.platform_settings (
            and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
   constraint platform_settings_auto_release_days
     check (key <> 'auto_release_days' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 90
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
+  constraint platform_settings_message_edit_window
+    check (key <> 'message_edit_window_minutes' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 1440
            and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)))
 );
 comment on table public.platform_settings is 'Platform-wide switches, changed by holders of settings.manage.';
@@ -731,6 +735,8 @@ comment on constraint platform_settings_commission_rate on public.platform_setti
   'commission_rate_bps: the platform''s share of an order in basis points (1000 = 10%), 0 to 50%.';
 comment on constraint platform_settings_auto_release_days on public.platform_settings is
   'auto_release_days: days after delivery without approval or dispute before escrow is released automatically (1 to 90).';
+comment on constraint platform_settings_message_edit_window on public.platform_settings is
+  'message_edit_window_minutes: how many minutes after posting a sender may still edit a message (1 to 1440).';
 
 create trigger platform_settings_touch_updated_at before update on public.platform_settings
   for each row execute function private.touch_updated_at();
@@ -801,6 +807,16 @@ as $$
   select private.setting('signup_mode') #>> '{}'
 $$;
 comment on function private.signup_mode() is 'open or invite_only: whether sign-up needs an invite code.';
+
+create function private.message_edit_window_minutes() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('message_edit_window_minutes') #>> '{}')::integer
+$$;
+comment on function private.message_edit_window_minutes() is 'Minutes after posting during which a sender may edit a message (public.edit_message).';
 
 -- ======================================================================================
 -- supabase/schemas/00_platform/40_money.sql
@@ -1077,8 +1093,8 @@ grant execute on function ops.run_scheduled_job(text) to service_role;
 --                          account deletion do with it (catalogue test: every column that
 --                          references a user is registered, and its foreign key does what the
 --                          registry says)
---   private.user_buckets   each Storage bucket, whose objects it holds (a folder per user or
---                          per order) and what export and deletion do with them (catalogue
+--   private.user_buckets   each Storage bucket, whose objects it holds (a folder per user,
+--                          per order or per message thread) and what export and deletion do with them (catalogue
 --                          test: every bucket is registered)
 --   private.event_types    (50_events.sql) every domain event type
 --   platform_settings      (30_settings.sql) every setting, its rule and one accessor
@@ -1111,13 +1127,13 @@ comment on column private.personal_data.on_delete is
 
 create table private.user_buckets (
   bucket_id text primary key references storage.buckets (id) on delete cascade,
-  folder text not null constraint user_buckets_folder check (folder in ('user', 'order')),
+  folder text not null constraint user_buckets_folder check (folder in ('user', 'order', 'thread')),
   on_delete text not null constraint user_buckets_on_delete check (on_delete in ('delete', 'anonymise')),
   exported boolean not null,
   reason text not null constraint user_buckets_reason_present check (reason <> '')
 );
 comment on table private.user_buckets is
-  'Every Storage bucket: objects live under <user id>/ (folder user) or <order id>/ (folder order). On deletion a user''s folder is emptied (delete), or their objects in others'' folders lose their owner (anonymise).';
+  'Every Storage bucket: objects live under <user id>/ (folder user), <order id>/ (folder order) or <thread id>/ (folder thread). On deletion a user''s folder is emptied (delete), or their objects in shared folders (order, thread) lose their owner (anonymise).';
 
 grant select on private.personal_data, private.user_buckets to service_role;
 
@@ -1188,10 +1204,10 @@ as $$
     from storage.objects o
     join private.user_buckets b on b.bucket_id = o.bucket_id and b.exported
    where (b.folder = 'user' and o.name like user_id::text || '/%')
-      or (b.folder = 'order' and o.owner_id = user_id::text)
+      or (b.folder in ('order', 'thread') and o.owner_id = user_id::text)
 $$;
 comment on function private.personal_files(uuid) is
-  'The user''s objects in exported buckets: their own folders, and what they uploaded into order folders.';
+  'The user''s objects in exported buckets: their own folders, and what they uploaded into shared (order and thread) folders.';
 
 create function private.export_my_data() returns jsonb
 language plpgsql
@@ -1298,7 +1314,7 @@ begin
   end loop;
   update storage.objects o set owner = null, owner_id = null
     from private.user_buckets b
-   where b.bucket_id = o.bucket_id and b.folder = 'order' and b.on_delete = 'anonymise'
+   where b.bucket_id = o.bucket_id and b.folder in ('order', 'thread') and b.on_delete = 'anonymise'
      and o.owner_id = user_id::text;
   return query
     select b.bucket_id, user_id::text || '/' from private.user_buckets b
@@ -1307,7 +1323,7 @@ begin
 end
 $$;
 comment on function ops.erase_account(uuid) is
-  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501) and an account with deals still open (PT409, from private.erasure_blockers), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
+  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501) and an account with deals still open (PT409, from private.erasure_blockers), anonymises registered columns without a foreign key, clears the user as owner of objects in order and thread folders, and returns the folders to empty. Service role only.';
 grant execute on function ops.erase_account(uuid) to service_role;
 
 -- ======================================================================================

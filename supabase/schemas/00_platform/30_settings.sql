@@ -7,6 +7,7 @@
 --   signup_mode          "open" | "invite_only"        identity: who may sign up
 --   commission_rate_bps  integer 0..5000               marketplace: snapshotted on new orders
 --   auto_release_days    integer 1..90                 payments: days before automatic release
+--   message_edit_window_minutes  integer 1..1440       messaging: how long a sender may edit a message
 
 create table public.platform_settings (
   key text primary key constraint platform_settings_key_format check (key ~ '^[a-z_]+$'),
@@ -19,6 +20,9 @@ create table public.platform_settings (
            and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
   constraint platform_settings_auto_release_days
     check (key <> 'auto_release_days' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 90
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
+  constraint platform_settings_message_edit_window
+    check (key <> 'message_edit_window_minutes' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 1440
            and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)))
 );
 comment on table public.platform_settings is 'Platform-wide switches, changed by holders of settings.manage.';
@@ -28,6 +32,8 @@ comment on constraint platform_settings_commission_rate on public.platform_setti
   'commission_rate_bps: the platform''s share of an order in basis points (1000 = 10%), 0 to 50%.';
 comment on constraint platform_settings_auto_release_days on public.platform_settings is
   'auto_release_days: days after delivery without approval or dispute before escrow is released automatically (1 to 90).';
+comment on constraint platform_settings_message_edit_window on public.platform_settings is
+  'message_edit_window_minutes: how many minutes after posting a sender may still edit a message (1 to 1440).';
 
 create trigger platform_settings_touch_updated_at before update on public.platform_settings
   for each row execute function private.touch_updated_at();
@@ -98,3 +104,13 @@ as $$
   select private.setting('signup_mode') #>> '{}'
 $$;
 comment on function private.signup_mode() is 'open or invite_only: whether sign-up needs an invite code.';
+
+create function private.message_edit_window_minutes() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('message_edit_window_minutes') #>> '{}')::integer
+$$;
+comment on function private.message_edit_window_minutes() is 'Minutes after posting during which a sender may edit a message (public.edit_message).';

@@ -4,8 +4,8 @@
 --                          account deletion do with it (catalogue test: every column that
 --                          references a user is registered, and its foreign key does what the
 --                          registry says)
---   private.user_buckets   each Storage bucket, whose objects it holds (a folder per user or
---                          per order) and what export and deletion do with them (catalogue
+--   private.user_buckets   each Storage bucket, whose objects it holds (a folder per user,
+--                          per order or per message thread) and what export and deletion do with them (catalogue
 --                          test: every bucket is registered)
 --   private.event_types    (50_events.sql) every domain event type
 --   platform_settings      (30_settings.sql) every setting, its rule and one accessor
@@ -38,13 +38,13 @@ comment on column private.personal_data.on_delete is
 
 create table private.user_buckets (
   bucket_id text primary key references storage.buckets (id) on delete cascade,
-  folder text not null constraint user_buckets_folder check (folder in ('user', 'order')),
+  folder text not null constraint user_buckets_folder check (folder in ('user', 'order', 'thread')),
   on_delete text not null constraint user_buckets_on_delete check (on_delete in ('delete', 'anonymise')),
   exported boolean not null,
   reason text not null constraint user_buckets_reason_present check (reason <> '')
 );
 comment on table private.user_buckets is
-  'Every Storage bucket: objects live under <user id>/ (folder user) or <order id>/ (folder order). On deletion a user''s folder is emptied (delete), or their objects in others'' folders lose their owner (anonymise).';
+  'Every Storage bucket: objects live under <user id>/ (folder user), <order id>/ (folder order) or <thread id>/ (folder thread). On deletion a user''s folder is emptied (delete), or their objects in shared folders (order, thread) lose their owner (anonymise).';
 
 grant select on private.personal_data, private.user_buckets to service_role;
 
@@ -115,10 +115,10 @@ as $$
     from storage.objects o
     join private.user_buckets b on b.bucket_id = o.bucket_id and b.exported
    where (b.folder = 'user' and o.name like user_id::text || '/%')
-      or (b.folder = 'order' and o.owner_id = user_id::text)
+      or (b.folder in ('order', 'thread') and o.owner_id = user_id::text)
 $$;
 comment on function private.personal_files(uuid) is
-  'The user''s objects in exported buckets: their own folders, and what they uploaded into order folders.';
+  'The user''s objects in exported buckets: their own folders, and what they uploaded into shared (order and thread) folders.';
 
 create function private.export_my_data() returns jsonb
 language plpgsql
@@ -225,7 +225,7 @@ begin
   end loop;
   update storage.objects o set owner = null, owner_id = null
     from private.user_buckets b
-   where b.bucket_id = o.bucket_id and b.folder = 'order' and b.on_delete = 'anonymise'
+   where b.bucket_id = o.bucket_id and b.folder in ('order', 'thread') and b.on_delete = 'anonymise'
      and o.owner_id = user_id::text;
   return query
     select b.bucket_id, user_id::text || '/' from private.user_buckets b
@@ -234,5 +234,5 @@ begin
 end
 $$;
 comment on function ops.erase_account(uuid) is
-  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501) and an account with deals still open (PT409, from private.erasure_blockers), anonymises registered columns without a foreign key, clears the user as owner of objects in order folders, and returns the folders to empty. Service role only.';
+  'Account deletion''s database half, before the auth user is deleted: refuses the only admin (42501) and an account with deals still open (PT409, from private.erasure_blockers), anonymises registered columns without a foreign key, clears the user as owner of objects in order and thread folders, and returns the folders to empty. Service role only.';
 grant execute on function ops.erase_account(uuid) to service_role;

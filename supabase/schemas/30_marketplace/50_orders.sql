@@ -74,6 +74,11 @@ create index orders_seller_idx on public.orders (seller_id, status, created_at d
 create index orders_status_idx on public.orders (status, created_at desc);
 create index orders_thread_idx on public.orders (thread_id);
 
+-- A thread may be about an order (messaging sits below the marketplace, so the reference is
+-- declared here, with its target). Who may sit in it: 95_deal_threads.sql.
+alter table public.threads add constraint threads_order_id_fkey
+  foreign key (order_id) references public.orders (id) on delete set null;
+
 create trigger orders_touch_updated_at before update on public.orders
   for each row execute function private.touch_updated_at();
 
@@ -241,6 +246,7 @@ begin
   values (kind, buyer, seller, project, bid, title, price_amount, currency,
           private.commission_rate_bps(), duration_days, revisions_allowed, initial_status, thread, coalesce(details, '{}'))
   returning * into o;
+  update public.threads t set order_id = o.id where t.id = thread;
   insert into public.order_events (order_id, event_type, to_status, actor_id) values (o.id, 'created', o.status, buyer);
   perform private.emit_event('order.created', 'order', o.id, array[buyer, seller],
     jsonb_build_object('kind', kind, 'price_amount', price_amount, 'currency', currency), buyer);

@@ -8,7 +8,7 @@
 -- edit and an acceptance at once, is raced in
 -- tests/integration/30_marketplace/bids_edits_race_acceptance.test.ts.)
 begin;
-select plan(50);
+select plan(51);
 
 select tests.create_user('acc-owner@example.com');
 select tests.create_user('acc-tailor@example.com');
@@ -127,6 +127,11 @@ select is(
   (select project_id from public.threads where id = (pg_temp.order_of('Ball gown')).thread_id),
   tests.project_of('Ball gown'),
   'the thread is about the project'
+);
+select is(
+  (select order_id from public.threads where id = (pg_temp.order_of('Ball gown')).thread_id),
+  (pg_temp.order_of('Ball gown')).id,
+  'and names the order'
 );
 select results_eq(
   $$ select event_type, from_status, to_status, actor_id from public.order_events where order_id = (pg_temp.order_of('Ball gown')).id $$,
@@ -290,14 +295,14 @@ select is(
   'the seller reads the thread''s participants'
 );
 select isnt_empty(
-  $$ update public.thread_participants set last_read_at = now()
+  $$ update public.thread_participants set muted = true
       where thread_id = (pg_temp.order_of('Ball gown')).thread_id and user_id = auth.uid() returning 1 $$,
-  'a participant marks the thread read'
+  'a participant mutes the thread for themselves'
 );
 select is_empty(
-  $$ update public.thread_participants set last_read_at = now()
+  $$ update public.thread_participants set muted = true
       where thread_id = (pg_temp.order_of('Ball gown')).thread_id and user_id <> auth.uid() returning 1 $$,
-  'a participant cannot mark the thread read for the other party'
+  'a participant cannot mute the thread for the other party'
 );
 select throws_ok(
   $$ update public.thread_participants set user_id = tests.get_user_id('acc-stranger@example.com')
