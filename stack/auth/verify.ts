@@ -247,15 +247,30 @@ export function verifyRoutes(core: AuthCore, emails: AuthEmails): Route[] {
       return false;
     }
     const newEmail = user.email_change ?? "";
-    await db.query(
+    const updated = await db.query(
       `update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text, 'email_verified', true),
               updated_at = now()
         where user_id = $1 and provider = 'email'`,
       [user.id, newEmail],
     );
+    // A user without an e-mail identity (an anonymous one adding an address) gets one, as
+    // GoTrue's emailChangeVerify creates it; and is then no longer anonymous.
+    if (!updated.rowCount) {
+      await db.query(
+        `insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+         values ($1, $2, $3, 'email', now(), now(), now())`,
+        [user.id, user.id, {
+          sub: user.id,
+          email: newEmail,
+          email_verified: true,
+          phone_verified: false,
+        }],
+      );
+    }
     await db.query(
       `update auth.users set email = $2, email_change = '', email_change_token_current = '',
-              email_change_token_new = '', email_change_confirm_status = 0, updated_at = now()
+              email_change_token_new = '', email_change_confirm_status = 0, is_anonymous = false,
+              updated_at = now()
         where id = $1`,
       [user.id, newEmail],
     );

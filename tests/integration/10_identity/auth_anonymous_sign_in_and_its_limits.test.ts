@@ -7,7 +7,8 @@
 
 import { randomInt } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { claimsOf, signUp, uniqueEmail } from "../support/auth.ts";
+import { claimsOf, followLink, signUp, uniqueEmail } from "../support/auth.ts";
+import { linksIn, waitForMail } from "../support/mail.ts";
 import { admin, ANON_KEY, client, SUPABASE_URL } from "../support/clients.ts";
 
 const pattern = {
@@ -99,6 +100,44 @@ describe("auth: anonymous sign-in", () => {
         `anonymous users cannot ${what}: add an e-mail address to your account first`,
       ]),
     );
+  });
+
+  it("keeps the account by adding an e-mail (updateUser, confirmed from the mail): no longer anonymous, may then bid", async () => {
+    const { client: c, user } = await anonymousUser();
+    const email = uniqueEmail("anon-keeps");
+    const since = new Date(Date.now() - 1000);
+    const updated = await c.auth.updateUser({ email });
+    expect(updated.error).toBeNull();
+    expect(updated.data.user?.new_email).toBe(email);
+    expect(updated.data.user?.is_anonymous).toBe(true);
+
+    const mail = await waitForMail({ to: email, since });
+    const link = linksIn(mail).find((href) => href.includes("/auth/v1/verify?"));
+    expect(link).toContain("type=email_change");
+    await followLink(link!);
+
+    const { data } = await admin().auth.admin.getUserById(user.id);
+    expect([data.user?.email, data.user?.is_anonymous]).toEqual([email, false]);
+    expect(data.user?.identities?.map((i) => [i.provider, i.identity_data?.email])).toEqual([
+      ["email", email],
+    ]);
+    const refreshed = await c.auth.refreshSession();
+    expect(
+      (claimsOf(refreshed.data.session!.access_token) as unknown as Record<string, unknown>)
+        .is_anonymous,
+    ).toBe(false);
+    const owner = await signUp("anon-keeps-owner");
+    const project = await owner.client.from("projects").insert({
+      title: "Silk scarf",
+      budget_amount: 5000,
+      currency: "EUR",
+    }).select("id").single();
+    const bid = await c.from("bids").insert({
+      project_id: project.data!.id,
+      amount: 4000,
+      duration_days: 5,
+    });
+    expect(bid.error).toBeNull();
   });
 
   it("becomes a permanent user when an admin confirms an e-mail for them, and may then bid", async () => {
