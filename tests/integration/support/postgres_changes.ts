@@ -66,7 +66,7 @@ export async function dropTestTable(name: string): Promise<void> {
 }
 
 /** Writes through the database (as the test's setup does), returning the rows' ids. */
-export async function insertRows(
+export function insertRows(
   table: string,
   rows: { owner_id: string; title: string; amount?: number; secret?: string }[],
   db?: pg.Client,
