@@ -1,7 +1,8 @@
 // Account export and deletion cover every domain a user has data in, because both read the
 // personal-data and bucket registries (supabase/schemas/00_platform/70_registries.sql): a
 // designer and a tailor with designs, a project, a bid, a paid and completed order with a
-// delivery, a review and files in several buckets.
+// delivery, a review, messages with an attachment and read receipts in the order's thread,
+// and files in several buckets.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { PASSWORD, signUp, type TestUser } from "../support/auth.ts";
@@ -45,6 +46,9 @@ describe("account export and deletion across every domain", () => {
   let designId: string;
   let orderId: string;
   let deliverable: string;
+  let threadId: string;
+  let attachment: string;
+  let tailorsMessage: string;
 
   beforeAll(async () => {
     [designer, tailor] = await Promise.all([
@@ -68,6 +72,26 @@ describe("account export and deletion across every domain", () => {
 
     orderId = await orderAwaitingPayment(designer, tailor, 40_000);
     await payThroughCheckout(designer, orderId);
+
+    // The order's thread: the tailor sends a photo, the designer reads it.
+    const order = await designer.client.from("orders").select("thread_id").eq("id", orderId)
+      .single();
+    if (order.error) throw order.error;
+    threadId = order.data.thread_id!;
+    attachment = `${threadId}/${tailor.id}/fitting.png`;
+    await uploadPng(tailor, "message-attachments", attachment);
+    const posted = await tailor.client.rpc("post_message", {
+      thread_id: threadId,
+      body: "The fitting photo",
+      attachments: [attachment],
+    });
+    if (posted.error) throw posted.error;
+    tailorsMessage = posted.data.id;
+    await designer.client.rpc("mark_thread_read", {
+      thread_id: threadId,
+      message_id: tailorsMessage,
+    })
+      .throwOnError();
 
     deliverable = `${orderId}/coat.png`;
     await uploadPng(tailor, "deliverables", deliverable);
@@ -96,6 +120,12 @@ describe("account export and deletion across every domain", () => {
     expect(ids("public.designs")).toEqual([designId]);
     expect(document.tables["public.projects"]).toHaveLength(1);
     expect(ids("public.orders")).toEqual([orderId]);
+    expect(
+      document.tables["public.thread_participants"].map((row: JsonBody) =>
+        row.last_read_message_id
+      ),
+    )
+      .toEqual([tailorsMessage]);
     expect(document.tables["public.payments"].map((row: JsonBody) => row.order_id)).toEqual([
       orderId,
     ]);
@@ -131,6 +161,16 @@ describe("account export and deletion across every domain", () => {
     ]);
     // Who wrote it stays in the review; who moderated it (someone else) would not.
     expect(document.tables["public.designs"]).toEqual([]);
+    // Messaging: the thread, their seat, the message they sent and its attachment.
+    expect(document.tables["public.threads"].map((row: JsonBody) => row.id)).toEqual([threadId]);
+    expect(document.tables["public.thread_participants"].map((row: JsonBody) => row.user_id))
+      .toEqual([tailor.id]);
+    expect(document.tables["public.messages"].map((row: JsonBody) => [row.id, row.body])).toEqual([
+      [tailorsMessage, "The fitting photo"],
+    ]);
+    const sent = document.files.find((entry: JsonBody) => entry.name === attachment);
+    expect(sent).toMatchObject({ bucket: "message-attachments" });
+    expect((await fetch(sent.signed_url)).status).toBe(200);
     const file = document.files.find((entry: JsonBody) => entry.name === deliverable);
     expect(file).toMatchObject({ bucket: "deliverables" });
     expect((await fetch(file.signed_url)).status).toBe(200);
@@ -174,6 +214,20 @@ describe("account export and deletion across every domain", () => {
     expect(order.data).toEqual({ id: orderId, seller_id: null, status: "completed" });
     expect((await designer.client.storage.from("deliverables").download(deliverable)).error)
       .toBeNull();
+    // The conversation stays for the designer: the message no longer names its sender, its
+    // attachment is still theirs to read; the tailor's seat (and receipt) is gone.
+    const message = await designer.client.from("messages").select("sender_id, body").eq(
+      "id",
+      tailorsMessage,
+    ).single();
+    expect(message.data).toEqual({ sender_id: null, body: "The fitting photo" });
+    expect((await designer.client.storage.from("message-attachments").download(attachment)).error)
+      .toBeNull();
+    const seats = await designer.client.from("thread_participants").select("user_id").eq(
+      "thread_id",
+      threadId,
+    );
+    expect(seats.data).toEqual([{ user_id: designer.id }]);
     // What only the tailor owned went with them.
     const bids = await admin().from("bids").select("id").eq("tailor_id", tailor.id);
     expect(bids.data).toEqual([]);
