@@ -1,7 +1,8 @@
 // `npm run demo`: the commissions flow of spec 000 against a running project, as an app
 // would drive it, through supabase-js and the edge functions only: a designer and a tailor
 // sign up, the designer saves and exports a design and posts a project, the tailor bids,
-// the designer accepts, both approve the requirements, the tailor sets up payouts, the
+// the designer accepts, they exchange messages in the order's thread (live, on its private
+// Realtime channel), both approve the requirements, the tailor sets up payouts, the
 // designer pays into escrow, the tailor delivers, the designer approves, the escrow is
 // released; then the ledger's balances. Each step is printed; any failure exits non-zero.
 // Targets SUPABASE_URL, SUPABASE_ANON_KEY, STRIPE_API_BASE (the Stripe stand-in plays the
@@ -340,6 +341,50 @@ await step(
     }
     return `order ${again.order.id}, created: ${again.created}`;
   },
+);
+
+await step(
+  "Designer and tailor exchange messages in the order's thread, live on its private channel",
+  async () => {
+    const threadId = accepted.order.thread_id!;
+    // The tailor listens on thread:<id> (a private channel: the realtime.messages policies let
+    // only the thread's participants join) and hears the designer's message as it commits.
+    const channel = tailor.client.channel(`thread:${threadId}`, { config: { private: true } });
+    const heard = new Promise<{ content: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no message:new within 10 s")), 10_000);
+      channel.on("broadcast", { event: "message:new" }, ({ payload }) => {
+        clearTimeout(timer);
+        resolve(payload as { content: string });
+      });
+    });
+    await new Promise<void>((resolve, reject) =>
+      channel.subscribe((status, error) => {
+        if (status === "SUBSCRIBED") resolve();
+        else if (status !== "CLOSED") reject(new Error(`${status}: ${error?.message ?? ""}`));
+      })
+    );
+    must(
+      await designer.client.rpc("post_message", {
+        thread_id: threadId,
+        body: "Welcome aboard! Could the hem be 2 cm shorter?",
+      }),
+    );
+    const message = await heard;
+    const reply = must(
+      await tailor.client.rpc("post_message", {
+        thread_id: threadId,
+        body: "Noted: 2 cm shorter. I will send a fitting photo.",
+      }),
+    );
+    must(
+      await designer.client.rpc("mark_thread_read", { thread_id: threadId, message_id: reply.id }),
+    );
+    await channel.unsubscribe();
+    const threads = must(await designer.client.rpc("list_my_threads", { page_size: 5 }));
+    return { threadId, heard: message.content, reply: reply.body, unread: threads[0].unread_count };
+  },
+  (chat) =>
+    `thread ${chat.threadId}: the tailor heard "${chat.heard}" and replied "${chat.reply}"; the designer has ${chat.unread} unread`,
 );
 
 await step(
