@@ -4,7 +4,7 @@
 -- else's, leaves (keeping their seat, once), and sees their threads listed newest activity
 -- first with the last message, unread count and participants, a page at a time.
 begin;
-select plan(40);
+select plan(41);
 
 select tests.create_user('th-designer@example.com');
 select tests.create_user('th-tailor@example.com');
@@ -99,11 +99,17 @@ select throws_ok(
   '22023', format('a thread about project %s includes its owner', tests.project_of('Thread coat')),
   'bidders cannot open a thread about a project without its owner'
 );
+select tests.act_as('th-stranger@example.com');
+select set_config('request.jwt.claims', (current_setting('request.jwt.claims')::jsonb || '{"is_anonymous": true}')::text, true);
+select throws_ok($$ select public.create_thread(array[pg_temp.uid('tailor')], 'Anon') $$, '42501',
+  'anonymous users cannot open a message thread: add an e-mail address to your account first',
+  'an anonymous user (is_anonymous claim) opens no thread');
 select tests.act_as('anon');
 select throws_ok($$ select public.create_thread(array[pg_temp.uid('tailor')], 'Anon') $$, '42501',
   'permission denied for function create_thread', 'anon cannot open threads');
 select tests.act_as('postgres');
-select is((select count(*)::int from public.threads where subject in ('Hello', 'Both', 'Alone', 'Ghost', 'About', 'Crowd', 'Anon', 'Bidders only')), 0,
+select is((select count(*)::int from public.threads where subject in ('Hello', 'Both', 'Alone', 'Ghost', 'About', 'Crowd', 'Anon', 'Bidders only')
+             and created_by in (select id from auth.users where email like 'th-%@example.com')), 0,
   'no refused thread left anything behind');
 select is((select count(*)::int from public.threads where order_id = pg_temp.order_id()), 2,
   'the order''s own thread (opened by bid acceptance) and the one opened about it both name the order');
