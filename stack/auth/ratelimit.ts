@@ -2,8 +2,9 @@
 // token buckets (tollbooth over golang.org/x/time/rate): `events` per 5 minutes refilled
 // continuously, bursts of up to 30, refused with 429 over_request_rate_limit "Request rate
 // limit reached". GoTrue keys them by the `sb-forwarded-for` address Supabase's proxy sets
-// (or GOTRUE_RATE_LIMIT_HEADER when configured) and limits nothing when a request carries
-// neither (performRateLimiting): hosted projects are always limited, `supabase start` never.
+// (with GOTRUE_SECURITY_SB_FORWARDED_FOR_ENABLED, as hosted; or GOTRUE_RATE_LIMIT_HEADER) and
+// limits nothing when a request carries neither (performRateLimiting): hosted projects are
+// always limited, `supabase start` (sb-forwarded-for off) never.
 // The stand-in keys them by `sb-forwarded-for` alike, as the MFA limiter in mfa.ts does.
 // The e-mail limit is an interval limiter over the whole instance.
 
