@@ -214,7 +214,8 @@ export async function startStack(
 
   async function stop(): Promise<void> {
     cleanup();
-    await realtime?.close();
+    // Never in the way of stopping Postgres: a smart shutdown would wait for its connections.
+    await realtime?.close().catch((error) => console.error("realtime:", error));
     realtime = null;
     await netWorker?.close();
     await pool?.end().catch(() => {});

@@ -1034,7 +1034,9 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
       for (const connection of connections) connection.ws.terminate();
       wss.close();
       await stream.close();
-      await postgresChanges?.close();
+      await postgresChanges?.close().catch((error) =>
+        console.error("realtime: postgres-changes.ts close:", error)
+      );
     },
   };
 }

@@ -6,6 +6,7 @@
 import bcrypt from "bcryptjs";
 import pg from "pg";
 import Stripe from "stripe";
+import { realtime } from "./realtime.ts";
 import {
   type BenchStack,
   comparePair,
@@ -491,4 +492,4 @@ const webhooks: Scenario = {
   },
 };
 
-export const scenarios: Scenario[] = [profiles, projects, gateway, webhooks, signup];
+export const scenarios: Scenario[] = [profiles, projects, gateway, webhooks, signup, realtime];

@@ -2,8 +2,10 @@
 // so the stack's gateway and Auth stand-in never share an event loop with the load generator
 // (as a real client never shares one with the API). Starts the `bench` profile from nothing,
 // prints one JSON line with what the benchmark needs, and stops the stack on SIGTERM, SIGINT,
-// or when its parent goes away (stdin closes).
+// or when its parent goes away (stdin closes). A `memory` line on stdin is answered with the
+// process's memory after a full garbage collection (run with --expose-gc).
 
+import { createInterface } from "node:readline";
 import { stackConfig } from "../../stack/config.ts";
 import { startStack } from "../../stack/stack.ts";
 
@@ -37,6 +39,12 @@ process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 process.stdin.on("end", stop);
 process.stdin.resume();
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line.trim() !== "memory") return;
+  (globalThis as { gc?: () => void }).gc?.();
+  const { rss, heapUsed, external } = process.memoryUsage();
+  console.log(JSON.stringify({ memory: { rss, heapUsed, external } }));
+});
 
 const info: BenchStackInfo = {
   apiUrl: config.apiUrl,

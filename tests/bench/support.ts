@@ -43,9 +43,18 @@ export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 // ---------------------------------------------------------------------------------------
 // The stack: tests/bench/stack.ts in a child process, stopped with the benchmark.
 
+/** The stack process's memory after a full garbage collection, in bytes. */
+export interface StackMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
 export interface BenchStack extends BenchStackInfo {
   /** CPU time each part of the stack has used so far, in ms, by process name. */
   cpu(): Map<string, number>;
+  /** Asks the stack process to collect garbage and report its memory. */
+  memory(): Promise<StackMemory>;
   stop(): Promise<void>;
 }
 
@@ -53,14 +62,22 @@ export async function startBenchStack(): Promise<BenchStack> {
   const child: ChildProcess = spawn(
     join(repoRoot, "node_modules", ".bin", "tsx"),
     [join(repoRoot, "tests", "bench", "stack.ts")],
-    { cwd: repoRoot, env: process.env, stdio: ["pipe", "pipe", "inherit"] },
+    {
+      cwd: repoRoot,
+      // global.gc, so that memory() measures live objects rather than the collector's timing.
+      env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc`.trim() },
+      stdio: ["pipe", "pipe", "inherit"],
+    },
   );
+  const memoryAnswers: ((memory: StackMemory) => void)[] = [];
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
   const info = await new Promise<BenchStackInfo>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
       if (line.startsWith('{"ready":')) {
         resolve((JSON.parse(line) as { ready: BenchStackInfo }).ready);
+      } else if (line.startsWith('{"memory":')) {
+        memoryAnswers.shift()?.((JSON.parse(line) as { memory: StackMemory }).memory);
       } else console.log(`  stack: ${line}`);
     });
     exited.then((code) =>
@@ -78,6 +95,11 @@ export async function startBenchStack(): Promise<BenchStack> {
   return {
     ...info,
     cpu: () => cpuTimes(child.pid!),
+    memory: () =>
+      new Promise((resolve) => {
+        memoryAnswers.push(resolve);
+        child.stdin!.write("memory\n");
+      }),
     async stop() {
       stopping = true;
       child.kill("SIGTERM");
