@@ -143,6 +143,18 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
   });
   await admin.connect();
   try {
+    // A running stack's Realtime stand-in reads the database through temporary logical slots,
+    // which `drop database … with (force)` refuses to drop under: end the sessions holding
+    // them (their slots go with them; the stand-in reconnects to the new database).
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const { rows } = await admin.query(
+        `select pg_terminate_backend(active_pid) from pg_replication_slots
+         where database = 'postgres' and active_pid is not null`,
+      );
+      if (rows.length === 0 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await admin.query("drop database if exists postgres with (force)");
     await admin.query("create database postgres");
   } finally {
