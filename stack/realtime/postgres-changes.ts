@@ -35,6 +35,17 @@ const MAX_CHANGES = 100;
 const MAX_RECORD_BYTES = 1024 * 1024;
 const CHECK_PUBLICATION_MS = 1000;
 
+/** SQLSTATEs of a connection the server ended or a database that is gone. */
+const CONNECTION_LOST = ["57P01", "57P02", "57P03", "3D000"];
+
+class MissingBaseline extends Error {
+  constructor() {
+    super(
+      "the database has no realtime.list_changes (sql/baseline/41_realtime_postgres_changes.sql): it predates Postgres Changes; `npm run db:reset` rebuilds it",
+    );
+  }
+}
+
 interface Subscriber {
   channel: ChannelHandle;
   claims: Claims;
@@ -96,6 +107,7 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
   let lastPublicationCheck = 0;
   let slotWaiters: (() => void)[] = [];
   let running: Promise<void> = Promise.resolve();
+  let baselineChecked = false;
 
   // Realtime's manager clears what a previous run left.
   await pool.query("delete from realtime.subscription").catch(() => {});
@@ -176,6 +188,13 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
   /** One poll: how many rows reached subscribers and how many changes the slot gave. */
   async function poll(): Promise<{ processed: number; slotChanges: number }> {
     const conn = await connect();
+    if (!baselineChecked) {
+      const { rows } = await conn.query(
+        "select to_regprocedure('realtime.list_changes(name, name, integer, integer)') is not null as present",
+      );
+      if (!rows[0].present) throw new MissingBaseline();
+      baselineChecked = true;
+    }
     if (!(await ensureSlot(conn))) return { processed: 0, slotChanges: 0 };
     const waiters = slotWaiters;
     slotWaiters = [];
@@ -212,12 +231,18 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
           );
         },
         (error) => {
-          // The connection (and with it the temporary slot) is gone, e.g. `npm run db:reset`
-          // dropped the database: start again, and put the live channels' subscriptions back.
           report(error);
           dropConnection();
+          if (error instanceof MissingBaseline) return schedule(5000);
+          // A failed poll loses the temporary slot (Postgres drops it with the error), so a
+          // new one is made. If the connection itself was lost (`npm run db:reset` dropped the
+          // database), the live channels' subscriptions are put back too, as Realtime
+          // re-subscribes its channels when its poller goes down.
+          const code = (error as pg.DatabaseError).code;
+          const connectionLost = code === undefined || CONNECTION_LOST.includes(code);
+          baselineChecked = baselineChecked && !connectionLost;
           schedule(1000);
-          resubscribeAll();
+          if (connectionLost) resubscribeAll();
         },
       );
     }, delay);

@@ -147,6 +147,36 @@ describe("postgres_changes delivery", () => {
     }
   });
 
+  it("matches a delete against its old row: a filter on a non-key column misses it unless the table's replica identity is full", async () => {
+    const listener = await listen(owner.client, [
+      { event: "DELETE", schema: "public", table, filter: "amount=eq.42" },
+      { event: "DELETE", schema: "public", table },
+    ]);
+    try {
+      const [first, second] = await insertRows(table, [
+        { owner_id: owner.id, title: "forty-two", amount: 42 },
+        { owner_id: owner.id, title: "forty-two again", amount: 42 },
+      ]);
+      // Default replica identity: the delete carries the key only, so amount=eq.42 cannot hold.
+      await withDatabase((db) => db.query(`delete from public.${table} where id = $1`, [first]));
+      await listener.waitFor(1, 1);
+      await withDatabase((db) => db.query(`alter table public.${table} replica identity full`));
+      try {
+        await withDatabase((db) => db.query(`delete from public.${table} where id = $1`, [second]));
+        await listener.waitFor(2, 1);
+      } finally {
+        await withDatabase((db) =>
+          db.query(`alter table public.${table} replica identity default`)
+        );
+      }
+      // The filtered binding got the second delete only, and (under RLS) its key only.
+      expect(listener.of(0).map((c) => c.old)).toEqual([{ id: second }]);
+      expect(listener.of(1).map((c) => c.old)).toEqual([{ id: first }, { id: second }]);
+    } finally {
+      await listener.close();
+    }
+  });
+
   it("delivers committed changes only, in commit order", async () => {
     const listener = await listen(owner.client, [{ event: "INSERT", schema: "public", table }]);
     try {
