@@ -679,9 +679,10 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
     if (typeof token !== "string" || token.startsWith("sb_") || token === channel.accessToken) {
       return;
     }
+    // The previous policies keep deciding delivery until the new ones are known, as
+    // Realtime's fastlane keeps its metadata until the channel has re-checked them.
     const previous = channel.policies;
     channel.accessToken = token;
-    channel.policies = null;
     const check = await verifyToken(token, secret);
     if (!check.ok) return shutdown(channel, shutdownTokenMessage(check));
     channel.claims = check.claims;

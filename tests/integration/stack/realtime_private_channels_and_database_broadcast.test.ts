@@ -167,6 +167,33 @@ describe("token refresh", () => {
     });
   });
 
+  test("a new token that may still read keeps the channel, and its write access is checked again", async () => {
+    const name = sharedTopic();
+    const c = client();
+    opened.push(c);
+    await c.realtime.setAuth(reader.accessToken);
+    const channel = privateChannel(c, name, { broadcast: { ack: true } });
+    const system = received<Json>(channel, "system");
+    const listener = privateChannel(writer.client, name);
+    const heard = received<Message>(listener, "broadcast", "*");
+    await Promise.all([subscribed(channel), subscribed(listener)]);
+    // As the reader: dropped (ack never comes).
+    expect(
+      await channel.send({ type: "broadcast", event: "as", payload: { who: "reader" } }, {
+        timeout: 1500,
+      }),
+    ).toBe("timed out");
+    // The same channel with the writer's token: no answer to the token, then sends go through.
+    await c.realtime.setAuth(writer.accessToken);
+    expect(await channel.send({ type: "broadcast", event: "as", payload: { who: "writer" } }))
+      .toBe("ok");
+    await waitForCount(heard, 1);
+    await quiet();
+    expect(heard).toEqual([{ type: "broadcast", event: "as", payload: { who: "writer" } }]);
+    expect(system).toEqual([]);
+    expect(channel.state).toBe("joined");
+  });
+
   test("a token that expires while joined closes the channel with a system error", async () => {
     const c = client();
     opened.push(c);
