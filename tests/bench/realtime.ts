@@ -9,11 +9,13 @@
 // p99) at a steady TARGET_DELIVERIES per second; the stack's CPU per delivery by process; and
 // the memory the stack holds per idle socket (before and after IDLE_SOCKETS joined sockets,
 // after each has sent a heartbeat: heap and external memory after a full garbage collection;
-// RSS is printed too, but the collector's timing moves it more than a thousand sockets do).
+// RSS is printed too, but the collector's timing moves it more than a thousand sockets do);
+// then Postgres Changes' delivery latency under per-subscriber RLS (realtime_postgres_changes.ts).
 
 import { SignJWT } from "jose";
 import pg from "pg";
 import WebSocket from "ws";
+import { postgresChangesLatency } from "./realtime_postgres_changes.ts";
 import type { Scenario } from "./scenarios.ts";
 import { type BenchStack, count, cpuPer, progress } from "./support.ts";
 
@@ -67,7 +69,7 @@ export const realtime: Scenario = {
   describe:
     `${SUBSCRIBERS} subscribers on ${TOPICS} private topics, broadcasts sent through realtime.send; ${
       count(IDLE_SOCKETS)
-    } idle sockets with heartbeats`,
+    } idle sockets with heartbeats; postgres_changes latency under RLS`,
   async run(stack, db) {
     // The bench's throw-away database only: who may read bench topics.
     await db.query(
@@ -229,6 +231,9 @@ export const realtime: Scenario = {
       );
       for (const socket of sockets) socket.close();
 
+      // Postgres Changes: delivery latency under per-subscriber RLS (realtime_postgres_changes.ts).
+      const changes = await postgresChangesLatency(stack, db);
+
       return {
         numbers: {
           deliveriesPerSecond: perSecond,
@@ -239,6 +244,7 @@ export const realtime: Scenario = {
           bytesPerIdleSocket: perSocket,
           rssBefore: before.rss,
           rssAfter: after.rss,
+          ...changes.numbers,
         },
         checks: [
           {
@@ -253,6 +259,7 @@ export const realtime: Scenario = {
             unit: "ms",
             below: 150,
           },
+          ...changes.checks,
         ],
       };
     } finally {
