@@ -87,6 +87,19 @@ describe("broadcast", () => {
     ]);
   });
 
+  test("httpSend with bytes posts them as application/octet-stream; subscribers receive the bytes", async () => {
+    const name = topicName("http-binary");
+    const listener = realtimeClient().channel(name);
+    const heard = received<{ event: string; payload: ArrayBuffer }>(listener, "broadcast", "raw");
+    await subscribed(listener);
+    const bytes = new Uint8Array([9, 8, 7, 0, 255]);
+    expect(await realtimeClient().channel(name).httpSend("raw", bytes.buffer)).toEqual({
+      success: true,
+    });
+    const [message] = await waitForCount(heard, 1);
+    expect(new Uint8Array(message.payload)).toEqual(bytes);
+  });
+
   test("send() on a channel that is not joined falls back to the batch endpoint", async () => {
     const name = topicName("fallback");
     const listener = realtimeClient().channel(name);
