@@ -177,6 +177,24 @@ describe("postgres_changes delivery", () => {
     }
   });
 
+  it("sends a change over 1 MB as Realtime does: Error 413 and only the values of 64 bytes or less", async () => {
+    const listener = await listen(owner.client, [{ event: "INSERT", schema: "public", table }]);
+    try {
+      const [id] = await insertRows(table, [
+        { owner_id: owner.id, title: "x".repeat(1_100_000), amount: 8 },
+      ]);
+      const [change] = await listener.waitFor(1);
+      expect(change).toMatchObject({
+        eventType: "INSERT",
+        new: { id, owner_id: owner.id, amount: 8 },
+        errors: ["Error 413: Payload Too Large"],
+      });
+      expect(change.new).not.toHaveProperty("title");
+    } finally {
+      await listener.close();
+    }
+  });
+
   it("delivers committed changes only, in commit order", async () => {
     const listener = await listen(owner.client, [{ event: "INSERT", schema: "public", table }]);
     try {
