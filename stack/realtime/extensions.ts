@@ -17,8 +17,9 @@
 //      Realtime builds it (schema, table, commit_timestamp, type, columns, record, old_record,
 //      errors). The server serializes for the socket's protocol version.
 //   4. An `access_token` message with a new valid token calls `updateClaims(channel.key, claims)`
-//      (Realtime re-subscribes with the new claims); a token that expires or is refused closes
-//      the channel, which calls `unsubscribe`.
+//      (Realtime re-subscribes with the new claims; the module pushes the `system` message of
+//      that re-subscription itself, as the server does for the first); a token that expires or
+//      is refused closes the channel, which calls `unsubscribe`.
 //   5. phx_leave, a closed channel or a closed socket call `unsubscribe(channel.key)` once.
 //
 // Topics and authorization, for code that builds on the server (messaging): a channel
