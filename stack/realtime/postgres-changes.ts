@@ -168,12 +168,12 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
   function dispatch(wal: Record<string, unknown>, ids: string[], errors: string[] | null): void {
     const data = changeRecord(wal, errors);
     const wanted = new Set(ids);
-    const byChannel = new Map<string, number[]>();
+    const channels = new Set<string>();
     for (const subscriptionId of ids) {
       const key = owners.get(subscriptionId);
-      if (key !== undefined) byChannel.set(key, []);
+      if (key !== undefined) channels.add(key);
     }
-    for (const key of byChannel.keys()) {
+    for (const key of channels) {
       const subscriber = subscribers.get(key);
       if (!subscriber || !subscriber.channel.open) continue;
       // As Realtime's MessageDispatcher: the channel's matching binding ids, last first.
