@@ -96,6 +96,7 @@ interface Connection {
   /** Per topic, the chain that runs its messages in order (a Phoenix channel's mailbox). */
   queues: Map<string, Promise<void>>;
   lastSeen: number;
+  closed: boolean;
 }
 
 interface PresenceEntry {
@@ -522,6 +523,8 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
       ({ ...binding, id: bindingId(binding) }) as PostgresChangesBinding
     );
 
+    // The socket may have closed while the join waited on the database.
+    if (connection.closed) return;
     connection.channels.set(frame.topic, channel);
     const subscribers = hub.get(channel.hubKey) ?? new Set<Channel>();
     subscribers.add(channel);
@@ -816,6 +819,7 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
       channels: new Map(),
       queues: new Map(),
       lastSeen: Date.now(),
+      closed: false,
     };
     connections.add(connection);
     ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -839,6 +843,7 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
       }
     });
     ws.on("close", () => {
+      connection.closed = true;
       connections.delete(connection);
       for (const channel of [...connection.channels.values()]) closeChannel(channel, null);
     });
