@@ -25,9 +25,11 @@
 // Topics and authorization, for code that builds on the server (messaging): a channel
 // `supabase.channel(name, { config: { private: true } })` joins topic `realtime:<name>`;
 // `realtime.topic()` is `<name>` while the policies on realtime.messages run, with the
-// caller's role and claims set as Realtime sets them (`authorizationSettings` in
-// stack/realtime/authorization.ts). SELECT policies (extension 'broadcast' or 'presence')
-// decide joining and receiving, INSERT policies sending and tracking presence. Messages sent
+// caller's role (`role`), `request.jwt.claims`, `request.jwt.claim.sub` and `.role` and
+// `request.headers` set as Realtime sets them (readAuthorizations and writeAuthorizations in
+// stack/realtime/authorization.ts), so `auth.uid()` and `auth.jwt()` work in policies. SELECT
+// policies (extension 'broadcast' or 'presence') decide joining and receiving, INSERT policies
+// sending and tracking presence; a refused send is dropped without an answer. Messages sent
 // from the database with realtime.send(payload, event, <name>, true) reach private
 // subscribers of <name>; postgres_changes bindings are authorized by the tables' own RLS,
 // never by realtime.messages.
