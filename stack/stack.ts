@@ -74,28 +74,47 @@ export function statusEnv(config: StackConfig, keys: ApiKeys, stripe: StripeSett
   return Object.entries(values).map(([key, value]) => `${key}="${value}"`).join("\n") + "\n";
 }
 
+/**
+ * Refuses a port a server listens on. The stack's ports lie inside Linux's range for outgoing
+ * connections (32768-60999), so a port nothing listens on can be held for a moment by some
+ * client's connection: that clears within seconds, and is waited out rather than refused.
+ */
 export async function assertPortFree(port: number): Promise<void> {
-  const server: Server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
-  }).catch((error: NodeJS.ErrnoException) => {
+  for (let attempt = 1;; attempt++) {
+    const error = await tryListen(port);
+    if (!error) return;
     if (error.code !== "EADDRINUSE") throw error;
-    throw new StackError(
-      `Port ${port} is already in use by ${portOwner(port)}. Stop it, or free the port.`,
-    );
+    const owner = listenerOn(port);
+    if (owner || attempt === 10) {
+      throw new StackError(
+        `Port ${port} is already in use by ${
+          owner ?? "another process"
+        }. Stop it, or free the port.`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+function tryListen(port: number): Promise<NodeJS.ErrnoException | null> {
+  const server: Server = createServer();
+  return new Promise((resolve) => {
+    server.once("error", (error: NodeJS.ErrnoException) => resolve(error));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(null)));
   });
 }
 
-function portOwner(port: number): string {
+/** The process listening on `port` ("name (pid N)"), if `ss` can tell. */
+function listenerOn(port: number): string | null {
   try {
     const line = execFileSync("ss", ["-Hltnp", `sport = :${port}`]).toString();
     const match = /users:\(\("([^"]+)",pid=(\d+)/.exec(line);
     if (match) return `${match[1]} (pid ${match[2]})`;
+    if (line.trim() !== "") return "another process";
   } catch {
-    // ss is missing or not permitted: fall through
+    // ss is missing or not permitted: say nothing about the owner
   }
-  return "another process";
+  return null;
 }
 
 async function waitForHttp(
