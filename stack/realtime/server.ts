@@ -350,7 +350,8 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
 
   // --- channel lifetime --------------------------------------------------------------------
 
-  function closeChannel(channel: Channel, notify: "phx_close" | null): void {
+  /** Ends a channel; `notify` tells the client how: phx_close, or phx_error for a crash. */
+  function closeChannel(channel: Channel, notify: "phx_close" | "phx_error" | null): void {
     if (!channel.open) return;
     channel.open = false;
     if (channel.confirmTimer) clearTimeout(channel.confirmTimer);
@@ -738,25 +739,42 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
       if (typeof frame.topic !== "string" || !frame.topic.startsWith("realtime:")) {
         return reply(connection, frame, "error", { reason: "unmatched topic" });
       }
-      return enqueue(connection, frame.topic, () => join(connection, frame));
+      return enqueue(connection, frame.topic, async () => {
+        try {
+          await join(connection, frame);
+        } catch (error) {
+          // Realtime's join/3 rescue: the exception's message as an UnknownErrorOnChannel.
+          console.error("realtime: join:", error);
+          await sleep(channelBackoff);
+          reply(connection, frame, "error", {
+            reason: `UnknownErrorOnChannel: ${(error as Error).message}`,
+          });
+        }
+      });
     }
     enqueue(connection, frame.topic, async () => {
       const channel = connection.channels.get(frame.topic);
       if (!channel || !channel.open) {
         return reply(connection, frame, "error", { reason: "unmatched topic" });
       }
-      switch (frame.event) {
-        case "phx_leave":
-          reply(connection, frame, "ok", {});
-          return closeChannel(channel, "phx_close");
-        case "broadcast":
-          return await broadcastIn(channel, frame, user);
-        case "presence":
-          return await presenceIn(channel, frame);
-        case "access_token":
-          return await accessTokenIn(channel, frame);
-        default:
-          return; // Realtime logs and ignores anything else
+      try {
+        switch (frame.event) {
+          case "phx_leave":
+            reply(connection, frame, "ok", {});
+            return closeChannel(channel, "phx_close");
+          case "broadcast":
+            return await broadcastIn(channel, frame, user);
+          case "presence":
+            return await presenceIn(channel, frame);
+          case "access_token":
+            return await accessTokenIn(channel, frame);
+          default:
+            return; // Realtime logs and ignores anything else
+        }
+      } catch (error) {
+        // A Phoenix channel that crashes is gone, and its client is sent phx_error (it rejoins).
+        console.error("realtime:", error);
+        closeChannel(channel, "phx_error");
       }
     });
   }
