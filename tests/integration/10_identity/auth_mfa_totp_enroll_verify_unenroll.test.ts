@@ -5,7 +5,7 @@
 // or unenrollment at aal1, the rate of verifications.
 
 import { describe, expect, it } from "vitest";
-import { signUp } from "../support/auth.ts";
+import { authLimitsPerClientAddress, signUp } from "../support/auth.ts";
 import { withDatabase } from "../support/clients.ts";
 import {
   mfaClient,
@@ -15,6 +15,9 @@ import {
   totpCode,
   wrongTotpCode,
 } from "../support/mfa.ts";
+
+// Hosted Supabase limits per client address (sb-forwarded-for); `supabase start` does not.
+const perAddressLimits = await authLimitsPerClientAddress();
 
 describe("TOTP factors", () => {
   it("enrolls, challenges and verifies a factor; the session becomes aal2 with totp in amr", async () => {
@@ -262,49 +265,55 @@ describe("TOTP factors", () => {
     expect((await c.auth.mfa.listFactors()).data!.all).toHaveLength(10);
   });
 
-  it("limits challenges per client address as GoTrue does (a burst of 30, then 15 a minute)", async () => {
-    const user = await signUp("mfa-rate");
-    // A client address of its own (sb-forwarded-for, as behind Supabase's proxy), so this
-    // test spends no other test's budget.
-    const c = mfaClient({ "sb-forwarded-for": `198.51.100.${Math.floor(Math.random() * 250)}` });
-    await c.auth.signInWithPassword({ email: user.email, password: "Correct-Horse-9" });
-    const enrolled = await c.auth.mfa.enroll({ factorType: "totp" });
-    const results = [];
-    for (let i = 0; i < 31; i++) {
-      results.push(await c.auth.mfa.challenge({ factorId: enrolled.data!.id }));
-    }
-    expect(results.slice(0, 30).every((result) => result.error === null)).toBe(true);
-    expect(results[30].error).toMatchObject({
-      status: 429,
-      code: "over_request_rate_limit",
-      message: "Request rate limit reached",
-    });
-  });
+  it.skipIf(!perAddressLimits)(
+    "limits challenges per client address as GoTrue does (a burst of 30, then 15 a minute)",
+    async () => {
+      const user = await signUp("mfa-rate");
+      // A client address of its own (sb-forwarded-for, as behind Supabase's proxy), so this
+      // test spends no other test's budget.
+      const c = mfaClient({ "sb-forwarded-for": `198.51.100.${Math.floor(Math.random() * 250)}` });
+      await c.auth.signInWithPassword({ email: user.email, password: "Correct-Horse-9" });
+      const enrolled = await c.auth.mfa.enroll({ factorType: "totp" });
+      const results = [];
+      for (let i = 0; i < 31; i++) {
+        results.push(await c.auth.mfa.challenge({ factorId: enrolled.data!.id }));
+      }
+      expect(results.slice(0, 30).every((result) => result.error === null)).toBe(true);
+      expect(results[30].error).toMatchObject({
+        status: 429,
+        code: "over_request_rate_limit",
+        message: "Request rate limit reached",
+      });
+    },
+  );
 
-  it("limits verifications per client address the same way, so codes cannot be guessed quickly", async () => {
-    const user = await signUpWithTotp("mfa-rate-verify");
-    const c = mfaClient({ "sb-forwarded-for": `203.0.113.${Math.floor(Math.random() * 250)}` });
-    await c.auth.signInWithPassword({ email: user.email, password: "Correct-Horse-9" });
-    const challenge = await c.auth.mfa.challenge({ factorId: user.factorId });
-    const wrong = wrongTotpCode(user.secret);
-    for (let i = 0; i < 30; i++) {
-      const attempt = await c.auth.mfa.verify({
+  it.skipIf(!perAddressLimits)(
+    "limits verifications per client address the same way, so codes cannot be guessed quickly",
+    async () => {
+      const user = await signUpWithTotp("mfa-rate-verify");
+      const c = mfaClient({ "sb-forwarded-for": `203.0.113.${Math.floor(Math.random() * 250)}` });
+      await c.auth.signInWithPassword({ email: user.email, password: "Correct-Horse-9" });
+      const challenge = await c.auth.mfa.challenge({ factorId: user.factorId });
+      const wrong = wrongTotpCode(user.secret);
+      for (let i = 0; i < 30; i++) {
+        const attempt = await c.auth.mfa.verify({
+          factorId: user.factorId,
+          challengeId: challenge.data!.id,
+          code: wrong,
+        });
+        expect(attempt.error).toMatchObject({ status: 422, code: "mfa_verification_failed" });
+      }
+      const limited = await c.auth.mfa.verify({
         factorId: user.factorId,
         challengeId: challenge.data!.id,
-        code: wrong,
+        code: totpCode(user.secret),
       });
-      expect(attempt.error).toMatchObject({ status: 422, code: "mfa_verification_failed" });
-    }
-    const limited = await c.auth.mfa.verify({
-      factorId: user.factorId,
-      challengeId: challenge.data!.id,
-      code: totpCode(user.secret),
-    });
-    expect(limited.error).toMatchObject({
-      status: 429,
-      code: "over_request_rate_limit",
-      message: "Request rate limit reached",
-    });
-    expect((await tokenClaims(c)).aal).toBe("aal1");
-  });
+      expect(limited.error).toMatchObject({
+        status: 429,
+        code: "over_request_rate_limit",
+        message: "Request rate limit reached",
+      });
+      expect((await tokenClaims(c)).aal).toBe("aal1");
+    },
+  );
 });

@@ -2,7 +2,7 @@
 // holders.
 
 import { randomUUID } from "node:crypto";
-import { admin, type Client, client } from "./clients.ts";
+import { admin, type Client, client, requireEnv } from "./clients.ts";
 
 export const PASSWORD = "Correct-Horse-9";
 
@@ -76,4 +76,21 @@ export async function followLink(
     location,
     fragment: new URLSearchParams(location.hash.slice(1)),
   };
+}
+
+/**
+ * Whether Auth limits requests per client address, taking the address from the
+ * `sb-forwarded-for` header hosted Supabase's proxy sets (GoTrue's
+ * GOTRUE_SECURITY_SB_FORWARDED_FOR_ENABLED). The local stand-in behaves as hosted Supabase;
+ * `supabase start` leaves the setting off, so there Auth limits nothing per address and the
+ * tests of those limits are skipped. AUTH_LIMITS_PER_ADDRESS=true|false overrides the guess.
+ */
+export async function authLimitsPerClientAddress(): Promise<boolean> {
+  const override = process.env.AUTH_LIMITS_PER_ADDRESS;
+  if (override === "true" || override === "false") return override === "true";
+  const health = await fetch(`${requireEnv("SUPABASE_URL")}/auth/v1/health`, {
+    headers: { apikey: requireEnv("SUPABASE_ANON_KEY") },
+  });
+  const body = (await health.json().catch(() => ({}))) as { version?: string };
+  return body.version === "local-stand-in";
 }
