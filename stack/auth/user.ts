@@ -9,6 +9,7 @@ import bcrypt from "bcryptjs";
 import { sendJson } from "../http.ts";
 import { type AuthCore, AuthError, BCRYPT_COST } from "./core.ts";
 import type { AuthEmails } from "./emails.ts";
+import { requiresAal2 } from "./mfa.ts";
 import { createFlowState, pkceFlow } from "./pkce.ts";
 import { AddressLimiter } from "./ratelimit.ts";
 import type { Route } from "./router.ts";
@@ -41,12 +42,9 @@ export function userRoutes(core: AuthCore, emails: AuthEmails): Route[] {
       if (body.app_metadata !== undefined && body.app_metadata !== null) {
         throw new AuthError(403, "not_admin", "Updating app_metadata requires admin privileges");
       }
-      const { rows: factors } = await db.query(
-        "select 1 from auth.mfa_factors where user_id = $1 and status = 'verified' limit 1",
-        [user.id],
-      );
+      // GoTrue asks the session, not the token: a token minted before an unenroll still says aal2.
       if (
-        factors.length > 0 && claims.aal !== "aal2" &&
+        await requiresAal2(db, user.id, claims) &&
         ((password !== null && password !== "") || (email !== "" && email !== user.email) ||
           (phone !== "" && phone !== (user.phone ?? "")))
       ) {
