@@ -56,6 +56,31 @@ describe("postgres_changes under RLS", () => {
     }
   });
 
+  it("decides an update by the row as it is now: a row handed to another user reaches them, not its former owner", async () => {
+    const [handed, kept] = await insertRows(table, [
+      { owner_id: alice.id, title: "handed over" },
+      { owner_id: alice.id, title: "kept" },
+    ]);
+    const aliceListens = await listen(alice.client, [{ event: "UPDATE", schema: "public", table }]);
+    const bobListens = await listen(bob.client, [{ event: "UPDATE", schema: "public", table }]);
+    try {
+      await withDatabase(async (db) => {
+        await db.query(`update public.${table} set owner_id = $1 where id = $2`, [bob.id, handed]);
+        await db.query(`update public.${table} set amount = 1 where id = $1`, [kept]);
+      });
+      const [toBob] = await bobListens.waitFor(1);
+      expect(toBob).toMatchObject({
+        eventType: "UPDATE",
+        new: { id: handed, owner_id: bob.id },
+        old: { id: handed },
+      });
+      expect((await aliceListens.waitFor(1)).map((c) => (c.new as Row).id)).toEqual([kept]);
+    } finally {
+      await aliceListens.close();
+      await bobListens.close();
+    }
+  });
+
   it("drops the columns the subscriber's role may not select; the service role gets them all", async () => {
     const aliceListens = await listen(alice.client, [{ event: "*", schema: "public", table }]);
     const serviceListens = await listen(admin(), [{ event: "*", schema: "public", table }]);
