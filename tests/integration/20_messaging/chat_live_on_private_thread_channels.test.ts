@@ -214,4 +214,20 @@ describe("a chat on the order's thread, live", () => {
       message_count: 3,
     });
   });
+
+  it("a participant who leaves is refused the thread's channel at their next join", async () => {
+    const left = await tailor.client.rpc("leave_thread", { thread_id: threadId });
+    expect(left.error).toBeNull();
+    await tailor.client.removeChannel(channels[1]);
+    const reason = await refusedJoin(threadChannel(tailor));
+    expect(reason).toBe(
+      `Unauthorized: You do not have permissions to read from this Channel topic: thread:${threadId}`,
+    );
+    // The designer hears that they left.
+    await until(() => designerHears.some((b) => b.event === "participant:left"));
+    expect(designerHears.find((b) => b.event === "participant:left")!.payload).toMatchObject({
+      thread_id: threadId,
+      user_id: tailor.id,
+    });
+  });
 });
