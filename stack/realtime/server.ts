@@ -781,13 +781,15 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
 
   // --- the socket --------------------------------------------------------------------------
 
+  /** Answers an upgrade with an HTTP error: a JSON body, or none (`null`). */
   function refuse(socket: Duplex, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
+    const text = body === null ? "" : JSON.stringify(body);
     const reason = { 401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error" }[
       status as 401 | 403 | 500
     ] ?? "Error";
+    const type = body === null ? "" : "content-type: application/json; charset=utf-8\r\n";
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `HTTP/1.1 ${status} ${reason}\r\n${type}` +
         `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
     );
   }
@@ -801,7 +803,8 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
       ? "2.0.0"
       : null;
     socket.on("error", () => {});
-    if (vsn === null) return refuse(socket, 403, { error: "unsupported vsn" });
+    // Phoenix: no serializer for the requested vsn is a bare 403, before the socket's connect.
+    if (vsn === null) return refuse(socket, 403, null);
     const headerKey = req.headers["x-api-key"];
     const token = typeof headerKey === "string" ? headerKey : query.get("apikey");
     void (async () => {

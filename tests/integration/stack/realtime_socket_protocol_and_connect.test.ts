@@ -69,6 +69,13 @@ describe("connecting", () => {
     });
   });
 
+  test("a protocol version the server does not speak is refused with a bare 403", async () => {
+    expect(await refusedConnection(`apikey=${ANON_KEY}&vsn=3.0.0`)).toEqual({
+      status: 403,
+      body: null,
+    });
+  });
+
   test("the x-api-key header is taken before the apikey parameter", async () => {
     const refused = await refusedConnection(`apikey=${ANON_KEY}&vsn=2.0.0`, {
       "x-api-key": "nope",
