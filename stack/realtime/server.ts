@@ -904,13 +904,16 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
     return policies.broadcast.write === true;
   }
 
+  // A body that is not JSON is Plug's ParseError, which Phoenix renders as its 400 template:
+  // RealtimeWeb.ErrorView has none, so the answer is the status message as a JSON string.
+
   /** POST /api/broadcast: Realtime.Tenants.BatchBroadcast. */
   async function batchBroadcast(req: IncomingMessage, res: ServerResponse, claims: Claims) {
     let body: unknown;
     try {
       body = JSON.parse((await readBody(req, MAX_FRAME_BYTES)).toString("utf8") || "{}");
     } catch {
-      return sendJson(res, 400, { message: "Bad Request" });
+      return sendJson(res, 400, "Bad Request");
     }
     const messages = isObject(body) ? body.messages : undefined;
     if (!Array.isArray(messages) || messages.length === 0) {
@@ -992,15 +995,20 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
         return sendJson(res, 422, { errors: { payload: ["Payload size exceeds tenant limit"] } });
       }
       broadcast = { kind: "user", event, json: false, body: raw, meta: null };
-    } else if (type === "application/json" || type === "") {
-      let payload: unknown;
-      try {
-        payload = raw.length === 0 ? {} : JSON.parse(raw.toString("utf8"));
-      } catch {
-        return sendJson(res, 400, { message: "Bad Request" });
+    } else {
+      // Realtime's Plug.Parsers: JSON (a body that is not an object under "_json"), form
+      // fields, and every other type passed through unparsed, i.e. an empty payload.
+      let payload: unknown = {};
+      if (type === "application/json" || type.endsWith("+json")) {
+        try {
+          payload = raw.length === 0 ? {} : JSON.parse(raw.toString("utf8"));
+        } catch {
+          return sendJson(res, 400, "Bad Request");
+        }
+        if (!isObject(payload)) payload = { _json: payload };
+      } else if (type === "application/x-www-form-urlencoded") {
+        payload = Object.fromEntries(new URLSearchParams(raw.toString("utf8")));
       }
-      // Plug puts a JSON body that is not an object under "_json".
-      if (!isObject(payload)) payload = { _json: payload };
       if (payloadSize(payload) > MAX_PAYLOAD_BYTES) {
         return sendJson(res, 422, { errors: { payload: ["Payload size exceeds tenant limit"] } });
       }
@@ -1011,10 +1019,6 @@ export async function createRealtime(options: RealtimeOptions): Promise<Realtime
         body: Buffer.from(JSON.stringify(payload), "utf8"),
         meta: null,
       };
-    } else {
-      res.writeHead(415, { "content-length": 0 });
-      res.end();
-      return;
     }
     const isPrivate = flexibleBoolean(query.get("private"));
     if (isPrivate) {

@@ -152,6 +152,27 @@ describe("broadcast", () => {
       { type: "broadcast", event: "batched", payload: { n: 1 }, meta: { id: "m-1" } },
     ]);
   });
+  test("the per-event endpoint reads bodies as Realtime's parsers do", async () => {
+    const name = topicName("parsers");
+    const listener = realtimeClient().channel(name);
+    const heard = received<Message>(listener, "broadcast", "*");
+    await subscribed(listener);
+    const post = (event: string, type: string, body: string) =>
+      fetch(`${SUPABASE_URL}/realtime/v1/api/broadcast/${name}/events/${event}`, {
+        method: "POST",
+        headers: { apikey: ANON_KEY, authorization: `Bearer ${ANON_KEY}`, "content-type": type },
+        body,
+      });
+    const malformed = await post("bad", "application/json", "{not json");
+    expect([malformed.status, await malformed.json()]).toEqual([400, "Bad Request"]);
+    // A JSON body that is not an object is put under "_json"; a type no parser reads is empty.
+    expect((await post("list", "application/json", "[1,2]")).status).toBe(202);
+    expect((await post("text", "text/plain", "hello")).status).toBe(202);
+    expect(await waitForCount(heard, 2)).toEqual([
+      { type: "broadcast", event: "list", payload: { _json: [1, 2] } },
+      { type: "broadcast", event: "text", payload: {} },
+    ]);
+  });
 });
 
 describe("presence", () => {
