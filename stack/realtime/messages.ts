@@ -135,6 +135,10 @@ export function streamMessages(
     const next = new pg.Client({ connectionString: dbUrl, application_name: "realtime-stand-in" });
     next.on("error", () => {});
     await next.connect();
+    // Each poll would write "starting logical decoding for slot" to the server log (at LOG,
+    // which log_min_messages ranks above ERROR): dozens of lines a second. This session's
+    // errors reach the stand-in as query errors anyway.
+    await next.query("set log_min_messages = fatal");
     await maintainPartitions(next);
     // As Realtime's ReplicationConnection: the publication holds realtime.messages and nothing else.
     const { rows } = await next.query<{ tables: string[] | null }>(
