@@ -107,6 +107,23 @@ describe("postgres_changes delivery", () => {
     }
   });
 
+  it("subscribes a binding without a table to every table of the schema in the publication", async () => {
+    const listener = await listen(owner.client, [{ event: "INSERT", schema: "public" }]);
+    try {
+      expect(listener.systems.find((s) => s.extension === "postgres_changes")?.status).toBe("ok");
+      const [id] = await insertRows(table, [{ owner_id: owner.id, title: "schema-wide" }]);
+      const changes = await listener.waitFor(1);
+      expect(changes.find((c) => c.table === table)).toMatchObject({
+        schema: "public",
+        table,
+        eventType: "INSERT",
+        new: { id, title: "schema-wide" },
+      });
+    } finally {
+      await listener.close();
+    }
+  });
+
   it("applies each filter operator: eq, neq, lt, lte, gt, gte, in", async () => {
     const filters = [
       "amount=eq.5",
