@@ -21,7 +21,10 @@ import pg from "pg";
 export const PUBLICATION = "supabase_realtime_messages_publication";
 const SLOT_PREFIX = "supabase_realtime_messages_replication_slot_";
 const RETENTION_HOURS = 72;
-const IDLE_POLL_MS = 15;
+/** How long the poller waits after an empty poll: briefly while messages flow, longer when quiet. */
+const BUSY_POLL_MS = 15;
+const QUIET_POLL_MS = 50;
+const QUIET_AFTER_MS = 2000;
 const RECONNECT_MS = 1000;
 
 function isoDate(date: Date): string {
@@ -130,6 +133,7 @@ export function streamMessages(
   let wake: (() => void) | null = null;
   const slot = `${SLOT_PREFIX}${process.pid}`;
   const relations = new Map<number, Relation>();
+  let lastChange = 0;
 
   async function connect(): Promise<pg.Client> {
     const next = new pg.Client({ connectionString: dbUrl, application_name: "realtime-stand-in" });
@@ -218,7 +222,8 @@ export function streamMessages(
           [slot, PUBLICATION],
         );
         for (const row of rows) handle(row.data);
-        if (rows.length === 0) await sleep(IDLE_POLL_MS);
+        if (rows.length > 0) lastChange = Date.now();
+        else await sleep(Date.now() - lastChange < QUIET_AFTER_MS ? BUSY_POLL_MS : QUIET_POLL_MS);
       } catch (error) {
         if (closed) return;
         onError(error as Error);
