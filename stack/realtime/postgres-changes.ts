@@ -46,6 +46,11 @@ class MissingBaseline extends Error {
   }
 }
 
+/** Realtime's system message when it cannot reach the database to subscribe (an inspected tuple). */
+const DATABASE_UNAVAILABLE = '{:error, "Too many database timeouts"}';
+
+type Written = { ok: true } | { ok: false; message: string; retry?: boolean };
+
 interface Subscriber {
   channel: ChannelHandle;
   claims: Claims;
@@ -268,9 +273,14 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
   }
 
   /** Writes a subscriber's rows in one transaction, as Realtime's Subscriptions.create. */
-  async function writeSubscriptions(subscriber: Subscriber): Promise<SubscribeResult> {
+  async function writeSubscriptions(subscriber: Subscriber): Promise<Written> {
     if (subscriber.parseError) return { ok: false, message: subscriber.parseError };
-    const db = await pool.connect();
+    let db: pg.PoolClient;
+    try {
+      db = await pool.connect();
+    } catch {
+      return { ok: false, message: DATABASE_UNAVAILABLE, retry: true };
+    }
     try {
       await db.query("begin");
       for (const binding of subscriber.bindings) {
@@ -292,6 +302,7 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
           ]);
           count = result.rowCount ?? 0;
         } catch (error) {
+          if ((error as pg.DatabaseError).code === undefined) throw error;
           await db.query("rollback");
           return {
             ok: false,
@@ -307,6 +318,11 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
       return { ok: true };
     } catch (error) {
       await db.query("rollback").catch(() => {});
+      // Not the subscription's fault (the connection failed): Realtime reports it as its
+      // database timeout and tries again.
+      if ((error as pg.DatabaseError).code === undefined) {
+        return { ok: false, message: DATABASE_UNAVAILABLE, retry: true };
+      }
       return { ok: false, message: postgrexMessage(error as pg.DatabaseError) };
     } finally {
       db.release();
@@ -320,6 +336,21 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
       message: result.ok ? "Subscribed to PostgreSQL" : result.message,
       channel: subscriber.channel.topic.replace(/^realtime:/, ""),
     });
+  }
+
+  /** As Realtime after a database error: subscribe again in 5 to 10 s, saying how it went. */
+  function retryLater(subscriber: Subscriber): void {
+    if (closed) return;
+    setTimeout(async () => {
+      if (
+        closed || !subscriber.channel.open || subscribers.get(subscriber.channel.key) !== subscriber
+      ) {
+        return;
+      }
+      const result = await writeSubscriptions(subscriber);
+      systemMessage(subscriber, result);
+      if (!result.ok && result.retry) retryLater(subscriber);
+    }, 5000 + Math.random() * 5000);
   }
 
   function resubscribeAll(): void {
@@ -359,7 +390,8 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
       const result = await writeSubscriptions(subscriber);
       if (result.ok) await waitForSlot();
       if (!channel.open) await module.unsubscribe(channel.key);
-      return result;
+      else if (!result.ok && result.retry) retryLater(subscriber);
+      return result.ok ? { ok: true } : { ok: false, message: result.message };
     },
 
     async updateClaims(key, claims) {
@@ -371,6 +403,7 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
       // message and the previous rows stay.
       const result = await writeSubscriptions(subscriber);
       if (subscriber.channel.open) systemMessage(subscriber, result);
+      if (!result.ok && result.retry) retryLater(subscriber);
     },
 
     async unsubscribe(key) {
