@@ -281,6 +281,7 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
     } catch {
       return { ok: false, message: DATABASE_UNAVAILABLE, retry: true };
     }
+    let broken = false;
     try {
       await db.query("begin");
       for (const binding of subscriber.bindings) {
@@ -321,11 +322,13 @@ export const createPostgresChanges: CreatePostgresChanges = async ({ pool, dbUrl
       // Not the subscription's fault (the connection failed): Realtime reports it as its
       // database timeout and tries again.
       if ((error as pg.DatabaseError).code === undefined) {
+        broken = true;
         return { ok: false, message: DATABASE_UNAVAILABLE, retry: true };
       }
       return { ok: false, message: postgrexMessage(error as pg.DatabaseError) };
     } finally {
-      db.release();
+      // A connection that failed goes, rather than back to the pool.
+      db.release(broken);
     }
   }
 
