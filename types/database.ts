@@ -944,6 +944,70 @@ export type Database = {
           },
         ];
       };
+      "notification_categories": {
+        Row: {
+          "critical": boolean;
+          "default_email": boolean;
+          "default_in_app": boolean;
+          "default_push": boolean;
+          "description": string;
+          "digestible": boolean;
+          "key": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "critical"?: boolean;
+          "default_email"?: boolean;
+          "default_in_app"?: boolean;
+          "default_push"?: boolean;
+          "description": string;
+          "digestible"?: boolean;
+          "key": string;
+        };
+        Update: {
+          "critical"?: boolean;
+          "default_email"?: boolean;
+          "default_in_app"?: boolean;
+          "default_push"?: boolean;
+          "description"?: string;
+          "digestible"?: boolean;
+          "key"?: string;
+        };
+        Relationships: [];
+      };
+      "notification_preferences": {
+        Row: {
+          "category": string;
+          "channel": string;
+          "enabled": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "channel": string;
+          "enabled": boolean;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "category"?: string;
+          "channel"?: string;
+          "enabled"?: boolean;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "notification_preferences_category_fkey";
+            columns: ["category"];
+            isOneToOne: false;
+            referencedRelation: "notification_categories";
+            referencedColumns: ["key"];
+          },
+        ];
+      };
       "order_events": {
         Row: {
           "actor_id": string | null;
@@ -3176,6 +3240,17 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "my_notification_preferences": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "category": string;
+          "critical": boolean;
+          "description": string;
+          "email": boolean;
+          "in_app": boolean;
+          "push": boolean;
+        }[];
+      };
       "open_dispute": {
         Args: { "order_id": string; "reason": string };
         Returns: {
@@ -3393,6 +3468,22 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "addresses";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_notification_preference": {
+        Args: { "category": string; "channel": string; "enabled": boolean };
+        Returns: {
+          "category": string;
+          "channel": string;
+          "enabled": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "notification_preferences";
           isOneToOne: true;
           isSetofReturn: false;
         };
