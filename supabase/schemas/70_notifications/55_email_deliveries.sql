@@ -1,0 +1,260 @@
+-- E-mail delivery log: one row per mail to send, written by private.enqueue_email (the
+-- notifications consumer for the e-mail channel, the newsletter), claimed in batches by the
+-- sender, notifications-send-email, through ops.claim_email_deliveries and settled by
+-- ops.record_email_delivery. Lifecycle: queued -> sending -> sent, or -> failed (with the
+-- error) and retried after a backoff until max attempts; a claim left 'sending' past its
+-- visibility timeout (a crashed sender) is claimed again, so no mail is lost. The Message-ID
+-- is derived from the row's id, so a mail sent twice after a crash is one message to the
+-- receiving side.
+
+create table public.email_deliveries (
+  id uuid primary key default gen_random_uuid(),
+  recipient_id uuid references auth.users (id) on delete cascade,
+  -- Set for mail to an address without an account (the newsletter); for users the address is
+  -- read from auth.users when the mail is claimed, so a changed address is honoured.
+  to_address text constraint email_deliveries_to_address_format
+    check (to_address is null or to_address ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'),
+  category text,
+  template_key text not null,
+  payload jsonb not null default '{}',
+  event_id bigint references private.domain_events (id) on delete set null,
+  idempotency_key text not null constraint email_deliveries_idempotency_key_unique unique,
+  status text not null default 'queued'
+    constraint email_deliveries_status check (status in ('queued', 'sending', 'sent', 'failed')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz default now(),
+  claim_id uuid,
+  claimed_until timestamptz,
+  last_error text,
+  provider_message_id text,
+  -- The one-click unsubscribe link's token (List-Unsubscribe): it mutes this category's mail.
+  unsubscribe_token uuid not null default gen_random_uuid() constraint email_deliveries_unsubscribe_token_unique unique,
+  created_at timestamptz not null default now(),
+  sent_at timestamptz,
+  constraint email_deliveries_has_recipient check (recipient_id is not null or to_address is not null)
+);
+comment on table public.email_deliveries is
+  'Log of every e-mail the project sends: queued, sending, sent or failed (with the last error and attempts). Recipients read their own rows, notifications managers all; only the sender writes.';
+comment on column public.email_deliveries.idempotency_key is
+  'event:<event id>:<recipient>:<template> for event mail; one row per key, so a re-run consumer enqueues nothing twice.';
+comment on column public.email_deliveries.next_attempt_at is
+  'When a queued or failed delivery may next be claimed; null once sent or given up (failed after the last attempt).';
+comment on column public.email_deliveries.claim_id is
+  'The claim that holds a sending row; ops.record_email_delivery accepts only the current claim''s result.';
+create index email_deliveries_due_idx on public.email_deliveries (next_attempt_at) where status in ('queued', 'failed');
+create index email_deliveries_sending_idx on public.email_deliveries (claimed_until) where status = 'sending';
+create index email_deliveries_recipient_idx on public.email_deliveries (recipient_id) where recipient_id is not null;
+create index email_deliveries_event_idx on public.email_deliveries (event_id) where event_id is not null;
+
+alter table public.email_deliveries enable row level security;
+grant select on public.email_deliveries to authenticated;
+grant all on public.email_deliveries to service_role;
+create policy "Recipients and notification managers read e-mail deliveries"
+  on public.email_deliveries for select to authenticated
+  using (recipient_id = (select auth.uid()) or (select private.has_permission('notifications.manage')));
+
+create function private.email_max_attempts() returns integer
+language sql
+immutable
+set search_path = ''
+as $$ select 6 $$;
+comment on function private.email_max_attempts() is
+  'Attempts before a delivery is given up (failed with next_attempt_at null); the backoff between them is 1, 4, 16, 64, 256 minutes.';
+
+-- The insert both enqueue functions share: checks the template and the address, then one row
+-- per idempotency key (a repeated key returns the first row's id and changes nothing).
+create function private.queue_email_delivery(
+  recipient uuid, address text, category text, template_key text, payload jsonb, event_id bigint, idempotency_key text
+) returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  delivery_id uuid;
+begin
+  if recipient is null and address is null then
+    raise exception 'an e-mail needs a recipient or an address' using errcode = '22023';
+  end if;
+  if address is not null and address !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
+    raise exception 'not an e-mail address' using errcode = '22023';
+  end if;
+  if not exists (select from private.email_templates t where t.key = queue_email_delivery.template_key and t.locale = 'en') then
+    raise exception 'no e-mail template %', coalesce(template_key, 'null') using errcode = '22023';
+  end if;
+  if idempotency_key is null then
+    raise exception 'an e-mail needs an idempotency key' using errcode = '22023';
+  end if;
+  insert into public.email_deliveries (recipient_id, to_address, category, template_key, payload, event_id, idempotency_key)
+  values (recipient, lower(address), category, template_key, coalesce(payload, '{}'), event_id, idempotency_key)
+  on conflict on constraint email_deliveries_idempotency_key_unique do nothing
+  returning id into delivery_id;
+  if delivery_id is null then
+    select d.id into delivery_id from public.email_deliveries d where d.idempotency_key = queue_email_delivery.idempotency_key;
+  end if;
+  return delivery_id;
+end
+$$;
+revoke execute on function private.queue_email_delivery(uuid, text, text, text, jsonb, bigint, text) from public;
+
+create function private.enqueue_email(recipient uuid, category text, template_key text, payload jsonb, event_id bigint)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.queue_email_delivery(recipient, null, category, template_key, payload, event_id,
+    'event:' || coalesce(event_id::text, 'null') || ':' || coalesce(recipient::text, 'null') || ':' || coalesce(template_key, 'null'))
+$$;
+comment on function private.enqueue_email(uuid, text, text, jsonb, bigint) is
+  'The e-mail channel for the notifications consumer: queues the template''s mail to the user for an event, once per (event, recipient, template); a second call returns the first delivery''s id and changes nothing. The caller has checked the recipient''s preferences.';
+revoke execute on function private.enqueue_email(uuid, text, text, jsonb, bigint) from public;
+grant execute on function private.enqueue_email(uuid, text, text, jsonb, bigint) to service_role;
+
+create function private.enqueue_email_to_address(
+  address text, template_key text, payload jsonb, idempotency_key text, category text default null
+) returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.queue_email_delivery(null, address, category, template_key, payload, null, idempotency_key)
+$$;
+comment on function private.enqueue_email_to_address(text, text, jsonb, text, text) is
+  'Queues a template''s mail to an address without an account (the newsletter), once per idempotency key.';
+revoke execute on function private.enqueue_email_to_address(text, text, jsonb, text, text) from public;
+grant execute on function private.enqueue_email_to_address(text, text, jsonb, text, text) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- The sender's side: claim a batch, then record each result.
+
+create function ops.claim_email_deliveries(batch_size integer default 20, visibility_seconds integer default 300)
+returns table (
+  id uuid, claim_id uuid, attempt integer, to_address text, locale text, category text,
+  template_key text, subject text, html text, text_body text, variables jsonb, unsubscribe_token uuid
+)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  claim uuid := gen_random_uuid();
+begin
+  if batch_size is null or batch_size not between 1 and 500 then
+    raise exception 'batch_size must be between 1 and 500' using errcode = '22023';
+  end if;
+  if visibility_seconds is null or visibility_seconds not between 10 and 3600 then
+    raise exception 'visibility_seconds must be between 10 and 3600' using errcode = '22023';
+  end if;
+  return query
+  with due as (
+    select d.id from public.email_deliveries d
+     where (d.status in ('queued', 'failed') and d.next_attempt_at <= now())
+        or (d.status = 'sending' and d.claimed_until < now())
+     order by coalesce(d.next_attempt_at, d.claimed_until), d.created_at
+     limit batch_size
+     for update skip locked
+  ), claimed as (
+    update public.email_deliveries d
+       set status = 'sending', claim_id = claim, attempts = d.attempts + 1,
+           claimed_until = now() + make_interval(secs => visibility_seconds)
+      from due where d.id = due.id
+    returning d.*
+  )
+  select c.id, c.claim_id, c.attempts, coalesce(c.to_address, u.email::text), t.locale, c.category,
+         c.template_key, t.subject, t.html, t.text_body,
+         c.payload || jsonb_build_object(
+           'recipient_name', coalesce(nullif(trim(coalesce(pp.first_name, '')), ''), 'there'),
+           'category', c.category,
+           'event_type', e.event_type,
+           'subject_id', e.subject_id),
+         c.unsubscribe_token
+    from claimed c
+    left join auth.users u on u.id = c.recipient_id
+    left join public.private_profiles pp on pp.id = c.recipient_id
+    left join private.domain_events e on e.id = c.event_id
+    cross join lateral (
+      select tt.* from private.email_templates tt
+       where tt.key = c.template_key and tt.locale in (coalesce(pp.locale, 'en'), 'en')
+       order by tt.locale = 'en'
+       limit 1
+    ) t;
+end
+$$;
+comment on function ops.claim_email_deliveries(integer, integer) is
+  'Claims up to batch_size due deliveries (queued, failed and due again, or sending past their visibility timeout) with for update skip locked, marks them sending under a new claim for visibility_seconds, and returns each with its address and its template in the recipient''s locale (else en). Service role only: the sender.';
+revoke execute on function ops.claim_email_deliveries(integer, integer) from public;
+grant execute on function ops.claim_email_deliveries(integer, integer) to service_role;
+
+create function ops.record_email_delivery(
+  delivery_id uuid, claim uuid, succeeded boolean, provider_message_id text default null, error text default null
+) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  d public.email_deliveries;
+begin
+  select * into d from public.email_deliveries e where e.id = delivery_id for update;
+  if not found then
+    raise exception 'e-mail delivery % not found', delivery_id using errcode = 'PT404';
+  end if;
+  if d.status <> 'sending' or d.claim_id is distinct from claim then
+    raise exception 'e-mail delivery % is % under another claim: its result is not recorded', delivery_id, d.status
+      using errcode = 'PT409';
+  end if;
+  if succeeded then
+    update public.email_deliveries e
+       set status = 'sent', sent_at = now(), provider_message_id = record_email_delivery.provider_message_id,
+           next_attempt_at = null, claimed_until = null, last_error = null
+     where e.id = delivery_id;
+    return 'sent';
+  end if;
+  update public.email_deliveries e
+     set status = 'failed', claimed_until = null,
+         last_error = left(coalesce(error, 'unknown error'), 2000),
+         next_attempt_at = case when d.attempts >= private.email_max_attempts() then null
+                                else now() + make_interval(mins => power(4, d.attempts - 1)::integer) end
+   where e.id = delivery_id;
+  return 'failed';
+end
+$$;
+comment on function ops.record_email_delivery(uuid, uuid, boolean, text, text) is
+  'Records the sender''s result for a claimed delivery: sent (with the provider''s message id), or failed with the error and retried after 4^(attempts-1) minutes until the last attempt. A result from a stale claim is refused (PT409). Service role only.';
+revoke execute on function ops.record_email_delivery(uuid, uuid, boolean, text, text) from public;
+grant execute on function ops.record_email_delivery(uuid, uuid, boolean, text, text) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- One-click unsubscribe (List-Unsubscribe, RFC 8058): a delivery's token switches its
+-- category's e-mail off for its recipient, without signing in. Called by the
+-- notifications-newsletter function, which serves the link.
+
+create function ops.unsubscribe_email(token uuid) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  d public.email_deliveries;
+  cat public.notification_categories;
+begin
+  select * into d from public.email_deliveries e where e.unsubscribe_token = token;
+  if not found or d.recipient_id is null or d.category is null then
+    raise exception 'unsubscribe link not found' using errcode = 'PT404';
+  end if;
+  select * into cat from public.notification_categories c where c.key = d.category;
+  if cat.critical then
+    raise exception 'notification category % is critical: its e-mail cannot be switched off', cat.key
+      using errcode = 'PT409';
+  end if;
+  insert into public.notification_preferences as p (user_id, category, channel, enabled)
+  values (d.recipient_id, d.category, 'email', false)
+  on conflict (user_id, category, channel) do update set enabled = false, updated_at = now();
+  return jsonb_build_object('category', d.category, 'email', false);
+end
+$$;
+comment on function ops.unsubscribe_email(uuid) is
+  'One-click unsubscribe from a mail''s List-Unsubscribe link: switches the delivery''s category off on the e-mail channel for its recipient (idempotent); refuses critical categories (PT409) and unknown tokens (PT404). Service role only: the notifications-newsletter function.';
+revoke execute on function ops.unsubscribe_email(uuid) from public;
+grant execute on function ops.unsubscribe_email(uuid) to service_role;
