@@ -145,6 +145,24 @@ function authEmailConfig(toml: Toml, supabaseDir: string): AuthEmailConfig {
   };
 }
 
+/**
+ * The bench measures how many sign-ups and refreshes the stack can serve, so its profile lifts
+ * [auth.rate_limit] (the integration tests hold the limits); everything else is config.toml's.
+ */
+function benchLimits(profile: Profile, email: AuthEmailConfig): AuthEmailConfig {
+  if (profile !== "bench") return email;
+  const unlimited = Number.MAX_SAFE_INTEGER;
+  return {
+    ...email,
+    rateLimit: {
+      emailSent: unlimited,
+      signInSignUps: unlimited,
+      tokenVerifications: unlimited,
+      tokenRefresh: unlimited,
+    },
+  };
+}
+
 export interface BucketSpec {
   id: string;
   public: boolean;
@@ -316,7 +334,7 @@ export function stackConfig(profile: Profile): StackConfig {
       customAccessToken: hookUri("custom_access_token"),
       beforeUserCreated: hookUri("before_user_created"),
     },
-    authEmail: authEmailConfig(toml, supabaseDir),
+    authEmail: benchLimits(profile, authEmailConfig(toml, supabaseDir)),
     mail: { url: `http://127.0.0.1:${mailPort}`, smtpHost: "127.0.0.1", smtpPort },
   };
 }
