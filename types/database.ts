@@ -33,6 +33,23 @@ export type Database = {
         Args: { "acting_user": string; "mode"?: string; "order_id": string };
         Returns: Json;
       };
+      "claim_email_deliveries": {
+        Args: { "batch_size"?: number; "visibility_seconds"?: number };
+        Returns: {
+          "attempt": number;
+          "category": string;
+          "claim_id": string;
+          "html": string;
+          "id": string;
+          "locale": string;
+          "subject": string;
+          "template_key": string;
+          "text_body": string;
+          "to_address": string;
+          "unsubscribe_token": string;
+          "variables": Json;
+        }[];
+      };
       "claim_refund": {
         Args: { "acting_user": string; "amount"?: number; "order_id": string; "reason"?: string };
         Returns: Json;
@@ -83,6 +100,17 @@ export type Database = {
           "outcome": string;
         }[];
       };
+      "publish_event": {
+        Args: {
+          "actor_id"?: string;
+          "event_type": string;
+          "payload"?: Json;
+          "recipients"?: (string)[];
+          "subject_id": string;
+          "subject_type": string;
+        };
+        Returns: number;
+      };
       "record_admin_action": {
         Args: {
           "action": string;
@@ -92,6 +120,16 @@ export type Database = {
           "table_name": string;
         };
         Returns: number;
+      };
+      "record_email_delivery": {
+        Args: {
+          "claim": string;
+          "delivery_id": string;
+          "error"?: string;
+          "provider_message_id"?: string;
+          "succeeded": boolean;
+        };
+        Returns: string;
       };
       "record_impersonation": {
         Args: { "acting_user": string; "reason": string; "user_id": string };
@@ -191,6 +229,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "unsubscribe_email": { Args: { "token": string }; Returns: Json };
     };
     Enums: {
       [_ in never]: never;
@@ -651,6 +690,70 @@ export type Database = {
           },
         ];
       };
+      "email_deliveries": {
+        Row: {
+          "attempts": number;
+          "category": string | null;
+          "claim_id": string | null;
+          "claimed_until": string | null;
+          "created_at": string;
+          "event_id": number | null;
+          "id": string;
+          "idempotency_key": string;
+          "last_error": string | null;
+          "next_attempt_at": string | null;
+          "payload": NonNullable<Json>;
+          "provider_message_id": string | null;
+          "recipient_id": string | null;
+          "sent_at": string | null;
+          "status": string;
+          "template_key": string;
+          "to_address": string | null;
+          "unsubscribe_token": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "category"?: string | null;
+          "claim_id"?: string | null;
+          "claimed_until"?: string | null;
+          "created_at"?: string;
+          "event_id"?: number | null;
+          "id"?: string;
+          "idempotency_key": string;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string | null;
+          "payload"?: NonNullable<Json>;
+          "provider_message_id"?: string | null;
+          "recipient_id"?: string | null;
+          "sent_at"?: string | null;
+          "status"?: string;
+          "template_key": string;
+          "to_address"?: string | null;
+          "unsubscribe_token"?: string;
+        };
+        Update: {
+          "attempts"?: number;
+          "category"?: string | null;
+          "claim_id"?: string | null;
+          "claimed_until"?: string | null;
+          "created_at"?: string;
+          "event_id"?: number | null;
+          "id"?: string;
+          "idempotency_key"?: string;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string | null;
+          "payload"?: NonNullable<Json>;
+          "provider_message_id"?: string | null;
+          "recipient_id"?: string | null;
+          "sent_at"?: string | null;
+          "status"?: string;
+          "template_key"?: string;
+          "to_address"?: string | null;
+          "unsubscribe_token"?: string;
+        };
+        Relationships: [];
+      };
       "garment_presets": {
         Row: {
           "category": string;
@@ -1001,6 +1104,66 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "notification_preferences_category_fkey";
+            columns: ["category"];
+            isOneToOne: false;
+            referencedRelation: "notification_categories";
+            referencedColumns: ["key"];
+          },
+        ];
+      };
+      "notifications": {
+        Row: {
+          "action_url": string | null;
+          "actor_id": string | null;
+          "archived_at": string | null;
+          "body": string;
+          "category": string;
+          "created_at": string;
+          "event_id": number | null;
+          "event_type": string | null;
+          "id": string;
+          "payload": NonNullable<Json>;
+          "read_at": string | null;
+          "seen_at": string | null;
+          "title": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action_url"?: string | null;
+          "actor_id"?: string | null;
+          "archived_at"?: string | null;
+          "body"?: string;
+          "category": string;
+          "created_at"?: string;
+          "event_id"?: number | null;
+          "event_type"?: string | null;
+          "id"?: string;
+          "payload"?: NonNullable<Json>;
+          "read_at"?: string | null;
+          "seen_at"?: string | null;
+          "title": string;
+          "user_id": string;
+        };
+        Update: {
+          "action_url"?: string | null;
+          "actor_id"?: string | null;
+          "archived_at"?: string | null;
+          "body"?: string;
+          "category"?: string;
+          "created_at"?: string;
+          "event_id"?: number | null;
+          "event_type"?: string | null;
+          "id"?: string;
+          "payload"?: NonNullable<Json>;
+          "read_at"?: string | null;
+          "seen_at"?: string | null;
+          "title"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "notifications_category_fkey";
             columns: ["category"];
             isOneToOne: false;
             referencedRelation: "notification_categories";
@@ -3173,6 +3336,32 @@ export type Database = {
           "unread_count": number;
         }[];
       };
+      "mark_all_notifications_read": { Args: { "category"?: string }; Returns: number };
+      "mark_notification_read": {
+        Args: { "notification_id": string };
+        Returns: {
+          "action_url": string | null;
+          "actor_id": string | null;
+          "archived_at": string | null;
+          "body": string;
+          "category": string;
+          "created_at": string;
+          "event_id": number | null;
+          "event_type": string | null;
+          "id": string;
+          "payload": NonNullable<Json>;
+          "read_at": string | null;
+          "seen_at": string | null;
+          "title": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "notifications";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "mark_thread_read": {
         Args: { "message_id": string; "thread_id": string };
         Returns: {
@@ -3508,6 +3697,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "unread_notification_count": { Args: Record<PropertyKey, never>; Returns: number };
       "withdraw_bid": {
         Args: { "bid_id": string };
         Returns: {

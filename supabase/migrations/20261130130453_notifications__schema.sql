@@ -217,7 +217,7 @@ begin
   end if;
   insert into public.notification_preferences as p (user_id, category, channel, enabled)
   values (caller, cat.key, set_notification_preference.channel, set_notification_preference.enabled)
-  on conflict (user_id, category, channel)
+  on conflict on constraint notification_preferences_pkey
     do update set enabled = excluded.enabled, updated_at = now()
   returning * into result;
   return result;
@@ -271,6 +271,506 @@ comment on function public.my_notification_preferences() is
   'Every notification category with whether you receive it in-app, by e-mail and by push (your choice or the default; critical ones always).';
 revoke execute on function public.my_notification_preferences() from public;
 grant execute on function public.my_notification_preferences() to authenticated;
+
+-- ======================================================================================
+-- supabase/schemas/70_notifications/30_feed.sql
+-- ======================================================================================
+
+-- The in-app feed (000 "Notification Center", 003 "Notifications"): one row per notification
+-- a user received, written by the consumer (40_consumer.sql) and by admin sends. Clients read
+-- their feed from the table (unread: read_at is null; a cursor on (created_at, id), newest
+-- first, as notifications_feed_idx serves it), set read_at, seen_at or archived_at on their
+-- own rows, and delete their own rows. mark_notification_read, mark_all_notifications_read and
+-- unread_notification_count are RPCs for the one-call forms of 000 and 003.
+--
+-- Live delivery (004 /notifications): each new row is broadcast as push:received, and each
+-- change of its read/seen/archived state as status:updated, on the private Realtime topic
+-- user:<user id>, which only that user may join (the policy "Users hear their own user
+-- topic", 20_messaging/50_realtime.sql). realtime.send writes in the transaction, so a
+-- notification is heard only once it is committed.
+
+create table public.notifications (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  category text not null references public.notification_categories (key),
+  title text not null constraint notifications_title_present check (title <> ''),
+  body text not null default '',
+  action_url text,
+  actor_id uuid references auth.users (id) on delete set null,
+  payload jsonb not null default '{}',
+  -- The domain event it came from (the outbox prunes events; the id stays as a reference),
+  -- or null for an admin send.
+  event_id bigint,
+  event_type text,
+  created_at timestamptz not null default now(),
+  read_at timestamptz,
+  seen_at timestamptz,
+  archived_at timestamptz,
+  constraint notifications_one_per_event unique (event_id, user_id)
+);
+create index notifications_feed_idx on public.notifications (user_id, created_at desc, id desc);
+create index notifications_unread_idx on public.notifications (user_id) where read_at is null and archived_at is null;
+create index notifications_category_idx on public.notifications (category);
+create index notifications_actor_idx on public.notifications (actor_id) where actor_id is not null;
+comment on table public.notifications is
+  'A user''s in-app notifications, newest first; the owner reads, marks (read_at, seen_at, archived_at) and deletes their own.';
+comment on column public.notifications.event_id is
+  'The private.domain_events row this notification was made from (unique per user: one notification per event and recipient); null for admin sends.';
+
+alter table public.notifications enable row level security;
+grant select, delete on public.notifications to authenticated;
+grant update (read_at, seen_at, archived_at) on public.notifications to authenticated;
+grant all on public.notifications to service_role;
+
+create policy "Users read their notifications" on public.notifications for select to authenticated
+  using (user_id = (select auth.uid()));
+create policy "Users mark their notifications" on public.notifications for update to authenticated
+  using (user_id = (select auth.uid()))
+  with check (user_id = (select auth.uid()));
+create policy "Users delete their notifications" on public.notifications for delete to authenticated
+  using (user_id = (select auth.uid()));
+
+-- ---------------------------------------------------------------------------------------
+-- Live delivery on user:<id>.
+
+create function private.broadcast_notification() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'INSERT' then
+    perform realtime.send(
+      jsonb_build_object('id', new.id, 'category', new.category, 'title', new.title, 'body', new.body,
+                         'action_url', new.action_url, 'actor_id', new.actor_id, 'payload', new.payload,
+                         'event_type', new.event_type, 'created_at', new.created_at),
+      'push:received', 'user:' || new.user_id::text, true);
+  elsif (old.read_at, old.seen_at, old.archived_at) is distinct from (new.read_at, new.seen_at, new.archived_at) then
+    perform realtime.send(
+      jsonb_build_object('id', new.id, 'read_at', new.read_at, 'seen_at', new.seen_at, 'archived_at', new.archived_at),
+      'status:updated', 'user:' || new.user_id::text, true);
+  end if;
+  return null;
+end
+$$;
+comment on function private.broadcast_notification() is
+  'Broadcasts a new notification (push:received) and a change of its read/seen/archived state (status:updated) on the owner''s private topic user:<id>.';
+
+create trigger notifications_broadcast after insert or update of read_at, seen_at, archived_at on public.notifications
+  for each row execute function private.broadcast_notification();
+
+-- ---------------------------------------------------------------------------------------
+-- Client RPCs.
+
+-- Body of public.mark_notification_read.
+create function private.mark_notification_read(notification_id uuid) returns public.notifications
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  n public.notifications;
+begin
+  if auth.uid() is null then
+    raise exception 'sign in to mark notifications read' using errcode = '42501';
+  end if;
+  update public.notifications t set read_at = coalesce(t.read_at, now()), seen_at = coalesce(t.seen_at, now())
+   where t.id = notification_id and t.user_id = auth.uid()
+  returning * into n;
+  if not found then
+    raise exception 'notification % not found', notification_id using errcode = 'PT404';
+  end if;
+  return n;
+end
+$$;
+comment on function private.mark_notification_read(uuid) is
+  'Body of public.mark_notification_read: the caller''s notification only (another user''s is not found), idempotent.';
+revoke execute on function private.mark_notification_read(uuid) from public;
+grant execute on function private.mark_notification_read(uuid) to authenticated;
+
+create function public.mark_notification_read(notification_id uuid) returns public.notifications
+language sql
+security invoker
+set search_path = ''
+as $$ select private.mark_notification_read(notification_id) $$;
+comment on function public.mark_notification_read(uuid) is
+  'Mark one of your notifications read (and seen). Another user''s notification is not found (404).';
+revoke execute on function public.mark_notification_read(uuid) from public;
+grant execute on function public.mark_notification_read(uuid) to authenticated;
+
+-- Body of public.mark_all_notifications_read.
+create function private.mark_all_notifications_read(category text default null) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  marked integer;
+begin
+  if auth.uid() is null then
+    raise exception 'sign in to mark notifications read' using errcode = '42501';
+  end if;
+  if category is not null and not exists (select from public.notification_categories c where c.key = mark_all_notifications_read.category) then
+    raise exception 'unknown notification category: the categories are %',
+      (select string_agg(c.key, ', ' order by c.key) from public.notification_categories c)
+      using errcode = '22023';
+  end if;
+  update public.notifications t set read_at = now(), seen_at = coalesce(t.seen_at, now())
+   where t.user_id = auth.uid() and t.read_at is null
+     and (mark_all_notifications_read.category is null or t.category = mark_all_notifications_read.category);
+  get diagnostics marked = row_count;
+  return marked;
+end
+$$;
+comment on function private.mark_all_notifications_read(text) is
+  'Body of public.mark_all_notifications_read: marks the caller''s unread notifications (of one category, if given) read; returns how many.';
+revoke execute on function private.mark_all_notifications_read(text) from public;
+grant execute on function private.mark_all_notifications_read(text) to authenticated;
+
+create function public.mark_all_notifications_read(category text default null) returns integer
+language sql
+security invoker
+set search_path = ''
+as $$ select private.mark_all_notifications_read(category) $$;
+comment on function public.mark_all_notifications_read(text) is
+  'Mark all your unread notifications read, or those of one category; returns how many were marked.';
+revoke execute on function public.mark_all_notifications_read(text) from public;
+grant execute on function public.mark_all_notifications_read(text) to authenticated;
+
+-- Body of public.unread_notification_count.
+create function private.unread_notification_count() returns integer
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if auth.uid() is null then
+    raise exception 'sign in to count your notifications' using errcode = '42501';
+  end if;
+  return (select count(*) from public.notifications t
+           where t.user_id = auth.uid() and t.read_at is null and t.archived_at is null)::integer;
+end
+$$;
+comment on function private.unread_notification_count() is
+  'Body of public.unread_notification_count: the caller''s unread, unarchived notifications.';
+revoke execute on function private.unread_notification_count() from public;
+grant execute on function private.unread_notification_count() to authenticated;
+
+create function public.unread_notification_count() returns integer
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select private.unread_notification_count() $$;
+comment on function public.unread_notification_count() is
+  'How many of your notifications are unread (archived ones not counted): the badge of the notification center.';
+revoke execute on function public.unread_notification_count() from public;
+grant execute on function public.unread_notification_count() to authenticated;
+
+-- ======================================================================================
+-- supabase/schemas/70_notifications/40_consumer.sql
+-- ======================================================================================
+
+-- The consumer of the event outbox (private.domain_events): the pg_cron job
+-- notifications-consume runs private.consume_notification_events() every minute.
+--
+-- 1. Expand: unprocessed events are taken oldest first, `for update skip locked`, so a second
+--    worker running at the same time takes other events. Each event of a catalogued type
+--    (private.notification_rules) gets one row in private.notification_deliveries per
+--    recipient and channel the recipient receives (their preferences, critical categories
+--    always), unique on (event, recipient, channel); then the event is marked processed, in
+--    the same transaction. Event types without a rule are marked processed with nothing sent.
+-- 2. Deliver: pending deliveries whose time has come are taken the same way (skip locked)
+--    and sent: in_app inserts the notification (unique per event and user) and broadcasts it;
+--    email calls private.enqueue_email, the e-mail side of this domain (its log and SMTP
+--    sender retry the mail itself); push calls private.send_push, a pluggable sender no
+--    migration installs (push is off in every category's defaults). A delivery that fails is
+--    retried with exponential backoff (1, 2, 4, 8, 16 minutes) and recorded with its error;
+--    after 6 attempts it stays failed, visible in the table, for an operator to retry.
+-- 3. Prune: processed events older than notification_event_retention_days, with no delivery
+--    still pending, are deleted (their deliveries with them; notifications keep event_id).
+--
+-- Exactly once per (event, recipient, channel): the expansion inserts `on conflict do
+-- nothing` under the event's row lock, and a delivery is sent and marked sent in the
+-- transaction that holds its row lock; a worker that skips a locked row never sees it
+-- pending again once the holder commits.
+
+alter table public.platform_settings add constraint platform_settings_notification_event_retention
+  check (key <> 'notification_event_retention_days' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 365
+         and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)));
+comment on constraint platform_settings_notification_event_retention on public.platform_settings is
+  'notification_event_retention_days: days a processed domain event is kept before the notifications consumer prunes it (1 to 365).';
+
+create function private.notification_event_retention_days() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$ select (private.setting('notification_event_retention_days') #>> '{}')::integer $$;
+comment on function private.notification_event_retention_days() is 'Days processed domain events are kept (platform setting).';
+
+create table private.notification_deliveries (
+  id bigint generated always as identity primary key,
+  event_id bigint not null references private.domain_events (id) on delete cascade,
+  recipient_id uuid not null references auth.users (id) on delete cascade,
+  channel text not null constraint notification_deliveries_channel check (channel in ('in_app', 'email', 'push')),
+  status text not null default 'pending'
+    constraint notification_deliveries_status check (status in ('pending', 'sent', 'failed')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  last_error text,
+  notification_id uuid references public.notifications (id) on delete set null,
+  created_at timestamptz not null default now(),
+  delivered_at timestamptz,
+  constraint notification_deliveries_once unique (event_id, recipient_id, channel)
+);
+create index notification_deliveries_due_idx on private.notification_deliveries (next_attempt_at, id) where status = 'pending';
+create index notification_deliveries_recipient_idx on private.notification_deliveries (recipient_id);
+create index notification_deliveries_notification_idx on private.notification_deliveries (notification_id)
+  where notification_id is not null;
+comment on table private.notification_deliveries is
+  'One row per (domain event, recipient, channel) the consumer decided to send: pending, sent or failed, with attempts, the next attempt and the last error.';
+grant select on private.notification_deliveries to service_role;
+
+-- Who an event notifies under its rule: the event's recipients (existing users only), or
+-- the current holders of the rule's permission.
+create function private.event_recipients(event private.domain_events, recipient_rule text) returns setof uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select u.id from auth.users u
+   where recipient_rule = 'recipients' and u.id = any (event.recipients)
+  union
+  select distinct ur.user_id
+    from private.active_user_roles ur
+    join public.role_permissions rp on rp.role_id = ur.role_id
+   where recipient_rule like 'permission:%' and rp.permission = substr(recipient_rule, 12)
+     and ur.user_id is distinct from event.actor_id
+$$;
+comment on function private.event_recipients(private.domain_events, text) is
+  'The users an event notifies: its own recipients (who still exist) for rule recipients, or the holders of the permission for rule permission:<code> (never the actor).';
+
+-- Sends one pending delivery, which the caller holds locked. Raises on failure.
+create function private.send_notification_delivery(delivery private.notification_deliveries) returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  event private.domain_events;
+  rule private.notification_rules;
+  variables jsonb;
+  notification_id uuid;
+  push_sender regprocedure;
+begin
+  select * into strict event from private.domain_events e where e.id = delivery.event_id;
+  select * into strict rule from private.notification_rules r where r.event_type = event.event_type;
+  variables := event.payload || jsonb_build_object('event_type', event.event_type, 'subject_id', event.subject_id);
+  case delivery.channel
+    when 'in_app' then
+      insert into public.notifications (user_id, category, title, body, action_url, actor_id, payload, event_id, event_type, created_at)
+      values (delivery.recipient_id, rule.category, private.render_template(rule.title_template, variables),
+              private.render_template(rule.body_template, variables), private.render_template(rule.action_url_template, variables),
+              event.actor_id, event.payload, event.id, event.event_type, event.created_at)
+      on conflict (event_id, user_id) do nothing
+      returning id into notification_id;
+    when 'email' then
+      perform private.enqueue_email(
+        delivery.recipient_id, rule.category, rule.template_key,
+        variables || jsonb_build_object('title', private.render_template(rule.title_template, variables),
+                                        'body', private.render_template(rule.body_template, variables),
+                                        'action_url', private.render_template(rule.action_url_template, variables)),
+        event.id);
+    when 'push' then
+      -- The pluggable sender, looked up at run time: no migration installs one.
+      push_sender := to_regprocedure('private.send_push(uuid, text, text, text, jsonb)');
+      if push_sender is null then
+        raise exception 'no push sender: private.send_push(uuid, text, text, text, jsonb) is not installed'
+          using errcode = '55000';
+      end if;
+      execute format('select %s($1, $2, $3, $4, $5)', push_sender::regproc)
+        using delivery.recipient_id, rule.category, private.render_template(rule.title_template, variables),
+              private.render_template(rule.body_template, variables), variables;
+  end case;
+  return notification_id;
+end
+$$;
+comment on function private.send_notification_delivery(private.notification_deliveries) is
+  'Sends one delivery on its channel: in_app inserts the notification (once per event and user), email calls private.enqueue_email, push private.send_push; raises when the channel''s sender fails or is missing.';
+
+create function private.deliver_notifications(batch_size integer default 500) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  delivery private.notification_deliveries;
+  sent_id uuid;
+  delivered integer := 0;
+begin
+  for delivery in
+    select d.* from private.notification_deliveries d
+     where d.status = 'pending' and d.next_attempt_at <= now()
+     order by d.next_attempt_at, d.id
+     limit batch_size
+       for update skip locked
+  loop
+    begin
+      sent_id := private.send_notification_delivery(delivery);
+      update private.notification_deliveries d
+         set status = 'sent', attempts = d.attempts + 1, delivered_at = now(), last_error = null, notification_id = sent_id
+       where d.id = delivery.id;
+      delivered := delivered + 1;
+    exception when others then
+      update private.notification_deliveries d
+         set attempts = d.attempts + 1,
+             status = case when d.attempts + 1 >= 6 then 'failed' else 'pending' end,
+             next_attempt_at = now() + make_interval(mins => power(2, d.attempts)::integer),
+             last_error = left(sqlstate || ': ' || sqlerrm, 1000)
+       where d.id = delivery.id;
+    end;
+  end loop;
+  return delivered;
+end
+$$;
+comment on function private.deliver_notifications(integer) is
+  'Sends up to batch_size due pending deliveries (skip locked); a failure is retried after 1, 2, 4, 8, 16 minutes and left failed after 6 attempts. Returns how many were sent.';
+
+create function private.expand_notification_events(batch_size integer default 500) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  event private.domain_events;
+  rule private.notification_rules;
+  expanded integer := 0;
+begin
+  for event in
+    select e.* from private.domain_events e
+     where e.processed_at is null
+     order by e.id
+     limit batch_size
+       for update skip locked
+  loop
+    select * into rule from private.notification_rules r where r.event_type = event.event_type;
+    if found then
+      insert into private.notification_deliveries (event_id, recipient_id, channel)
+      select event.id, r.id, ch.channel
+        from private.event_recipients(event, rule.recipient_rule) r(id)
+       cross join unnest(private.notification_channels()) ch(channel)
+       where private.notification_enabled(r.id, rule.category, ch.channel)
+      on conflict (event_id, recipient_id, channel) do nothing;
+    end if;
+    update private.domain_events e set processed_at = now() where e.id = event.id;
+    expanded := expanded + 1;
+  end loop;
+  return expanded;
+end
+$$;
+comment on function private.expand_notification_events(integer) is
+  'Turns up to batch_size unprocessed domain events (skip locked) into deliveries per recipient and enabled channel, and marks them processed. Returns how many events it took.';
+
+create function private.prune_notification_events() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  pruned integer;
+begin
+  delete from private.domain_events e
+   where e.processed_at < now() - make_interval(days => private.notification_event_retention_days())
+     and not exists (select from private.notification_deliveries d where d.event_id = e.id and d.status = 'pending');
+  get diagnostics pruned = row_count;
+  return pruned;
+end
+$$;
+comment on function private.prune_notification_events() is
+  'Deletes processed domain events older than notification_event_retention_days that have no pending delivery; returns how many.';
+
+create function private.consume_notification_events(batch_size integer default 500) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  expanded integer;
+begin
+  expanded := private.expand_notification_events(batch_size);
+  perform private.deliver_notifications(batch_size * 4);
+  perform private.prune_notification_events();
+  return expanded;
+end
+$$;
+comment on function private.consume_notification_events(integer) is
+  'The notifications-consume job: expands up to batch_size events, sends due deliveries, prunes old processed events; returns how many events it took. Safe to run in parallel.';
+revoke execute on function private.consume_notification_events(integer) from public;
+grant execute on function private.consume_notification_events(integer) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/70_notifications/45_internal_publish.sql
+-- ======================================================================================
+
+-- Internal publish (000 POST /v1/internal/events): a trusted caller (an edge function or an
+-- operator, with the service-role key) writes a domain event of a catalogued type into the
+-- outbox, where the consumer picks it up like any other. Validated against the catalogue:
+-- the type must have a notification rule, and the payload must be an object carrying every
+-- variable the type declares.
+
+create function ops.publish_event(
+  event_type text, subject_type text, subject_id uuid, recipients uuid[] default '{}',
+  payload jsonb default '{}', actor_id uuid default null
+) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  rule private.notification_rules;
+  missing text[];
+  unknown_users integer;
+begin
+  if event_type is null or event_type !~ '^[a-z_]+\.[a-z_]+$' then
+    raise exception 'an event type is <subject>.<what happened>, lowercase letters and _' using errcode = '22023';
+  end if;
+  select * into rule from private.notification_rules r where r.event_type = publish_event.event_type;
+  if not found then
+    raise exception 'event type % is not in the notification catalogue', event_type using errcode = '22023';
+  end if;
+  if subject_type is null or subject_type !~ '^[a-z_]{1,63}$' then
+    raise exception 'subject_type is lowercase letters and _ (at most 63)' using errcode = '22023';
+  end if;
+  if subject_id is null then
+    raise exception 'subject_id is required' using errcode = '22023';
+  end if;
+  if payload is null or jsonb_typeof(payload) <> 'object' then
+    raise exception 'payload must be a JSON object' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(v order by v), '{}') into missing from unnest(rule.variables) v where not payload ? v;
+  if cardinality(missing) > 0 then
+    raise exception 'the payload of a % event lacks %', event_type, array_to_string(missing, ', ') using errcode = '22023';
+  end if;
+  select count(*) into unknown_users from unnest(coalesce(recipients, '{}')) r
+   where r is null or not exists (select from auth.users u where u.id = r);
+  if unknown_users > 0 then
+    raise exception '% of the recipients are not users', unknown_users using errcode = '22023';
+  end if;
+  if actor_id is not null and not exists (select from auth.users u where u.id = publish_event.actor_id) then
+    raise exception 'actor % is not a user', actor_id using errcode = '22023';
+  end if;
+  perform private.emit_event(event_type, subject_type, subject_id, coalesce(recipients, '{}'), payload, actor_id);
+  -- The id emit_event's insert just drew, in this session.
+  return currval(pg_catalog.pg_get_serial_sequence('private.domain_events', 'id'));
+end
+$$;
+comment on function ops.publish_event(text, text, uuid, uuid[], jsonb, uuid) is
+  'Writes a domain event of a catalogued type to the outbox for the notifications consumer (000 POST /v1/internal/events), after checking the type, subject, payload variables and recipients; returns the event id. Service role only.';
+revoke execute on function ops.publish_event(text, text, uuid, uuid[], jsonb, uuid) from public;
+grant execute on function ops.publish_event(text, text, uuid, uuid[], jsonb, uuid) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/70_notifications/50_email_templates.sql

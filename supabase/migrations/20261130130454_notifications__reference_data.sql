@@ -82,3 +82,10 @@ insert into private.notification_rules (event_type, category, recipient_rule, te
 -- Personal data notifications hold (private.personal_data).
 insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
   ('public.notification_preferences', 'user_id', null, 'delete', true, '{}', 'the user''s notification choices');
+insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
+  ('public.notifications', 'user_id', null, 'delete', true, '{actor_id}', 'the user''s notification feed'),
+  ('public.notifications', 'actor_id', null, 'anonymise', false, '{}', 'who caused another user''s notification'),
+  ('private.notification_deliveries', 'recipient_id', null, 'delete', false, '{}', 'the delivery log of the user''s notifications');
+
+-- How long the notifications consumer keeps processed domain events (days).
+insert into public.platform_settings (key, value) values ('notification_event_retention_days', '30');

@@ -79,7 +79,7 @@ begin
   end if;
   insert into public.notification_preferences as p (user_id, category, channel, enabled)
   values (caller, cat.key, set_notification_preference.channel, set_notification_preference.enabled)
-  on conflict (user_id, category, channel)
+  on conflict on constraint notification_preferences_pkey
     do update set enabled = excluded.enabled, updated_at = now()
   returning * into result;
   return result;

@@ -8,8 +8,12 @@ select tests.create_user('jobs-user@example.com');
 select tests.create_user('jobs-admin@example.com');
 select tests.grant_role('jobs-admin@example.com', 'admin');
 
+-- Every domain's jobs, as postgres reads them (the service role has no access to cron).
+create temporary table all_jobs as select jobname from cron.job;
+grant select on all_jobs to service_role;
+
 select is(
-  (select string_agg(jobname || ' ' || schedule, ', ' order by jobname) from cron.job),
+  (select string_agg(jobname || ' ' || schedule, ', ' order by jobname) from cron.job where jobname like 'payments-%'),
   'payments-auto-complete */15 * * * *, payments-reconcile 30 3 * * *, payments-refund-due */5 * * * *, payments-release-due */5 * * * *',
   'the payments jobs are scheduled: auto-completion, due releases and refunds, reconciliation');
 
@@ -32,7 +36,7 @@ select throws_ok($$select private.call_edge_function('payments-release')$$,
   'a client cannot call an edge function with the service-role key');
 
 select tests.authenticate_as_service_role();
-select is((select count(*)::integer from ops.scheduled_jobs()), 4, 'the service role lists every job');
+select is((select count(*)::integer from ops.scheduled_jobs()), (select count(*)::integer from all_jobs), 'the service role lists every job');
 select throws_ok($$select ops.run_scheduled_job(E'x\r\nSet-Cookie: a=b')$$, '22023',
   'a scheduled job''s name is lowercase letters, digits, - and _ (at most 63)',
   'a job name of another shape is refused before it could reach a message');
