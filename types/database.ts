@@ -64,6 +64,7 @@ export type Database = {
           "prefix": string;
         }[];
       };
+      "fan_out_broadcasts": { Args: { "batch_size"?: number }; Returns: number };
       "payments_reconciliation": {
         Args: {
           "active_since"?: string;
@@ -1047,6 +1048,75 @@ export type Database = {
           },
         ];
       };
+      "notification_broadcasts": {
+        Row: {
+          "action_url": string | null;
+          "body": string;
+          "category": string;
+          "created_at": string;
+          "created_by": string | null;
+          "finished_at": string | null;
+          "id": string;
+          "last_user_id": string | null;
+          "locales": (string)[] | null;
+          "recipients_done": number;
+          "recipients_total": number;
+          "roles": (string)[] | null;
+          "signed_up_after": string | null;
+          "signed_up_before": string | null;
+          "status": string;
+          "title": string;
+          "user_ids": (string)[] | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action_url"?: string | null;
+          "body"?: string;
+          "category"?: string;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "finished_at"?: string | null;
+          "id"?: string;
+          "last_user_id"?: string | null;
+          "locales"?: (string)[] | null;
+          "recipients_done"?: number;
+          "recipients_total"?: number;
+          "roles"?: (string)[] | null;
+          "signed_up_after"?: string | null;
+          "signed_up_before"?: string | null;
+          "status"?: string;
+          "title": string;
+          "user_ids"?: (string)[] | null;
+        };
+        Update: {
+          "action_url"?: string | null;
+          "body"?: string;
+          "category"?: string;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "finished_at"?: string | null;
+          "id"?: string;
+          "last_user_id"?: string | null;
+          "locales"?: (string)[] | null;
+          "recipients_done"?: number;
+          "recipients_total"?: number;
+          "roles"?: (string)[] | null;
+          "signed_up_after"?: string | null;
+          "signed_up_before"?: string | null;
+          "status"?: string;
+          "title"?: string;
+          "user_ids"?: (string)[] | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "notification_broadcasts_category_fkey";
+            columns: ["category"];
+            isOneToOne: false;
+            referencedRelation: "notification_categories";
+            referencedColumns: ["key"];
+          },
+        ];
+      };
       "notification_categories": {
         Row: {
           "critical": boolean;
@@ -1117,6 +1187,7 @@ export type Database = {
           "actor_id": string | null;
           "archived_at": string | null;
           "body": string;
+          "broadcast_id": string | null;
           "category": string;
           "created_at": string;
           "event_id": number | null;
@@ -1134,6 +1205,7 @@ export type Database = {
           "actor_id"?: string | null;
           "archived_at"?: string | null;
           "body"?: string;
+          "broadcast_id"?: string | null;
           "category": string;
           "created_at"?: string;
           "event_id"?: number | null;
@@ -1150,6 +1222,7 @@ export type Database = {
           "actor_id"?: string | null;
           "archived_at"?: string | null;
           "body"?: string;
+          "broadcast_id"?: string | null;
           "category"?: string;
           "created_at"?: string;
           "event_id"?: number | null;
@@ -1162,6 +1235,13 @@ export type Database = {
           "user_id"?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: "notifications_broadcast_id_fkey";
+            columns: ["broadcast_id"];
+            isOneToOne: false;
+            referencedRelation: "notification_broadcasts";
+            referencedColumns: ["id"];
+          },
           {
             foreignKeyName: "notifications_category_fkey";
             columns: ["category"];
@@ -3110,6 +3190,43 @@ export type Database = {
         };
       };
       "before_user_created_hook": { Args: { "event": Json }; Returns: Json };
+      "broadcast_notification": {
+        Args: {
+          "action_url"?: string;
+          "body"?: string;
+          "category"?: string;
+          "locales"?: (string)[];
+          "roles"?: (string)[];
+          "signed_up_after"?: string;
+          "signed_up_before"?: string;
+          "title": string;
+        };
+        Returns: {
+          "action_url": string | null;
+          "body": string;
+          "category": string;
+          "created_at": string;
+          "created_by": string | null;
+          "finished_at": string | null;
+          "id": string;
+          "last_user_id": string | null;
+          "locales": (string)[] | null;
+          "recipients_done": number;
+          "recipients_total": number;
+          "roles": (string)[] | null;
+          "signed_up_after": string | null;
+          "signed_up_before": string | null;
+          "status": string;
+          "title": string;
+          "user_ids": (string)[] | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "notification_broadcasts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "cancel_order": {
         Args: { "order_id": string; "reason": string };
         Returns: {
@@ -3344,6 +3461,7 @@ export type Database = {
           "actor_id": string | null;
           "archived_at": string | null;
           "body": string;
+          "broadcast_id": string | null;
           "category": string;
           "created_at": string;
           "event_id": number | null;
@@ -3636,6 +3754,40 @@ export type Database = {
         };
       };
       "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
+      "send_notification": {
+        Args: {
+          "action_url"?: string;
+          "body"?: string;
+          "category"?: string;
+          "title": string;
+          "user_ids": (string)[];
+        };
+        Returns: {
+          "action_url": string | null;
+          "body": string;
+          "category": string;
+          "created_at": string;
+          "created_by": string | null;
+          "finished_at": string | null;
+          "id": string;
+          "last_user_id": string | null;
+          "locales": (string)[] | null;
+          "recipients_done": number;
+          "recipients_total": number;
+          "roles": (string)[] | null;
+          "signed_up_after": string | null;
+          "signed_up_before": string | null;
+          "status": string;
+          "title": string;
+          "user_ids": (string)[] | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "notification_broadcasts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "set_default_address": {
         Args: { "address_id": string };
         Returns: {

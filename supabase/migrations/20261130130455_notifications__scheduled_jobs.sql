@@ -7,3 +7,11 @@
 --                          overlap take different rows (skip locked) and send nothing twice.
 
 select cron.schedule('notifications-consume', '* * * * *', 'select private.consume_notification_events()');
+
+-- notifications-fan-out  every minute: fans out pending admin broadcasts in batches of 5,000
+--                        users, committing after each batch, for at most 50 seconds
+--                        (private.run_broadcast_fan_out, 70_admin_send.sql). A procedure with
+--                        transaction control: ops.run_scheduled_job cannot run it; operators
+--                        use ops.fan_out_broadcasts (the admin CLI's notifications fan-out).
+
+select cron.schedule('notifications-fan-out', '* * * * *', 'call private.run_broadcast_fan_out()');

@@ -24,11 +24,15 @@ create table public.notifications (
   -- or null for an admin send.
   event_id bigint,
   event_type text,
+  -- The admin send or broadcast it came from (foreign key declared with
+  -- public.notification_broadcasts, 70_admin_send.sql), or null.
+  broadcast_id uuid,
   created_at timestamptz not null default now(),
   read_at timestamptz,
   seen_at timestamptz,
   archived_at timestamptz,
-  constraint notifications_one_per_event unique (event_id, user_id)
+  constraint notifications_one_per_event unique (event_id, user_id),
+  constraint notifications_one_per_broadcast unique (broadcast_id, user_id)
 );
 create index notifications_feed_idx on public.notifications (user_id, created_at desc, id desc);
 create index notifications_unread_idx on public.notifications (user_id) where read_at is null and archived_at is null;
@@ -65,7 +69,7 @@ begin
     perform realtime.send(
       jsonb_build_object('id', new.id, 'category', new.category, 'title', new.title, 'body', new.body,
                          'action_url', new.action_url, 'actor_id', new.actor_id, 'payload', new.payload,
-                         'event_type', new.event_type, 'created_at', new.created_at),
+                         'event_type', new.event_type, 'broadcast_id', new.broadcast_id, 'created_at', new.created_at),
       'push:received', 'user:' || new.user_id::text, true);
   elsif (old.read_at, old.seen_at, old.archived_at) is distinct from (new.read_at, new.seen_at, new.archived_at) then
     perform realtime.send(
