@@ -301,6 +301,60 @@ export type Database = {
           },
         ];
       };
+      "announcements": {
+        Row: {
+          "action_url": string | null;
+          "audience": string;
+          "audience_role": string | null;
+          "body": string;
+          "created_at": string;
+          "created_by": string | null;
+          "ends_at": string;
+          "id": string;
+          "level": string;
+          "starts_at": string;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action_url"?: string | null;
+          "audience"?: string;
+          "audience_role"?: string | null;
+          "body"?: string;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "ends_at": string;
+          "id"?: string;
+          "level"?: string;
+          "starts_at"?: string;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "action_url"?: string | null;
+          "audience"?: string;
+          "audience_role"?: string | null;
+          "body"?: string;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "ends_at"?: string;
+          "id"?: string;
+          "level"?: string;
+          "starts_at"?: string;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "announcements_audience_role_fkey";
+            columns: ["audience_role"];
+            isOneToOne: false;
+            referencedRelation: "roles";
+            referencedColumns: ["name"];
+          },
+        ];
+      };
       "audit_log": {
         Row: {
           "action": string;

@@ -91,3 +91,5 @@ insert into private.personal_data (relation, user_column, reached_through, on_de
 insert into public.platform_settings (key, value) values ('notification_event_retention_days', '30');
 insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
   ('public.notification_broadcasts', 'created_by', null, 'anonymise', false, '{}', 'the admin who sent a notification to others');
+insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
+  ('public.announcements', 'created_by', null, 'anonymise', false, '{}', 'the admin who wrote an announcement');
