@@ -10,6 +10,7 @@ import { connect, loadConnection, resolveOperator } from "./admin/connection.ts"
 import { CommandError, UsageError } from "./admin/errors.ts";
 import { inviteCommands } from "./admin/invites.ts";
 import { jobCommands } from "./admin/jobs.ts";
+import { notificationCommands } from "./admin/notifications.ts";
 import { paymentCommands } from "./admin/payments.ts";
 import type { Result } from "./admin/output.ts";
 import { roleCommands } from "./admin/roles.ts";
@@ -24,6 +25,7 @@ const commands: Command[] = [
   ...auditCommands,
   ...paymentCommands,
   ...jobCommands,
+  ...notificationCommands,
 ];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.
@@ -47,6 +49,13 @@ const STRING_FLAGS = [
   "last-name",
   "phone",
   "email",
+  "title",
+  "body",
+  "category",
+  "url",
+  "locale",
+  "signed-up-before",
+  "signed-up-after",
 ];
 
 function usage(): string {
