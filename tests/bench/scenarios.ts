@@ -6,6 +6,7 @@
 import bcrypt from "bcryptjs";
 import pg from "pg";
 import Stripe from "stripe";
+import { notifications } from "./notifications.ts";
 import { realtime } from "./realtime.ts";
 import {
   type BenchStack,
@@ -532,4 +533,12 @@ const webhooks: Scenario = {
   },
 };
 
-export const scenarios: Scenario[] = [profiles, projects, gateway, webhooks, signup, realtime];
+export const scenarios: Scenario[] = [
+  profiles,
+  projects,
+  gateway,
+  webhooks,
+  signup,
+  realtime,
+  notifications,
+];
