@@ -1235,6 +1235,28 @@ export type Database = {
           },
         ];
       };
+      "notification_quiet_hours": {
+        Row: {
+          "ends_at": string;
+          "starts_at": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "ends_at": string;
+          "starts_at": string;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "ends_at"?: string;
+          "starts_at"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
       "notifications": {
         Row: {
           "action_url": string | null;
@@ -3879,6 +3901,21 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "notification_preferences";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_quiet_hours": {
+        Args: { "ends_at": string; "starts_at": string };
+        Returns: {
+          "ends_at": string;
+          "starts_at": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "notification_quiet_hours";
           isOneToOne: true;
           isSetofReturn: false;
         };

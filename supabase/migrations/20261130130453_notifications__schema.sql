@@ -272,6 +272,91 @@ comment on function public.my_notification_preferences() is
 revoke execute on function public.my_notification_preferences() from public;
 grant execute on function public.my_notification_preferences() to authenticated;
 
+-- ---------------------------------------------------------------------------------------
+-- Quiet hours: a daily window, in the user's time zone (private_profiles.timezone), during
+-- which the consumer holds e-mail and push deliveries of non-critical categories until the
+-- window ends. In-app notifications are not held.
+
+create table public.notification_quiet_hours (
+  user_id uuid primary key references auth.users (id) on delete cascade,
+  starts_at time not null,
+  ends_at time not null,
+  updated_at timestamptz not null default now(),
+  constraint notification_quiet_hours_not_empty check (starts_at <> ends_at)
+);
+comment on table public.notification_quiet_hours is
+  'A user''s daily quiet hours (local time in their profile''s time zone; ends_at before starts_at spans midnight): e-mail and push of non-critical categories wait until the end.';
+
+alter table public.notification_quiet_hours enable row level security;
+grant select on public.notification_quiet_hours to authenticated;
+grant all on public.notification_quiet_hours to service_role;
+create policy "Users read their quiet hours" on public.notification_quiet_hours for select to authenticated
+  using (user_id = (select auth.uid()));
+
+-- When the user's quiet hours that contain the moment end, or null outside them.
+create function private.quiet_hours_end(user_id uuid, moment timestamptz) returns timestamptz
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case
+           when (q.starts_at < q.ends_at and l.t >= q.starts_at and l.t < q.ends_at)
+             or (q.starts_at > q.ends_at and l.t < q.ends_at)
+             then (l.d + q.ends_at) at time zone l.zone
+           when q.starts_at > q.ends_at and l.t >= q.starts_at
+             then (l.d + 1 + q.ends_at) at time zone l.zone
+         end
+    from public.notification_quiet_hours q
+   cross join lateral (select coalesce((select p.timezone from public.private_profiles p where p.id = q.user_id), 'UTC') as zone) z
+   cross join lateral (select (moment at time zone z.zone)::time as t, (moment at time zone z.zone)::date as d, z.zone) l
+   where q.user_id = quiet_hours_end.user_id
+$$;
+comment on function private.quiet_hours_end(uuid, timestamptz) is
+  'The end of the user''s quiet hours containing the moment (their profile''s time zone), or null when the moment is outside them or they have none.';
+
+-- Body of public.set_quiet_hours.
+create function private.set_quiet_hours(starts_at time, ends_at time) returns public.notification_quiet_hours
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  result public.notification_quiet_hours;
+begin
+  if auth.uid() is null then
+    raise exception 'sign in to set quiet hours' using errcode = '42501';
+  end if;
+  if starts_at is null and ends_at is null then
+    delete from public.notification_quiet_hours q where q.user_id = auth.uid();
+    return null;
+  end if;
+  if starts_at is null or ends_at is null or starts_at = ends_at then
+    raise exception 'quiet hours need a start and a different end (both null switches them off)' using errcode = '22023';
+  end if;
+  insert into public.notification_quiet_hours as q (user_id, starts_at, ends_at)
+  values (auth.uid(), set_quiet_hours.starts_at, set_quiet_hours.ends_at)
+  on conflict on constraint notification_quiet_hours_pkey
+    do update set starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = now()
+  returning * into result;
+  return result;
+end
+$$;
+comment on function private.set_quiet_hours(time, time) is
+  'Body of public.set_quiet_hours: sets (or, with two nulls, clears) the caller''s quiet hours.';
+revoke execute on function private.set_quiet_hours(time, time) from public;
+grant execute on function private.set_quiet_hours(time, time) to authenticated;
+
+create function public.set_quiet_hours(starts_at time, ends_at time) returns public.notification_quiet_hours
+language sql
+security invoker
+set search_path = ''
+as $$ select private.set_quiet_hours(starts_at, ends_at) $$;
+comment on function public.set_quiet_hours(time, time) is
+  'Set your quiet hours (local times in your profile''s time zone; an end before the start spans midnight), or clear them with two nulls. E-mail and push of non-critical categories wait until they end.';
+revoke execute on function public.set_quiet_hours(time, time) from public;
+grant execute on function public.set_quiet_hours(time, time) to authenticated;
+
 -- ======================================================================================
 -- supabase/schemas/70_notifications/30_feed.sql
 -- ======================================================================================
@@ -283,7 +368,8 @@ grant execute on function public.my_notification_preferences() to authenticated;
 -- own rows, and delete their own rows. mark_notification_read, mark_all_notifications_read and
 -- unread_notification_count are RPCs for the one-call forms of 000 and 003.
 --
--- Live delivery (004 /notifications): each new row is broadcast as push:received, and each
+-- Live delivery (004 /notifications): each new row is broadcast as push:received (and as
+-- alert:triggered when its category is critical), and each
 -- change of its read/seen/archived state as status:updated, on the private Realtime topic
 -- user:<user id>, which only that user may join (the policy "Users hear their own user
 -- topic", 20_messaging/50_realtime.sql). realtime.send writes in the transaction, so a
@@ -342,13 +428,18 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  message jsonb;
 begin
   if tg_op = 'INSERT' then
-    perform realtime.send(
-      jsonb_build_object('id', new.id, 'category', new.category, 'title', new.title, 'body', new.body,
-                         'action_url', new.action_url, 'actor_id', new.actor_id, 'payload', new.payload,
-                         'event_type', new.event_type, 'broadcast_id', new.broadcast_id, 'created_at', new.created_at),
-      'push:received', 'user:' || new.user_id::text, true);
+    message := jsonb_build_object('id', new.id, 'category', new.category, 'title', new.title, 'body', new.body,
+                                  'action_url', new.action_url, 'actor_id', new.actor_id, 'payload', new.payload,
+                                  'event_type', new.event_type, 'broadcast_id', new.broadcast_id, 'created_at', new.created_at);
+    perform realtime.send(message, 'push:received', 'user:' || new.user_id::text, true);
+    -- A critical category (security, payments) is also an alert, for clients to surface at once.
+    if exists (select from public.notification_categories c where c.key = new.category and c.critical) then
+      perform realtime.send(message, 'alert:triggered', 'user:' || new.user_id::text, true);
+    end if;
   elsif (old.read_at, old.seen_at, old.archived_at) is distinct from (new.read_at, new.seen_at, new.archived_at) then
     perform realtime.send(
       jsonb_build_object('id', new.id, 'read_at', new.read_at, 'seen_at', new.seen_at, 'archived_at', new.archived_at),
@@ -358,7 +449,7 @@ begin
 end
 $$;
 comment on function private.broadcast_notification() is
-  'Broadcasts a new notification (push:received) and a change of its read/seen/archived state (status:updated) on the owner''s private topic user:<id>.';
+  'Broadcasts a new notification (push:received, and alert:triggered too for a critical category) and a change of its read/seen/archived state (status:updated) on the owner''s private topic user:<id>.';
 
 create trigger notifications_broadcast after insert or update of read_at, seen_at, archived_at on public.notifications
   for each row execute function private.broadcast_notification();
@@ -483,8 +574,9 @@ grant execute on function public.unread_notification_count() to authenticated;
 --    worker running at the same time takes other events. Each event of a catalogued type
 --    (private.notification_rules) gets one row in private.notification_deliveries per
 --    recipient and channel the recipient receives (their preferences, critical categories
---    always), unique on (event, recipient, channel); then the event is marked processed, in
---    the same transaction. Event types without a rule are marked processed with nothing sent.
+--    always), unique on (event, recipient, channel), e-mail and push of non-critical
+--    categories held until the recipient's quiet hours end; then the event is marked
+--    processed, in the same transaction. Event types without a rule are marked processed with nothing sent.
 -- 2. Deliver: pending deliveries whose time has come are taken the same way (skip locked)
 --    and sent: in_app inserts the notification (unique per event and user) and broadcasts it;
 --    email calls private.enqueue_email, the e-mail side of this domain (its log and SMTP
@@ -651,6 +743,7 @@ as $$
 declare
   event private.domain_events;
   rule private.notification_rules;
+  critical boolean;
   expanded integer := 0;
 begin
   for event in
@@ -662,8 +755,13 @@ begin
   loop
     select * into rule from private.notification_rules r where r.event_type = event.event_type;
     if found then
-      insert into private.notification_deliveries (event_id, recipient_id, channel)
-      select event.id, r.id, ch.channel
+      select c.critical into critical from public.notification_categories c where c.key = rule.category;
+      -- E-mail and push of a non-critical category wait for the end of the recipient's
+      -- quiet hours.
+      insert into private.notification_deliveries (event_id, recipient_id, channel, next_attempt_at)
+      select event.id, r.id, ch.channel,
+             case when ch.channel in ('email', 'push') and not critical
+                  then coalesce(private.quiet_hours_end(r.id, now()), now()) else now() end
         from private.event_recipients(event, rule.recipient_rule) r(id)
        cross join unnest(private.notification_channels()) ch(channel)
        where private.notification_enabled(r.id, rule.category, ch.channel)

@@ -93,3 +93,5 @@ insert into private.personal_data (relation, user_column, reached_through, on_de
   ('public.notification_broadcasts', 'created_by', null, 'anonymise', false, '{}', 'the admin who sent a notification to others');
 insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
   ('public.announcements', 'created_by', null, 'anonymise', false, '{}', 'the admin who wrote an announcement');
+insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
+  ('public.notification_quiet_hours', 'user_id', null, 'delete', true, '{}', 'the user''s quiet hours');

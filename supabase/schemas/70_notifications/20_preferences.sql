@@ -133,3 +133,88 @@ comment on function public.my_notification_preferences() is
   'Every notification category with whether you receive it in-app, by e-mail and by push (your choice or the default; critical ones always).';
 revoke execute on function public.my_notification_preferences() from public;
 grant execute on function public.my_notification_preferences() to authenticated;
+
+-- ---------------------------------------------------------------------------------------
+-- Quiet hours: a daily window, in the user's time zone (private_profiles.timezone), during
+-- which the consumer holds e-mail and push deliveries of non-critical categories until the
+-- window ends. In-app notifications are not held.
+
+create table public.notification_quiet_hours (
+  user_id uuid primary key references auth.users (id) on delete cascade,
+  starts_at time not null,
+  ends_at time not null,
+  updated_at timestamptz not null default now(),
+  constraint notification_quiet_hours_not_empty check (starts_at <> ends_at)
+);
+comment on table public.notification_quiet_hours is
+  'A user''s daily quiet hours (local time in their profile''s time zone; ends_at before starts_at spans midnight): e-mail and push of non-critical categories wait until the end.';
+
+alter table public.notification_quiet_hours enable row level security;
+grant select on public.notification_quiet_hours to authenticated;
+grant all on public.notification_quiet_hours to service_role;
+create policy "Users read their quiet hours" on public.notification_quiet_hours for select to authenticated
+  using (user_id = (select auth.uid()));
+
+-- When the user's quiet hours that contain the moment end, or null outside them.
+create function private.quiet_hours_end(user_id uuid, moment timestamptz) returns timestamptz
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case
+           when (q.starts_at < q.ends_at and l.t >= q.starts_at and l.t < q.ends_at)
+             or (q.starts_at > q.ends_at and l.t < q.ends_at)
+             then (l.d + q.ends_at) at time zone l.zone
+           when q.starts_at > q.ends_at and l.t >= q.starts_at
+             then (l.d + 1 + q.ends_at) at time zone l.zone
+         end
+    from public.notification_quiet_hours q
+   cross join lateral (select coalesce((select p.timezone from public.private_profiles p where p.id = q.user_id), 'UTC') as zone) z
+   cross join lateral (select (moment at time zone z.zone)::time as t, (moment at time zone z.zone)::date as d, z.zone) l
+   where q.user_id = quiet_hours_end.user_id
+$$;
+comment on function private.quiet_hours_end(uuid, timestamptz) is
+  'The end of the user''s quiet hours containing the moment (their profile''s time zone), or null when the moment is outside them or they have none.';
+
+-- Body of public.set_quiet_hours.
+create function private.set_quiet_hours(starts_at time, ends_at time) returns public.notification_quiet_hours
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  result public.notification_quiet_hours;
+begin
+  if auth.uid() is null then
+    raise exception 'sign in to set quiet hours' using errcode = '42501';
+  end if;
+  if starts_at is null and ends_at is null then
+    delete from public.notification_quiet_hours q where q.user_id = auth.uid();
+    return null;
+  end if;
+  if starts_at is null or ends_at is null or starts_at = ends_at then
+    raise exception 'quiet hours need a start and a different end (both null switches them off)' using errcode = '22023';
+  end if;
+  insert into public.notification_quiet_hours as q (user_id, starts_at, ends_at)
+  values (auth.uid(), set_quiet_hours.starts_at, set_quiet_hours.ends_at)
+  on conflict on constraint notification_quiet_hours_pkey
+    do update set starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = now()
+  returning * into result;
+  return result;
+end
+$$;
+comment on function private.set_quiet_hours(time, time) is
+  'Body of public.set_quiet_hours: sets (or, with two nulls, clears) the caller''s quiet hours.';
+revoke execute on function private.set_quiet_hours(time, time) from public;
+grant execute on function private.set_quiet_hours(time, time) to authenticated;
+
+create function public.set_quiet_hours(starts_at time, ends_at time) returns public.notification_quiet_hours
+language sql
+security invoker
+set search_path = ''
+as $$ select private.set_quiet_hours(starts_at, ends_at) $$;
+comment on function public.set_quiet_hours(time, time) is
+  'Set your quiet hours (local times in your profile''s time zone; an end before the start spans midnight), or clear them with two nulls. E-mail and push of non-critical categories wait until they end.';
+revoke execute on function public.set_quiet_hours(time, time) from public;
+grant execute on function public.set_quiet_hours(time, time) to authenticated;

@@ -5,7 +5,8 @@
 -- own rows, and delete their own rows. mark_notification_read, mark_all_notifications_read and
 -- unread_notification_count are RPCs for the one-call forms of 000 and 003.
 --
--- Live delivery (004 /notifications): each new row is broadcast as push:received, and each
+-- Live delivery (004 /notifications): each new row is broadcast as push:received (and as
+-- alert:triggered when its category is critical), and each
 -- change of its read/seen/archived state as status:updated, on the private Realtime topic
 -- user:<user id>, which only that user may join (the policy "Users hear their own user
 -- topic", 20_messaging/50_realtime.sql). realtime.send writes in the transaction, so a
@@ -64,13 +65,18 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  message jsonb;
 begin
   if tg_op = 'INSERT' then
-    perform realtime.send(
-      jsonb_build_object('id', new.id, 'category', new.category, 'title', new.title, 'body', new.body,
-                         'action_url', new.action_url, 'actor_id', new.actor_id, 'payload', new.payload,
-                         'event_type', new.event_type, 'broadcast_id', new.broadcast_id, 'created_at', new.created_at),
-      'push:received', 'user:' || new.user_id::text, true);
+    message := jsonb_build_object('id', new.id, 'category', new.category, 'title', new.title, 'body', new.body,
+                                  'action_url', new.action_url, 'actor_id', new.actor_id, 'payload', new.payload,
+                                  'event_type', new.event_type, 'broadcast_id', new.broadcast_id, 'created_at', new.created_at);
+    perform realtime.send(message, 'push:received', 'user:' || new.user_id::text, true);
+    -- A critical category (security, payments) is also an alert, for clients to surface at once.
+    if exists (select from public.notification_categories c where c.key = new.category and c.critical) then
+      perform realtime.send(message, 'alert:triggered', 'user:' || new.user_id::text, true);
+    end if;
   elsif (old.read_at, old.seen_at, old.archived_at) is distinct from (new.read_at, new.seen_at, new.archived_at) then
     perform realtime.send(
       jsonb_build_object('id', new.id, 'read_at', new.read_at, 'seen_at', new.seen_at, 'archived_at', new.archived_at),
@@ -80,7 +86,7 @@ begin
 end
 $$;
 comment on function private.broadcast_notification() is
-  'Broadcasts a new notification (push:received) and a change of its read/seen/archived state (status:updated) on the owner''s private topic user:<id>.';
+  'Broadcasts a new notification (push:received, and alert:triggered too for a critical category) and a change of its read/seen/archived state (status:updated) on the owner''s private topic user:<id>.';
 
 create trigger notifications_broadcast after insert or update of read_at, seen_at, archived_at on public.notifications
   for each row execute function private.broadcast_notification();

@@ -5,8 +5,9 @@
 --    worker running at the same time takes other events. Each event of a catalogued type
 --    (private.notification_rules) gets one row in private.notification_deliveries per
 --    recipient and channel the recipient receives (their preferences, critical categories
---    always), unique on (event, recipient, channel); then the event is marked processed, in
---    the same transaction. Event types without a rule are marked processed with nothing sent.
+--    always), unique on (event, recipient, channel), e-mail and push of non-critical
+--    categories held until the recipient's quiet hours end; then the event is marked
+--    processed, in the same transaction. Event types without a rule are marked processed with nothing sent.
 -- 2. Deliver: pending deliveries whose time has come are taken the same way (skip locked)
 --    and sent: in_app inserts the notification (unique per event and user) and broadcasts it;
 --    email calls private.enqueue_email, the e-mail side of this domain (its log and SMTP
@@ -173,6 +174,7 @@ as $$
 declare
   event private.domain_events;
   rule private.notification_rules;
+  critical boolean;
   expanded integer := 0;
 begin
   for event in
@@ -184,8 +186,13 @@ begin
   loop
     select * into rule from private.notification_rules r where r.event_type = event.event_type;
     if found then
-      insert into private.notification_deliveries (event_id, recipient_id, channel)
-      select event.id, r.id, ch.channel
+      select c.critical into critical from public.notification_categories c where c.key = rule.category;
+      -- E-mail and push of a non-critical category wait for the end of the recipient's
+      -- quiet hours.
+      insert into private.notification_deliveries (event_id, recipient_id, channel, next_attempt_at)
+      select event.id, r.id, ch.channel,
+             case when ch.channel in ('email', 'push') and not critical
+                  then coalesce(private.quiet_hours_end(r.id, now()), now()) else now() end
         from private.event_recipients(event, rule.recipient_rule) r(id)
        cross join unnest(private.notification_channels()) ch(channel)
        where private.notification_enabled(r.id, rule.category, ch.channel)

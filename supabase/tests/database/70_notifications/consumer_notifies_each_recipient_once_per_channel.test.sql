@@ -5,7 +5,7 @@
 -- with backoff and its error kept; uncatalogued events are marked processed; old processed
 -- events are pruned. Internal publish validates against the catalogue.
 begin;
-select plan(30);
+select plan(37);
 
 select tests.create_user('nc-designer@example.com');
 select tests.create_user('nc-tailor@example.com');
@@ -85,6 +85,13 @@ select results_eq(
 select is((select count(*)::integer from public.email_deliveries where template_key = 'payment.released' and recipient_id = pg_temp.uid('tailor')),
   1, 'the critical e-mail is queued');
 
+select is((select count(*)::integer from realtime.messages m
+            where m.topic = 'user:' || pg_temp.uid('tailor') and m.event = 'alert:triggered' and m.payload ->> 'title' = 'Payment released'),
+  1, 'a critical notification is also broadcast as alert:triggered');
+select is((select count(*)::integer from realtime.messages m
+            where m.topic = 'user:' || pg_temp.uid('tailor') and m.event = 'alert:triggered' and m.payload ->> 'title' = 'Your bid was accepted'),
+  0, 'a non-critical one is not');
+
 -- a failing channel is retried with backoff -------------------------------------------------
 select results_eq(
   $$ select d.last_error, d.next_attempt_at > now() + interval '50 seconds' and d.next_attempt_at < now() + interval '70 seconds'
@@ -113,6 +120,31 @@ select is_empty($$ select 1 from private.domain_events where event_type = 'nc.te
 update private.domain_events set processed_at = now() - interval '31 days' where event_type in ('nc.test', 'bid.accepted');
 select is(private.prune_notification_events(), 2, 'processed events older than the retention are pruned');
 select is((select count(*)::integer from public.notifications where event_type = 'bid.accepted'), 1, 'their notifications stay');
+
+-- quiet hours ---------------------------------------------------------------------------------
+select tests.act_as('nc-tailor@example.com');
+select throws_ok($$ select public.set_quiet_hours('22:00', null) $$, '22023',
+  'quiet hours need a start and a different end (both null switches them off)', 'quiet hours need both ends');
+select public.set_quiet_hours((now() - interval '1 hour')::time, (now() + interval '1 hour')::time);
+select public.set_notification_preference('orders', 'email', true);
+select tests.act_as('service_role');
+select ops.publish_event('order.completed', 'order', gen_random_uuid(), array[pg_temp.uid('tailor')],
+  '{"from_status": "delivered", "to_status": "completed"}');
+select ops.publish_event('payment.refunded', 'order', gen_random_uuid(), array[pg_temp.uid('tailor')],
+  '{"from_status": "held", "to_status": "refunded"}');
+select tests.act_as('postgres');
+select private.consume_notification_events();
+select results_eq(
+  $$ select d.status, d.next_attempt_at = now() + interval '1 hour' from private.notification_deliveries d
+       join private.domain_events e on e.id = d.event_id where e.event_type = 'order.completed' and d.channel = 'email' $$,
+  $$ values ('pending', true) $$, 'during quiet hours a non-critical e-mail waits for their end');
+select is((select d.status from private.notification_deliveries d join private.domain_events e on e.id = d.event_id
+            where e.event_type = 'payment.refunded' and d.channel = 'email'), 'sent', 'a critical e-mail does not wait');
+select is((select count(*)::integer from public.notifications where event_type = 'order.completed'), 0,
+  'in-app is not held either (orders are off in-app for this user)');
+select tests.act_as('nc-tailor@example.com');
+select is(public.set_quiet_hours(null, null), null, 'two nulls switch quiet hours off');
+select tests.act_as('postgres');
 
 -- internal publish ----------------------------------------------------------------------------
 select tests.act_as('service_role');

@@ -4,7 +4,7 @@
 -- are the caller's own, validated (unknown category or channel) and critical categories
 -- cannot be switched off. Categories are readable by everyone.
 begin;
-select plan(35);
+select plan(40);
 
 select tests.create_user('nf-owner@example.com');
 select tests.create_user('nf-stranger@example.com');
@@ -97,7 +97,20 @@ select is_empty($$ select 1 from public.notification_preferences $$, 'a stranger
 select tests.act_as('anon');
 select throws_ok($$ select public.set_notification_preference('bids', 'email', false) $$,
   '42501', 'permission denied for function set_notification_preference', 'anon has no preferences');
+-- quiet hours -----------------------------------------------------------------------------
+select tests.act_as('nf-owner@example.com');
+select results_eq($$ select (public.set_quiet_hours('22:00', '07:00')).ends_at $$, $$ values ('07:00'::time) $$,
+  'the owner sets quiet hours spanning midnight');
+select results_eq($$ select starts_at from public.notification_quiet_hours $$, $$ values ('22:00'::time) $$, 'and reads them');
+select tests.act_as('nf-stranger@example.com');
+select is_empty($$ select 1 from public.notification_quiet_hours $$, 'a stranger does not');
+select tests.act_as('anon');
+select throws_ok($$ select 1 from public.notification_quiet_hours $$, '42501', 'permission denied for table notification_quiet_hours',
+  'nor anon');
 select tests.act_as('postgres');
+update public.private_profiles set timezone = 'Europe/Paris' where id = tests.get_user_id('nf-owner@example.com');
+select is(private.quiet_hours_end(tests.get_user_id('nf-owner@example.com'), '2026-06-01 21:30:00+00'),
+  '2026-06-02 05:00:00+00'::timestamptz, 'at 23:30 in Paris they end at 07:00 Paris time the next morning');
 select is(private.notification_enabled(tests.get_user_id('nf-owner@example.com'), 'bids', 'email'), false, 'the consumer sees the mute');
 select is(private.notification_enabled(tests.get_user_id('nf-stranger@example.com'), 'bids', 'email'), true, 'and the default for others');
 
