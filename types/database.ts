@@ -1102,6 +1102,49 @@ export type Database = {
           },
         ];
       };
+      "newsletter_subscribers": {
+        Row: {
+          "confirm_expires_at": string | null;
+          "confirm_token": string | null;
+          "confirmed_at": string | null;
+          "created_at": string;
+          "email": string | null;
+          "id": string;
+          "requests_in_window": number;
+          "status": string;
+          "unsubscribe_token": string;
+          "unsubscribed_at": string | null;
+          "window_started_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "confirm_expires_at"?: string | null;
+          "confirm_token"?: string | null;
+          "confirmed_at"?: string | null;
+          "created_at"?: string;
+          "email"?: string | null;
+          "id"?: string;
+          "requests_in_window"?: number;
+          "status"?: string;
+          "unsubscribe_token"?: string;
+          "unsubscribed_at"?: string | null;
+          "window_started_at"?: string;
+        };
+        Update: {
+          "confirm_expires_at"?: string | null;
+          "confirm_token"?: string | null;
+          "confirmed_at"?: string | null;
+          "created_at"?: string;
+          "email"?: string | null;
+          "id"?: string;
+          "requests_in_window"?: number;
+          "status"?: string;
+          "unsubscribe_token"?: string;
+          "unsubscribed_at"?: string | null;
+          "window_started_at"?: string;
+        };
+        Relationships: [];
+      };
       "notification_broadcasts": {
         Row: {
           "action_url": string | null;
@@ -3368,6 +3411,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "confirm_newsletter": { Args: { "token": string }; Returns: Json };
       "create_design_share_link": {
         Args: { "design_id": string; "expires_at"?: string };
         Returns: {
@@ -3940,6 +3984,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "subscribe_newsletter": { Args: { "email": string }; Returns: Json };
       "unread_notification_count": { Args: Record<PropertyKey, never>; Returns: number };
       "withdraw_bid": {
         Args: { "bid_id": string };

@@ -38,6 +38,7 @@ export const ERROR_CODES = {
     meaning: "Stripe refused because of the state of its objects; nothing happened",
   },
   share_link_expired: { status: 410, meaning: "The share link has expired" },
+  link_expired: { status: 410, meaning: "The mailed link has expired; ask for a new one" },
   rate_limited: { status: 429, meaning: "Too many attempts; try again later" },
   internal_error: { status: 500, meaning: "A bug or an outage; the details are in the logs" },
   payment_provider_error: {

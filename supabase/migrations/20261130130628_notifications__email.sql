@@ -59,11 +59,20 @@ insert into private.email_templates (key, locale, subject, html, text_body, vari
   ('announcement', 'en', '{{title}}',
    '<p>Hello {{recipient_name}},</p><p>{{body}}</p><p style="font-size:small"><a href="{{unsubscribe_url}}">Unsubscribe</a></p>',
    e'Hello {{recipient_name}},\n\n{{body}}\n\nUnsubscribe: {{unsubscribe_url}}',
-   '{recipient_name,title,body,unsubscribe_url}');
+   '{recipient_name,title,body,unsubscribe_url}'),
+  ('newsletter.confirm', 'en', 'Confirm your newsletter subscription',
+   '<p>Hello,</p><p>Someone asked to send this address our newsletter. If it was you, confirm: '
+   || '<a href="{{confirm_url}}">Confirm my subscription</a>. The link works once, for 24 hours.</p>'
+   || '<p>If it was not you, ignore this mail: nothing will be sent.</p>',
+   e'Hello,\n\nSomeone asked to send this address our newsletter. If it was you, confirm: {{confirm_url}}\n'
+   || e'The link works once, for 24 hours.\n\nIf it was not you, ignore this mail: nothing will be sent.',
+   '{confirm_url}');
 
 -- Personal data the e-mail channel holds (private.personal_data).
-insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
-  ('public.email_deliveries', 'recipient_id', null, 'delete', true, '{}', 'the e-mails sent to the user and their delivery status');
+insert into private.personal_data (relation, user_column, matches, reached_through, on_delete, exported, omit_from_export, reason) values
+  ('public.email_deliveries', 'recipient_id', 'user_id', null, 'delete', true, '{}', 'the e-mails sent to the user and their delivery status'),
+  ('public.email_deliveries', 'to_address', 'email', null, 'anonymise', true, '{}', 'mail sent to the user''s address without their account (newsletter confirmations): the address is erased, the log entry stays'),
+  ('public.newsletter_subscribers', 'email', 'email', null, 'anonymise', true, '{}', 'the user''s newsletter subscription, by address: the address is erased, so nothing is sent to it again');
 
 -- The sender: every minute, notifications-send-email claims and sends the due deliveries.
 select cron.schedule('notifications-send-email', '* * * * *',

@@ -47,20 +47,69 @@ export interface Mailer {
   send(message: MailMessage): Promise<void>;
 }
 
+function smtpTransport(settings: SmtpEnv, port = settings.SMTP_PORT) {
+  return nodemailer.createTransport({
+    host: settings.SMTP_HOST,
+    port,
+    secure: port === 465,
+    auth: settings.SMTP_USER
+      ? { user: settings.SMTP_USER, pass: settings.SMTP_PASS ?? "" }
+      : undefined,
+  });
+}
+
 /** A mailer sending through the environment's SMTP server. */
 export function smtpMailer(): Mailer {
   const settings = smtpEnv();
+  const transport = smtpTransport(settings);
+  return {
+    async send({ to, subject, text }) {
+      await transport.sendMail({ from: settings.SMTP_SENDER, to, subject, text });
+    },
+  };
+}
+
+/** A mail with an HTML part, its own Message-ID and extra headers (List-Unsubscribe). */
+export interface HtmlMailMessage extends MailMessage {
+  html: string;
+  messageId: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * A mailer for HTML mail through the environment's SMTP server; send answers the message id
+ * the server accepted. `port` replaces SMTP_PORT on the same host: the notifications sender
+ * lets the service role point one run at a closed port, to exercise its failure path.
+ */
+export function smtpHtmlMailer(
+  port?: number,
+): { send(m: HtmlMailMessage): Promise<string>; close(): void } {
+  const settings = smtpEnv();
+  // Pooled: a batch reuses a few connections instead of one handshake per mail.
+  const smtpPort = port ?? settings.SMTP_PORT;
   const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: 5,
     host: settings.SMTP_HOST,
-    port: settings.SMTP_PORT,
-    secure: settings.SMTP_PORT === 465,
+    port: smtpPort,
+    secure: smtpPort === 465,
     auth: settings.SMTP_USER
       ? { user: settings.SMTP_USER, pass: settings.SMTP_PASS ?? "" }
       : undefined,
   });
   return {
-    async send({ to, subject, text }) {
-      await transport.sendMail({ from: settings.SMTP_SENDER, to, subject, text });
+    close: () => transport.close(),
+    async send({ to, subject, text, html, messageId, headers }) {
+      const info = await transport.sendMail({
+        from: settings.SMTP_SENDER,
+        to,
+        subject,
+        text,
+        html,
+        messageId,
+        headers,
+      });
+      return String(info.messageId ?? messageId);
     },
   };
 }

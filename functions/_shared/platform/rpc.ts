@@ -27,13 +27,17 @@ const opsRpcs: Record<OpsRpcName, true> = {
   admin_edit_user: true,
   begin_payment: true,
   claim_refund: true,
+  claim_email_deliveries: true,
   claim_release: true,
   due_refunds: true,
   due_releases: true,
   erase_account: true,
+  fan_out_broadcasts: true,
   payments_reconciliation: true,
   process_stripe_event: true,
+  publish_event: true,
   record_admin_action: true,
+  record_email_delivery: true,
   record_impersonation: true,
   record_order_payment: true,
   record_payment_session: true,
@@ -46,6 +50,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   run_scheduled_job: true,
   scheduled_jobs: true,
   seller_payment_account: true,
+  unsubscribe_email: true,
 };
 
 /** The schema an RPC lives in. */

@@ -26,10 +26,10 @@ language sql
 immutable
 set search_path = ''
 as $$
-  select array['recipient_name', 'unsubscribe_url', 'app_url', 'category', 'event_type', 'subject_id', 'title', 'body', 'action_url']
+  select array['recipient_name', 'unsubscribe_url', 'app_url', 'category', 'event_type', 'subject_id', 'title', 'body', 'action_url', 'confirm_url']
 $$;
 comment on function private.email_standard_variables() is
-  'Variables the sender supplies to every template, besides the payload: the recipient''s name, the one-click unsubscribe link, the app''s URL, the category, the event type and subject id, and the in-app title, body and action URL the consumer renders.';
+  'Variables the sender supplies to every template, besides the payload: the recipient''s name, the one-click unsubscribe link, the app''s URL, the category, the event type and subject id, the in-app title, body and action URL the consumer renders, and a newsletter confirmation''s link.';
 
 -- The placeholders a Mustache text uses: {{name}}, {{ name }}, sections {{#name}} {{^name}}
 -- {{/name}}; triple braces and {{&name}} (unescaped output) are refused.

@@ -30,8 +30,7 @@ create table public.email_deliveries (
   -- The one-click unsubscribe link's token (List-Unsubscribe): it mutes this category's mail.
   unsubscribe_token uuid not null default gen_random_uuid() constraint email_deliveries_unsubscribe_token_unique unique,
   created_at timestamptz not null default now(),
-  sent_at timestamptz,
-  constraint email_deliveries_has_recipient check (recipient_id is not null or to_address is not null)
+  sent_at timestamptz
 );
 comment on table public.email_deliveries is
   'Log of every e-mail the project sends: queued, sending, sent or failed (with the last error and attempts). Recipients read their own rows, notifications managers all; only the sender writes.';
@@ -149,8 +148,10 @@ begin
   return query
   with due as (
     select d.id from public.email_deliveries d
-     where (d.status in ('queued', 'failed') and d.next_attempt_at <= now())
-        or (d.status = 'sending' and d.claimed_until < now())
+     where ((d.status in ('queued', 'failed') and d.next_attempt_at <= now())
+            or (d.status = 'sending' and d.claimed_until < now()))
+       -- An address erased with its account (private.personal_data: anonymise) is never sent to.
+       and (d.recipient_id is not null or d.to_address is not null)
      order by coalesce(d.next_attempt_at, d.claimed_until), d.created_at
      limit batch_size
      for update skip locked
@@ -240,6 +241,12 @@ declare
   cat public.notification_categories;
 begin
   select * into d from public.email_deliveries e where e.unsubscribe_token = token;
+  if found and d.recipient_id is null and d.category = 'newsletter' then
+    -- A newsletter mail: the address leaves the newsletter (60_newsletter.sql).
+    update public.newsletter_subscribers n set status = 'unsubscribed', unsubscribed_at = coalesce(n.unsubscribed_at, now())
+     where n.email = d.to_address and n.status <> 'unsubscribed';
+    return jsonb_build_object('category', 'newsletter', 'email', false);
+  end if;
   if not found or d.recipient_id is null or d.category is null then
     raise exception 'unsubscribe link not found' using errcode = 'PT404';
   end if;
@@ -255,6 +262,6 @@ begin
 end
 $$;
 comment on function ops.unsubscribe_email(uuid) is
-  'One-click unsubscribe from a mail''s List-Unsubscribe link: switches the delivery''s category off on the e-mail channel for its recipient (idempotent); refuses critical categories (PT409) and unknown tokens (PT404). Service role only: the notifications-newsletter function.';
+  'One-click unsubscribe from a mail''s List-Unsubscribe link: switches the delivery''s category off on the e-mail channel for its recipient, or takes a newsletter mail''s address off the newsletter (idempotent); refuses critical categories (PT409) and unknown tokens (PT404). Service role only: the notifications-newsletter function.';
 revoke execute on function ops.unsubscribe_email(uuid) from public;
 grant execute on function ops.unsubscribe_email(uuid) to service_role;

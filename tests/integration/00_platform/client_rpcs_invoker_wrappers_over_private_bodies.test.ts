@@ -102,7 +102,14 @@ describe("client RPCs: security invoker wrappers in public over security definer
 
   it("PostgREST lists each RPC for the roles that call it, with its description", async () => {
     const anon = await listedRpcs(ANON_KEY, ANON_KEY);
-    expect([...anon.keys()]).toEqual(["get_shared_design"]);
+    expect([...anon.keys()].sort()).toEqual([
+      "confirm_newsletter",
+      "get_shared_design",
+      "subscribe_newsletter",
+    ]);
+    expect(anon.get("subscribe_newsletter").post.summary).toBe(
+      "Subscribe an address to the newsletter (no sign-in needed): a confirmation link is mailed to it (double opt-in). At most 3 requests an hour per address.",
+    );
     expect(anon.get("get_shared_design").post.summary).toBe(
       'The one design a share token opens. Unknown or revoked token: PT404 (HTTP 404); expired: PT410 "share link expired" (HTTP 410).',
     );

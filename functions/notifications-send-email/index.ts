@@ -1,0 +1,8 @@
+import { env } from "../_shared/platform/env.ts";
+import { smtpEnv } from "../_shared/platform/mail.ts";
+import { handler } from "./handler.ts";
+
+// A deployment missing a variable fails at start-up, not in the first request.
+env();
+smtpEnv();
+Deno.serve(handler);
