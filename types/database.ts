@@ -3514,6 +3514,7 @@ export type Database = {
           "permission": string;
         }[];
       };
+      "email_announcement": { Args: { "announcement_id": string }; Returns: Json };
       "export_my_data": { Args: Record<PropertyKey, never>; Returns: Json };
       "get_shared_design": {
         Args: { "token": string };

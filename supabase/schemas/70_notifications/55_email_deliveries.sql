@@ -262,6 +262,6 @@ begin
 end
 $$;
 comment on function ops.unsubscribe_email(uuid) is
-  'One-click unsubscribe from a mail''s List-Unsubscribe link: switches the delivery''s category off on the e-mail channel for its recipient, or takes a newsletter mail''s address off the newsletter (idempotent); refuses critical categories (PT409) and unknown tokens (PT404). Service role only: the notifications-newsletter function.';
+  'One-click unsubscribe from a mail''s List-Unsubscribe link: switches the delivery''s category off on the e-mail channel for its recipient, or takes a newsletter mail''s address off the newsletter (idempotent); refuses critical categories (PT409) and unknown tokens (PT404). Service role only: the notifications-unsubscribe function.';
 revoke execute on function ops.unsubscribe_email(uuid) from public;
 grant execute on function ops.unsubscribe_email(uuid) to service_role;
