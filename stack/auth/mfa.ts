@@ -181,12 +181,21 @@ export function mfaRoutes(core: AuthCore): Route[] {
   async function caller(db: Db, req: IncomingMessage) {
     const { claims, user } = await requireUser(db, req);
     const sessionId = typeof claims.session_id === "string" ? claims.session_id : null;
-    const aal = await sessionAal(db, sessionId);
-    if (!sessionId || !aal) {
+    if (!sessionId) {
       throw new AuthError(
         500,
         "unexpected_failure",
         "A valid session and a registered user are required to enroll a factor",
+      );
+    }
+    const aal = await sessionAal(db, sessionId);
+    // Ended since requireUser looked: another request's MFA upgrade ends the user's other aal1
+    // sessions, as GoTrue does. The same answer requireUser gives for a session that is gone.
+    if (!aal) {
+      throw new AuthError(
+        403,
+        "session_not_found",
+        "Session from session_id claim in JWT does not exist",
       );
     }
     return { claims, user, sessionId, aal };
