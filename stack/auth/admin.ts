@@ -100,6 +100,13 @@ export function adminRoutes(core: AuthCore, emails: AuthEmails, mailer: AuthMail
     jsonBody,
   } = core;
 
+  /** The user an admin route names, or GoTrue's 404 (each route checks the id's shape its own way). */
+  async function existingUser(db: Db, id: string): Promise<UserRow> {
+    const user = isUuid(id) ? await findUserById(db, id) : null;
+    if (!user) throw new AuthError(404, "user_not_found", "User not found");
+    return user;
+  }
+
   async function adminCreateUser(req: IncomingMessage, res: ServerResponse): Promise<void> {
     await requireServiceRole(req);
     const body = await jsonBody(req);
@@ -125,9 +132,7 @@ export function adminRoutes(core: AuthCore, emails: AuthEmails, mailer: AuthMail
   ): Promise<void> {
     await requireServiceRole(req);
     const user = await withAuthAdmin(async (db) => {
-      const existing = isUuid(id) ? await findUserById(db, id) : null;
-      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
-      return await userJson(db, existing);
+      return await userJson(db, await existingUser(db, id));
     });
     sendJson(res, 200, user);
   }
@@ -215,8 +220,7 @@ export function adminRoutes(core: AuthCore, emails: AuthEmails, mailer: AuthMail
     const emailConfirm = body.email_confirm === true;
     const phoneConfirm = body.phone_confirm === true;
     const user = await withAuthAdmin(async (db) => {
-      const existing = await findUserById(db, id);
-      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
+      await existingUser(db, id);
       if (typeof body.role === "string" && body.role !== "") {
         await db.query("update auth.users set role = $2 where id = $1", [id, body.role]);
       }
@@ -540,11 +544,8 @@ export function adminRoutes(core: AuthCore, emails: AuthEmails, mailer: AuthMail
     id: string,
   ): Promise<void> {
     await requireServiceRole(req);
-    if (!isUuid(id)) throw new AuthError(404, "user_not_found", "User not found");
     const user = await withAuthAdmin(async (db) => {
-      const existing = await findUserById(db, id);
-      if (!existing) throw new AuthError(404, "user_not_found", "User not found");
-      const json = await userJson(db, existing);
+      const json = await userJson(db, await existingUser(db, id));
       await db.query("delete from auth.users where id = $1", [id]);
       return json;
     });
