@@ -7,30 +7,18 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { signUp, type TestUser } from "../support/auth.ts";
-import { admin, SUPABASE_URL, withDatabase } from "../support/clients.ts";
+import { admin, callFunction, SUPABASE_URL, withDatabase } from "../support/clients.ts";
 import {
   consumeNotifications as consume,
   drainEmail,
   sendEmailOnce,
 } from "../support/notifications.ts";
 import { searchMail, waitForMail } from "../support/mail.ts";
-import { acceptBody } from "../support/marketplace.ts";
-import { callFunction } from "../support/clients.ts";
+import { acceptedBidOrder } from "../support/marketplace.ts";
 
-/** A project by the designer, a bid by the tailor, accepted; returns the order id. */
-async function acceptedBid(designer: TestUser, tailor: TestUser): Promise<string> {
-  const project = await designer.client.from("projects")
-    .insert({ title: "A coat <b>lined</b>", budget_amount: 9000, currency: "EUR" })
-    .select("id").single();
-  if (project.error) throw project.error;
-  const bid = await tailor.client.from("bids")
-    .insert({ project_id: project.data.id, amount: 9000, duration_days: 14 })
-    .select("id, amount, duration_days").single();
-  if (bid.error) throw bid.error;
-  const accepted = await callFunction(designer.client, "accept-bid", acceptBody(bid.data));
-  expect(accepted.status).toBe(201);
-  return accepted.body.order.id;
-}
+/** A project by the designer (its title holds markup the mail must escape), a bid by the tailor, accepted. */
+const acceptedBid = (designer: TestUser, tailor: TestUser) =>
+  acceptedBidOrder(designer, tailor, 9000, { title: "A coat <b>lined</b>" });
 
 async function closedPort(): Promise<number> {
   const server = createServer();

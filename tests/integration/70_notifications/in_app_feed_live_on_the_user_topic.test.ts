@@ -8,20 +8,13 @@
 import type { RealtimeChannel } from "@supabase/supabase-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp, type TestUser } from "../support/auth.ts";
-import { admin, callFunction } from "../support/clients.ts";
-import { acceptBody } from "../support/marketplace.ts";
+import { acceptedBidOrder } from "../support/marketplace.ts";
+import { consumeNotifications } from "../support/notifications.ts";
 import { received, refusedJoin, subscribed } from "../support/realtime.ts";
 
 interface Broadcast {
   event: string;
   payload: Record<string, unknown>;
-}
-
-async function consume() {
-  const { error } = await admin().schema("ops").rpc("run_scheduled_job", {
-    job_name: "notifications-consume",
-  });
-  if (error) throw error;
 }
 
 describe("the in-app feed, live on the user's topic", () => {
@@ -59,19 +52,9 @@ describe("the in-app feed, live on the user's topic", () => {
   });
 
   it("an accepted bid reaches the tailor's feed and their channel as push:received", async () => {
-    const project = await designer.client.from("projects")
-      .insert({ title: "A feed coat", budget_amount: 9000, currency: "EUR" })
-      .select("id").single();
-    if (project.error) throw project.error;
-    const bid = await tailor.client.from("bids")
-      .insert({ project_id: project.data.id, amount: 9000, duration_days: 14 })
-      .select("id, amount, duration_days").single();
-    if (bid.error) throw bid.error;
-    const accepted = await callFunction(designer.client, "accept-bid", acceptBody(bid.data));
-    expect(accepted.status).toBe(201);
-    orderId = accepted.body.order.id;
+    orderId = await acceptedBidOrder(designer, tailor, 9000, { title: "A feed coat" });
 
-    await consume();
+    await consumeNotifications();
     const live = await (async () => {
       const deadline = Date.now() + 10_000;
       for (;;) {

@@ -58,19 +58,19 @@ export function acceptBody(bid: { id: string; amount: number; duration_days: num
 }
 
 /**
- * A commission order awaiting payment, made the way clients make one: the designer posts a
- * project, the tailor bids `amount`, the designer accepts (accept-bid) what the bid says, both
- * approve the requirements. Returns the order's id.
+ * A commission order from an accepted bid, made the way clients make one: the designer posts a
+ * project (`title`), the tailor bids `amount`, the designer accepts (accept-bid) what the bid
+ * says. Returns the order's id.
  */
-export async function orderAwaitingPayment(
+export async function acceptedBidOrder(
   designer: TestUser,
   tailor: TestUser,
   amount: number,
-  currency = "EUR",
+  { title = "A commissioned coat", currency = "EUR" }: { title?: string; currency?: string } = {},
 ): Promise<string> {
   const project = await designer.client
     .from("projects")
-    .insert({ title: "A commissioned coat", budget_amount: amount, currency })
+    .insert({ title, budget_amount: amount, currency })
     .select("id")
     .single();
   if (project.error) throw project.error;
@@ -84,7 +84,20 @@ export async function orderAwaitingPayment(
   if (accepted.status !== 201) {
     throw new Error(`accept-bid answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
   }
-  const orderId: string = accepted.body.order.id;
+  return accepted.body.order.id;
+}
+
+/**
+ * A commission order awaiting payment: an accepted bid's order whose requirements both parties
+ * approved. Returns the order's id.
+ */
+export async function orderAwaitingPayment(
+  designer: TestUser,
+  tailor: TestUser,
+  amount: number,
+  currency = "EUR",
+): Promise<string> {
+  const orderId = await acceptedBidOrder(designer, tailor, amount, { currency });
   for (const user of [designer, tailor]) {
     const { error } = await user.client.rpc("approve_requirements", { order_id: orderId });
     if (error) throw error;
