@@ -65,6 +65,7 @@ export type Database = {
         }[];
       };
       "fan_out_broadcasts": { Args: { "batch_size"?: number }; Returns: number };
+      "flush_email_digests": { Args: { "recipient"?: string }; Returns: number };
       "payments_reconciliation": {
         Args: {
           "active_since"?: string;
@@ -1152,6 +1153,8 @@ export type Database = {
           "category": string;
           "created_at": string;
           "created_by": string | null;
+          "email": boolean;
+          "emails_queued": number;
           "finished_at": string | null;
           "id": string;
           "last_user_id": string | null;
@@ -1172,6 +1175,8 @@ export type Database = {
           "category"?: string;
           "created_at"?: string;
           "created_by"?: string | null;
+          "email"?: boolean;
+          "emails_queued"?: number;
           "finished_at"?: string | null;
           "id"?: string;
           "last_user_id"?: string | null;
@@ -1191,6 +1196,8 @@ export type Database = {
           "category"?: string;
           "created_at"?: string;
           "created_by"?: string | null;
+          "email"?: boolean;
+          "emails_queued"?: number;
           "finished_at"?: string | null;
           "id"?: string;
           "last_user_id"?: string | null;
@@ -1218,9 +1225,12 @@ export type Database = {
         Row: {
           "critical": boolean;
           "default_email": boolean;
+          "default_email_digest": boolean;
           "default_in_app": boolean;
           "default_push": boolean;
           "description": string;
+          "digest_template_key": string | null;
+          "digest_window": string;
           "digestible": boolean;
           "key": string;
         };
@@ -1228,18 +1238,24 @@ export type Database = {
         Insert: {
           "critical"?: boolean;
           "default_email"?: boolean;
+          "default_email_digest"?: boolean;
           "default_in_app"?: boolean;
           "default_push"?: boolean;
           "description": string;
+          "digest_template_key"?: string | null;
+          "digest_window"?: string;
           "digestible"?: boolean;
           "key": string;
         };
         Update: {
           "critical"?: boolean;
           "default_email"?: boolean;
+          "default_email_digest"?: boolean;
           "default_in_app"?: boolean;
           "default_push"?: boolean;
           "description"?: string;
+          "digest_template_key"?: string | null;
+          "digest_window"?: string;
           "digestible"?: boolean;
           "key"?: string;
         };
@@ -1249,6 +1265,7 @@ export type Database = {
         Row: {
           "category": string;
           "channel": string;
+          "email_digest": boolean | null;
           "enabled": boolean;
           "updated_at": string;
           "user_id": string;
@@ -1257,6 +1274,7 @@ export type Database = {
         Insert: {
           "category": string;
           "channel": string;
+          "email_digest"?: boolean | null;
           "enabled": boolean;
           "updated_at"?: string;
           "user_id": string;
@@ -1264,6 +1282,7 @@ export type Database = {
         Update: {
           "category"?: string;
           "channel"?: string;
+          "email_digest"?: boolean | null;
           "enabled"?: boolean;
           "updated_at"?: string;
           "user_id"?: string;
@@ -3314,6 +3333,7 @@ export type Database = {
           "action_url"?: string;
           "body"?: string;
           "category"?: string;
+          "email"?: boolean;
           "locales"?: (string)[];
           "roles"?: (string)[];
           "signed_up_after"?: string;
@@ -3326,6 +3346,8 @@ export type Database = {
           "category": string;
           "created_at": string;
           "created_by": string | null;
+          "email": boolean;
+          "emails_queued": number;
           "finished_at": string | null;
           "id": string;
           "last_user_id": string | null;
@@ -3421,6 +3443,23 @@ export type Database = {
           "token_prefix": string;
         }[];
       };
+      "create_email_template": {
+        Args: {
+          "html": string;
+          "key": string;
+          "locale": string;
+          "subject": string;
+          "text_body": string;
+          "variables": (string)[];
+        };
+        Returns: Database["public"]["CompositeTypes"]["email_template"];
+        SetofOptions: {
+          from: "*";
+          to: "email_template";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "create_thread": {
         Args: {
           "order_id"?: string;
@@ -3445,6 +3484,16 @@ export type Database = {
         };
       };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
+      "delete_email_template": {
+        Args: { "key": string; "locale": string };
+        Returns: Database["public"]["CompositeTypes"]["email_template"];
+        SetofOptions: {
+          from: "*";
+          to: "email_template";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "delete_message": {
         Args: { "message_id": string };
         Returns: {
@@ -3516,6 +3565,16 @@ export type Database = {
       };
       "email_announcement": { Args: { "announcement_id": string }; Returns: Json };
       "export_my_data": { Args: Record<PropertyKey, never>; Returns: Json };
+      "get_email_template": {
+        Args: { "key": string; "locale"?: string };
+        Returns: Database["public"]["CompositeTypes"]["email_template"];
+        SetofOptions: {
+          from: "*";
+          to: "email_template";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "get_shared_design": {
         Args: { "token": string };
         Returns: {
@@ -3555,6 +3614,16 @@ export type Database = {
           to: "thread_participants";
           isOneToOne: true;
           isSetofReturn: false;
+        };
+      };
+      "list_email_templates": {
+        Args: { "key"?: string; "locale"?: string };
+        Returns: Database["public"]["CompositeTypes"]["email_template"][];
+        SetofOptions: {
+          from: "*";
+          to: "email_template";
+          isOneToOne: false;
+          isSetofReturn: true;
         };
       };
       "list_my_threads": {
@@ -3675,6 +3744,7 @@ export type Database = {
           "critical": boolean;
           "description": string;
           "email": boolean;
+          "email_digest": boolean;
           "in_app": boolean;
           "push": boolean;
         }[];
@@ -3880,6 +3950,7 @@ export type Database = {
           "action_url"?: string;
           "body"?: string;
           "category"?: string;
+          "email"?: boolean;
           "title": string;
           "user_ids": (string)[];
         };
@@ -3889,6 +3960,8 @@ export type Database = {
           "category": string;
           "created_at": string;
           "created_by": string | null;
+          "email": boolean;
+          "emails_queued": number;
           "finished_at": string | null;
           "id": string;
           "last_user_id": string | null;
@@ -3934,11 +4007,29 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "set_email_digest": {
+        Args: { "category": string; "digest": boolean };
+        Returns: {
+          "category": string;
+          "channel": string;
+          "email_digest": boolean | null;
+          "enabled": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "notification_preferences";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "set_notification_preference": {
         Args: { "category": string; "channel": string; "enabled": boolean };
         Returns: {
           "category": string;
           "channel": string;
+          "email_digest": boolean | null;
           "enabled": boolean;
           "updated_at": string;
           "user_id": string;
@@ -3987,6 +4078,23 @@ export type Database = {
       };
       "subscribe_newsletter": { Args: { "email": string }; Returns: Json };
       "unread_notification_count": { Args: Record<PropertyKey, never>; Returns: number };
+      "update_email_template": {
+        Args: {
+          "html"?: string;
+          "key": string;
+          "locale": string;
+          "subject"?: string;
+          "text_body"?: string;
+          "variables"?: (string)[];
+        };
+        Returns: Database["public"]["CompositeTypes"]["email_template"];
+        SetofOptions: {
+          from: "*";
+          to: "email_template";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "withdraw_bid": {
         Args: { "bid_id": string };
         Returns: {
@@ -4013,7 +4121,16 @@ export type Database = {
       [_ in never]: never;
     };
     CompositeTypes: {
-      [_ in never]: never;
+      "email_template": {
+        "key": string | null;
+        "locale": string | null;
+        "subject": string | null;
+        "html": string | null;
+        "text_body": string | null;
+        "variables": (string)[] | null;
+        "event_types": (string)[] | null;
+        "updated_at": string | null;
+      };
     };
   };
 };

@@ -11,7 +11,8 @@
 --
 --   public.notification_categories  each category: whether it is critical (cannot be switched
 --                                    off: security, payments), its default per channel, and
---                                    whether the e-mail channel may put it in a digest
+--                                    whether the e-mail channel may put it in a digest (its
+--                                    window, template and default)
 --   private.notification_rules       the event catalogue: for each event type, its category,
 --                                    who it notifies and with which template
 --
@@ -37,14 +38,27 @@ create table public.notification_categories (
   default_email boolean not null default true,
   default_push boolean not null default false,
   digestible boolean not null default false,
-  constraint notification_categories_critical_on check (not critical or (default_in_app and default_email))
+  digest_window interval not null default interval '1 hour'
+    constraint notification_categories_digest_window check (digest_window between interval '1 minute' and interval '1 day'),
+  default_email_digest boolean not null default false,
+  digest_template_key text,
+  constraint notification_categories_critical_on check (not critical or (default_in_app and default_email)),
+  constraint notification_categories_critical_not_digested check (not (critical and digestible)),
+  constraint notification_categories_digest_default check (not default_email_digest or digestible),
+  constraint notification_categories_digest_template check (digestible = (digest_template_key is not null))
 );
 comment on table public.notification_categories is
   'Notification categories (reference data): defaults per channel, critical ones (always delivered in-app and by e-mail), digest-able ones.';
 comment on column public.notification_categories.critical is
   'Security and payment notices: a user cannot switch them off (set_notification_preference refuses).';
 comment on column public.notification_categories.digestible is
-  'The e-mail channel may gather this category into a periodic digest instead of one mail per notification.';
+  'The e-mail channel may gather this category into a digest (one mail per user and digest_window listing the notifications) instead of one mail per notification; never a critical category.';
+comment on column public.notification_categories.digest_window is
+  'The length of a digest window (1 minute to 1 day): a user''s e-mails of the category delivered within one window go out as one digest when it closes.';
+comment on column public.notification_categories.default_email_digest is
+  'Whether the category''s e-mail is a digest for users who did not choose (notification_preferences.email_digest).';
+comment on column public.notification_categories.digest_template_key is
+  'The e-mail template (private.email_templates) of the category''s digest; set exactly when the category is digestible.';
 
 alter table public.notification_categories enable row level security;
 grant select on public.notification_categories to anon, authenticated;
@@ -148,8 +162,12 @@ create table public.notification_preferences (
   category text not null references public.notification_categories (key) on delete cascade,
   channel text not null constraint notification_preferences_channel check (channel in ('in_app', 'email', 'push')),
   enabled boolean not null,
+  -- E-mail only: whether the category's mail is a digest (true) or sent at once (false); null
+  -- follows the category's default_email_digest. Ignored for a category that is not digestible.
+  email_digest boolean,
   updated_at timestamptz not null default now(),
-  primary key (user_id, category, channel)
+  primary key (user_id, category, channel),
+  constraint notification_preferences_digest_email_only check (channel = 'email' or email_digest is null)
 );
 create index notification_preferences_category_idx on public.notification_preferences (category);
 comment on table public.notification_preferences is
@@ -183,6 +201,26 @@ comment on function private.notification_enabled(uuid, text, text) is
   'Whether the user receives this category on this channel: critical categories always (in-app, e-mail), else their preference, else the default; null for an unknown category.';
 revoke execute on function private.notification_enabled(uuid, text, text) from public;
 grant execute on function private.notification_enabled(uuid, text, text) to service_role;
+
+-- Whether a user's e-mail of a category goes into a digest: a digestible category (never a
+-- critical one), by the user's choice, else the category's default.
+create function private.email_digest_enabled(user_id uuid, category text) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select c.digestible and not c.critical and coalesce(
+           (select p.email_digest from public.notification_preferences p
+             where p.user_id = email_digest_enabled.user_id and p.category = c.key and p.channel = 'email'),
+           c.default_email_digest)
+    from public.notification_categories c
+   where c.key = email_digest_enabled.category
+$$;
+comment on function private.email_digest_enabled(uuid, text) is
+  'Whether the user''s e-mail of this category is gathered into a digest: a digestible, non-critical category, by their choice (notification_preferences.email_digest) or the category''s default_email_digest.';
+revoke execute on function private.email_digest_enabled(uuid, text) from public;
+grant execute on function private.email_digest_enabled(uuid, text) to service_role;
 
 -- Body of public.set_notification_preference.
 create function private.set_notification_preference(category text, channel text, enabled boolean)
@@ -239,9 +277,61 @@ comment on function public.set_notification_preference(text, text, boolean) is
 revoke execute on function public.set_notification_preference(text, text, boolean) from public;
 grant execute on function public.set_notification_preference(text, text, boolean) to authenticated;
 
+-- Body of public.set_email_digest.
+create function private.set_email_digest(category text, digest boolean) returns public.notification_preferences
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  caller uuid := auth.uid();
+  cat public.notification_categories;
+  result public.notification_preferences;
+begin
+  if caller is null then
+    raise exception 'sign in to change notification preferences' using errcode = '42501';
+  end if;
+  select * into cat from public.notification_categories c where c.key = set_email_digest.category;
+  if not found then
+    raise exception 'unknown notification category: the categories are %',
+      (select string_agg(c.key, ', ' order by c.key) from public.notification_categories c)
+      using errcode = '22023';
+  end if;
+  if digest is null then
+    raise exception 'digest must be true or false' using errcode = '22023';
+  end if;
+  if not cat.digestible then
+    raise exception 'notification category % has no digest: the categories with one are %', cat.key,
+      coalesce((select string_agg(c.key, ', ' order by c.key) from public.notification_categories c where c.digestible), 'none')
+      using errcode = '22023';
+  end if;
+  -- The row keeps the e-mail channel's effective on/off as it is.
+  insert into public.notification_preferences as p (user_id, category, channel, enabled, email_digest)
+  values (caller, cat.key, 'email', private.notification_enabled(caller, cat.key, 'email'), set_email_digest.digest)
+  on conflict on constraint notification_preferences_pkey
+    do update set email_digest = excluded.email_digest, updated_at = now()
+  returning * into result;
+  return result;
+end
+$$;
+comment on function private.set_email_digest(text, boolean) is
+  'Body of public.set_email_digest: validates the category (digestible), sets the caller''s email_digest on the e-mail row, keeping its on/off.';
+revoke execute on function private.set_email_digest(text, boolean) from public;
+grant execute on function private.set_email_digest(text, boolean) to authenticated;
+
+create function public.set_email_digest(category text, digest boolean) returns public.notification_preferences
+language sql
+security invoker
+set search_path = ''
+as $$ select private.set_email_digest(category, digest) $$;
+comment on function public.set_email_digest(text, boolean) is
+  'Choose whether the e-mails of a digestible category (messages) come as one digest per window (true) or one mail each (false). Switching its e-mail off is set_notification_preference.';
+revoke execute on function public.set_email_digest(text, boolean) from public;
+grant execute on function public.set_email_digest(text, boolean) to authenticated;
+
 -- Every category with the caller's effective setting per channel (000 GET preferences).
 create function private.my_notification_preferences()
-returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean)
+returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean, email_digest boolean)
 language sql
 stable
 security definer
@@ -250,25 +340,26 @@ as $$
   select c.key, c.description, c.critical,
          private.notification_enabled(auth.uid(), c.key, 'in_app'),
          private.notification_enabled(auth.uid(), c.key, 'email'),
-         private.notification_enabled(auth.uid(), c.key, 'push')
+         private.notification_enabled(auth.uid(), c.key, 'push'),
+         private.email_digest_enabled(auth.uid(), c.key)
     from public.notification_categories c
    where auth.uid() is not null
    order by c.key
 $$;
 comment on function private.my_notification_preferences() is
-  'Body of public.my_notification_preferences: every category with the caller''s effective choice per channel.';
+  'Body of public.my_notification_preferences: every category with the caller''s effective choice per channel, and whether its e-mail is a digest.';
 revoke execute on function private.my_notification_preferences() from public;
 grant execute on function private.my_notification_preferences() to authenticated;
 
 create function public.my_notification_preferences()
-returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean)
+returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean, email_digest boolean)
 language sql
 stable
 security invoker
 set search_path = ''
 as $$ select * from private.my_notification_preferences() $$;
 comment on function public.my_notification_preferences() is
-  'Every notification category with whether you receive it in-app, by e-mail and by push (your choice or the default; critical ones always).';
+  'Every notification category with whether you receive it in-app, by e-mail and by push (your choice or the default; critical ones always), and whether its e-mail comes as a digest.';
 revoke execute on function public.my_notification_preferences() from public;
 grant execute on function public.my_notification_preferences() to authenticated;
 
@@ -568,7 +659,9 @@ grant execute on function public.unread_notification_count() to authenticated;
 -- ======================================================================================
 
 -- The consumer of the event outbox (private.domain_events): the pg_cron job
--- notifications-consume runs private.consume_notification_events() every minute.
+-- notifications-consume runs `call private.run_notification_consumer()` every minute, which
+-- loops batches of private.consume_notification_events' steps (each batch its own
+-- transaction) for up to 50 seconds, so a backlog drains in one run.
 --
 -- 1. Expand: unprocessed events are taken oldest first, `for update skip locked`, so a second
 --    worker running at the same time takes other events. Each event of a catalogued type
@@ -584,6 +677,9 @@ grant execute on function public.unread_notification_count() to authenticated;
 --    migration installs (push is off in every category's defaults). A delivery that fails is
 --    retried with exponential backoff (1, 2, 4, 8, 16 minutes) and recorded with its error;
 --    after 6 attempts it stays failed, visible in the table, for an operator to retry.
+--    The e-mail of a digest category (private.email_digest_enabled) joins the recipient's
+--    open digest instead (private.add_to_email_digest); digests whose window closed are
+--    mailed by private.send_due_email_digests (55_email_deliveries.sql) in the same loop.
 -- 3. Prune: processed events older than notification_event_retention_days, with no delivery
 --    still pending, are deleted (their deliveries with them; notifications keep event_id).
 --
@@ -617,12 +713,17 @@ create table private.notification_deliveries (
   next_attempt_at timestamptz not null default now(),
   last_error text,
   notification_id uuid references public.notifications (id) on delete set null,
+  -- An e-mail delivery of a digest category: the digest it went into (foreign key
+  -- notification_deliveries_digest_id_fkey declared with private.email_digests,
+  -- 55_email_deliveries.sql).
+  digest_id bigint,
   created_at timestamptz not null default now(),
   delivered_at timestamptz,
   constraint notification_deliveries_once unique (event_id, recipient_id, channel)
 );
 create index notification_deliveries_due_idx on private.notification_deliveries (next_attempt_at, id) where status = 'pending';
 create index notification_deliveries_recipient_idx on private.notification_deliveries (recipient_id);
+create index notification_deliveries_digest_idx on private.notification_deliveries (digest_id) where digest_id is not null;
 create index notification_deliveries_notification_idx on private.notification_deliveries (notification_id)
   where notification_id is not null;
 comment on table private.notification_deliveries is
@@ -674,6 +775,12 @@ begin
       on conflict (event_id, user_id) do nothing
       returning id into notification_id;
     when 'email' then
+      -- A digest category: the delivery joins the recipient's open digest, mailed when its
+      -- window closes (private.send_due_email_digests).
+      if private.email_digest_enabled(delivery.recipient_id, rule.category) then
+        perform private.add_to_email_digest(delivery.id, delivery.recipient_id, rule.category);
+        return null;
+      end if;
       perform private.enqueue_email(
         delivery.recipient_id, rule.category, rule.template_key,
         variables || jsonb_build_object('title', private.render_template(rule.title_template, variables),
@@ -695,7 +802,7 @@ begin
 end
 $$;
 comment on function private.send_notification_delivery(private.notification_deliveries) is
-  'Sends one delivery on its channel: in_app inserts the notification (once per event and user), email calls private.enqueue_email, push private.send_push; raises when the channel''s sender fails or is missing.';
+  'Sends one delivery on its channel: in_app inserts the notification (once per event and user), email calls private.enqueue_email (or, for a digest category, adds it to the recipient''s open digest), push private.send_push; raises when the channel''s sender fails or is missing.';
 
 create function private.deliver_notifications(batch_size integer default 500) returns integer
 language plpgsql
@@ -804,14 +911,59 @@ declare
 begin
   expanded := private.expand_notification_events(batch_size);
   perform private.deliver_notifications(batch_size * 4);
+  perform private.send_due_email_digests(batch_size);
   perform private.prune_notification_events();
   return expanded;
 end
 $$;
 comment on function private.consume_notification_events(integer) is
-  'The notifications-consume job: expands up to batch_size events, sends due deliveries, prunes old processed events; returns how many events it took. Safe to run in parallel.';
+  'One batch of the consumer: expands up to batch_size events, sends due deliveries, mails the digests whose window closed, prunes old processed events; returns how many events it took. Safe to run in parallel. The job loops batches: private.run_notification_consumer.';
 revoke execute on function private.consume_notification_events(integer) from public;
 grant execute on function private.consume_notification_events(integer) to service_role;
+
+-- The notifications-consume job: batches until nothing is left or the time budget is spent, so
+-- a backlog drains in one run. Called by pg_cron's top-level `call`, it commits after each
+-- batch (each batch its own transaction, its locks released); called inside a transaction
+-- (ops.run_scheduled_job, which runs a job's command in its function), where a commit is not
+-- allowed, it runs the same batches in the caller's transaction (so does a CALL inside an
+-- explicit transaction block). No `set search_path` (a procedure with a
+-- SET clause may not commit): every name is schema-qualified.
+create procedure private.run_notification_consumer(
+  inout events integer default null, batch_size integer default 500, max_seconds integer default 50
+)
+language plpgsql
+as $$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  call_stack text;
+  top_level boolean;
+  expanded integer;
+  delivered integer;
+  digests integer;
+begin
+  get diagnostics call_stack = pg_context;
+  -- A commit is allowed only to a CALL that began its own transaction (now() is its statement's
+  -- start) and that no function called (the call stack holds this procedure only).
+  top_level := pg_catalog.strpos(call_stack, pg_catalog.chr(10)) = 0 and pg_catalog.now() = pg_catalog.statement_timestamp();
+  events := 0;
+  loop
+    expanded := private.expand_notification_events(batch_size);
+    delivered := private.deliver_notifications(batch_size * 4);
+    digests := private.send_due_email_digests(batch_size);
+    events := events + expanded;
+    if top_level then
+      commit;
+    end if;
+    exit when (expanded = 0 and delivered = 0 and digests = 0)
+           or pg_catalog.clock_timestamp() >= started + pg_catalog.make_interval(secs => max_seconds);
+  end loop;
+  perform private.prune_notification_events();
+end
+$$;
+comment on procedure private.run_notification_consumer(integer, integer, integer) is
+  'The notifications-consume job: loops consumer batches (expand, deliver, close digests) of batch_size events, committing after each when called at the top level (pg_cron), until nothing is due or max_seconds pass; then prunes. events returns how many events it took.';
+revoke execute on procedure private.run_notification_consumer(integer, integer, integer) from public;
+grant execute on procedure private.run_notification_consumer(integer, integer, integer) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/70_notifications/45_internal_publish.sql
@@ -965,6 +1117,332 @@ comment on function private.check_email_template() is
 
 create trigger email_templates_check before insert or update on private.email_templates
   for each row execute function private.check_email_template();
+
+create trigger email_templates_audit after insert or update or delete on private.email_templates
+  for each row execute function private.audit_row_change('key', 'key', 'locale', 'subject', 'html', 'text_body', 'variables');
+
+-- ---------------------------------------------------------------------------------------
+-- Template management (003 "GET /admin/notifications/templates", and writing them): RPCs for
+-- holders of notifications.manage (and the service role: the admin CLI), each write checked
+-- by email_templates_check above and written to the audit log (email_templates_audit, row_id
+-- the key, the locale in the row). Keys the sender or the catalogue rely on keep their 'en'
+-- version: private.email_template_in_use says why one cannot be deleted.
+
+create function private.email_builtin_template_keys() returns text[]
+language sql
+immutable
+set search_path = ''
+as $$ select array['admin.notification', 'announcement', 'message.digest', 'newsletter.confirm'] $$;
+comment on function private.email_builtin_template_keys() is
+  'Template keys the database queues itself (admin sends and broadcasts by e-mail, announcements, the message digest, newsletter confirmations); their ''en'' version cannot be deleted.';
+
+create function private.require_template_manager() returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not (private.is_service_role() or private.has_permission('notifications.manage')) then
+    raise exception 'managing e-mail templates needs the notifications.manage permission' using errcode = '42501';
+  end if;
+end
+$$;
+comment on function private.require_template_manager() is
+  'Refuses (42501) a caller who neither holds notifications.manage nor is the service role.';
+revoke execute on function private.require_template_manager() from public;
+grant execute on function private.require_template_manager() to authenticated, service_role;
+
+-- Checks a key and locale's form first, so the messages that name them hold no free text.
+create function private.check_template_address(key text, locale text) returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if key is null or key !~ '^[a-z_]+(\.[a-z_]+)?$' or length(key) > 100 then
+    raise exception 'a template key is lowercase words and underscores with at most one dot, like bid.accepted'
+      using errcode = '22023';
+  end if;
+  if locale is null or locale !~ '^[a-z]{2,3}(-[A-Z]{2})?$' then
+    raise exception 'a locale is a language code with an optional region (en, ko, pt-BR)' using errcode = '22023';
+  end if;
+end
+$$;
+revoke execute on function private.check_template_address(text, text) from public;
+grant execute on function private.check_template_address(text, text) to authenticated, service_role;
+
+-- Checks the content of a template being written, before the trigger's own checks.
+create function private.check_template_content(subject text, html text, text_body text, variables text[]) returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if coalesce(subject, '') = '' or length(subject) > 500 or subject ~ '[\r\n]' then
+    raise exception 'a template''s subject is one line of 1 to 500 characters' using errcode = '22023';
+  end if;
+  if coalesce(html, '') = '' or length(html) > 100000 then
+    raise exception 'a template''s HTML body is 1 to 100000 characters' using errcode = '22023';
+  end if;
+  if coalesce(text_body, '') = '' or length(text_body) > 100000 then
+    raise exception 'a template''s text body is 1 to 100000 characters' using errcode = '22023';
+  end if;
+  if variables is null then
+    raise exception 'declare the template''s variables (an empty list when it uses none)' using errcode = '22023';
+  end if;
+  if exists (select from unnest(variables) v where v is null or v !~ '^[A-Za-z0-9_.]+$') then
+    raise exception 'a variable name is letters, digits, underscores and dots' using errcode = '22023';
+  end if;
+end
+$$;
+revoke execute on function private.check_template_content(text, text, text, text[]) from public;
+grant execute on function private.check_template_content(text, text, text, text[]) to authenticated, service_role;
+
+
+-- What the template RPCs answer: a template with the event types whose mail it is.
+create type public.email_template as (
+  key text, locale text, subject text, html text, text_body text, variables text[], event_types text[],
+  updated_at timestamptz
+);
+comment on type public.email_template is
+  'An e-mail template as the admin RPCs answer it: key, locale, Mustache subject, html and text_body, the declared variables, and the event types of the catalogue whose mail it is.';
+
+create function private.email_templates_of(key text, locale text) returns setof public.email_template
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select t.key, t.locale, t.subject, t.html, t.text_body, t.variables,
+         array(select r.event_type from private.notification_rules r where r.template_key = t.key order by r.event_type),
+         t.updated_at
+    from private.email_templates t
+   where (email_templates_of.key is null or t.key = email_templates_of.key)
+     and (email_templates_of.locale is null or t.locale = email_templates_of.locale)
+   order by t.key, t.locale
+$$;
+comment on function private.email_templates_of(text, text) is
+  'The templates of a key and locale (null: any), as public.email_template rows. No permission check: its callers check.';
+revoke execute on function private.email_templates_of(text, text) from public;
+
+-- Body of public.list_email_templates.
+create function private.list_email_templates(key text default null, locale text default null)
+returns setof public.email_template
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.require_template_manager();
+  return query select * from private.email_templates_of(key, locale);
+end
+$$;
+comment on function private.list_email_templates(text, text) is
+  'Body of public.list_email_templates: the templates (of one key, of one locale) with the event types naming each key; notifications.manage or the service role.';
+revoke execute on function private.list_email_templates(text, text) from public;
+grant execute on function private.list_email_templates(text, text) to authenticated, service_role;
+
+create function public.list_email_templates(key text default null, locale text default null)
+returns setof public.email_template
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select * from private.list_email_templates(key, locale) $$;
+comment on function public.list_email_templates(text, text) is
+  'Admin (notifications.manage): the e-mail templates, optionally of one key or one locale, with the event types that use each (003 GET /admin/notifications/templates).';
+revoke execute on function public.list_email_templates(text, text) from public;
+grant execute on function public.list_email_templates(text, text) to authenticated, service_role;
+
+-- Body of public.get_email_template.
+create function private.get_email_template(key text, locale text default 'en') returns public.email_template
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  found_template public.email_template;
+begin
+  perform private.require_template_manager();
+  perform private.check_template_address(key, locale);
+  select * into found_template from private.email_templates_of(key, locale);
+  if not found then
+    raise exception 'e-mail template %/% not found', key, locale using errcode = 'PT404';
+  end if;
+  return found_template;
+end
+$$;
+comment on function private.get_email_template(text, text) is
+  'Body of public.get_email_template: one template; PT404 when the key has no template in that locale.';
+revoke execute on function private.get_email_template(text, text) from public;
+grant execute on function private.get_email_template(text, text) to authenticated, service_role;
+
+create function public.get_email_template(key text, locale text default 'en') returns public.email_template
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select private.get_email_template(key, locale) $$;
+comment on function public.get_email_template(text, text) is
+  'Admin (notifications.manage): one e-mail template by key and locale (default en).';
+revoke execute on function public.get_email_template(text, text) from public;
+grant execute on function public.get_email_template(text, text) to authenticated, service_role;
+
+-- Body of public.create_email_template.
+create function private.create_email_template(
+  key text, locale text, subject text, html text, text_body text, variables text[]
+) returns public.email_template
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  created public.email_template;
+begin
+  perform private.require_template_manager();
+  perform private.check_template_address(key, locale);
+  perform private.check_template_content(subject, html, text_body, variables);
+  if exists (select from private.email_templates t where t.key = create_email_template.key and t.locale = create_email_template.locale) then
+    raise exception 'e-mail template %/% already exists: update it instead', key, locale using errcode = '23505';
+  end if;
+  insert into private.email_templates (key, locale, subject, html, text_body, variables)
+  values (key, locale, subject, html, text_body, array(select distinct v from unnest(variables) v order by v));
+  select * into created from private.email_templates_of(key, locale);
+  return created;
+end
+$$;
+comment on function private.create_email_template(text, text, text, text, text, text[]) is
+  'Body of public.create_email_template: checks the caller, the key, locale and content, then inserts (the check trigger refuses unescaped output, undeclared variables, variables the event lacks, a locale without ''en''); 23505 when it exists.';
+revoke execute on function private.create_email_template(text, text, text, text, text, text[]) from public;
+grant execute on function private.create_email_template(text, text, text, text, text, text[]) to authenticated, service_role;
+
+create function public.create_email_template(
+  key text, locale text, subject text, html text, text_body text, variables text[]
+) returns public.email_template
+language sql
+security invoker
+set search_path = ''
+as $$ select private.create_email_template(key, locale, subject, html, text_body, variables) $$;
+comment on function public.create_email_template(text, text, text, text, text, text[]) is
+  'Admin (notifications.manage): add an e-mail template for a key and locale (Mustache; every placeholder declared in variables; only variables the event''s payload carries; ''en'' first). Audited.';
+revoke execute on function public.create_email_template(text, text, text, text, text, text[]) from public;
+grant execute on function public.create_email_template(text, text, text, text, text, text[]) to authenticated, service_role;
+
+-- Body of public.update_email_template.
+create function private.update_email_template(
+  key text, locale text, subject text default null, html text default null, text_body text default null,
+  variables text[] default null
+) returns public.email_template
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  existing private.email_templates;
+  updated public.email_template;
+begin
+  perform private.require_template_manager();
+  perform private.check_template_address(key, locale);
+  select * into existing from private.email_templates t
+   where t.key = update_email_template.key and t.locale = update_email_template.locale
+     for update;
+  if not found then
+    raise exception 'e-mail template %/% not found', key, locale using errcode = 'PT404';
+  end if;
+  perform private.check_template_content(coalesce(subject, existing.subject), coalesce(html, existing.html),
+                                         coalesce(text_body, existing.text_body), coalesce(variables, existing.variables));
+  update private.email_templates t
+     set subject = coalesce(update_email_template.subject, t.subject),
+         html = coalesce(update_email_template.html, t.html),
+         text_body = coalesce(update_email_template.text_body, t.text_body),
+         variables = case when update_email_template.variables is null then t.variables
+                          else array(select distinct v from unnest(update_email_template.variables) v order by v) end
+   where t.key = existing.key and t.locale = existing.locale;
+  select * into updated from private.email_templates_of(key, locale);
+  return updated;
+end
+$$;
+comment on function private.update_email_template(text, text, text, text, text, text[]) is
+  'Body of public.update_email_template: changes the given parts (null keeps a part), checked as a new template is; PT404 when it does not exist.';
+revoke execute on function private.update_email_template(text, text, text, text, text, text[]) from public;
+grant execute on function private.update_email_template(text, text, text, text, text, text[]) to authenticated, service_role;
+
+create function public.update_email_template(
+  key text, locale text, subject text default null, html text default null, text_body text default null,
+  variables text[] default null
+) returns public.email_template
+language sql
+security invoker
+set search_path = ''
+as $$ select private.update_email_template(key, locale, subject, html, text_body, variables) $$;
+comment on function public.update_email_template(text, text, text, text, text, text[]) is
+  'Admin (notifications.manage): change an e-mail template''s subject, HTML, text or variables (omitted parts stay), checked as on creation. Audited.';
+revoke execute on function public.update_email_template(text, text, text, text, text, text[]) from public;
+grant execute on function public.update_email_template(text, text, text, text, text, text[]) to authenticated, service_role;
+
+-- Body of public.delete_email_template.
+create function private.delete_email_template(key text, locale text) returns public.email_template
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  deleted public.email_template;
+  others text;
+  rules text;
+  waiting integer;
+begin
+  perform private.require_template_manager();
+  perform private.check_template_address(key, locale);
+  select * into deleted from private.email_templates_of(key, locale);
+  if not found then
+    raise exception 'e-mail template %/% not found', key, locale using errcode = 'PT404';
+  end if;
+  -- Every other locale falls back on 'en', so 'en' goes only when nothing relies on it.
+  if locale = 'en' then
+    select string_agg(t.locale, ', ' order by t.locale) into others
+      from private.email_templates t where t.key = delete_email_template.key and t.locale <> 'en';
+    if others is not null then
+      raise exception 'e-mail template %/en is the fallback of its other locales (%): delete those first', key, others
+        using errcode = 'PT409';
+    end if;
+    if cardinality(deleted.event_types) > 0 then
+      raise exception 'e-mail template %/en is the mail of % in the event catalogue: it cannot be deleted', key,
+        array_to_string(deleted.event_types, ', ') using errcode = 'PT409';
+    end if;
+    if key = any (private.email_builtin_template_keys()) then
+      raise exception 'e-mail template %/en is queued by the database itself: it cannot be deleted', key
+        using errcode = 'PT409';
+    end if;
+    select count(*) into waiting from public.email_deliveries d
+     where d.template_key = delete_email_template.key
+       and (d.status in ('queued', 'sending') or (d.status = 'failed' and d.next_attempt_at is not null));
+    if waiting > 0 then
+      raise exception 'e-mail template %/en has % mails waiting to be sent: it cannot be deleted yet', key, waiting
+        using errcode = 'PT409';
+    end if;
+  end if;
+  delete from private.email_templates t where t.key = delete_email_template.key and t.locale = delete_email_template.locale;
+  return deleted;
+end
+$$;
+comment on function private.delete_email_template(text, text) is
+  'Body of public.delete_email_template: deletes a template and answers it; an ''en'' one is refused (PT409) while other locales fall back on it, the catalogue or the database names its key, or mails using it wait to be sent.';
+revoke execute on function private.delete_email_template(text, text) from public;
+grant execute on function private.delete_email_template(text, text) to authenticated, service_role;
+
+create function public.delete_email_template(key text, locale text) returns public.email_template
+language sql
+security invoker
+set search_path = ''
+as $$ select private.delete_email_template(key, locale) $$;
+comment on function public.delete_email_template(text, text) is
+  'Admin (notifications.manage): delete an e-mail template (a locale other than en falls back on en; en itself only when nothing uses it). Audited.';
+revoke execute on function public.delete_email_template(text, text) from public;
+grant execute on function public.delete_email_template(text, text) to authenticated, service_role;
 
 -- ======================================================================================
 -- supabase/schemas/70_notifications/55_email_deliveries.sql
@@ -1238,6 +1716,212 @@ comment on function ops.unsubscribe_email(uuid) is
 revoke execute on function ops.unsubscribe_email(uuid) from public;
 grant execute on function ops.unsubscribe_email(uuid) to service_role;
 
+-- ---------------------------------------------------------------------------------------
+-- email:sent (004 /notifications): once a user's mail is recorded sent, the user's private
+-- topic user:<id> hears it (after commit, as push:received in 30_feed.sql).
+
+create function private.broadcast_email_sent() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform realtime.send(
+    jsonb_build_object('delivery_id', new.id, 'template_key', new.template_key, 'category', new.category,
+                       'sent_at', new.sent_at),
+    'email:sent', 'user:' || new.recipient_id::text, true);
+  return null;
+end
+$$;
+comment on function private.broadcast_email_sent() is
+  'Broadcasts email:sent (delivery_id, template_key, category, sent_at) on the recipient''s private topic user:<id> when a delivery becomes sent.';
+
+create trigger email_deliveries_broadcast_sent after update of status on public.email_deliveries
+  for each row when (new.status = 'sent' and old.status <> 'sent' and new.recipient_id is not null)
+  execute function private.broadcast_email_sent();
+
+-- ---------------------------------------------------------------------------------------
+-- Digests. The e-mail of a digestible category (notification_categories.digestible, the
+-- user's notification_preferences.email_digest or the category's default) is not mailed per
+-- notification: the consumer adds the delivery to the recipient's open digest for the
+-- category, one per window of digest_window (aligned on the epoch: 10:00, 10:15, ... for 15
+-- minutes) containing the moment of delivery. When the window has closed, one mail goes out
+-- listing the count and the latest items (private.send_due_email_digests, run by the consumer).
+--
+-- Exactly once per (user, category, window): the digest row is unique on it; adding takes the
+-- row `for update` and, should the digest already be closed (a delivery late for its window),
+-- moves to the next window; closing takes due rows `for update skip locked` (a digest being
+-- added to is closed by the next run) and queues the mail under the idempotency key
+-- digest:<id>. Each included delivery points at its digest (notification_deliveries.digest_id),
+-- the digest at its mail: nothing is lost or mailed twice.
+
+create table private.email_digests (
+  id bigint generated always as identity primary key,
+  recipient_id uuid not null references auth.users (id) on delete cascade,
+  category text not null references public.notification_categories (key) on delete cascade,
+  window_start timestamptz not null,
+  window_end timestamptz not null,
+  closed_at timestamptz,
+  email_delivery_id uuid references public.email_deliveries (id) on delete set null,
+  created_at timestamptz not null default now(),
+  constraint email_digests_once_per_window unique (recipient_id, category, window_start),
+  constraint email_digests_window check (window_end > window_start)
+);
+create index email_digests_due_idx on private.email_digests (window_end) where closed_at is null;
+create index email_digests_category_idx on private.email_digests (category);
+create index email_digests_email_delivery_idx on private.email_digests (email_delivery_id) where email_delivery_id is not null;
+comment on table private.email_digests is
+  'One row per user, digest category and window: open until the window closes, then closed with the mail that listed its deliveries (email_delivery_id; null when nothing was left to list).';
+grant select on private.email_digests to service_role;
+
+alter table private.notification_deliveries add constraint notification_deliveries_digest_id_fkey
+  foreign key (digest_id) references private.email_digests (id) on delete set null;
+
+-- The start of the category's digest window that contains the moment.
+create function private.email_digest_window(category text, moment timestamptz) returns timestamptz
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.date_bin(c.digest_window, moment, timestamptz '2000-01-01 00:00:00+00')
+    from public.notification_categories c
+   where c.key = email_digest_window.category and c.digestible
+$$;
+comment on function private.email_digest_window(text, timestamptz) is
+  'The start of the digest window of a digestible category containing the moment (windows of digest_window aligned on 2000-01-01 UTC); null for a category without a digest.';
+
+-- Adds an e-mail delivery (held locked by the consumer) to the recipient's open digest.
+create function private.add_to_email_digest(delivery_id bigint, recipient uuid, category text) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  window_length interval;
+  starts timestamptz;
+  digest private.email_digests;
+begin
+  select c.digest_window into window_length from public.notification_categories c
+   where c.key = add_to_email_digest.category and c.digestible and not c.critical;
+  if not found then
+    raise exception 'notification category % has no digest', category using errcode = '22023';
+  end if;
+  starts := private.email_digest_window(category, now());
+  loop
+    insert into private.email_digests (recipient_id, category, window_start, window_end)
+    values (recipient, category, starts, starts + window_length)
+    on conflict on constraint email_digests_once_per_window do nothing;
+    select * into strict digest from private.email_digests d
+     where d.recipient_id = recipient and d.category = add_to_email_digest.category and d.window_start = starts
+       for update;
+    exit when digest.closed_at is null;
+    -- Closed already (this delivery came late for its window): the next window takes it.
+    starts := digest.window_end;
+  end loop;
+  update private.notification_deliveries d set digest_id = digest.id where d.id = delivery_id;
+  return digest.id;
+end
+$$;
+comment on function private.add_to_email_digest(bigint, uuid, text) is
+  'Puts an e-mail delivery into the recipient''s open digest of the category (the window containing now, or the next open one), creating the digest; returns its id.';
+
+-- The mail of one closed digest: the count and the latest items (title, body, action URL,
+-- when), newest first, from the events' in-app templates.
+create function private.email_digest_payload(digest_id bigint, latest integer default 5) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with items as (
+    select jsonb_build_object(
+             'title', private.render_template(r.title_template, v.variables),
+             'body', private.render_template(r.body_template, v.variables),
+             'action_url', private.render_template(r.action_url_template, v.variables),
+             'event_type', e.event_type,
+             'created_at', e.created_at) as item,
+           row_number() over (order by e.created_at desc, e.id desc) as n
+      from private.notification_deliveries nd
+      join private.domain_events e on e.id = nd.event_id
+      join private.notification_rules r on r.event_type = e.event_type
+     cross join lateral (select e.payload || jsonb_build_object('event_type', e.event_type, 'subject_id', e.subject_id) as variables) v
+     where nd.digest_id = email_digest_payload.digest_id
+  )
+  select jsonb_build_object(
+           'count', (select count(*) from items),
+           'items', coalesce((select jsonb_agg(i.item order by i.n) from items i where i.n <= latest), '[]'),
+           'more', greatest((select count(*) from items) - latest, 0),
+           'window_start', d.window_start,
+           'window_end', d.window_end)
+    from private.email_digests d
+   where d.id = email_digest_payload.digest_id
+$$;
+comment on function private.email_digest_payload(bigint, integer) is
+  'The variables of a digest mail: count, items (the latest, newest first: title, body, action_url, event_type, created_at), more (how many are not listed), window_start, window_end.';
+
+-- Mails the digests whose window has closed (or, with flush, every open one of the
+-- recipient, or of everyone when recipient is null). Returns how many it closed.
+create function private.send_due_email_digests(
+  batch_size integer default 500, flush boolean default false, recipient uuid default null
+) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  digest private.email_digests;
+  payload jsonb;
+  mail uuid;
+  closed integer := 0;
+begin
+  for digest in
+    select d.* from private.email_digests d
+     where d.closed_at is null
+       and (d.window_end <= now() or (flush and (recipient is null or d.recipient_id = recipient)))
+     order by d.window_end, d.id
+     limit batch_size
+       for update skip locked
+  loop
+    payload := private.email_digest_payload(digest.id);
+    mail := null;
+    if (payload ->> 'count')::integer > 0 then
+      mail := private.queue_email_delivery(
+        digest.recipient_id, null, digest.category,
+        (select c.digest_template_key from public.notification_categories c where c.key = digest.category),
+        payload, null, 'digest:' || digest.id);
+    end if;
+    update private.email_digests d set closed_at = now(), email_delivery_id = mail where d.id = digest.id;
+    closed := closed + 1;
+  end loop;
+  return closed;
+end
+$$;
+comment on function private.send_due_email_digests(integer, boolean, uuid) is
+  'Closes up to batch_size digests whose window ended (skip locked; with flush, open ones too, of one recipient or all), queueing one mail each (idempotency key digest:<id>) with private.email_digest_payload; returns how many it closed.';
+
+create function ops.flush_email_digests(recipient uuid default null) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  total integer := 0;
+  closed integer;
+begin
+  loop
+    closed := private.send_due_email_digests(500, true, recipient);
+    total := total + closed;
+    exit when closed < 500;
+  end loop;
+  return total;
+end
+$$;
+comment on function ops.flush_email_digests(uuid) is
+  'Mails every open digest now, without waiting for its window to close (of one recipient, or all when null); returns how many digests it closed. Service role only: operators and tests.';
+revoke execute on function ops.flush_email_digests(uuid) from public;
+grant execute on function ops.flush_email_digests(uuid) to service_role;
+
 -- ======================================================================================
 -- supabase/schemas/70_notifications/60_newsletter.sql
 -- ======================================================================================
@@ -1302,9 +1986,11 @@ begin
     s.window_started_at := now();
   end if;
   if s.requests_in_window >= 3 then
+    -- PT429: PostgREST answers HTTP 429. The time to retry is in the message: a Retry-After
+    -- header set with set_config('response.headers', …) would be rolled back with this refusal.
     raise exception 'too many newsletter requests for this address: try again after %',
       to_char((s.window_started_at + interval '1 hour') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-      using errcode = 'PT409';
+      using errcode = 'PT429';
   end if;
   update public.newsletter_subscribers n
      set requests_in_window = s.requests_in_window + 1, window_started_at = s.window_started_at,
@@ -1321,7 +2007,7 @@ begin
 end
 $$;
 comment on function private.subscribe_newsletter(text) is
-  'Body of public.subscribe_newsletter: validates the address, limits requests to 3 an hour per address (PT409), and mails a confirmation link valid 24 hours unless the address is already subscribed.';
+  'Body of public.subscribe_newsletter: validates the address, limits requests to 3 an hour per address (PT429), and mails a confirmation link valid 24 hours unless the address is already subscribed.';
 revoke execute on function private.subscribe_newsletter(text) from public;
 grant execute on function private.subscribe_newsletter(text) to anon, authenticated, service_role;
 
@@ -1389,7 +2075,11 @@ grant execute on function public.confirm_newsletter(uuid) to anon, authenticated
 -- (private.run_broadcast_fan_out, a procedure that commits after every batch) or by
 -- ops.fan_out_broadcasts (one batch per call); recipients_done and status show the progress.
 -- Each user gets the notification once (unique per broadcast and user) unless they switched
--- the category off in-app. Creating and deleting a broadcast is written to the audit log.
+-- the category off in-app. Asked with email => true, each recipient whose preferences let the
+-- category reach them by e-mail (critical categories always) also gets the admin.notification
+-- mail, queued in the same batch through private.queue_email_delivery under the key
+-- broadcast:<id>:<user>, so a batch run again queues nothing twice. Creating and deleting a
+-- broadcast is written to the audit log.
 
 create table public.notification_broadcasts (
   id uuid primary key default gen_random_uuid(),
@@ -1406,6 +2096,9 @@ create table public.notification_broadcasts (
   signed_up_after timestamptz,
   recipients_total integer not null default 0,
   recipients_done integer not null default 0,
+  -- Also by e-mail (to recipients whose preferences allow it), and how many mails were queued.
+  email boolean not null default false,
+  emails_queued integer not null default 0,
   -- Fan-out cursor: the last user id handed a notification (users are taken in id order).
   last_user_id uuid,
   status text not null default 'pending' constraint notification_broadcasts_status check (status in ('pending', 'done')),
@@ -1425,7 +2118,7 @@ alter table public.notifications add constraint notifications_broadcast_id_fkey
 
 create trigger notification_broadcasts_audit after insert or delete on public.notification_broadcasts
   for each row execute function private.audit_row_change('id', 'id', 'category', 'title', 'roles', 'locales',
-    'signed_up_before', 'signed_up_after', 'user_ids', 'recipients_total', 'created_by');
+    'signed_up_before', 'signed_up_after', 'user_ids', 'recipients_total', 'email', 'created_by');
 
 alter table public.notification_broadcasts enable row level security;
 grant select on public.notification_broadcasts to authenticated;
@@ -1469,6 +2162,8 @@ set search_path = ''
 as $$
 declare
   targets uuid[];
+  mailed integer := 0;
+  mail jsonb;
 begin
   targets := array(select private.broadcast_audience(broadcast, broadcast.last_user_id, batch_size));
   insert into public.notifications (user_id, category, title, body, action_url, actor_id, broadcast_id, payload)
@@ -1477,8 +2172,24 @@ begin
     from unnest(targets) t
    where private.notification_enabled(t, broadcast.category, 'in_app')
   on conflict (broadcast_id, user_id) do nothing;
+  if broadcast.email then
+    -- The mail's link only when it is absolute (a path means nothing outside the app), and the
+    -- unsubscribe line only for categories that can be switched off.
+    mail := jsonb_build_object(
+      'title', broadcast.title, 'body', broadcast.body, 'broadcast_id', broadcast.id,
+      'link', case when broadcast.action_url ~ '^https://' then broadcast.action_url end,
+      'can_unsubscribe', not (select c.critical from public.notification_categories c where c.key = broadcast.category));
+    select count(private.queue_email_delivery(t, null, broadcast.category, 'admin.notification', mail, null,
+                                              'broadcast:' || broadcast.id || ':' || t))
+      into mailed
+      from unnest(targets) t
+      join auth.users u on u.id = t
+     where u.email is not null
+       and private.notification_enabled(t, broadcast.category, 'email');
+  end if;
   update public.notification_broadcasts b
      set recipients_done = b.recipients_done + cardinality(targets),
+         emails_queued = b.emails_queued + mailed,
          last_user_id = coalesce(targets[cardinality(targets)], b.last_user_id),
          status = case when cardinality(targets) < batch_size then 'done' else 'pending' end,
          finished_at = case when cardinality(targets) < batch_size then now() end
@@ -1487,7 +2198,7 @@ begin
 end
 $$;
 comment on function private.fan_out_broadcast_batch(public.notification_broadcasts, integer) is
-  'Gives the next batch_size users of a locked broadcast its notification (unless they switched the category off in-app), moves the cursor, marks it done after the last batch.';
+  'Gives the next batch_size users of a locked broadcast its notification (unless they switched the category off in-app) and, for an e-mail broadcast, queues its mail to those whose preferences allow e-mail (once per user: idempotency key broadcast:<id>:<user>), moves the cursor, marks it done after the last batch.';
 
 -- Body of ops.fan_out_broadcasts and of each step of the job: one batch of the oldest
 -- pending broadcast no other worker holds.
@@ -1579,7 +2290,8 @@ comment on function private.check_broadcast_content(text, text, text) is
 
 -- Body of public.send_notification.
 create function private.send_notification(
-  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null
+  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null,
+  email boolean default false
 ) returns public.notification_broadcasts
 language plpgsql
 security definer
@@ -1598,8 +2310,8 @@ begin
   if unknown_users > 0 then
     raise exception '% of the users are not users', unknown_users using errcode = '22023';
   end if;
-  insert into public.notification_broadcasts (created_by, category, title, body, action_url, user_ids, recipients_total)
-  values (auth.uid(), category, title, coalesce(body, ''), action_url,
+  insert into public.notification_broadcasts (created_by, category, title, body, action_url, email, user_ids, recipients_total)
+  values (auth.uid(), category, title, coalesce(body, ''), action_url, coalesce(email, false),
           array(select distinct u from unnest(user_ids) u), (select count(distinct u) from unnest(user_ids) u))
   returning * into broadcast;
   perform private.fan_out_broadcast_batch(broadcast, 1001);
@@ -1607,28 +2319,29 @@ begin
   return broadcast;
 end
 $$;
-comment on function private.send_notification(uuid[], text, text, text, text) is
+comment on function private.send_notification(uuid[], text, text, text, text, boolean) is
   'Body of public.send_notification: checks, records the send and delivers it at once.';
-revoke execute on function private.send_notification(uuid[], text, text, text, text) from public;
-grant execute on function private.send_notification(uuid[], text, text, text, text) to authenticated, service_role;
+revoke execute on function private.send_notification(uuid[], text, text, text, text, boolean) from public;
+grant execute on function private.send_notification(uuid[], text, text, text, text, boolean) to authenticated, service_role;
 
 create function public.send_notification(
-  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null
+  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null,
+  email boolean default false
 ) returns public.notification_broadcasts
 language sql
 security invoker
 set search_path = ''
-as $$ select private.send_notification(user_ids, title, body, category, action_url) $$;
-comment on function public.send_notification(uuid[], text, text, text, text) is
-  'Admin (notifications.manage): send an in-app notification to chosen users (1 to 1000), at once. Audited.';
-revoke execute on function public.send_notification(uuid[], text, text, text, text) from public;
-grant execute on function public.send_notification(uuid[], text, text, text, text) to authenticated, service_role;
+as $$ select private.send_notification(user_ids, title, body, category, action_url, email) $$;
+comment on function public.send_notification(uuid[], text, text, text, text, boolean) is
+  'Admin (notifications.manage): send an in-app notification to chosen users (1 to 1000), at once; with email => true also by e-mail to those whose preferences allow it (critical categories always). Audited.';
+revoke execute on function public.send_notification(uuid[], text, text, text, text, boolean) from public;
+grant execute on function public.send_notification(uuid[], text, text, text, text, boolean) to authenticated, service_role;
 
 -- Body of public.broadcast_notification.
 create function private.broadcast_notification(
   title text, body text default '', category text default 'system', action_url text default null,
   roles text[] default null, locales text[] default null,
-  signed_up_before timestamptz default null, signed_up_after timestamptz default null
+  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false
 ) returns public.notification_broadcasts
 language plpgsql
 security definer
@@ -1651,9 +2364,9 @@ begin
     raise exception 'signed_up_after must be before signed_up_before' using errcode = '22023';
   end if;
   insert into public.notification_broadcasts (created_by, category, title, body, action_url, roles, locales,
-                                              signed_up_before, signed_up_after)
+                                              signed_up_before, signed_up_after, email)
   values (auth.uid(), category, title, coalesce(body, ''), action_url, nullif(roles, '{}'), nullif(locales, '{}'),
-          signed_up_before, signed_up_after)
+          signed_up_before, signed_up_after, coalesce(email, false))
   returning * into broadcast;
   update public.notification_broadcasts b
      set recipients_total = (select count(*) from private.broadcast_audience(broadcast, null, null))
@@ -1662,25 +2375,25 @@ begin
   return broadcast;
 end
 $$;
-comment on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) is
+comment on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) is
   'Body of public.broadcast_notification: checks the content and filter, records the broadcast with its audience''s size; the job fans it out.';
-revoke execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) from public;
-grant execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz)
+revoke execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) from public;
+grant execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean)
   to authenticated, service_role;
 
 create function public.broadcast_notification(
   title text, body text default '', category text default 'system', action_url text default null,
   roles text[] default null, locales text[] default null,
-  signed_up_before timestamptz default null, signed_up_after timestamptz default null
+  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false
 ) returns public.notification_broadcasts
 language sql
 security invoker
 set search_path = ''
-as $$ select private.broadcast_notification(title, body, category, action_url, roles, locales, signed_up_before, signed_up_after) $$;
-comment on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) is
-  'Admin (notifications.manage): broadcast an in-app notification to every user, or those with one of the roles, one of the locales, signed up before/after a time. Fanned out in batches by a job; read its progress from notification_broadcasts. Audited.';
-revoke execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) from public;
-grant execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz)
+as $$ select private.broadcast_notification(title, body, category, action_url, roles, locales, signed_up_before, signed_up_after, email) $$;
+comment on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) is
+  'Admin (notifications.manage): broadcast an in-app notification to every user, or those with one of the roles, one of the locales, signed up before/after a time (no subscription plan filter: billing does not exist yet); with email => true also by e-mail to those whose preferences allow it. Fanned out in batches by a job; read its progress from notification_broadcasts. Audited.';
+revoke execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) from public;
+grant execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean)
   to authenticated, service_role;
 
 -- ======================================================================================

@@ -13,12 +13,12 @@ insert into public.notification_categories (key, description, critical, default_
   ('security', 'Sign-ins, password and security changes to your account', true, true, true, false, false),
   ('payments', 'Payments held, released, refunded or disputed', true, true, true, false, false),
   ('orders', 'Your orders: requirements, delivery, revisions, completion, disputes', false, true, true, false, false),
-  ('bids', 'Bids on your projects and what happened to your bids', false, true, true, false, true),
-  ('messages', 'New messages in your threads', false, true, false, false, true),
-  ('reviews', 'Reviews others wrote about you', false, true, true, false, true),
+  ('bids', 'Bids on your projects and what happened to your bids', false, true, true, false, false),
+  ('messages', 'New messages in your threads', false, true, false, false, false),
+  ('reviews', 'Reviews others wrote about you', false, true, true, false, false),
   ('marketplace', 'Your services and projects: suspensions, reinstatements, closures', false, true, true, false, false),
   ('operations', 'Notices for the platform''s operators (reconciliation differences, second payments)', false, true, true, false, false),
-  ('system', 'Announcements and messages from the platform''s team', false, true, true, false, true);
+  ('system', 'Announcements and messages from the platform''s team', false, true, true, false, false);
 
 insert into private.notification_rules (event_type, category, recipient_rule, template_key, variables, title_template, body_template, action_url_template) values
   ('message.created', 'messages', 'recipients', 'message.created', '{thread_id,seq,attachments}',

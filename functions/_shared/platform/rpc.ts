@@ -33,6 +33,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   due_releases: true,
   erase_account: true,
   fan_out_broadcasts: true,
+  flush_email_digests: true,
   payments_reconciliation: true,
   process_stripe_event: true,
   publish_event: true,

@@ -3,7 +3,8 @@
 --
 --   public.notification_categories  each category: whether it is critical (cannot be switched
 --                                    off: security, payments), its default per channel, and
---                                    whether the e-mail channel may put it in a digest
+--                                    whether the e-mail channel may put it in a digest (its
+--                                    window, template and default)
 --   private.notification_rules       the event catalogue: for each event type, its category,
 --                                    who it notifies and with which template
 --
@@ -29,14 +30,27 @@ create table public.notification_categories (
   default_email boolean not null default true,
   default_push boolean not null default false,
   digestible boolean not null default false,
-  constraint notification_categories_critical_on check (not critical or (default_in_app and default_email))
+  digest_window interval not null default interval '1 hour'
+    constraint notification_categories_digest_window check (digest_window between interval '1 minute' and interval '1 day'),
+  default_email_digest boolean not null default false,
+  digest_template_key text,
+  constraint notification_categories_critical_on check (not critical or (default_in_app and default_email)),
+  constraint notification_categories_critical_not_digested check (not (critical and digestible)),
+  constraint notification_categories_digest_default check (not default_email_digest or digestible),
+  constraint notification_categories_digest_template check (digestible = (digest_template_key is not null))
 );
 comment on table public.notification_categories is
   'Notification categories (reference data): defaults per channel, critical ones (always delivered in-app and by e-mail), digest-able ones.';
 comment on column public.notification_categories.critical is
   'Security and payment notices: a user cannot switch them off (set_notification_preference refuses).';
 comment on column public.notification_categories.digestible is
-  'The e-mail channel may gather this category into a periodic digest instead of one mail per notification.';
+  'The e-mail channel may gather this category into a digest (one mail per user and digest_window listing the notifications) instead of one mail per notification; never a critical category.';
+comment on column public.notification_categories.digest_window is
+  'The length of a digest window (1 minute to 1 day): a user''s e-mails of the category delivered within one window go out as one digest when it closes.';
+comment on column public.notification_categories.default_email_digest is
+  'Whether the category''s e-mail is a digest for users who did not choose (notification_preferences.email_digest).';
+comment on column public.notification_categories.digest_template_key is
+  'The e-mail template (private.email_templates) of the category''s digest; set exactly when the category is digestible.';
 
 alter table public.notification_categories enable row level security;
 grant select on public.notification_categories to anon, authenticated;

@@ -10,8 +10,12 @@ create table public.notification_preferences (
   category text not null references public.notification_categories (key) on delete cascade,
   channel text not null constraint notification_preferences_channel check (channel in ('in_app', 'email', 'push')),
   enabled boolean not null,
+  -- E-mail only: whether the category's mail is a digest (true) or sent at once (false); null
+  -- follows the category's default_email_digest. Ignored for a category that is not digestible.
+  email_digest boolean,
   updated_at timestamptz not null default now(),
-  primary key (user_id, category, channel)
+  primary key (user_id, category, channel),
+  constraint notification_preferences_digest_email_only check (channel = 'email' or email_digest is null)
 );
 create index notification_preferences_category_idx on public.notification_preferences (category);
 comment on table public.notification_preferences is
@@ -45,6 +49,26 @@ comment on function private.notification_enabled(uuid, text, text) is
   'Whether the user receives this category on this channel: critical categories always (in-app, e-mail), else their preference, else the default; null for an unknown category.';
 revoke execute on function private.notification_enabled(uuid, text, text) from public;
 grant execute on function private.notification_enabled(uuid, text, text) to service_role;
+
+-- Whether a user's e-mail of a category goes into a digest: a digestible category (never a
+-- critical one), by the user's choice, else the category's default.
+create function private.email_digest_enabled(user_id uuid, category text) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select c.digestible and not c.critical and coalesce(
+           (select p.email_digest from public.notification_preferences p
+             where p.user_id = email_digest_enabled.user_id and p.category = c.key and p.channel = 'email'),
+           c.default_email_digest)
+    from public.notification_categories c
+   where c.key = email_digest_enabled.category
+$$;
+comment on function private.email_digest_enabled(uuid, text) is
+  'Whether the user''s e-mail of this category is gathered into a digest: a digestible, non-critical category, by their choice (notification_preferences.email_digest) or the category''s default_email_digest.';
+revoke execute on function private.email_digest_enabled(uuid, text) from public;
+grant execute on function private.email_digest_enabled(uuid, text) to service_role;
 
 -- Body of public.set_notification_preference.
 create function private.set_notification_preference(category text, channel text, enabled boolean)
@@ -101,9 +125,61 @@ comment on function public.set_notification_preference(text, text, boolean) is
 revoke execute on function public.set_notification_preference(text, text, boolean) from public;
 grant execute on function public.set_notification_preference(text, text, boolean) to authenticated;
 
+-- Body of public.set_email_digest.
+create function private.set_email_digest(category text, digest boolean) returns public.notification_preferences
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  caller uuid := auth.uid();
+  cat public.notification_categories;
+  result public.notification_preferences;
+begin
+  if caller is null then
+    raise exception 'sign in to change notification preferences' using errcode = '42501';
+  end if;
+  select * into cat from public.notification_categories c where c.key = set_email_digest.category;
+  if not found then
+    raise exception 'unknown notification category: the categories are %',
+      (select string_agg(c.key, ', ' order by c.key) from public.notification_categories c)
+      using errcode = '22023';
+  end if;
+  if digest is null then
+    raise exception 'digest must be true or false' using errcode = '22023';
+  end if;
+  if not cat.digestible then
+    raise exception 'notification category % has no digest: the categories with one are %', cat.key,
+      coalesce((select string_agg(c.key, ', ' order by c.key) from public.notification_categories c where c.digestible), 'none')
+      using errcode = '22023';
+  end if;
+  -- The row keeps the e-mail channel's effective on/off as it is.
+  insert into public.notification_preferences as p (user_id, category, channel, enabled, email_digest)
+  values (caller, cat.key, 'email', private.notification_enabled(caller, cat.key, 'email'), set_email_digest.digest)
+  on conflict on constraint notification_preferences_pkey
+    do update set email_digest = excluded.email_digest, updated_at = now()
+  returning * into result;
+  return result;
+end
+$$;
+comment on function private.set_email_digest(text, boolean) is
+  'Body of public.set_email_digest: validates the category (digestible), sets the caller''s email_digest on the e-mail row, keeping its on/off.';
+revoke execute on function private.set_email_digest(text, boolean) from public;
+grant execute on function private.set_email_digest(text, boolean) to authenticated;
+
+create function public.set_email_digest(category text, digest boolean) returns public.notification_preferences
+language sql
+security invoker
+set search_path = ''
+as $$ select private.set_email_digest(category, digest) $$;
+comment on function public.set_email_digest(text, boolean) is
+  'Choose whether the e-mails of a digestible category (messages) come as one digest per window (true) or one mail each (false). Switching its e-mail off is set_notification_preference.';
+revoke execute on function public.set_email_digest(text, boolean) from public;
+grant execute on function public.set_email_digest(text, boolean) to authenticated;
+
 -- Every category with the caller's effective setting per channel (000 GET preferences).
 create function private.my_notification_preferences()
-returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean)
+returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean, email_digest boolean)
 language sql
 stable
 security definer
@@ -112,25 +188,26 @@ as $$
   select c.key, c.description, c.critical,
          private.notification_enabled(auth.uid(), c.key, 'in_app'),
          private.notification_enabled(auth.uid(), c.key, 'email'),
-         private.notification_enabled(auth.uid(), c.key, 'push')
+         private.notification_enabled(auth.uid(), c.key, 'push'),
+         private.email_digest_enabled(auth.uid(), c.key)
     from public.notification_categories c
    where auth.uid() is not null
    order by c.key
 $$;
 comment on function private.my_notification_preferences() is
-  'Body of public.my_notification_preferences: every category with the caller''s effective choice per channel.';
+  'Body of public.my_notification_preferences: every category with the caller''s effective choice per channel, and whether its e-mail is a digest.';
 revoke execute on function private.my_notification_preferences() from public;
 grant execute on function private.my_notification_preferences() to authenticated;
 
 create function public.my_notification_preferences()
-returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean)
+returns table (category text, description text, critical boolean, in_app boolean, email boolean, push boolean, email_digest boolean)
 language sql
 stable
 security invoker
 set search_path = ''
 as $$ select * from private.my_notification_preferences() $$;
 comment on function public.my_notification_preferences() is
-  'Every notification category with whether you receive it in-app, by e-mail and by push (your choice or the default; critical ones always).';
+  'Every notification category with whether you receive it in-app, by e-mail and by push (your choice or the default; critical ones always), and whether its e-mail comes as a digest.';
 revoke execute on function public.my_notification_preferences() from public;
 grant execute on function public.my_notification_preferences() to authenticated;
 

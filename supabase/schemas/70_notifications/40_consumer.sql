@@ -1,5 +1,7 @@
 -- The consumer of the event outbox (private.domain_events): the pg_cron job
--- notifications-consume runs private.consume_notification_events() every minute.
+-- notifications-consume runs `call private.run_notification_consumer()` every minute, which
+-- loops batches of private.consume_notification_events' steps (each batch its own
+-- transaction) for up to 50 seconds, so a backlog drains in one run.
 --
 -- 1. Expand: unprocessed events are taken oldest first, `for update skip locked`, so a second
 --    worker running at the same time takes other events. Each event of a catalogued type
@@ -15,6 +17,9 @@
 --    migration installs (push is off in every category's defaults). A delivery that fails is
 --    retried with exponential backoff (1, 2, 4, 8, 16 minutes) and recorded with its error;
 --    after 6 attempts it stays failed, visible in the table, for an operator to retry.
+--    The e-mail of a digest category (private.email_digest_enabled) joins the recipient's
+--    open digest instead (private.add_to_email_digest); digests whose window closed are
+--    mailed by private.send_due_email_digests (55_email_deliveries.sql) in the same loop.
 -- 3. Prune: processed events older than notification_event_retention_days, with no delivery
 --    still pending, are deleted (their deliveries with them; notifications keep event_id).
 --
@@ -48,12 +53,17 @@ create table private.notification_deliveries (
   next_attempt_at timestamptz not null default now(),
   last_error text,
   notification_id uuid references public.notifications (id) on delete set null,
+  -- An e-mail delivery of a digest category: the digest it went into (foreign key
+  -- notification_deliveries_digest_id_fkey declared with private.email_digests,
+  -- 55_email_deliveries.sql).
+  digest_id bigint,
   created_at timestamptz not null default now(),
   delivered_at timestamptz,
   constraint notification_deliveries_once unique (event_id, recipient_id, channel)
 );
 create index notification_deliveries_due_idx on private.notification_deliveries (next_attempt_at, id) where status = 'pending';
 create index notification_deliveries_recipient_idx on private.notification_deliveries (recipient_id);
+create index notification_deliveries_digest_idx on private.notification_deliveries (digest_id) where digest_id is not null;
 create index notification_deliveries_notification_idx on private.notification_deliveries (notification_id)
   where notification_id is not null;
 comment on table private.notification_deliveries is
@@ -105,6 +115,12 @@ begin
       on conflict (event_id, user_id) do nothing
       returning id into notification_id;
     when 'email' then
+      -- A digest category: the delivery joins the recipient's open digest, mailed when its
+      -- window closes (private.send_due_email_digests).
+      if private.email_digest_enabled(delivery.recipient_id, rule.category) then
+        perform private.add_to_email_digest(delivery.id, delivery.recipient_id, rule.category);
+        return null;
+      end if;
       perform private.enqueue_email(
         delivery.recipient_id, rule.category, rule.template_key,
         variables || jsonb_build_object('title', private.render_template(rule.title_template, variables),
@@ -126,7 +142,7 @@ begin
 end
 $$;
 comment on function private.send_notification_delivery(private.notification_deliveries) is
-  'Sends one delivery on its channel: in_app inserts the notification (once per event and user), email calls private.enqueue_email, push private.send_push; raises when the channel''s sender fails or is missing.';
+  'Sends one delivery on its channel: in_app inserts the notification (once per event and user), email calls private.enqueue_email (or, for a digest category, adds it to the recipient''s open digest), push private.send_push; raises when the channel''s sender fails or is missing.';
 
 create function private.deliver_notifications(batch_size integer default 500) returns integer
 language plpgsql
@@ -235,11 +251,56 @@ declare
 begin
   expanded := private.expand_notification_events(batch_size);
   perform private.deliver_notifications(batch_size * 4);
+  perform private.send_due_email_digests(batch_size);
   perform private.prune_notification_events();
   return expanded;
 end
 $$;
 comment on function private.consume_notification_events(integer) is
-  'The notifications-consume job: expands up to batch_size events, sends due deliveries, prunes old processed events; returns how many events it took. Safe to run in parallel.';
+  'One batch of the consumer: expands up to batch_size events, sends due deliveries, mails the digests whose window closed, prunes old processed events; returns how many events it took. Safe to run in parallel. The job loops batches: private.run_notification_consumer.';
 revoke execute on function private.consume_notification_events(integer) from public;
 grant execute on function private.consume_notification_events(integer) to service_role;
+
+-- The notifications-consume job: batches until nothing is left or the time budget is spent, so
+-- a backlog drains in one run. Called by pg_cron's top-level `call`, it commits after each
+-- batch (each batch its own transaction, its locks released); called inside a transaction
+-- (ops.run_scheduled_job, which runs a job's command in its function), where a commit is not
+-- allowed, it runs the same batches in the caller's transaction (so does a CALL inside an
+-- explicit transaction block). No `set search_path` (a procedure with a
+-- SET clause may not commit): every name is schema-qualified.
+create procedure private.run_notification_consumer(
+  inout events integer default null, batch_size integer default 500, max_seconds integer default 50
+)
+language plpgsql
+as $$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  call_stack text;
+  top_level boolean;
+  expanded integer;
+  delivered integer;
+  digests integer;
+begin
+  get diagnostics call_stack = pg_context;
+  -- A commit is allowed only to a CALL that began its own transaction (now() is its statement's
+  -- start) and that no function called (the call stack holds this procedure only).
+  top_level := pg_catalog.strpos(call_stack, pg_catalog.chr(10)) = 0 and pg_catalog.now() = pg_catalog.statement_timestamp();
+  events := 0;
+  loop
+    expanded := private.expand_notification_events(batch_size);
+    delivered := private.deliver_notifications(batch_size * 4);
+    digests := private.send_due_email_digests(batch_size);
+    events := events + expanded;
+    if top_level then
+      commit;
+    end if;
+    exit when (expanded = 0 and delivered = 0 and digests = 0)
+           or pg_catalog.clock_timestamp() >= started + pg_catalog.make_interval(secs => max_seconds);
+  end loop;
+  perform private.prune_notification_events();
+end
+$$;
+comment on procedure private.run_notification_consumer(integer, integer, integer) is
+  'The notifications-consume job: loops consumer batches (expand, deliver, close digests) of batch_size events, committing after each when called at the top level (pg_cron), until nothing is due or max_seconds pass; then prunes. events returns how many events it took.';
+revoke execute on procedure private.run_notification_consumer(integer, integer, integer) from public;
+grant execute on procedure private.run_notification_consumer(integer, integer, integer) to service_role;

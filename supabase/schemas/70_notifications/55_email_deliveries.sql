@@ -265,3 +265,209 @@ comment on function ops.unsubscribe_email(uuid) is
   'One-click unsubscribe from a mail''s List-Unsubscribe link: switches the delivery''s category off on the e-mail channel for its recipient, or takes a newsletter mail''s address off the newsletter (idempotent); refuses critical categories (PT409) and unknown tokens (PT404). Service role only: the notifications-unsubscribe function.';
 revoke execute on function ops.unsubscribe_email(uuid) from public;
 grant execute on function ops.unsubscribe_email(uuid) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- email:sent (004 /notifications): once a user's mail is recorded sent, the user's private
+-- topic user:<id> hears it (after commit, as push:received in 30_feed.sql).
+
+create function private.broadcast_email_sent() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform realtime.send(
+    jsonb_build_object('delivery_id', new.id, 'template_key', new.template_key, 'category', new.category,
+                       'sent_at', new.sent_at),
+    'email:sent', 'user:' || new.recipient_id::text, true);
+  return null;
+end
+$$;
+comment on function private.broadcast_email_sent() is
+  'Broadcasts email:sent (delivery_id, template_key, category, sent_at) on the recipient''s private topic user:<id> when a delivery becomes sent.';
+
+create trigger email_deliveries_broadcast_sent after update of status on public.email_deliveries
+  for each row when (new.status = 'sent' and old.status <> 'sent' and new.recipient_id is not null)
+  execute function private.broadcast_email_sent();
+
+-- ---------------------------------------------------------------------------------------
+-- Digests. The e-mail of a digestible category (notification_categories.digestible, the
+-- user's notification_preferences.email_digest or the category's default) is not mailed per
+-- notification: the consumer adds the delivery to the recipient's open digest for the
+-- category, one per window of digest_window (aligned on the epoch: 10:00, 10:15, ... for 15
+-- minutes) containing the moment of delivery. When the window has closed, one mail goes out
+-- listing the count and the latest items (private.send_due_email_digests, run by the consumer).
+--
+-- Exactly once per (user, category, window): the digest row is unique on it; adding takes the
+-- row `for update` and, should the digest already be closed (a delivery late for its window),
+-- moves to the next window; closing takes due rows `for update skip locked` (a digest being
+-- added to is closed by the next run) and queues the mail under the idempotency key
+-- digest:<id>. Each included delivery points at its digest (notification_deliveries.digest_id),
+-- the digest at its mail: nothing is lost or mailed twice.
+
+create table private.email_digests (
+  id bigint generated always as identity primary key,
+  recipient_id uuid not null references auth.users (id) on delete cascade,
+  category text not null references public.notification_categories (key) on delete cascade,
+  window_start timestamptz not null,
+  window_end timestamptz not null,
+  closed_at timestamptz,
+  email_delivery_id uuid references public.email_deliveries (id) on delete set null,
+  created_at timestamptz not null default now(),
+  constraint email_digests_once_per_window unique (recipient_id, category, window_start),
+  constraint email_digests_window check (window_end > window_start)
+);
+create index email_digests_due_idx on private.email_digests (window_end) where closed_at is null;
+create index email_digests_category_idx on private.email_digests (category);
+create index email_digests_email_delivery_idx on private.email_digests (email_delivery_id) where email_delivery_id is not null;
+comment on table private.email_digests is
+  'One row per user, digest category and window: open until the window closes, then closed with the mail that listed its deliveries (email_delivery_id; null when nothing was left to list).';
+grant select on private.email_digests to service_role;
+
+alter table private.notification_deliveries add constraint notification_deliveries_digest_id_fkey
+  foreign key (digest_id) references private.email_digests (id) on delete set null;
+
+-- The start of the category's digest window that contains the moment.
+create function private.email_digest_window(category text, moment timestamptz) returns timestamptz
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.date_bin(c.digest_window, moment, timestamptz '2000-01-01 00:00:00+00')
+    from public.notification_categories c
+   where c.key = email_digest_window.category and c.digestible
+$$;
+comment on function private.email_digest_window(text, timestamptz) is
+  'The start of the digest window of a digestible category containing the moment (windows of digest_window aligned on 2000-01-01 UTC); null for a category without a digest.';
+
+-- Adds an e-mail delivery (held locked by the consumer) to the recipient's open digest.
+create function private.add_to_email_digest(delivery_id bigint, recipient uuid, category text) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  window_length interval;
+  starts timestamptz;
+  digest private.email_digests;
+begin
+  select c.digest_window into window_length from public.notification_categories c
+   where c.key = add_to_email_digest.category and c.digestible and not c.critical;
+  if not found then
+    raise exception 'notification category % has no digest', category using errcode = '22023';
+  end if;
+  starts := private.email_digest_window(category, now());
+  loop
+    insert into private.email_digests (recipient_id, category, window_start, window_end)
+    values (recipient, category, starts, starts + window_length)
+    on conflict on constraint email_digests_once_per_window do nothing;
+    select * into strict digest from private.email_digests d
+     where d.recipient_id = recipient and d.category = add_to_email_digest.category and d.window_start = starts
+       for update;
+    exit when digest.closed_at is null;
+    -- Closed already (this delivery came late for its window): the next window takes it.
+    starts := digest.window_end;
+  end loop;
+  update private.notification_deliveries d set digest_id = digest.id where d.id = delivery_id;
+  return digest.id;
+end
+$$;
+comment on function private.add_to_email_digest(bigint, uuid, text) is
+  'Puts an e-mail delivery into the recipient''s open digest of the category (the window containing now, or the next open one), creating the digest; returns its id.';
+
+-- The mail of one closed digest: the count and the latest items (title, body, action URL,
+-- when), newest first, from the events' in-app templates.
+create function private.email_digest_payload(digest_id bigint, latest integer default 5) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with items as (
+    select jsonb_build_object(
+             'title', private.render_template(r.title_template, v.variables),
+             'body', private.render_template(r.body_template, v.variables),
+             'action_url', private.render_template(r.action_url_template, v.variables),
+             'event_type', e.event_type,
+             'created_at', e.created_at) as item,
+           row_number() over (order by e.created_at desc, e.id desc) as n
+      from private.notification_deliveries nd
+      join private.domain_events e on e.id = nd.event_id
+      join private.notification_rules r on r.event_type = e.event_type
+     cross join lateral (select e.payload || jsonb_build_object('event_type', e.event_type, 'subject_id', e.subject_id) as variables) v
+     where nd.digest_id = email_digest_payload.digest_id
+  )
+  select jsonb_build_object(
+           'count', (select count(*) from items),
+           'items', coalesce((select jsonb_agg(i.item order by i.n) from items i where i.n <= latest), '[]'),
+           'more', greatest((select count(*) from items) - latest, 0),
+           'window_start', d.window_start,
+           'window_end', d.window_end)
+    from private.email_digests d
+   where d.id = email_digest_payload.digest_id
+$$;
+comment on function private.email_digest_payload(bigint, integer) is
+  'The variables of a digest mail: count, items (the latest, newest first: title, body, action_url, event_type, created_at), more (how many are not listed), window_start, window_end.';
+
+-- Mails the digests whose window has closed (or, with flush, every open one of the
+-- recipient, or of everyone when recipient is null). Returns how many it closed.
+create function private.send_due_email_digests(
+  batch_size integer default 500, flush boolean default false, recipient uuid default null
+) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  digest private.email_digests;
+  payload jsonb;
+  mail uuid;
+  closed integer := 0;
+begin
+  for digest in
+    select d.* from private.email_digests d
+     where d.closed_at is null
+       and (d.window_end <= now() or (flush and (recipient is null or d.recipient_id = recipient)))
+     order by d.window_end, d.id
+     limit batch_size
+       for update skip locked
+  loop
+    payload := private.email_digest_payload(digest.id);
+    mail := null;
+    if (payload ->> 'count')::integer > 0 then
+      mail := private.queue_email_delivery(
+        digest.recipient_id, null, digest.category,
+        (select c.digest_template_key from public.notification_categories c where c.key = digest.category),
+        payload, null, 'digest:' || digest.id);
+    end if;
+    update private.email_digests d set closed_at = now(), email_delivery_id = mail where d.id = digest.id;
+    closed := closed + 1;
+  end loop;
+  return closed;
+end
+$$;
+comment on function private.send_due_email_digests(integer, boolean, uuid) is
+  'Closes up to batch_size digests whose window ended (skip locked; with flush, open ones too, of one recipient or all), queueing one mail each (idempotency key digest:<id>) with private.email_digest_payload; returns how many it closed.';
+
+create function ops.flush_email_digests(recipient uuid default null) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  total integer := 0;
+  closed integer;
+begin
+  loop
+    closed := private.send_due_email_digests(500, true, recipient);
+    total := total + closed;
+    exit when closed < 500;
+  end loop;
+  return total;
+end
+$$;
+comment on function ops.flush_email_digests(uuid) is
+  'Mails every open digest now, without waiting for its window to close (of one recipient, or all when null); returns how many digests it closed. Service role only: operators and tests.';
+revoke execute on function ops.flush_email_digests(uuid) from public;
+grant execute on function ops.flush_email_digests(uuid) to service_role;
