@@ -56,6 +56,13 @@ const STRING_FLAGS = [
   "locale",
   "signed-up-before",
   "signed-up-after",
+  "key",
+  "subject",
+  "html",
+  "html-file",
+  "text",
+  "text-file",
+  "variables",
 ];
 
 function usage(): string {
@@ -93,6 +100,7 @@ function parseCommandLine(argv: string[]): Invocation | null {
       options: {
         ...Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: "string" as const }])),
         json: { type: "boolean" },
+        "by-email": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });

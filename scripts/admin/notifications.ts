@@ -1,17 +1,21 @@
-// notifications: admin sends and broadcasts of in-app notifications (the RPCs
-// send_notification and broadcast_notification, audited with the operator the CLI names),
-// their progress, and fanning pending broadcasts out now (one batch per call of
+// notifications: admin sends and broadcasts of in-app notifications, optionally by e-mail too
+// (the RPCs send_notification and broadcast_notification, audited with the operator the CLI
+// names), their progress, fanning pending broadcasts out now (one batch per call of
 // ops.fan_out_broadcasts, each its own transaction) instead of waiting for the
-// notifications-fan-out job.
+// notifications-fan-out job, and the e-mail templates (list_email_templates,
+// get_email_template, create_/update_/delete_email_template: checked and audited in the
+// database).
 
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { Database } from "../../types/database.ts";
 import { findAccount } from "./accounts.ts";
 import { type Command, defineCommand, limit, roleName, userReference } from "./command.ts";
-import { unwrap } from "./errors.ts";
-import { type Column, fields, table, when } from "./output.ts";
+import { CommandError, unwrap } from "./errors.ts";
+import { type Column, fields, sections, table, when } from "./output.ts";
 
 type Broadcast = Database["public"]["Tables"]["notification_broadcasts"]["Row"];
+type Template = Database["public"]["CompositeTypes"]["email_template"];
 
 const isoDate = z.iso.date();
 const isoTimestamp = z.iso.datetime({ offset: true });
@@ -30,6 +34,7 @@ const content = {
   category: z.string().regex(/^[a-z_]+$/, "must be a category key like system").default("system"),
   url: z.string().regex(/^(\/|https:\/\/)\S*$/, "must be a path (/...) or an https:// URL")
     .optional(),
+  "by-email": z.boolean().default(false),
 };
 
 const broadcastColumns: Column<Broadcast>[] = [
@@ -39,6 +44,7 @@ const broadcastColumns: Column<Broadcast>[] = [
   ["TITLE", (b) => b.title],
   ["AUDIENCE", audienceOf],
   ["PROGRESS", (b) => `${b.recipients_done}/${b.recipients_total}`],
+  ["MAILS", (b) => (b.email ? b.emails_queued : "-")],
   ["STATUS", (b) => b.status],
 ];
 
@@ -60,15 +66,17 @@ const summary = (b: Broadcast) =>
     ["category", b.category],
     ["audience", audienceOf(b)],
     ["progress", `${b.recipients_done}/${b.recipients_total} (${b.status})`],
+    ["e-mail", b.email ? `${b.emails_queued} queued` : "no"],
   ]);
 
 const send = defineCommand({
   name: "notifications send",
   args: ["user"],
-  synopsis: "<user> --title TEXT [--body TEXT] [--category KEY] [--url URL]",
-  summary: "send an in-app notification to one user now (audited)",
+  synopsis: "<user> --title TEXT [--body TEXT] [--category KEY] [--url URL] [--by-email]",
+  summary:
+    "send an in-app notification to one user now, --by-email also as a mail if their preferences allow (audited)",
   input: z.object({ user: userReference, ...content }),
-  async run({ client }, { user, title, body, category, url }) {
+  async run({ client }, { user, title, body, category, url, "by-email": email }) {
     const account = await findAccount(client, user);
     const sent = unwrap(
       await client.rpc("send_notification", {
@@ -77,6 +85,7 @@ const send = defineCommand({
         body,
         category,
         action_url: url,
+        email,
       }),
       `sending to ${user}`,
     );
@@ -87,8 +96,9 @@ const send = defineCommand({
 const broadcast = defineCommand({
   name: "notifications broadcast",
   synopsis:
-    "--title TEXT [--body TEXT] [--category KEY] [--url URL] [--role ROLE] [--locale LOCALE] [--signed-up-before DATE] [--signed-up-after DATE]",
-  summary: "broadcast an in-app notification to everyone, or those matching the filters (audited)",
+    "--title TEXT [--body TEXT] [--category KEY] [--url URL] [--role ROLE] [--locale LOCALE] [--signed-up-before DATE] [--signed-up-after DATE] [--by-email]",
+  summary:
+    "broadcast an in-app notification to everyone, or those matching the filters, --by-email also as a mail to those whose preferences allow it (audited)",
   input: z.object({
     ...content,
     role: roleName.optional(),
@@ -108,6 +118,7 @@ const broadcast = defineCommand({
         locales: input.locale ? [input.locale] : undefined,
         signed_up_before: input["signed-up-before"],
         signed_up_after: input["signed-up-after"],
+        email: input["by-email"],
       }),
       "broadcasting",
     );
@@ -159,4 +170,181 @@ const fanOut = defineCommand({
   },
 });
 
-export const notificationCommands: Command[] = [send, broadcast, list, fanOut];
+// ---------------------------------------------------------------------------------------
+// E-mail templates.
+
+const templateKey = z.string().regex(
+  /^[a-z_]+(\.[a-z_]+)?$/,
+  "must be a template key like bid.accepted",
+);
+const templateLocale = z.string().regex(
+  /^[a-z]{2,3}(-[A-Z]{2})?$/,
+  "must be a locale like en, ko or pt-BR",
+);
+/** --variables a,b,c (an empty value: none). */
+const variableList = z.string().transform((text) =>
+  text.split(",").map((name) => name.trim()).filter((name) => name !== "")
+);
+
+const templateColumns: Column<Template>[] = [
+  ["KEY", (t) => t.key],
+  ["LOCALE", (t) => t.locale],
+  ["SUBJECT", (t) => t.subject],
+  ["VARIABLES", (t) => t.variables],
+  ["EVENTS", (t) => t.event_types],
+  ["UPDATED", (t) => when(t.updated_at)],
+];
+
+const showTemplate = (t: Template) =>
+  sections([
+    [
+      `${t.key}/${t.locale}`,
+      fields([
+        ["subject", t.subject],
+        ["variables", t.variables],
+        ["events", t.event_types],
+        ["updated", when(t.updated_at)],
+      ]),
+    ],
+    ["HTML:", t.html ?? ""],
+    ["Text:", t.text_body ?? ""],
+  ]);
+
+const templatesList = defineCommand({
+  name: "notifications templates list",
+  synopsis: "[--key KEY] [--locale LOCALE]",
+  summary: "the e-mail templates (of one key, one locale) with the events that use them",
+  input: z.object({ key: templateKey.optional(), locale: templateLocale.optional() }),
+  async run({ client }, { key, locale }) {
+    const rows = unwrap(
+      await client.rpc("list_email_templates", { key, locale }),
+      "listing e-mail templates",
+    );
+    return { data: rows, text: () => table(rows, templateColumns, "no templates") };
+  },
+});
+
+const templatesShow = defineCommand({
+  name: "notifications templates show",
+  args: ["key"],
+  synopsis: "<key> [--locale LOCALE]",
+  summary: "one e-mail template with its subject, HTML and text (default locale en)",
+  input: z.object({ key: templateKey, locale: templateLocale.default("en") }),
+  async run({ client }, { key, locale }) {
+    const template = unwrap(
+      await client.rpc("get_email_template", { key, locale }),
+      `reading template ${key}/${locale}`,
+    );
+    return { data: template, text: () => showTemplate(template) };
+  },
+});
+
+/** A body from --html/--text, or from the file --html-file/--text-file names. */
+function bodyFrom(inline: string | undefined, file: string | undefined, flag: string) {
+  if (inline !== undefined && file !== undefined) {
+    throw new CommandError(`give --${flag} or --${flag}-file, not both`);
+  }
+  if (file === undefined) return inline;
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    throw new CommandError(`reading --${flag}-file ${file}: ${(error as Error).message}`);
+  }
+}
+
+const templatesUpsert = defineCommand({
+  name: "notifications templates upsert",
+  args: ["key"],
+  synopsis:
+    "<key> [--locale LOCALE] [--subject TEXT] [--html TEXT | --html-file PATH] [--text TEXT | --text-file PATH] [--variables a,b]",
+  summary:
+    "create an e-mail template (subject, HTML, text and variables needed) or change the parts given of an existing one (checked and audited)",
+  input: z.object({
+    key: templateKey,
+    locale: templateLocale.default("en"),
+    subject: z.string().min(1, "must not be empty").optional(),
+    html: z.string().optional(),
+    "html-file": z.string().optional(),
+    text: z.string().optional(),
+    "text-file": z.string().optional(),
+    variables: variableList.optional(),
+  }),
+  async run({ client }, input) {
+    const { key, locale, subject, variables } = input;
+    const html = bodyFrom(input.html, input["html-file"], "html");
+    const text = bodyFrom(input.text, input["text-file"], "text");
+    const existing = await client.rpc("get_email_template", { key, locale });
+    if (existing.error && existing.error.code !== "PT404") {
+      unwrap(existing, `reading template ${key}/${locale}`);
+    }
+    let saved: Template;
+    let created = false;
+    if (existing.error) {
+      const missing = [
+        subject === undefined ? "--subject" : null,
+        html === undefined ? "--html or --html-file" : null,
+        text === undefined ? "--text or --text-file" : null,
+        variables === undefined ? "--variables" : null,
+      ].filter((part) => part !== null);
+      if (missing.length > 0) {
+        throw new CommandError(
+          `template ${key}/${locale} does not exist: creating it needs ${missing.join(", ")}`,
+        );
+      }
+      saved = unwrap(
+        await client.rpc("create_email_template", {
+          key,
+          locale,
+          subject: subject!,
+          html: html!,
+          text_body: text!,
+          variables: variables!,
+        }),
+        `creating template ${key}/${locale}`,
+      );
+      created = true;
+    } else {
+      saved = unwrap(
+        await client.rpc("update_email_template", {
+          key,
+          locale,
+          subject,
+          html,
+          text_body: text,
+          variables,
+        }),
+        `updating template ${key}/${locale}`,
+      );
+    }
+    return {
+      data: saved,
+      text: () => `${created ? "created" : "updated"} ${key}/${locale}\n\n${showTemplate(saved)}`,
+    };
+  },
+});
+
+const templatesDelete = defineCommand({
+  name: "notifications templates delete",
+  args: ["key"],
+  synopsis: "<key> --locale LOCALE",
+  summary: "delete an e-mail template (en only when no other locale, event or queued mail uses it)",
+  input: z.object({ key: templateKey, locale: templateLocale }),
+  async run({ client }, { key, locale }) {
+    const deleted = unwrap(
+      await client.rpc("delete_email_template", { key, locale }),
+      `deleting template ${key}/${locale}`,
+    );
+    return { data: deleted, text: () => `deleted ${key}/${locale}` };
+  },
+});
+
+export const notificationCommands: Command[] = [
+  send,
+  broadcast,
+  list,
+  fanOut,
+  templatesList,
+  templatesShow,
+  templatesUpsert,
+  templatesDelete,
+];

@@ -26,6 +26,7 @@ export const codeBySqlState: Readonly<Record<string, ErrorCode>> = {
   "42501": "forbidden", // insufficient_privilege
   "PT404": "not_found", // raised for "not found, or not visible to you" (HTTP 404 from PostgREST)
   "PT409": "conflict", // raised for "not in a state that allows this" (HTTP 409 from PostgREST)
+  "PT429": "rate_limited", // raised for "too many requests, try again later" (HTTP 429 from PostgREST)
   "PGRST116": "not_found", // .single() found no row
 };
 

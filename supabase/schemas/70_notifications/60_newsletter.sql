@@ -58,9 +58,11 @@ begin
     s.window_started_at := now();
   end if;
   if s.requests_in_window >= 3 then
+    -- PT429: PostgREST answers HTTP 429. The time to retry is in the message: a Retry-After
+    -- header set with set_config('response.headers', …) would be rolled back with this refusal.
     raise exception 'too many newsletter requests for this address: try again after %',
       to_char((s.window_started_at + interval '1 hour') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-      using errcode = 'PT409';
+      using errcode = 'PT429';
   end if;
   update public.newsletter_subscribers n
      set requests_in_window = s.requests_in_window + 1, window_started_at = s.window_started_at,
@@ -77,7 +79,7 @@ begin
 end
 $$;
 comment on function private.subscribe_newsletter(text) is
-  'Body of public.subscribe_newsletter: validates the address, limits requests to 3 an hour per address (PT409), and mails a confirmation link valid 24 hours unless the address is already subscribed.';
+  'Body of public.subscribe_newsletter: validates the address, limits requests to 3 an hour per address (PT429), and mails a confirmation link valid 24 hours unless the address is already subscribed.';
 revoke execute on function private.subscribe_newsletter(text) from public;
 grant execute on function private.subscribe_newsletter(text) to anon, authenticated, service_role;
 

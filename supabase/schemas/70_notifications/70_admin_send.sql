@@ -7,7 +7,11 @@
 -- (private.run_broadcast_fan_out, a procedure that commits after every batch) or by
 -- ops.fan_out_broadcasts (one batch per call); recipients_done and status show the progress.
 -- Each user gets the notification once (unique per broadcast and user) unless they switched
--- the category off in-app. Creating and deleting a broadcast is written to the audit log.
+-- the category off in-app. Asked with email => true, each recipient whose preferences let the
+-- category reach them by e-mail (critical categories always) also gets the admin.notification
+-- mail, queued in the same batch through private.queue_email_delivery under the key
+-- broadcast:<id>:<user>, so a batch run again queues nothing twice. Creating and deleting a
+-- broadcast is written to the audit log.
 
 create table public.notification_broadcasts (
   id uuid primary key default gen_random_uuid(),
@@ -24,6 +28,9 @@ create table public.notification_broadcasts (
   signed_up_after timestamptz,
   recipients_total integer not null default 0,
   recipients_done integer not null default 0,
+  -- Also by e-mail (to recipients whose preferences allow it), and how many mails were queued.
+  email boolean not null default false,
+  emails_queued integer not null default 0,
   -- Fan-out cursor: the last user id handed a notification (users are taken in id order).
   last_user_id uuid,
   status text not null default 'pending' constraint notification_broadcasts_status check (status in ('pending', 'done')),
@@ -43,7 +50,7 @@ alter table public.notifications add constraint notifications_broadcast_id_fkey
 
 create trigger notification_broadcasts_audit after insert or delete on public.notification_broadcasts
   for each row execute function private.audit_row_change('id', 'id', 'category', 'title', 'roles', 'locales',
-    'signed_up_before', 'signed_up_after', 'user_ids', 'recipients_total', 'created_by');
+    'signed_up_before', 'signed_up_after', 'user_ids', 'recipients_total', 'email', 'created_by');
 
 alter table public.notification_broadcasts enable row level security;
 grant select on public.notification_broadcasts to authenticated;
@@ -87,6 +94,8 @@ set search_path = ''
 as $$
 declare
   targets uuid[];
+  mailed integer := 0;
+  mail jsonb;
 begin
   targets := array(select private.broadcast_audience(broadcast, broadcast.last_user_id, batch_size));
   insert into public.notifications (user_id, category, title, body, action_url, actor_id, broadcast_id, payload)
@@ -95,8 +104,24 @@ begin
     from unnest(targets) t
    where private.notification_enabled(t, broadcast.category, 'in_app')
   on conflict (broadcast_id, user_id) do nothing;
+  if broadcast.email then
+    -- The mail's link only when it is absolute (a path means nothing outside the app), and the
+    -- unsubscribe line only for categories that can be switched off.
+    mail := jsonb_build_object(
+      'title', broadcast.title, 'body', broadcast.body, 'broadcast_id', broadcast.id,
+      'link', case when broadcast.action_url ~ '^https://' then broadcast.action_url end,
+      'can_unsubscribe', not (select c.critical from public.notification_categories c where c.key = broadcast.category));
+    select count(private.queue_email_delivery(t, null, broadcast.category, 'admin.notification', mail, null,
+                                              'broadcast:' || broadcast.id || ':' || t))
+      into mailed
+      from unnest(targets) t
+      join auth.users u on u.id = t
+     where u.email is not null
+       and private.notification_enabled(t, broadcast.category, 'email');
+  end if;
   update public.notification_broadcasts b
      set recipients_done = b.recipients_done + cardinality(targets),
+         emails_queued = b.emails_queued + mailed,
          last_user_id = coalesce(targets[cardinality(targets)], b.last_user_id),
          status = case when cardinality(targets) < batch_size then 'done' else 'pending' end,
          finished_at = case when cardinality(targets) < batch_size then now() end
@@ -105,7 +130,7 @@ begin
 end
 $$;
 comment on function private.fan_out_broadcast_batch(public.notification_broadcasts, integer) is
-  'Gives the next batch_size users of a locked broadcast its notification (unless they switched the category off in-app), moves the cursor, marks it done after the last batch.';
+  'Gives the next batch_size users of a locked broadcast its notification (unless they switched the category off in-app) and, for an e-mail broadcast, queues its mail to those whose preferences allow e-mail (once per user: idempotency key broadcast:<id>:<user>), moves the cursor, marks it done after the last batch.';
 
 -- Body of ops.fan_out_broadcasts and of each step of the job: one batch of the oldest
 -- pending broadcast no other worker holds.
@@ -197,7 +222,8 @@ comment on function private.check_broadcast_content(text, text, text) is
 
 -- Body of public.send_notification.
 create function private.send_notification(
-  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null
+  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null,
+  email boolean default false
 ) returns public.notification_broadcasts
 language plpgsql
 security definer
@@ -216,8 +242,8 @@ begin
   if unknown_users > 0 then
     raise exception '% of the users are not users', unknown_users using errcode = '22023';
   end if;
-  insert into public.notification_broadcasts (created_by, category, title, body, action_url, user_ids, recipients_total)
-  values (auth.uid(), category, title, coalesce(body, ''), action_url,
+  insert into public.notification_broadcasts (created_by, category, title, body, action_url, email, user_ids, recipients_total)
+  values (auth.uid(), category, title, coalesce(body, ''), action_url, coalesce(email, false),
           array(select distinct u from unnest(user_ids) u), (select count(distinct u) from unnest(user_ids) u))
   returning * into broadcast;
   perform private.fan_out_broadcast_batch(broadcast, 1001);
@@ -225,28 +251,29 @@ begin
   return broadcast;
 end
 $$;
-comment on function private.send_notification(uuid[], text, text, text, text) is
+comment on function private.send_notification(uuid[], text, text, text, text, boolean) is
   'Body of public.send_notification: checks, records the send and delivers it at once.';
-revoke execute on function private.send_notification(uuid[], text, text, text, text) from public;
-grant execute on function private.send_notification(uuid[], text, text, text, text) to authenticated, service_role;
+revoke execute on function private.send_notification(uuid[], text, text, text, text, boolean) from public;
+grant execute on function private.send_notification(uuid[], text, text, text, text, boolean) to authenticated, service_role;
 
 create function public.send_notification(
-  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null
+  user_ids uuid[], title text, body text default '', category text default 'system', action_url text default null,
+  email boolean default false
 ) returns public.notification_broadcasts
 language sql
 security invoker
 set search_path = ''
-as $$ select private.send_notification(user_ids, title, body, category, action_url) $$;
-comment on function public.send_notification(uuid[], text, text, text, text) is
-  'Admin (notifications.manage): send an in-app notification to chosen users (1 to 1000), at once. Audited.';
-revoke execute on function public.send_notification(uuid[], text, text, text, text) from public;
-grant execute on function public.send_notification(uuid[], text, text, text, text) to authenticated, service_role;
+as $$ select private.send_notification(user_ids, title, body, category, action_url, email) $$;
+comment on function public.send_notification(uuid[], text, text, text, text, boolean) is
+  'Admin (notifications.manage): send an in-app notification to chosen users (1 to 1000), at once; with email => true also by e-mail to those whose preferences allow it (critical categories always). Audited.';
+revoke execute on function public.send_notification(uuid[], text, text, text, text, boolean) from public;
+grant execute on function public.send_notification(uuid[], text, text, text, text, boolean) to authenticated, service_role;
 
 -- Body of public.broadcast_notification.
 create function private.broadcast_notification(
   title text, body text default '', category text default 'system', action_url text default null,
   roles text[] default null, locales text[] default null,
-  signed_up_before timestamptz default null, signed_up_after timestamptz default null
+  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false
 ) returns public.notification_broadcasts
 language plpgsql
 security definer
@@ -269,9 +296,9 @@ begin
     raise exception 'signed_up_after must be before signed_up_before' using errcode = '22023';
   end if;
   insert into public.notification_broadcasts (created_by, category, title, body, action_url, roles, locales,
-                                              signed_up_before, signed_up_after)
+                                              signed_up_before, signed_up_after, email)
   values (auth.uid(), category, title, coalesce(body, ''), action_url, nullif(roles, '{}'), nullif(locales, '{}'),
-          signed_up_before, signed_up_after)
+          signed_up_before, signed_up_after, coalesce(email, false))
   returning * into broadcast;
   update public.notification_broadcasts b
      set recipients_total = (select count(*) from private.broadcast_audience(broadcast, null, null))
@@ -280,23 +307,23 @@ begin
   return broadcast;
 end
 $$;
-comment on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) is
+comment on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) is
   'Body of public.broadcast_notification: checks the content and filter, records the broadcast with its audience''s size; the job fans it out.';
-revoke execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) from public;
-grant execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz)
+revoke execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) from public;
+grant execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean)
   to authenticated, service_role;
 
 create function public.broadcast_notification(
   title text, body text default '', category text default 'system', action_url text default null,
   roles text[] default null, locales text[] default null,
-  signed_up_before timestamptz default null, signed_up_after timestamptz default null
+  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false
 ) returns public.notification_broadcasts
 language sql
 security invoker
 set search_path = ''
-as $$ select private.broadcast_notification(title, body, category, action_url, roles, locales, signed_up_before, signed_up_after) $$;
-comment on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) is
-  'Admin (notifications.manage): broadcast an in-app notification to every user, or those with one of the roles, one of the locales, signed up before/after a time. Fanned out in batches by a job; read its progress from notification_broadcasts. Audited.';
-revoke execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz) from public;
-grant execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz)
+as $$ select private.broadcast_notification(title, body, category, action_url, roles, locales, signed_up_before, signed_up_after, email) $$;
+comment on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) is
+  'Admin (notifications.manage): broadcast an in-app notification to every user, or those with one of the roles, one of the locales, signed up before/after a time (no subscription plan filter: billing does not exist yet); with email => true also by e-mail to those whose preferences allow it. Fanned out in batches by a job; read its progress from notification_broadcasts. Audited.';
+revoke execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) from public;
+grant execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean)
   to authenticated, service_role;

@@ -11,12 +11,13 @@ import {
 
 Deno.test("a PTxyz SQLSTATE is the error code whose status is xyz, as PostgREST answers it", () => {
   const custom = Object.entries(codeBySqlState).filter(([sqlState]) => sqlState.startsWith("PT"));
-  strictEqual(custom.length, 2);
+  strictEqual(custom.length, 3);
   for (const [sqlState, code] of custom) {
     strictEqual(ERROR_CODES[code].status, Number(sqlState.slice(2)), sqlState);
   }
   strictEqual(codeBySqlState.PT404, "not_found");
   strictEqual(codeBySqlState.PT409, "conflict");
+  strictEqual(codeBySqlState.PT429, "rate_limited");
 });
 
 Deno.test("the database's refusals are the caller's 4xx with the database's message", () => {

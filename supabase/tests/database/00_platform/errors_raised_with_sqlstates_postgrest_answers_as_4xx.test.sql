@@ -2,9 +2,9 @@
 -- every raise in public, private and ops names its SQLSTATE, and only SQLSTATEs that PostgREST
 -- answers with the 4xx the refusal means: 22023 and 23514 (400), 42501 (403, 401 for anon),
 -- 23505 (409), and PostgREST's PTxyz family for HTTP xyz: PT404 (not found), PT409 (wrong
--- state), PT410 (a share link expired). P0002 and 55000 are answered 500 by PostgREST; 55000
--- stays only where the server itself is misconfigured (a missing setting, Vault secret or
--- extension), which no client can fix. The integration test
+-- state), PT410 (a share link expired), PT429 (a rate limit reached). P0002 and 55000 are
+-- answered 500 by PostgREST; 55000 stays only where the server itself is misconfigured (a
+-- missing setting, Vault secret or extension), which no client can fix. The integration test
 -- tests/integration/00_platform/rpc_catalogue_refusals_are_4xx.test.ts proves the same over HTTP.
 begin;
 select plan(3);
@@ -32,7 +32,7 @@ select is_empty(
 select is_empty(
   $$ select function_name, sqlstate
        from raising, unnest(sqlstates) sqlstate
-      where sqlstate not in ('22023', '23514', '23505', '42501', 'PT404', 'PT409', 'PT410')
+      where sqlstate not in ('22023', '23514', '23505', '42501', 'PT404', 'PT409', 'PT410', 'PT429')
         and not (sqlstate = '55000'
                  and function_name in ('private.setting(text)', 'private.call_edge_function(text,jsonb,integer)',
                                        -- a channel's sender is not installed (no client calls it:

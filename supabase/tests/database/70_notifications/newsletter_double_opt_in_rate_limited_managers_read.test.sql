@@ -1,6 +1,6 @@
 -- The newsletter: anon subscribes (a malformed address refused), a confirmation mail is queued
--- once per request, at most 3 requests an hour per address; the link confirms once (a second
--- use PT409, an expired one PT410, an unknown one PT404, nothing changed); the mails'
+-- once per request, at most 3 requests an hour per address (PT429, HTTP 429); the link confirms
+-- once (a second use PT409, an expired one PT410, an unknown one PT404, nothing changed); the mails'
 -- unsubscribe token takes the address off; a new request resubscribes; only notifications
 -- managers read the addresses.
 begin;
@@ -31,7 +31,7 @@ select tests.clear_authentication();
 
 select public.subscribe_newsletter('reader@example.com');
 select public.subscribe_newsletter('reader@example.com');
-select tests.throws_like($$ select public.subscribe_newsletter('reader@example.com') $$, 'PT409',
+select tests.throws_like($$ select public.subscribe_newsletter('reader@example.com') $$, 'PT429',
   'too many newsletter requests for this address: try again after %', 'the fourth request in an hour is refused');
 select is((select count(*)::integer from public.email_deliveries where to_address = 'reader@example.com'), 3, 'and queues no mail');
 
