@@ -3,9 +3,16 @@
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { type Profile, type StackConfig, stackConfig } from "./config.ts";
-import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
+import pg from "pg";
+import {
+  ensureCluster,
+  postgresProcess,
+  resetDatabase,
+  waitForCronLauncher,
+  waitForPostgres,
+} from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
-import { assertPortFree, runningPid, StackError, startStack } from "./stack.ts";
+import { assertPortFree, runningPid, StackError, startStack, waitForHttp } from "./stack.ts";
 import { Supervisor } from "./supervisor.ts";
 
 async function start(config: StackConfig): Promise<void> {
@@ -32,6 +39,51 @@ async function start(config: StackConfig): Promise<void> {
   };
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
+  // `npm run db:reset` asks for this once it has rebuilt the database (see reset below).
+  process.on("SIGUSR2", () => {
+    const begun = Date.now();
+    stack.restartPostgres().then(
+      () => console.log(`Postgres restarted in ${((Date.now() - begun) / 1000).toFixed(1)}s.`),
+      (error) => console.error(`Restarting Postgres failed: ${(error as Error).message}`),
+    );
+  });
+}
+
+async function postmasterStart(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query("select pg_postmaster_start_time()::text as started");
+    return rows[0].started;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Rebuilding the database of a running stack drops it, which ends pg_cron's scheduler for
+ * good (stack/postgres.ts, cronLauncherRunning): the stack restarts its Postgres when sent
+ * SIGUSR2, and this waits for the new Postgres, its scheduler and PostgREST.
+ */
+async function restartRunningPostgres(config: StackConfig, pid: number): Promise<void> {
+  const before = await postmasterStart(config.dbUrl);
+  process.kill(pid, "SIGUSR2");
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const started = await postmasterStart(config.dbUrl).catch(() => before);
+    if (started !== before) break;
+    if (Date.now() > deadline) {
+      throw new StackError("The stack did not restart Postgres within 60s.");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await waitForCronLauncher(config.dbUrl);
+  await waitForHttp(
+    `http://127.0.0.1:${config.ports.api + 12}/ready`,
+    "PostgREST",
+    (s) => s === 200,
+    30_000,
+  );
 }
 
 async function stop(config: StackConfig): Promise<void> {
@@ -63,8 +115,10 @@ function status(config: StackConfig): void {
 /** Rebuilds the database; if the stack is not running, starts Postgres just for that. */
 async function reset(config: StackConfig): Promise<void> {
   const begun = Date.now();
-  if (runningPid(config) !== null) {
+  const pid = runningPid(config);
+  if (pid !== null) {
     await resetDatabase(config);
+    await restartRunningPostgres(config, pid);
   } else {
     ensurePrerequisites();
     await assertPortFree(config.ports.db);

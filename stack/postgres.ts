@@ -134,10 +134,55 @@ export function applyBaseline(url: string): void {
 }
 
 /**
+ * Whether pg_cron's scheduler runs. It is a background worker connected to
+ * `cron.database_name` (postgres) from Postgres' start: dropping that database ends it for
+ * good (it exits cleanly when terminated, so Postgres does not start it again), and only a
+ * restart of Postgres brings it back.
+ */
+export async function cronLauncherRunning(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query(
+      "select 1 from pg_stat_activity where backend_type = 'pg_cron launcher'",
+    );
+    return rows.length > 0;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Waits until pg_cron's scheduler runs (after Postgres started or restarted). */
+export async function waitForCronLauncher(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cronLauncherRunning(url))) {
+    if (Date.now() > deadline) {
+      throw new Error(`pg_cron's scheduler did not start within ${timeoutMs / 1000}s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
  * Rebuilds the `postgres` database from nothing: what `supabase db reset` does for the
  * Docker stack. Roles are cluster-wide and survive; the baseline re-creates everything else.
+ *
+ * `emptyCluster`: the cluster was just made by initdb, so its `postgres` database is empty and
+ * is built in place. Dropping it would end pg_cron's scheduler, connected to it since Postgres
+ * started (see cronLauncherRunning); a reset that does drop it is followed by a restart of
+ * Postgres (the running stack's, on SIGUSR2: `npm run db:reset`).
  */
-export async function resetDatabase(config: StackConfig): Promise<void> {
+export async function resetDatabase(
+  config: StackConfig,
+  options: { emptyCluster?: boolean } = {},
+): Promise<void> {
+  if (!options.emptyCluster) await recreateDatabase(config);
+  await buildDatabase(config);
+}
+
+async function recreateDatabase(config: StackConfig): Promise<void> {
   const admin = new pg.Client({
     connectionString: config.dbUrl.replace(/\/postgres$/, "/template1"),
   });
@@ -160,6 +205,9 @@ export async function resetDatabase(config: StackConfig): Promise<void> {
   } finally {
     await admin.end();
   }
+}
+
+async function buildDatabase(config: StackConfig): Promise<void> {
   applyBaseline(config.dbUrl);
   supabaseCli(["migration", "up", "--yes", `--remote=${config.dbUrl}`]);
   const seed = join(repoRoot, "supabase", "seed.sql");

@@ -17,7 +17,13 @@ import { type MailCatcher, startMailCatcher } from "./mail/index.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { denoBinary, postgrestBinary } from "./binaries.ts";
 import { denoEnvironment, DenoFetchError, fetchDenoDependencies } from "./deno.ts";
-import { ensureCluster, postgresProcess, resetDatabase, waitForPostgres } from "./postgres.ts";
+import {
+  ensureCluster,
+  postgresProcess,
+  resetDatabase,
+  waitForCronLauncher,
+  waitForPostgres,
+} from "./postgres.ts";
 import { ensurePrerequisites } from "./prerequisites.ts";
 import { createRealtime, type RealtimeStandIn } from "./realtime/server.ts";
 import { createStorageHandler } from "./storage.ts";
@@ -39,6 +45,11 @@ export interface RunningStack {
   stripe: StripeSettings;
   /** The `KEY="value"` lines `supabase status -o env` prints. */
   statusEnv: string;
+  /**
+   * Restarts Postgres (a fast shutdown) and waits for it, pg_cron's scheduler and PostgREST:
+   * after `npm run db:reset` dropped the database, which ends the scheduler.
+   */
+  restartPostgres(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -117,7 +128,7 @@ function listenerOn(port: number): string | null {
   return null;
 }
 
-async function waitForHttp(
+export async function waitForHttp(
   url: string,
   name: string,
   isReady: (status: number) => boolean,
@@ -246,7 +257,9 @@ export async function startStack(
     ensureCluster(config);
     supervisor.start(postgresProcess(config));
     await waitForPostgres(config.dbUrl);
-    if (newCluster) await resetDatabase(config);
+    // Built in place: pg_cron's scheduler, connected to the database since Postgres started,
+    // would not survive a drop.
+    if (newCluster) await resetDatabase(config, { emptyCluster: true });
 
     pool = new pg.Pool({ connectionString: config.dbUrl, max: 20 });
     // `npm run db:reset` drops the database under the pool's idle connections; the pool
@@ -392,7 +405,18 @@ export async function startStack(
 
     const env = statusEnv(config, keys, stripe);
     writeFileSync(config.statusFile, env);
-    return { config, keys, stripe, statusEnv: env, stop };
+    const restartPostgres = async () => {
+      await supervisor.restart("postgres", "SIGINT");
+      await waitForPostgres(config.dbUrl);
+      await waitForCronLauncher(config.dbUrl);
+      await waitForHttp(
+        `http://127.0.0.1:${config.ports.api + 12}/ready`,
+        "PostgREST",
+        (s) => s === 200,
+        30_000,
+      );
+    };
+    return { config, keys, stripe, statusEnv: env, restartPostgres, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -19,6 +19,8 @@ interface Running {
   child: ChildProcess;
   logFile: string;
   exited: Promise<void>;
+  /** Stopped on purpose by restart(): its exit is not a crash. */
+  replaced: boolean;
 }
 
 export class Supervisor {
@@ -42,10 +44,11 @@ export class Supervisor {
     const child = spawn(spec.command, spec.args, options);
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
-    const exited = new Promise<void>((resolve) => {
+    const entry = { spec, child, logFile, replaced: false } as Running;
+    entry.exited = new Promise<void>((resolve) => {
       child.on("exit", (code, signal) => {
         resolve();
-        if (this.stopping) return;
+        if (this.stopping || entry.replaced) return;
         const exit = signal ? `killed by ${signal}` : `exit code ${code}`;
         void this.stop().then(() => this.onCrash(spec.name, exit, tail(logFile, 20)));
       });
@@ -54,8 +57,29 @@ export class Supervisor {
         resolve();
       });
     });
-    this.running.push({ spec, child, logFile, exited });
+    this.running.push(entry);
     return child;
+  }
+
+  /**
+   * Stops one child with `signal` (Postgres: SIGINT, a fast shutdown), waits for it, and
+   * starts it again from the same spec; the rest keep running.
+   */
+  async restart(name: string, signal: NodeJS.Signals = "SIGTERM", graceMs = 30_000): Promise<void> {
+    const index = this.running.findIndex((entry) => entry.spec.name === name && !entry.replaced);
+    if (index < 0 || this.stopping) throw new Error(`${name} is not running`);
+    const entry = this.running[index];
+    entry.replaced = true;
+    if (entry.child.exitCode === null && entry.child.signalCode === null) {
+      entry.child.kill(signal);
+      const timer = setTimeout(() => entry.child.kill("SIGKILL"), graceMs);
+      await entry.exited;
+      clearTimeout(timer);
+    }
+    this.running.splice(index, 1);
+    this.start(entry.spec);
+    // Keep the start order for stop(): the restarted child goes back to its place.
+    this.running.splice(index, 0, this.running.pop()!);
   }
 
   /** Stops children in reverse start order: SIGTERM, then SIGKILL after a grace period. */
