@@ -85,8 +85,16 @@ describe("e-mail digests", () => {
       await consumeNotifications();
       expect(await drainEmail()).toEqual([]);
 
-      const mail = await waitForMail({ to: reader.email, subject: "You have 4 new messages", since });
+      const mail = await waitForMail({
+        to: reader.email,
+        subject: "You have 4 new messages",
+        since,
+      });
       expect(mail.Text).toContain("You have 4 new messages");
+      // The latest messages are listed (here all four), each with its link.
+      expect(mail.Text.match(/- New message: You have a new message in a conversation\./g))
+        .toHaveLength(4);
+      expect(mail.Text).not.toContain("more.");
       const found = await searchMail(`to:"${reader.email}"`);
       expect(found.messages).toHaveLength(1);
 
