@@ -63,6 +63,7 @@ const STRING_FLAGS = [
   "text",
   "text-file",
   "variables",
+  "payload",
 ];
 
 function usage(): string {

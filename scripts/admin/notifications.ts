@@ -4,14 +4,14 @@
 // ops.fan_out_broadcasts, each its own transaction) instead of waiting for the
 // notifications-fan-out job, and the e-mail templates (list_email_templates,
 // get_email_template, create_/update_/delete_email_template: checked and audited in the
-// database).
+// database; a preview through the notifications-preview-template function).
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { Database } from "../../types/database.ts";
 import { findAccount } from "./accounts.ts";
 import { type Command, defineCommand, limit, roleName, userReference } from "./command.ts";
-import { CommandError, unwrap } from "./errors.ts";
+import { CommandError, reasonOf, unwrap } from "./errors.ts";
 import { type Column, fields, sections, table, when } from "./output.ts";
 
 type Broadcast = Database["public"]["Tables"]["notification_broadcasts"]["Row"];
@@ -338,6 +338,65 @@ const templatesDelete = defineCommand({
   },
 });
 
+/** --payload '{"name": "value"}': a JSON object. */
+const jsonObject = z.string().transform((text, context) => {
+  try {
+    const value = JSON.parse(text);
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      return value as Record<string, unknown>;
+    }
+  } catch {
+    // reported below
+  }
+  context.addIssue({ code: "custom", message: "must be a JSON object" });
+  return z.NEVER;
+});
+
+const previewAnswer = z.object({
+  key: z.string(),
+  locale: z.string(),
+  subject: z.string(),
+  text: z.string(),
+  html: z.string(),
+  missing: z.array(z.string()),
+});
+
+const templatesPreview = defineCommand({
+  name: "notifications templates preview",
+  args: ["key"],
+  synopsis: "<key> [--locale LOCALE] [--payload JSON]",
+  summary:
+    "render an e-mail template against a sample payload as the sender would (nothing is sent)",
+  input: z.object({
+    key: templateKey,
+    locale: templateLocale.default("en"),
+    payload: jsonObject.default({}),
+  }),
+  async run({ client }, { key, locale, payload }) {
+    const { data, error } = await client.functions.invoke("notifications-preview-template", {
+      body: { key, locale, payload },
+    });
+    if (error) {
+      throw new CommandError(
+        `previewing ${key}/${locale} (notifications-preview-template): ${await reasonOf(error)}`,
+      );
+    }
+    const answer = previewAnswer.parse(data);
+    return {
+      data: answer,
+      text: () =>
+        sections([
+          [
+            `${answer.key}/${answer.locale}`,
+            fields([["subject", answer.subject], ["missing", answer.missing]]),
+          ],
+          ["Text:", answer.text],
+          ["HTML:", answer.html],
+        ]),
+    };
+  },
+});
+
 export const notificationCommands: Command[] = [
   send,
   broadcast,
@@ -347,4 +406,5 @@ export const notificationCommands: Command[] = [
   templatesShow,
   templatesUpsert,
   templatesDelete,
+  templatesPreview,
 ];

@@ -1,8 +1,8 @@
 // E-mail template management (003 "GET /admin/notifications/templates", and the writes): an
 // admin lists templates over the API and previews one against a sample payload (the edge
 // function notifications-preview-template), a signed-in user without notifications.manage is
-// refused (403) by both; the admin CLI creates, shows, updates and deletes a template, audited with the
-// operator it names; a bad template and the deletion of an 'en' template in use are refused
+// refused (403) by both; the admin CLI creates, shows, previews, updates and deletes a
+// template, audited with the operator it names; a bad template and the deletion of an 'en' template in use are refused
 // with the database's reason (exit 1), changing nothing.
 
 import { randomUUID } from "node:crypto";
@@ -121,6 +121,22 @@ describe("e-mail templates", () => {
     const shown = await runAdminCli(["notifications", "templates", "show", key]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain("Summer {{season}}");
+    const previewed = await runAdminCli([
+      "notifications",
+      "templates",
+      "preview",
+      key,
+      "--payload",
+      '{"season": "<Fall>"}',
+      "--json",
+    ]);
+    expect(previewed.code).toBe(0);
+    expect(JSON.parse(previewed.stdout)).toMatchObject({
+      subject: "Summer <Fall>",
+      text: "<Fall> sale",
+      html: "<p>&lt;Fall&gt; sale</p>",
+      missing: [],
+    });
 
     const inUse = await runAdminCli([
       "notifications",
