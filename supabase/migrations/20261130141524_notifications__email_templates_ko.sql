@@ -24,7 +24,6 @@ insert into ko_texts (key, subject, paragraph) values
   ('bid.withdrawn', '입찰이 철회되었습니다', '테일러가 회원님의 프로젝트에 대한 입찰을 철회했습니다.'),
   ('dispute.resolved', '분쟁이 해결되었습니다', '분쟁이 다음과 같이 해결되었습니다: {{resolution}}.'),
   ('message.created', '새 메시지', '대화에 새 메시지가 도착했습니다.'),
-  ('message.digest', '새 메시지 {{count}}개가 있습니다', '대화에 읽지 않은 새 메시지가 {{count}}개 있습니다.'),
   ('order.awaiting_payment', '주문 {{subject_id}}: 결제 대기', '주문 {{subject_id}}의 상태가 {{from_status}}에서 {{to_status}}(으)로 바뀌었습니다.'),
   ('order.in_progress', '주문 {{subject_id}}: 진행 중', '주문 {{subject_id}}의 상태가 {{from_status}}에서 {{to_status}}(으)로 바뀌었습니다.'),
   ('order.delivered', '주문 {{subject_id}}: 납품됨', '주문 {{subject_id}}의 상태가 {{from_status}}에서 {{to_status}}(으)로 바뀌었습니다.'),
@@ -64,8 +63,19 @@ select k.key, 'ko', k.subject,
 
 drop table ko_texts;
 
--- The three whose layout differs: the announcement, the admin mail, the newsletter confirmation.
+-- The four whose layout differs: the message digest (its items, as the 'en' version lists
+-- them), the announcement, the admin mail, the newsletter confirmation.
 insert into private.email_templates (key, locale, subject, html, text_body, variables) values
+  ('message.digest', 'ko', '새 메시지 {{count}}개가 있습니다',
+   '<p>안녕하세요.</p><p>대화에 읽지 않은 새 메시지가 {{count}}개 있습니다.</p>'
+   || '<ul>{{#items}}<li><a href="{{app_url}}{{action_url}}">{{title}}</a> {{body}}</li>{{/items}}</ul>'
+   || '{{#more}}<p>그 밖에 {{more}}개가 더 있습니다.</p>{{/more}}'
+   || '<p style="font-size:small"><a href="{{unsubscribe_url}}">메시지 알림 메일 수신 거부</a></p>',
+   e'안녕하세요.\n\n대화에 읽지 않은 새 메시지가 {{count}}개 있습니다.\n\n'
+   || e'{{#items}}- {{title}}: {{body}} {{app_url}}{{action_url}}\n{{/items}}'
+   || e'{{#more}}그 밖에 {{more}}개가 더 있습니다.\n{{/more}}'
+   || e'\n메시지 알림 메일 수신 거부: {{unsubscribe_url}}',
+   '{action_url,app_url,body,count,items,more,title,unsubscribe_url}'),
   ('announcement', 'ko', '{{title}}',
    '<p>안녕하세요.</p><p>{{body}}</p><p style="font-size:small"><a href="{{unsubscribe_url}}">수신 거부</a></p>',
    e'안녕하세요.\n\n{{body}}\n\n수신 거부: {{unsubscribe_url}}',
