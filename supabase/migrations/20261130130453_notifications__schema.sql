@@ -1104,9 +1104,14 @@ begin
         using errcode = '22023';
     end if;
   end loop;
-  if new.locale <> 'en' and not exists (select from private.email_templates t where t.key = new.key and t.locale = 'en') then
-    raise exception 'e-mail template %/% has no ''en'' version to fall back on', new.key, new.locale
-      using errcode = '22023';
+  if new.locale <> 'en' then
+    -- Locked (for share) so that a concurrent deletion of the 'en' version waits for this
+    -- write and then sees this locale, or this write waits and then finds 'en' gone.
+    perform from private.email_templates t where t.key = new.key and t.locale = 'en' for share;
+    if not found then
+      raise exception 'e-mail template %/% has no ''en'' version to fall back on', new.key, new.locale
+        using errcode = '22023';
+    end if;
   end if;
   new.updated_at := now();
   return new;
@@ -1308,8 +1313,13 @@ begin
   if exists (select from private.email_templates t where t.key = create_email_template.key and t.locale = create_email_template.locale) then
     raise exception 'e-mail template %/% already exists: update it instead', key, locale using errcode = '23505';
   end if;
-  insert into private.email_templates (key, locale, subject, html, text_body, variables)
-  values (key, locale, subject, html, text_body, array(select distinct v from unnest(variables) v order by v));
+  begin
+    insert into private.email_templates (key, locale, subject, html, text_body, variables)
+    values (key, locale, subject, html, text_body, array(select distinct v from unnest(variables) v order by v));
+  exception when unique_violation then
+    -- Created by a concurrent call since the check above.
+    raise exception 'e-mail template %/% already exists: update it instead', key, locale using errcode = '23505';
+  end;
   select * into created from private.email_templates_of(key, locale);
   return created;
 end
@@ -1397,6 +1407,12 @@ declare
 begin
   perform private.require_template_manager();
   perform private.check_template_address(key, locale);
+  -- The row is locked first: a concurrent write of another locale (which locks 'en' for share
+  -- in the check trigger) either commits before the checks below see it, or waits and then
+  -- finds 'en' gone.
+  perform from private.email_templates t
+   where t.key = delete_email_template.key and t.locale = delete_email_template.locale
+     for update;
   select * into deleted from private.email_templates_of(key, locale);
   if not found then
     raise exception 'e-mail template %/% not found', key, locale using errcode = 'PT404';
@@ -1749,7 +1765,7 @@ create trigger email_deliveries_broadcast_sent after update of status on public.
 -- listing the count and the latest items (private.send_due_email_digests, run by the consumer).
 --
 -- Exactly once per (user, category, window): the digest row is unique on it; adding takes the
--- row `for update` and, should the digest already be closed (a delivery late for its window),
+-- row `for share` and, should the digest already be closed (a delivery late for its window),
 -- moves to the next window; closing takes due rows `for update skip locked` (a digest being
 -- added to is closed by the next run) and queues the mail under the idempotency key
 -- digest:<id>. Each included delivery points at its digest (notification_deliveries.digest_id),
@@ -1812,9 +1828,12 @@ begin
     insert into private.email_digests (recipient_id, category, window_start, window_end)
     values (recipient, category, starts, starts + window_length)
     on conflict on constraint email_digests_once_per_window do nothing;
+    -- A share lock: adders do not wait for each other, and the closer (for update skip locked)
+    -- leaves the digest to its next run until this delivery's link is committed; a closer
+    -- already holding it is waited for, and its closed_at then seen.
     select * into strict digest from private.email_digests d
      where d.recipient_id = recipient and d.category = add_to_email_digest.category and d.window_start = starts
-       for update;
+       for share;
     exit when digest.closed_at is null;
     -- Closed already (this delivery came late for its window): the next window takes it.
     starts := digest.window_end;

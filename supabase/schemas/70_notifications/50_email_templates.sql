@@ -72,9 +72,14 @@ begin
         using errcode = '22023';
     end if;
   end loop;
-  if new.locale <> 'en' and not exists (select from private.email_templates t where t.key = new.key and t.locale = 'en') then
-    raise exception 'e-mail template %/% has no ''en'' version to fall back on', new.key, new.locale
-      using errcode = '22023';
+  if new.locale <> 'en' then
+    -- Locked (for share) so that a concurrent deletion of the 'en' version waits for this
+    -- write and then sees this locale, or this write waits and then finds 'en' gone.
+    perform from private.email_templates t where t.key = new.key and t.locale = 'en' for share;
+    if not found then
+      raise exception 'e-mail template %/% has no ''en'' version to fall back on', new.key, new.locale
+        using errcode = '22023';
+    end if;
   end if;
   new.updated_at := now();
   return new;
@@ -276,8 +281,13 @@ begin
   if exists (select from private.email_templates t where t.key = create_email_template.key and t.locale = create_email_template.locale) then
     raise exception 'e-mail template %/% already exists: update it instead', key, locale using errcode = '23505';
   end if;
-  insert into private.email_templates (key, locale, subject, html, text_body, variables)
-  values (key, locale, subject, html, text_body, array(select distinct v from unnest(variables) v order by v));
+  begin
+    insert into private.email_templates (key, locale, subject, html, text_body, variables)
+    values (key, locale, subject, html, text_body, array(select distinct v from unnest(variables) v order by v));
+  exception when unique_violation then
+    -- Created by a concurrent call since the check above.
+    raise exception 'e-mail template %/% already exists: update it instead', key, locale using errcode = '23505';
+  end;
   select * into created from private.email_templates_of(key, locale);
   return created;
 end
@@ -365,6 +375,12 @@ declare
 begin
   perform private.require_template_manager();
   perform private.check_template_address(key, locale);
+  -- The row is locked first: a concurrent write of another locale (which locks 'en' for share
+  -- in the check trigger) either commits before the checks below see it, or waits and then
+  -- finds 'en' gone.
+  perform from private.email_templates t
+   where t.key = delete_email_template.key and t.locale = delete_email_template.locale
+     for update;
   select * into deleted from private.email_templates_of(key, locale);
   if not found then
     raise exception 'e-mail template %/% not found', key, locale using errcode = 'PT404';

@@ -2,14 +2,16 @@
 // admin lists templates over the API and previews one against a sample payload (the edge
 // function notifications-preview-template), a signed-in user without notifications.manage is
 // refused (403) by both; the admin CLI creates, shows, previews, updates and deletes a
-// template, audited with the operator it names; a bad template and the deletion of an 'en' template in use are refused
-// with the database's reason (exit 1), changing nothing.
+// template, audited with the operator it names; a bad template and the deletion of an 'en'
+// template in use are refused with the database's reason (exit 1), changing nothing. Raced:
+// deleting an 'en' template while another locale of it is being written leaves no locale
+// without its 'en' fallback, whichever commits first.
 
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { signUp, signUpWithRole } from "../support/auth.ts";
 import { runAdminCli } from "../support/admin_cli.ts";
-import { admin, callFunction } from "../support/clients.ts";
+import { admin, callFunction, eventually, withDatabase } from "../support/clients.ts";
 
 describe("e-mail templates", () => {
   it("an admin lists them over the API; a user without notifications.manage is refused", async () => {
@@ -171,4 +173,86 @@ describe("e-mail templates", () => {
       { action: "delete", actor_label: "tpl-cli@example.com" },
     ]);
   }, 60_000);
+
+  describe("raced: an 'en' template deleted while another locale of it is written", () => {
+    const newKey = () => `race.t_${randomUUID().slice(0, 8).replace(/[^a-z]/g, "x")}`;
+    const create = (key: string, locale: string) =>
+      admin().rpc("create_email_template", {
+        key,
+        locale,
+        subject: "Hi",
+        html: "<p>Hi</p>",
+        text_body: "Hi",
+        variables: [],
+      });
+
+    /**
+     * Runs `gateSql` in a transaction on a connection of its own, starts `request` once that
+     * holds its locks, waits until the request queues behind the gate, commits, and returns
+     * the request's answer.
+     */
+    function behindGate<T>(
+      gateSql: [string, unknown[]],
+      blocked: string,
+      request: () => PromiseLike<T>,
+    ): Promise<T> {
+      return withDatabase(async (gate) => {
+        await gate.query("begin");
+        await gate.query(gateSql[0], gateSql[1]);
+        const gatePid = (await gate.query("select pg_backend_pid() as pid")).rows[0].pid;
+        const answer = Promise.resolve(request());
+        await eventually(`the request to queue behind the gate (${blocked})`, async () => {
+          await gate.query("select pg_stat_clear_snapshot()");
+          const { rows } = await gate.query(
+            `select pid from pg_stat_activity
+              where wait_event_type = 'Lock' and query ilike $1 and $2 = any(pg_blocking_pids(pid))`,
+            [blocked, gatePid],
+          );
+          return rows[0]?.pid as number | undefined;
+        }, 30_000);
+        await gate.query("commit");
+        return await answer;
+      });
+    }
+
+    it("the other locale first: the deletion waits, then is refused", async () => {
+      const key = newKey();
+      expect((await create(key, "en")).error).toBeNull();
+      const deleted = await behindGate(
+        [
+          `insert into private.email_templates (key, locale, subject, html, text_body)
+           values ($1, 'ko', '안녕', '<p>안녕</p>', '안녕')`,
+          [key],
+        ],
+        "%delete_email_template%",
+        () => admin().rpc("delete_email_template", { key, locale: "en" }),
+      );
+      expect(deleted.status).toBe(409);
+      expect(deleted.error?.message).toBe(
+        `e-mail template ${key}/en is the fallback of its other locales (ko): delete those first`,
+      );
+      const left = await admin().rpc("list_email_templates", { key });
+      expect(left.data!.map((t) => t.locale)).toEqual(["en", "ko"]);
+      // Left as found: the Korean version, then its fallback.
+      for (const locale of ["ko", "en"]) {
+        expect((await admin().rpc("delete_email_template", { key, locale })).error).toBeNull();
+      }
+    }, 60_000);
+
+    it("the deletion first: the other locale waits, then finds no 'en'", async () => {
+      const key = newKey();
+      expect((await create(key, "en")).error).toBeNull();
+      const created = await behindGate(
+        [`delete from private.email_templates where key = $1 and locale = 'en'`, [key]],
+        "%create_email_template%",
+        () => create(key, "ko"),
+      );
+      expect(created.status).toBe(400);
+      expect(created.error?.message).toBe(
+        `e-mail template ${key}/ko has no 'en' version to fall back on`,
+      );
+      const left = await admin().rpc("list_email_templates", { key });
+      expect(left.data).toEqual([]);
+    }, 60_000);
+  });
 });
