@@ -2,11 +2,12 @@
 // email => true is fanned out in batches; each matching user whose preferences allow the
 // category by e-mail gets the mail (in their language: Korean here) through the sender and the
 // mail catcher, once; a matching user who muted the category by e-mail gets it in-app only; a
-// user outside the filter gets nothing.
+// user outside the filter gets nothing. The admin CLI's send --by-email mails one user.
 
 import { describe, expect, it } from "vitest";
 import { signUp, signUpWithRole } from "../support/auth.ts";
 import { admin } from "../support/clients.ts";
+import { runAdminCli } from "../support/admin_cli.ts";
 import { drainEmail } from "../support/notifications.ts";
 import { messageOf, searchMail } from "../support/mail.ts";
 
@@ -81,4 +82,33 @@ describe("admin broadcasts by e-mail", () => {
     const { data: none } = await outsider.client.from("notifications").select("title");
     expect(none).toEqual([]);
   }, 120_000);
+
+  it("the admin CLI's send --by-email mails the user", async () => {
+    const user = await signUp("bm-cli");
+    const sent = await runAdminCli([
+      "notifications",
+      "send",
+      user.email,
+      "--title",
+      "Your export is ready",
+      "--url",
+      "https://app.example.com/exports",
+      "--by-email",
+      "--as",
+      "ops-cli@example.com",
+      "--json",
+    ]);
+    expect(sent.code).toBe(0);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ email: true, emails_queued: 1 });
+    expect(await drainEmail()).toEqual([]);
+    const deadline = Date.now() + 15_000;
+    let mails = await subjectsTo(user.email);
+    while (mails.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      mails = await subjectsTo(user.email);
+    }
+    expect(mails.map((m) => m.subject)).toEqual(["Your export is ready"]);
+    const mail = await messageOf(mails[0].id);
+    expect(mail.Text).toContain("Open: https://app.example.com/exports");
+  }, 60_000);
 });
