@@ -299,7 +299,7 @@ create trigger email_deliveries_broadcast_sent after update of status on public.
 -- listing the count and the latest items (private.send_due_email_digests, run by the consumer).
 --
 -- Exactly once per (user, category, window): the digest row is unique on it; adding takes the
--- row `for update` and, should the digest already be closed (a delivery late for its window),
+-- row `for share` and, should the digest already be closed (a delivery late for its window),
 -- moves to the next window; closing takes due rows `for update skip locked` (a digest being
 -- added to is closed by the next run) and queues the mail under the idempotency key
 -- digest:<id>. Each included delivery points at its digest (notification_deliveries.digest_id),
@@ -362,9 +362,12 @@ begin
     insert into private.email_digests (recipient_id, category, window_start, window_end)
     values (recipient, category, starts, starts + window_length)
     on conflict on constraint email_digests_once_per_window do nothing;
+    -- A share lock: adders do not wait for each other, and the closer (for update skip locked)
+    -- leaves the digest to its next run until this delivery's link is committed; a closer
+    -- already holding it is waited for, and its closed_at then seen.
     select * into strict digest from private.email_digests d
      where d.recipient_id = recipient and d.category = add_to_email_digest.category and d.window_start = starts
-       for update;
+       for share;
     exit when digest.closed_at is null;
     -- Closed already (this delivery came late for its window): the next window takes it.
     starts := digest.window_end;

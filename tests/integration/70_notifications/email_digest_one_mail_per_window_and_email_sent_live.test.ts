@@ -2,13 +2,14 @@
 // Realtime: a user who takes messages by e-mail (a digest by default) gets several messages;
 // two consumer runs at the same time queue no mail while the window is open, each message is
 // in the feed at once; closing the window (an operator's flush, raced by two callers) queues
-// one digest mail, which Mailpit receives once, counting the messages; once sent, the user
-// hears email:sent with the delivery on their private user:<id> topic.
+// one digest mail, which Mailpit receives once, counting and listing the messages; once sent,
+// the user hears email:sent with the delivery on their private user:<id> topic. A digest held
+// by a consumer adding to it is left to the next closing run.
 
 import type { RealtimeChannel } from "@supabase/supabase-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { signUp, type TestUser } from "../support/auth.ts";
-import { admin } from "../support/clients.ts";
+import { admin, withDatabase } from "../support/clients.ts";
 import { consumeNotifications, drainEmail } from "../support/notifications.ts";
 import { searchMail, waitForMail } from "../support/mail.ts";
 import { received, subscribed, until } from "../support/realtime.ts";
@@ -117,6 +118,43 @@ describe("e-mail digests", () => {
       expect(new Date(sent.payload.sent_at as string).getTime()).toBe(
         new Date(deliveries![0].sent_at!).getTime(),
       );
+    },
+    120_000,
+  );
+
+  it(
+    "a digest a consumer is adding to is not closed under it: the next run closes it",
+    async () => {
+      const reader = await signUp("digest-locked");
+      users.push(reader);
+      await reader.client.rpc("set_notification_preference", {
+        category: "messages",
+        channel: "email",
+        enabled: true,
+      });
+      const since = new Date();
+      await message(reader.id, 1);
+      await message(reader.id, 2);
+      await consumeNotifications();
+
+      // Hold the digest as a consumer adding a delivery to it does (for share, until commit).
+      await withDatabase(async (db) => {
+        await db.query("begin");
+        await db.query(
+          "select 1 from private.email_digests where recipient_id = $1 for share",
+          [reader.id],
+        );
+        expect(await flush(reader.id)).toBe(0);
+        await db.query("commit");
+      });
+      expect(await flush(reader.id)).toBe(1);
+      expect(await drainEmail()).toEqual([]);
+      const mail = await waitForMail({
+        to: reader.email,
+        subject: "You have 2 new messages",
+        since,
+      });
+      expect(mail.To![0].Address).toBe(reader.email);
     },
     120_000,
   );
