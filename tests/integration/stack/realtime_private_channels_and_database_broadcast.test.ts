@@ -297,7 +297,14 @@ describe("broadcast from the database", () => {
   test("a private channel replays the newest stored messages since a time, marked replayed", async () => {
     const name = sharedTopic();
     const since = Date.now() - 1000;
+    // The writer hears the three live first: only then have they been dispatched, so none can
+    // still reach the reader's channel live after it joins (as on Realtime, where a message
+    // whose commit is decoded after a join goes to that joiner too).
+    const live = privateChannel(writer.client, name);
+    const heardLive = received<Message>(live, "broadcast", "*");
+    await subscribed(live);
     for (const n of [1, 2, 3]) await sql("select realtime.send($1, 'stored', $2)", [{ n }, name]);
+    await waitForCount(heardLive, 3);
     const channel = privateChannel(reader.client, name, {
       broadcast: { replay: { since, limit: 2 } },
     });
