@@ -455,6 +455,244 @@ export type Database = {
           },
         ];
       };
+      "billing_customers": {
+        Row: {
+          "created_at": string;
+          "stripe_customer_id": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "stripe_customer_id": string;
+          "user_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "stripe_customer_id"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "billing_customers_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: true;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "billing_customers_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: true;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "billing_limit_kinds": {
+        Row: {
+          "description": string;
+          "enforced_by": string;
+          "key": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "description": string;
+          "enforced_by": string;
+          "key": string;
+        };
+        Update: {
+          "description"?: string;
+          "enforced_by"?: string;
+          "key"?: string;
+        };
+        Relationships: [];
+      };
+      "cart_items": {
+        Row: {
+          "cart_id": string;
+          "created_at": string;
+          "id": string;
+          "product_id": string;
+          "quantity": number;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "cart_id": string;
+          "created_at"?: string;
+          "id"?: string;
+          "product_id": string;
+          "quantity": number;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "cart_id"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "product_id"?: string;
+          "quantity"?: number;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "cart_items_cart_id_fkey";
+            columns: ["cart_id"];
+            isOneToOne: false;
+            referencedRelation: "carts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "cart_items_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "carts": {
+        Row: {
+          "checkout_id": string | null;
+          "created_at": string;
+          "id": string;
+          "revision": number;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "checkout_id"?: string | null;
+          "created_at"?: string;
+          "id"?: string;
+          "revision"?: number;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "checkout_id"?: string | null;
+          "created_at"?: string;
+          "id"?: string;
+          "revision"?: number;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "carts_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "checkouts": {
+        Row: {
+          "buyer_id": string | null;
+          "cancelled_at": string | null;
+          "cart_id": string | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "discount_total": number;
+          "expired_at": string | null;
+          "expires_at": string;
+          "id": string;
+          "idempotency_key": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_total": number;
+          "status": string;
+          "tax_total": number;
+          "total": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "buyer_id"?: string | null;
+          "cancelled_at"?: string | null;
+          "cart_id"?: string | null;
+          "coupon_id"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "discount_total": number;
+          "expired_at"?: string | null;
+          "expires_at": string;
+          "id"?: string;
+          "idempotency_key": string;
+          "items_subtotal": number;
+          "paid_at"?: string | null;
+          "shipping_address"?: Json | null;
+          "shipping_total": number;
+          "status"?: string;
+          "tax_total": number;
+          "total": number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "buyer_id"?: string | null;
+          "cancelled_at"?: string | null;
+          "cart_id"?: string | null;
+          "coupon_id"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "discount_total"?: number;
+          "expired_at"?: string | null;
+          "expires_at"?: string;
+          "id"?: string;
+          "idempotency_key"?: string;
+          "items_subtotal"?: number;
+          "paid_at"?: string | null;
+          "shipping_address"?: Json | null;
+          "shipping_total"?: number;
+          "status"?: string;
+          "tax_total"?: number;
+          "total"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "checkouts_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "checkouts_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "checkouts_cart_id_fkey";
+            columns: ["cart_id"];
+            isOneToOne: false;
+            referencedRelation: "carts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "checkouts_coupon_id_fkey";
+            columns: ["coupon_id"];
+            isOneToOne: false;
+            referencedRelation: "coupons";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "checkouts_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
       "countries": {
         Row: {
           "code": string;
@@ -467,6 +705,154 @@ export type Database = {
           "code"?: string;
         };
         Relationships: [];
+      };
+      "coupon_redemptions": {
+        Row: {
+          "checkout_id": string;
+          "coupon_id": string;
+          "created_at": string;
+          "currency": string;
+          "discount_amount": number;
+          "id": string;
+          "order_total": number;
+          "released_at": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "checkout_id": string;
+          "coupon_id": string;
+          "created_at"?: string;
+          "currency": string;
+          "discount_amount": number;
+          "id"?: string;
+          "order_total": number;
+          "released_at"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "checkout_id"?: string;
+          "coupon_id"?: string;
+          "created_at"?: string;
+          "currency"?: string;
+          "discount_amount"?: number;
+          "id"?: string;
+          "order_total"?: number;
+          "released_at"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "coupon_redemptions_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "coupon_redemptions_coupon_id_fkey";
+            columns: ["coupon_id"];
+            isOneToOne: false;
+            referencedRelation: "coupons";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "coupon_redemptions_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
+      "coupons": {
+        Row: {
+          "amount": number | null;
+          "code": string;
+          "created_at": string;
+          "currency": string | null;
+          "description": string;
+          "ends_at": string | null;
+          "id": string;
+          "is_active": boolean;
+          "is_public": boolean;
+          "kind": string;
+          "min_order_amount": number | null;
+          "per_user_limit": number | null;
+          "percent_bps": number | null;
+          "shop_id": string | null;
+          "starts_at": string | null;
+          "times_used": number;
+          "updated_at": string;
+          "usage_limit": number | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount"?: number | null;
+          "code": string;
+          "created_at"?: string;
+          "currency"?: string | null;
+          "description"?: string;
+          "ends_at"?: string | null;
+          "id"?: string;
+          "is_active"?: boolean;
+          "is_public"?: boolean;
+          "kind": string;
+          "min_order_amount"?: number | null;
+          "per_user_limit"?: number | null;
+          "percent_bps"?: number | null;
+          "shop_id"?: string | null;
+          "starts_at"?: string | null;
+          "times_used"?: number;
+          "updated_at"?: string;
+          "usage_limit"?: number | null;
+        };
+        Update: {
+          "amount"?: number | null;
+          "code"?: string;
+          "created_at"?: string;
+          "currency"?: string | null;
+          "description"?: string;
+          "ends_at"?: string | null;
+          "id"?: string;
+          "is_active"?: boolean;
+          "is_public"?: boolean;
+          "kind"?: string;
+          "min_order_amount"?: number | null;
+          "per_user_limit"?: number | null;
+          "percent_bps"?: number | null;
+          "shop_id"?: string | null;
+          "starts_at"?: string | null;
+          "times_used"?: number;
+          "updated_at"?: string;
+          "usage_limit"?: number | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "coupons_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "coupons_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "coupons_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "currencies": {
         Row: {
@@ -844,6 +1230,42 @@ export type Database = {
         };
         Relationships: [];
       };
+      "inventory_levels": {
+        Row: {
+          "available": number | null;
+          "on_hand": number;
+          "product_id": string;
+          "reorder_level": number;
+          "reserved": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "available"?: never;
+          "on_hand"?: number;
+          "product_id": string;
+          "reorder_level"?: number;
+          "reserved"?: number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "available"?: never;
+          "on_hand"?: number;
+          "product_id"?: string;
+          "reorder_level"?: number;
+          "reserved"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "inventory_levels_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: true;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "invite_codes": {
         Row: {
           "code": string;
@@ -904,6 +1326,143 @@ export type Database = {
             columns: ["code"];
             isOneToOne: false;
             referencedRelation: "invite_codes";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
+      "invoice_items": {
+        Row: {
+          "description": string;
+          "id": number;
+          "invoice_id": string;
+          "line_amount": number | null;
+          "position": number;
+          "quantity": number;
+          "unit_amount": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "description": string;
+          "id"?: never;
+          "invoice_id": string;
+          "line_amount"?: never;
+          "position"?: number;
+          "quantity": number;
+          "unit_amount": number;
+        };
+        Update: {
+          "description"?: string;
+          "id"?: never;
+          "invoice_id"?: string;
+          "line_amount"?: never;
+          "position"?: number;
+          "quantity"?: number;
+          "unit_amount"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "invoice_items_invoice_id_fkey";
+            columns: ["invoice_id"];
+            isOneToOne: false;
+            referencedRelation: "invoices";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "invoices": {
+        Row: {
+          "canceled_at": string | null;
+          "created_at": string;
+          "created_by": string | null;
+          "credits_invoice_id": string | null;
+          "currency": string;
+          "customer_id": string;
+          "customer_name": string;
+          "due_at": string | null;
+          "due_days": number;
+          "id": string;
+          "issued_at": string | null;
+          "kind": string;
+          "notes": string;
+          "number": string | null;
+          "paid_at": string | null;
+          "seller_id": string | null;
+          "source_order_id": string | null;
+          "status": string;
+          "stripe_invoice_id": string | null;
+          "subtotal_amount": number;
+          "tax_amount": number | null;
+          "tax_rate_bps": number;
+          "total_amount": number | null;
+          "updated_at": string;
+          "invoice_is_overdue": boolean | null;
+        };
+        ComputedFields: "invoice_is_overdue";
+        Insert: {
+          "canceled_at"?: string | null;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "credits_invoice_id"?: string | null;
+          "currency": string;
+          "customer_id": string;
+          "customer_name": string;
+          "due_at"?: string | null;
+          "due_days"?: number;
+          "id"?: string;
+          "issued_at"?: string | null;
+          "kind"?: string;
+          "notes"?: string;
+          "number"?: string | null;
+          "paid_at"?: string | null;
+          "seller_id"?: string | null;
+          "source_order_id"?: string | null;
+          "status"?: string;
+          "stripe_invoice_id"?: string | null;
+          "subtotal_amount"?: number;
+          "tax_amount"?: never;
+          "tax_rate_bps"?: number;
+          "total_amount"?: never;
+          "updated_at"?: string;
+        };
+        Update: {
+          "canceled_at"?: string | null;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "credits_invoice_id"?: string | null;
+          "currency"?: string;
+          "customer_id"?: string;
+          "customer_name"?: string;
+          "due_at"?: string | null;
+          "due_days"?: number;
+          "id"?: string;
+          "issued_at"?: string | null;
+          "kind"?: string;
+          "notes"?: string;
+          "number"?: string | null;
+          "paid_at"?: string | null;
+          "seller_id"?: string | null;
+          "source_order_id"?: string | null;
+          "status"?: string;
+          "stripe_invoice_id"?: string | null;
+          "subtotal_amount"?: number;
+          "tax_amount"?: never;
+          "tax_rate_bps"?: number;
+          "total_amount"?: never;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "invoices_credits_invoice_id_fkey";
+            columns: ["credits_invoice_id"];
+            isOneToOne: false;
+            referencedRelation: "invoices";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "invoices_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
             referencedColumns: ["code"];
           },
         ];
@@ -2011,6 +2570,113 @@ export type Database = {
         };
         Relationships: [];
       };
+      "plan_prices": {
+        Row: {
+          "active": boolean;
+          "amount": number;
+          "archived_at": string | null;
+          "billing_period": string;
+          "created_at": string;
+          "currency": string;
+          "id": string;
+          "plan_id": string;
+          "stripe_price_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active"?: boolean;
+          "amount": number;
+          "archived_at"?: string | null;
+          "billing_period": string;
+          "created_at"?: string;
+          "currency": string;
+          "id"?: string;
+          "plan_id": string;
+          "stripe_price_id"?: string | null;
+        };
+        Update: {
+          "active"?: boolean;
+          "amount"?: number;
+          "archived_at"?: string | null;
+          "billing_period"?: string;
+          "created_at"?: string;
+          "currency"?: string;
+          "id"?: string;
+          "plan_id"?: string;
+          "stripe_price_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "plan_prices_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "plan_prices_plan_id_fkey";
+            columns: ["plan_id"];
+            isOneToOne: false;
+            referencedRelation: "plans";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "plans": {
+        Row: {
+          "active": boolean;
+          "created_at": string;
+          "created_by": string | null;
+          "description": string;
+          "features": NonNullable<Json>;
+          "id": string;
+          "is_free": boolean;
+          "limits": NonNullable<Json>;
+          "name": string;
+          "position": number;
+          "product_id": string | null;
+          "slug": string;
+          "stripe_product_id": string | null;
+          "trial_days": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active"?: boolean;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "description"?: string;
+          "features"?: NonNullable<Json>;
+          "id"?: string;
+          "is_free"?: boolean;
+          "limits"?: NonNullable<Json>;
+          "name": string;
+          "position"?: number;
+          "product_id"?: string | null;
+          "slug": string;
+          "stripe_product_id"?: string | null;
+          "trial_days"?: number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "active"?: boolean;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "description"?: string;
+          "features"?: NonNullable<Json>;
+          "id"?: string;
+          "is_free"?: boolean;
+          "limits"?: NonNullable<Json>;
+          "name"?: string;
+          "position"?: number;
+          "product_id"?: string | null;
+          "slug"?: string;
+          "stripe_product_id"?: string | null;
+          "trial_days"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "platform_settings": {
         Row: {
           "key": string;
@@ -2140,6 +2806,320 @@ export type Database = {
             columns: ["id"];
             isOneToOne: true;
             referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "product_categories": {
+        Row: {
+          "created_at": string;
+          "id": string;
+          "is_active": boolean;
+          "name": string;
+          "parent_id": string | null;
+          "position": number;
+          "slug": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: string;
+          "is_active"?: boolean;
+          "name": string;
+          "parent_id"?: string | null;
+          "position"?: number;
+          "slug": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: string;
+          "is_active"?: boolean;
+          "name"?: string;
+          "parent_id"?: string | null;
+          "position"?: number;
+          "slug"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "product_categories_parent_id_fkey";
+            columns: ["parent_id"];
+            isOneToOne: false;
+            referencedRelation: "product_categories";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "product_images": {
+        Row: {
+          "alt_text": string;
+          "created_at": string;
+          "id": string;
+          "path": string;
+          "position": number;
+          "product_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "alt_text"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "path": string;
+          "position"?: number;
+          "product_id": string;
+        };
+        Update: {
+          "alt_text"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "path"?: string;
+          "position"?: number;
+          "product_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "product_images_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "product_review_stats": {
+        Row: {
+          "product_id": string;
+          "rating_avg": number | null;
+          "review_count": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "product_id": string;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "product_id"?: string;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "product_review_stats_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: true;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "product_reviews": {
+        Row: {
+          "author_id": string | null;
+          "body": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "product_id": string;
+          "rating": number;
+          "shop_id": string;
+          "shop_order_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "author_id"?: string | null;
+          "body"?: string;
+          "created_at"?: string;
+          "edited_at"?: string | null;
+          "hidden_at"?: string | null;
+          "hidden_by"?: string | null;
+          "hidden_reason"?: string | null;
+          "id"?: string;
+          "is_hidden"?: boolean;
+          "product_id": string;
+          "rating": number;
+          "shop_id": string;
+          "shop_order_id"?: string | null;
+        };
+        Update: {
+          "author_id"?: string | null;
+          "body"?: string;
+          "created_at"?: string;
+          "edited_at"?: string | null;
+          "hidden_at"?: string | null;
+          "hidden_by"?: string | null;
+          "hidden_reason"?: string | null;
+          "id"?: string;
+          "is_hidden"?: boolean;
+          "product_id"?: string;
+          "rating"?: number;
+          "shop_id"?: string;
+          "shop_order_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "product_reviews_author_id_fkey";
+            columns: ["author_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_author_id_fkey";
+            columns: ["author_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_hidden_by_fkey";
+            columns: ["hidden_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_hidden_by_fkey";
+            columns: ["hidden_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "product_reviews_shop_order_id_fkey";
+            columns: ["shop_order_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "products": {
+        Row: {
+          "category_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "description": string;
+          "digital_file_path": string | null;
+          "id": string;
+          "in_stock": boolean;
+          "is_featured": boolean;
+          "kind": string;
+          "price": number;
+          "published_at": string | null;
+          "search": unknown;
+          "shipping_profile_id": string | null;
+          "shop_id": string;
+          "sku": string | null;
+          "status": string;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category_id"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "description"?: string;
+          "digital_file_path"?: string | null;
+          "id"?: string;
+          "in_stock"?: boolean;
+          "is_featured"?: boolean;
+          "kind"?: string;
+          "price": number;
+          "published_at"?: string | null;
+          "search"?: never;
+          "shipping_profile_id"?: string | null;
+          "shop_id"?: string;
+          "sku"?: string | null;
+          "status"?: string;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category_id"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "description"?: string;
+          "digital_file_path"?: string | null;
+          "id"?: string;
+          "in_stock"?: boolean;
+          "is_featured"?: boolean;
+          "kind"?: string;
+          "price"?: number;
+          "published_at"?: string | null;
+          "search"?: never;
+          "shipping_profile_id"?: string | null;
+          "shop_id"?: string;
+          "sku"?: string | null;
+          "status"?: string;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "products_category_id_fkey";
+            columns: ["category_id"];
+            isOneToOne: false;
+            referencedRelation: "product_categories";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "products_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "products_shipping_profile_fkey";
+            columns: ["shipping_profile_id"];
+            isOneToOne: false;
+            referencedRelation: "shipping_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "products_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "products_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
             referencedColumns: ["id"];
           },
         ];
@@ -2768,6 +3748,339 @@ export type Database = {
           },
         ];
       };
+      "shipping_profiles": {
+        Row: {
+          "created_at": string;
+          "currency": string;
+          "id": string;
+          "name": string;
+          "shop_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "currency": string;
+          "id"?: string;
+          "name": string;
+          "shop_id"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "currency"?: string;
+          "id"?: string;
+          "name"?: string;
+          "shop_id"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shipping_profiles_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "shipping_profiles_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shipping_profiles_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "shipping_rates": {
+        Row: {
+          "additional_item": number;
+          "country": string;
+          "created_at": string;
+          "first_item": number;
+          "free_above": number | null;
+          "id": string;
+          "max_days": number;
+          "min_days": number;
+          "profile_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "additional_item"?: number;
+          "country": string;
+          "created_at"?: string;
+          "first_item": number;
+          "free_above"?: number | null;
+          "id"?: string;
+          "max_days": number;
+          "min_days": number;
+          "profile_id": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "additional_item"?: number;
+          "country"?: string;
+          "created_at"?: string;
+          "first_item"?: number;
+          "free_above"?: number | null;
+          "id"?: string;
+          "max_days"?: number;
+          "min_days"?: number;
+          "profile_id"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shipping_rates_profile_id_fkey";
+            columns: ["profile_id"];
+            isOneToOne: false;
+            referencedRelation: "shipping_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "shop_follows": {
+        Row: {
+          "created_at": string;
+          "shop_id": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "shop_id": string;
+          "user_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "shop_id"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_follows_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_follows_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_follows_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_follows_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "shop_order_items": {
+        Row: {
+          "created_at": string;
+          "id": string;
+          "kind": string;
+          "line_total": number;
+          "product_id": string | null;
+          "quantity": number;
+          "shop_order_id": string;
+          "sku": string | null;
+          "title": string;
+          "unit_price": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: string;
+          "kind": string;
+          "line_total": number;
+          "product_id"?: string | null;
+          "quantity": number;
+          "shop_order_id": string;
+          "sku"?: string | null;
+          "title": string;
+          "unit_price": number;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: string;
+          "kind"?: string;
+          "line_total"?: number;
+          "product_id"?: string | null;
+          "quantity"?: number;
+          "shop_order_id"?: string;
+          "sku"?: string | null;
+          "title"?: string;
+          "unit_price"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_order_items_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_order_items_shop_order_id_fkey";
+            columns: ["shop_order_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "shop_orders": {
+        Row: {
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "checkout_id": string;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "delivery_max_days": number | null;
+          "delivery_min_days": number | null;
+          "discount_amount": number;
+          "id": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "refunded_at": string | null;
+          "shipped_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_amount": number;
+          "shop_id": string | null;
+          "status": string;
+          "tax_amount": number;
+          "tax_rate_bps": number;
+          "total": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "buyer_id"?: string | null;
+          "cancellation_reason"?: string | null;
+          "cancelled_at"?: string | null;
+          "checkout_id": string;
+          "coupon_id"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "delivered_at"?: string | null;
+          "delivery_max_days"?: number | null;
+          "delivery_min_days"?: number | null;
+          "discount_amount": number;
+          "id"?: string;
+          "items_subtotal": number;
+          "paid_at"?: string | null;
+          "refunded_at"?: string | null;
+          "shipped_at"?: string | null;
+          "shipping_address"?: Json | null;
+          "shipping_amount": number;
+          "shop_id"?: string | null;
+          "status"?: string;
+          "tax_amount": number;
+          "tax_rate_bps": number;
+          "total": number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "buyer_id"?: string | null;
+          "cancellation_reason"?: string | null;
+          "cancelled_at"?: string | null;
+          "checkout_id"?: string;
+          "coupon_id"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "delivered_at"?: string | null;
+          "delivery_max_days"?: number | null;
+          "delivery_min_days"?: number | null;
+          "discount_amount"?: number;
+          "id"?: string;
+          "items_subtotal"?: number;
+          "paid_at"?: string | null;
+          "refunded_at"?: string | null;
+          "shipped_at"?: string | null;
+          "shipping_address"?: Json | null;
+          "shipping_amount"?: number;
+          "shop_id"?: string | null;
+          "status"?: string;
+          "tax_amount"?: number;
+          "tax_rate_bps"?: number;
+          "total"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_orders_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_orders_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_orders_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_orders_coupon_id_fkey";
+            columns: ["coupon_id"];
+            isOneToOne: false;
+            referencedRelation: "coupons";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_orders_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "shop_orders_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_orders_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "shops": {
         Row: {
           "category": string;
@@ -2826,6 +4139,99 @@ export type Database = {
           },
         ];
       };
+      "stock_moves": {
+        Row: {
+          "actor": string | null;
+          "created_at": string;
+          "id": number;
+          "kind": string;
+          "on_hand_after": number;
+          "on_hand_delta": number;
+          "product_id": string;
+          "reason": string | null;
+          "reference": string | null;
+          "reserved_after": number;
+          "reserved_delta": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "actor"?: string | null;
+          "created_at"?: string;
+          "id"?: never;
+          "kind": string;
+          "on_hand_after": number;
+          "on_hand_delta": number;
+          "product_id": string;
+          "reason"?: string | null;
+          "reference"?: string | null;
+          "reserved_after": number;
+          "reserved_delta": number;
+        };
+        Update: {
+          "actor"?: string | null;
+          "created_at"?: string;
+          "id"?: never;
+          "kind"?: string;
+          "on_hand_after"?: number;
+          "on_hand_delta"?: number;
+          "product_id"?: string;
+          "reason"?: string | null;
+          "reference"?: string | null;
+          "reserved_after"?: number;
+          "reserved_delta"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "stock_moves_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "stock_reservations": {
+        Row: {
+          "created_at": string;
+          "expires_at": string;
+          "id": string;
+          "product_id": string;
+          "quantity": number;
+          "reference": string;
+          "resolved_at": string | null;
+          "status": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "expires_at": string;
+          "id"?: string;
+          "product_id": string;
+          "quantity": number;
+          "reference": string;
+          "resolved_at"?: string | null;
+          "status"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "expires_at"?: string;
+          "id"?: string;
+          "product_id"?: string;
+          "quantity"?: number;
+          "reference"?: string;
+          "resolved_at"?: string | null;
+          "status"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "stock_reservations_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "stripe_events": {
         Row: {
           "api_version": string | null;
@@ -2862,6 +4268,165 @@ export type Database = {
           "type"?: string;
         };
         Relationships: [];
+      };
+      "subscriptions": {
+        Row: {
+          "cancel_at": string | null;
+          "cancel_at_period_end": boolean;
+          "canceled_at": string | null;
+          "cancellation_reason": string | null;
+          "created_at": string;
+          "current_period_end": string | null;
+          "current_period_start": string | null;
+          "ended_at": string | null;
+          "id": string;
+          "pause_behavior": string | null;
+          "pause_resumes_at": string | null;
+          "paused_reason": string | null;
+          "plan_family": string;
+          "plan_id": string;
+          "plan_price_id": string | null;
+          "quantity": number;
+          "snapshot": NonNullable<Json>;
+          "status": string;
+          "stripe_created_at": string | null;
+          "stripe_customer_id": string;
+          "stripe_event_id": string;
+          "stripe_subscription_id": string;
+          "stripe_updated_at": string;
+          "trial_end": string | null;
+          "trial_start": string | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "cancel_at"?: string | null;
+          "cancel_at_period_end"?: boolean;
+          "canceled_at"?: string | null;
+          "cancellation_reason"?: string | null;
+          "created_at"?: string;
+          "current_period_end"?: string | null;
+          "current_period_start"?: string | null;
+          "ended_at"?: string | null;
+          "id"?: string;
+          "pause_behavior"?: string | null;
+          "pause_resumes_at"?: string | null;
+          "paused_reason"?: string | null;
+          "plan_family": string;
+          "plan_id": string;
+          "plan_price_id"?: string | null;
+          "quantity"?: number;
+          "snapshot": NonNullable<Json>;
+          "status": string;
+          "stripe_created_at"?: string | null;
+          "stripe_customer_id": string;
+          "stripe_event_id": string;
+          "stripe_subscription_id": string;
+          "stripe_updated_at": string;
+          "trial_end"?: string | null;
+          "trial_start"?: string | null;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "cancel_at"?: string | null;
+          "cancel_at_period_end"?: boolean;
+          "canceled_at"?: string | null;
+          "cancellation_reason"?: string | null;
+          "created_at"?: string;
+          "current_period_end"?: string | null;
+          "current_period_start"?: string | null;
+          "ended_at"?: string | null;
+          "id"?: string;
+          "pause_behavior"?: string | null;
+          "pause_resumes_at"?: string | null;
+          "paused_reason"?: string | null;
+          "plan_family"?: string;
+          "plan_id"?: string;
+          "plan_price_id"?: string | null;
+          "quantity"?: number;
+          "snapshot"?: NonNullable<Json>;
+          "status"?: string;
+          "stripe_created_at"?: string | null;
+          "stripe_customer_id"?: string;
+          "stripe_event_id"?: string;
+          "stripe_subscription_id"?: string;
+          "stripe_updated_at"?: string;
+          "trial_end"?: string | null;
+          "trial_start"?: string | null;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "subscriptions_plan_id_fkey";
+            columns: ["plan_id"];
+            isOneToOne: false;
+            referencedRelation: "plans";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "subscriptions_plan_price_id_fkey";
+            columns: ["plan_price_id"];
+            isOneToOne: false;
+            referencedRelation: "plan_prices";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "subscriptions_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "subscriptions_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "tax_rates": {
+        Row: {
+          "country_code": string;
+          "created_at": string;
+          "id": string;
+          "name": string;
+          "rate_bps": number;
+          "region": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "country_code": string;
+          "created_at"?: string;
+          "id"?: string;
+          "name"?: string;
+          "rate_bps": number;
+          "region"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "country_code"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "name"?: string;
+          "rate_bps"?: number;
+          "region"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "tax_rates_country_code_fkey";
+            columns: ["country_code"];
+            isOneToOne: false;
+            referencedRelation: "countries";
+            referencedColumns: ["code"];
+          },
+        ];
       };
       "textures": {
         Row: {
@@ -3233,6 +4798,64 @@ export type Database = {
         };
         Relationships: [];
       };
+      "shop_profiles": {
+        Row: {
+          "category": string;
+          "created_at": string;
+          "description": string;
+          "follower_count": number;
+          "id": string;
+          "is_active": boolean;
+          "logo_path": string | null;
+          "product_count": number | null;
+          "rating_avg": number | null;
+          "review_count": number;
+          "shop_name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category"?: string | null;
+          "created_at"?: string | null;
+          "description"?: string | null;
+          "follower_count"?: number | null;
+          "id"?: string | null;
+          "is_active"?: boolean | null;
+          "logo_path"?: string | null;
+          "product_count"?: never;
+          "rating_avg"?: number | null;
+          "review_count"?: number | null;
+          "shop_name"?: string | null;
+        };
+        Update: {
+          "category"?: string | null;
+          "created_at"?: string | null;
+          "description"?: string | null;
+          "follower_count"?: number | null;
+          "id"?: string | null;
+          "is_active"?: boolean | null;
+          "logo_path"?: string | null;
+          "product_count"?: never;
+          "rating_avg"?: number | null;
+          "review_count"?: number | null;
+          "shop_name"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shops_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shops_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
     };
     Functions: {
       "access_report": {
@@ -3244,6 +4867,41 @@ export type Database = {
           "roles": (string)[];
           "user_id": string;
         }[];
+      };
+      "add_cart_item": {
+        Args: { "product_id": string; "quantity"?: number };
+        Returns: {
+          "cart_id": string;
+          "created_at": string;
+          "id": string;
+          "product_id": string;
+          "quantity": number;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "cart_items";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "adjust_inventory": {
+        Args: { "kind"?: string; "product_id": string; "quantity_delta": number; "reason": string };
+        Returns: {
+          "available": number | null;
+          "on_hand": number;
+          "product_id": string;
+          "reorder_level": number;
+          "reserved": number;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "inventory_levels";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "approve_delivery": {
         Args: { "order_id": string };
@@ -3325,6 +4983,35 @@ export type Database = {
           to: "orders";
           isOneToOne: true;
           isSetofReturn: false;
+        };
+      };
+      "available_coupons": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "amount": number | null;
+          "code": string;
+          "created_at": string;
+          "currency": string | null;
+          "description": string;
+          "ends_at": string | null;
+          "id": string;
+          "is_active": boolean;
+          "is_public": boolean;
+          "kind": string;
+          "min_order_amount": number | null;
+          "per_user_limit": number | null;
+          "percent_bps": number | null;
+          "shop_id": string | null;
+          "starts_at": string | null;
+          "times_used": number;
+          "updated_at": string;
+          "usage_limit": number | null;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "coupons";
+          isOneToOne: false;
+          isSetofReturn: true;
         };
       };
       "before_user_created_hook": { Args: { "event": Json }; Returns: Json };
@@ -3409,6 +5096,37 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "checkout_cart": {
+        Args: { "address_id"?: string; "coupon_code"?: string };
+        Returns: {
+          "buyer_id": string | null;
+          "cancelled_at": string | null;
+          "cart_id": string | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "discount_total": number;
+          "expired_at": string | null;
+          "expires_at": string;
+          "id": string;
+          "idempotency_key": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_total": number;
+          "status": string;
+          "tax_total": number;
+          "total": number;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "checkouts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "clear_cart": { Args: Record<PropertyKey, never>; Returns: number };
       "close_project": {
         Args: { "project_id": string };
         Returns: {
@@ -3434,6 +5152,17 @@ export type Database = {
         };
       };
       "confirm_newsletter": { Args: { "token": string }; Returns: Json };
+      "coupon_usage": {
+        Args: { "coupon_id": string };
+        Returns: {
+          "currency": string;
+          "discount_given": number;
+          "distinct_users": number;
+          "revenue": number;
+          "uses": number;
+        }[];
+      };
+      "create_credit_note": { Args: { "invoice_id": string; "items"?: Json }; Returns: Json };
       "create_design_share_link": {
         Args: { "design_id": string; "expires_at"?: string };
         Returns: {
@@ -3460,6 +5189,20 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "create_invoice": {
+        Args: {
+          "currency": string;
+          "customer_id": string;
+          "customer_name"?: string;
+          "due_days"?: number;
+          "items": Json;
+          "notes"?: string;
+          "seller_id"?: string;
+          "tax_rate_bps"?: number;
+        };
+        Returns: Json;
+      };
+      "create_plan": { Args: { "fields"?: Json; "name": string; "slug": string }; Returns: Json };
       "create_thread": {
         Args: {
           "order_id"?: string;
@@ -3494,6 +5237,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "delete_invoice": { Args: { "invoice_id": string }; Returns: undefined };
       "delete_message": {
         Args: { "message_id": string };
         Returns: {
@@ -3514,6 +5258,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "delete_plan": { Args: { "plan_id": string }; Returns: string };
       "duplicate_design": {
         Args: { "design_id": string };
         Returns: {
@@ -3565,6 +5310,21 @@ export type Database = {
       };
       "email_announcement": { Args: { "announcement_id": string }; Returns: Json };
       "export_my_data": { Args: Record<PropertyKey, never>; Returns: Json };
+      "follow_shop": {
+        Args: { "shop_id": string };
+        Returns: {
+          "created_at": string;
+          "shop_id": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "shop_follows";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "get_cart": { Args: Record<PropertyKey, never>; Returns: Json };
       "get_email_template": {
         Args: { "key": string; "locale"?: string };
         Returns: Database["public"]["CompositeTypes"]["email_template"];
@@ -3598,6 +5358,16 @@ export type Database = {
         };
       };
       "has_required_aal": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "invoice_is_overdue": {
+        Args: {
+          "invoice": Omit<
+            Database["public"]["Tables"]["invoices"]["Row"],
+            Database["public"]["Tables"]["invoices"]["ComputedFields"]
+          >;
+        };
+        Returns: boolean;
+      };
+      "issue_invoice": { Args: { "invoice_id": string }; Returns: Json };
       "leave_thread": {
         Args: { "thread_id": string };
         Returns: {
@@ -3616,6 +5386,35 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "list_coupons": {
+        Args: { "expiring_soon"?: boolean; "is_active"?: boolean; "shop_id"?: string };
+        Returns: {
+          "amount": number | null;
+          "code": string;
+          "created_at": string;
+          "currency": string | null;
+          "description": string;
+          "ends_at": string | null;
+          "id": string;
+          "is_active": boolean;
+          "is_public": boolean;
+          "kind": string;
+          "min_order_amount": number | null;
+          "per_user_limit": number | null;
+          "percent_bps": number | null;
+          "shop_id": string | null;
+          "starts_at": string | null;
+          "times_used": number;
+          "updated_at": string;
+          "usage_limit": number | null;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "coupons";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
       "list_email_templates": {
         Args: { "key"?: string; "locale"?: string };
         Returns: Database["public"]["CompositeTypes"]["email_template"][];
@@ -3625,6 +5424,19 @@ export type Database = {
           isOneToOne: false;
           isSetofReturn: true;
         };
+      };
+      "list_low_stock": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "available": number;
+          "on_hand": number;
+          "product_id": string;
+          "reorder_level": number;
+          "reserved": number;
+          "shop_id": string;
+          "sku": string;
+          "title": string;
+        }[];
       };
       "list_my_threads": {
         Args: { "cursor_at"?: string; "cursor_id"?: string; "page_size"?: number };
@@ -3688,6 +5500,30 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "moderate_product_review": {
+        Args: { "hidden": boolean; "reason"?: string; "review_id": string };
+        Returns: {
+          "author_id": string | null;
+          "body": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "product_id": string;
+          "rating": number;
+          "shop_id": string;
+          "shop_order_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "product_reviews";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "moderate_review": {
         Args: { "hidden": boolean; "reason"?: string; "review_id": string };
         Returns: {
@@ -3737,6 +5573,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "my_entitlements": { Args: Record<PropertyKey, never>; Returns: Json };
       "my_notification_preferences": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -3747,6 +5584,26 @@ export type Database = {
           "email_digest": boolean;
           "in_app": boolean;
           "push": boolean;
+        }[];
+      };
+      "my_payment_history": {
+        Args: {
+          "from_date"?: string;
+          "page"?: number;
+          "page_size"?: number;
+          "to_date"?: string;
+          "with_status"?: string;
+        };
+        Returns: {
+          "amount": number;
+          "currency": string;
+          "description": string;
+          "id": string;
+          "kind": string;
+          "occurred_at": string;
+          "reference": string;
+          "status": string;
+          "total_count": number;
         }[];
       };
       "open_dispute": {
@@ -3811,6 +5668,41 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "place_order": {
+        Args: {
+          "address_id"?: string;
+          "coupon_code"?: string;
+          "idempotency_key"?: string;
+          "items": Json;
+        };
+        Returns: {
+          "buyer_id": string | null;
+          "cancelled_at": string | null;
+          "cart_id": string | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "discount_total": number;
+          "expired_at": string | null;
+          "expires_at": string;
+          "id": string;
+          "idempotency_key": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_total": number;
+          "status": string;
+          "tax_total": number;
+          "total": number;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "checkouts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "post_message": {
         Args: { "attachments"?: (string)[]; "body"?: string; "thread_id": string };
         Returns: {
@@ -3831,6 +5723,11 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "preview_checkout": {
+        Args: { "address_id"?: string; "coupon_code"?: string; "items"?: Json };
+        Returns: Json;
+      };
+      "record_product_view": { Args: { "product_id": string }; Returns: boolean };
       "reject_bid": {
         Args: { "bid_id": string };
         Returns: {
@@ -3852,6 +5749,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "remove_cart_item": { Args: { "item_id": string }; Returns: undefined };
       "request_revision": {
         Args: { "note": string; "order_id": string };
         Returns: {
@@ -3917,6 +5815,30 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "review_product": {
+        Args: { "body"?: string; "product_id": string; "rating": number };
+        Returns: {
+          "author_id": string | null;
+          "body": string;
+          "created_at": string;
+          "edited_at": string | null;
+          "hidden_at": string | null;
+          "hidden_by": string | null;
+          "hidden_reason": string | null;
+          "id": string;
+          "is_hidden": boolean;
+          "product_id": string;
+          "rating": number;
+          "shop_id": string;
+          "shop_order_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "product_reviews";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "review_seller_application": {
         Args: { "application_id": string; "decision": string; "reason"?: string };
         Returns: {
@@ -3945,6 +5867,41 @@ export type Database = {
         };
       };
       "revoke_design_share_link": { Args: { "link_id": string }; Returns: undefined };
+      "search_products": {
+        Args: {
+          "after"?: string;
+          "category"?: string;
+          "featured_only"?: boolean;
+          "in_currency"?: string;
+          "in_stock_only"?: boolean;
+          "max_price"?: number;
+          "min_price"?: number;
+          "of_kind"?: string;
+          "page"?: number;
+          "page_size"?: number;
+          "q"?: string;
+          "seller_id"?: string;
+          "sort"?: string;
+        };
+        Returns: {
+          "category_id": string;
+          "created_at": string;
+          "currency": string;
+          "cursor": string;
+          "description": string;
+          "id": string;
+          "in_stock": boolean;
+          "is_featured": boolean;
+          "kind": string;
+          "popularity": number;
+          "price": number;
+          "published_at": string;
+          "shop_id": string;
+          "sku": string;
+          "title": string;
+          "total_count": number;
+        }[];
+      };
       "send_notification": {
         Args: {
           "action_url"?: string;
@@ -4024,6 +5981,29 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "set_inventory": {
+        Args: {
+          "on_hand"?: number;
+          "product_id": string;
+          "reason"?: string;
+          "reorder_level"?: number;
+        };
+        Returns: {
+          "available": number | null;
+          "on_hand": number;
+          "product_id": string;
+          "reorder_level": number;
+          "reserved": number;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "inventory_levels";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_invoice_status": { Args: { "invoice_id": string; "status": string }; Returns: Json };
       "set_notification_preference": {
         Args: { "category": string; "channel": string; "enabled": boolean };
         Returns: {
@@ -4037,6 +6017,55 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "notification_preferences";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_plan_price": {
+        Args: { "amount": number; "billing_period": string; "currency": string; "plan_id": string };
+        Returns: {
+          "active": boolean;
+          "amount": number;
+          "archived_at": string | null;
+          "billing_period": string;
+          "created_at": string;
+          "currency": string;
+          "id": string;
+          "plan_id": string;
+          "stripe_price_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "plan_prices";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_product_featured": {
+        Args: { "featured": boolean; "product_id": string };
+        Returns: {
+          "category_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "description": string;
+          "digital_file_path": string | null;
+          "id": string;
+          "in_stock": boolean;
+          "is_featured": boolean;
+          "kind": string;
+          "price": number;
+          "published_at": string | null;
+          "search": unknown;
+          "shipping_profile_id": string | null;
+          "shop_id": string;
+          "sku": string | null;
+          "status": string;
+          "title": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "products";
           isOneToOne: true;
           isSetofReturn: false;
         };
@@ -4077,7 +6106,26 @@ export type Database = {
         };
       };
       "subscribe_newsletter": { Args: { "email": string }; Returns: Json };
+      "unfollow_shop": { Args: { "shop_id": string }; Returns: boolean };
       "unread_notification_count": { Args: Record<PropertyKey, never>; Returns: number };
+      "update_cart_item": {
+        Args: { "item_id": string; "quantity": number };
+        Returns: {
+          "cart_id": string;
+          "created_at": string;
+          "id": string;
+          "product_id": string;
+          "quantity": number;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "cart_items";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "update_email_template": {
         Args: {
           "html"?: string;
@@ -4094,6 +6142,12 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      "update_invoice": { Args: { "fields": Json; "invoice_id": string }; Returns: Json };
+      "update_plan": { Args: { "fields": Json; "plan_id": string }; Returns: Json };
+      "validate_coupon": {
+        Args: { "code": string; "currency"?: string; "order_total"?: number; "shop_id"?: string };
+        Returns: Json;
       };
       "withdraw_bid": {
         Args: { "bid_id": string };

@@ -163,8 +163,9 @@ select results_eq(
 );
 select is(
   (select count(*)::int from public.effective_permissions(tests.get_user_id('rbac-multi@example.com'))),
-  3,
-  'effective permissions merge all roles: users.read, audit.read, content.moderate'
+  (select count(distinct rp.permission)::int from public.role_permissions rp join public.roles r on r.id = rp.role_id
+    where r.name in ('staff', 'moderator')),
+  'effective permissions merge all roles: each permission of staff and moderator once (users.read, audit.read, content.moderate and the domains'' own, such as commerce.manage)'
 );
 select results_eq(
   $$ select roles, access_level from public.access_report() where user_id = tests.get_user_id('rbac-admin@example.com') $$,
