@@ -295,6 +295,8 @@ begin
 
   if new.kind = 'digital' then
     new.in_stock := true;
+  elsif tg_op = 'INSERT' then
+    new.in_stock := false; -- its level starts at zero
   end if;
 
   if new.status = 'active' and (tg_op = 'INSERT' or old.status <> 'active') then
@@ -603,32 +605,32 @@ begin
     q := null; -- a query of no words filters nothing
   end if;
   if q is not null then
-    conditions := conditions || 'p.search @@ $1';
+    conditions := conditions || text 'p.search @@ $1';
   end if;
   if seller_id is not null then
-    conditions := conditions || 'p.shop_id = $2';
+    conditions := conditions || text 'p.shop_id = $2';
   end if;
   if category is not null then
     categories := array(select private.category_subtree(category));
-    conditions := conditions || 'p.category_id = any ($3)';
+    conditions := conditions || text 'p.category_id = any ($3)';
   end if;
   if min_price is not null then
-    conditions := conditions || 'p.price >= $4';
+    conditions := conditions || text 'p.price >= $4';
   end if;
   if max_price is not null then
-    conditions := conditions || 'p.price <= $5';
+    conditions := conditions || text 'p.price <= $5';
   end if;
   if in_currency is not null then
-    conditions := conditions || 'p.currency = $6';
+    conditions := conditions || text 'p.currency = $6';
   end if;
   if of_kind is not null then
-    conditions := conditions || 'p.kind = $7';
+    conditions := conditions || text 'p.kind = $7';
   end if;
   if in_stock_only then
-    conditions := conditions || 'p.in_stock';
+    conditions := conditions || text 'p.in_stock';
   end if;
   if featured_only then
-    conditions := conditions || 'p.is_featured';
+    conditions := conditions || text 'p.is_featured';
   end if;
 
   case sort
