@@ -2675,7 +2675,15 @@ export type Database = {
           "trial_days"?: number;
           "updated_at"?: string;
         };
-        Relationships: [];
+        Relationships: [
+          {
+            foreignKeyName: "plans_product_id_fkey";
+            columns: ["product_id"];
+            isOneToOne: false;
+            referencedRelation: "products";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "platform_settings": {
         Row: {

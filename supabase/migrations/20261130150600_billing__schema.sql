@@ -1,0 +1,1488 @@
+-- The billing domain's schema at the rebaseline: every file of supabase/schemas/60_billing/, in path
+-- order, as they stood before the first deploy. The schema files are the definitions to read and
+-- change; later changes reach the database as new migrations (npm run db:diff -- <name>).
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/10_plans.sql
+-- ======================================================================================
+
+-- Subscription plans (003 /subscription-plans, 004 plans in KRW with monthly and annual prices,
+-- features and limits): staff holding billing.manage create, change and retire them through
+-- the RPCs below (audited); everyone, anon included, reads the active ones and their active
+-- prices. The free tier is a plan row too (is_free, no prices): its limits apply to anyone
+-- without an entitling subscription (30_entitlements.sql).
+--
+-- Prices are immutable: a changed amount is a new plan_prices row and the old one archived
+-- (active = false), so a subscriber keeps the price they subscribed at until they change plan.
+-- This mirrors Stripe, where a Price's amount cannot change: the mirroring function (next
+-- session, billing-sync-plans) creates a Stripe Product per plan and a Stripe Price per
+-- plan_prices row (idempotency key plan_price:<id>), fills stripe_product_id and
+-- stripe_price_id, and archives (active=false) the Stripe Price of an archived row.
+
+-- ---------------------------------------------------------------------------------------
+-- The limits a plan may set: a registry, so a plan cannot name a limit nothing enforces.
+
+create table public.billing_limit_kinds (
+  key text primary key constraint billing_limit_kinds_key_format check (key ~ '^[a-z][a-z0-9_]{1,62}$'),
+  description text not null constraint billing_limit_kinds_description_present check (description <> ''),
+  enforced_by text not null constraint billing_limit_kinds_enforced_by_present check (enforced_by <> '')
+);
+comment on table public.billing_limit_kinds is
+  'Keys a plan''s limits may use, each with what enforces it. Reference data (the billing reference-data migration).';
+
+alter table public.billing_limit_kinds enable row level security;
+grant select on public.billing_limit_kinds to anon, authenticated;
+grant all on public.billing_limit_kinds to service_role;
+create policy "Anyone reads limit kinds" on public.billing_limit_kinds for select to anon, authenticated using (true);
+
+-- ---------------------------------------------------------------------------------------
+-- Plans.
+
+create table public.plans (
+  id uuid primary key default gen_random_uuid(),
+  slug text not null constraint plans_slug_unique unique
+    constraint plans_slug_format check (slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'),
+  name text not null constraint plans_name_length check (char_length(trim(name)) between 1 and 100),
+  description text not null default '' constraint plans_description_length check (char_length(description) <= 2000),
+  -- 003 sells plans per product. Set null when the product goes (its shop's account erased),
+  -- so a plan never blocks an erasure; its subscriptions keep the family they were sold in.
+  product_id uuid references public.products (id) on delete set null,
+  features jsonb not null default '[]',
+  limits jsonb not null default '{}',
+  is_free boolean not null default false,
+  active boolean not null default true,
+  trial_days integer not null default 0 constraint plans_trial_days_range check (trial_days between 0 and 730),
+  position integer not null default 0,
+  stripe_product_id text constraint plans_stripe_product_unique unique,
+  created_by uuid default auth.uid() references auth.users (id) on delete set null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint plans_free_has_no_trial check (not is_free or trial_days = 0)
+);
+create unique index plans_one_free_tier on public.plans (is_free) where is_free;
+create index plans_created_by_idx on public.plans (created_by) where created_by is not null;
+create index plans_product_idx on public.plans (product_id) where product_id is not null;
+comment on table public.plans is
+  'Subscription plans. The free tier is the one row with is_free (no prices, never a subscription): its limits apply to users without an entitling subscription.';
+comment on column public.plans.features is 'What the plan offers, as a JSON array of strings shown to clients (1 to 200 characters each, at most 50).';
+comment on column public.plans.limits is
+  'A JSON object from billing_limit_kinds keys to whole numbers >= 0 (e.g. {"max_projects": 10}); a key the plan does not list is unlimited on it.';
+comment on column public.plans.product_id is '003''s product link (a shop product sold by subscription); null for the platform''s own plans.';
+comment on column public.plans.stripe_product_id is 'The mirrored Stripe Product, filled by the mirroring function (null until mirrored).';
+
+-- Features and limits: shapes a check constraint cannot express with a precise message.
+create function private.check_plan() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  unknown text;
+  bad text;
+begin
+  if jsonb_typeof(new.features) <> 'array' then
+    raise exception 'a plan''s features are a JSON array of strings' using errcode = '22023';
+  end if;
+  if jsonb_array_length(new.features) > 50 then
+    raise exception 'a plan lists at most 50 features, not %', jsonb_array_length(new.features) using errcode = '22023';
+  end if;
+  if exists (select from jsonb_array_elements(new.features) f
+              where jsonb_typeof(f) <> 'string' or char_length(f #>> '{}') not between 1 and 200) then
+    raise exception 'each feature is a string of 1 to 200 characters' using errcode = '22023';
+  end if;
+  if jsonb_typeof(new.limits) <> 'object' then
+    raise exception 'a plan''s limits are a JSON object of limit keys to whole numbers' using errcode = '22023';
+  end if;
+  select string_agg(k, ', ' order by k) into unknown
+    from jsonb_object_keys(new.limits) k
+   where not exists (select from public.billing_limit_kinds lk where lk.key = k);
+  if unknown is not null then
+    raise exception 'unknown limit keys: % (the keys are %)', unknown,
+      (select string_agg(lk.key, ', ' order by lk.key) from public.billing_limit_kinds lk) using errcode = '22023';
+  end if;
+  select string_agg(e.key, ', ' order by e.key) into bad
+    from jsonb_each(new.limits) e
+   where jsonb_typeof(e.value) <> 'number' or (e.value #>> '{}') !~ '^[0-9]{1,9}$';
+  if bad is not null then
+    raise exception 'limits % must be whole numbers from 0 to 999999999', bad using errcode = '22023';
+  end if;
+  return new;
+end
+$$;
+
+create trigger plans_check before insert or update of features, limits on public.plans
+  for each row execute function private.check_plan();
+create trigger plans_touch_updated_at before update on public.plans
+  for each row execute function private.touch_updated_at();
+create trigger plans_audit after insert or update or delete on public.plans
+  for each row execute function private.audit_row_change('id');
+
+-- ---------------------------------------------------------------------------------------
+-- Prices: one active price per plan, billing period and currency; immutable amounts.
+
+create table public.plan_prices (
+  id uuid primary key default gen_random_uuid(),
+  plan_id uuid not null references public.plans (id) on delete cascade,
+  billing_period text not null constraint plan_prices_billing_period check (billing_period in ('month', 'year')),
+  currency text not null references public.currencies (code),
+  amount bigint not null,
+  active boolean not null default true,
+  stripe_price_id text constraint plan_prices_stripe_price_unique unique,
+  created_at timestamptz not null default now(),
+  archived_at timestamptz,
+  constraint plan_prices_archived_when_inactive check (active = (archived_at is null))
+);
+create unique index plan_prices_one_active on public.plan_prices (plan_id, billing_period, currency) where active;
+create index plan_prices_plan_idx on public.plan_prices (plan_id, created_at);
+comment on table public.plan_prices is
+  'A plan''s price per billing period (month, year) and currency, in minor units. Immutable: a new amount is a new row, the old one archived; subscribers keep theirs.';
+comment on column public.plan_prices.stripe_price_id is 'The mirrored Stripe Price, filled by the mirroring function (null until mirrored).';
+
+create function private.check_plan_price() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'INSERT' then
+    perform private.assert_money(new.amount, new.currency, 'a plan''s price');
+    if (select p.is_free from public.plans p where p.id = new.plan_id) then
+      raise exception 'plan % is the free tier: it has no prices', new.plan_id using errcode = 'PT409';
+    end if;
+  elsif (new.plan_id, new.billing_period, new.currency, new.amount) is distinct from
+        (old.plan_id, old.billing_period, old.currency, old.amount) then
+    raise exception 'plan price % is immutable: set a new price (the old one is archived)', old.id using errcode = 'PT409';
+  elsif new.active and not old.active then
+    raise exception 'plan price % is archived: set a new price instead', old.id using errcode = 'PT409';
+  end if;
+  return new;
+end
+$$;
+
+create trigger plan_prices_check before insert or update on public.plan_prices
+  for each row execute function private.check_plan_price();
+create trigger plan_prices_audit after insert or update or delete on public.plan_prices
+  for each row execute function private.audit_row_change('id');
+
+alter table public.plans enable row level security;
+alter table public.plan_prices enable row level security;
+grant select on public.plans, public.plan_prices to anon, authenticated;
+grant all on public.plans, public.plan_prices to service_role;
+
+create policy "Anyone reads active plans" on public.plans for select to anon using (active);
+create policy "Signed-in users read active plans, billing managers all" on public.plans for select to authenticated
+  using (active or (select private.has_permission('billing.manage')));
+create policy "Anyone reads active prices of active plans" on public.plan_prices for select to anon
+  using (active and exists (select from public.plans p where p.id = plan_id and p.active));
+create policy "Signed-in users read active prices of active plans, billing managers all" on public.plan_prices
+  for select to authenticated
+  using ((select private.has_permission('billing.manage'))
+         or (active and exists (select from public.plans p where p.id = plan_id and p.active)));
+
+-- ---------------------------------------------------------------------------------------
+-- Staff RPCs (003 POST/PUT/DELETE /subscription-plans). Callers: billing.manage holders, or
+-- the service role (the admin CLI; the audit log names its operator).
+
+create function private.assert_billing_manager(what text) returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not (private.is_service_role() or private.has_permission('billing.manage')) then
+    raise exception '% needs the billing.manage permission', what using errcode = '42501';
+  end if;
+end
+$$;
+comment on function private.assert_billing_manager(text) is 'Raises 42501 unless the caller holds billing.manage or is the service role.';
+grant execute on function private.assert_billing_manager(text) to authenticated, service_role;
+
+-- A plan with its active prices, as the RPCs answer.
+create function private.plan_json(plan_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select to_jsonb(p) || jsonb_build_object('prices', coalesce((
+           select jsonb_agg(to_jsonb(pp) order by pp.billing_period, pp.currency)
+             from public.plan_prices pp where pp.plan_id = p.id and pp.active), '[]'))
+    from public.plans p where p.id = plan_json.plan_id
+$$;
+comment on function private.plan_json(uuid) is 'A plan row with its active prices under "prices".';
+grant execute on function private.plan_json(uuid) to authenticated, service_role;
+
+-- Body of public.set_plan_price.
+create function private.set_plan_price(plan_id uuid, billing_period text, currency text, amount bigint)
+returns public.plan_prices
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  current public.plan_prices;
+  created public.plan_prices;
+begin
+  perform private.assert_billing_manager('setting a plan''s price');
+  if not exists (select from public.plans p where p.id = set_plan_price.plan_id) then
+    raise exception 'plan % not found', set_plan_price.plan_id using errcode = 'PT404';
+  end if;
+  if billing_period is null or billing_period not in ('month', 'year') then
+    raise exception 'a billing period is month or year' using errcode = '22023';
+  end if;
+  select * into current from public.plan_prices pp
+   where pp.plan_id = set_plan_price.plan_id and pp.billing_period = set_plan_price.billing_period
+     and pp.currency = set_plan_price.currency and pp.active
+   for update;
+  if found and current.amount = set_plan_price.amount then
+    return current;
+  end if;
+  if found then
+    update public.plan_prices set active = false, archived_at = now() where id = current.id;
+  end if;
+  insert into public.plan_prices (plan_id, billing_period, currency, amount)
+  values (set_plan_price.plan_id, set_plan_price.billing_period, set_plan_price.currency, set_plan_price.amount)
+  returning * into created;
+  return created;
+end
+$$;
+comment on function private.set_plan_price(uuid, text, text, bigint) is
+  'Body of public.set_plan_price: the same amount keeps the active price; another amount archives it and adds a new one.';
+revoke execute on function private.set_plan_price(uuid, text, text, bigint) from public;
+grant execute on function private.set_plan_price(uuid, text, text, bigint) to authenticated, service_role;
+
+create function public.set_plan_price(plan_id uuid, billing_period text, currency text, amount bigint)
+returns public.plan_prices
+language sql
+security invoker
+set search_path = ''
+as $$ select private.set_plan_price(plan_id, billing_period, currency, amount) $$;
+comment on function public.set_plan_price(uuid, text, text, bigint) is
+  'Staff (billing.manage): a plan''s price for a billing period (month, year) and currency in minor units. A changed amount is a new price; the old one is archived and its subscribers keep it.';
+revoke execute on function public.set_plan_price(uuid, text, text, bigint) from public;
+grant execute on function public.set_plan_price(uuid, text, text, bigint) to authenticated, service_role;
+
+-- Applies a patch of plan fields: the keys create_plan and update_plan accept.
+create function private.apply_plan_fields(plan_id uuid, fields jsonb) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  unknown text;
+  price jsonb;
+begin
+  if fields is null or jsonb_typeof(fields) <> 'object' then
+    raise exception 'plan fields are a JSON object' using errcode = '22023';
+  end if;
+  select string_agg(k, ', ' order by k) into unknown from jsonb_object_keys(fields) k
+   where k not in ('slug', 'name', 'description', 'product_id', 'features', 'limits', 'active', 'trial_days', 'position', 'prices');
+  if unknown is not null then
+    raise exception 'unknown plan fields: % (a plan has slug, name, description, product_id, features, limits, active, trial_days, position, prices)',
+      unknown using errcode = '22023';
+  end if;
+  if fields ->> 'product_id' is not null
+     and not exists (select from public.products pr where pr.id = private.try_uuid(fields ->> 'product_id')) then
+    raise exception 'the plan''s product is not found' using errcode = 'PT404';
+  end if;
+  update public.plans p set
+    slug = coalesce(fields ->> 'slug', p.slug),
+    name = coalesce(fields ->> 'name', p.name),
+    description = coalesce(fields ->> 'description', p.description),
+    product_id = case when fields ? 'product_id' then (fields ->> 'product_id')::uuid else p.product_id end,
+    features = coalesce(fields -> 'features', p.features),
+    limits = coalesce(fields -> 'limits', p.limits),
+    active = coalesce((fields ->> 'active')::boolean, p.active),
+    trial_days = coalesce((fields ->> 'trial_days')::integer, p.trial_days),
+    position = coalesce((fields ->> 'position')::integer, p.position)
+  where p.id = apply_plan_fields.plan_id;
+  if fields ? 'prices' then
+    if jsonb_typeof(fields -> 'prices') <> 'array' then
+      raise exception 'prices are a JSON array of {billing_period, currency, amount}' using errcode = '22023';
+    end if;
+    for price in select * from jsonb_array_elements(fields -> 'prices') loop
+      if jsonb_typeof(price) <> 'object' or jsonb_typeof(price -> 'amount') <> 'number' then
+        raise exception 'each price is {billing_period, currency, amount} with amount in minor units' using errcode = '22023';
+      end if;
+      perform private.set_plan_price(plan_id, price ->> 'billing_period', price ->> 'currency', (price ->> 'amount')::bigint);
+    end loop;
+  end if;
+exception
+  when invalid_text_representation or numeric_value_out_of_range then
+    raise exception 'a plan field has the wrong type (product_id a uuid, trial_days and position whole numbers, active a boolean)'
+      using errcode = '22023';
+end
+$$;
+comment on function private.apply_plan_fields(uuid, jsonb) is 'The shared patch of create_plan and update_plan; prices go through set_plan_price.';
+revoke execute on function private.apply_plan_fields(uuid, jsonb) from public;
+grant execute on function private.apply_plan_fields(uuid, jsonb) to authenticated, service_role;
+
+-- Body of public.create_plan.
+create function private.create_plan(slug text, name text, fields jsonb default '{}')
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  plan_id uuid;
+begin
+  perform private.assert_billing_manager('creating a plan');
+  if exists (select from public.plans p where p.slug = create_plan.slug) then
+    raise exception 'a plan with this slug already exists' using errcode = '23505';
+  end if;
+  insert into public.plans (slug, name) values (create_plan.slug, create_plan.name) returning id into plan_id;
+  perform private.apply_plan_fields(plan_id, coalesce(fields, '{}'));
+  return private.plan_json(plan_id);
+end
+$$;
+comment on function private.create_plan(text, text, jsonb) is 'Body of public.create_plan.';
+revoke execute on function private.create_plan(text, text, jsonb) from public;
+grant execute on function private.create_plan(text, text, jsonb) to authenticated, service_role;
+
+create function public.create_plan(slug text, name text, fields jsonb default '{}')
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.create_plan(slug, name, fields) $$;
+comment on function public.create_plan(text, text, jsonb) is
+  'Staff (billing.manage), 003 POST /subscription-plans: a plan by slug and name; fields may add description, product_id, features, limits, active, trial_days, position and prices [{billing_period, currency, amount}]. Answers the plan with its prices.';
+revoke execute on function public.create_plan(text, text, jsonb) from public;
+grant execute on function public.create_plan(text, text, jsonb) to authenticated, service_role;
+
+-- Body of public.update_plan.
+create function private.update_plan(plan_id uuid, fields jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.assert_billing_manager('changing a plan');
+  perform from public.plans p where p.id = update_plan.plan_id for update;
+  if not found then
+    raise exception 'plan % not found', plan_id using errcode = 'PT404';
+  end if;
+  if fields ? 'slug' and exists (select from public.plans p where p.slug = fields ->> 'slug' and p.id <> update_plan.plan_id) then
+    raise exception 'a plan with this slug already exists' using errcode = '23505';
+  end if;
+  perform private.apply_plan_fields(plan_id, fields);
+  return private.plan_json(plan_id);
+end
+$$;
+comment on function private.update_plan(uuid, jsonb) is 'Body of public.update_plan.';
+revoke execute on function private.update_plan(uuid, jsonb) from public;
+grant execute on function private.update_plan(uuid, jsonb) to authenticated, service_role;
+
+create function public.update_plan(plan_id uuid, fields jsonb)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.update_plan(plan_id, fields) $$;
+comment on function public.update_plan(uuid, jsonb) is
+  'Staff (billing.manage), 003 PUT /subscription-plans/{id}: changes the fields given (as create_plan); a price with a new amount archives the old price, whose subscribers keep it.';
+revoke execute on function public.update_plan(uuid, jsonb) from public;
+grant execute on function public.update_plan(uuid, jsonb) to authenticated, service_role;
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/20_subscriptions.sql
+-- ======================================================================================
+
+-- Subscriptions: our mirror of Stripe Billing's subscriptions, filled by the webhook sync
+-- (next session: customer.subscription.* events reach private.apply_subscription_snapshot
+-- through ops.process_stripe_event). Nobody writes it through the API. Users read their own,
+-- billing managers all.
+--
+-- Ordering (anchors trap 12): Stripe may deliver events late, twice or out of order, and
+-- event.created is in whole seconds. A snapshot is applied when its key is >= the stored one,
+-- compared as a tuple: (terminal status, event.created, current_period_start, event id).
+--   - terminal statuses (canceled, incomplete_expired) are absorbing: nothing moves a
+--     subscription out of them;
+--   - within one second the later period wins (a renewal), then the event id breaks the tie,
+--     so a second event in the same second is applied, never dropped, and any delivery order
+--     of the same events reaches the same final row;
+--   - the same event again compares equal and rewrites the same values (idempotent).
+-- Every timestamp column is null unless Stripe gave it (trap 11: no default now()), and the
+-- status is a text check listing every status Stripe has, paused included, not an enum.
+
+-- A Stripe Customer per user, created once (the subscribe flow, next session).
+create table public.billing_customers (
+  user_id uuid primary key references public.profiles (id) on delete cascade,
+  stripe_customer_id text not null constraint billing_customers_stripe_customer_unique unique,
+  created_at timestamptz not null default now()
+);
+comment on table public.billing_customers is 'The Stripe Customer of each user who has subscribed: one per user, created once.';
+
+alter table public.billing_customers enable row level security;
+grant select on public.billing_customers to authenticated;
+grant all on public.billing_customers to service_role;
+create policy "Users read their own customer, billing managers all" on public.billing_customers for select to authenticated
+  using (user_id = (select auth.uid()) or (select private.has_permission('billing.manage')));
+
+create table public.subscriptions (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  plan_id uuid not null references public.plans (id) on delete restrict,
+  plan_price_id uuid references public.plan_prices (id) on delete restrict,
+  -- 'platform' for product-less plans, else the plan's product id: one live subscription per
+  -- user and family (subscriptions_one_live_per_family).
+  plan_family text not null,
+  status text not null constraint subscriptions_status check (status in (
+    'incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due', 'canceled', 'unpaid', 'paused')),
+  quantity integer not null default 1 constraint subscriptions_quantity_positive check (quantity > 0),
+  current_period_start timestamptz,
+  current_period_end timestamptz,
+  cancel_at_period_end boolean not null default false,
+  cancel_at timestamptz,
+  canceled_at timestamptz,
+  ended_at timestamptz,
+  cancellation_reason text,
+  trial_start timestamptz,
+  trial_end timestamptz,
+  -- pause_collection (status stays active, invoices held) and the 2026-09-30 pause API
+  -- (status paused, status_details.paused.subscription.type).
+  pause_behavior text constraint subscriptions_pause_behavior check (pause_behavior in ('keep_as_draft', 'mark_uncollectible', 'void')),
+  pause_resumes_at timestamptz,
+  paused_reason text,
+  stripe_subscription_id text not null constraint subscriptions_stripe_subscription_unique unique,
+  stripe_customer_id text not null,
+  stripe_created_at timestamptz,
+  -- The ordering key of the last applied snapshot (see the header).
+  stripe_updated_at timestamptz not null,
+  stripe_event_id text not null,
+  snapshot jsonb not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create unique index subscriptions_one_live_per_family on public.subscriptions (user_id, plan_family)
+  where status in ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'paused');
+create index subscriptions_user_idx on public.subscriptions (user_id, created_at desc);
+create index subscriptions_plan_idx on public.subscriptions (plan_id);
+create index subscriptions_plan_price_idx on public.subscriptions (plan_price_id) where plan_price_id is not null;
+create index subscriptions_status_idx on public.subscriptions (status, current_period_end);
+comment on table public.subscriptions is
+  'Mirror of Stripe subscriptions, written only by private.apply_subscription_snapshot (never moving backwards). Users read their own, billing.manage all.';
+comment on column public.subscriptions.stripe_updated_at is 'event.created of the last applied snapshot (whole seconds): part of the ordering key with current_period_start and stripe_event_id.';
+comment on column public.subscriptions.snapshot is 'The Stripe subscription object last applied.';
+
+create trigger subscriptions_touch_updated_at before update on public.subscriptions
+  for each row execute function private.touch_updated_at();
+
+alter table public.subscriptions enable row level security;
+grant select on public.subscriptions to authenticated;
+grant all on public.subscriptions to service_role;
+create policy "Users read their own subscriptions, billing managers all" on public.subscriptions for select to authenticated
+  using (user_id = (select auth.uid()) or (select private.has_permission('billing.manage')));
+
+-- Body of public.delete_plan (003 DELETE /subscription-plans/{id}); here, beside the table it asks.
+create function private.delete_plan(plan_id uuid) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  plan public.plans;
+begin
+  perform private.assert_billing_manager('deleting a plan');
+  select * into plan from public.plans p where p.id = delete_plan.plan_id for update;
+  if not found then
+    raise exception 'plan % not found', plan_id using errcode = 'PT404';
+  end if;
+  if plan.is_free then
+    raise exception 'plan % is the free tier: it cannot be deleted or deactivated', plan_id using errcode = 'PT409';
+  end if;
+  if exists (select from public.subscriptions s where s.plan_id = delete_plan.plan_id) then
+    update public.plans set active = false where id = plan.id;
+    update public.plan_prices set active = false, archived_at = now() where plan_prices.plan_id = plan.id and active;
+    return 'deactivated';
+  end if;
+  delete from public.plans where id = plan.id;
+  return 'deleted';
+end
+$$;
+comment on function private.delete_plan(uuid) is 'Body of public.delete_plan.';
+revoke execute on function private.delete_plan(uuid) from public;
+grant execute on function private.delete_plan(uuid) to authenticated, service_role;
+
+create function public.delete_plan(plan_id uuid) returns text
+language sql
+security invoker
+set search_path = ''
+as $$ select private.delete_plan(plan_id) $$;
+comment on function public.delete_plan(uuid) is
+  'Staff (billing.manage), 003 DELETE /subscription-plans/{id}: deletes a plan nobody ever subscribed to (''deleted''), else deactivates it and archives its prices (''deactivated''); the free tier stays.';
+revoke execute on function public.delete_plan(uuid) from public;
+grant execute on function public.delete_plan(uuid) to authenticated, service_role;
+
+-- Unix seconds from a Stripe object as a timestamp (null stays null).
+create function private.stripe_time(value jsonb) returns timestamptz
+language sql
+immutable
+set search_path = ''
+as $$ select case when jsonb_typeof(value) = 'number' then pg_catalog.to_timestamp((value #>> '{}')::double precision) end $$;
+comment on function private.stripe_time(jsonb) is 'A Stripe timestamp (unix seconds) as timestamptz; null, or anything not a number, gives null.';
+
+-- Applies one Stripe event carrying a subscription (customer.subscription.*): see the header
+-- for the ordering rule. The plan is found from the subscription's first item's price
+-- (plan_prices.stripe_price_id), else metadata.plan_price_id; the user from billing_customers,
+-- else metadata.user_id, else the row already mirrored.
+create function private.apply_subscription_snapshot(event jsonb) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  sub jsonb := event -> 'data' -> 'object';
+  event_id text := event ->> 'id';
+  event_at timestamptz := private.stripe_time(event -> 'created');
+  item jsonb;
+  price public.plan_prices;
+  plan public.plans;
+  current public.subscriptions;
+  owner uuid;
+  period_start timestamptz;
+  terminal boolean;
+  incoming_key text;
+  stored_key text;
+begin
+  if sub is null or sub ->> 'object' is distinct from 'subscription' or sub ->> 'id' is null
+     or event_id is null or event_at is null then
+    raise exception 'not a Stripe event carrying a subscription (id, created, data.object.object = subscription)'
+      using errcode = '22023';
+  end if;
+  if sub ->> 'status' is null or sub ->> 'status' not in (
+       'incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'subscription % has an unknown status', sub ->> 'id' using errcode = '22023';
+  end if;
+  item := sub -> 'items' -> 'data' -> 0;
+  select * into price from public.plan_prices pp where pp.stripe_price_id = item -> 'price' ->> 'id';
+  if not found then
+    select * into price from public.plan_prices pp where pp.id = private.try_uuid(sub -> 'metadata' ->> 'plan_price_id');
+  end if;
+  if price.id is null then
+    raise exception 'subscription % names a price no plan has', sub ->> 'id' using errcode = '22023';
+  end if;
+  select * into plan from public.plans p where p.id = price.plan_id;
+
+  -- Serialises snapshots of one subscription (the first insert included).
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('billing.subscription:' || (sub ->> 'id'), 0));
+  select * into current from public.subscriptions s where s.stripe_subscription_id = sub ->> 'id' for update;
+
+  select bc.user_id into owner from public.billing_customers bc where bc.stripe_customer_id = sub ->> 'customer';
+  owner := coalesce(owner, private.try_uuid(sub -> 'metadata' ->> 'user_id'), current.user_id);
+  if owner is null or not exists (select from public.profiles p where p.id = owner) then
+    raise exception 'subscription % belongs to no known user (customer or metadata.user_id)', sub ->> 'id' using errcode = '22023';
+  end if;
+
+  period_start := coalesce(private.stripe_time(sub -> 'current_period_start'), private.stripe_time(item -> 'current_period_start'));
+  terminal := sub ->> 'status' in ('canceled', 'incomplete_expired');
+  -- Sortable text keys: terminal flag, event second, period start, event id.
+  incoming_key := (case when terminal then '1' else '0' end) || '|' || to_char(event_at at time zone 'UTC', 'YYYYMMDDHH24MISS')
+    || '|' || coalesce(to_char(period_start at time zone 'UTC', 'YYYYMMDDHH24MISS'), '00000000000000') || '|' || event_id;
+  if current.id is not null then
+    stored_key := (case when current.status in ('canceled', 'incomplete_expired') then '1' else '0' end) || '|'
+      || to_char(current.stripe_updated_at at time zone 'UTC', 'YYYYMMDDHH24MISS') || '|'
+      || coalesce(to_char(current.current_period_start at time zone 'UTC', 'YYYYMMDDHH24MISS'), '00000000000000') || '|'
+      || current.stripe_event_id;
+    if incoming_key collate "C" < stored_key collate "C" then
+      return 'stale';
+    end if;
+  end if;
+
+  begin
+    insert into public.subscriptions as s (
+      user_id, plan_id, plan_price_id, plan_family, status, quantity, current_period_start, current_period_end,
+      cancel_at_period_end, cancel_at, canceled_at, ended_at, cancellation_reason, trial_start, trial_end,
+      pause_behavior, pause_resumes_at, paused_reason, stripe_subscription_id, stripe_customer_id, stripe_created_at,
+      stripe_updated_at, stripe_event_id, snapshot)
+    values (
+      owner, plan.id, price.id, coalesce(plan.product_id::text, 'platform'), sub ->> 'status',
+      coalesce((item ->> 'quantity')::integer, 1),
+      period_start,
+      coalesce(private.stripe_time(sub -> 'current_period_end'), private.stripe_time(item -> 'current_period_end')),
+      coalesce((sub ->> 'cancel_at_period_end')::boolean, false),
+      private.stripe_time(sub -> 'cancel_at'), private.stripe_time(sub -> 'canceled_at'), private.stripe_time(sub -> 'ended_at'),
+      sub -> 'cancellation_details' ->> 'reason',
+      private.stripe_time(sub -> 'trial_start'), private.stripe_time(sub -> 'trial_end'),
+      sub -> 'pause_collection' ->> 'behavior', private.stripe_time(sub -> 'pause_collection' -> 'resumes_at'),
+      sub -> 'status_details' -> 'paused' -> 'subscription' ->> 'type',
+      sub ->> 'id', sub ->> 'customer', private.stripe_time(sub -> 'created'),
+      event_at, event_id, sub)
+    on conflict (stripe_subscription_id) do update set
+      user_id = excluded.user_id, plan_id = excluded.plan_id, plan_price_id = excluded.plan_price_id,
+      plan_family = excluded.plan_family, status = excluded.status, quantity = excluded.quantity,
+      current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+      cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
+      canceled_at = excluded.canceled_at, ended_at = excluded.ended_at, cancellation_reason = excluded.cancellation_reason,
+      trial_start = excluded.trial_start, trial_end = excluded.trial_end, pause_behavior = excluded.pause_behavior,
+      pause_resumes_at = excluded.pause_resumes_at, paused_reason = excluded.paused_reason,
+      stripe_customer_id = excluded.stripe_customer_id, stripe_created_at = excluded.stripe_created_at,
+      stripe_updated_at = excluded.stripe_updated_at, stripe_event_id = excluded.stripe_event_id, snapshot = excluded.snapshot;
+  exception when unique_violation then
+    raise exception 'user % already has a live subscription to plan family %: subscription % is refused',
+      owner, coalesce(plan.product_id::text, 'platform'), sub ->> 'id' using errcode = '23505';
+  end;
+  return case when current.id is null then 'inserted' else 'applied' end;
+end
+$$;
+comment on function private.apply_subscription_snapshot(jsonb) is
+  'Applies a Stripe event whose data.object is a subscription to public.subscriptions: inserted, applied, or stale (ignored) by the ordering key (terminal status, event.created, current_period_start, event id). Idempotent.';
+revoke execute on function private.apply_subscription_snapshot(jsonb) from public;
+grant execute on function private.apply_subscription_snapshot(jsonb) to service_role;
+
+-- Subscriptions that keep an account from being erased: Stripe would go on charging it.
+create function private.subscriptions_blocking_erasure(user_id uuid) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select count(*) || ' live subscriptions (' || string_agg(s.id::text, ', ' order by s.id) || ')'
+    from public.subscriptions s
+   where s.user_id = subscriptions_blocking_erasure.user_id
+     and s.status in ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'paused')
+  having count(*) > 0
+$$;
+comment on function private.subscriptions_blocking_erasure(uuid) is
+  'Erasure blocker: the user''s live subscriptions, to be cancelled in Stripe before the account goes.';
+revoke execute on function private.subscriptions_blocking_erasure(uuid) from public;
+grant execute on function private.subscriptions_blocking_erasure(uuid) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/30_entitlements.sql
+-- ======================================================================================
+
+-- Entitlements: what a user's plan allows. A user is entitled by a subscription that is
+-- trialing or active, or past_due within the grace period after its period ended
+-- (private.billing_past_due_grace); without one, the free tier's limits apply. Limits are
+-- enforced in the database where they matter: max_projects on public.projects (30_marketplace:
+-- a later domain may name an earlier one's table, so the trigger lives here).
+-- A refused project is PT409 (HTTP 409): the caller's account is not in a state that allows
+-- another project, as every other state refusal of the API; the message names the plan, the
+-- limit and the count.
+
+create function private.billing_past_due_grace() returns interval
+language sql
+immutable
+set search_path = ''
+as $$ select interval '7 days' $$;
+comment on function private.billing_past_due_grace() is
+  'How long after its period ended a past_due subscription still entitles its user (Stripe retries the payment meanwhile).';
+
+-- The plans entitling a user now: their live subscriptions' plans, else the free tier.
+create function private.entitling_plans(user_id uuid) returns setof public.plans
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with subscribed as (
+    select p.* from public.subscriptions s join public.plans p on p.id = s.plan_id
+     where s.user_id = entitling_plans.user_id
+       and (s.status in ('trialing', 'active')
+            or (s.status = 'past_due' and coalesce(s.current_period_end, s.stripe_updated_at) + private.billing_past_due_grace() > now()))
+  )
+  select * from subscribed
+  union all
+  select p.* from public.plans p where p.is_free and not exists (select from subscribed)
+$$;
+comment on function private.entitling_plans(uuid) is
+  'The plans whose limits apply to a user: those of their trialing, active or past_due-within-grace subscriptions, else the free tier.';
+revoke execute on function private.entitling_plans(uuid) from public;
+grant execute on function private.entitling_plans(uuid) to authenticated, service_role;
+
+-- A user's limit: the largest any entitling plan gives, null when one of them does not list
+-- the key (unlimited), 0 when no plan applies at all (no free tier row).
+create function private.user_limit(user_id uuid, limit_key text) returns integer
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  result integer;
+  plans_found integer;
+  unlimited boolean;
+begin
+  if not exists (select from public.billing_limit_kinds k where k.key = limit_key) then
+    raise exception 'unknown limit %', limit_key using errcode = '22023';
+  end if;
+  select count(*), bool_or(not (p.limits ? limit_key)), max((p.limits ->> limit_key)::integer)
+    into plans_found, unlimited, result
+    from private.entitling_plans(user_id) p;
+  if plans_found = 0 then
+    return 0;
+  end if;
+  return case when unlimited then null else result end;
+end
+$$;
+comment on function private.user_limit(uuid, text) is
+  'A user''s limit for a billing_limit_kinds key from their entitling plans (the largest; null = unlimited), else the free tier''s.';
+revoke execute on function private.user_limit(uuid, text) from public;
+grant execute on function private.user_limit(uuid, text) to authenticated, service_role;
+
+-- Body of public.my_entitlements.
+create function private.my_entitlements() returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  uid uuid := auth.uid();
+begin
+  if uid is null then
+    raise exception 'sign in to read your entitlements' using errcode = '42501';
+  end if;
+  return jsonb_build_object(
+    'plans', coalesce((select jsonb_agg(jsonb_build_object('id', p.id, 'slug', p.slug, 'name', p.name, 'is_free', p.is_free) order by p.slug)
+                         from private.entitling_plans(uid) p), '[]'),
+    'features', coalesce((select jsonb_agg(distinct f) from private.entitling_plans(uid) p, jsonb_array_elements_text(p.features) f), '[]'),
+    'limits', coalesce((select jsonb_object_agg(k.key, private.user_limit(uid, k.key)) from public.billing_limit_kinds k), '{}'),
+    'usage', jsonb_build_object('max_projects', (select count(*) from public.projects pr
+                                                 where pr.owner_id = uid and pr.status in ('open', 'in_progress'))));
+end
+$$;
+comment on function private.my_entitlements() is 'Body of public.my_entitlements.';
+revoke execute on function private.my_entitlements() from public;
+grant execute on function private.my_entitlements() to authenticated;
+
+create function public.my_entitlements() returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select private.my_entitlements() $$;
+comment on function public.my_entitlements() is
+  'The caller''s entitling plans, their features, each limit (null = unlimited) and current usage, for apps to show.';
+revoke execute on function public.my_entitlements() from public;
+grant execute on function public.my_entitlements() to authenticated;
+
+-- max_projects: counts the owner's open and in-progress projects, under a per-owner lock so
+-- two concurrent inserts cannot both pass.
+create function private.enforce_max_projects() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  allowed integer;
+  used integer;
+  plan_names text;
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('billing.max_projects:' || new.owner_id::text, 0));
+  allowed := private.user_limit(new.owner_id, 'max_projects');
+  if allowed is null then
+    return new;
+  end if;
+  select count(*) into used from public.projects p
+   where p.owner_id = new.owner_id and p.status in ('open', 'in_progress') and p.id <> new.id;
+  if used >= allowed then
+    select string_agg(p.slug, ', ' order by p.slug) into plan_names from private.entitling_plans(new.owner_id) p;
+    raise exception 'plan % allows % open projects (max_projects) and you have %: close one or upgrade',
+      coalesce(plan_names, 'none'), allowed, used using errcode = 'PT409';
+  end if;
+  return new;
+end
+$$;
+comment on function private.enforce_max_projects() is
+  'Refuses a project beyond the owner''s max_projects (open and in-progress projects) with PT409 naming the plan and the limit.';
+
+create trigger projects_max_projects before insert on public.projects
+  for each row execute function private.enforce_max_projects();
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/40_invoices.sql
+-- ======================================================================================
+
+-- Invoices of our own (004 invoices; 003 staff invoices), beside Stripe's subscription invoices
+-- (mirrored next session through stripe_invoice_id). Staff holding billing.manage write
+-- platform invoices; a seller (shop.sell) writes invoices in their own series (seller_id =
+-- themselves). The customer reads their issued invoices, the seller theirs, managers all.
+--
+-- Lifecycle: draft -> issued -> paid | canceled. Only drafts are edited or deleted; an issued
+-- invoice is corrected by a credit note (kind credit_note, credits_invoice_id), itself a
+-- draft until issued. Overdue is not stored: an issued invoice past its due_at
+-- (public.invoice_is_overdue, a computed field).
+--
+-- Numbers are assigned at issue, never to drafts (anchors §3.3, trap 13): YYYYMMDD-XXXX,
+-- XXXX the 1-based position in the series, from one counter row per series
+-- (private.invoice_number_counters) incremented in the issuing transaction: a rollback takes
+-- the number back, concurrent issues queue on the row, so the numbers of a series are
+-- consecutive without gaps. A series is the issue day (UTC) for platform invoices, and the day
+-- and the seller for a seller's invoices (VAT Directive art. 226(2): one or more series).
+-- Credit notes are numbered in the same series as invoices.
+--
+-- Rounding (all amounts are whole minor units of the invoice's currency, so 1 for KRW and JPY
+-- is a won or yen, for USD a cent): a line is quantity x unit amount rounded half away from
+-- zero to a whole minor unit; the tax is computed once on the subtotal (the sum of lines),
+-- subtotal x tax_rate_bps / 10000, rounded the same way; total = subtotal + tax.
+
+create table private.invoice_number_counters (
+  series text primary key,
+  last_number integer not null constraint invoice_number_counters_positive check (last_number between 1 and 9999)
+);
+comment on table private.invoice_number_counters is
+  'One row per invoice series (YYYYMMDD, or YYYYMMDD:<seller id>): the last number issued in it. Incremented in the issuing transaction; never a sequence.';
+grant select on private.invoice_number_counters to service_role;
+
+create table public.invoices (
+  id uuid primary key default gen_random_uuid(),
+  kind text not null default 'invoice' constraint invoices_kind check (kind in ('invoice', 'credit_note')),
+  credits_invoice_id uuid references public.invoices (id) on delete restrict,
+  -- Kept with the books when an account goes: no foreign key to the user (as payments).
+  customer_id uuid not null,
+  customer_name text not null constraint invoices_customer_name_length check (char_length(trim(customer_name)) between 1 and 200),
+  seller_id uuid,
+  currency text not null references public.currencies (code),
+  tax_rate_bps integer not null default 0 constraint invoices_tax_rate_range check (tax_rate_bps between 0 and 10000),
+  due_days integer not null default 30 constraint invoices_due_days_range check (due_days between 0 and 365),
+  notes text not null default '' constraint invoices_notes_length check (char_length(notes) <= 2000),
+  status text not null default 'draft' constraint invoices_status check (status in ('draft', 'issued', 'paid', 'canceled')),
+  number text,
+  subtotal_amount bigint not null default 0 constraint invoices_subtotal_range check (subtotal_amount >= 0),
+  tax_amount bigint generated always as (round(subtotal_amount::numeric * tax_rate_bps / 10000)::bigint) stored,
+  total_amount bigint generated always as (subtotal_amount + round(subtotal_amount::numeric * tax_rate_bps / 10000)::bigint) stored,
+  issued_at timestamptz,
+  due_at timestamptz,
+  paid_at timestamptz,
+  canceled_at timestamptz,
+  source_order_id uuid,
+  stripe_invoice_id text constraint invoices_stripe_invoice_unique unique,
+  created_by uuid default auth.uid() references auth.users (id) on delete set null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint invoices_numbered_once_issued check ((number is null) = (status = 'draft')),
+  constraint invoices_number_format check (number ~ '^[0-9]{8}-[0-9]{4}$'),
+  constraint invoices_credit_note_references check ((kind = 'credit_note') = (credits_invoice_id is not null)),
+  constraint invoices_credit_note_not_paid check (kind = 'invoice' or status in ('draft', 'issued'))
+);
+create unique index invoices_number_unique on public.invoices
+  (coalesce(seller_id, '00000000-0000-0000-0000-000000000000'::uuid), number) where number is not null;
+create index invoices_customer_idx on public.invoices (customer_id, created_at desc);
+create index invoices_seller_idx on public.invoices (seller_id, created_at desc) where seller_id is not null;
+create index invoices_status_due_idx on public.invoices (status, due_at);
+create index invoices_credits_idx on public.invoices (credits_invoice_id) where credits_invoice_id is not null;
+create index invoices_created_by_idx on public.invoices (created_by) where created_by is not null;
+comment on table public.invoices is
+  'Our invoices and credit notes: draft -> issued (numbered YYYYMMDD-XXXX) -> paid | canceled. Only drafts change; issued ones are corrected by credit notes.';
+comment on column public.invoices.number is 'YYYYMMDD-XXXX, assigned at issue from the series'' counter row (day, and seller when seller_id is set); null for drafts.';
+comment on column public.invoices.tax_rate_bps is 'Tax percent in basis points (1000 = 10%), applied once to the subtotal, rounded half away from zero.';
+comment on column public.invoices.customer_id is 'The invoiced user (no foreign key: invoices stay with the books after the account goes).';
+comment on column public.invoices.seller_id is 'The seller invoicing, with their own number series; null for the platform''s invoices.';
+
+create table public.invoice_items (
+  id bigint generated always as identity primary key,
+  invoice_id uuid not null references public.invoices (id) on delete cascade,
+  position integer not null default 0,
+  description text not null constraint invoice_items_description_length check (char_length(trim(description)) between 1 and 500),
+  quantity numeric(12, 3) not null constraint invoice_items_quantity_positive check (quantity > 0),
+  unit_amount bigint not null,
+  line_amount bigint generated always as (round(quantity * unit_amount)::bigint) stored
+);
+create index invoice_items_invoice_idx on public.invoice_items (invoice_id, position, id);
+comment on table public.invoice_items is 'An invoice''s lines; line_amount = quantity x unit_amount rounded half away from zero to a whole minor unit.';
+
+create function public.invoice_is_overdue(invoice public.invoices) returns boolean
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select invoice.status = 'issued' and invoice.kind = 'invoice' and invoice.due_at < now() $$;
+comment on function public.invoice_is_overdue(public.invoices) is
+  'Computed field (select=*,invoice_is_overdue): an issued, unpaid invoice past its due date.';
+revoke execute on function public.invoice_is_overdue(public.invoices) from public;
+grant execute on function public.invoice_is_overdue(public.invoices) to authenticated, service_role;
+
+-- The table's own guard, whoever writes: only drafts change; status moves forward only.
+create function private.guard_invoice() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'DELETE' then
+    if old.status <> 'draft' then
+      raise exception 'invoice % is %: only drafts are deleted', old.number, old.status using errcode = 'PT409';
+    end if;
+    return old;
+  end if;
+  if tg_op = 'INSERT' then
+    if new.status <> 'draft' then
+      raise exception 'an invoice starts as a draft' using errcode = '22023';
+    end if;
+    return new;
+  end if;
+  if old.status <> 'draft' and (new.customer_id, new.customer_name, new.seller_id, new.currency, new.tax_rate_bps, new.due_days,
+        new.notes, new.subtotal_amount, new.number, new.issued_at, new.due_at, new.kind, new.credits_invoice_id)
+      is distinct from (old.customer_id, old.customer_name, old.seller_id, old.currency, old.tax_rate_bps, old.due_days,
+        old.notes, old.subtotal_amount, old.number, old.issued_at, old.due_at, old.kind, old.credits_invoice_id) then
+    raise exception 'invoice % is %: only drafts are edited; correct it with a credit note', old.number, old.status
+      using errcode = 'PT409';
+  end if;
+  if new.status <> old.status and not (
+       (old.status = 'draft' and new.status = 'issued')
+       or (old.status = 'issued' and new.status in ('paid', 'canceled'))) then
+    raise exception 'invoice % is %: it cannot become %', coalesce(old.number, old.id::text), old.status, new.status
+      using errcode = 'PT409';
+  end if;
+  return new;
+end
+$$;
+
+create trigger invoices_guard before insert or update or delete on public.invoices
+  for each row execute function private.guard_invoice();
+create trigger invoices_touch_updated_at before update on public.invoices
+  for each row execute function private.touch_updated_at();
+create trigger invoices_audit after insert or update or delete on public.invoices
+  for each row execute function private.audit_row_change('id', 'id', 'kind', 'status', 'number', 'currency', 'total_amount', 'seller_id');
+
+-- Lines change only on drafts, in the invoice's currency; the subtotal follows.
+create function private.guard_invoice_item() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  invoice public.invoices;
+  target uuid := case when tg_op = 'DELETE' then old.invoice_id else new.invoice_id end;
+begin
+  select * into invoice from public.invoices i where i.id = target;
+  if tg_op = 'DELETE' and invoice.id is null then
+    return old;  -- the invoice itself is being deleted (a draft: its guard allowed it)
+  end if;
+  if invoice.status <> 'draft' then
+    raise exception 'invoice % is %: only a draft''s lines change', invoice.number, invoice.status using errcode = 'PT409';
+  end if;
+  if tg_op <> 'DELETE' then
+    perform private.assert_money(new.unit_amount, invoice.currency, 'a line''s unit amount');
+    return new;
+  end if;
+  return old;
+end
+$$;
+
+create function private.sum_invoice_items() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.invoices i set subtotal_amount = coalesce((select sum(it.line_amount) from public.invoice_items it where it.invoice_id = i.id), 0)
+   where i.id in (select invoice_id from changed) and i.status = 'draft';
+  return null;
+end
+$$;
+
+create trigger invoice_items_guard before insert or update or delete on public.invoice_items
+  for each row execute function private.guard_invoice_item();
+create trigger invoice_items_sum_insert after insert on public.invoice_items
+  referencing new table as changed for each statement execute function private.sum_invoice_items();
+create trigger invoice_items_sum_update after update on public.invoice_items
+  referencing new table as changed for each statement execute function private.sum_invoice_items();
+create trigger invoice_items_sum_delete after delete on public.invoice_items
+  referencing old table as changed for each statement execute function private.sum_invoice_items();
+
+alter table public.invoices enable row level security;
+alter table public.invoice_items enable row level security;
+grant select on public.invoices, public.invoice_items to authenticated;
+grant all on public.invoices, public.invoice_items to service_role;
+
+-- Whether the caller may read an invoice: its customer once issued, its seller, managers.
+create function private.can_read_invoice(invoice_id uuid) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (select from public.invoices i where i.id = can_read_invoice.invoice_id
+                   and ((i.customer_id = auth.uid() and i.status <> 'draft') or i.seller_id = auth.uid()))
+         or private.has_permission('billing.manage')
+$$;
+comment on function private.can_read_invoice(uuid) is 'The customer of an issued invoice, its seller, billing.manage.';
+grant execute on function private.can_read_invoice(uuid) to authenticated, service_role;
+
+create policy "Customers read their issued invoices, sellers theirs, billing managers all" on public.invoices
+  for select to authenticated
+  using ((customer_id = (select auth.uid()) and status <> 'draft') or seller_id = (select auth.uid())
+         or (select private.has_permission('billing.manage')));
+create policy "Invoice readers read its lines" on public.invoice_items for select to authenticated
+  using ((select private.can_read_invoice(invoice_id)));
+
+-- ---------------------------------------------------------------------------------------
+-- RPCs. Writers: billing.manage (any invoice), a seller (shop.sell) for their own series.
+
+create function private.assert_invoice_writer(seller_id uuid) returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if private.is_service_role() or private.has_permission('billing.manage') then
+    return;
+  end if;
+  if seller_id is not null and seller_id = auth.uid() and private.has_permission('shop.sell') then
+    return;
+  end if;
+  raise exception 'writing this invoice needs billing.manage, or to be its seller' using errcode = '42501';
+end
+$$;
+comment on function private.assert_invoice_writer(uuid) is 'Raises 42501 unless the caller manages billing or is the invoice''s seller (shop.sell).';
+grant execute on function private.assert_invoice_writer(uuid) to authenticated, service_role;
+
+create function private.invoice_json(invoice_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select to_jsonb(i) || jsonb_build_object(
+           'is_overdue', public.invoice_is_overdue(i),
+           'items', coalesce((select jsonb_agg(to_jsonb(it) - 'invoice_id' order by it.position, it.id)
+                                from public.invoice_items it where it.invoice_id = i.id), '[]'))
+    from public.invoices i where i.id = invoice_json.invoice_id
+$$;
+comment on function private.invoice_json(uuid) is 'An invoice with is_overdue and its lines under "items".';
+grant execute on function private.invoice_json(uuid) to authenticated, service_role;
+
+-- Replaces a draft's lines with [{description, quantity, unit_amount}].
+create function private.replace_invoice_items(invoice_id uuid, items jsonb) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if items is null or jsonb_typeof(items) <> 'array' or jsonb_array_length(items) not between 1 and 200
+     or exists (select from jsonb_array_elements(items) e
+                 where jsonb_typeof(e) <> 'object' or jsonb_typeof(e -> 'quantity') <> 'number'
+                    or jsonb_typeof(e -> 'unit_amount') <> 'number' or jsonb_typeof(e -> 'description') <> 'string') then
+    raise exception 'items are 1 to 200 lines of {description, quantity, unit_amount} (unit_amount in minor units)' using errcode = '22023';
+  end if;
+  if exists (select from jsonb_array_elements(items) e where (e ->> 'unit_amount') !~ '^-?[0-9]{1,18}$') then
+    raise exception 'a line''s unit_amount is a whole number of minor units' using errcode = '22023';
+  end if;
+  if exists (select from jsonb_array_elements(items) e where (e ->> 'quantity')::numeric <= 0 or (e ->> 'quantity')::numeric >= 1000000000
+               or (e ->> 'quantity')::numeric <> round((e ->> 'quantity')::numeric, 3)) then
+    raise exception 'a line''s quantity is positive, below 1000000000, with at most 3 decimals' using errcode = '22023';
+  end if;
+  delete from public.invoice_items it where it.invoice_id = replace_invoice_items.invoice_id;
+  insert into public.invoice_items (invoice_id, position, description, quantity, unit_amount)
+  select replace_invoice_items.invoice_id, e.ordinality::integer, e.value ->> 'description', (e.value ->> 'quantity')::numeric,
+         (e.value ->> 'unit_amount')::bigint
+    from jsonb_array_elements(items) with ordinality e;
+end
+$$;
+comment on function private.replace_invoice_items(uuid, jsonb) is 'Replaces a draft''s lines (create_invoice, update_invoice, create_credit_note).';
+revoke execute on function private.replace_invoice_items(uuid, jsonb) from public;
+grant execute on function private.replace_invoice_items(uuid, jsonb) to authenticated, service_role;
+
+-- Body of public.create_invoice.
+create function private.create_invoice(
+  customer_id uuid, currency text, items jsonb, customer_name text default null, tax_rate_bps integer default 0,
+  due_days integer default 30, seller_id uuid default null, notes text default ''
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  invoice_id uuid;
+  name text;
+begin
+  perform private.assert_invoice_writer(seller_id);
+  select coalesce(nullif(trim(create_invoice.customer_name), ''), nullif(p.display_name, ''), p.username, u.email) into name
+    from public.profiles p join auth.users u on u.id = p.id where p.id = create_invoice.customer_id;
+  if not found then
+    raise exception 'customer % not found', customer_id using errcode = 'PT404';
+  end if;
+  if not exists (select from public.currencies c where c.code = create_invoice.currency) then
+    raise exception 'currency % is not supported (see the currencies table)', currency using errcode = '22023';
+  end if;
+  if name is null then
+    raise exception 'customer % has no name: give customer_name', customer_id using errcode = '22023';
+  end if;
+  insert into public.invoices (customer_id, customer_name, seller_id, currency, tax_rate_bps, due_days, notes)
+  values (create_invoice.customer_id, name, create_invoice.seller_id, create_invoice.currency,
+          coalesce(create_invoice.tax_rate_bps, 0), coalesce(create_invoice.due_days, 30), coalesce(create_invoice.notes, ''))
+  returning id into invoice_id;
+  perform private.replace_invoice_items(invoice_id, items);
+  return private.invoice_json(invoice_id);
+end
+$$;
+comment on function private.create_invoice(uuid, text, jsonb, text, integer, integer, uuid, text) is 'Body of public.create_invoice.';
+revoke execute on function private.create_invoice(uuid, text, jsonb, text, integer, integer, uuid, text) from public;
+grant execute on function private.create_invoice(uuid, text, jsonb, text, integer, integer, uuid, text) to authenticated, service_role;
+
+create function public.create_invoice(
+  customer_id uuid, currency text, items jsonb, customer_name text default null, tax_rate_bps integer default 0,
+  due_days integer default 30, seller_id uuid default null, notes text default ''
+) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.create_invoice(customer_id, currency, items, customer_name, tax_rate_bps, due_days, seller_id, notes) $$;
+comment on function public.create_invoice(uuid, text, jsonb, text, integer, integer, uuid, text) is
+  '003 POST /invoices, 004 invoices: a draft invoice for a customer (billing.manage; or a seller for seller_id = themselves) with lines [{description, quantity, unit_amount}], tax percent in basis points and due days. No number until issued.';
+revoke execute on function public.create_invoice(uuid, text, jsonb, text, integer, integer, uuid, text) from public;
+grant execute on function public.create_invoice(uuid, text, jsonb, text, integer, integer, uuid, text) to authenticated, service_role;
+
+-- The draft an RPC changes, locked, after the caller's right to it.
+create function private.lock_draft_invoice(invoice_id uuid, doing text) returns public.invoices
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  invoice public.invoices;
+begin
+  select * into invoice from public.invoices i where i.id = lock_draft_invoice.invoice_id for update;
+  if not found or not (private.is_service_role() or private.has_permission('billing.manage')
+                       or invoice.seller_id = auth.uid()) then
+    raise exception 'invoice % not found', invoice_id using errcode = 'PT404';
+  end if;
+  perform private.assert_invoice_writer(invoice.seller_id);
+  if doing is not null and invoice.status <> 'draft' then
+    raise exception 'invoice % is %: only drafts are %; correct it with a credit note', invoice.number, invoice.status, doing
+      using errcode = 'PT409';
+  end if;
+  return invoice;
+end
+$$;
+comment on function private.lock_draft_invoice(uuid, text) is
+  'Locks an invoice the caller may write (PT404 otherwise); when doing is given, refuses (PT409) unless it is a draft.';
+revoke execute on function private.lock_draft_invoice(uuid, text) from public;
+grant execute on function private.lock_draft_invoice(uuid, text) to authenticated, service_role;
+
+-- Body of public.update_invoice.
+create function private.update_invoice(invoice_id uuid, fields jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  unknown text;
+begin
+  perform private.lock_draft_invoice(invoice_id, 'edited');
+  if fields is null or jsonb_typeof(fields) <> 'object' then
+    raise exception 'invoice fields are a JSON object' using errcode = '22023';
+  end if;
+  select string_agg(k, ', ' order by k) into unknown from jsonb_object_keys(fields) k
+   where k not in ('customer_name', 'currency', 'tax_rate_bps', 'due_days', 'notes', 'items');
+  if unknown is not null then
+    raise exception 'unknown invoice fields: % (a draft has customer_name, currency, tax_rate_bps, due_days, notes, items)', unknown
+      using errcode = '22023';
+  end if;
+  if fields ? 'currency' and not exists (select from public.currencies c where c.code = fields ->> 'currency') then
+    raise exception 'currency % is not supported (see the currencies table)', fields ->> 'currency' using errcode = '22023';
+  end if;
+  begin
+    update public.invoices i set
+      customer_name = coalesce(fields ->> 'customer_name', i.customer_name),
+      currency = coalesce(fields ->> 'currency', i.currency),
+      tax_rate_bps = coalesce((fields ->> 'tax_rate_bps')::integer, i.tax_rate_bps),
+      due_days = coalesce((fields ->> 'due_days')::integer, i.due_days),
+      notes = coalesce(fields ->> 'notes', i.notes)
+    where i.id = update_invoice.invoice_id;
+  exception when invalid_text_representation or numeric_value_out_of_range then
+    raise exception 'tax_rate_bps and due_days are whole numbers' using errcode = '22023';
+  end;
+  if fields ? 'items' then
+    perform private.replace_invoice_items(invoice_id, fields -> 'items');
+  elsif fields ? 'currency' then
+    -- The lines are checked again against the new currency's limit.
+    update public.invoice_items it set unit_amount = it.unit_amount where it.invoice_id = update_invoice.invoice_id;
+  end if;
+  return private.invoice_json(invoice_id);
+end
+$$;
+comment on function private.update_invoice(uuid, jsonb) is 'Body of public.update_invoice.';
+revoke execute on function private.update_invoice(uuid, jsonb) from public;
+grant execute on function private.update_invoice(uuid, jsonb) to authenticated, service_role;
+
+create function public.update_invoice(invoice_id uuid, fields jsonb) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.update_invoice(invoice_id, fields) $$;
+comment on function public.update_invoice(uuid, jsonb) is
+  '003 PUT /invoices/{id}: changes a draft (customer_name, currency, tax_rate_bps, due_days, notes; items replaces the lines). Issued invoices are refused: correct them with a credit note.';
+revoke execute on function public.update_invoice(uuid, jsonb) from public;
+grant execute on function public.update_invoice(uuid, jsonb) to authenticated, service_role;
+
+-- Body of public.delete_invoice.
+create function private.delete_invoice(invoice_id uuid) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.lock_draft_invoice(invoice_id, 'deleted');
+  delete from public.invoices where id = invoice_id;
+end
+$$;
+comment on function private.delete_invoice(uuid) is 'Body of public.delete_invoice.';
+revoke execute on function private.delete_invoice(uuid) from public;
+grant execute on function private.delete_invoice(uuid) to authenticated, service_role;
+
+create function public.delete_invoice(invoice_id uuid) returns void
+language sql
+security invoker
+set search_path = ''
+as $$ select private.delete_invoice(invoice_id) $$;
+comment on function public.delete_invoice(uuid) is '004 DELETE /invoices/{id}: deletes a draft; issued invoices are refused (PT409).';
+revoke execute on function public.delete_invoice(uuid) from public;
+grant execute on function public.delete_invoice(uuid) to authenticated, service_role;
+
+-- The next number of a series, in the caller's transaction (see the header).
+create function private.next_invoice_number(issued_on date, seller_id uuid) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  series text := to_char(issued_on, 'YYYYMMDD') || coalesce(':' || seller_id::text, '');
+  position integer;
+begin
+  insert into private.invoice_number_counters as c (series, last_number) values (series, 1)
+  on conflict on constraint invoice_number_counters_pkey do update set last_number = c.last_number + 1
+  returning c.last_number into position;
+  return to_char(issued_on, 'YYYYMMDD') || '-' || lpad(position::text, 4, '0');
+exception when check_violation then
+  raise exception 'invoice series % is full: 9999 numbers a day', series using errcode = 'PT409';
+end
+$$;
+comment on function private.next_invoice_number(date, uuid) is
+  'Takes the next number of the series (the day, and the seller) from its counter row: gap-free because the row update commits or rolls back with the issue.';
+revoke execute on function private.next_invoice_number(date, uuid) from public;
+grant execute on function private.next_invoice_number(date, uuid) to service_role;
+
+-- Body of public.issue_invoice.
+create function private.issue_invoice(invoice_id uuid) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  invoice public.invoices;
+  credited public.invoices;
+  already_credited bigint;
+  issued timestamptz := now();
+begin
+  invoice := private.lock_draft_invoice(invoice_id, null);
+  if invoice.status <> 'draft' then
+    raise exception 'invoice % is already %', invoice.number, invoice.status using errcode = 'PT409';
+  end if;
+  if invoice.total_amount <= 0 then
+    raise exception 'invoice % has no lines: nothing to issue', invoice.id using errcode = 'PT409';
+  end if;
+  if invoice.kind = 'credit_note' then
+    select * into credited from public.invoices i where i.id = invoice.credits_invoice_id for update;
+    if credited.status not in ('issued', 'paid') then
+      raise exception 'invoice % is %: only issued or paid invoices are credited', coalesce(credited.number, credited.id::text), credited.status
+        using errcode = 'PT409';
+    end if;
+    select coalesce(sum(i.total_amount), 0) into already_credited from public.invoices i
+     where i.credits_invoice_id = credited.id and i.status = 'issued';
+    if already_credited + invoice.total_amount > credited.total_amount then
+      raise exception 'credit note of % would credit invoice % beyond its total % (% already credited)',
+        invoice.total_amount, credited.number, credited.total_amount, already_credited using errcode = 'PT409';
+    end if;
+  end if;
+  update public.invoices i
+     set status = 'issued',
+         number = private.next_invoice_number((issued at time zone 'UTC')::date, invoice.seller_id),
+         issued_at = issued,
+         due_at = issued + make_interval(days => invoice.due_days)
+   where i.id = invoice.id;
+  return private.invoice_json(invoice.id);
+end
+$$;
+comment on function private.issue_invoice(uuid) is 'Body of public.issue_invoice.';
+revoke execute on function private.issue_invoice(uuid) from public;
+grant execute on function private.issue_invoice(uuid) to authenticated, service_role;
+
+create function public.issue_invoice(invoice_id uuid) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.issue_invoice(invoice_id) $$;
+comment on function public.issue_invoice(uuid) is
+  'Issues a draft invoice or credit note: numbers it YYYYMMDD-XXXX in its series (the UTC day, and the seller), gap-free, and sets its due date. A credit note may not credit more than its invoice''s total.';
+revoke execute on function public.issue_invoice(uuid) from public;
+grant execute on function public.issue_invoice(uuid) to authenticated, service_role;
+
+-- Body of public.set_invoice_status.
+create function private.set_invoice_status(invoice_id uuid, status text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  invoice public.invoices;
+begin
+  invoice := private.lock_draft_invoice(invoice_id, null);
+  if status is null or status not in ('paid', 'canceled') then
+    raise exception 'an invoice''s status is set to paid or canceled' using errcode = '22023';
+  end if;
+  if invoice.kind = 'credit_note' then
+    raise exception 'credit note % is neither paid nor canceled: issue another to correct it', invoice.number using errcode = 'PT409';
+  end if;
+  if invoice.status <> 'issued' then
+    raise exception 'invoice % is %: only an issued invoice becomes %', coalesce(invoice.number, invoice.id::text), invoice.status, status
+      using errcode = 'PT409';
+  end if;
+  update public.invoices i
+     set status = set_invoice_status.status,
+         paid_at = case when set_invoice_status.status = 'paid' then now() end,
+         canceled_at = case when set_invoice_status.status = 'canceled' then now() end
+   where i.id = invoice.id;
+  return private.invoice_json(invoice.id);
+end
+$$;
+comment on function private.set_invoice_status(uuid, text) is 'Body of public.set_invoice_status.';
+revoke execute on function private.set_invoice_status(uuid, text) from public;
+grant execute on function private.set_invoice_status(uuid, text) to authenticated, service_role;
+
+create function public.set_invoice_status(invoice_id uuid, status text) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.set_invoice_status(invoice_id, status) $$;
+comment on function public.set_invoice_status(uuid, text) is
+  'An issued invoice becomes paid (recorded by hand; Stripe-paid ones follow the webhook next session) or canceled. Paid and canceled invoices are final.';
+revoke execute on function public.set_invoice_status(uuid, text) from public;
+grant execute on function public.set_invoice_status(uuid, text) to authenticated, service_role;
+
+-- Body of public.create_credit_note.
+create function private.create_credit_note(invoice_id uuid, items jsonb default null) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  invoice public.invoices;
+  note_id uuid;
+begin
+  invoice := private.lock_draft_invoice(invoice_id, null);
+  if invoice.kind <> 'invoice' or invoice.status not in ('issued', 'paid') then
+    raise exception 'invoice % is % %: only issued or paid invoices are credited', coalesce(invoice.number, invoice.id::text),
+      invoice.status, invoice.kind using errcode = 'PT409';
+  end if;
+  insert into public.invoices (kind, credits_invoice_id, customer_id, customer_name, seller_id, currency, tax_rate_bps, due_days,
+                               notes)
+  values ('credit_note', invoice.id, invoice.customer_id, invoice.customer_name, invoice.seller_id, invoice.currency,
+          invoice.tax_rate_bps, 0, 'Credit note for invoice ' || invoice.number)
+  returning id into note_id;
+  perform private.replace_invoice_items(note_id, coalesce(items, (
+    select jsonb_agg(jsonb_build_object('description', it.description, 'quantity', it.quantity, 'unit_amount', it.unit_amount)
+                     order by it.position, it.id)
+      from public.invoice_items it where it.invoice_id = invoice.id)));
+  return private.invoice_json(note_id);
+end
+$$;
+comment on function private.create_credit_note(uuid, jsonb) is 'Body of public.create_credit_note.';
+revoke execute on function private.create_credit_note(uuid, jsonb) from public;
+grant execute on function private.create_credit_note(uuid, jsonb) to authenticated, service_role;
+
+create function public.create_credit_note(invoice_id uuid, items jsonb default null) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$ select private.create_credit_note(invoice_id, items) $$;
+comment on function public.create_credit_note(uuid, jsonb) is
+  'A draft credit note correcting an issued or paid invoice: the lines given (amounts credited, positive), or all its lines; issue it with issue_invoice.';
+revoke execute on function public.create_credit_note(uuid, jsonb) from public;
+grant execute on function public.create_credit_note(uuid, jsonb) to authenticated, service_role;
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/50_invoices_bucket.sql
+-- ======================================================================================
+
+-- The invoices bucket (private): rendered PDFs under <customer id>/<invoice id>.pdf, written
+-- by the billing-invoice-pdf function with the service role only (regenerated identically for
+-- the same invoice), served by signed URL. The customer reads their own folder, billing
+-- managers every folder. The bucket row is reference data (the billing reference-data
+-- migration) and supabase/config.toml's [storage.buckets.invoices].
+
+create policy "Customers read their invoice PDFs, billing managers all"
+  on storage.objects for select to authenticated
+  using (bucket_id = 'invoices'
+         and ((storage.foldername(name))[1] = (select auth.uid())::text or (select private.has_permission('billing.manage'))));
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/60_payment_history.sql
+-- ======================================================================================
+
+-- Payment history (004 GET /api/payment/history): one list of the caller's invoices (issued,
+-- paid, canceled; credit notes as negative amounts) and escrow payments (public.payments,
+-- where they are the buyer), newest first, filtered by status and date, paginated. Stripe
+-- subscription invoices join it once they are mirrored into public.invoices (stripe_invoice_id).
+
+-- Body of public.my_payment_history.
+create function private.my_payment_history(
+  with_status text default null, from_date date default null, to_date date default null, page integer default 1,
+  page_size integer default 20
+) returns table (
+  kind text, id text, reference text, description text, amount bigint, currency text, status text,
+  occurred_at timestamptz, total_count bigint
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  uid uuid := auth.uid();
+begin
+  if uid is null then
+    raise exception 'sign in to read your payment history' using errcode = '42501';
+  end if;
+  if page is null or page < 1 or page_size is null or page_size not between 1 and 100 then
+    raise exception 'page is 1 or more and page_size 1 to 100' using errcode = '22023';
+  end if;
+  if from_date is not null and to_date is not null and to_date < from_date then
+    raise exception 'to_date % is before from_date %', to_date, from_date using errcode = '22023';
+  end if;
+  return query
+  with entries as (
+    select i.kind as kind, i.id::text as id, i.number as reference,
+           case when i.kind = 'credit_note' then 'Credit note ' || i.number else 'Invoice ' || i.number end as description,
+           case when i.kind = 'credit_note' then -i.total_amount else i.total_amount end as amount,
+           i.currency, case when public.invoice_is_overdue(i) then 'overdue' else i.status end as status,
+           coalesce(i.paid_at, i.canceled_at, i.issued_at) as occurred_at
+      from public.invoices i
+     where i.customer_id = uid and i.status <> 'draft'
+    union all
+    select 'escrow_payment', p.order_id::text, p.order_id::text, 'Order payment', p.amount, p.currency, p.status,
+           coalesce(p.paid_at, p.created_at)
+      from public.payments p
+     where p.buyer_id = uid
+  )
+  select e.kind, e.id, e.reference, e.description, e.amount, e.currency, e.status, e.occurred_at, count(*) over ()
+    from entries e
+   where (with_status is null or e.status = with_status)
+     and (from_date is null or e.occurred_at >= from_date::timestamptz)
+     and (to_date is null or e.occurred_at < (to_date + 1)::timestamptz)
+   order by e.occurred_at desc, e.id desc
+   limit page_size offset (page - 1) * page_size;
+end
+$$;
+comment on function private.my_payment_history(text, date, date, integer, integer) is 'Body of public.my_payment_history.';
+revoke execute on function private.my_payment_history(text, date, date, integer, integer) from public;
+grant execute on function private.my_payment_history(text, date, date, integer, integer) to authenticated;
+
+create function public.my_payment_history(
+  with_status text default null, from_date date default null, to_date date default null, page integer default 1,
+  page_size integer default 20
+) returns table (
+  kind text, id text, reference text, description text, amount bigint, currency text, status text,
+  occurred_at timestamptz, total_count bigint
+)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select * from private.my_payment_history(with_status, from_date, to_date, page, page_size) $$;
+comment on function public.my_payment_history(text, date, date, integer, integer) is
+  '004 GET /api/payment/history: the caller''s invoices (issued, paid, canceled, overdue; credit notes negative) and escrow payments as buyer, newest first; with_status (issued, paid, canceled, overdue, or an escrow status) and date filters (from_date, to_date inclusive, UTC days); page and page_size (1-100); total_count on every row.';
+revoke execute on function public.my_payment_history(text, date, date, integer, integer) from public;
+grant execute on function public.my_payment_history(text, date, date, integer, integer) to authenticated;
