@@ -32,7 +32,7 @@ select tests.authenticate_as(tests.get_user_id('inv-seller@example.com'));
 insert into public.shipping_profiles (name, currency) values ('Standard', 'USD');
 insert into public.products (title, price, currency, kind, shipping_profile_id, status)
 select t, p, 'USD', 'physical', id, 'active' from public.shipping_profiles, (values ('Lamp', 2500), ('Chair', 9000)) v (t, p)
- where name = 'Standard';
+ where name = 'Standard' and shop_id = auth.uid();
 insert into public.products (title, price, currency, kind) values ('E-book', 900, 'USD', 'digital');
 select tests.clear_authentication();
 insert into storage.objects (bucket_id, name, owner_id, metadata)
