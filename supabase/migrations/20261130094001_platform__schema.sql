@@ -711,6 +711,8 @@ grant execute on function ops.record_admin_action(text, text, text, jsonb, jsonb
 --   commission_rate_bps  integer 0..5000               marketplace: snapshotted on new orders
 --   auto_release_days    integer 1..90                 payments: days before automatic release
 --   message_edit_window_minutes  integer 1..1440       messaging: how long a sender may edit a message
+--   checkout_reservation_minutes integer 5..1440       commerce: how long a placed checkout holds its stock unpaid
+--   product_review_edit_days     integer 1..365        commerce: how long an author may edit a product review
 
 create table public.platform_settings (
   key text primary key constraint platform_settings_key_format check (key ~ '^[a-z_]+$'),
@@ -726,6 +728,12 @@ create table public.platform_settings (
            and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
   constraint platform_settings_message_edit_window
     check (key <> 'message_edit_window_minutes' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 1440
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
+  constraint platform_settings_checkout_reservation_minutes
+    check (key <> 'checkout_reservation_minutes' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 5 and 1440
+           and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric))),
+  constraint platform_settings_product_review_edit_days
+    check (key <> 'product_review_edit_days' or (jsonb_typeof(value) = 'number' and (value #>> '{}')::numeric between 1 and 365
            and (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)))
 );
 comment on table public.platform_settings is 'Platform-wide switches, changed by holders of settings.manage.';
@@ -737,6 +745,10 @@ comment on constraint platform_settings_auto_release_days on public.platform_set
   'auto_release_days: days after delivery without approval or dispute before escrow is released automatically (1 to 90).';
 comment on constraint platform_settings_message_edit_window on public.platform_settings is
   'message_edit_window_minutes: how many minutes after posting a sender may still edit a message (1 to 1440).';
+comment on constraint platform_settings_checkout_reservation_minutes on public.platform_settings is
+  'checkout_reservation_minutes: how long a placed, unpaid checkout holds its stock reservations and coupon before the commerce-expire-checkouts job releases them (5 to 1440).';
+comment on constraint platform_settings_product_review_edit_days on public.platform_settings is
+  'product_review_edit_days: how many days after writing a product review its author may still change its rating and text (1 to 365).';
 
 create trigger platform_settings_touch_updated_at before update on public.platform_settings
   for each row execute function private.touch_updated_at();
@@ -817,6 +829,28 @@ as $$
   select (private.setting('message_edit_window_minutes') #>> '{}')::integer
 $$;
 comment on function private.message_edit_window_minutes() is 'Minutes after posting during which a sender may edit a message (public.edit_message).';
+
+create function private.checkout_reservation_minutes() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('checkout_reservation_minutes') #>> '{}')::integer
+$$;
+comment on function private.checkout_reservation_minutes() is
+  'Minutes a placed checkout holds its stock and coupon unpaid (commerce: private.create_checkout sets expires_at from it).';
+
+create function private.product_review_edit_days() returns integer
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (private.setting('product_review_edit_days') #>> '{}')::integer
+$$;
+comment on function private.product_review_edit_days() is
+  'Days after writing a product review during which its author may edit it (commerce: product_reviews_check_edit).';
 
 -- ======================================================================================
 -- supabase/schemas/00_platform/40_money.sql

@@ -1796,8 +1796,8 @@ begin
     perform private.assert_purchasable(buyer, product_id, already + quantity);
   end if;
   insert into public.cart_items (cart_id, user_id, product_id, quantity)
-  values (c.id, buyer, product_id, quantity)
-  on conflict (cart_id, product_id) do update set quantity = public.cart_items.quantity + excluded.quantity
+  values (c.id, buyer, add_cart_item.product_id, add_cart_item.quantity)
+  on conflict on constraint cart_items_one_line_per_product do update set quantity = public.cart_items.quantity + excluded.quantity
   returning * into item;
   perform private.cart_changed(c.id);
   return item;
