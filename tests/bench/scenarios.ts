@@ -8,6 +8,7 @@ import pg from "pg";
 import Stripe from "stripe";
 import { notifications } from "./notifications.ts";
 import { realtime } from "./realtime.ts";
+import { shop } from "./shop.ts";
 import {
   type BenchStack,
   comparePair,
@@ -541,4 +542,5 @@ export const scenarios: Scenario[] = [
   signup,
   realtime,
   notifications,
+  shop,
 ];
