@@ -105,6 +105,8 @@ describe("client RPCs: security invoker wrappers in public over security definer
     expect([...anon.keys()].sort()).toEqual([
       "confirm_newsletter",
       "get_shared_design",
+      "record_product_view",
+      "search_products",
       "subscribe_newsletter",
     ]);
     expect(anon.get("subscribe_newsletter").post.summary).toBe(
