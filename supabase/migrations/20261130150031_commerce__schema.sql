@@ -2090,7 +2090,9 @@ grant execute on function private.tax_amount(bigint, integer) to authenticated, 
 -- rounded half up to a whole minor unit; fixed = the amount; either is capped at the base.
 --
 -- Usage is counted at order placement, never before (anchors trap 9): the checkout locks the
--- coupon row (for update), checks it again and records a coupon_redemptions row in the same
+-- coupon row (for no key update: the lock that conflicts with itself but not with the key-share
+-- locks the foreign keys of checkouts, shop orders and redemptions take on the coupon, which
+-- would otherwise deadlock two checkouts of one coupon), checks it again and records a coupon_redemptions row in the same
 -- transaction (private.redeem_coupon), so concurrent checkouts queue on the coupon and none
 -- takes it beyond its limits. A redemption is released (status released, times_used down)
 -- when its checkout expires, is cancelled or its payment fails
@@ -2518,7 +2520,7 @@ declare
   c public.coupons;
   r public.coupon_redemptions;
 begin
-  select * into c from public.coupons k where k.id = redeem_coupon.coupon_id for update;
+  select * into c from public.coupons k where k.id = redeem_coupon.coupon_id for no key update;
   if not found then
     raise exception 'coupon % not found', coupon_id using errcode = 'PT404';
   end if;
@@ -2531,7 +2533,7 @@ begin
 end
 $$;
 comment on function private.redeem_coupon(uuid, uuid, uuid, text, bigint, uuid[], bigint, bigint) is
-  'Locks the coupon (for update), checks it again for this buyer and order, records the redemption and counts it: concurrent checkouts queue here and never exceed the usage or per-user limit.';
+  'Locks the coupon (for no key update), checks it again for this buyer and order, records the redemption and counts it: concurrent checkouts queue here and never exceed the usage or per-user limit.';
 revoke execute on function private.redeem_coupon(uuid, uuid, uuid, text, bigint, uuid[], bigint, bigint) from public;
 
 -- Gives back the coupon usage of a checkout (expired, cancelled, payment failed). Idempotent:
@@ -2550,7 +2552,7 @@ begin
      where x.checkout_id = release_coupon_redemptions.checkout_id and x.status = 'active'
      order by x.coupon_id
   loop
-    perform 1 from public.coupons c where c.id = r.coupon_id for update;
+    perform 1 from public.coupons c where c.id = r.coupon_id for no key update;
     update public.coupon_redemptions set status = 'released', released_at = now()
      where id = r.id and status = 'active';
     if found then
@@ -3049,6 +3051,11 @@ declare
   coupon_order_total bigint;
 begin
   q := private.quote_checkout(buyer, lines, address_id, coupon_code);
+  -- Queue on the coupon before writing anything that names it: concurrent checkouts of one
+  -- coupon then run their placements one at a time (private.redeem_coupon checks it again).
+  if q -> 'coupon' <> 'null'::jsonb then
+    perform 1 from public.coupons k where k.id = (q #>> '{coupon,coupon_id}')::uuid for no key update;
+  end if;
 
   insert into public.checkouts (buyer_id, cart_id, idempotency_key, currency, items_subtotal, shipping_total,
                                 discount_total, tax_total, total, coupon_id, shipping_address, expires_at)
@@ -3207,8 +3214,10 @@ begin
   for o in select x.id from public.shop_orders x where x.checkout_id = co.id and x.status = 'awaiting_payment' order by x.id loop
     perform private.transition_shop_order(o.id, 'cancelled', 'system', reason);
   end loop;
-  perform private.release_reservations('checkout:' || co.id, reason);
+  -- Coupon before stock, as the placement locks them, so the two never wait on each other
+  -- in opposite orders.
   perform private.release_coupon_redemptions(co.id);
+  perform private.release_reservations('checkout:' || co.id, reason);
   perform private.emit_event('checkout.expired', 'checkout', co.id, array[co.buyer_id],
                              jsonb_build_object('reason', reason), null);
   return true;

@@ -477,6 +477,11 @@ declare
   coupon_order_total bigint;
 begin
   q := private.quote_checkout(buyer, lines, address_id, coupon_code);
+  -- Queue on the coupon before writing anything that names it: concurrent checkouts of one
+  -- coupon then run their placements one at a time (private.redeem_coupon checks it again).
+  if q -> 'coupon' <> 'null'::jsonb then
+    perform 1 from public.coupons k where k.id = (q #>> '{coupon,coupon_id}')::uuid for no key update;
+  end if;
 
   insert into public.checkouts (buyer_id, cart_id, idempotency_key, currency, items_subtotal, shipping_total,
                                 discount_total, tax_total, total, coupon_id, shipping_address, expires_at)
@@ -635,8 +640,10 @@ begin
   for o in select x.id from public.shop_orders x where x.checkout_id = co.id and x.status = 'awaiting_payment' order by x.id loop
     perform private.transition_shop_order(o.id, 'cancelled', 'system', reason);
   end loop;
-  perform private.release_reservations('checkout:' || co.id, reason);
+  -- Coupon before stock, as the placement locks them, so the two never wait on each other
+  -- in opposite orders.
   perform private.release_coupon_redemptions(co.id);
+  perform private.release_reservations('checkout:' || co.id, reason);
   perform private.emit_event('checkout.expired', 'checkout', co.id, array[co.buyer_id],
                              jsonb_build_object('reason', reason), null);
   return true;
