@@ -103,7 +103,7 @@ export const shop: Scenario = {
                        (array['Wool', 'Linen', 'Silk', 'Denim', 'Tweed', '가죽', '면'])[1 + i % 7] || ' ' ||
                        (array['coat', 'shirt', 'dress', 'jacket', 'bag', 'scarf', '가방을', '셔츠'])[1 + (i / 7) % 8] || ' #' || i,
                        'Hand finished. Item ' || i,
-                       500 + (i * 7919) % 50000, 'USD', 'physical',
+                       500 + (i::bigint * 7919) % 50000, 'USD', 'physical',
                        case when i % 10 < 8 then 'active' when i % 10 = 8 then 'draft' else 'archived' end,
                        categories.ids[1 + i % 24], profiles.ids[1 + i % ${SELLERS}], i % 5 <> 0,
                        now() - make_interval(secs => i), now() - make_interval(secs => i)
