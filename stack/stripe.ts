@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readBody, sendJson } from "./http.ts";
 import { apiRoutes, type Ctx, type Handler } from "./stripe/api.ts";
 import { Bank } from "./stripe/bank.ts";
+import { invoicePaymentSettled } from "./stripe/billing.ts";
 import { StripeError } from "./stripe/errors.ts";
 import { type Params, parseForm } from "./stripe/form.ts";
 import { Reader } from "./stripe/params.ts";
@@ -103,6 +104,10 @@ export function createStripeStandIn(options: StripeStandInOptions): StripeStandI
   const store = new Store();
   const webhooks = new Webhooks({ defaultUrl: options.webhookUrl, secret: options.webhookSecret });
   const bank = new Bank(store, webhooks);
+  // An invoice's payment intent paid or declined (by Billing or by a client confirming it).
+  bank.paymentListeners.push((pi, charge, origin) =>
+    invoicePaymentSettled(bank, pi, charge, origin)
+  );
   /** Saved responses by secret key and idempotency key (Stripe scopes keys to the account). */
   const saved = new Map<string, SavedResponse>();
 

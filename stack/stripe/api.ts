@@ -3,6 +3,7 @@
 // idempotency and the error format (see ../stripe.ts).
 
 import type { Bank, Origin } from "./bank.ts";
+import { billingRoutes, savedCardFor, subscriptionSession } from "./billing.ts";
 import { invalidParam, missingParam, resourceMissing, stateError } from "./errors.ts";
 import { Reader } from "./params.ts";
 import {
@@ -249,93 +250,120 @@ function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSess
     "phone_number_collection",
     "consent_collection",
     "custom_text",
+    "subscription_data",
   );
   const mode = r.oneOf("mode", ["payment", "setup", "subscription"] as const, true);
-  if (mode !== "payment") {
+  if (mode === "setup") {
     throw invalidParam(
-      `The local Stripe stand-in supports mode=payment only, not ${mode}.`,
+      `The local Stripe stand-in supports mode=payment and mode=subscription, not ${mode}.`,
       "mode",
     );
   }
-  const items = r.objects("line_items");
-  if (items.length === 0) throw missingParam("line_items");
+  if (mode === "payment" && r.has("subscription_data")) {
+    throw invalidParam(
+      "You can not pass `subscription_data` in `payment` mode.",
+      "subscription_data",
+    );
+  }
+  if (mode === "subscription" && r.has("payment_intent_data")) {
+    throw invalidParam(
+      "You can not pass `payment_intent_data` in `subscription` mode.",
+      "payment_intent_data",
+    );
+  }
+  const customerId = r.string("customer") || null;
+  if (customerId) store.get<StripeObject>("customer", customerId, "customer");
+  if (customerId && r.has("customer_email")) {
+    throw invalidParam(
+      "You may only specify one of these parameters: customer, customer_email.",
+      "customer_email",
+    );
+  }
   const created = now();
   const id = newId("cs_test");
-  const lineItems = items.map((item, index) => {
-    item.allow(
-      "price",
-      "price_data",
-      "quantity",
-      "adjustable_quantity",
-      "tax_rates",
-      "dynamic_tax_rates",
-    );
-    const priceId = item.string("price");
-    if (priceId) throw resourceMissing("price", priceId, `line_items[${index}][price]`);
-    const priceData = item.object("price_data");
-    if (!priceData) throw missingParam(`line_items[${index}][price_data]`);
-    priceData.allow(
-      "currency",
-      "unit_amount",
-      "unit_amount_decimal",
-      "product",
-      "product_data",
-      "tax_behavior",
-      "recurring",
-    );
-    const currency = priceData.currency("currency", true);
-    const unitAmount = priceData.integer("unit_amount") ?? priceData.integer("unit_amount_decimal");
-    if (unitAmount === undefined) {
-      throw missingParam(`line_items[${index}][price_data][unit_amount]`);
-    }
-    if (unitAmount < 0) {
-      throw invalidParam(
-        "This value must be greater than or equal to 0.",
-        `line_items[${index}][price_data][unit_amount]`,
+  const subscription = mode === "subscription" ? subscriptionSession(r, store) : null;
+  const items = subscription ? [] : r.objects("line_items");
+  if (!subscription && items.length === 0) throw missingParam("line_items");
+  const lineItems = subscription
+    ? subscription.lineItems as LineItem[]
+    : items.map((item, index) => {
+      item.allow(
+        "price",
+        "price_data",
+        "quantity",
+        "adjustable_quantity",
+        "tax_rates",
+        "dynamic_tax_rates",
       );
-    }
-    const productData = priceData.object("product_data");
-    const product = priceData.string("product");
-    if (!productData && !product) {
-      throw missingParam(`line_items[${index}][price_data][product_data]`);
-    }
-    const name = productData?.string("name", true) ?? product!;
-    const quantity = item.amount("quantity", true);
-    const amount = unitAmount * quantity;
-    return {
-      id: newId("li"),
-      object: "item" as const,
-      amount_discount: 0,
-      amount_subtotal: amount,
-      amount_tax: 0,
-      amount_total: amount,
-      currency,
-      description: name,
-      price: {
-        id: newId("price"),
-        object: "price",
-        active: false,
-        billing_scheme: "per_unit",
-        created,
+      const priceId = item.string("price");
+      if (priceId) throw resourceMissing("price", priceId, `line_items[${index}][price]`);
+      const priceData = item.object("price_data");
+      if (!priceData) throw missingParam(`line_items[${index}][price_data]`);
+      priceData.allow(
+        "currency",
+        "unit_amount",
+        "unit_amount_decimal",
+        "product",
+        "product_data",
+        "tax_behavior",
+        "recurring",
+      );
+      const currency = priceData.currency("currency", true);
+      const unitAmount = priceData.integer("unit_amount") ??
+        priceData.integer("unit_amount_decimal");
+      if (unitAmount === undefined) {
+        throw missingParam(`line_items[${index}][price_data][unit_amount]`);
+      }
+      if (unitAmount < 0) {
+        throw invalidParam(
+          "This value must be greater than or equal to 0.",
+          `line_items[${index}][price_data][unit_amount]`,
+        );
+      }
+      const productData = priceData.object("product_data");
+      const product = priceData.string("product");
+      if (!productData && !product) {
+        throw missingParam(`line_items[${index}][price_data][product_data]`);
+      }
+      const name = productData?.string("name", true) ?? product!;
+      const quantity = item.amount("quantity", true);
+      const amount = unitAmount * quantity;
+      return {
+        id: newId("li"),
+        object: "item" as const,
+        amount_discount: 0,
+        amount_subtotal: amount,
+        amount_tax: 0,
+        amount_total: amount,
         currency,
-        livemode: false,
-        metadata: {},
-        product: product ?? newId("prod"),
-        recurring: null,
-        type: "one_time",
-        unit_amount: unitAmount,
-        unit_amount_decimal: String(unitAmount),
-      },
-      quantity,
-    } satisfies LineItem;
-  });
+        description: name,
+        price: {
+          id: newId("price"),
+          object: "price",
+          active: false,
+          billing_scheme: "per_unit",
+          created,
+          currency,
+          livemode: false,
+          metadata: {},
+          product: product ?? newId("prod"),
+          recurring: null,
+          type: "one_time",
+          unit_amount: unitAmount,
+          unit_amount_decimal: String(unitAmount),
+        },
+        quantity,
+      } satisfies LineItem;
+    });
   const currencies = new Set(lineItems.map((item) => item.currency));
   if (currencies.size > 1) {
     throw invalidParam("All line items must use the same currency.", "line_items");
   }
   const currency = lineItems[0].currency;
-  const total = lineItems.reduce((sum, item) => sum + item.amount_total, 0);
-  checkMinimum(total, currency, "line_items");
+  const total = subscription
+    ? subscription.amount
+    : lineItems.reduce((sum, item) => sum + item.amount_total, 0);
+  if (!subscription) checkMinimum(total, currency, "line_items");
   const expiresAt = r.integer("expires_at") ?? created + 86400;
   if (expiresAt < created + 1800) {
     throw invalidParam(
@@ -371,6 +399,7 @@ function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSess
       transfer_group: pid?.string("transfer_group") || null,
       description: pid?.string("description") || null,
     },
+    ...(subscription ? { subscription: subscription.details } : {}),
   });
   return store.put<CheckoutSession>({
     id,
@@ -386,8 +415,8 @@ function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSess
     client_secret: null,
     created,
     currency,
-    customer: r.string("customer") || null,
-    customer_creation: "if_required",
+    customer: customerId,
+    customer_creation: subscription ? "always" : "if_required",
     customer_details: null,
     customer_email: r.string("customer_email") || null,
     expires_at: expiresAt,
@@ -402,6 +431,7 @@ function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSess
     payment_status: "unpaid",
     return_url: r.string("return_url") ?? null,
     status: "open",
+    subscription: null,
     submit_type: r.string("submit_type") || null,
     success_url: r.string("success_url") ?? null,
     total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
@@ -454,8 +484,15 @@ function confirmWith(
       "payment_intent_unexpected_state",
     );
   }
-  const outcome = DECLINING_PAYMENT_METHODS.includes(paymentMethod) ? "failed" : "succeeded";
-  ctx.bank.pay(pi, outcome, ctx.origin);
+  // A customer's intent (a subscription's invoice) pays with a saved card, or saves the test card
+  // it is confirmed with when it is set up for future use, as Stripe attaches it then.
+  const saved = pi.customer ? savedCardFor(ctx, pi, paymentMethod) : null;
+  const outcome = saved
+    ? saved.outcome
+    : DECLINING_PAYMENT_METHODS.includes(paymentMethod)
+    ? "failed"
+    : "succeeded";
+  ctx.bank.pay(pi, outcome, ctx.origin, null, saved?.id ?? null);
   if (outcome === "failed") throw ctx.bank.cardDeclined(pi);
   return pi;
 }
@@ -794,6 +831,7 @@ export const apiRoutes: Route[] = [
       "status",
       "customer",
       "client_reference_id",
+      "subscription",
     ]),
   ],
   ["GET", new RegExp(`^/v1/checkout/sessions/${ID}$`), (ctx) => {
@@ -903,6 +941,7 @@ export const apiRoutes: Route[] = [
   }],
 
   ["GET", /^\/v1\/events$/, listEvents],
+  ...billingRoutes,
   ["GET", new RegExp(`^/v1/events/${ID}$`), ({ reader, webhooks, params }) => {
     reader.allow();
     const event = webhooks.event(params[0]);

@@ -78,8 +78,18 @@ export function changed(
   return previous;
 }
 
+/** Called after a payment attempt on an intent settles (succeeded or failed), whoever made it. */
+export type PaymentListener = (pi: PaymentIntent, charge: Charge, origin: Origin) => void;
+
 export class Bank {
+  /** Billing listens here: an invoice's intent paid or declined (see billing.ts). */
+  readonly paymentListeners: PaymentListener[] = [];
+
   constructor(readonly store: Store, readonly webhooks: Webhooks) {}
+
+  private settled(pi: PaymentIntent, charge: Charge, origin: Origin): void {
+    for (const listener of this.paymentListeners) listener(pi, charge, origin);
+  }
 
   emit(
     type: string,
@@ -216,6 +226,8 @@ export class Bank {
     outcome: "succeeded" | "failed" | "processing",
     origin: Origin,
     email: string | null = null,
+    /** A saved payment method (`pm_…` of a customer); by default a one-off card. */
+    savedPaymentMethod: string | null = null,
   ): Charge {
     if (
       !["requires_payment_method", "requires_confirmation", "requires_action"].includes(pi.status)
@@ -226,7 +238,7 @@ export class Bank {
       );
     }
     const created = now();
-    const paymentMethod = newId("pm");
+    const paymentMethod = savedPaymentMethod ?? newId("pm");
     const charge = this.store.put<Charge>({
       id: newId("ch"),
       object: "charge",
@@ -254,7 +266,7 @@ export class Bank {
       captured: false,
       created,
       currency: pi.currency,
-      customer: null,
+      customer: pi.customer ?? null,
       description: pi.description,
       disputed: false,
       failure_balance_transaction: null,
@@ -304,6 +316,7 @@ export class Bank {
       this.emit("charge.pending", charge, origin);
       this.emit("payment_intent.processing", pi, origin);
     }
+    if (outcome !== "processing") this.settled(pi, charge, origin);
     return charge;
   }
 
@@ -325,6 +338,7 @@ export class Bank {
       this.emit("charge.failed", charge, origin);
       this.emit("payment_intent.payment_failed", pi, origin);
     }
+    this.settled(pi, charge, origin);
     return charge;
   }
 

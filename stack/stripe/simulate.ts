@@ -7,6 +7,17 @@
 import { z } from "zod";
 import { NO_REQUEST } from "./bank.ts";
 import { checkoutSession, type Ctx } from "./api.ts";
+import {
+  advance,
+  completeSubscriptionSession,
+  endTrial,
+  exhaustRetries,
+  expireIncomplete,
+  type Invoice,
+  remind,
+  retryInvoice,
+  type Subscription,
+} from "./billing.ts";
 import { invalidParam, resourceMissing, stateError } from "./errors.ts";
 import type { Account, Charge, CheckoutSession, Dispute, PaymentIntent, Refund } from "./state.ts";
 import { shuffle, type StripeEvent } from "./webhooks.ts";
@@ -57,6 +68,43 @@ function completeCheckout(ctx: TestCtx): TestResult {
   const session = checkoutSession(ctx, ctx.params[0]);
   if (session.status !== "open") {
     throw stateError(`This Checkout Session is no longer open (status ${session.status}).`);
+  }
+  const subscription = ctx.store.sessions.get(session.id)?.subscription;
+  if (subscription) {
+    if (body.outcome === "async_pending") {
+      throw invalidParam("outcome: async_pending is for payment mode", "outcome");
+    }
+    return recording(ctx, () => {
+      const outcome = body.outcome === "failed" ? "failed" : "paid";
+      const made = completeSubscriptionSession(ctx, session, subscription, { ...body, outcome });
+      if (!made.subscription) return { checkout_session: session };
+      const email = body.email ?? session.customer_email ?? made.customer.email;
+      Object.assign(session, {
+        status: "complete",
+        payment_status: made.invoice && made.invoice.amount_due > 0
+          ? "paid"
+          : "no_payment_required",
+        url: null,
+        customer: made.customer.id,
+        subscription: made.subscription.id,
+        invoice: made.invoice?.id ?? null,
+        customer_details: {
+          address: null,
+          email,
+          name: body.name ?? null,
+          phone: null,
+          tax_exempt: "none",
+          tax_ids: [],
+        },
+      });
+      ctx.bank.emit("checkout.session.completed", session, NO_REQUEST);
+      return {
+        checkout_session: session,
+        customer: made.customer,
+        subscription: made.subscription,
+        invoice: made.invoice,
+      };
+    });
   }
   return recording(ctx, () => {
     const { bank, store } = ctx;
@@ -251,6 +299,42 @@ function closeDispute(ctx: TestCtx): TestResult {
   );
 }
 
+// --- billing ---------------------------------------------------------------------------------
+
+const cardOutcome = z.enum(["succeeded", "failed", "requires_action"]).optional();
+
+function subscriptionRoute(
+  run: (ctx: TestCtx, sub: Subscription, body: Record<string, unknown>) => void,
+  schema: z.ZodType<Record<string, unknown>> = z.object({}).strict(),
+) {
+  return (ctx: TestCtx): TestResult => {
+    const body = parse(schema, ctx.body);
+    const sub = ctx.store.get<Subscription>("subscription", ctx.params[0]);
+    return recording(ctx, () => {
+      run(ctx, sub, body);
+      const invoice = sub.latest_invoice ? ctx.store.find(sub.latest_invoice) : null;
+      return { subscription: sub, latest_invoice: invoice };
+    });
+  };
+}
+
+function invoiceRoute(
+  run: (ctx: TestCtx, invoice: Invoice, body: Record<string, unknown>) => void,
+  schema: z.ZodType<Record<string, unknown>>,
+) {
+  return (ctx: TestCtx): TestResult => {
+    const body = parse(schema, ctx.body);
+    const invoice = ctx.store.get<Invoice>("invoice", ctx.params[0]);
+    return recording(ctx, () => {
+      run(ctx, invoice, body);
+      const subId = invoice.parent?.subscription_details?.subscription;
+      return { invoice, subscription: subId ? ctx.store.find(subId) : null };
+    });
+  };
+}
+
+type Outcome = "succeeded" | "failed" | "requires_action" | undefined;
+
 // --- webhook control -------------------------------------------------------------------------
 
 function eventMatches(query: URLSearchParams): (event: StripeEvent) => boolean {
@@ -333,6 +417,61 @@ export const testRoutes: TestRoute[] = [
     const refund = ctx.store.get<Refund>("refund", ctx.params[0]);
     return recording(ctx, () => ({ refund: ctx.bank.failRefund(refund, NO_REQUEST) }));
   }],
+
+  [
+    "POST",
+    new RegExp(`^/_test/subscriptions/${ID}/advance$`),
+    subscriptionRoute(
+      (ctx, sub, body) => advance(ctx, sub, body.outcome as Outcome, NO_REQUEST),
+      z.object({ outcome: cardOutcome }).strict(),
+    ),
+  ],
+  [
+    "POST",
+    new RegExp(`^/_test/subscriptions/${ID}/remind$`),
+    subscriptionRoute((ctx, sub) => remind(ctx, sub, NO_REQUEST)),
+  ],
+  [
+    "POST",
+    new RegExp(`^/_test/subscriptions/${ID}/end_trial$`),
+    subscriptionRoute((ctx, sub, body) => {
+      if (sub.status !== "trialing") {
+        throw stateError(`Subscription ${sub.id} is not trialing (status ${sub.status}).`);
+      }
+      endTrial(ctx, sub, body.outcome as Outcome, NO_REQUEST);
+    }, z.object({ outcome: cardOutcome }).strict()),
+  ],
+  [
+    "POST",
+    new RegExp(`^/_test/subscriptions/${ID}/expire_incomplete$`),
+    subscriptionRoute((ctx, sub) => expireIncomplete(ctx, sub, NO_REQUEST)),
+  ],
+  [
+    "POST",
+    new RegExp(`^/_test/invoices/${ID}/retry$`),
+    invoiceRoute(
+      (ctx, invoice, body) => retryInvoice(ctx, invoice, body.outcome as Outcome, NO_REQUEST),
+      z.object({ outcome: cardOutcome }).strict(),
+    ),
+  ],
+  [
+    "POST",
+    new RegExp(`^/_test/invoices/${ID}/exhaust_retries$`),
+    invoiceRoute(
+      (ctx, invoice, body) =>
+        exhaustRetries(
+          ctx,
+          invoice,
+          body.subscription_status as "canceled" | "unpaid" | "past_due",
+          body.invoice_status as "open" | "uncollectible" | "void",
+          NO_REQUEST,
+        ),
+      z.object({
+        subscription_status: z.enum(["canceled", "unpaid", "past_due"]).default("canceled"),
+        invoice_status: z.enum(["open", "uncollectible", "void"]).default("open"),
+      }).strict(),
+    ),
+  ],
 
   ["GET", /^\/_test\/events$/, listEvents],
   ["GET", new RegExp(`^/_test/events/${ID}$`), (ctx) => {

@@ -3,6 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { invalidParam, resourceMissing } from "./errors.ts";
+import type { SubscriptionSessionDetails } from "./billing.ts";
 import type { Metadata, Reader } from "./params.ts";
 
 /** Every Stripe object: an id with its type's prefix, `object`, `created`, `livemode: false`. */
@@ -140,6 +141,8 @@ export interface SessionDetails {
     transfer_group: string | null;
     description: string | null;
   };
+  /** A session in subscription mode: its prices and `subscription_data`. */
+  subscription?: SubscriptionSessionDetails;
 }
 
 const ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -166,6 +169,11 @@ export function stripeFee(amount: number): number {
 export class Store {
   private readonly objects = new Map<string, StripeObject>();
   readonly sessions = new Map<string, SessionDetails>();
+  /**
+   * Fields Stripe returns only when expanded (`includable`: an invoice's `confirmation_secret`
+   * and `payments`), by object id and field.
+   */
+  readonly includable = new Map<string, Record<string, () => unknown>>();
 
   put<T extends StripeObject>(object: T): T {
     this.objects.set(object.id, object);
@@ -223,6 +231,8 @@ export class Store {
         structuredClone(items),
         false,
       );
+    } else if (value === undefined && this.includable.get(record.id as string)?.[field]) {
+      value = structuredClone(this.includable.get(record.id as string)![field]());
     } else if (value === undefined) {
       throw invalidParam(`This property cannot be expanded (${full}).`, "expand");
     } else if (typeof value === "string" && this.objects.has(value)) {

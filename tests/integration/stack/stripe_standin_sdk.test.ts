@@ -234,12 +234,12 @@ describe.skipIf(!API_BASE)("the Stripe stand-in", () => {
     expect(wrongKey).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     expect(wrongKey.statusCode).toBe(401);
 
-    const unrouted = await fetch(`${API_BASE}/v1/subscriptions`, {
+    const unrouted = await fetch(`${API_BASE}/v1/quotes`, {
       headers: { authorization: `Bearer ${requireEnv("STRIPE_SECRET_KEY")}` },
     });
     expect(unrouted.status).toBe(404);
     expect((await unrouted.json()).error.message).toMatch(
-      /^Unrecognized request URL \(GET: \/v1\/subscriptions\)/,
+      /^Unrecognized request URL \(GET: \/v1\/quotes\)/,
     );
 
     const declined = await failure(
