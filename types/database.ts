@@ -4911,6 +4911,36 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "apply_coupon": {
+        Args: { "checkout_id": string; "code": string };
+        Returns: {
+          "buyer_id": string | null;
+          "cancelled_at": string | null;
+          "cart_id": string | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "discount_total": number;
+          "expired_at": string | null;
+          "expires_at": string;
+          "id": string;
+          "idempotency_key": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_total": number;
+          "status": string;
+          "tax_total": number;
+          "total": number;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "checkouts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "approve_delivery": {
         Args: { "order_id": string };
         Returns: {

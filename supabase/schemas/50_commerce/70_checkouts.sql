@@ -620,6 +620,89 @@ comment on function public.place_order(jsonb, uuid, text, uuid) is
 revoke execute on function public.place_order(jsonb, uuid, text, uuid) from public;
 grant execute on function public.place_order(jsonb, uuid, text, uuid) to authenticated;
 
+-- 003 POST /coupons/apply: a coupon on a placed checkout that has none, while it awaits
+-- payment. Prices stay as snapshotted; the discount is split and taxed as at placement.
+create function private.apply_coupon(checkout_id uuid, code text) returns public.checkouts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  buyer uuid := private.signed_in_buyer('use a coupon');
+  co public.checkouts;
+  c public.coupons;
+  shop_ids uuid[];
+  base bigint;
+  discount bigint;
+  shares jsonb;
+  o record;
+  share bigint;
+  coupon_order_total bigint;
+begin
+  select * into co from public.checkouts x where x.id = apply_coupon.checkout_id and x.buyer_id = buyer for update;
+  if not found then
+    raise exception 'checkout % not found', checkout_id using errcode = 'PT404';
+  end if;
+  if co.status <> 'awaiting_payment' then
+    raise exception 'checkout % is %: a coupon applies only while it awaits payment', co.id, co.status using errcode = 'PT409';
+  end if;
+  if co.coupon_id is not null then
+    raise exception 'checkout % already has a coupon: one coupon per checkout', co.id using errcode = 'PT409';
+  end if;
+  c := private.coupon_by_code(code);
+  -- The coupon's lock first (as the placement takes it), then its state as of now.
+  select * into c from public.coupons k where k.id = c.id for no key update;
+  select array_agg(x.shop_id order by x.shop_id), coalesce(sum(x.items_subtotal) filter (where c.shop_id is null or x.shop_id = c.shop_id), 0)
+    into shop_ids, base
+    from public.shop_orders x where x.checkout_id = co.id;
+  perform private.assert_coupon_usable(c, buyer, co.currency, base, shop_ids);
+  discount := private.coupon_discount(c, base);
+  if c.shop_id is null then
+    select private.split_discount(discount, jsonb_object_agg(x.shop_id, x.items_subtotal)) into shares
+      from public.shop_orders x where x.checkout_id = co.id;
+  else
+    shares := jsonb_build_object(c.shop_id, discount);
+  end if;
+  for o in select * from public.shop_orders x where x.checkout_id = co.id order by x.id for update loop
+    share := coalesce((shares ->> o.shop_id::text)::bigint, 0);
+    update public.shop_orders x
+       set discount_amount = share,
+           tax_amount = private.tax_amount(o.items_subtotal - share + o.shipping_amount, o.tax_rate_bps),
+           total = o.items_subtotal - share + o.shipping_amount
+                   + private.tax_amount(o.items_subtotal - share + o.shipping_amount, o.tax_rate_bps),
+           coupon_id = case when c.shop_id is null or c.shop_id = o.shop_id then c.id end
+     where x.id = o.id;
+  end loop;
+  update public.checkouts x
+     set coupon_id = c.id,
+         discount_total = t.discount, tax_total = t.tax, total = t.total
+    from (select sum(o2.discount_amount) as discount, sum(o2.tax_amount) as tax, sum(o2.total) as total
+            from public.shop_orders o2 where o2.checkout_id = co.id) t
+   where x.id = co.id
+   returning x.* into co;
+  select coalesce(sum(o3.total), 0) into coupon_order_total from public.shop_orders o3
+   where o3.checkout_id = co.id and (c.shop_id is null or o3.shop_id = c.shop_id);
+  perform private.redeem_coupon(c.id, buyer, co.id, co.currency, base, shop_ids, discount, coupon_order_total);
+  return co;
+end
+$$;
+comment on function private.apply_coupon(uuid, text) is
+  'The body of the client RPC public.apply_coupon: security definer, in private so the API does not expose it.';
+revoke execute on function private.apply_coupon(uuid, text) from public;
+grant execute on function private.apply_coupon(uuid, text) to authenticated;
+
+create function public.apply_coupon(checkout_id uuid, code text) returns public.checkouts
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.apply_coupon(checkout_id, code)
+$$;
+comment on function public.apply_coupon(uuid, text) is
+  '003 POST /coupons/apply: applies a coupon to the caller''s placed checkout that has none while it awaits payment: the discount split over its shop orders and their tax recomputed from the snapshotted amounts, the use counted under the coupon''s lock; the same refusals as validate_coupon, PT409 after payment or with a coupon already.';
+revoke execute on function public.apply_coupon(uuid, text) from public;
+grant execute on function public.apply_coupon(uuid, text) to authenticated;
+
 -- ---------------------------------------------------------------------------------------
 -- Expiry: unpaid checkouts past their window give back stock and coupon.
 
@@ -692,7 +775,7 @@ security definer
 set search_path = ''
 as $$
   select case when count(*) = 0 then null
-              else count(*) || ' open shop orders (' || array_to_string((array_agg(o.id::text order by o.created_at))[1:5], ', ')
+              else count(*) || ' open shop orders (' || array_to_string((array_agg(o.id::text order by o.created_at, o.id))[1:5], ', ')
                    || case when count(*) > 5 then ', …' else '' end || ')'
          end
     from public.shop_orders o

@@ -8,7 +8,7 @@
 -- stranger and anon do not. The state machine moves only as listed; expiry releases stock
 -- and coupon once.
 begin;
-select plan(48);
+select plan(56);
 
 select tests.create_user('ck-seller-a@example.com');
 select tests.create_user('ck-seller-b@example.com');
@@ -116,9 +116,21 @@ select (public.place_order('[{"product_id": "00000000-0000-0000-0000-00000000a00
 select is((public.place_order('[{"product_id": "00000000-0000-0000-0000-00000000a001", "quantity": 1}]', '00000000-0000-0000-0000-0000000000ad',
   null, '00000000-0000-0000-0000-0000000000e7')).id, :'direct'::uuid, 'place_order with the same idempotency key returns the same checkout');
 
+-- Applying a coupon to a placed checkout.
+select (public.place_order('[{"product_id": "00000000-0000-0000-0000-00000000b001", "quantity": 1}]', '00000000-0000-0000-0000-0000000000ad')).id as later \gset
+select is((select total || '/' || discount_total || '/' || tax_total from public.apply_coupon(:'later', 'bshop')),
+  (1999 - 300 + 700 + 240) || '/300/240', 'apply_coupon: a shop''s coupon taken off its order, tax recomputed on 1999 - 300 + 700 (239.9 -> 240)');
+select is((select discount_amount || '/' || total from public.shop_orders where checkout_id = :'later'), '300/2639', 'the shop order follows');
+select throws_ok(format($$ select public.apply_coupon(%L, 'TENOFF') $$, :'later'), 'PT409',
+  format('checkout %s already has a coupon: one coupon per checkout', :'later'), 'one coupon per checkout');
+select tests.act_as('ck-stranger@example.com');
+select throws_ok(format($$ select public.apply_coupon(%L, 'TENOFF') $$, :'later'), 'PT404',
+  format('checkout %s not found', :'later'), 'another buyer''s checkout is not found');
+select tests.act_as('ck-buyer@example.com');
+
 -- Reading -----------------------------------------------------------------------------------------
-select is((select count(*)::integer from public.shop_orders), 3, 'the buyer reads their shop orders');
-select is((select count(*)::integer from public.shop_order_items), 3, 'and their items');
+select is((select count(*)::integer from public.shop_orders), 4, 'the buyer reads their shop orders');
+select is((select count(*)::integer from public.shop_order_items), 4, 'and their items');
 select tests.act_as('ck-seller-a@example.com');
 select is((select count(*)::integer from public.shop_orders where shop_id = tests.get_user_id('ck-seller-a@example.com')), 2, 'shop A reads its orders');
 select is((select count(*)::integer from public.shop_orders) + (select count(*)::integer from public.checkouts), 2,
@@ -128,7 +140,7 @@ select is((select count(*)::integer from public.shop_orders) + (select count(*):
 select tests.act_as('ck-stranger@example.com');
 select is((select count(*)::integer from public.shop_orders) + (select count(*)::integer from public.checkouts), 0, 'a stranger reads nothing');
 select tests.act_as('ck-staff@example.com');
-select is((select count(*)::integer from public.shop_orders) + (select count(*)::integer from public.checkouts), 5, 'staff read every order and checkout');
+select is((select count(*)::integer from public.shop_orders) + (select count(*)::integer from public.checkouts), 7, 'staff read every order and checkout');
 select tests.act_as('anon');
 select throws_ok($$ select count(*) from public.shop_orders $$, '42501', 'permission denied for table shop_orders', 'anon reads no order');
 select tests.act_as('ck-buyer@example.com');
@@ -149,10 +161,22 @@ select is((select status from public.checkouts where id = :'checkout') || ' ' ||
           (select string_agg(distinct status, ',') from public.shop_orders where checkout_id = :'checkout'), 'expired cancelled',
   'its shop orders are cancelled');
 select is((select array_agg(reserved order by product_id) from public.inventory_levels l
-            join public.products p on p.id = l.product_id where p.sku in ('LAMP-1', 'MUG-1')), array[1, 0],
-  'its stock is released (the paid direct order keeps its unit)');
+            join public.products p on p.id = l.product_id where p.sku in ('LAMP-1', 'MUG-1')), array[1, 1],
+  'its stock is released (the paid direct order and the later one keep theirs)');
 select is((select times_used from public.coupons where code = 'TENOFF'), 0, 'and its coupon');
 select is(private.expire_checkout(:'checkout'), false, 'expiring again does nothing');
+
+-- Export and erasure ---------------------------------------------------------------------------
+select is(jsonb_array_length(private.personal_rows(tests.get_user_id('ck-buyer@example.com'), 'ck-buyer@example.com') -> 'public.shop_orders'), 4,
+  'the buyer''s export holds their shop orders');
+select is((select count(*)::integer from jsonb_array_elements(private.personal_rows(tests.get_user_id('ck-seller-a@example.com'), 'ck-seller-a@example.com') -> 'public.shop_orders') o
+            where o ? 'buyer_id' or o ? 'shipping_address'), 0, 'the seller''s export of their shop''s orders leaves out the buyer and the address');
+select throws_ok(format($$ select ops.erase_account(%L) $$, tests.get_user_id('ck-buyer@example.com')), 'PT409',
+  format('account %s has 2 open shop orders (%s): finish or cancel them first', tests.get_user_id('ck-buyer@example.com'),
+         (select string_agg(id::text, ', ' order by created_at, id) from public.shop_orders where checkout_id in (:'direct', :'later'))),
+  'a buyer with a paid and an unpaid shop order is not erased');
+select tests.throws_like(format($$ select ops.erase_account(%L) $$, tests.get_user_id('ck-seller-a@example.com')), 'PT409',
+  '%1 open shop orders (%', 'nor is its seller');
 
 select * from finish();
 rollback;
