@@ -173,6 +173,9 @@ export class Bank {
       automatic_payment_methods: Record<string, unknown> | null;
       payment_method_types: string[];
       receipt_email?: string | null;
+      /** A Billing customer's intent (an invoice's), and whether it saves the card it is paid with. */
+      customer?: string | null;
+      setup_future_usage?: "off_session" | null;
     },
     origin: Origin,
   ): PaymentIntent {
@@ -194,7 +197,7 @@ export class Bank {
       confirmation_method: "automatic",
       created: now(),
       currency: fields.currency,
-      customer: null,
+      customer: fields.customer ?? null,
       description: fields.description,
       last_payment_error: null,
       latest_charge: null,
@@ -205,7 +208,7 @@ export class Bank {
       payment_method: null,
       payment_method_types: fields.payment_method_types,
       receipt_email: fields.receipt_email ?? null,
-      setup_future_usage: null,
+      setup_future_usage: fields.setup_future_usage ?? null,
       shipping: null,
       statement_descriptor: null,
       statement_descriptor_suffix: null,

@@ -2014,9 +2014,9 @@ function finalize(ctx: { store: Store; bank: Bank }, invoice: Invoice, origin: O
       automatic_payment_methods: null,
       payment_method_types: ["card"],
       receipt_email: null,
+      customer: customer.id,
+      setup_future_usage: invoice.billing_reason === "subscription_create" ? "off_session" : null,
     }, origin);
-    pi.customer = customer.id;
-    pi.setup_future_usage = invoice.billing_reason === "subscription_create" ? "off_session" : null;
     billing(store).invoiceOfIntent.set(pi.id, invoice.id);
     billing(store).intentOfInvoice.set(invoice.id, pi.id);
     store.put<InvoicePayment>({

@@ -5,8 +5,11 @@
 // pause and resume, the Elements flow (default_incomplete + confirmation_secret), and a refund
 // of an invoice's charge. Skipped when the functions talk to Stripe itself (no STRIPE_API_BASE).
 
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
 import { beforeAll, describe, expect, test } from "vitest";
+import { requireEnv } from "../support/clients.ts";
 import { drainWebhooks, stripeControl, stripeSdk } from "../support/stripe.ts";
 
 const API_BASE = process.env.STRIPE_API_BASE;
@@ -657,5 +660,119 @@ describe.skipIf(!API_BASE)("Stripe Billing in the stand-in", () => {
       );
     expect(shortEvents).toContain("customer.subscription.trial_will_end");
     await drainWebhooks();
+  });
+  test("a card needing authentication: renewal leaves the invoice open with invoice.payment_action_required", async () => {
+    const { customer } = await customerWithCard();
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id }],
+    });
+    const card = await stripe.paymentMethods.attach("pm_card_authenticationRequired", {
+      customer: customer.id,
+    });
+    await stripe.subscriptions.update(sub.id, { default_payment_method: card.id });
+    const renewal = await control(`subscriptions/${sub.id}/advance`, {});
+    const types = (await eventTypes(renewal.body.events)).map((e) => e.type);
+    expect(types).toEqual([
+      "customer.subscription.updated",
+      "invoice.created",
+      "invoice.finalized",
+      "payment_intent.created",
+      "payment_intent.requires_action",
+      "invoice.payment_action_required",
+      "customer.subscription.updated",
+    ]);
+    expect(renewal.body.subscription.status).toBe("past_due");
+    const invoice = await stripe.invoices.retrieve(renewal.body.latest_invoice.id, {
+      expand: ["payments"],
+    });
+    const pi = await stripe.paymentIntents.retrieve(
+      invoice.payments!.data[0].payment.payment_intent as string,
+    );
+    expect(pi.status).toBe("requires_action");
+    // The customer authenticates (the client confirms the intent): the invoice is paid.
+    const confirmed = await control(`payment_intents/${pi.id}/confirm`, { outcome: "succeeded" });
+    expect(confirmed.status).toBe(200);
+    expect((await stripe.invoices.retrieve(invoice.id)).status).toBe("paid");
+    expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe("active");
+  });
+
+  test("a trial ending without a card pauses (trial_settings end_behavior pause) or opens an unpaid invoice", async () => {
+    const customer = await stripe.customers.create({ email: "trial@example.com" });
+    const pausing = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id }],
+      trial_period_days: 7,
+      trial_settings: { end_behavior: { missing_payment_method: "pause" } },
+    });
+    const ended = await control(`subscriptions/${pausing.id}/end_trial`, {});
+    expect((await eventTypes(ended.body.events)).map((e) => e.type)).toEqual([
+      "customer.subscription.trial_will_end",
+      "customer.subscription.updated",
+      "customer.subscription.paused",
+    ]);
+    expect(ended.body.subscription).toMatchObject({
+      status: "paused",
+      status_details: { paused: { subscription: { type: "trial_end_without_payment_method" } } },
+    });
+    const invoicing = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id }],
+      trial_period_days: 7,
+    });
+    const unpaid = await control(`subscriptions/${invoicing.id}/end_trial`, {});
+    expect(unpaid.body.subscription.status).toBe("past_due");
+    expect(unpaid.body.latest_invoice).toMatchObject({ status: "open", amount_due: 1000 });
+    const all = await stripe.subscriptions.list({ customer: customer.id, status: "all" });
+    expect(all.data.map((s) => s.id).sort()).toEqual([pausing.id, invoicing.id].sort());
+  });
+
+  test("checkout's events reach a webhook endpoint signed, and can be held and released shuffled", async () => {
+    const secret = requireEnv("STRIPE_WEBHOOK_SECRET");
+    const received: { type: string; verified: boolean }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        const raw = Buffer.concat(chunks).toString("utf8");
+        let verified = true;
+        try {
+          stripe.webhooks.constructEvent(raw, String(req.headers["stripe-signature"]), secret);
+        } catch {
+          verified = false;
+        }
+        received.push({ type: JSON.parse(raw).type, verified });
+        res.writeHead(200).end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await drainWebhooks();
+    await control("webhooks/endpoint", {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    });
+    try {
+      await control("webhooks/pause", {});
+      const session = await stripe.checkout.sessions.create({
+        mode: "subscription",
+        line_items: [{ price: pro.id, quantity: 1 }],
+        subscription_data: { trial_period_days: 14 },
+        success_url: "http://127.0.0.1:3000/ok",
+      });
+      const done = await control(`checkout/sessions/${session.id}/complete`, {});
+      expect(done.body.checkout_session.payment_status).toBe("no_payment_required");
+      expect(done.body.subscription.status).toBe("trialing");
+      const released = await control("webhooks/deliver", { order: "shuffled", seed: 7 });
+      expect([...released.body.queued].sort()).toEqual([...done.body.events].sort());
+      await control("webhooks/resume", {});
+      await drainWebhooks();
+      expect(received.every((r) => r.verified)).toBe(true);
+      expect(received.map((r) => r.type).sort()).toEqual(
+        (await eventTypes(done.body.events)).map((e) => e.type).sort(),
+      );
+    } finally {
+      await control("webhooks/resume", { discard_held: true });
+      await control("webhooks/endpoint", { url: null });
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
