@@ -1616,9 +1616,14 @@ function updateSubscription(ctx: BillingCtx): Subscription {
       s.cancel_at = s.cancel_at_period_end ? periodOf(s).end : null;
     }
     if (r.has("cancel_at")) {
-      const cancelAt = r.integer("cancel_at") ?? null;
-      s.cancel_at = cancelAt;
-      s.cancel_at_period_end = cancelAt !== null && cancelAt === periodOf(s).end;
+      // A timestamp, or (2025-07-30.basil) `min_period_end`/`max_period_end`, which resolve to
+      // the items' period end at once; either way `cancel_at_period_end` is false.
+      const raw = r.string("cancel_at");
+      s.cancel_at = raw === "min_period_end" || raw === "max_period_end" ||
+          raw === "max_billed_until"
+        ? periodOf(s).end
+        : r.integer("cancel_at") ?? null;
+      s.cancel_at_period_end = false;
     }
     if (pauseValue !== undefined) s.pause_collection = pauseValue;
     s.metadata = r.metadata(s.metadata);

@@ -572,6 +572,18 @@ describe.skipIf(!API_BASE)("Stripe Billing in the stand-in", () => {
     const again = await failure(stripe.subscriptions.cancel(sub.id));
     expect(again.statusCode).toBe(400);
 
+    const third = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id }],
+    });
+    const atEnd = await stripe.subscriptions.update(third.id, { cancel_at: "max_period_end" });
+    expect(atEnd).toMatchObject({
+      cancel_at: third.items.data[0].current_period_end,
+      cancel_at_period_end: false,
+    });
+    const kept = await stripe.subscriptions.update(third.id, { cancel_at: "" });
+    expect(kept.cancel_at).toBeNull();
+
     const other = await stripe.subscriptions.create({
       customer: customer.id,
       items: [{ price: monthly.id }],
