@@ -104,7 +104,7 @@ select is((select array_agg(reserved order by product_id) from public.inventory_
 select is((select expires_at - created_at from public.checkouts where id = :'checkout'), interval '30 minutes',
   'reserved for the checkout_reservation_minutes setting');
 select is((select times_used from public.coupons where code = 'TENOFF'), 1, 'the coupon''s use is counted');
-select is((select discount_amount || '/' || order_total from public.coupon_redemptions), '700/8359', 'the redemption records discount and revenue');
+select is((select discount_amount || '/' || order_total from public.coupon_redemptions where checkout_id = :'checkout'), '700/8359', 'the redemption records discount and revenue');
 select is((select count(*)::integer from private.domain_events where event_type = 'checkout.placed' and subject_id = :'checkout'::uuid
             and recipients @> array[tests.get_user_id('ck-seller-a@example.com'), tests.get_user_id('ck-seller-b@example.com')]), 1,
   'checkout.placed tells both sellers');
@@ -140,7 +140,8 @@ select is((select count(*)::integer from public.shop_orders) + (select count(*):
 select tests.act_as('ck-stranger@example.com');
 select is((select count(*)::integer from public.shop_orders) + (select count(*)::integer from public.checkouts), 0, 'a stranger reads nothing');
 select tests.act_as('ck-staff@example.com');
-select is((select count(*)::integer from public.shop_orders) + (select count(*)::integer from public.checkouts), 7, 'staff read every order and checkout');
+select is((select count(*)::integer from public.shop_orders where created_at = now()) + (select count(*)::integer from public.checkouts where created_at = now()), 7,
+  'staff read every order and checkout (this test''s: made in its transaction)');
 select tests.act_as('anon');
 select throws_ok($$ select count(*) from public.shop_orders $$, '42501', 'permission denied for table shop_orders', 'anon reads no order');
 select tests.act_as('ck-buyer@example.com');
@@ -156,7 +157,7 @@ select is((private.transition_shop_order((select id from public.shop_orders wher
 
 -- Expiry ----------------------------------------------------------------------------------------
 update public.checkouts set expires_at = now() - interval '1 second' where id = :'checkout';
-select is(private.expire_checkouts(), 1, 'the expiry job expires the unpaid checkout past its window');
+select ok(private.expire_checkouts() >= 1, 'the expiry job expires the unpaid checkouts past their window');
 select is((select status from public.checkouts where id = :'checkout') || ' ' ||
           (select string_agg(distinct status, ',') from public.shop_orders where checkout_id = :'checkout'), 'expired cancelled',
   'its shop orders are cancelled');

@@ -3,7 +3,7 @@
 -- code cannot be used; redemptions count under the coupon's lock and are released once; a
 -- used coupon is deactivated, not deleted; usage statistics for the owner and staff only.
 begin;
-select plan(43);
+select plan(48);
 
 select tests.create_user('cp-seller@example.com');
 select tests.create_user('cp-other@example.com');
@@ -70,7 +70,7 @@ select throws_ok($$ select count(*) from public.coupons $$, '42501', 'permission
 select throws_ok($$ select public.validate_coupon('WELCOME') $$, '42501', 'permission denied for function validate_coupon',
   'anon cannot validate a code');
 select tests.act_as('cp-staff@example.com');
-select is((select count(*)::integer from public.coupons), 8, 'commerce managers read every coupon');
+select is((select count(*)::integer from public.coupons where created_at = now()), 8, 'commerce managers read every coupon (this test''s: rows made in its transaction)');
 select is((select array_agg(code order by code) from public.list_coupons(is_active => false)), array['OFF'], 'the admin list filters inactive');
 select is((select array_agg(code order by code) from public.list_coupons(expiring_soon => true)), array['SOON'],
   'the admin list filters those ending within 7 days');
@@ -114,6 +114,18 @@ select is((select times_used from public.coupons where code = 'SHOP10'), 3, 'tim
 
 select tests.act_as('cp-buyer@example.com');
 select is((select count(*)::integer from public.coupon_redemptions), 1, 'a buyer reads their own redemptions only');
+select throws_ok($$ delete from public.coupon_redemptions $$, '42501', 'permission denied for table coupon_redemptions',
+  'nobody writes redemptions directly');
+select tests.act_as('cp-seller@example.com');
+select is((select count(*)::integer from public.coupon_redemptions), 0, 'the coupon''s seller reads no redemption rows (the statistics only)');
+select tests.act_as('cp-other@example.com');
+select is((select count(*)::integer from public.coupon_redemptions), 0, 'another seller reads none');
+select tests.act_as('cp-staff@example.com');
+select is((select count(*)::integer from public.coupon_redemptions where created_at = now()), 3, 'commerce managers read every redemption (this test''s)');
+select tests.act_as('anon');
+select throws_ok($$ select count(*) from public.coupon_redemptions $$, '42501', 'permission denied for table coupon_redemptions',
+  'anon reads no redemption');
+select tests.act_as('cp-buyer@example.com');
 select is((select array_agg(code) from public.available_coupons()), array['WELCOME'], 'an exhausted coupon is no longer listed');
 select tests.act_as('cp-seller@example.com');
 select results_eq(format($$ select currency, uses, distinct_users, discount_given, revenue from public.coupon_usage(%L) $$, pg_temp.coupon('SHOP10')),
