@@ -28,7 +28,9 @@ describe("commerce: the catalogue", () => {
     const { data: parent } = await staff.client.from("product_categories")
       .insert({ slug: `bags-${tag}`, name: "Bags" }).select("id").single().throwOnError();
     const { data: child } = await staff.client.from("product_categories")
-      .insert({ slug: `leather-bags-${tag}`, name: "Leather bags", parent_id: parent!.id }).select("id").single()
+      .insert({ slug: `leather-bags-${tag}`, name: "Leather bags", parent_id: parent!.id }).select(
+        "id",
+      ).single()
       .throwOnError();
     parentCategory = parent!.id;
     childCategory = child!.id;
@@ -51,30 +53,53 @@ describe("commerce: the catalogue", () => {
     const path = `${seller.id}/${product!.id}/cover.png`;
     const uploaded = await uploadPng(seller, "product-images", path);
     expect(uploaded.error).toBeNull();
-    const intruder = await uploadPng(other, "product-images", `${seller.id}/${product!.id}/fake.png`);
+    const intruder = await uploadPng(
+      other,
+      "product-images",
+      `${seller.id}/${product!.id}/fake.png`,
+    );
     expect(intruder.error).not.toBeNull();
-    await seller.client.from("product_images").insert({ product_id: product!.id, path, position: 0 }).throwOnError();
+    await seller.client.from("product_images").insert({
+      product_id: product!.id,
+      path,
+      position: 0,
+    }).throwOnError();
 
-    await seller.client.rpc("adjust_inventory", { product_id: product!.id, quantity_delta: 3, reason: "first batch" })
+    await seller.client.rpc("adjust_inventory", {
+      product_id: product!.id,
+      quantity_delta: 3,
+      reason: "first batch",
+    })
       .throwOnError();
-    const published = await seller.client.from("products").update({ status: "active" }).eq("id", product!.id)
+    const published = await seller.client.from("products").update({ status: "active" }).eq(
+      "id",
+      product!.id,
+    )
       .select("status, published_at, in_stock").single();
     expect(published.data).toMatchObject({ status: "active", in_stock: true });
     expect(published.data?.published_at).not.toBeNull();
 
     // Another seller can neither change it nor feature it; staff features it.
-    const hijack = await other.client.from("products").update({ price: 1 }).eq("id", product!.id).select("id");
+    const hijack = await other.client.from("products").update({ price: 1 }).eq("id", product!.id)
+      .select("id");
     expect(hijack.data).toEqual([]);
-    const selfFeature = await seller.client.rpc("set_product_featured", { product_id: product!.id, featured: true });
+    const selfFeature = await seller.client.rpc("set_product_featured", {
+      product_id: product!.id,
+      featured: true,
+    });
     expect(selfFeature.error?.code).toBe("42501");
-    await staff.client.rpc("set_product_featured", { product_id: product!.id, featured: true }).throwOnError();
+    await staff.client.rpc("set_product_featured", { product_id: product!.id, featured: true })
+      .throwOnError();
 
     // Anyone reads the photo by its public URL and the product through the list.
     const anon = client(ANON_KEY);
     const photo = await fetch(`${SUPABASE_URL}/storage/v1/object/public/product-images/${path}`);
     expect(photo.status).toBe(200);
     expect(photo.headers.get("content-type")).toBe("image/png");
-    const { data: images } = await anon.from("product_images").select("path").eq("product_id", product!.id);
+    const { data: images } = await anon.from("product_images").select("path").eq(
+      "product_id",
+      product!.id,
+    );
     expect(images).toEqual([{ path }]);
 
     const found = await anon.rpc("search_products", { q: `가방 ${tag}` });
@@ -108,7 +133,11 @@ describe("commerce: the catalogue", () => {
       await activeProduct(shop, { title: `Page item ${price}`, price }, price === 500 ? 0 : 1);
     }
     const anon = client(ANON_KEY);
-    const first = await anon.rpc("search_products", { seller_id: shop.id, sort: "price_asc", page_size: 2 });
+    const first = await anon.rpc("search_products", {
+      seller_id: shop.id,
+      sort: "price_asc",
+      page_size: 2,
+    });
     expect(first.error).toBeNull();
     expect(first.data?.map((p) => p.price)).toEqual([100, 200]);
     expect(first.data?.[0].total_count).toBeNull();
@@ -120,31 +149,61 @@ describe("commerce: the catalogue", () => {
     });
     expect(second.data?.map((p) => p.price)).toEqual([300, 400]);
 
-    const page2 = await anon.rpc("search_products", { seller_id: shop.id, sort: "price_desc", page: 2, page_size: 2 });
+    const page2 = await anon.rpc("search_products", {
+      seller_id: shop.id,
+      sort: "price_desc",
+      page: 2,
+      page_size: 2,
+    });
     expect(page2.data?.map((p) => [p.price, p.total_count])).toEqual([[300, 5], [200, 5]]);
-    const inStock = await anon.rpc("search_products", { seller_id: shop.id, in_stock_only: true, page: 1 });
+    const inStock = await anon.rpc("search_products", {
+      seller_id: shop.id,
+      in_stock_only: true,
+      page: 1,
+    });
     expect(inStock.data?.map((p) => p.total_count)[0]).toBe(4);
-    const both = await anon.rpc("search_products", { seller_id: shop.id, page: 1, after: first.data![0].cursor });
+    const both = await anon.rpc("search_products", {
+      seller_id: shop.id,
+      page: 1,
+      after: first.data![0].cursor,
+    });
     expect(both.error?.code).toBe("22023");
   });
 
   it("keeps drafts to their seller and refuses bad products precisely", async () => {
     const buyer = await signUp("cat-buyer");
     const { data: draft } = await seller.client.from("products")
-      .insert({ title: `Draft ${tag}`, price: 500, currency: "USD" }).select("id").single().throwOnError();
+      .insert({ title: `Draft ${tag}`, price: 500, currency: "USD" }).select("id").single()
+      .throwOnError();
     expect((await buyer.client.from("products").select("id").eq("id", draft!.id)).data).toEqual([]);
-    expect((await client(ANON_KEY).from("products").select("id").eq("id", draft!.id)).data).toEqual([]);
-    expect((await seller.client.from("products").select("id").eq("id", draft!.id)).data).toHaveLength(1);
+    expect((await client(ANON_KEY).from("products").select("id").eq("id", draft!.id)).data).toEqual(
+      [],
+    );
+    expect((await seller.client.from("products").select("id").eq("id", draft!.id)).data)
+      .toHaveLength(1);
 
-    const zero = await seller.client.from("products").insert({ title: "Free", price: 0, currency: "USD" });
+    const zero = await seller.client.from("products").insert({
+      title: "Free",
+      price: 0,
+      currency: "USD",
+    });
     expect(zero.error?.code).toBe("22023");
-    expect(zero.error?.message).toBe("price must be a positive whole number of minor units of USD, not 0");
-    const noProfile = await seller.client.from("products").update({ status: "active" }).eq("id", draft!.id);
+    expect(zero.error?.message).toBe(
+      "price must be a positive whole number of minor units of USD, not 0",
+    );
+    const noProfile = await seller.client.from("products").update({ status: "active" }).eq(
+      "id",
+      draft!.id,
+    );
     expect(noProfile.error?.code).toBe("PT409");
     expect(noProfile.error?.message).toBe(
       `product ${draft!.id} is physical: it needs a shipping profile of its shop to be active`,
     );
-    const buyerSells = await buyer.client.from("products").insert({ title: "Mine", price: 500, currency: "USD" });
+    const buyerSells = await buyer.client.from("products").insert({
+      title: "Mine",
+      price: 500,
+      currency: "USD",
+    });
     expect(buyerSells.error?.code).toBe("42501");
   });
 });

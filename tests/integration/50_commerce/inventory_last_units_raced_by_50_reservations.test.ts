@@ -58,12 +58,17 @@ describe("commerce: inventory under concurrency", () => {
       .select("on_hand, reserved, available").eq("product_id", productId).single().throwOnError();
     expect(level).toEqual({ on_hand: 10, reserved: 10, available: 0 });
     const { data: moves } = await admin().from("stock_moves")
-      .select("kind, reserved_delta").eq("product_id", productId).eq("kind", "reservation").throwOnError();
+      .select("kind, reserved_delta").eq("product_id", productId).eq("kind", "reservation")
+      .throwOnError();
     expect(moves).toHaveLength(10);
     const { count } = await admin().from("stock_reservations")
-      .select("id", { count: "exact", head: true }).eq("product_id", productId).eq("status", "active");
+      .select("id", { count: "exact", head: true }).eq("product_id", productId).eq(
+        "status",
+        "active",
+      );
     expect(count).toBe(10);
-    const { data: product } = await admin().from("products").select("in_stock").eq("id", productId).single();
+    const { data: product } = await admin().from("products").select("in_stock").eq("id", productId)
+      .single();
     expect(product?.in_stock).toBe(false);
   });
 });

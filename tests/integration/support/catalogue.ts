@@ -7,7 +7,11 @@ import { admin } from "./clients.ts";
 /** A new user with the seller role and an active shop (shops.id = their user id). */
 export async function openShop(label: string): Promise<TestUser> {
   const seller = await signUpWithRole(label, "seller");
-  await admin().from("shops").insert({ id: seller.id, shop_name: `${label} shop`, category: "general" })
+  await admin().from("shops").insert({
+    id: seller.id,
+    shop_name: `${label} shop`,
+    category: "general",
+  })
     .throwOnError();
   return seller;
 }
@@ -30,7 +34,13 @@ export async function shippingProfile(seller: TestUser, currency = "USD"): Promi
 /** An active physical product of the seller's shop with on_hand units in stock. */
 export async function activeProduct(
   seller: TestUser,
-  fields: { title: string; price: number; currency?: string; description?: string; category_id?: string },
+  fields: {
+    title: string;
+    price: number;
+    currency?: string;
+    description?: string;
+    category_id?: string;
+  },
   onHand: number,
 ): Promise<string> {
   const profileId = await shippingProfile(seller, fields.currency ?? "USD");
