@@ -240,7 +240,7 @@ create policy "Sellers edit their products while selling, managers any"
   on public.products for update to authenticated
   using ((shop_id = (select auth.uid()) and (select private.sells_in_active_shop())) or (select private.can_manage_commerce()))
   with check ((shop_id = (select auth.uid()) and (select private.sells_in_active_shop())) or (select private.can_manage_commerce()));
-create policy "Sellers delete their drafts, managers any product never sold"
+create policy "Sellers delete their drafts, managers any product"
   on public.products for delete to authenticated
   using ((status = 'draft' and shop_id = (select auth.uid()) and (select private.sells_in_active_shop()))
          or (select private.can_manage_commerce()));
@@ -332,7 +332,7 @@ create table private.product_view_marks (
   primary key (product_id, day, viewer)
 );
 comment on table private.product_view_marks is
-  'Who viewed a product on a day (a user id, or anon: and a hash of the address), so a view counts once per viewer and day.';
+  'Who viewed a product on a day (a user id, or anon: and a hash of the address), so a view counts once per viewer and day; earlier days'' marks are cleared by the product''s first view of a new day.';
 create index product_view_marks_user_idx on private.product_view_marks (user_id) where user_id is not null;
 alter table private.product_view_marks enable row level security;
 grant all on private.product_view_marks to service_role;
@@ -346,6 +346,7 @@ declare
   product public.products;
   viewer_key text;
   counted boolean := false;
+  first_today boolean := false;
   today date := (now() at time zone 'utc')::date;
   forwarded text;
 begin
@@ -375,7 +376,12 @@ begin
   on conflict on constraint product_daily_stats_pkey do update
     set views = s.views + 1, anonymous_views = s.anonymous_views + excluded.anonymous_views
     where excluded.anonymous_views = 0 or s.anonymous_views < 1000
-  returning true into counted;
+  returning true, s.xmax = 0 into counted, first_today;
+  -- The product's first counted view of the day clears its marks of earlier days: they
+  -- only de-duplicate within a day, so no mark outlives a day by more than one view.
+  if first_today then
+    delete from private.product_view_marks m where m.product_id = product.id and m.day < today;
+  end if;
   return coalesce(counted, false);
 end
 $$;

@@ -6,7 +6,7 @@
 -- stock.low is emitted once when available falls to the reorder level. A seller whose stock
 -- is held for checkouts in flight is not erased.
 begin;
-select plan(35);
+select plan(36);
 
 select tests.create_user('photo-seller@example.com');
 select tests.create_user('photo-other@example.com');
@@ -76,12 +76,19 @@ select isnt_empty($$ select 1 from storage.objects where bucket_id = 'product-fi
   'staff read the digital file');
 
 -- Search and views ------------------------------------------------------------------------------
+select tests.clear_authentication();
+insert into private.product_view_marks (product_id, day, viewer, user_id)
+values (pg_temp.product_of('Wool scarf'), current_date - 3, tests.get_user_id('photo-buyer@example.com')::text, tests.get_user_id('photo-buyer@example.com'));
 select tests.authenticate_as_anon();
 select results_eq($$ select title from public.search_products(q => '가방', seller_id => tests.get_user_id('photo-seller@example.com')) $$,
   $$ values ('가죽 가방을 팝니다') $$, 'a Korean noun finds the title where a particle sticks to it (prefix search)');
 select is(private.prefix_tsquery('가방 & !red:*'), $$'가방':* & 'red':*$$::tsquery, 'query operators are taken as spaces');
 select is(public.record_product_view(pg_temp.product_of('Wool scarf')), true, 'anon''s first view counts');
 select is(public.record_product_view(pg_temp.product_of('Wool scarf')), false, 'the same anonymous viewer counts once a day');
+select tests.clear_authentication();
+select is((select count(*)::integer from private.product_view_marks where product_id = pg_temp.product_of('Wool scarf') and day < current_date), 0,
+  'the first view of the day cleared the marks of earlier days');
+select tests.authenticate_as_anon();
 select tests.authenticate_as(tests.get_user_id('photo-buyer@example.com'));
 select is(public.record_product_view(pg_temp.product_of('Wool scarf')), true, 'a buyer''s first view counts');
 select is(public.record_product_view(pg_temp.product_of('Wool scarf')), false, 'once a day');
