@@ -277,6 +277,7 @@ function createCheckoutSession({ reader: r, store, baseUrl }: Ctx): CheckoutSess
     throw invalidParam(
       "You may only specify one of these parameters: customer, customer_email.",
       "customer_email",
+      "parameters_exclusive",
     );
   }
   const created = now();

@@ -689,7 +689,6 @@ function deleteProduct({ reader, store, bank, origin, params }: BillingCtx) {
   if (store.all<Price>("price").some((price) => price.product === product.id)) {
     throw stateError(
       "This product cannot be deleted because it has one or more user-created prices.",
-      "product_has_prices",
     );
   }
   product.deleted = true;
@@ -737,6 +736,7 @@ function createPrice({ reader: r, store, bank, origin }: BillingCtx): Price {
     throw invalidParam(
       "You may only specify one of these parameters: product, product_data.",
       "product",
+      "parameters_exclusive",
     );
   }
   if (productId) {
@@ -1206,6 +1206,7 @@ function createSubscription({ reader: r, store, bank, origin }: BillingCtx): Sub
     throw invalidParam(
       "You may only specify one of these parameters: trial_end, trial_period_days.",
       "trial_end",
+      "parameters_exclusive",
     );
   }
   let trialEnd: number | null = null;
@@ -1265,7 +1266,7 @@ function cardError(behaviour: CardBehaviour): StripeError {
       402,
       "card_error",
       "This payment requires additional user action before it can be completed successfully.",
-      "subscription_payment_intent_requires_action",
+      "invoice_payment_intent_requires_action",
       undefined,
       true,
     )
@@ -1506,6 +1507,7 @@ function updateSubscription(ctx: BillingCtx): Subscription {
     if (!onlyAllowed) {
       throw stateError(
         "A canceled subscription can only update its cancellation_details and metadata.",
+        "invalid_canceled_subscription_fields",
       );
     }
   }
@@ -1694,7 +1696,6 @@ function cancelSubscription({ reader: r, store, bank, origin, params }: BillingC
   if (sub.status === "canceled" || sub.status === "incomplete_expired") {
     throw stateError(
       `This subscription has already been canceled (status ${sub.status}).`,
-      "resource_missing",
     );
   }
   const details = r.object("cancellation_details");
@@ -2224,7 +2225,7 @@ function payInvoice({ reader: r, store, bank, origin, params }: BillingCtx): Inv
   );
   const invoice = store.get<Invoice>("invoice", params[0]);
   if (invoice.status === "paid") {
-    throw stateError("Invoice is already paid", "invoice_already_paid");
+    throw stateError("Invoice is already paid");
   }
   if (invoice.status === "void") {
     throw stateError("This invoice has been voided and cannot be paid.", "invoice_not_editable");

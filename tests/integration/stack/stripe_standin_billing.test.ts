@@ -571,6 +571,19 @@ describe.skipIf(!API_BASE)("Stripe Billing in the stand-in", () => {
     });
     const again = await failure(stripe.subscriptions.cancel(sub.id));
     expect(again.statusCode).toBe(400);
+    const frozen = await failure(
+      stripe.subscriptions.update(sub.id, { cancel_at_period_end: false }),
+    );
+    expect(frozen).toMatchObject({ statusCode: 400, code: "invalid_canceled_subscription_fields" });
+    expect((await stripe.subscriptions.update(sub.id, { metadata: { note: "gone" } })).metadata)
+      .toMatchObject({ note: "gone" });
+    const both = await failure(stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id }],
+      trial_period_days: 3,
+      trial_end: Math.floor(Date.now() / 1000) + 86400 * 5,
+    }));
+    expect(both).toMatchObject({ code: "parameters_exclusive", param: "trial_end" });
 
     const third = await stripe.subscriptions.create({
       customer: customer.id,
