@@ -170,6 +170,42 @@ describe("commerce: the catalogue", () => {
     expect(both.error?.code).toBe("22023");
   });
 
+  it("sells a digital product once its file is in the private product-files bucket, which nobody else reads", async () => {
+    const { data: ebook } = await seller.client.from("products")
+      .insert({ title: `Pattern book ${tag}`, price: 900, currency: "USD", kind: "digital" })
+      .select("id").single().throwOnError();
+    const path = `${seller.id}/${ebook!.id}/book.pdf`;
+    const early = await seller.client.from("products").update({
+      digital_file_path: path,
+      status: "active",
+    })
+      .eq("id", ebook!.id);
+    expect(early.error?.code).toBe("PT409");
+    const file = new Blob([new TextEncoder().encode("%PDF-1.4 pattern")], {
+      type: "application/pdf",
+    });
+    const uploaded = await seller.client.storage.from("product-files").upload(path, file, {
+      contentType: "application/pdf",
+    });
+    expect(uploaded.error).toBeNull();
+    await seller.client.from("products").update({ digital_file_path: path, status: "active" }).eq(
+      "id",
+      ebook!.id,
+    )
+      .throwOnError();
+
+    const buyer = await signUp("cat-ebook-buyer");
+    expect((await buyer.client.storage.from("product-files").download(path)).error).not.toBeNull();
+    expect((await client(ANON_KEY).storage.from("product-files").download(path)).error).not
+      .toBeNull();
+    expect((await seller.client.storage.from("product-files").download(path)).error).toBeNull();
+    const found = await buyer.client.rpc("search_products", {
+      seller_id: seller.id,
+      of_kind: "digital",
+    });
+    expect(found.data?.map((p) => [p.id, p.in_stock])).toEqual([[ebook!.id, true]]);
+  });
+
   it("keeps drafts to their seller and refuses bad products precisely", async () => {
     const buyer = await signUp("cat-buyer");
     const { data: draft } = await seller.client.from("products")
