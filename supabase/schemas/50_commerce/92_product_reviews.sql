@@ -2,7 +2,8 @@
 -- delivered shop order containing a product reviews it, once (rating 1 to 5 and a text).
 -- The author edits the rating and text for product_review_edit_days (a platform setting,
 -- 30 by default) and never deletes; content.moderate holders hide a review with a reason
--- (it then leaves the aggregates) or delete it. Reviews are public unless hidden.
+-- (it then leaves the aggregates) or delete it. Reviews are public unless hidden or of a
+-- shop an admin deactivated.
 --
 -- Aggregates, recomputed from the table on every change that moves them (never incremented,
 -- so an edit, a hide or a delete cannot drift them), under a row lock on the shop, which
@@ -245,11 +246,16 @@ grant select on public.product_reviews to anon, authenticated;
 grant update (rating, body), delete on public.product_reviews to authenticated;
 grant all on public.product_reviews to service_role;
 
-create policy "Anyone reads visible product reviews" on public.product_reviews for select to anon
-  using (not is_hidden);
-create policy "Users read visible product reviews, authors theirs, moderators all" on public.product_reviews
-  for select to authenticated
-  using (not is_hidden or author_id = (select auth.uid()) or (select private.has_permission('content.moderate')));
+-- Visible: not hidden, of a shop an admin has not deactivated (as its products are hidden
+-- then; private.inactive_shop_ids() is evaluated once per statement). The shop's seller
+-- still reads the visible reviews of their deactivated shop; authors read theirs, hidden or
+-- not; content.moderate holders read all.
+create policy "Anyone reads visible product reviews of active shops" on public.product_reviews for select to anon
+  using (not is_hidden and not (shop_id = any ((select private.inactive_shop_ids())::uuid[])));
+create policy "Signed-in users read the product reviews they may see"
+  on public.product_reviews for select to authenticated
+  using ((not is_hidden and (not (shop_id = any ((select private.inactive_shop_ids())::uuid[])) or shop_id = (select auth.uid())))
+         or author_id = (select auth.uid()) or (select private.has_permission('content.moderate')));
 create policy "Authors edit their visible product reviews" on public.product_reviews for update to authenticated
   using (author_id = (select auth.uid()) and not is_hidden)
   with check (author_id = (select auth.uid()) and not is_hidden);

@@ -4,7 +4,7 @@
 -- public unless hidden; product_review_stats and the shop's rating_avg / review_count follow
 -- every insert, edit, hide, restore and delete exactly; the author's deletion anonymises.
 begin;
-select plan(49);
+select plan(52);
 
 select tests.create_user('pr-seller@example.com');
 select tests.create_user('pr-buyer1@example.com');
@@ -193,6 +193,18 @@ select tests.act_as('pr-staff@example.com');
 select lives_ok(format($$ select public.moderate_product_review(%L, false) $$, pg_temp.review_by('pr-buyer2@example.com', '00000000-0000-0000-0000-0000000000a2')),
   'staff restore it');
 select results_eq($$ select * from pg_temp.shop_rating() $$, $$ values (3, 4.33::numeric) $$, 'restored: it counts again');
+
+-- a deactivated shop: its reviews leave the public with its products ---------------------
+select tests.clear_authentication();
+update public.shops set is_active = false where id = :'shop';
+select tests.act_as('anon');
+select is((select count(*)::integer from public.product_reviews), 0, 'anon reads no review of a deactivated shop');
+select tests.act_as('pr-stranger@example.com');
+select is((select count(*)::integer from public.product_reviews), 0, 'nor does a stranger');
+select tests.act_as('pr-seller@example.com');
+select is((select count(*)::integer from public.product_reviews), 3, 'its seller still reads them');
+select tests.clear_authentication();
+update public.shops set is_active = true where id = :'shop';
 
 -- deletion ------------------------------------------------------------------------------
 select tests.act_as('pr-buyer2@example.com');
