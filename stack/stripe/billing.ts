@@ -187,6 +187,9 @@ interface SubscriptionState {
   upcomingSent: boolean;
   endBehavior: "pause" | "cancel" | "create_invoice";
   saveDefault: boolean;
+  /** A `payment_behavior=pending_if_incomplete` change waiting for its invoice to be paid. */
+  pendingInvoice: string | null;
+  pendingChanges: ItemRequest[] | null;
 }
 
 /** How a saved card behaves when charged (the test card it was made from). */
@@ -1115,6 +1118,8 @@ export function startSubscription(
     upcomingSent: false,
     endBehavior: spec.endBehavior,
     saveDefault: spec.saveDefault,
+    pendingInvoice: null,
+    pendingChanges: null,
   });
   emit(ctx, "customer.subscription.created", sub, origin);
   const lines = trial
@@ -1601,6 +1606,18 @@ function updateSubscription(ctx: BillingCtx): Subscription {
   const lines = changedIds.length > 0 && behavior !== "none" && sub.status !== "trialing"
     ? prorations(store, sub, changes, at, changedIds)
     : [];
+  const paymentBehavior = r.oneOf(
+    "payment_behavior",
+    [
+      "allow_incomplete",
+      "default_incomplete",
+      "error_if_incomplete",
+      "pending_if_incomplete",
+    ] as const,
+  );
+  if (paymentBehavior === "pending_if_incomplete" && lines.length > 0) {
+    return pendingUpdate({ store, bank }, sub, r, changes, lines, at, origin);
+  }
   update({ bank }, sub, "customer.subscription.updated", origin, (s) => {
     changes.forEach((change, index) => {
       const current = s.items.data[index];
@@ -1665,6 +1682,132 @@ function updateSubscription(ctx: BillingCtx): Subscription {
   }
   if (trialEndNow && sub.status === "trialing") endTrial({ store, bank }, sub, undefined, origin);
   return sub;
+}
+
+/**
+ * `payment_behavior=pending_if_incomplete`: the prorations are invoiced and charged now; the
+ * items change only once that invoice is paid. Declined, the subscription keeps its items and
+ * status and shows `pending_update` (expiring after 23 hours) until the invoice is paid
+ * (`customer.subscription.pending_update_applied`) or the update expires
+ * (`/_test/subscriptions/:id/expire_pending_update`, `…pending_update_expired`).
+ */
+function pendingUpdate(
+  ctx: { store: Store; bank: Bank },
+  sub: Subscription,
+  r: Reader,
+  changes: ItemRequest[],
+  lines: InvoiceLine[],
+  at: number,
+  origin: Origin,
+): Subscription {
+  const supported = [
+    "items",
+    "proration_behavior",
+    "proration_date",
+    "payment_behavior",
+    "expand",
+    "trial_end",
+    "billing_cycle_anchor",
+  ];
+  const other = Object.keys(r.params).find((key) => !supported.includes(key));
+  if (other) {
+    throw invalidParam(
+      `When using \`payment_behavior=pending_if_incomplete\`, you can only pass the parameters supported by pending updates (${
+        supported.slice(0, 3).join(", ")
+      }, …), not ${other}.`,
+      other,
+    );
+  }
+  const { store } = ctx;
+  const state = subState(store, sub.id);
+  const customer = store.get<Customer>("customer", sub.customer);
+  const invoice = createInvoice(
+    ctx,
+    sub,
+    lines,
+    "subscription_update",
+    { start: at, end: at },
+    origin,
+  );
+  state.pendingInvoice = invoice.id;
+  state.pendingChanges = changes;
+  finalize(ctx, invoice, origin);
+  if (invoice.status === "open") {
+    attemptPayment(
+      ctx,
+      invoice,
+      sub.default_payment_method ?? customer.invoice_settings.default_payment_method,
+      origin,
+    );
+  }
+  if (state.pendingInvoice === invoice.id) {
+    update(ctx, sub, "customer.subscription.updated", origin, (s) => {
+      s.pending_update = {
+        billing_cycle_anchor: null,
+        cancel_at_period_end: null,
+        discount: null,
+        discounts: null,
+        expires_at: clock(store, s) + 23 * 3600,
+        metadata: null,
+        subscription_items: s.items.data.map((i, index) => changedItem(i, changes[index])),
+        trial_end: null,
+        trial_from_plan: null,
+      };
+    });
+  }
+  return sub;
+}
+
+function changedItem(current: SubscriptionItem, change: ItemRequest | undefined): SubscriptionItem {
+  if (!change || (change.price.id === current.price.id && change.quantity === current.quantity)) {
+    return current;
+  }
+  return {
+    ...current,
+    price: structuredClone(change.price),
+    plan: planOf(change.price),
+    quantity: change.quantity,
+  };
+}
+
+/** The pending update's invoice was paid: the items change now. */
+function applyPending(
+  ctx: { store: Store; bank: Bank },
+  sub: Subscription,
+  state: SubscriptionState,
+  origin: Origin,
+): void {
+  const changes = state.pendingChanges ?? [];
+  state.pendingInvoice = null;
+  state.pendingChanges = null;
+  const wasPending = sub.pending_update !== null && sub.pending_update !== undefined;
+  update(ctx, sub, "customer.subscription.updated", origin, (s) => {
+    s.items.data = s.items.data.map((i, index) => changedItem(i, changes[index]));
+    s.pending_update = null;
+  });
+  if (wasPending) emit(ctx, "customer.subscription.pending_update_applied", sub, origin);
+}
+
+/** A pending update was not paid within 23 hours: it lapses and its invoice is voided. */
+export function expirePendingUpdate(
+  ctx: { store: Store; bank: Bank },
+  sub: Subscription,
+  origin: Origin,
+): void {
+  const state = subState(ctx.store, sub.id);
+  if (!sub.pending_update || !state.pendingInvoice) {
+    throw stateError(`Subscription ${sub.id} has no pending update.`);
+  }
+  const invoice = ctx.store.get<Invoice>("invoice", state.pendingInvoice);
+  state.pendingInvoice = null;
+  state.pendingChanges = null;
+  if (invoice.status === "open" || invoice.status === "uncollectible") {
+    voidNow(ctx, invoice, origin);
+  }
+  update(ctx, sub, "customer.subscription.updated", origin, (s) => {
+    s.pending_update = null;
+  });
+  emit(ctx, "customer.subscription.pending_update_expired", sub, origin);
 }
 
 /** Cancels now: `customer.subscription.deleted`; open invoices stay as they are. */
@@ -2157,6 +2300,7 @@ function markPaid(
     }
     if (state.saveDefault && pm && store.find(pm)) s.default_payment_method = pm;
   });
+  if (state.pendingInvoice === invoice.id) applyPending(ctx, sub, state, origin);
 }
 
 function failInvoice(
@@ -2175,6 +2319,8 @@ function failInvoice(
   );
   const sub = subscriptionOf(store, invoice);
   if (!sub || sub.latest_invoice !== invoice.id) return;
+  // A pending update's invoice leaves the subscription as it was.
+  if (billing(store).subscriptions.get(sub.id)?.pendingInvoice === invoice.id) return;
   update(ctx, sub, "customer.subscription.updated", origin, (s) => {
     if (s.status === "active" || s.status === "trialing") s.status = "past_due";
   });

@@ -13,6 +13,7 @@ import {
   endTrial,
   exhaustRetries,
   expireIncomplete,
+  expirePendingUpdate,
   type Invoice,
   remind,
   retryInvoice,
@@ -445,6 +446,11 @@ export const testRoutes: TestRoute[] = [
     "POST",
     new RegExp(`^/_test/subscriptions/${ID}/expire_incomplete$`),
     subscriptionRoute((ctx, sub) => expireIncomplete(ctx, sub, NO_REQUEST)),
+  ],
+  [
+    "POST",
+    new RegExp(`^/_test/subscriptions/${ID}/expire_pending_update$`),
+    subscriptionRoute((ctx, sub) => expirePendingUpdate(ctx, sub, NO_REQUEST)),
   ],
   [
     "POST",

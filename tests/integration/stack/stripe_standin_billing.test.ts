@@ -800,4 +800,78 @@ describe.skipIf(!API_BASE)("Stripe Billing in the stand-in", () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+  test("pending_if_incomplete: a declined plan change waits as pending_update, applied once paid, or expires", async () => {
+    const { customer, pm: visa } = await customerWithCard();
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id }],
+    });
+    const failing = await stripe.paymentMethods.attach("pm_card_chargeCustomerFail", {
+      customer: customer.id,
+    });
+    await stripe.subscriptions.update(sub.id, { default_payment_method: failing.id });
+    const item = sub.items.data[0];
+    const waiting = await stripe.subscriptions.update(sub.id, {
+      items: [{ id: item.id, price: pro.id }],
+      proration_behavior: "always_invoice",
+      payment_behavior: "pending_if_incomplete",
+    });
+    expect(waiting.status).toBe("active");
+    expect(waiting.items.data[0].price.id).toBe(monthly.id);
+    expect(waiting.pending_update?.subscription_items?.[0].price.id).toBe(pro.id);
+    const refused = await failure(stripe.subscriptions.update(sub.id, {
+      items: [{ id: item.id, price: pro.id }],
+      proration_behavior: "always_invoice",
+      payment_behavior: "pending_if_incomplete",
+      metadata: { a: "b" },
+    }));
+    expect(refused.param).toBe("metadata");
+    const invoice = waiting.latest_invoice as string;
+    expect((await stripe.invoices.retrieve(invoice)).status).toBe("open");
+    await stripe.invoices.pay(invoice, { payment_method: visa.id });
+    const applied = await stripe.subscriptions.retrieve(sub.id);
+    expect(applied.items.data[0].price.id).toBe(pro.id);
+    expect(applied.pending_update).toBeNull();
+    const types = ((await control(`events?object_id=${sub.id}`)).body.data as StandInEvent[]).map((
+      e,
+    ) => e.type);
+    expect(types).toContain("customer.subscription.pending_update_applied");
+
+    const again = await stripe.subscriptions.update(sub.id, {
+      items: [{ id: item.id, price: monthly.id }],
+      proration_behavior: "always_invoice",
+      payment_behavior: "pending_if_incomplete",
+    });
+    // Down a plan the proration is a credit: nothing to charge, applied at once.
+    expect(again.items.data[0].price.id).toBe(monthly.id);
+    expect(again.pending_update).toBeNull();
+    // The credit sits on the customer's balance; another customer's change is left to expire.
+    expect((await stripe.customers.retrieve(customer.id) as Stripe.Customer).balance).toBeLessThan(
+      0,
+    );
+    const second = await customerWithCard();
+    const other = await stripe.subscriptions.create({
+      customer: second.customer.id,
+      items: [{ price: monthly.id }],
+    });
+    const declining = await stripe.paymentMethods.attach("pm_card_chargeCustomerFail", {
+      customer: second.customer.id,
+    });
+    await stripe.subscriptions.update(other.id, { default_payment_method: declining.id });
+    const up = await stripe.subscriptions.update(other.id, {
+      items: [{ id: other.items.data[0].id, price: pro.id }],
+      proration_behavior: "always_invoice",
+      payment_behavior: "pending_if_incomplete",
+    });
+    expect(up.pending_update).not.toBeNull();
+    const expired = await control(`subscriptions/${other.id}/expire_pending_update`, {});
+    expect((await eventTypes(expired.body.events)).map((e) => e.type)).toEqual([
+      "payment_intent.canceled",
+      "invoice.voided",
+      "customer.subscription.updated",
+      "customer.subscription.pending_update_expired",
+    ]);
+    expect(expired.body.subscription).toMatchObject({ pending_update: null, status: "active" });
+    expect(expired.body.subscription.items.data[0].price.id).toBe(monthly.id);
+  });
 });
