@@ -13,6 +13,10 @@ export type Database = {
     Functions: {
       "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
       "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
+      "abandon_shop_transfer": {
+        Args: { "reason": string; "shop_order_id": string };
+        Returns: undefined;
+      };
       "accept_bid": {
         Args: {
           "acting_user": string;
@@ -31,6 +35,10 @@ export type Database = {
       };
       "begin_payment": {
         Args: { "acting_user": string; "mode"?: string; "order_id": string };
+        Returns: Json;
+      };
+      "begin_shop_payment": {
+        Args: { "acting_user": string; "checkout_id": string };
         Returns: Json;
       };
       "claim_email_deliveries": {
@@ -55,6 +63,8 @@ export type Database = {
         Returns: Json;
       };
       "claim_release": { Args: { "acting_user": string; "order_id": string }; Returns: Json };
+      "claim_shop_late_refund": { Args: { "checkout_id": string }; Returns: Json };
+      "claim_shop_transfers": { Args: { "checkout_id": string }; Returns: Json };
       "due_refunds": { Args: { "max_rows"?: number }; Returns: string[] };
       "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
       "erase_account": {
@@ -181,6 +191,29 @@ export type Database = {
       };
       "record_release": {
         Args: { "amount": number; "order_id": string; "transfer_id": string };
+        Returns: string;
+      };
+      "record_shop_late_refund": {
+        Args: { "checkout_id": string; "stripe_refund_id": string };
+        Returns: string;
+      };
+      "record_shop_payment_session": {
+        Args: {
+          "attempt": number;
+          "checkout_id": string;
+          "checkout_session_id": string;
+          "expires_at"?: string;
+          "url"?: string;
+        };
+        Returns: undefined;
+      };
+      "record_shop_transfer": {
+        Args: {
+          "amount": number;
+          "charge_id"?: string;
+          "shop_order_id": string;
+          "transfer_id": string;
+        };
         Returns: string;
       };
       "register_payment_account": {
@@ -690,6 +723,59 @@ export type Database = {
             isOneToOne: false;
             referencedRelation: "currencies";
             referencedColumns: ["code"];
+          },
+        ];
+      };
+      "commission_rules": {
+        Row: {
+          "category_id": string | null;
+          "created_at": string;
+          "id": string;
+          "note": string | null;
+          "rate_bps": number;
+          "shop_id": string | null;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category_id"?: string | null;
+          "created_at"?: string;
+          "id"?: string;
+          "note"?: string | null;
+          "rate_bps": number;
+          "shop_id"?: string | null;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category_id"?: string | null;
+          "created_at"?: string;
+          "id"?: string;
+          "note"?: string | null;
+          "rate_bps"?: number;
+          "shop_id"?: string | null;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "commission_rules_category_id_fkey";
+            columns: ["category_id"];
+            isOneToOne: false;
+            referencedRelation: "product_categories";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "commission_rules_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "commission_rules_shop_id_fkey";
+            columns: ["shop_id"];
+            isOneToOne: false;
+            referencedRelation: "shops";
+            referencedColumns: ["id"];
           },
         ];
       };
@@ -1469,6 +1555,7 @@ export type Database = {
       };
       "ledger_accounts": {
         Row: {
+          "checkout_id": string | null;
           "created_at": string;
           "currency": string;
           "id": number;
@@ -1478,6 +1565,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "checkout_id"?: string | null;
           "created_at"?: string;
           "currency": string;
           "id"?: never;
@@ -1486,6 +1574,7 @@ export type Database = {
           "user_id"?: string | null;
         };
         Update: {
+          "checkout_id"?: string | null;
           "created_at"?: string;
           "currency"?: string;
           "id"?: never;
@@ -1494,6 +1583,13 @@ export type Database = {
           "user_id"?: string | null;
         };
         Relationships: [
+          {
+            foreignKeyName: "ledger_accounts_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
           {
             foreignKeyName: "ledger_accounts_currency_fkey";
             columns: ["currency"];
@@ -3904,6 +4000,7 @@ export type Database = {
       };
       "shop_order_items": {
         Row: {
+          "commission_rate_bps": number | null;
           "created_at": string;
           "id": string;
           "kind": string;
@@ -3917,6 +4014,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "commission_rate_bps"?: number | null;
           "created_at"?: string;
           "id"?: string;
           "kind": string;
@@ -3929,6 +4027,7 @@ export type Database = {
           "unit_price": number;
         };
         Update: {
+          "commission_rate_bps"?: number | null;
           "created_at"?: string;
           "id"?: string;
           "kind"?: string;
@@ -3962,7 +4061,9 @@ export type Database = {
           "buyer_id": string | null;
           "cancellation_reason": string | null;
           "cancelled_at": string | null;
+          "carrier": string | null;
           "checkout_id": string;
+          "commission_amount": number | null;
           "coupon_id": string | null;
           "created_at": string;
           "currency": string;
@@ -3982,6 +4083,8 @@ export type Database = {
           "tax_amount": number;
           "tax_rate_bps": number;
           "total": number;
+          "tracking_number": string | null;
+          "tracking_url": string | null;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -3989,7 +4092,9 @@ export type Database = {
           "buyer_id"?: string | null;
           "cancellation_reason"?: string | null;
           "cancelled_at"?: string | null;
+          "carrier"?: string | null;
           "checkout_id": string;
+          "commission_amount"?: number | null;
           "coupon_id"?: string | null;
           "created_at"?: string;
           "currency": string;
@@ -4009,13 +4114,17 @@ export type Database = {
           "tax_amount": number;
           "tax_rate_bps": number;
           "total": number;
+          "tracking_number"?: string | null;
+          "tracking_url"?: string | null;
           "updated_at"?: string;
         };
         Update: {
           "buyer_id"?: string | null;
           "cancellation_reason"?: string | null;
           "cancelled_at"?: string | null;
+          "carrier"?: string | null;
           "checkout_id"?: string;
+          "commission_amount"?: number | null;
           "coupon_id"?: string | null;
           "created_at"?: string;
           "currency"?: string;
@@ -4035,6 +4144,8 @@ export type Database = {
           "tax_amount"?: number;
           "tax_rate_bps"?: number;
           "total"?: number;
+          "tracking_number"?: string | null;
+          "tracking_url"?: string | null;
           "updated_at"?: string;
         };
         Relationships: [
@@ -4085,6 +4196,150 @@ export type Database = {
             columns: ["shop_id"];
             isOneToOne: false;
             referencedRelation: "shops";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "shop_payments": {
+        Row: {
+          "amount": number;
+          "amount_captured": number;
+          "amount_refunded": number;
+          "attempt": number;
+          "checkout_id": string;
+          "checkout_url": string | null;
+          "created_at": string;
+          "currency": string;
+          "late_payment_reason": string | null;
+          "paid_at": string | null;
+          "session_expires_at": string | null;
+          "status": string;
+          "stripe_charge_id": string | null;
+          "stripe_checkout_session_id": string | null;
+          "stripe_late_refund_id": string | null;
+          "stripe_payment_intent_id": string | null;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "amount_captured"?: number;
+          "amount_refunded"?: number;
+          "attempt"?: number;
+          "checkout_id": string;
+          "checkout_url"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "late_payment_reason"?: string | null;
+          "paid_at"?: string | null;
+          "session_expires_at"?: string | null;
+          "status"?: string;
+          "stripe_charge_id"?: string | null;
+          "stripe_checkout_session_id"?: string | null;
+          "stripe_late_refund_id"?: string | null;
+          "stripe_payment_intent_id"?: string | null;
+          "updated_at"?: string;
+        };
+        Update: {
+          "amount"?: number;
+          "amount_captured"?: number;
+          "amount_refunded"?: number;
+          "attempt"?: number;
+          "checkout_id"?: string;
+          "checkout_url"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "late_payment_reason"?: string | null;
+          "paid_at"?: string | null;
+          "session_expires_at"?: string | null;
+          "status"?: string;
+          "stripe_charge_id"?: string | null;
+          "stripe_checkout_session_id"?: string | null;
+          "stripe_late_refund_id"?: string | null;
+          "stripe_payment_intent_id"?: string | null;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_payments_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: true;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_payments_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
+      "shop_transfers": {
+        Row: {
+          "amount": number;
+          "checkout_id": string;
+          "claimed_at": string | null;
+          "commission": number;
+          "created_at": string;
+          "currency": string;
+          "destination": string | null;
+          "last_error": string | null;
+          "seller_id": string;
+          "shop_order_id": string;
+          "stripe_transfer_id": string | null;
+          "transferred_at": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "checkout_id": string;
+          "claimed_at"?: string | null;
+          "commission": number;
+          "created_at"?: string;
+          "currency": string;
+          "destination"?: string | null;
+          "last_error"?: string | null;
+          "seller_id": string;
+          "shop_order_id": string;
+          "stripe_transfer_id"?: string | null;
+          "transferred_at"?: string | null;
+        };
+        Update: {
+          "amount"?: number;
+          "checkout_id"?: string;
+          "claimed_at"?: string | null;
+          "commission"?: number;
+          "created_at"?: string;
+          "currency"?: string;
+          "destination"?: string | null;
+          "last_error"?: string | null;
+          "seller_id"?: string;
+          "shop_order_id"?: string;
+          "stripe_transfer_id"?: string | null;
+          "transferred_at"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_transfers_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_transfers_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "shop_transfers_shop_order_id_fkey";
+            columns: ["shop_order_id"];
+            isOneToOne: true;
+            referencedRelation: "shop_orders";
             referencedColumns: ["id"];
           },
         ];
@@ -4678,6 +4933,60 @@ export type Database = {
             isOneToOne: false;
             referencedRelation: "orders";
             referencedColumns: ["id"];
+          },
+        ];
+      };
+      "my_shop_payments": {
+        Row: {
+          "amount": number;
+          "amount_captured": number;
+          "amount_refunded": number;
+          "buyer_id": string | null;
+          "checkout_id": string;
+          "created_at": string;
+          "currency": string;
+          "id": string;
+          "late_payment_reason": string | null;
+          "paid_at": string | null;
+          "shop_orders": Json | null;
+          "status": string;
+        };
+        ComputedFields: never;
+        Relationships: [
+          {
+            foreignKeyName: "checkouts_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "checkouts_buyer_id_fkey";
+            columns: ["buyer_id"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_payments_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: true;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_payments_checkout_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_payments_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
           },
         ];
       };
@@ -5297,6 +5606,45 @@ export type Database = {
         };
       };
       "delete_plan": { Args: { "plan_id": string }; Returns: string };
+      "deliver_shop_order": {
+        Args: { "order_id": string };
+        Returns: {
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "carrier": string | null;
+          "checkout_id": string;
+          "commission_amount": number | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "delivery_max_days": number | null;
+          "delivery_min_days": number | null;
+          "discount_amount": number;
+          "id": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "refunded_at": string | null;
+          "shipped_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_amount": number;
+          "shop_id": string | null;
+          "status": string;
+          "tax_amount": number;
+          "tax_rate_bps": number;
+          "total": number;
+          "tracking_number": string | null;
+          "tracking_url": string | null;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "shop_orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "duplicate_design": {
         Args: { "design_id": string };
         Returns: {
@@ -6119,6 +6467,50 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "notification_quiet_hours";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "ship_shop_order": {
+        Args: {
+          "carrier": string;
+          "order_id": string;
+          "tracking_number": string;
+          "tracking_url"?: string;
+        };
+        Returns: {
+          "buyer_id": string | null;
+          "cancellation_reason": string | null;
+          "cancelled_at": string | null;
+          "carrier": string | null;
+          "checkout_id": string;
+          "commission_amount": number | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "delivered_at": string | null;
+          "delivery_max_days": number | null;
+          "delivery_min_days": number | null;
+          "discount_amount": number;
+          "id": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "refunded_at": string | null;
+          "shipped_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_amount": number;
+          "shop_id": string | null;
+          "status": string;
+          "tax_amount": number;
+          "tax_rate_bps": number;
+          "total": number;
+          "tracking_number": string | null;
+          "tracking_url": string | null;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "shop_orders";
           isOneToOne: true;
           isSetofReturn: false;
         };

@@ -15,6 +15,7 @@ import {
   stripeWebhookSecret,
 } from "../_shared/payments/stripe.ts";
 import { serviceClient } from "../_shared/platform/supabase.ts";
+import { checkoutOfEvent, settleCheckout } from "../_shared/commerce/payments.ts";
 
 export interface WebhookDeps {
   db: Db;
@@ -22,6 +23,11 @@ export interface WebhookDeps {
   /** Verifies the signature and parses the event (Stripe's constructEventAsync). */
   verify: (payload: string, signature: string) => Promise<Stripe.Event>;
 }
+
+const SHOP_SETTLING_EVENTS = new Set([
+  "checkout.session.completed",
+  "checkout.session.async_payment_succeeded",
+]);
 
 export function stripeVerifier(stripe: Stripe, secret: string): WebhookDeps["verify"] {
   return (payload, signature) =>
@@ -64,6 +70,15 @@ export async function handleWebhook(
     balance_transaction: balanceTransaction ? asJson(balanceTransaction) : null,
   });
   const { event_id, event_type, duplicate, outcome } = rows[0];
+
+  // A shop checkout's payment (metadata.checkout_id): once recorded, its sellers' transfers
+  // (or a late payment's refund). Also on a duplicate delivery, so a retry finishes what a
+  // failed attempt left; claims make every step happen once.
+  const checkoutId = checkoutOfEvent(event);
+  if (checkoutId && SHOP_SETTLING_EVENTS.has(event.type)) {
+    const shop = await settleCheckout({ db, stripe }, checkoutId);
+    return json({ received: true, event_id, event_type, duplicate, outcome, shop });
+  }
   return json({ received: true, event_id, event_type, duplicate, outcome });
 }
 

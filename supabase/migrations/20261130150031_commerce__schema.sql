@@ -3398,12 +3398,6 @@ alter table public.ledger_accounts drop constraint ledger_accounts_unique;
 alter table public.ledger_accounts add constraint ledger_accounts_unique unique nulls not distinct (kind, currency, order_id, user_id, checkout_id);
 create index ledger_accounts_checkout_idx on public.ledger_accounts (checkout_id) where checkout_id is not null;
 
-create policy "Buyers read their checkouts' ledger accounts; commerce staff read them all" on public.ledger_accounts
-  for select to authenticated
-  using (checkout_id is not null
-         and ((select private.can_manage_commerce())
-              or exists (select 1 from public.checkouts c where c.id = checkout_id and c.buyer_id = (select auth.uid()))));
-
 -- The account of a kind for a checkout, created on first use (private.ledger_account's twin for
 -- the checkout scope: that one's signature is the commission orders').
 create function private.checkout_ledger_account(kind text, currency text, checkout_id uuid) returns bigint
@@ -3561,6 +3555,7 @@ create table public.shop_transfers (
 );
 comment on table public.shop_transfers is
   'A shop order''s payout: total - commission to the seller''s connected account, source_transaction = the checkout''s charge, key shop_transfer:<shop order>. Claimed (claimed_at) before the Stripe call, recorded (stripe_transfer_id) once.';
+create index shop_transfers_checkout_idx on public.shop_transfers (checkout_id);
 comment on column public.shop_transfers.seller_id is 'The shop (= seller) at payment; kept without a foreign key: the book outlives a deleted account.';
 
 alter table public.shop_payments enable row level security;
@@ -3601,7 +3596,7 @@ begin
     raise exception 'checkout % has nothing to pay', co.id using errcode = 'PT409';
   end if;
   insert into public.shop_payments (checkout_id, amount, currency) values (co.id, co.total, co.currency)
-  on conflict (checkout_id) do nothing;
+  on conflict on constraint shop_payments_pkey do nothing;
   select * into p from public.shop_payments x where x.checkout_id = co.id for update;
   if p.status <> 'pending' then
     raise exception 'checkout % is already paid', co.id using errcode = 'PT409';
@@ -3616,7 +3611,7 @@ begin
                                   session_expires_at = null
    where shop_payments.checkout_id = co.id;
   -- One line per shop order: its total (items less discount, plus shipping and tax).
-  select jsonb_agg(jsonb_build_object('shop_order_id', o.id, 'name', coalesce(s.name, 'Shop order') || ' (' || (
+  select jsonb_agg(jsonb_build_object('shop_order_id', o.id, 'name', coalesce(s.shop_name, 'Shop order') || ' (' || (
                      select count(*) from public.shop_order_items i where i.shop_order_id = o.id) || ' items)',
                    'amount', o.total) order by o.created_at, o.id)
     into lines
@@ -3668,7 +3663,7 @@ as $$
 declare
   co public.checkouts;
   p public.shop_payments;
-  amount bigint := (session ->> 'amount_total')::bigint;
+  captured bigint := (session ->> 'amount_total')::bigint;
   o record;
   commission bigint;
 begin
@@ -3677,17 +3672,17 @@ begin
     return 'ignored: no such checkout';
   end if;
   insert into public.shop_payments (checkout_id, amount, currency) values (co.id, co.total, co.currency)
-  on conflict (checkout_id) do nothing;
+  on conflict on constraint shop_payments_pkey do nothing;
   select * into p from public.shop_payments x where x.checkout_id = co.id for update;
   if p.amount_captured > 0 then
     update public.shop_payments set stripe_payment_intent_id = coalesce(shop_payments.stripe_payment_intent_id, session ->> 'payment_intent')
      where shop_payments.checkout_id = co.id;
     return 'ignored: already captured';
   end if;
-  if upper(session ->> 'currency') is distinct from co.currency or amount is distinct from co.total then
-    return format('ignored: Stripe captured %s %s for a checkout of %s %s', amount, upper(session ->> 'currency'), co.total, co.currency);
+  if upper(session ->> 'currency') is distinct from co.currency or captured is distinct from co.total then
+    return format('ignored: Stripe captured %s %s for a checkout of %s %s', captured, upper(session ->> 'currency'), co.total, co.currency);
   end if;
-  update public.shop_payments set amount_captured = amount, paid_at = now(),
+  update public.shop_payments set amount_captured = captured, paid_at = now(),
          stripe_checkout_session_id = coalesce(shop_payments.stripe_checkout_session_id, session ->> 'id'),
          stripe_payment_intent_id = coalesce(shop_payments.stripe_payment_intent_id, session ->> 'payment_intent'),
          status = case when co.status = 'awaiting_payment' then 'paid' else 'late_refund_due' end,
@@ -3695,10 +3690,10 @@ begin
                                     else format('paid after the checkout was %s: its stock had been released', co.status) end
    where shop_payments.checkout_id = co.id;
   perform private.post_transfer('shop_payment:' || co.id, 'Buyer payment of a checkout', null,
-    private.checkout_ledger_account('buyer_funding', co.currency, co.id), private.checkout_ledger_account('escrow', co.currency, co.id), amount);
+    private.checkout_ledger_account('buyer_funding', co.currency, co.id), private.checkout_ledger_account('escrow', co.currency, co.id), captured);
   if co.status <> 'awaiting_payment' then
     perform private.emit_event('checkout.late_payment', 'checkout', co.id, array[co.buyer_id],
-                               jsonb_build_object('status', co.status, 'amount', amount), null);
+                               jsonb_build_object('status', co.status, 'amount', captured), null);
     return 'applied: checkout was ' || co.status || ', refund due';
   end if;
 
@@ -3961,7 +3956,7 @@ end
 $$;
 revoke execute on function private.shop_order_actor(public.shop_orders) from public;
 
-create function public.ship_shop_order(order_id uuid, carrier text, tracking_number text, tracking_url text default null)
+create function private.ship_shop_order(order_id uuid, carrier text, tracking_number text, tracking_url text default null)
 returns public.shop_orders
 language plpgsql
 security definer
@@ -3993,12 +3988,23 @@ begin
   return o;
 end
 $$;
+revoke execute on function private.ship_shop_order(uuid, text, text, text) from public;
+grant execute on function private.ship_shop_order(uuid, text, text, text) to authenticated;
+
+create function public.ship_shop_order(order_id uuid, carrier text, tracking_number text, tracking_url text default null)
+returns public.shop_orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.ship_shop_order(order_id, carrier, tracking_number, tracking_url)
+$$;
 comment on function public.ship_shop_order(uuid, text, text, text) is
-  '001/003 ship an order: the seller or staff marks a paid shop order with physical items shipped, with carrier and tracking.';
-revoke execute on function public.ship_shop_order(uuid, text, text, text) from public, anon;
+  '001/003 ship an order: the seller or staff marks a paid shop order with physical items shipped, with carrier and tracking (https URL).';
+revoke execute on function public.ship_shop_order(uuid, text, text, text) from public;
 grant execute on function public.ship_shop_order(uuid, text, text, text) to authenticated;
 
-create function public.deliver_shop_order(order_id uuid) returns public.shop_orders
+create function private.deliver_shop_order(order_id uuid) returns public.shop_orders
 language plpgsql
 security definer
 set search_path = ''
@@ -4020,8 +4026,18 @@ begin
   return o;
 end
 $$;
+revoke execute on function private.deliver_shop_order(uuid) from public;
+grant execute on function private.deliver_shop_order(uuid) to authenticated;
+
+create function public.deliver_shop_order(order_id uuid) returns public.shop_orders
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.deliver_shop_order(order_id)
+$$;
 comment on function public.deliver_shop_order(uuid) is 'The seller or staff marks a shipped shop order delivered.';
-revoke execute on function public.deliver_shop_order(uuid) from public, anon;
+revoke execute on function public.deliver_shop_order(uuid) from public;
 grant execute on function public.deliver_shop_order(uuid) to authenticated;
 
 -- Digital items: the buyer of a paid (shipped, delivered) shop order holding the product may

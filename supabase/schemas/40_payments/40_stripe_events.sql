@@ -284,6 +284,10 @@ declare
   found_order uuid;
   refund_id uuid;
 begin
+  -- The shop's payments (50_commerce/80_payments.sql) name their checkout in the metadata.
+  if object #>> '{metadata,checkout_id}' is not null then
+    return private.apply_shop_stripe_event(event);
+  end if;
   case event ->> 'type'
     when 'checkout.session.completed', 'checkout.session.async_payment_succeeded' then
       found_order := private.payment_for_stripe(coalesce(object #>> '{metadata,order_id}', object ->> 'client_reference_id'),

@@ -1,0 +1,224 @@
+// Paying a shop checkout (issue 17): one Stripe Checkout Session for the whole checkout
+// (commerce-checkout-pay), then, once the webhook recorded the payment, one Stripe Transfer
+// per shop order (the seller's share less commission, source_transaction = the charge) and,
+// for a payment that arrived after its checkout expired, its full refund. Every Stripe call
+// carries a key derived from our ids and its result is recorded by an ops function that books
+// it once (docs/domains/commerce.md, "Payment").
+import { z } from "npm:zod@4.6.7";
+import { HttpError } from "../http/errors.ts";
+import { call, callJson, type Db } from "../platform/rpc.ts";
+import { stripeHttpError, stripeRefused } from "../payments/stripe-errors.ts";
+import type { StripeApi } from "../payments/stripe.ts";
+
+export interface CommerceDeps {
+  db: Db;
+  stripe: StripeApi;
+}
+
+/** POST /commerce-checkout-pay. Not strict: an amount in the body is dropped, never used. */
+export const checkoutPayRequest = z.object({
+  checkout_id: z.uuid(),
+  success_url: z.url({ protocol: /^https?$/ }).optional(),
+  cancel_url: z.url({ protocol: /^https?$/ }).optional(),
+});
+
+const beginShopPayment = z.union([
+  z.object({
+    existing: z.literal(true),
+    checkout_id: z.string(),
+    checkout_session_id: z.string(),
+    url: z.string().nullable(),
+  }),
+  z.object({
+    existing: z.literal(false),
+    checkout_id: z.string(),
+    amount: z.int(),
+    currency: z.string(),
+    attempt: z.int(),
+    lines: z.array(z.object({ shop_order_id: z.string(), name: z.string(), amount: z.int() })),
+    transfer_group: z.string(),
+    expires_at: z.int(),
+    idempotency_key: z.string(),
+  }),
+]);
+
+export interface CheckoutPayResponse {
+  checkout_id: string;
+  checkout_session_id: string;
+  url: string | null;
+}
+
+/** Stripe's bounds for a Checkout Session's expires_at: 30 minutes to 24 hours from now. */
+export function sessionExpiry(
+  reservationEnds: number,
+  now = Math.floor(Date.now() / 1000),
+): number {
+  return Math.min(Math.max(reservationEnds, now + 30 * 60 + 5), now + 24 * 3600);
+}
+
+export async function payCheckout(
+  { db, stripe }: CommerceDeps,
+  userId: string,
+  body: { checkout_id: string; success_url: string; cancel_url: string },
+): Promise<{ created: boolean; body: CheckoutPayResponse }> {
+  const start = await callJson(db, "begin_shop_payment", {
+    checkout_id: body.checkout_id,
+    acting_user: userId,
+  }, beginShopPayment);
+  if (start.existing) {
+    return {
+      created: false,
+      body: {
+        checkout_id: start.checkout_id,
+        checkout_session_id: start.checkout_session_id,
+        url: start.url,
+      },
+    };
+  }
+  const metadata = { checkout_id: start.checkout_id };
+  let session;
+  try {
+    session = await stripe.checkout.sessions.create({
+      mode: "payment",
+      client_reference_id: start.checkout_id,
+      line_items: start.lines.map((line) => ({
+        quantity: 1,
+        price_data: {
+          currency: start.currency,
+          unit_amount: line.amount,
+          product_data: { name: line.name },
+        },
+      })),
+      payment_intent_data: { transfer_group: start.transfer_group, metadata },
+      metadata: { ...metadata, attempt: String(start.attempt) },
+      expires_at: sessionExpiry(start.expires_at),
+      success_url: body.success_url,
+      cancel_url: body.cancel_url,
+    }, { idempotencyKey: start.idempotency_key });
+  } catch (err) {
+    throw stripeHttpError(err);
+  }
+  await call(db, "record_shop_payment_session", {
+    checkout_id: start.checkout_id,
+    attempt: start.attempt,
+    checkout_session_id: session.id,
+    url: session.url ?? undefined,
+    expires_at: new Date(session.expires_at * 1000).toISOString(),
+  });
+  return {
+    created: true,
+    body: { checkout_id: start.checkout_id, checkout_session_id: session.id, url: session.url },
+  };
+}
+
+const transferClaims = z.array(z.object({
+  shop_order_id: z.string(),
+  amount: z.int(),
+  currency: z.string(),
+  destination: z.string(),
+  source_transaction: z.string().nullable(),
+  payment_intent: z.string().nullable(),
+  transfer_group: z.string(),
+  idempotency_key: z.string(),
+}));
+
+const lateRefundClaim = z.object({
+  checkout_id: z.string(),
+  amount: z.int(),
+  payment_intent: z.string().nullable(),
+  reason: z.string().nullable(),
+  idempotency_key: z.string(),
+}).nullable();
+
+export interface SettleResult {
+  transfers: { shop_order_id: string; transfer_id: string; amount: number }[];
+  failed: { shop_order_id: string; message: string }[];
+  late_refund: string | null;
+}
+
+/**
+ * After the webhook recorded a checkout's payment: the due transfers (claimed, made with
+ * their keys, recorded), and the refund of a payment that came after the checkout expired.
+ * Safe to run again at any time: what is done is not claimed again.
+ */
+export async function settleCheckout(
+  { db, stripe }: CommerceDeps,
+  checkoutId: string,
+): Promise<SettleResult> {
+  const result: SettleResult = { transfers: [], failed: [], late_refund: null };
+  const late = await callJson(
+    db,
+    "claim_shop_late_refund",
+    { checkout_id: checkoutId },
+    lateRefundClaim,
+  );
+  if (late && late.payment_intent) {
+    const refund = await stripe.refunds.create({
+      payment_intent: late.payment_intent,
+      amount: late.amount,
+      metadata: { checkout_id: checkoutId, reason: (late.reason ?? "late payment").slice(0, 500) },
+    }, { idempotencyKey: late.idempotency_key });
+    await call(db, "record_shop_late_refund", {
+      checkout_id: checkoutId,
+      stripe_refund_id: refund.id,
+    });
+    result.late_refund = refund.id;
+    return result;
+  }
+  const claims = await callJson(
+    db,
+    "claim_shop_transfers",
+    { checkout_id: checkoutId },
+    transferClaims,
+  );
+  let charge: string | null = null;
+  for (const claim of claims) {
+    try {
+      charge ??= claim.source_transaction;
+      if (!charge && claim.payment_intent) {
+        const intent = await stripe.paymentIntents.retrieve(claim.payment_intent);
+        charge = typeof intent.latest_charge === "string"
+          ? intent.latest_charge
+          : intent.latest_charge?.id ?? null;
+      }
+      const transfer = await stripe.transfers.create({
+        amount: claim.amount,
+        currency: claim.currency,
+        destination: claim.destination,
+        transfer_group: claim.transfer_group,
+        ...(charge ? { source_transaction: charge } : {}),
+        metadata: { shop_order_id: claim.shop_order_id, checkout_id: checkoutId },
+      }, { idempotencyKey: claim.idempotency_key });
+      await call(db, "record_shop_transfer", {
+        shop_order_id: claim.shop_order_id,
+        transfer_id: transfer.id,
+        amount: transfer.amount,
+        charge_id: charge ?? undefined,
+      });
+      result.transfers.push({
+        shop_order_id: claim.shop_order_id,
+        transfer_id: transfer.id,
+        amount: transfer.amount,
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (stripeRefused(err)) {
+        await call(db, "abandon_shop_transfer", {
+          shop_order_id: claim.shop_order_id,
+          reason: message,
+        });
+      }
+      result.failed.push({ shop_order_id: claim.shop_order_id, message });
+    }
+  }
+  return result;
+}
+
+/** The checkout a Stripe event's object names (metadata.checkout_id), if any. */
+export function checkoutOfEvent(event: { data: { object: unknown } }): string | null {
+  const object = event.data.object as { metadata?: Record<string, string> | null };
+  const id = object?.metadata?.checkout_id;
+  return typeof id === "string" && z.uuid().safeParse(id).success ? id : null;
+}
+
+export { HttpError };
