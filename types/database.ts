@@ -13,6 +13,10 @@ export type Database = {
     Functions: {
       "abandon_refund": { Args: { "reason": string; "refund_id": string }; Returns: undefined };
       "abandon_release": { Args: { "order_id": string; "reason": string }; Returns: undefined };
+      "abandon_shop_refund": {
+        Args: { "reason": string; "refund_id": string };
+        Returns: undefined;
+      };
       "abandon_shop_transfer": {
         Args: { "reason": string; "shop_order_id": string };
         Returns: undefined;
@@ -33,12 +37,26 @@ export type Database = {
         Args: { "acting_user": string; "changes": Json; "user_id": string };
         Returns: Json;
       };
+      "apply_billing_event": { Args: { "event": Json; "fee"?: Json }; Returns: string };
       "begin_payment": {
         Args: { "acting_user": string; "mode"?: string; "order_id": string };
         Returns: Json;
       };
       "begin_shop_payment": {
         Args: { "acting_user": string; "checkout_id": string };
+        Returns: Json;
+      };
+      "billing_change_target": {
+        Args: { "plan_price_id": string; "subscription_id": string };
+        Returns: Json;
+      };
+      "billing_plans_to_sync": { Args: { "acting_user"?: string }; Returns: Json };
+      "billing_subscribe_check": {
+        Args: { "acting_user": string; "plan_price_id": string };
+        Returns: Json;
+      };
+      "billing_subscription_for": {
+        Args: { "acting_user": string; "subscription_id": string };
         Returns: Json;
       };
       "claim_email_deliveries": {
@@ -64,6 +82,15 @@ export type Database = {
       };
       "claim_release": { Args: { "acting_user": string; "order_id": string }; Returns: Json };
       "claim_shop_late_refund": { Args: { "checkout_id": string }; Returns: Json };
+      "claim_shop_refund": {
+        Args: {
+          "acting_user": string;
+          "amount"?: number;
+          "reason"?: string;
+          "shop_order_id": string;
+        };
+        Returns: Json;
+      };
       "claim_shop_transfers": { Args: { "checkout_id": string }; Returns: Json };
       "due_refunds": { Args: { "max_rows"?: number }; Returns: string[] };
       "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
@@ -132,6 +159,15 @@ export type Database = {
           "table_name": string;
         };
         Returns: number;
+      };
+      "record_billing_stripe_ids": {
+        Args: {
+          "plan_id"?: string;
+          "plan_price_id"?: string;
+          "stripe_price_id"?: string;
+          "stripe_product_id"?: string;
+        };
+        Returns: undefined;
       };
       "record_email_delivery": {
         Args: {
@@ -207,6 +243,10 @@ export type Database = {
         };
         Returns: undefined;
       };
+      "record_shop_refund": {
+        Args: { "refund_id": string; "stripe_refund_id": string; "stripe_reversal_id"?: string };
+        Returns: string;
+      };
       "record_shop_transfer": {
         Args: {
           "amount": number;
@@ -214,6 +254,10 @@ export type Database = {
           "shop_order_id": string;
           "transfer_id": string;
         };
+        Returns: string;
+      };
+      "register_billing_customer": {
+        Args: { "acting_user": string; "stripe_customer_id": string };
         Returns: string;
       };
       "register_payment_account": {
@@ -4276,9 +4320,104 @@ export type Database = {
           },
         ];
       };
+      "shop_refunds": {
+        Row: {
+          "actor": string;
+          "amount": number;
+          "cancels": boolean;
+          "checkout_id": string;
+          "created_at": string;
+          "currency": string;
+          "failure": string | null;
+          "id": string;
+          "reason": string;
+          "requested_by": string | null;
+          "resolved_at": string | null;
+          "reversal_amount": number;
+          "shop_order_id": string;
+          "status": string;
+          "stripe_refund_id": string | null;
+          "stripe_reversal_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "actor": string;
+          "amount": number;
+          "cancels": boolean;
+          "checkout_id": string;
+          "created_at"?: string;
+          "currency": string;
+          "failure"?: string | null;
+          "id"?: string;
+          "reason": string;
+          "requested_by"?: string | null;
+          "resolved_at"?: string | null;
+          "reversal_amount"?: number;
+          "shop_order_id": string;
+          "status"?: string;
+          "stripe_refund_id"?: string | null;
+          "stripe_reversal_id"?: string | null;
+        };
+        Update: {
+          "actor"?: string;
+          "amount"?: number;
+          "cancels"?: boolean;
+          "checkout_id"?: string;
+          "created_at"?: string;
+          "currency"?: string;
+          "failure"?: string | null;
+          "id"?: string;
+          "reason"?: string;
+          "requested_by"?: string | null;
+          "resolved_at"?: string | null;
+          "reversal_amount"?: number;
+          "shop_order_id"?: string;
+          "status"?: string;
+          "stripe_refund_id"?: string | null;
+          "stripe_reversal_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_refunds_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_refunds_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "shop_refunds_requested_by_fkey";
+            columns: ["requested_by"];
+            isOneToOne: false;
+            referencedRelation: "profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_refunds_requested_by_fkey";
+            columns: ["requested_by"];
+            isOneToOne: false;
+            referencedRelation: "public_profiles";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_refunds_shop_order_id_fkey";
+            columns: ["shop_order_id"];
+            isOneToOne: false;
+            referencedRelation: "shop_orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "shop_transfers": {
         Row: {
           "amount": number;
+          "cancelled_at": string | null;
           "checkout_id": string;
           "claimed_at": string | null;
           "commission": number;
@@ -4294,6 +4433,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "amount": number;
+          "cancelled_at"?: string | null;
           "checkout_id": string;
           "claimed_at"?: string | null;
           "commission": number;
@@ -4308,6 +4448,7 @@ export type Database = {
         };
         Update: {
           "amount"?: number;
+          "cancelled_at"?: string | null;
           "checkout_id"?: string;
           "claimed_at"?: string | null;
           "commission"?: number;
@@ -4529,6 +4670,94 @@ export type Database = {
           "processed_at"?: string | null;
           "received_at"?: string;
           "type"?: string;
+        };
+        Relationships: [];
+      };
+      "stripe_invoices": {
+        Row: {
+          "amount_due": number;
+          "amount_paid": number;
+          "amount_remaining": number;
+          "billing_reason": string | null;
+          "created_at": string;
+          "currency": string;
+          "hosted_invoice_url": string | null;
+          "id": string;
+          "invoice_pdf": string | null;
+          "lines": NonNullable<Json>;
+          "number": string | null;
+          "paid_at": string | null;
+          "period_end": string | null;
+          "period_start": string | null;
+          "snapshot": NonNullable<Json>;
+          "status": string;
+          "stripe_created_at": string | null;
+          "stripe_customer_id": string;
+          "stripe_event_id": string;
+          "stripe_invoice_id": string;
+          "stripe_subscription_id": string | null;
+          "stripe_updated_at": string;
+          "subtotal": number;
+          "total": number;
+          "updated_at": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount_due"?: number;
+          "amount_paid"?: number;
+          "amount_remaining"?: number;
+          "billing_reason"?: string | null;
+          "created_at"?: string;
+          "currency": string;
+          "hosted_invoice_url"?: string | null;
+          "id"?: string;
+          "invoice_pdf"?: string | null;
+          "lines"?: NonNullable<Json>;
+          "number"?: string | null;
+          "paid_at"?: string | null;
+          "period_end"?: string | null;
+          "period_start"?: string | null;
+          "snapshot": NonNullable<Json>;
+          "status": string;
+          "stripe_created_at"?: string | null;
+          "stripe_customer_id": string;
+          "stripe_event_id": string;
+          "stripe_invoice_id": string;
+          "stripe_subscription_id"?: string | null;
+          "stripe_updated_at": string;
+          "subtotal"?: number;
+          "total"?: number;
+          "updated_at"?: string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "amount_due"?: number;
+          "amount_paid"?: number;
+          "amount_remaining"?: number;
+          "billing_reason"?: string | null;
+          "created_at"?: string;
+          "currency"?: string;
+          "hosted_invoice_url"?: string | null;
+          "id"?: string;
+          "invoice_pdf"?: string | null;
+          "lines"?: NonNullable<Json>;
+          "number"?: string | null;
+          "paid_at"?: string | null;
+          "period_end"?: string | null;
+          "period_start"?: string | null;
+          "snapshot"?: NonNullable<Json>;
+          "status"?: string;
+          "stripe_created_at"?: string | null;
+          "stripe_customer_id"?: string;
+          "stripe_event_id"?: string;
+          "stripe_invoice_id"?: string;
+          "stripe_subscription_id"?: string | null;
+          "stripe_updated_at"?: string;
+          "subtotal"?: number;
+          "total"?: number;
+          "updated_at"?: string;
+          "user_id"?: string | null;
         };
         Relationships: [];
       };

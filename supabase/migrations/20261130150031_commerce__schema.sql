@@ -3551,6 +3551,8 @@ create table public.shop_transfers (
   stripe_transfer_id text unique,
   transferred_at timestamptz,
   last_error text,
+  -- Set when the order is refunded in full before its payout: nothing is transferred.
+  cancelled_at timestamptz,
   created_at timestamptz not null default now()
 );
 comment on table public.shop_transfers is
@@ -3784,11 +3786,13 @@ declare
   account public.seller_payment_accounts;
 begin
   select * into p from public.shop_payments x where x.checkout_id = claim_shop_transfers.checkout_id for update;
-  if not found or p.status not in ('paid', 'partially_refunded') then
+  if not found or p.status not in ('paid', 'partially_refunded', 'refunded') then
     return claims;
   end if;
   for t in select * from public.shop_transfers x
-            where x.checkout_id = p.checkout_id and x.stripe_transfer_id is null
+            where x.checkout_id = p.checkout_id and x.stripe_transfer_id is null and x.cancelled_at is null
+              -- An order being refunded (88_cancellations.sql) waits for its refund.
+              and not exists (select 1 from public.shop_refunds r where r.shop_order_id = x.shop_order_id and r.status = 'requested')
               and (x.claimed_at is null or x.claimed_at < now() - interval '1 minute')
             order by x.shop_order_id for update loop
     select * into account from public.seller_payment_accounts a where a.user_id = t.seller_id;
@@ -4057,6 +4061,217 @@ comment on function private.can_download_product_file(uuid, uuid) is
   'Whether a user bought a digital product in a paid (not cancelled or refunded) shop order: commerce-download signs its file for them.';
 revoke execute on function private.can_download_product_file(uuid, uuid) from public;
 grant execute on function private.can_download_product_file(uuid, uuid) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/50_commerce/88_cancellations.sql
+-- ======================================================================================
+
+-- Cancellation and refunds of paid shop orders (issue 17, "Orders, fulfilment, after-sales"):
+-- the buyer cancels a paid order before shipment (full refund), the seller or staff with a
+-- reason; staff refund any amount up to what is left (003 POST /payments/{id}/refund, partial
+-- allowed). commerce-refund claims (ops.claim_shop_refund), calls Stripe with keys derived from
+-- the refund's id (the seller's transfer reversed for their share first, then the refund), and
+-- records it (ops.record_shop_refund): ledger, order status, restock, coupon release, once.
+
+create table public.shop_refunds (
+  id uuid primary key default gen_random_uuid(),
+  shop_order_id uuid not null references public.shop_orders (id) on delete restrict,
+  checkout_id uuid not null references public.checkouts (id) on delete restrict,
+  amount bigint not null constraint shop_refunds_amount_positive check (amount > 0),
+  currency text not null references public.currencies (code),
+  -- What is taken back from the seller's transfer: the refund less the platform's share of it.
+  reversal_amount bigint not null default 0 constraint shop_refunds_reversal_range check (reversal_amount between 0 and amount),
+  cancels boolean not null,
+  reason text not null constraint shop_refunds_reason_length check (char_length(reason) between 1 and 1000),
+  actor text not null constraint shop_refunds_actor check (actor in ('buyer', 'seller', 'admin')),
+  requested_by uuid references public.profiles (id) on delete set null,
+  status text not null default 'requested' constraint shop_refunds_status check (status in ('requested', 'succeeded', 'failed')),
+  stripe_refund_id text unique,
+  stripe_reversal_id text,
+  failure text,
+  created_at timestamptz not null default now(),
+  resolved_at timestamptz
+);
+comment on table public.shop_refunds is
+  'Refunds of shop orders: claimed (requested), made in Stripe with keys shop_refund:<id> / shop_reversal:<id>, then succeeded (ledger shop_refund:<id>) or failed. cancels: a full refund that cancels (paid) or refunds (shipped, delivered) the order, restocking a cancelled one.';
+create index shop_refunds_order_idx on public.shop_refunds (shop_order_id);
+create index shop_refunds_checkout_idx on public.shop_refunds (checkout_id);
+create index shop_refunds_requested_by_idx on public.shop_refunds (requested_by) where requested_by is not null;
+create unique index shop_refunds_one_in_flight on public.shop_refunds (shop_order_id) where status = 'requested';
+comment on index public.shop_refunds_one_in_flight is 'At most one refund of a shop order in flight: concurrent requests get PT409.';
+
+alter table public.shop_refunds enable row level security;
+grant select on public.shop_refunds to authenticated, service_role;
+create policy "Parties read their shop orders' refunds; commerce staff read all" on public.shop_refunds for select to authenticated
+  using ((select private.can_manage_commerce())
+         or exists (select 1 from public.shop_orders o where o.id = shop_order_id
+                       and (o.buyer_id = (select auth.uid()) or o.shop_id = (select auth.uid()))));
+
+-- Claims a refund. acting_user: the buyer (a paid order, before shipment, in full), the seller
+-- (paid or shipped, in full) or commerce.manage (any status after payment, any amount up to
+-- what is left). A claim in flight answers PT409; a fully refunded order answers its refund.
+create function ops.claim_shop_refund(shop_order_id uuid, acting_user uuid, amount bigint default null, reason text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  o public.shop_orders;
+  p public.shop_payments;
+  t public.shop_transfers;
+  r public.shop_refunds;
+  who text;
+  refunded bigint;
+  left_to_refund bigint;
+  want bigint;
+  reversal bigint := 0;
+begin
+  select * into o from public.shop_orders x where x.id = claim_shop_refund.shop_order_id for update;
+  if not found then
+    raise exception 'shop order % not found', shop_order_id using errcode = 'PT404';
+  end if;
+  who := case when private.user_has_permission(acting_user, 'commerce.manage') then 'admin'
+              when o.shop_id = acting_user then 'seller'
+              when o.buyer_id = acting_user then 'buyer' end;
+  if who is null then
+    raise exception 'shop order % not found', o.id using errcode = 'PT404';
+  end if;
+  if coalesce(btrim(reason), '') = '' and who <> 'buyer' then
+    raise exception 'a reason is required to cancel or refund shop order %', o.id using errcode = '22023';
+  end if;
+  if exists (select 1 from public.shop_refunds x where x.shop_order_id = o.id and x.status = 'requested') then
+    raise exception 'a refund of shop order % is in progress', o.id using errcode = 'PT409';
+  end if;
+  select * into p from public.shop_payments x where x.checkout_id = o.checkout_id;
+  select coalesce(sum(x.amount), 0) into refunded from public.shop_refunds x where x.shop_order_id = o.id and x.status = 'succeeded';
+  if o.status in ('cancelled', 'refunded') and refunded > 0 then
+    select * into r from public.shop_refunds x where x.shop_order_id = o.id and x.status = 'succeeded' and x.cancels;
+    return jsonb_build_object('state', 'refunded', 'refund_id', r.id, 'shop_order_id', o.id, 'amount', refunded,
+                              'currency', lower(o.currency), 'status', o.status);
+  end if;
+  if o.status not in ('paid', 'shipped', 'delivered') or p.amount_captured is null or p.amount_captured = 0 then
+    raise exception 'shop order % is %: only a paid order is cancelled or refunded', o.id, o.status using errcode = 'PT409';
+  end if;
+  if who = 'buyer' and o.status <> 'paid' then
+    raise exception 'shop order % is %: the buyer cancels only before shipment', o.id, o.status using errcode = 'PT409';
+  end if;
+  if who = 'seller' and o.status = 'delivered' then
+    raise exception 'shop order % is delivered: ask staff to refund it', o.id using errcode = 'PT409';
+  end if;
+  left_to_refund := o.total - refunded;
+  want := coalesce(amount, left_to_refund);
+  if who <> 'admin' and want <> left_to_refund then
+    raise exception 'only staff refund part of a shop order: cancel it in full' using errcode = '42501';
+  end if;
+  if want <= 0 or want > left_to_refund then
+    raise exception 'the refund must be between 1 and % (what is left of shop order %), not %', left_to_refund, o.id, want
+      using errcode = '22023';
+  end if;
+  select * into t from public.shop_transfers x where x.shop_order_id = o.id;
+  if t.stripe_transfer_id is not null then
+    -- The seller gives back their share of the refund; the platform its commission's share.
+    reversal := least(want - (want * t.commission + o.total / 2) / o.total,
+                      t.amount - coalesce((select sum(x.reversal_amount) from public.shop_refunds x
+                                            where x.shop_order_id = o.id and x.status = 'succeeded'), 0));
+  elsif t.shop_order_id is not null and t.claimed_at > now() - interval '1 minute' then
+    raise exception 'shop order % is being paid out: try again in a minute', o.id using errcode = 'PT409';
+  elsif want <> left_to_refund then
+    raise exception 'shop order % has not been paid out yet: refund it in full', o.id using errcode = 'PT409';
+  end if;
+  insert into public.shop_refunds (shop_order_id, checkout_id, amount, currency, reversal_amount, cancels, reason, actor, requested_by)
+  values (o.id, o.checkout_id, want, o.currency, greatest(reversal, 0), want = left_to_refund,
+          coalesce(nullif(btrim(reason), ''), 'cancelled by the buyer'), who, acting_user)
+  returning * into r;
+  return jsonb_build_object('state', 'claimed', 'refund_id', r.id, 'shop_order_id', o.id, 'amount', r.amount,
+    'currency', lower(r.currency), 'payment_intent', p.stripe_payment_intent_id, 'reason', r.reason,
+    'reversal_amount', r.reversal_amount, 'transfer_id', t.stripe_transfer_id,
+    'idempotency_key', 'shop_refund:' || r.id, 'reversal_idempotency_key', 'shop_reversal:' || r.id);
+end
+$$;
+comment on function ops.claim_shop_refund(uuid, uuid, bigint, text) is
+  'Claims a cancellation or refund of a paid shop order for its buyer (before shipment, in full), its seller (in full) or commerce staff (any amount); PT409 while one is in flight. Service role only (commerce-refund).';
+
+-- Records what Stripe did: once, under the order's lock. Posts shop_refund:<id> (from the
+-- seller's transfers and the commission after payout, from the checkout's escrow before),
+-- moves the order (cancelled from paid, with restock; refunded after shipment), releases the
+-- coupon when the whole checkout is cancelled.
+create function ops.record_shop_refund(refund_id uuid, stripe_refund_id text, stripe_reversal_id text default null)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  r public.shop_refunds;
+  o public.shop_orders;
+  t public.shop_transfers;
+  i record;
+begin
+  select * into r from public.shop_refunds x where x.id = record_shop_refund.refund_id;
+  if not found then
+    return 'ignored: no such refund';
+  end if;
+  select * into o from public.shop_orders x where x.id = r.shop_order_id for update;
+  select * into r from public.shop_refunds x where x.id = record_shop_refund.refund_id for update;
+  if r.status <> 'requested' then
+    return 'ignored: already ' || r.status;
+  end if;
+  update public.shop_refunds set status = 'succeeded', stripe_refund_id = record_shop_refund.stripe_refund_id,
+         stripe_reversal_id = record_shop_refund.stripe_reversal_id, resolved_at = now()
+   where id = r.id;
+  select * into t from public.shop_transfers x where x.shop_order_id = o.id for update;
+  if t.stripe_transfer_id is not null then
+    perform private.post_ledger_transaction('shop_refund:' || r.id, 'Shop order refunded: seller''s share reversed, commission returned', null,
+      jsonb_build_array(
+        jsonb_build_object('account_id', private.ledger_account('seller_transfers', r.currency, null, t.seller_id), 'amount', -r.reversal_amount),
+        jsonb_build_object('account_id', private.ledger_account('platform_commission', r.currency), 'amount', -(r.amount - r.reversal_amount)),
+        jsonb_build_object('account_id', private.checkout_ledger_account('refunds', r.currency, r.checkout_id), 'amount', r.amount)));
+  else
+    perform private.post_transfer('shop_refund:' || r.id, 'Shop order refunded before its payout', null,
+      private.checkout_ledger_account('escrow', r.currency, r.checkout_id),
+      private.checkout_ledger_account('refunds', r.currency, r.checkout_id), r.amount);
+    if t.shop_order_id is not null and r.cancels then
+      update public.shop_transfers set cancelled_at = now() where shop_order_id = o.id;
+    end if;
+  end if;
+  update public.shop_payments set amount_refunded = amount_refunded + r.amount,
+         status = case when amount_refunded + r.amount >= amount_captured then 'refunded' else 'partially_refunded' end
+   where checkout_id = r.checkout_id;
+  if r.cancels then
+    if o.status = 'paid' then
+      perform private.transition_shop_order(o.id, 'cancelled', r.actor, r.reason);
+      for i in select x.id, x.product_id, x.quantity from public.shop_order_items x
+                where x.shop_order_id = o.id and x.kind = 'physical' and x.product_id is not null order by x.product_id loop
+        perform private.restock(i.product_id, i.quantity, 'shop_order_item:' || i.id);
+      end loop;
+    else
+      perform private.transition_shop_order(o.id, 'refunded', case when r.actor = 'admin' then 'admin' else 'system' end, r.reason);
+    end if;
+    if not exists (select 1 from public.shop_orders x where x.checkout_id = r.checkout_id and x.status not in ('cancelled', 'refunded')) then
+      perform private.release_coupon_redemptions(r.checkout_id);
+    end if;
+  end if;
+  return 'applied';
+end
+$$;
+comment on function ops.record_shop_refund(uuid, text, text) is
+  'Records a claimed shop refund once: ledger shop_refund:<id>, the order cancelled (restocked) or refunded, coupon usage released when the whole checkout is cancelled. Service role only.';
+
+create function ops.abandon_shop_refund(refund_id uuid, reason text) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  update public.shop_refunds set status = 'failed', failure = left(reason, 1000), resolved_at = now()
+   where id = abandon_shop_refund.refund_id and status = 'requested'
+$$;
+comment on function ops.abandon_shop_refund(uuid, text) is 'Marks a claimed shop refund failed when Stripe refused it. Service role only.';
+
+revoke execute on function ops.claim_shop_refund(uuid, uuid, bigint, text), ops.record_shop_refund(uuid, text, text),
+  ops.abandon_shop_refund(uuid, text) from public;
+grant execute on function ops.claim_shop_refund(uuid, uuid, bigint, text), ops.record_shop_refund(uuid, text, text),
+  ops.abandon_shop_refund(uuid, text) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/50_commerce/90_follows.sql

@@ -1,5 +1,5 @@
--- The shop's payment and fulfilment reference data (issue 17, 80_payments.sql and
--- 85_fulfilment.sql): the event a late payment emits and the personal data the payment rows hold.
+-- The shop's payment, fulfilment and refund reference data (issue 17, 80_payments.sql,
+-- 85_fulfilment.sql, 88_cancellations.sql): the event a late payment emits and the personal data the payment rows hold.
 
 insert into private.event_types (event_type, domain, description) values
   ('checkout.late_payment', 'commerce', 'A payment arrived after its checkout had expired: it is refunded in full (to the buyer)');
@@ -12,4 +12,6 @@ insert into private.personal_data (relation, user_column, reached_through, on_de
    'keep', true, '{}', 'the payments of the user''s checkouts: the books'' record, it stays (the checkout loses its buyer)'),
   ('public.shop_transfers', 'seller_id', null, 'keep', true, '{}',
    'what was paid out to the seller: the books'' record, it stays'),
-  ('public.commission_rules', 'shop_id', null, 'delete', true, '{}', 'the shop''s commission rate (cascade with the shop)');
+  ('public.commission_rules', 'shop_id', null, 'delete', true, '{}', 'the shop''s commission rate (cascade with the shop)'),
+  ('public.shop_refunds', 'requested_by', null, 'anonymise', true, '{}',
+   'refunds the user asked for: the books'' record, it stays without them');

@@ -222,3 +222,119 @@ export function checkoutOfEvent(event: { data: { object: unknown } }): string | 
 }
 
 export { HttpError };
+
+/** POST /commerce-refund. */
+export const refundRequest = z.strictObject({
+  shop_order_id: z.uuid(),
+  amount: z.int().positive().optional(),
+  reason: z.string().trim().min(1).max(1000).optional(),
+});
+
+const refundClaim = z.discriminatedUnion("state", [
+  z.object({
+    state: z.literal("refunded"),
+    refund_id: z.string().nullable(),
+    shop_order_id: z.string(),
+    amount: z.int(),
+    currency: z.string(),
+    status: z.string(),
+  }),
+  z.object({
+    state: z.literal("claimed"),
+    refund_id: z.string(),
+    shop_order_id: z.string(),
+    amount: z.int(),
+    currency: z.string(),
+    payment_intent: z.string().nullable(),
+    reason: z.string(),
+    reversal_amount: z.int(),
+    transfer_id: z.string().nullable(),
+    idempotency_key: z.string(),
+    reversal_idempotency_key: z.string(),
+  }),
+]);
+
+export interface ShopRefundResult {
+  refund_id: string | null;
+  shop_order_id: string;
+  amount: number;
+  currency: string;
+  already_refunded: boolean;
+  stripe_refund_id?: string;
+  stripe_reversal_id?: string | null;
+}
+
+/**
+ * Cancels or refunds a paid shop order for userId: claim (one in flight per order, PT409 for a
+ * concurrent one), the seller's transfer reversed for their share, the Stripe refund, the record
+ * (ledger, status, restock, coupon) — each Stripe call keyed by the refund's id, so a retry
+ * after a crash repeats nothing.
+ */
+export async function refundShopOrder(
+  { db, stripe }: CommerceDeps,
+  userId: string,
+  body: z.infer<typeof refundRequest>,
+): Promise<{ created: boolean; body: ShopRefundResult }> {
+  const claim = await callJson(db, "claim_shop_refund", {
+    shop_order_id: body.shop_order_id,
+    acting_user: userId,
+    amount: body.amount,
+    reason: body.reason,
+  }, refundClaim);
+  if (claim.state === "refunded") {
+    return {
+      created: false,
+      body: {
+        refund_id: claim.refund_id,
+        shop_order_id: claim.shop_order_id,
+        amount: claim.amount,
+        currency: claim.currency,
+        already_refunded: true,
+      },
+    };
+  }
+  const metadata = { shop_order_id: claim.shop_order_id, shop_refund_id: claim.refund_id };
+  try {
+    let reversalId: string | null = null;
+    if (claim.reversal_amount > 0 && claim.transfer_id) {
+      const reversal = await stripe.transfers.createReversal(claim.transfer_id, {
+        amount: claim.reversal_amount,
+        metadata,
+      }, { idempotencyKey: claim.reversal_idempotency_key });
+      reversalId = reversal.id;
+    }
+    if (!claim.payment_intent) {
+      throw new Error(`shop refund ${claim.refund_id} has no payment intent`);
+    }
+    const refund = await stripe.refunds.create({
+      payment_intent: claim.payment_intent,
+      amount: claim.amount,
+      metadata: { ...metadata, reason: claim.reason.slice(0, 500) },
+    }, { idempotencyKey: claim.idempotency_key });
+    await call(db, "record_shop_refund", {
+      refund_id: claim.refund_id,
+      stripe_refund_id: refund.id,
+      stripe_reversal_id: reversalId ?? undefined,
+    });
+    return {
+      created: true,
+      body: {
+        refund_id: claim.refund_id,
+        shop_order_id: claim.shop_order_id,
+        amount: claim.amount,
+        currency: claim.currency,
+        already_refunded: false,
+        stripe_refund_id: refund.id,
+        stripe_reversal_id: reversalId,
+      },
+    };
+  } catch (err) {
+    if (stripeRefused(err)) {
+      await call(db, "abandon_shop_refund", {
+        refund_id: claim.refund_id,
+        reason: (err as Error).message,
+      });
+    }
+    throw stripeHttpError(err);
+  }
+}

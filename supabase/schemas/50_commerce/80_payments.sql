@@ -178,6 +178,8 @@ create table public.shop_transfers (
   stripe_transfer_id text unique,
   transferred_at timestamptz,
   last_error text,
+  -- Set when the order is refunded in full before its payout: nothing is transferred.
+  cancelled_at timestamptz,
   created_at timestamptz not null default now()
 );
 comment on table public.shop_transfers is
@@ -411,11 +413,13 @@ declare
   account public.seller_payment_accounts;
 begin
   select * into p from public.shop_payments x where x.checkout_id = claim_shop_transfers.checkout_id for update;
-  if not found or p.status not in ('paid', 'partially_refunded') then
+  if not found or p.status not in ('paid', 'partially_refunded', 'refunded') then
     return claims;
   end if;
   for t in select * from public.shop_transfers x
-            where x.checkout_id = p.checkout_id and x.stripe_transfer_id is null
+            where x.checkout_id = p.checkout_id and x.stripe_transfer_id is null and x.cancelled_at is null
+              -- An order being refunded (88_cancellations.sql) waits for its refund.
+              and not exists (select 1 from public.shop_refunds r where r.shop_order_id = x.shop_order_id and r.status = 'requested')
               and (x.claimed_at is null or x.claimed_at < now() - interval '1 minute')
             order by x.shop_order_id for update loop
     select * into account from public.seller_payment_accounts a where a.user_id = t.seller_id;

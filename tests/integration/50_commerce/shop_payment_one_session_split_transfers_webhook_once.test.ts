@@ -10,44 +10,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { signUp, type TestUser } from "../support/auth.ts";
 import { activeProduct, openShop } from "../support/catalogue.ts";
-import { admin, callFunction, withDatabase } from "../support/clients.ts";
-import { APP_URL, drainWebhooks, stripeControl, stripeSdk } from "../support/stripe.ts";
-
-async function onboard(seller: TestUser): Promise<string> {
-  const onboarded = await callFunction(seller.client, "payments-onboard", {
-    return_url: `${APP_URL}/payouts/done`,
-    refresh_url: `${APP_URL}/payouts/retry`,
-  });
-  expect(onboarded.status, JSON.stringify(onboarded.body)).toBe(201);
-  await stripeControl(`accounts/${onboarded.body.account_id}/onboard`, {});
-  await drainWebhooks();
-  return onboarded.body.account_id as string;
-}
-
-async function buyerWithAddress(label: string): Promise<{ buyer: TestUser; addressId: string }> {
-  const buyer = await signUp(label);
-  const { data } = await buyer.client.from("addresses").insert({
-    full_name: "Pay Buyer",
-    address_line1: "1 Main St",
-    city: "New York",
-    country_code: "US",
-  }).select("id").single().throwOnError();
-  return { buyer, addressId: data!.id };
-}
-
-function pay(buyer: TestUser, checkoutId: string) {
-  return callFunction(buyer.client, "commerce-checkout-pay", {
-    checkout_id: checkoutId,
-    success_url: `${APP_URL}/paid`,
-    cancel_url: `${APP_URL}/cancelled`,
-  });
-}
-
-async function available(productId: string): Promise<number> {
-  const { data } = await admin().from("inventory_levels").select("available")
-    .eq("product_id", productId).single().throwOnError();
-  return data!.available!;
-}
+import { admin, withDatabase } from "../support/clients.ts";
+import { available, buyerWithAddress, onboard, pay } from "../support/shop_payments.ts";
+import { drainWebhooks, stripeControl, stripeSdk } from "../support/stripe.ts";
 
 describe("paying a shop checkout", () => {
   let sellerA: TestUser;
