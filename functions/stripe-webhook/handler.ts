@@ -16,12 +16,16 @@ import {
 } from "../_shared/payments/stripe.ts";
 import { serviceClient } from "../_shared/platform/supabase.ts";
 import { checkoutOfEvent, settleCheckout } from "../_shared/commerce/payments.ts";
+import { applyBillingEvent, isBillingEvent } from "../_shared/billing/webhook.ts";
+import type { BillingStripe } from "../_shared/billing/stripe-billing.ts";
 
 export interface WebhookDeps {
   db: Db;
   stripe: StripeApi;
   /** Verifies the signature and parses the event (Stripe's constructEventAsync). */
   verify: (payload: string, signature: string) => Promise<Stripe.Event>;
+  /** Stripe Billing's calls (subscriptions, invoices): the billing hook runs when given. */
+  billing?: BillingStripe;
 }
 
 const SHOP_SETTLING_EVENTS = new Set([
@@ -35,7 +39,7 @@ export function stripeVerifier(stripe: Stripe, secret: string): WebhookDeps["ver
 }
 
 export async function handleWebhook(
-  { db, stripe, verify }: WebhookDeps,
+  { db, stripe, verify, billing }: WebhookDeps,
   req: Request,
 ): Promise<Response> {
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
@@ -79,6 +83,11 @@ export async function handleWebhook(
     const shop = await settleCheckout({ db, stripe }, checkoutId);
     return json({ received: true, event_id, event_type, duplicate, outcome, shop });
   }
+  // Subscriptions and their invoices (functions/_shared/billing/webhook.ts), also on duplicates.
+  if (billing && isBillingEvent(event)) {
+    const billed = await applyBillingEvent({ db, stripe: billing }, event);
+    return json({ received: true, event_id, event_type, duplicate, outcome, billing: billed });
+  }
   return json({ received: true, event_id, event_type, duplicate, outcome });
 }
 
@@ -91,7 +100,12 @@ let deps: WebhookDeps | null = null;
 export const handler = createHandler((req) => {
   if (!deps) {
     const stripe = stripeClient();
-    deps = { db: serviceClient(), stripe, verify: stripeVerifier(stripe, stripeWebhookSecret()) };
+    deps = {
+      db: serviceClient(),
+      stripe,
+      billing: stripe,
+      verify: stripeVerifier(stripe, stripeWebhookSecret()),
+    };
   }
   return handleWebhook(deps, req);
 });

@@ -31,6 +31,7 @@ on conflict (id) do update
 insert into private.personal_data (relation, user_column, reached_through, on_delete, exported, omit_from_export, reason) values
   ('public.billing_customers', 'user_id', null, 'delete', true, '{}', 'the user''s Stripe customer link'),
   ('public.subscriptions', 'user_id', null, 'delete', true, '{}', 'the user''s subscriptions (live ones block erasure)'),
+  ('public.stripe_invoices', 'user_id', null, 'keep', true, '{snapshot}', 'the user''s Stripe subscription invoices: kept for accounting and tax law'),
   ('public.plans', 'created_by', null, 'anonymise', false, '{}', 'plans a staff member created stay, without them'),
   ('public.invoices', 'customer_id', null, 'keep', true, '{created_by}', 'invoices to the user: kept for accounting and tax law'),
   ('public.invoices', 'seller_id', null, 'keep', true, '{created_by}', 'invoices the seller issued: kept for accounting and tax law'),

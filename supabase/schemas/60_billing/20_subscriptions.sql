@@ -186,12 +186,14 @@ begin
 
   period_start := coalesce(private.stripe_time(sub -> 'current_period_start'), private.stripe_time(item -> 'current_period_start'));
   terminal := sub ->> 'status' in ('canceled', 'incomplete_expired');
-  -- Sortable text keys: terminal flag, event second, period start, event id.
-  incoming_key := (case when terminal then '1' else '0' end) || '|' || to_char(event_at at time zone 'UTC', 'YYYYMMDDHH24MISS')
+  -- Sortable text keys: terminal flag, event time, period start, event id. The event time keeps
+  -- microseconds: Stripe's are whole seconds, but the webhook's billing hook applies a
+  -- re-fetched subscription with the time of the fetch, so the later fetch wins within a second.
+  incoming_key := (case when terminal then '1' else '0' end) || '|' || to_char(event_at at time zone 'UTC', 'YYYYMMDDHH24MISSUS')
     || '|' || coalesce(to_char(period_start at time zone 'UTC', 'YYYYMMDDHH24MISS'), '00000000000000') || '|' || event_id;
   if current.id is not null then
     stored_key := (case when current.status in ('canceled', 'incomplete_expired') then '1' else '0' end) || '|'
-      || to_char(current.stripe_updated_at at time zone 'UTC', 'YYYYMMDDHH24MISS') || '|'
+      || to_char(current.stripe_updated_at at time zone 'UTC', 'YYYYMMDDHH24MISSUS') || '|'
       || coalesce(to_char(current.current_period_start at time zone 'UTC', 'YYYYMMDDHH24MISS'), '00000000000000') || '|'
       || current.stripe_event_id;
     if incoming_key collate "C" < stored_key collate "C" then

@@ -1,0 +1,107 @@
+// The stripe-webhook's billing hook. After ops.process_stripe_event has stored a verified
+// event (and applied its payments part), billing events are applied here through
+// ops.apply_billing_event:
+//   - customer.subscription.*: the subscription is re-fetched from Stripe (stripe-sync-engine's
+//     revalidation) unless the event already shows it ended, and applied with the time of the
+//     fetch as its event time, so the last fetch (Stripe's current state) wins whatever order
+//     and however often events arrive; a fetch that fails falls back to the event's object;
+//   - checkout.session.* in mode=subscription with a subscription: the same, for that
+//     subscription (the mirror does not wait for customer.subscription.* events);
+//   - invoice.*: the event's invoice (its status rank orders snapshots); a paid invoice also
+//     brings Stripe's fee on its charge (invoice payment -> payment intent -> charge ->
+//     balance transaction) for the ledger.
+// Runs on duplicate deliveries too: everything it does is idempotent.
+import type Stripe from "npm:stripe@23.1.0";
+import { asJson, call, type Db } from "../platform/rpc.ts";
+import type { BillingStripe } from "./stripe-billing.ts";
+
+const ENDED = new Set(["canceled", "incomplete_expired"]);
+const PAID_EVENTS = new Set(["invoice.paid", "invoice.payment_succeeded"]);
+
+/** Whether an event is billing's: customer.subscription.*, invoice.*, subscription-mode checkout. */
+export function isBillingEvent(event: Stripe.Event): boolean {
+  if (event.type.startsWith("customer.subscription.") || event.type.startsWith("invoice.")) {
+    return true;
+  }
+  if (event.type.startsWith("checkout.session.")) {
+    return (event.data.object as Stripe.Checkout.Session).mode === "subscription";
+  }
+  return false;
+}
+
+async function currentSubscription(
+  stripe: BillingStripe,
+  id: string,
+): Promise<Stripe.Subscription | null> {
+  try {
+    return await stripe.subscriptions.retrieve(id);
+  } catch (err) {
+    console.error(`subscription ${id} could not be re-fetched, the event's copy is used:`, err);
+    return null;
+  }
+}
+
+async function invoiceFee(
+  stripe: BillingStripe,
+  invoice: Stripe.Invoice,
+): Promise<{ charge: string; balance_transaction: Stripe.BalanceTransaction } | null> {
+  try {
+    const payments = await stripe.invoicePayments.list({ invoice: invoice.id! });
+    const paid = payments.data.find((p) => p.status === "paid");
+    const intentId = paid?.payment?.payment_intent;
+    if (typeof intentId !== "string") return null;
+    const intent = await stripe.paymentIntents.retrieve(intentId, {
+      expand: ["latest_charge.balance_transaction"],
+    });
+    const charge = intent.latest_charge;
+    if (!charge || typeof charge === "string") return null;
+    const txn = charge.balance_transaction;
+    if (!txn || typeof txn === "string") return null;
+    return { charge: charge.id, balance_transaction: txn };
+  } catch (err) {
+    console.error(`the fee of invoice ${invoice.id} is unavailable, left for a later event:`, err);
+    return null;
+  }
+}
+
+/** Applies a stored billing event; answers ops.apply_billing_event's outcome. */
+export async function applyBillingEvent(
+  { db, stripe }: { db: Db; stripe: BillingStripe },
+  event: Stripe.Event,
+): Promise<string> {
+  // The fetch time with its milliseconds: a later fetch wins over an earlier one in the same second.
+  const now = Date.now() / 1000;
+  let subscriptionId: string | null = null;
+  if (event.type.startsWith("customer.subscription.")) {
+    const sub = event.data.object as Stripe.Subscription;
+    if (!ENDED.has(sub.status)) subscriptionId = sub.id;
+  } else if (event.type.startsWith("checkout.session.")) {
+    const session = event.data.object as Stripe.Checkout.Session;
+    const sub = session.subscription;
+    subscriptionId = typeof sub === "string" ? sub : sub?.id ?? null;
+    if (!subscriptionId) return "ignored: no subscription on the session yet";
+  }
+  if (subscriptionId) {
+    const fetched = await currentSubscription(stripe, subscriptionId);
+    if (fetched) {
+      const snapshot = {
+        ...event,
+        type: event.type.startsWith("checkout.session.")
+          ? "customer.subscription.updated"
+          : event.type,
+        created: Math.max(event.created, now),
+        data: { object: fetched },
+      };
+      return await call(db, "apply_billing_event", { event: asJson(snapshot) });
+    }
+    if (event.type.startsWith("checkout.session.")) return "ignored: subscription unavailable";
+  }
+  let fee = null;
+  if (PAID_EVENTS.has(event.type)) {
+    fee = await invoiceFee(stripe, event.data.object as Stripe.Invoice);
+  }
+  return await call(db, "apply_billing_event", {
+    event: asJson(event),
+    ...(fee ? { fee: asJson(fee) } : {}),
+  });
+}
