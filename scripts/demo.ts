@@ -4,7 +4,10 @@
 // the designer accepts, they exchange messages in the order's thread (live, on its private
 // Realtime channel), both approve the requirements, the tailor sets up payouts, the
 // designer pays into escrow, the tailor delivers, the designer approves, the escrow is
-// released; then the ledger's balances. Each step is printed; any failure exits non-zero.
+// released; then the ledger's balances. Then the shop: two sellers open shops (an operator
+// approves them with the service-role key, as `npm run admin -- sellers approve` does), a
+// buyer pays a cart of both in one Checkout Session, and each shop is paid out less the
+// commission. Each step is printed; any failure exits non-zero.
 // Targets SUPABASE_URL, SUPABASE_ANON_KEY, STRIPE_API_BASE (the Stripe stand-in plays the
 // customer and the seller at Stripe) and MAILPIT_URL (where the confirmation mails are read,
 // as each user would open theirs), else the local `npm start`.
@@ -13,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import ws from "ws";
 import type { Database } from "../types/database.ts";
-import { localStackStatus } from "./admin/connection.ts";
+import { connect, loadConnection, localStackStatus } from "./admin/connection.ts";
 
 type Client = SupabaseClient<Database>;
 
@@ -156,9 +159,10 @@ async function confirmationTokenHash(email: string): Promise<string> {
 /** Signs up as the app does: sign-up, the confirmation mail, its link's token verified. */
 async function signUp(
   role: "designer" | "tailor",
+  label: string = role,
 ): Promise<{ client: Client; id: string; email: string }> {
   const client = newClient();
-  const email = `demo-${role}-${randomUUID().slice(0, 8)}@example.com`;
+  const email = `demo-${label}-${randomUUID().slice(0, 8)}@example.com`;
   const { data, error } = await client.auth.signUp({
     email,
     password: PASSWORD,
@@ -526,4 +530,150 @@ if (escrowBalance !== 0 || payable !== 0) {
   throw new Error("escrow and the seller's payable should both be settled to zero");
 }
 
-console.log("\nEscrow is empty, the tailor has been paid, the platform kept its commission. Done.");
+console.log("\nEscrow is empty, the tailor has been paid, the platform kept its commission.\n");
+
+// The shop (issue 17): a buyer buys from two shops in one checkout, paid once, split in two.
+console.log("Shop: one checkout, two shops\n");
+
+/** A seller with an approved application (an operator approves, as `npm run admin -- sellers approve` does), a product in stock and payouts set up. */
+async function openDemoShop(label: string, title: string, price: number) {
+  const seller = await signUp("tailor", label);
+  const application = must(
+    await seller.client.from("seller_applications").insert({
+      shop_name: `Demo ${label}`,
+      category: "home",
+      return_address: {
+        full_name: `Demo ${label}`,
+        address_line1: "1 Main St",
+        city: "New York",
+        country_code: "US",
+      },
+      agreed_to_terms: true,
+    }).select("id").single(),
+  );
+  const operator = connect(loadConnection(), "demo-operator");
+  must(
+    await operator.rpc("review_seller_application", {
+      application_id: application.id,
+      decision: "approved",
+    }),
+  );
+  must(await seller.client.auth.refreshSession()); // the seller role is in the new token
+  const profile = must(
+    await seller.client.from("shipping_profiles").insert({ name: "Standard", currency: "USD" })
+      .select("id").single(),
+  );
+  must(
+    await seller.client.from("shipping_rates").insert({
+      profile_id: profile.id,
+      country: "*",
+      first_item: 500,
+      additional_item: 100,
+      min_days: 2,
+      max_days: 5,
+    }),
+  );
+  const product = must(
+    await seller.client.from("products").insert({
+      title,
+      price,
+      currency: "USD",
+      kind: "physical",
+      shipping_profile_id: profile.id,
+      status: "active",
+    }).select("id").single(),
+  );
+  must(
+    await seller.client.rpc("adjust_inventory", {
+      product_id: product.id,
+      quantity_delta: 10,
+      reason: "first stock",
+    }),
+  );
+  const onboard = await invoke<{ account_id: string }>(seller.client, "payments-onboard", {
+    return_url: `${APP}/payouts/done`,
+    refresh_url: `${APP}/payouts/retry`,
+  });
+  await simulate(`accounts/${onboard.account_id}/onboard`);
+  await webhooksDelivered();
+  return { ...seller, productId: product.id, accountId: onboard.account_id };
+}
+
+const lampShop = await step(
+  "A lamp maker opens a shop (approved by an operator), lists a lamp and sets up payouts",
+  () => openDemoShop("lamp-shop", "Brass desk lamp", 4500),
+  (s) => `shop ${s.id}, product ${s.productId}, account ${s.accountId}`,
+);
+const mugShop = await step(
+  "A potter opens a second shop the same way",
+  () => openDemoShop("mug-shop", "Stoneware mug", 1800),
+  (s) => `shop ${s.id}, product ${s.productId}, account ${s.accountId}`,
+);
+
+const shopCheckout = await step(
+  "The designer fills a cart from both shops and checks out once",
+  async () => {
+    const address = must(
+      await designer.client.from("addresses").insert({
+        full_name: "Demo Designer",
+        address_line1: "5 Park Ave",
+        city: "New York",
+        country_code: "US",
+      }).select("id").single(),
+    );
+    must(
+      await designer.client.rpc("add_cart_item", { product_id: lampShop.productId, quantity: 1 }),
+    );
+    must(
+      await designer.client.rpc("add_cart_item", { product_id: mugShop.productId, quantity: 2 }),
+    );
+    return must(await designer.client.rpc("checkout_cart", { address_id: address.id }));
+  },
+  (c) =>
+    `checkout ${c.id}: ${c.total} ${c.currency} for two shop orders, stock reserved until ${c.expires_at}`,
+);
+
+await step(
+  "The designer pays the whole checkout with one Stripe Checkout Session (commerce-checkout-pay)",
+  async () => {
+    const session = await invoke<{ checkout_session_id: string }>(
+      designer.client,
+      "commerce-checkout-pay",
+      {
+        checkout_id: shopCheckout.id,
+        success_url: `${APP}/checkout/${shopCheckout.id}/paid`,
+        cancel_url: `${APP}/checkout/${shopCheckout.id}`,
+      },
+    );
+    await simulate(`checkout/sessions/${session.checkout_session_id}/complete`, {
+      outcome: "paid",
+    });
+    await webhooksDelivered();
+    return must(
+      await designer.client.from("my_shop_payments").select("status, amount, shop_orders").eq(
+        "checkout_id",
+        shopCheckout.id,
+      ).single(),
+    );
+  },
+  (p) => `payment ${p.status}, ${p.amount}; shop orders ${JSON.stringify(p.shop_orders)}`,
+);
+
+const payouts = await step(
+  "Each shop reads its payout: its order's total less the commission, transferred to its account",
+  async () => [
+    must(
+      await lampShop.client.from("shop_transfers").select("amount, commission, stripe_transfer_id")
+        .single(),
+    ),
+    must(
+      await mugShop.client.from("shop_transfers").select("amount, commission, stripe_transfer_id")
+        .single(),
+    ),
+  ],
+  (rows) =>
+    rows.map((t) => `${t.stripe_transfer_id}: ${t.amount} (commission ${t.commission})`).join("; "),
+);
+if (payouts.some((t) => !t.stripe_transfer_id)) throw new Error("a shop was not paid out");
+
+console.log("\nOne payment, split between two shops less the platform's commission. Done.");
