@@ -1635,7 +1635,12 @@ begin
   select * into current from public.stripe_invoices i where i.stripe_invoice_id = inv ->> 'id' for update;
   select bc.user_id into owner from public.billing_customers bc where bc.stripe_customer_id = inv ->> 'customer';
   owner := coalesce(owner, current.user_id,
-    private.try_uuid(inv -> 'parent' -> 'subscription_details' -> 'metadata' ->> 'user_id'));
+    (select s.user_id from public.subscriptions s
+      where s.stripe_subscription_id = inv -> 'parent' -> 'subscription_details' ->> 'subscription'));
+  if owner is null then
+    -- Not a customer of ours (no billing_customers row, no mirrored subscription).
+    return 'ignored: not a customer or subscription of ours';
+  end if;
 
   incoming_key := private.stripe_invoice_rank(inv ->> 'status') || '|' || to_char(event_at at time zone 'UTC', 'YYYYMMDDHH24MISS')
     || '|' || event_id;
@@ -1725,7 +1730,13 @@ declare
   result text;
 begin
   if kind like 'customer.subscription.%' then
-    result := private.apply_subscription_snapshot(event);
+    -- A subscription of a price no plan has, or of nobody we know, is not ours (another
+    -- integration on the same Stripe account): acknowledged, so Stripe does not retry it.
+    begin
+      result := private.apply_subscription_snapshot(event);
+    exception when sqlstate '22023' then
+      result := 'ignored: ' || sqlerrm;
+    end;
   elsif kind like 'invoice.%' then
     result := private.apply_invoice_snapshot(event);
     if fee is not null then

@@ -2,10 +2,10 @@
 -- invoice events in any order and repeated to the same row (status rank, then time, then id),
 -- a paid invoice is posted to the ledger once (subscription_funding -> subscription_revenue) and
 -- its Stripe fee once (subscription_revenue -> stripe_fees); users read their own invoices, staff
--- all, strangers and anon nothing, nobody writes. ops.apply_billing_event notes its outcome on
--- the stored event. The subscribe checks refuse precisely; the customer is recorded once.
+-- all, strangers and anon nothing, nobody writes; other customers' invoices and subscriptions
+-- are acknowledged and ignored. ops.apply_billing_event notes its outcome on the stored event. The subscribe checks refuse precisely; the customer is recorded once.
 begin;
-select plan(27);
+select plan(29);
 
 select tests.create_user('inv-owner@example.com');
 select tests.create_user('inv-stranger@example.com');
@@ -68,6 +68,14 @@ select is(private.apply_invoice_snapshot('{"id": "evt_up", "created": 1, "type":
   'ignored: an upcoming invoice has no id', 'invoice.upcoming has no id: ignored');
 select throws_ok($$ select private.apply_invoice_snapshot('{"id": "evt_x", "created": 1, "data": {"object": {"object": "charge"}}}') $$,
   '22023', 'not a Stripe event carrying an invoice (id, created, data.object.object = invoice)', 'a non-invoice is refused');
+
+-- Another integration's objects on the same Stripe account are acknowledged, not mirrored.
+select is(private.apply_invoice_snapshot(jsonb_set(jsonb_set((select event from events where n = 3), '{data,object,customer}', '"cus_OTHER"'),
+  '{data,object,id}', '"in_OTHER"')), 'ignored: not a customer or subscription of ours', 'a stranger customer''s invoice is ignored');
+select is(ops.apply_billing_event(jsonb_build_object('id', 'evt_s', 'object', 'event', 'created', 1, 'type', 'customer.subscription.created',
+    'data', jsonb_build_object('object', jsonb_build_object('id', 'sub_OTHER', 'object', 'subscription', 'customer', 'cus_OTHER',
+      'status', 'active', 'items', jsonb_build_object('data', jsonb_build_array(jsonb_build_object('price', jsonb_build_object('id', 'price_OTHER')))))))),
+  'ignored: subscription sub_OTHER names a price no plan has', 'a subscription of a price no plan has is ignored');
 
 -- The fee: once, through ops.apply_billing_event, which notes the outcome on the stored event.
 insert into public.stripe_events (id, type, created, payload) values ('evt_i3', 'invoice.paid', to_timestamp(1001), (select event from events where n = 3));
