@@ -2,7 +2,7 @@
 // (billing-sync-plans), a user subscribes through Checkout (billing-subscribe), the stand-in
 // completes it and its webhooks fill the subscriptions and stripe_invoices mirrors; renewals,
 // a failed renewal and its recovery, a plan change with proration (previewed, then confirmed),
-// cancel at period end, pause and resume, a staff force cancel with refund; and the same final
+// cancel at period end, a trial, pause and resume, a staff force cancel with refund; and the same final
 // state whatever order and however often the events arrive.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -290,9 +290,7 @@ describe("billing-subscribe and the webhook mirror", () => {
     const ended = await stripeControl(`subscriptions/${subId}/advance`, {});
     expect(ended.status, JSON.stringify(ended.body)).toBe(200);
     await settled(user, subId, "canceled");
-    const plans = await entitledPlans(user);
-    expect(plans).not.toContain(team.slug);
-    expect(plans).not.toContain(pro.slug);
+    expect(await entitledPlans(user)).toEqual(["free"]);
 
     // Once ended, a new subscription in the family is allowed again.
     const again = await callFunction(user.client, "billing-subscribe", {
@@ -331,6 +329,21 @@ describe("billing-subscribe and the webhook mirror", () => {
     expect(forced.body.refund_id).toMatch(/^re_/);
     expect(forced.body.refunded).toBeGreaterThan(0);
     await settled(user, subId, "canceled");
+  });
+
+  it("starts a trial of the plan's trial days without a charge", async () => {
+    const trial = await createPlan("trial", 19900, { trial_days: 14 });
+    await callFunction(staff.client, "billing-sync-plans", {});
+    const user = await signUp("billing-trialist");
+    const subId = await subscribe(user, trial.monthly);
+    const row = await settled(user, subId, "trialing");
+    const days = (new Date(row.trial_end!).getTime() - new Date(row.trial_start!).getTime()) /
+      86_400_000;
+    expect(days).toBe(14);
+    expect(await entitledPlans(user)).toContain(trial.slug);
+    const { data: invoices } = await user.client.from("stripe_invoices").select("amount_paid")
+      .eq("stripe_subscription_id", subId);
+    expect(invoices!.every((i) => i.amount_paid === 0)).toBe(true);
   });
 
   it("creates one Stripe customer when two subscribe requests race", async () => {
