@@ -85,6 +85,32 @@ export function statusEnv(config: StackConfig, keys: ApiKeys, stripe: StripeSett
   return Object.entries(values).map(([key, value]) => `${key}="${value}"`).join("\n") + "\n";
 }
 
+const reservedPortsFile = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+
+/**
+ * Takes the stack's ports out of Linux's range for outgoing connections
+ * (net.ipv4.ip_local_reserved_ports), adding them to what is reserved already, so no client's
+ * connection, the suite's own included, can be given one of them before the server that owns it
+ * listens. Only root may; elsewhere (and off Linux) nothing changes and assertPortFree's wait
+ * remains the only guard.
+ */
+export function reserveFromEphemeralRange(ports: number[]): void {
+  try {
+    const current = readFileSync(reservedPortsFile, "utf8").trim();
+    const listed = current === "" ? [] : current.split(",");
+    const reserved = new Set<number>();
+    for (const part of listed) {
+      const [from, to = from] = part.split("-").map(Number);
+      for (let port = from; port <= to; port++) reserved.add(port);
+    }
+    const missing = ports.filter((port) => !reserved.has(port));
+    if (missing.length === 0) return;
+    writeFileSync(reservedPortsFile, [...listed, ...missing.map(String)].join(","));
+  } catch {
+    // Not root, not Linux, or /proc/sys read-only (a container): nothing to do.
+  }
+}
+
 /**
  * Refuses a port a server listens on. The stack's ports lie inside Linux's range for outgoing
  * connections (32768-60999), so a port nothing listens on can be held for a moment by some
@@ -201,8 +227,9 @@ export async function startStack(
       `The ${config.profile} stack is already running (pid ${other}). \`npm run status\` prints its URLs and keys; \`npm run stop\` stops it.`,
     );
   }
-  for (const port of Object.values(config.ports)) await assertPortFree(port);
-  await assertPortFree(config.ports.api + 12);
+  const ports = [...Object.values(config.ports), config.ports.api + 12];
+  reserveFromEphemeralRange(ports);
+  for (const port of ports) await assertPortFree(port);
   // Before anything is served: the functions router then runs from Deno's cache only.
   await fetchDenoDependencies().catch((error) => {
     throw error instanceof DenoFetchError ? new StackError(error.message) : error;
