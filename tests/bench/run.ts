@@ -38,6 +38,7 @@ function git(...args: string[]): string {
 }
 
 function verdict(check: Check): string {
+  if (check.min === undefined && check.below === undefined) return "measured (no target)";
   const ok = check.min !== undefined ? check.value >= check.min : check.value < check.below!;
   const target = check.min !== undefined ? `>= ${check.min}` : `< ${check.below}`;
   return `${ok ? "ok   " : "BELOW"} target ${target}`;

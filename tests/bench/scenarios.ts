@@ -6,6 +6,8 @@
 import bcrypt from "bcryptjs";
 import pg from "pg";
 import Stripe from "stripe";
+import { checkouts } from "./checkouts.ts";
+import { invoices } from "./invoices.ts";
 import { notifications } from "./notifications.ts";
 import { realtime } from "./realtime.ts";
 import { shop } from "./shop.ts";
@@ -25,7 +27,7 @@ export interface Check {
   row: string;
   value: number;
   unit: string;
-  /** The target: value must be at least `min` or below `below`. */
+  /** The target: value must be at least `min` or below `below`; neither: measured, no target. */
   min?: number;
   below?: number;
 }
@@ -543,4 +545,6 @@ export const scenarios: Scenario[] = [
   realtime,
   notifications,
   shop,
+  checkouts,
+  invoices,
 ];
