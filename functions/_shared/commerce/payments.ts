@@ -8,7 +8,7 @@ import { z } from "npm:zod@4.6.7";
 import { HttpError } from "../http/errors.ts";
 import { call, callJson, type Db } from "../platform/rpc.ts";
 import { stripeHttpError, stripeRefused } from "../payments/stripe-errors.ts";
-import type { StripeApi } from "../payments/stripe.ts";
+import { latestChargeOf, type StripeApi } from "../payments/stripe.ts";
 
 export interface CommerceDeps {
   db: Db;
@@ -176,10 +176,7 @@ export async function settleCheckout(
     try {
       charge ??= claim.source_transaction;
       if (!charge && claim.payment_intent) {
-        const intent = await stripe.paymentIntents.retrieve(claim.payment_intent);
-        charge = typeof intent.latest_charge === "string"
-          ? intent.latest_charge
-          : intent.latest_charge?.id ?? null;
+        charge = await latestChargeOf(stripe, claim.payment_intent);
       }
       const transfer = await stripe.transfers.create({
         amount: claim.amount,

@@ -7,7 +7,7 @@ import { z } from "npm:zod@4.6.7";
 import { type ErrorCode, HttpError } from "../http/errors.ts";
 import { call, type Db } from "../platform/rpc.ts";
 import { stripeHttpError, stripeRefused } from "./stripe-errors.ts";
-import type { StripeApi } from "./stripe.ts";
+import { latestChargeOf, type StripeApi } from "./stripe.ts";
 
 export interface PaymentsDeps {
   db: Db;
@@ -70,10 +70,7 @@ export async function executeRelease(
     // A payment confirmed by checkout.session.completed alone has no charge id yet.
     let source = claim.source_transaction;
     if (!source && claim.payment_intent) {
-      const intent = await stripe.paymentIntents.retrieve(claim.payment_intent);
-      source = typeof intent.latest_charge === "string"
-        ? intent.latest_charge
-        : intent.latest_charge?.id ?? null;
+      source = await latestChargeOf(stripe, claim.payment_intent);
     }
     const transfer = await stripe.transfers.create({
       amount: claim.amount,

@@ -118,6 +118,21 @@ export interface StripeApi {
   };
 }
 
+/**
+ * The id of a payment intent's latest charge, or null while it has none: the transfer's
+ * source_transaction when the payment was confirmed by checkout.session.completed alone, which
+ * carries no charge id.
+ */
+export async function latestChargeOf(
+  stripe: Pick<StripeApi, "paymentIntents">,
+  paymentIntentId: string,
+): Promise<string | null> {
+  const intent = await stripe.paymentIntents.retrieve(paymentIntentId);
+  return typeof intent.latest_charge === "string"
+    ? intent.latest_charge
+    : intent.latest_charge?.id ?? null;
+}
+
 /** A Stripe client for this request, from STRIPE_SECRET_KEY and the optional STRIPE_API_BASE. */
 export function stripeClient(): Stripe {
   const variables = stripeEnv();
