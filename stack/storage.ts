@@ -1,6 +1,9 @@
 // A local stand-in for the subset of the Supabase Storage HTTP API that supabase-js's storage
-// client calls: upload, update, download, info, list, remove, move, copy, signed download and
-// upload URLs, public URLs, and bucket reads. Authorization works as in Storage: every read and
+// client calls: upload, update, download, info and HEAD, list (v1 and the v2 listing), remove,
+// move, copy, signed download and upload URLs, public URLs, image transformations (the
+// /render/image routes, done with sharp where Storage asks imgproxy), and buckets (read by
+// anyone the storage.buckets policies allow; created, updated and deleted likewise, so only
+// the service role in this project, and emptied by the service role only, as in Storage). Authorization works as in Storage: every read and
 // write of storage.objects runs in a transaction as the caller's API role with the caller's JWT
 // claims, so the project's RLS policies decide; the lookups Storage makes whoever asks (bucket
 // settings, public and signed downloads) run as supabase_storage_admin, which owns the tables.
@@ -14,8 +17,8 @@
 // only after COMMIT, so a failure at any step leaves each row naming a file that exists. Naming
 // files by version also lets "a" and "a/b" both be objects, as they can be in Storage.
 //
-// Resumable (TUS) and S3-protocol uploads, image transformations, range requests and bucket
-// writes belong to the real Storage and are not emulated.
+// Resumable (TUS) and S3-protocol uploads, range requests, object versions, analytics and
+// vector buckets and the CDN cache belong to the real Storage and are not emulated.
 
 import { createHash, randomUUID } from "node:crypto";
 import { type FileHandle, link, mkdir, open, rename, rm, rmdir } from "node:fs/promises";
@@ -25,6 +28,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type JWTPayload, jwtVerify, SignJWT } from "jose";
 import pg from "pg";
+import sharp, { type FormatEnum } from "sharp";
 import { bearerToken, BodyTooLargeError, readJson, sendJson, type SubHandler } from "./http.ts";
 
 export interface StorageOptions {
@@ -92,8 +96,22 @@ const UPLOAD_URL_EXPIRY = 2 * 60 * 60; // Storage's default for signed upload UR
 const MULTIPART_OVERHEAD = 1024 * 1024; // room for a multipart body's boundaries and fields
 const LIST_SORT_COLUMNS = new Set(["name", "updated_at", "created_at", "last_accessed_at"]);
 const BUCKET_SORT_COLUMNS = new Set(["id", "name", "created_at", "updated_at"]);
-const BUCKET_COLUMNS = `id, name, owner, public, file_size_limit::float8 as file_size_limit,
-  allowed_mime_types, created_at, updated_at, type`;
+// The columns, in Storage's order, that GET /bucket (listBuckets) and GET /bucket/:id
+// (findBucket) select: the list has `type`, a single bucket does not.
+const BUCKET_LIST_COLUMNS = `id, name, public, owner, created_at, updated_at,
+  file_size_limit::float8 as file_size_limit, allowed_mime_types, type`;
+const BUCKET_COLUMNS = `id, name, owner, public, created_at, updated_at,
+  file_size_limit::float8 as file_size_limit, allowed_mime_types`;
+/** Storage's STORAGE_EMPTY_BUCKET_MAX default: emptyBucket refuses a bucket holding more objects. */
+const EMPTY_BUCKET_MAX = 200_000;
+/** The v2 listing's page size when none is asked for, and its cap (Storage's listObjectsV2). */
+const LIST_V2_MAX_KEYS = 1000;
+// Image transformations: Storage's documented limits (width and height 1-2500, a source of at
+// most 25 MB and 50 megapixels; quality 20-100, 80 by default).
+const RENDER_SIZE = { min: 1, max: 2500 };
+const RENDER_MAX_SOURCE_BYTES = 25 * 1000 * 1000;
+const RENDER_MAX_SOURCE_PIXELS = 50 * 1000 * 1000;
+const RENDER_DEFAULT_QUALITY = 80;
 const OBJECT_COLUMNS =
   "id, bucket_id, name, version, metadata, user_metadata, created_at, updated_at";
 
@@ -105,6 +123,9 @@ const OBJECT_COLUMNS =
  * both (StorageApiError's `statusCode` and `status`).
  */
 class StorageError extends Error {
+  /** The HTTP status when Storage sets one itself (its withStatusCode), not the rule below. */
+  userStatus?: number;
+
   constructor(
     readonly statusCode: number,
     readonly code: string,
@@ -114,8 +135,13 @@ class StorageError extends Error {
     super(message);
   }
 
+  withStatusCode(status: number): this {
+    this.userStatus = status;
+    return this;
+  }
+
   get httpStatus(): number {
-    return this.statusCode === 500 ? 500 : 400;
+    return this.userStatus ?? (this.statusCode === 500 ? 500 : 400);
   }
 
   render(): Json {
@@ -157,6 +183,27 @@ const errors = {
   invalidJwt: (message: string) => new StorageError(400, "InvalidJWT", message),
   invalidSignature: () => new StorageError(400, "InvalidSignature", "Invalid signature"),
   invalidRequest: (message: string) => new StorageError(400, "InvalidRequest", message),
+  bucketAlreadyExists: () =>
+    new StorageError(409, "BucketAlreadyExists", "The resource already exists", "Duplicate"),
+  bucketNotEmpty: () =>
+    new StorageError(409, "ResourceNotEmpty", "The bucket you tried to delete is not empty"),
+  unableToEmptyBucket: (message: string) => new StorageError(409, "InvalidRequest", message),
+  noContentProvided: () => new StorageError(400, "InvalidRequest", "No content provided"),
+  invalidFileSizeLimit: () =>
+    new StorageError(
+      400,
+      "InvalidRequest",
+      "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B",
+    ),
+  invalidParameter: (name: string) =>
+    new StorageError(400, "InvalidParameter", `Invalid Parameter ${name}`),
+  /** What Storage's jwt plugin answers a route for the service role only (its enforceJwtRole). */
+  invalidRole: () =>
+    new StorageError(403, "AccessDenied", "Access denied: Invalid role", "Unauthorized")
+      .withStatusCode(403),
+  /** Storage's ImageProcessingError: imgproxy's refusal, in the words Storage maps it to. */
+  imageProcessing: (status: number, message: string) =>
+    new StorageError(status, status > 499 ? "InternalError" : "InvalidRequest", message),
 };
 
 /** Storage's reading of a Postgres error (its DBError): an RLS refusal or a taken name is the caller's error. */
@@ -527,6 +574,252 @@ function sendError(res: ServerResponse, error: unknown): void {
   });
 }
 
+// --- buckets: what a create or update may set ------------------------------------------------
+
+/** Storage's parseFileSizeToBytes: a size with a unit (decimal: 1 MB = 1,000,000 bytes). */
+function parseFileSizeToBytes(text: string): number {
+  const match = /(^[0-9]+(?:\.[0-9]+)?)(gb|mb|kb|b)$/i.exec(text);
+  if (!match) throw errors.invalidFileSizeLimit();
+  const value = +parseFloat(match[1]).toPrecision(3);
+  const unit =
+    { GB: 1e9, MB: 1e6, KB: 1e3, B: 1 }[match[2].toUpperCase() as "GB" | "MB" | "KB" | "B"];
+  return value * unit;
+}
+
+/**
+ * A bucket's file_size_limit from a request body: undefined when not given, null to remove
+ * it, else bytes (a non-negative integer, or a string with a unit) within the global limit
+ * (Storage's parseMaxSizeLimit answers EntityTooLarge past it).
+ */
+function fileSizeLimitField(body: Json, globalLimit: number): number | null | undefined {
+  const value = body.file_size_limit;
+  if (value === undefined || value === null) return value;
+  let bytes: number;
+  if (typeof value === "number") {
+    if (!Number.isInteger(value) || value < 0) throw errors.invalidFileSizeLimit();
+    bytes = value;
+  } else if (typeof value === "string") {
+    bytes = parseFileSizeToBytes(value);
+  } else {
+    throw errors.invalidFileSizeLimit();
+  }
+  if (bytes > globalLimit) throw errors.entityTooLarge();
+  return bytes;
+}
+
+/** allowed_mime_types: undefined when not given, null to remove, else types Storage's validateMimeType accepts. */
+function mimeTypesField(body: Json): string[] | null | undefined {
+  const value = body.allowed_mime_types;
+  if (value === undefined || value === null) return value;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw errors.invalidRequest("body/allowed_mime_types must be array");
+  }
+  const types = value.filter((type) => type);
+  for (const type of types) {
+    if (
+      type.length > 1000 ||
+      !/^([a-zA-Z0-9\-+.]+)\/([a-zA-Z0-9\-+.]+)(;\s*charset=[a-zA-Z0-9-]+)?$|\*$/.test(type)
+    ) {
+      throw errors.invalidMimeType(type);
+    }
+  }
+  return types;
+}
+
+function booleanField(body: Json, name: string): boolean | undefined {
+  const value = body[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "boolean") throw errors.invalidRequest(`body/${name} must be boolean`);
+  return value;
+}
+
+// --- the v2 listing ---------------------------------------------------------------------------
+
+/** Storage's continuation token: base64 of `k:value` lines (l start after, o order, c column, a column value). */
+interface ContinuationToken {
+  startAfter: string;
+  sortOrder?: string;
+  sortColumn?: string;
+  sortColumnAfter?: string;
+}
+
+const CONTINUATION_TOKEN_PARTS = {
+  l: "startAfter",
+  o: "sortOrder",
+  c: "sortColumn",
+  a: "sortColumnAfter",
+} as const;
+
+function encodeContinuationToken(token: ContinuationToken): string {
+  const lines = Object.entries(CONTINUATION_TOKEN_PARTS)
+    .filter(([, field]) => token[field])
+    .map(([key, field]) => `${key}:${token[field]}`);
+  return Buffer.from(lines.join("\n")).toString("base64");
+}
+
+function decodeContinuationToken(text: string): ContinuationToken {
+  const token: ContinuationToken = { startAfter: "", sortOrder: "asc" };
+  for (const part of Buffer.from(text, "base64").toString().split("\n")) {
+    const match = /^(\S):(.*)/.exec(part);
+    if (!match || !(match[1] in CONTINUATION_TOKEN_PARTS)) {
+      throw errors.invalidParameter("continuation token");
+    }
+    token[CONTINUATION_TOKEN_PARTS[match[1] as keyof typeof CONTINUATION_TOKEN_PARTS]] = match[2];
+  }
+  return token;
+}
+
+/** A LIKE pattern matching `text` literally. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
+}
+
+// --- image transformations --------------------------------------------------------------------
+
+/** Storage's TransformOptions (gravity and offsets are not emulated). */
+interface Transform {
+  width?: number;
+  height?: number;
+  resize?: "cover" | "contain" | "fill";
+  format?: "origin" | "avif" | "webp";
+  quality?: number;
+}
+
+const RESIZE_MODES = new Set(["cover", "contain", "fill"]);
+const FORMATS = new Set(["origin", "avif", "webp"]);
+
+/**
+ * Transform options from a query string (GET /render/image/...) or a signing body's
+ * `transform`, checked as Storage's transformationOptionsSchema checks them.
+ */
+function transformOf(get: (name: string) => unknown, where: string): Transform {
+  const transform: Transform = {};
+  for (const name of ["width", "height"] as const) {
+    const value = get(name);
+    if (value !== undefined && value !== null) {
+      transform[name] = integerValue(value, `${where}/${name}`, 0);
+    }
+  }
+  const resize = get("resize");
+  if (resize !== undefined && resize !== null) {
+    if (!RESIZE_MODES.has(String(resize))) {
+      throw errors.invalidRequest(`${where}/resize must be equal to one of the allowed values`);
+    }
+    transform.resize = resize as Transform["resize"];
+  }
+  const format = get("format");
+  if (format !== undefined && format !== null) {
+    if (!FORMATS.has(String(format))) {
+      throw errors.invalidRequest(`${where}/format must be equal to one of the allowed values`);
+    }
+    transform.format = format as Transform["format"];
+  }
+  const quality = get("quality");
+  if (quality !== undefined && quality !== null) {
+    const value = integerValue(quality, `${where}/quality`, 20);
+    if (value > 100) throw errors.invalidRequest(`${where}/quality must be <= 100`);
+    transform.quality = value;
+  }
+  return transform;
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(Math.max(value, min), max);
+}
+
+/**
+ * What a signed URL's token carries (Storage's applyTransformation with keepOriginal):
+ * `height:150,width:150,resize:cover,quality:80,format:webp`, sizes clamped.
+ */
+function transformationsString(transform: Transform): string {
+  const segments: string[] = [];
+  if (transform.height) {
+    segments.push(`height:${clamp(transform.height, RENDER_SIZE.min, RENDER_SIZE.max)}`);
+  }
+  if (transform.width) {
+    segments.push(`width:${clamp(transform.width, RENDER_SIZE.min, RENDER_SIZE.max)}`);
+  }
+  if (transform.width || transform.height) segments.push(`resize:${transform.resize}`);
+  if (transform.quality) segments.push(`quality:${transform.quality}`);
+  if (transform.format && transform.format !== "origin") {
+    segments.push(`format:${transform.format}`);
+  }
+  return segments.join(",");
+}
+
+/** Storage's setTransformationsFromString: the token's transformations back as options. */
+function transformFromString(text: string): Transform {
+  const transform: Transform = {};
+  for (const segment of text.split(",")) {
+    const [name, value] = segment.split(":");
+    if (value === undefined || value === "") continue;
+    if (name === "width" || name === "height" || name === "quality") {
+      transform[name] = parseInt(value, 10);
+    } else if (name === "resize") {
+      transform.resize = value as Transform["resize"];
+    } else if (name === "format") {
+      transform.format = value as Transform["format"];
+    }
+  }
+  return transform;
+}
+
+/** imgproxy's resizing types as Storage maps them: cover fills and crops, contain fits, fill stretches. */
+const SHARP_FIT = { cover: "cover", contain: "inside", fill: "fill" } as const;
+
+/**
+ * Renders an image as Storage's imgproxy would: resized within the limits (never enlarged,
+ * as imgproxy by default), in the format asked for, or WebP when the client accepts it, or
+ * the source's. A source that is not an image, or too large, is refused with the message
+ * Storage gives imgproxy's refusal (400).
+ */
+async function renderImage(
+  file: string,
+  size: number,
+  transform: Transform,
+  accept: string,
+): Promise<{ body: Buffer; contentType: string }> {
+  if (size > RENDER_MAX_SOURCE_BYTES) {
+    throw errors.imageProcessing(400, "The source image file is too large to process");
+  }
+  try {
+    let image = sharp(file, { limitInputPixels: RENDER_MAX_SOURCE_PIXELS, animated: false });
+    const source = await image.metadata();
+    if (transform.width || transform.height) {
+      image = image.resize({
+        width: transform.width
+          ? clamp(transform.width, RENDER_SIZE.min, RENDER_SIZE.max)
+          : undefined,
+        height: transform.height
+          ? clamp(transform.height, RENDER_SIZE.min, RENDER_SIZE.max)
+          : undefined,
+        fit: SHARP_FIT[transform.resize ?? "cover"] ?? "cover",
+        withoutEnlargement: true,
+      });
+    }
+    const origin = source.format === "svg"
+      ? "png"
+      : source.format === "heif"
+      ? "avif"
+      : source.format;
+    const format = transform.format === "avif" || transform.format === "webp"
+      ? transform.format
+      : transform.format !== "origin" && accept.includes("image/webp")
+      ? "webp"
+      : origin;
+    const quality = transform.quality ?? RENDER_DEFAULT_QUALITY;
+    const body = await image.toFormat(format as keyof FormatEnum, { quality }).toBuffer();
+    return { body, contentType: `image/${format}` };
+  } catch (error) {
+    if (error instanceof StorageError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/pixel limit/i.test(message)) {
+      throw errors.imageProcessing(400, "The source image resolution is too large to process");
+    }
+    throw errors.imageProcessing(400, "The source image is invalid or unsupported for rendering");
+  }
+}
+
 // --- SQL --------------------------------------------------------------------------------------
 
 // The row writes of an upload; the inserts take the new row's id as $8.
@@ -685,9 +978,20 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     return authenticate(req).catch(() => null);
   }
 
-  function signedUrl(bucket: string, name: string, expiresIn: number): Promise<string> {
+  /**
+   * A signed download URL; with transformations (a createSignedUrl `transform`) the token
+   * carries them and the URL is Storage's /render/image/sign/... route.
+   */
+  function signedUrl(
+    bucket: string,
+    name: string,
+    expiresIn: number,
+    transformations = "",
+  ): Promise<string> {
     const url = `${bucket}/${name}`;
-    return signToken({ url }, expiresIn).then((token) => `/object/sign/${url}?token=${token}`);
+    const claims = transformations ? { transformations, url } : { url };
+    const route = transformations ? "render/image" : "object";
+    return signToken(claims, expiresIn).then((token) => `/${route}/sign/${url}?token=${token}`);
   }
 
   /** A signed URL's token: valid, unexpired, and issued for this very object. */
@@ -970,7 +1274,8 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
       contentLength: stored.size,
       httpStatusCode: 200,
     };
-    return { file: stored.file, metadata, userMetadata: incoming.userMetadata };
+    // Storage stores what the request gave, or {} (its `{ ...request.userMetadata }`).
+    return { file: stored.file, metadata, userMetadata: incoming.userMetadata ?? {} };
   }
 
   async function storeUpload(
@@ -1033,15 +1338,6 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
       await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name)),
       query,
     );
-  }
-
-  async function getObjectInfo({ req, res, params: [bucketId, name] }: Call): Promise<void> {
-    const reader = readerFor(
-      await findBucket(bucketId),
-      await tryAuthenticate(req),
-      errors.noSuchBucket(),
-    );
-    sendJson(res, 200, infoOf(await transaction(reader, (db) => findObject(db, bucketId, name))));
   }
 
   async function sendObject(
@@ -1182,9 +1478,20 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
   /** POST /object/sign/{bucket}/{name}: the caller must be able to read the object to share it. */
   async function signUrl({ req, res, params: [bucketId, name] }: Call): Promise<void> {
     const actor = await authenticate(req);
-    const expiresIn = integerField(await readJsonBody(req), "expiresIn", 1);
+    const body = await readJsonBody(req);
+    const expiresIn = integerField(body, "expiresIn", 1);
+    let transform: Transform = {};
+    if (body.transform !== undefined) {
+      if (!isPlainObject(body.transform)) {
+        throw errors.invalidRequest("body/transform must be object");
+      }
+      const given = body.transform;
+      transform = transformOf((key) => given[key], "body/transform");
+    }
     await transaction(actor, (db) => findObject(db, bucketId, name));
-    sendJson(res, 200, { signedURL: await signedUrl(bucketId, name, expiresIn) });
+    sendJson(res, 200, {
+      signedURL: await signedUrl(bucketId, name, expiresIn, transformationsString(transform)),
+    });
   }
 
   /** POST /object/sign/{bucket} with { expiresIn, paths }: an entry per path, with an error where the caller cannot read. */
@@ -1269,7 +1576,7 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
       : 0;
     const buckets = await transaction(actor, async (db) => {
       const { rows } = await db.query(
-        `select ${BUCKET_COLUMNS} from storage.buckets
+        `select ${BUCKET_LIST_COLUMNS} from storage.buckets
          where $1::text is null or name ilike '%' || $1 || '%'
          order by ${column} ${order} limit $2 offset $3`,
         [query.get("search"), limit, offset],
@@ -1292,6 +1599,374 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     sendJson(res, 200, bucket);
   }
 
+  // --- bucket writes ----------------------------------------------------------------------
+
+  /**
+   * POST /bucket: inserted as the caller, so the insert policies on storage.buckets decide
+   * (this project has none: only the service role, which bypasses RLS, creates buckets, as on
+   * hosted Supabase; others get Storage's RLS error).
+   */
+  async function createBucket({ req, res }: Call): Promise<void> {
+    const actor = await authenticate(req);
+    const body = await readJsonBody(req);
+    const name = stringField(body, "name");
+    const id = optionalStringField(body, "id") || name;
+    if (name.trim() !== name || !isValidBucketName(name) || !isValidBucketName(id)) {
+      throw errors.invalidBucketName();
+    }
+    const type = optionalStringField(body, "type");
+    if (type !== undefined && type !== "STANDARD" && type !== "ANALYTICS") {
+      throw errors.invalidRequest("body/type must be equal to one of the allowed values");
+    }
+    if (type === "ANALYTICS") {
+      throw new StorageError(
+        409,
+        "FeatureNotEnabled",
+        "The feature Iceberg buckets are not enabled for this tenant is not enabled for this resource",
+      );
+    }
+    const isPublic = booleanField(body, "public") ?? false;
+    const fileSizeLimit = fileSizeLimitField(body, options.globalFileSizeLimit);
+    const allowedMimeTypes = mimeTypesField(body);
+    const { owner, ownerId } = ownerOf(actor);
+    try {
+      await transaction(actor, (db) =>
+        db.query(
+          `insert into storage.buckets (id, name, owner, owner_id, public, allowed_mime_types, file_size_limit, type)
+           values ($1, $2, $3, $4, $5, $6, $7, 'STANDARD')`,
+          [id, name, owner, ownerId, isPublic, allowedMimeTypes ?? null, fileSizeLimit ?? null],
+        ));
+    } catch (error) {
+      throw error instanceof StorageError && error.code === "KeyAlreadyExists"
+        ? errors.bucketAlreadyExists()
+        : error;
+    }
+    sendJson(res, 200, { name });
+  }
+
+  /** PUT /bucket/{id}: updated as the caller; a bucket its policies hide is not found. */
+  async function updateBucket({ req, res, params: [bucketId] }: Call): Promise<void> {
+    const actor = await authenticate(req);
+    const body = await readJsonBody(req);
+    if (!isValidBucketName(bucketId)) throw errors.invalidBucketName();
+    const changes: [column: string, value: unknown][] = [];
+    const isPublic = booleanField(body, "public");
+    if (isPublic !== undefined) changes.push(["public", isPublic]);
+    const fileSizeLimit = fileSizeLimitField(body, options.globalFileSizeLimit);
+    if (fileSizeLimit !== undefined) changes.push(["file_size_limit", fileSizeLimit]);
+    const allowedMimeTypes = mimeTypesField(body);
+    if (allowedMimeTypes !== undefined) changes.push(["allowed_mime_types", allowedMimeTypes]);
+    if (changes.length === 0) throw errors.noContentProvided();
+    const updated = await transaction(actor, async (db) => {
+      const set = changes.map(([column], index) => `${column} = $${index + 2}`).join(", ");
+      const { rowCount } = await db.query(
+        `update storage.buckets set ${set} where id = $1`,
+        [bucketId, ...changes.map(([, value]) => value)],
+      );
+      return rowCount ?? 0;
+    });
+    if (updated === 0) throw errors.noSuchBucket();
+    sendJson(res, 200, { message: "Successfully updated" });
+  }
+
+  /**
+   * DELETE /bucket/{id}: as Storage does, in one transaction: the bucket found and locked
+   * and its objects counted by Storage itself (missing: NoSuchBucket; not empty:
+   * ResourceNotEmpty, 409), then deleted as the caller (none deleted: NoSuchBucket).
+   */
+  async function deleteBucket({ req, res, params: [bucketId] }: Call): Promise<void> {
+    const actor = await authenticate(req);
+    await readJsonBody(req);
+    await transaction(actor, async (db) => {
+      await db.query("set local role supabase_storage_admin");
+      const { rows } = await db.query(
+        "select id from storage.buckets where id = $1 for update",
+        [bucketId],
+      );
+      if (!rows[0]) throw errors.noSuchBucket();
+      const { rowCount } = await db.query(
+        "select 1 from storage.objects where bucket_id = $1 limit 1",
+        [bucketId],
+      );
+      if (rowCount) throw errors.bucketNotEmpty();
+      await db.query(`set local role ${actor.role}`); // one of API_ROLES
+      const deleted = await db.query("delete from storage.buckets where id = $1", [bucketId]);
+      if (!deleted.rowCount) throw errors.noSuchBucket();
+    });
+    sendJson(res, 200, { message: "Successfully deleted" });
+  }
+
+  /**
+   * POST /bucket/{id}/empty: the service role only (Storage's enforceJwtRole: 403 "Access
+   * denied: Invalid role" for anyone else). Storage queues the deletion of every object; here
+   * the rows go at once, as Storage itself (so triggers on storage.objects see each delete),
+   * then their files.
+   */
+  async function emptyBucket({ req, res, params: [bucketId] }: Call): Promise<void> {
+    const actor = await authenticate(req);
+    if (actor.role !== "service_role") throw errors.invalidRole();
+    await readJsonBody(req);
+    await requireBucket(bucketId);
+    const deleted = await transaction(STORAGE_ADMIN, async (db) => {
+      const { rowCount } = await db.query(
+        "select 1 from storage.objects where bucket_id = $1 limit $2",
+        [bucketId, EMPTY_BUCKET_MAX + 1],
+      );
+      if ((rowCount ?? 0) > EMPTY_BUCKET_MAX) {
+        throw errors.unableToEmptyBucket(
+          "Unable to empty the bucket because it contains too many objects",
+        );
+      }
+      const { rows } = await db.query<ObjectRow>(
+        `delete from storage.objects where bucket_id = $1 and created_at <= now() returning ${OBJECT_COLUMNS}`,
+        [bucketId],
+      );
+      return rows;
+    });
+    await Promise.all(
+      deleted.filter((row) => row.version).map((row) => removeVersion(storedVersion(row))),
+    );
+    sendJson(res, 200, {
+      message: "Empty bucket has been queued. Completion may take up to an hour.",
+    });
+  }
+
+  // --- object HEAD and info on every route ------------------------------------------------
+
+  /**
+   * Whom Storage reads an object's metadata as (its getObjectInfo): on the public routes
+   * (HEAD /object/public/..., GET /object/info/public/...) only public buckets, read by
+   * Storage itself; on the authenticated routes a valid JWT is required; on the plain routes
+   * a caller without a valid JWT sees public buckets only. A public bucket is read by Storage
+   * itself, a private one as the caller.
+   */
+  async function infoReader(
+    req: IncomingMessage,
+    bucketId: string,
+    route: "public" | "authenticated" | "plain",
+  ): Promise<Actor> {
+    const bucket = await findBucket(bucketId);
+    if (route === "public") {
+      if (!bucket?.public) throw errors.noSuchBucket();
+      return STORAGE_ADMIN;
+    }
+    const caller = route === "authenticated" ? await authenticate(req) : await tryAuthenticate(req);
+    return readerFor(bucket, caller, errors.noSuchBucket());
+  }
+
+  async function objectInfo(
+    { req, res, params: [bucketId, name] }: Call,
+    route: "public" | "authenticated" | "plain",
+  ): Promise<void> {
+    const reader = await infoReader(req, bucketId, route);
+    sendJson(res, 200, infoOf(await transaction(reader, (db) => findObject(db, bucketId, name))));
+  }
+
+  /** HEAD on an object: its headers, no body (Storage's HeadRenderer). */
+  async function headObject(
+    { req, res, params: [bucketId, name], query }: Call,
+    route: "public" | "authenticated" | "plain",
+  ): Promise<void> {
+    const reader = await infoReader(req, bucketId, route);
+    const object = await transaction(reader, (db) => findObject(db, bucketId, name));
+    res.writeHead(200, downloadHeaders(object, object.metadata?.size ?? 0, query, undefined));
+    res.end();
+  }
+
+  // --- the v2 listing ---------------------------------------------------------------------
+
+  /**
+   * POST /object/list-v2/{bucket} (storage-js listV2): { prefix, limit (at most 1000),
+   * cursor, with_delimiter, sortBy: { column: name | created_at | updated_at, order } },
+   * read as the caller so the select policies filter. Without a delimiter every object under
+   * the prefix (full names), in name order or by the sort column then name; with one, each
+   * folder below the prefix once ({ id: null, name: "<prefix><folder>/" }) among the objects
+   * directly in it, in name order. Answers { hasNext, nextCursor, nextCursorKey, folders,
+   * objects } with Storage's continuation token.
+   */
+  async function listObjectsV2({ req, res, params: [bucketId] }: Call): Promise<void> {
+    const actor = await authenticate(req);
+    const body = await readJsonBody(req);
+    const prefix = optionalStringField(body, "prefix") ?? "";
+    const limit = Math.min(integerField(body, "limit", 1, LIST_V2_MAX_KEYS), LIST_V2_MAX_KEYS);
+    const cursorText = optionalStringField(body, "cursor");
+    const delimiter = booleanField(body, "with_delimiter") ? "/" : undefined;
+    let sortBy: { column?: string; order?: string } = {};
+    if (body.sortBy !== undefined) {
+      if (!isPlainObject(body.sortBy)) throw errors.invalidRequest("body/sortBy must be object");
+      const column = stringField(body.sortBy, "column");
+      if (!["name", "updated_at", "created_at"].includes(column)) {
+        throw errors.invalidRequest(
+          "body/sortBy/column must be equal to one of the allowed values",
+        );
+      }
+      const order = optionalStringField(body.sortBy, "order");
+      if (order !== undefined && order !== "asc" && order !== "desc") {
+        throw errors.invalidRequest("body/sortBy/order must be equal to one of the allowed values");
+      }
+      sortBy = { column, order };
+    }
+    const cursor = cursorText ? decodeContinuationToken(cursorText) : undefined;
+    const sortColumnAsked = cursor?.sortColumn || sortBy.column;
+    const sortOrderAsked = cursor?.sortOrder || sortBy.order;
+    const order = sortOrderAsked === "desc" ? "desc" : "asc";
+    const after = order === "asc" ? ">" : "<";
+
+    const rows = await transaction(actor, async (db) => {
+      const values: unknown[] = [bucketId];
+      const conditions = ["bucket_id = $1"];
+      if (prefix) {
+        values.push(`${escapeLike(prefix)}%`);
+        conditions.push(`name like $${values.length}`);
+      }
+      if (!delimiter) {
+        const column = sortColumnAsked === "updated_at" || sortColumnAsked === "created_at"
+          ? sortColumnAsked
+          : undefined;
+        if (cursor?.startAfter) {
+          if (column && cursor.sortColumnAfter) {
+            values.push(cursor.sortColumnAfter, cursor.startAfter);
+            conditions.push(
+              `row(date_trunc('milliseconds', ${column}), name collate "C") ${after}
+               row(coalesce(nullif($${
+                values.length - 1
+              }, '')::timestamptz, 'epoch'::timestamptz), $${values.length})`,
+            );
+          } else {
+            values.push(cursor.startAfter);
+            conditions.push(`name collate "C" ${after} $${values.length}`);
+          }
+        }
+        values.push(limit + 1);
+        const { rows } = await db.query(
+          `select id, name, metadata, updated_at, created_at, last_accessed_at
+           from storage.objects where ${conditions.join(" and ")}
+           order by ${column ? `${column} ${order}, ` : ""}name collate "C" ${order}
+           limit $${values.length}`,
+          values,
+        );
+        return rows as Json[];
+      }
+      // With the delimiter: names in order, each folder below the prefix collapsed to one
+      // entry; a cursor that is a folder resumes after everything in it.
+      if (cursor?.startAfter) {
+        values.push(cursor.startAfter);
+        conditions.push(`name collate "C" ${after} $${values.length}`);
+        if (cursor.startAfter.endsWith(delimiter)) {
+          conditions.push(`not starts_with(name, $${values.length})`);
+        }
+      }
+      const { rows } = await db.query(
+        `select name, id, metadata, updated_at, created_at, last_accessed_at
+         from storage.objects where ${conditions.join(" and ")}
+         order by name collate "C" ${order}`,
+        values,
+      );
+      const entries: Json[] = [];
+      let previousFolder = "";
+      for (const row of rows as Json[]) {
+        const name = String(row.name);
+        const at = name.slice(prefix.length).indexOf(delimiter);
+        if (at < 0) {
+          entries.push(row);
+        } else {
+          const folder = name.slice(0, prefix.length + at + delimiter.length);
+          if (folder === previousFolder) continue;
+          previousFolder = folder;
+          entries.push({ id: null, name: folder });
+        }
+        if (entries.length > limit) break;
+      }
+      return entries;
+    });
+
+    const hasNext = rows.length > limit;
+    const page = rows.slice(0, limit);
+    const folders = page.filter((row) => row.id === null);
+    const objects = page.filter((row) => row.id !== null);
+    let nextCursor: string | undefined;
+    let nextCursorKey: string | undefined;
+    if (hasNext) {
+      const last = page[page.length - 1];
+      const column = sortColumnAsked;
+      const columnValue = column && column !== "name" ? last[column] : undefined;
+      nextCursor = encodeContinuationToken({
+        startAfter: String(last.name),
+        sortOrder: sortOrderAsked,
+        sortColumn: column,
+        sortColumnAfter: columnValue ? new Date(columnValue as string).toISOString() : undefined,
+      });
+      nextCursorKey = String(last.name);
+    }
+    sendJson(res, 200, { hasNext, nextCursor, nextCursorKey, folders, objects });
+  }
+
+  // --- image transformations --------------------------------------------------------------
+
+  /** Sends an object rendered by renderImage, with Storage's headers for it. */
+  async function sendRendered(
+    req: IncomingMessage,
+    res: ServerResponse,
+    object: ObjectRow,
+    transform: Transform,
+    query: URLSearchParams,
+    expiresAt?: number,
+  ): Promise<void> {
+    const version = storedVersion(object);
+    const rendered = await renderImage(
+      versionPath(version),
+      object.metadata?.size ?? 0,
+      transform,
+      String(req.headers.accept ?? ""),
+    );
+    const headers = downloadHeaders(object, rendered.body.byteLength, query, expiresAt);
+    headers["content-type"] = rendered.contentType;
+    const applied = transformationsApplied(transform);
+    if (applied) headers["x-transformations"] = applied;
+    res.writeHead(200, headers);
+    res.end(rendered.body);
+  }
+
+  /** The X-Transformations header: the imgproxy options Storage applied (resizing_type names). */
+  function transformationsApplied(transform: Transform): string {
+    const resizingType = { cover: "fill", contain: "fit", fill: "force" };
+    return transformationsString(transform).replace(
+      /resize:(\w+)/,
+      (_, mode: string) =>
+        `resizing_type:${resizingType[mode as keyof typeof resizingType] ?? "fill"}`,
+    );
+  }
+
+  /** GET /render/image/authenticated/{bucket}/{name}: read as the caller (storage-js download with transform). */
+  async function renderAuthenticated(
+    { req, res, params: [bucketId, name], query }: Call,
+  ): Promise<void> {
+    const actor = await authenticate(req);
+    const transform = transformOf((key) => query.get(key), "querystring");
+    const object = await transaction(actor, (db) => findObject(db, bucketId, name));
+    await sendRendered(req, res, object, transform, query);
+  }
+
+  /** GET /render/image/public/{bucket}/{name}: public buckets only (getPublicUrl with transform). */
+  async function renderPublic({ req, res, params: [bucketId, name], query }: Call): Promise<void> {
+    const transform = transformOf((key) => query.get(key), "querystring");
+    const bucket = await findBucket(bucketId);
+    if (!bucket?.public) throw errors.noSuchBucket();
+    const object = await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name));
+    await sendRendered(req, res, object, transform, query);
+  }
+
+  /** GET /render/image/sign/{bucket}/{name}?token=: the transformations the token was signed with. */
+  async function renderSigned({ req, res, params: [bucketId, name], query }: Call): Promise<void> {
+    const claims = await verifySignedUrl(query, bucketId, name);
+    if (claims.signer !== undefined) throw errors.invalidSignature(); // an upload token
+    const transform = transformFromString(
+      typeof claims.transformations === "string" ? claims.transformations : "",
+    );
+    const object = await transaction(STORAGE_ADMIN, (db) => findObject(db, bucketId, name));
+    await sendRendered(req, res, object, transform, query, claims.exp);
+  }
+
   // The first route whose method and pattern match takes the request: the fixed words
   // (list, sign, public, ...) come before the patterns in which they would read as a bucket.
   const routes: Route[] = [
@@ -1305,7 +1980,24 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     ["PUT", /^\/object\/upload\/sign\/([^/]+)\/(.+)$/, uploadToSignedUrl],
     ["GET", /^\/object\/public\/([^/]+)\/(.+)$/, getPublicObject],
     ["GET", /^\/object\/authenticated\/([^/]+)\/(.+)$/, (call) => getObject(call, "required")],
-    ["GET", /^\/object\/info\/([^/]+)\/(.+)$/, getObjectInfo],
+    ["POST", /^\/object\/list-v2\/([^/]+)$/, listObjectsV2],
+    ["GET", /^\/object\/info\/public\/([^/]+)\/(.+)$/, (call) => objectInfo(call, "public")],
+    [
+      "GET",
+      /^\/object\/info\/authenticated\/([^/]+)\/(.+)$/,
+      (call) => objectInfo(call, "authenticated"),
+    ],
+    ["GET", /^\/object\/info\/([^/]+)\/(.+)$/, (call) => objectInfo(call, "plain")],
+    ["HEAD", /^\/object\/public\/([^/]+)\/(.+)$/, (call) => headObject(call, "public")],
+    [
+      "HEAD",
+      /^\/object\/authenticated\/([^/]+)\/(.+)$/,
+      (call) => headObject(call, "authenticated"),
+    ],
+    ["HEAD", /^\/object\/([^/]+)\/(.+)$/, (call) => headObject(call, "plain")],
+    ["GET", /^\/render\/image\/authenticated\/([^/]+)\/(.+)$/, renderAuthenticated],
+    ["GET", /^\/render\/image\/public\/([^/]+)\/(.+)$/, renderPublic],
+    ["GET", /^\/render\/image\/sign\/([^/]+)\/(.+)$/, renderSigned],
     ["GET", /^\/object\/([^/]+)\/(.+)$/, (call) => getObject(call, "optional")],
     [
       "POST",
@@ -1316,6 +2008,10 @@ export function createStorageHandler(options: StorageOptions): SubHandler {
     ["DELETE", /^\/object\/([^/]+)$/, removeObjects],
     ["GET", /^\/bucket\/?$/, listBuckets],
     ["GET", /^\/bucket\/([^/]+)$/, getBucket],
+    ["POST", /^\/bucket\/?$/, createBucket],
+    ["PUT", /^\/bucket\/([^/]+)$/, updateBucket],
+    ["DELETE", /^\/bucket\/([^/]+)$/, deleteBucket],
+    ["POST", /^\/bucket\/([^/]+)\/empty$/, emptyBucket],
   ];
 
   function decode(param: string): string {
