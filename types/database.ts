@@ -5631,6 +5631,36 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "cancel_checkout": {
+        Args: { "checkout_id": string; "reason"?: string };
+        Returns: {
+          "buyer_id": string | null;
+          "cancelled_at": string | null;
+          "cart_id": string | null;
+          "coupon_id": string | null;
+          "created_at": string;
+          "currency": string;
+          "discount_total": number;
+          "expired_at": string | null;
+          "expires_at": string;
+          "id": string;
+          "idempotency_key": string;
+          "items_subtotal": number;
+          "paid_at": string | null;
+          "shipping_address": Json | null;
+          "shipping_total": number;
+          "status": string;
+          "tax_total": number;
+          "total": number;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "checkouts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "cancel_order": {
         Args: { "order_id": string; "reason": string };
         Returns: {

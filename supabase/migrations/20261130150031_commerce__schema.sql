@@ -436,7 +436,7 @@ create table private.product_daily_stats (
   primary key (product_id, day)
 );
 comment on table private.product_daily_stats is
-  'Daily rollup per product: distinct viewers (record_product_view) and units sold (stock moves of kind sale). Ranks popular products.';
+  'Daily rollup per product: distinct viewers (record_product_view) and units sold (the items of shop orders when they are paid, physical and digital alike: private.transition_shop_order). Ranks popular products.';
 create index product_daily_stats_day_idx on private.product_daily_stats (day, product_id);
 alter table private.product_daily_stats enable row level security;
 grant all on private.product_daily_stats to service_role;
@@ -1193,11 +1193,6 @@ begin
   insert into public.stock_moves (product_id, kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reason, actor, reference)
   values (move_stock.product_id, move_stock.kind, move_stock.on_hand_delta, move_stock.reserved_delta, level.on_hand, level.reserved,
           move_stock.reason, auth.uid(), move_stock.reference);
-  if move_stock.kind = 'sale' then
-    insert into private.product_daily_stats as s (product_id, day, units_sold)
-    values (move_stock.product_id, (now() at time zone 'utc')::date, -move_stock.on_hand_delta)
-    on conflict on constraint product_daily_stats_pkey do update set units_sold = s.units_sold + excluded.units_sold;
-  end if;
   return level;
 end
 $$;
@@ -1331,67 +1326,69 @@ comment on function private.reserve_stock(jsonb, text, timestamptz) is
 revoke execute on function private.reserve_stock(jsonb, text, timestamptz) from public;
 grant execute on function private.reserve_stock(jsonb, text, timestamptz) to service_role;
 
--- Active reservations of a reference become released (stock back to available). Returns how
--- many were released: 0 on a repeat.
-create function private.release_reservations(reference text, reason text) returns integer
+-- The one loop over a reference's active reservations: each becomes released (reserved -=
+-- quantity: stock back to available) or consumed (a sale: on_hand and reserved both drop),
+-- with one move each, taken in product order under their row locks. Returns how many it
+-- resolved: 0 on a repeat. A reservation past expires_at that no job has released yet is still
+-- held, so it can be consumed (the expiry job is the checkout's).
+create function private.resolve_reservations(reference text, to_status text, reason text) returns integer
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   reservation public.stock_reservations;
-  released integer := 0;
+  resolved integer := 0;
 begin
+  if to_status is null or to_status not in ('released', 'consumed') then
+    raise exception 'a reservation is resolved as released or consumed, not %', coalesce(to_status, 'null') using errcode = '22023';
+  end if;
   for reservation in
     select * from public.stock_reservations r
-     where r.reference = release_reservations.reference and r.status = 'active'
+     where r.reference = resolve_reservations.reference and r.status = 'active'
      order by r.product_id, r.id
        for update
   loop
-    update public.stock_reservations r set status = 'released', resolved_at = now() where r.id = reservation.id;
-    if private.move_stock(reservation.product_id, 'release', 0, -reservation.quantity,
-                          coalesce(nullif(trim(release_reservations.reason), ''), 'released'),
+    update public.stock_reservations r set status = resolve_reservations.to_status, resolved_at = now() where r.id = reservation.id;
+    if private.move_stock(reservation.product_id,
+                          case to_status when 'released' then 'release' else 'sale' end,
+                          case to_status when 'released' then 0 else -reservation.quantity end,
+                          -reservation.quantity,
+                          coalesce(nullif(trim(resolve_reservations.reason), ''), to_status),
                           'reservation:' || reservation.id) is null then
       raise exception 'inventory of product % holds less than reservation %', reservation.product_id, reservation.id
         using errcode = 'PT409';
     end if;
-    released := released + 1;
+    resolved := resolved + 1;
   end loop;
-  return released;
+  return resolved;
 end
+$$;
+comment on function private.resolve_reservations(text, text, text) is
+  'Resolves the active reservations of a reference: released (reserved -= quantity, a release move) or consumed (on_hand and reserved -= quantity, a sale move), with the reason; returns how many; 0 on a repeat. release_reservations and consume_reservations call it.';
+revoke execute on function private.resolve_reservations(text, text, text) from public;
+grant execute on function private.resolve_reservations(text, text, text) to service_role;
+
+-- Active reservations of a reference become released (stock back to available).
+create function private.release_reservations(reference text, reason text) returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.resolve_reservations(reference, 'released', coalesce(nullif(trim(reason), ''), 'released'))
 $$;
 comment on function private.release_reservations(text, text) is
   'Releases the active reservations of a reference (reserved -= quantity, a release move each, with the reason); returns how many; 0 on a repeat.';
 revoke execute on function private.release_reservations(text, text) from public;
 grant execute on function private.release_reservations(text, text) to service_role;
 
--- Active reservations of a reference become sales: on_hand and reserved both drop. A
--- reservation past expires_at that no job has released yet is still held, so it is consumed.
+-- Active reservations of a reference become sales: on_hand and reserved both drop.
 create function private.consume_reservations(reference text) returns integer
-language plpgsql
+language sql
 security definer
 set search_path = ''
 as $$
-declare
-  reservation public.stock_reservations;
-  consumed integer := 0;
-begin
-  for reservation in
-    select * from public.stock_reservations r
-     where r.reference = consume_reservations.reference and r.status = 'active'
-     order by r.product_id, r.id
-       for update
-  loop
-    update public.stock_reservations r set status = 'consumed', resolved_at = now() where r.id = reservation.id;
-    if private.move_stock(reservation.product_id, 'sale', -reservation.quantity, -reservation.quantity,
-                          'sold', 'reservation:' || reservation.id) is null then
-      raise exception 'inventory of product % holds less than reservation %', reservation.product_id, reservation.id
-        using errcode = 'PT409';
-    end if;
-    consumed := consumed + 1;
-  end loop;
-  return consumed;
-end
+  select private.resolve_reservations(reference, 'consumed', 'sold')
 $$;
 comment on function private.consume_reservations(text) is
   'Turns the active reservations of a reference into sales (on_hand and reserved -= quantity, a sale move each); returns how many; 0 on a repeat.';
@@ -2757,8 +2754,33 @@ create table private.shop_order_transitions (
 comment on table private.shop_order_transitions is
   'Every allowed shop order status move and who may make it: the buyer, the shop''s seller, staff (admin: commerce.manage) or the system (payments, expiry).';
 
+-- An amount in minor units as people read it: 4599 USD -> '45.99 USD', 5000 KRW -> '5000 KRW'.
+create function private.shop_amount_text(amount bigint, currency text) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case when c.minor_units = 0 then amount::text
+              else trim(to_char(amount / power(10, c.minor_units)::numeric, 'FM999999999999990.' || repeat('0', c.minor_units))) end
+         || ' ' || c.code
+    from public.currencies c where c.code = shop_amount_text.currency
+$$;
+comment on function private.shop_amount_text(bigint, text) is
+  'An amount in minor units written with its currency''s decimals and code (4599 USD: 45.99 USD), for notifications.';
+revoke execute on function private.shop_amount_text(bigint, text) from public;
+grant execute on function private.shop_amount_text(bigint, text) to service_role;
+
 -- The one writer of shop_orders.status. The caller says as whom it acts (it has checked who
 -- the user is to the order); the move must be listed for that actor.
+--
+-- Events (never to the actor, private.emit_event): the buyer hears shop_order.<status> (a
+-- receipt when paid, carrier and tracking when shipped, an invitation to review when
+-- delivered, cancelled, refunded) and shop_order.download_ready when a paid order holds digital
+-- items; the seller hears shop_sale.paid (a new order to fulfil), shop_sale.cancelled and
+-- shop_sale.refunded. Every one carries the same payload keys (null when they do not apply).
+-- Paying also counts the units sold of every item, physical or digital, toward "popular"
+-- (private.product_daily_stats).
 create function private.transition_shop_order(order_id uuid, to_status text, actor text, reason text default null)
 returns public.shop_orders
 language plpgsql
@@ -2767,6 +2789,8 @@ set search_path = ''
 as $$
 declare
   o public.shop_orders;
+  payload jsonb;
+  digital jsonb;
 begin
   select * into o from public.shop_orders x where x.id = order_id for update;
   if not found then
@@ -2787,13 +2811,41 @@ begin
     cancellation_reason = case when to_status = 'cancelled' then left(reason, 2000) else cancellation_reason end
    where id = o.id
    returning * into o;
-  perform private.emit_event('shop_order.' || to_status, 'shop_order', o.id, array[o.buyer_id, o.shop_id],
-                             jsonb_build_object('checkout_id', o.checkout_id, 'status', to_status));
+
+  payload := jsonb_build_object(
+    'checkout_id', o.checkout_id, 'status', to_status, 'total', o.total, 'currency', o.currency,
+    'amount', private.shop_amount_text(o.total, o.currency),
+    'shop_name', (select s.shop_name from public.shops s where s.id = o.shop_id),
+    'reason', case when to_status in ('cancelled', 'refunded') then left(reason, 500) end,
+    'carrier', case when to_status = 'shipped' then to_jsonb(o) ->> 'carrier' end,
+    'tracking_number', case when to_status = 'shipped' then to_jsonb(o) ->> 'tracking_number' end,
+    'tracking_url', case when to_status = 'shipped' then to_jsonb(o) ->> 'tracking_url' end);
+  perform private.emit_event('shop_order.' || to_status, 'shop_order', o.id, array[o.buyer_id], payload);
+  if to_status in ('paid', 'cancelled', 'refunded') then
+    perform private.emit_event('shop_sale.' || to_status, 'shop_order', o.id, array[o.shop_id], payload);
+  end if;
+
+  if to_status = 'paid' then
+    insert into private.product_daily_stats as s (product_id, day, units_sold)
+    select i.product_id, (now() at time zone 'utc')::date, sum(i.quantity)
+      from public.shop_order_items i
+     where i.shop_order_id = o.id and i.product_id is not null
+     group by i.product_id
+    on conflict on constraint product_daily_stats_pkey do update set units_sold = s.units_sold + excluded.units_sold;
+    select jsonb_agg(jsonb_build_object('product_id', i.product_id, 'title', i.title) order by i.title, i.id)
+      into digital
+      from public.shop_order_items i where i.shop_order_id = o.id and i.kind = 'digital' and i.product_id is not null;
+    if digital is not null then
+      perform private.emit_event('shop_order.download_ready', 'shop_order', o.id, array[o.buyer_id],
+        payload || jsonb_build_object('products', digital,
+                                      'titles', (select string_agg(d ->> 'title', ', ') from jsonb_array_elements(digital) d)));
+    end if;
+  end if;
   return o;
 end
 $$;
 comment on function private.transition_shop_order(uuid, text, text, text) is
-  'Moves a shop order to a status if private.shop_order_transitions lets the actor (buyer, seller, admin, system) make that move; stamps its time and emits shop_order.<status>. The hook for payment, fulfilment and cancellation.';
+  'Moves a shop order to a status if private.shop_order_transitions lets the actor (buyer, seller, admin, system) make that move; stamps its time, emits shop_order.<status> to the buyer and shop_sale.<status> (paid, cancelled, refunded) to the seller, shop_order.download_ready for digital items, and counts paid units toward popularity. The hook for payment, fulfilment and cancellation.';
 revoke execute on function private.transition_shop_order(uuid, text, text, text) from public;
 grant execute on function private.transition_shop_order(uuid, text, text, text) to service_role;
 
@@ -3286,7 +3338,11 @@ grant execute on function public.apply_coupon(uuid, text) to authenticated;
 -- ---------------------------------------------------------------------------------------
 -- Expiry: unpaid checkouts past their window give back stock and coupon.
 
-create function private.expire_checkout(checkout_id uuid, reason text default 'payment window expired') returns boolean
+-- What ends an unpaid checkout, expired or cancelled alike, on a checkout the caller holds
+-- locked and has found awaiting payment: its status (with expired_at or cancelled_at), its
+-- shop orders cancelled by the actor (each a listed transition), its coupon and then its stock
+-- released. The callers emit their own event.
+create function private.close_unpaid_checkout(checkout_id uuid, to_status text, actor text, reason text) returns public.checkouts
 language plpgsql
 security definer
 set search_path = ''
@@ -3295,20 +3351,48 @@ declare
   co public.checkouts;
   o record;
 begin
-  select * into co from public.checkouts x where x.id = checkout_id for update;
-  if not found or co.status <> 'awaiting_payment' then
-    return false;
+  if to_status not in ('expired', 'cancelled') then
+    raise exception 'an unpaid checkout is closed as expired or cancelled, not %', coalesce(to_status, 'null') using errcode = '22023';
   end if;
-  update public.checkouts set status = 'expired', expired_at = now() where id = co.id;
+  update public.checkouts x set status = to_status,
+         expired_at = case when to_status = 'expired' then now() else x.expired_at end,
+         cancelled_at = case when to_status = 'cancelled' then now() else x.cancelled_at end
+   where x.id = close_unpaid_checkout.checkout_id and x.status = 'awaiting_payment'
+  returning * into co;
+  if not found then
+    raise exception 'checkout % is not awaiting payment', checkout_id using errcode = 'PT409';
+  end if;
   for o in select x.id from public.shop_orders x where x.checkout_id = co.id and x.status = 'awaiting_payment' order by x.id loop
-    perform private.transition_shop_order(o.id, 'cancelled', 'system', reason);
+    perform private.transition_shop_order(o.id, 'cancelled', actor, reason);
   end loop;
   -- Coupon before stock, as the placement locks them, so the two never wait on each other
   -- in opposite orders.
   perform private.release_coupon_redemptions(co.id);
   perform private.release_reservations('checkout:' || co.id, reason);
+  return co;
+end
+$$;
+comment on function private.close_unpaid_checkout(uuid, text, text, text) is
+  'Ends a checkout awaiting payment (the caller holds its lock): status expired or cancelled, its shop orders cancelled by the actor, coupon usage and stock reservations released. Used by expire_checkout and cancel_checkout.';
+revoke execute on function private.close_unpaid_checkout(uuid, text, text, text) from public;
+grant execute on function private.close_unpaid_checkout(uuid, text, text, text) to service_role;
+
+create function private.expire_checkout(checkout_id uuid, reason text default 'payment window expired') returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  co public.checkouts;
+begin
+  select * into co from public.checkouts x where x.id = checkout_id for update;
+  if not found or co.status <> 'awaiting_payment' then
+    return false;
+  end if;
+  co := private.close_unpaid_checkout(co.id, 'expired', 'system', reason);
   perform private.emit_event('checkout.expired', 'checkout', co.id, array[co.buyer_id],
-                             jsonb_build_object('reason', reason), null);
+                             jsonb_build_object('reason', reason, 'total', co.total, 'currency', co.currency,
+                                                'amount', private.shop_amount_text(co.total, co.currency)), null);
   return true;
 end
 $$;
@@ -4272,6 +4356,72 @@ revoke execute on function ops.claim_shop_refund(uuid, uuid, bigint, text), ops.
   ops.abandon_shop_refund(uuid, text) from public;
 grant execute on function ops.claim_shop_refund(uuid, uuid, bigint, text), ops.record_shop_refund(uuid, text, text),
   ops.abandon_shop_refund(uuid, text) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- The buyer cancels a checkout before paying it (003 order cancel before payment): what the
+-- expiry does (shop orders cancelled, coupon and stock released), with status cancelled, the
+-- buyer as the actor of each shop order's transition and their reason. Under the checkout's
+-- lock, which the payment's capture (private.apply_shop_capture) and the expiry
+-- (private.expire_checkout) take too, so a cancel, a payment and an expiry racing end in
+-- exactly one outcome: the first to lock decides, the others find it decided. Once cancelled,
+-- asking again answers the same checkout. A payment recorded first refuses the cancel (the buyer
+-- asks for a refund instead, commerce-refund); a payment that reaches Stripe after the cancel is
+-- refunded in full as a payment after expiry is (late_refund_due). commerce-checkout-cancel
+-- calls this, then expires the open Stripe Checkout Session so the buyer cannot pay it.
+create function private.cancel_checkout(checkout_id uuid, reason text default null) returns public.checkouts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  buyer uuid := private.signed_in_buyer('cancel a checkout');
+  co public.checkouts;
+  p public.shop_payments;
+  why text := coalesce(nullif(btrim(reason), ''), 'cancelled by the buyer before payment');
+begin
+  if char_length(why) > 500 then
+    raise exception 'a cancellation reason has at most 500 characters' using errcode = '22023';
+  end if;
+  select * into co from public.checkouts x where x.id = cancel_checkout.checkout_id for update;
+  if not found or co.buyer_id is distinct from buyer then
+    raise exception 'checkout % not found', checkout_id using errcode = 'PT404';
+  end if;
+  if co.status = 'cancelled' then
+    return co;
+  end if;
+  if co.status = 'paid' then
+    raise exception 'checkout % is paid: it cannot be cancelled, ask for a refund of its shop orders instead', co.id
+      using errcode = 'PT409';
+  end if;
+  if co.status = 'expired' then
+    raise exception 'checkout % expired at %: its stock and coupon were already released', co.id, co.expired_at
+      using errcode = 'PT409';
+  end if;
+  select * into p from public.shop_payments x where x.checkout_id = co.id;
+  if p.status = 'pending' and p.stripe_payment_intent_id is not null then
+    -- Stripe completed the session with a payment still processing (a bank debit): its outcome decides.
+    raise exception 'checkout % has a payment in progress: wait for it, then ask for a refund if it goes through', co.id
+      using errcode = 'PT409';
+  end if;
+  return private.close_unpaid_checkout(co.id, 'cancelled', 'buyer', why);
+end
+$$;
+comment on function private.cancel_checkout(uuid, text) is
+  'The body of the client RPC public.cancel_checkout: security definer, in private so the API does not expose it.';
+revoke execute on function private.cancel_checkout(uuid, text) from public;
+grant execute on function private.cancel_checkout(uuid, text) to authenticated;
+
+create function public.cancel_checkout(checkout_id uuid, reason text default null) returns public.checkouts
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.cancel_checkout(checkout_id, reason)
+$$;
+comment on function public.cancel_checkout(uuid, text) is
+  'The buyer cancels their checkout before paying it: its shop orders cancelled, stock and coupon released, status cancelled; asking again answers the same checkout. PT404 another''s checkout, PT409 once paid (ask for a refund), expired, or with a payment in progress. commerce-checkout-cancel also expires its open Stripe Checkout Session.';
+revoke execute on function public.cancel_checkout(uuid, text) from public;
+grant execute on function public.cancel_checkout(uuid, text) to authenticated;
 
 -- ======================================================================================
 -- supabase/schemas/50_commerce/90_follows.sql

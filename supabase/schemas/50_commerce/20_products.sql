@@ -319,7 +319,7 @@ create table private.product_daily_stats (
   primary key (product_id, day)
 );
 comment on table private.product_daily_stats is
-  'Daily rollup per product: distinct viewers (record_product_view) and units sold (stock moves of kind sale). Ranks popular products.';
+  'Daily rollup per product: distinct viewers (record_product_view) and units sold (the items of shop orders when they are paid, physical and digital alike: private.transition_shop_order). Ranks popular products.';
 create index product_daily_stats_day_idx on private.product_daily_stats (day, product_id);
 alter table private.product_daily_stats enable row level security;
 grant all on private.product_daily_stats to service_role;

@@ -152,11 +152,6 @@ begin
   insert into public.stock_moves (product_id, kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reason, actor, reference)
   values (move_stock.product_id, move_stock.kind, move_stock.on_hand_delta, move_stock.reserved_delta, level.on_hand, level.reserved,
           move_stock.reason, auth.uid(), move_stock.reference);
-  if move_stock.kind = 'sale' then
-    insert into private.product_daily_stats as s (product_id, day, units_sold)
-    values (move_stock.product_id, (now() at time zone 'utc')::date, -move_stock.on_hand_delta)
-    on conflict on constraint product_daily_stats_pkey do update set units_sold = s.units_sold + excluded.units_sold;
-  end if;
   return level;
 end
 $$;
@@ -290,67 +285,69 @@ comment on function private.reserve_stock(jsonb, text, timestamptz) is
 revoke execute on function private.reserve_stock(jsonb, text, timestamptz) from public;
 grant execute on function private.reserve_stock(jsonb, text, timestamptz) to service_role;
 
--- Active reservations of a reference become released (stock back to available). Returns how
--- many were released: 0 on a repeat.
-create function private.release_reservations(reference text, reason text) returns integer
+-- The one loop over a reference's active reservations: each becomes released (reserved -=
+-- quantity: stock back to available) or consumed (a sale: on_hand and reserved both drop),
+-- with one move each, taken in product order under their row locks. Returns how many it
+-- resolved: 0 on a repeat. A reservation past expires_at that no job has released yet is still
+-- held, so it can be consumed (the expiry job is the checkout's).
+create function private.resolve_reservations(reference text, to_status text, reason text) returns integer
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   reservation public.stock_reservations;
-  released integer := 0;
+  resolved integer := 0;
 begin
+  if to_status is null or to_status not in ('released', 'consumed') then
+    raise exception 'a reservation is resolved as released or consumed, not %', coalesce(to_status, 'null') using errcode = '22023';
+  end if;
   for reservation in
     select * from public.stock_reservations r
-     where r.reference = release_reservations.reference and r.status = 'active'
+     where r.reference = resolve_reservations.reference and r.status = 'active'
      order by r.product_id, r.id
        for update
   loop
-    update public.stock_reservations r set status = 'released', resolved_at = now() where r.id = reservation.id;
-    if private.move_stock(reservation.product_id, 'release', 0, -reservation.quantity,
-                          coalesce(nullif(trim(release_reservations.reason), ''), 'released'),
+    update public.stock_reservations r set status = resolve_reservations.to_status, resolved_at = now() where r.id = reservation.id;
+    if private.move_stock(reservation.product_id,
+                          case to_status when 'released' then 'release' else 'sale' end,
+                          case to_status when 'released' then 0 else -reservation.quantity end,
+                          -reservation.quantity,
+                          coalesce(nullif(trim(resolve_reservations.reason), ''), to_status),
                           'reservation:' || reservation.id) is null then
       raise exception 'inventory of product % holds less than reservation %', reservation.product_id, reservation.id
         using errcode = 'PT409';
     end if;
-    released := released + 1;
+    resolved := resolved + 1;
   end loop;
-  return released;
+  return resolved;
 end
+$$;
+comment on function private.resolve_reservations(text, text, text) is
+  'Resolves the active reservations of a reference: released (reserved -= quantity, a release move) or consumed (on_hand and reserved -= quantity, a sale move), with the reason; returns how many; 0 on a repeat. release_reservations and consume_reservations call it.';
+revoke execute on function private.resolve_reservations(text, text, text) from public;
+grant execute on function private.resolve_reservations(text, text, text) to service_role;
+
+-- Active reservations of a reference become released (stock back to available).
+create function private.release_reservations(reference text, reason text) returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.resolve_reservations(reference, 'released', coalesce(nullif(trim(reason), ''), 'released'))
 $$;
 comment on function private.release_reservations(text, text) is
   'Releases the active reservations of a reference (reserved -= quantity, a release move each, with the reason); returns how many; 0 on a repeat.';
 revoke execute on function private.release_reservations(text, text) from public;
 grant execute on function private.release_reservations(text, text) to service_role;
 
--- Active reservations of a reference become sales: on_hand and reserved both drop. A
--- reservation past expires_at that no job has released yet is still held, so it is consumed.
+-- Active reservations of a reference become sales: on_hand and reserved both drop.
 create function private.consume_reservations(reference text) returns integer
-language plpgsql
+language sql
 security definer
 set search_path = ''
 as $$
-declare
-  reservation public.stock_reservations;
-  consumed integer := 0;
-begin
-  for reservation in
-    select * from public.stock_reservations r
-     where r.reference = consume_reservations.reference and r.status = 'active'
-     order by r.product_id, r.id
-       for update
-  loop
-    update public.stock_reservations r set status = 'consumed', resolved_at = now() where r.id = reservation.id;
-    if private.move_stock(reservation.product_id, 'sale', -reservation.quantity, -reservation.quantity,
-                          'sold', 'reservation:' || reservation.id) is null then
-      raise exception 'inventory of product % holds less than reservation %', reservation.product_id, reservation.id
-        using errcode = 'PT409';
-    end if;
-    consumed := consumed + 1;
-  end loop;
-  return consumed;
-end
+  select private.resolve_reservations(reference, 'consumed', 'sold')
 $$;
 comment on function private.consume_reservations(text) is
   'Turns the active reservations of a reference into sales (on_hand and reserved -= quantity, a sale move each); returns how many; 0 on a repeat.';

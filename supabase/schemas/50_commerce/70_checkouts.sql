@@ -177,8 +177,33 @@ create table private.shop_order_transitions (
 comment on table private.shop_order_transitions is
   'Every allowed shop order status move and who may make it: the buyer, the shop''s seller, staff (admin: commerce.manage) or the system (payments, expiry).';
 
+-- An amount in minor units as people read it: 4599 USD -> '45.99 USD', 5000 KRW -> '5000 KRW'.
+create function private.shop_amount_text(amount bigint, currency text) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case when c.minor_units = 0 then amount::text
+              else trim(to_char(amount / power(10, c.minor_units)::numeric, 'FM999999999999990.' || repeat('0', c.minor_units))) end
+         || ' ' || c.code
+    from public.currencies c where c.code = shop_amount_text.currency
+$$;
+comment on function private.shop_amount_text(bigint, text) is
+  'An amount in minor units written with its currency''s decimals and code (4599 USD: 45.99 USD), for notifications.';
+revoke execute on function private.shop_amount_text(bigint, text) from public;
+grant execute on function private.shop_amount_text(bigint, text) to service_role;
+
 -- The one writer of shop_orders.status. The caller says as whom it acts (it has checked who
 -- the user is to the order); the move must be listed for that actor.
+--
+-- Events (never to the actor, private.emit_event): the buyer hears shop_order.<status> (a
+-- receipt when paid, carrier and tracking when shipped, an invitation to review when
+-- delivered, cancelled, refunded) and shop_order.download_ready when a paid order holds digital
+-- items; the seller hears shop_sale.paid (a new order to fulfil), shop_sale.cancelled and
+-- shop_sale.refunded. Every one carries the same payload keys (null when they do not apply).
+-- Paying also counts the units sold of every item, physical or digital, toward "popular"
+-- (private.product_daily_stats).
 create function private.transition_shop_order(order_id uuid, to_status text, actor text, reason text default null)
 returns public.shop_orders
 language plpgsql
@@ -187,6 +212,8 @@ set search_path = ''
 as $$
 declare
   o public.shop_orders;
+  payload jsonb;
+  digital jsonb;
 begin
   select * into o from public.shop_orders x where x.id = order_id for update;
   if not found then
@@ -207,13 +234,41 @@ begin
     cancellation_reason = case when to_status = 'cancelled' then left(reason, 2000) else cancellation_reason end
    where id = o.id
    returning * into o;
-  perform private.emit_event('shop_order.' || to_status, 'shop_order', o.id, array[o.buyer_id, o.shop_id],
-                             jsonb_build_object('checkout_id', o.checkout_id, 'status', to_status));
+
+  payload := jsonb_build_object(
+    'checkout_id', o.checkout_id, 'status', to_status, 'total', o.total, 'currency', o.currency,
+    'amount', private.shop_amount_text(o.total, o.currency),
+    'shop_name', (select s.shop_name from public.shops s where s.id = o.shop_id),
+    'reason', case when to_status in ('cancelled', 'refunded') then left(reason, 500) end,
+    'carrier', case when to_status = 'shipped' then to_jsonb(o) ->> 'carrier' end,
+    'tracking_number', case when to_status = 'shipped' then to_jsonb(o) ->> 'tracking_number' end,
+    'tracking_url', case when to_status = 'shipped' then to_jsonb(o) ->> 'tracking_url' end);
+  perform private.emit_event('shop_order.' || to_status, 'shop_order', o.id, array[o.buyer_id], payload);
+  if to_status in ('paid', 'cancelled', 'refunded') then
+    perform private.emit_event('shop_sale.' || to_status, 'shop_order', o.id, array[o.shop_id], payload);
+  end if;
+
+  if to_status = 'paid' then
+    insert into private.product_daily_stats as s (product_id, day, units_sold)
+    select i.product_id, (now() at time zone 'utc')::date, sum(i.quantity)
+      from public.shop_order_items i
+     where i.shop_order_id = o.id and i.product_id is not null
+     group by i.product_id
+    on conflict on constraint product_daily_stats_pkey do update set units_sold = s.units_sold + excluded.units_sold;
+    select jsonb_agg(jsonb_build_object('product_id', i.product_id, 'title', i.title) order by i.title, i.id)
+      into digital
+      from public.shop_order_items i where i.shop_order_id = o.id and i.kind = 'digital' and i.product_id is not null;
+    if digital is not null then
+      perform private.emit_event('shop_order.download_ready', 'shop_order', o.id, array[o.buyer_id],
+        payload || jsonb_build_object('products', digital,
+                                      'titles', (select string_agg(d ->> 'title', ', ') from jsonb_array_elements(digital) d)));
+    end if;
+  end if;
   return o;
 end
 $$;
 comment on function private.transition_shop_order(uuid, text, text, text) is
-  'Moves a shop order to a status if private.shop_order_transitions lets the actor (buyer, seller, admin, system) make that move; stamps its time and emits shop_order.<status>. The hook for payment, fulfilment and cancellation.';
+  'Moves a shop order to a status if private.shop_order_transitions lets the actor (buyer, seller, admin, system) make that move; stamps its time, emits shop_order.<status> to the buyer and shop_sale.<status> (paid, cancelled, refunded) to the seller, shop_order.download_ready for digital items, and counts paid units toward popularity. The hook for payment, fulfilment and cancellation.';
 revoke execute on function private.transition_shop_order(uuid, text, text, text) from public;
 grant execute on function private.transition_shop_order(uuid, text, text, text) to service_role;
 
@@ -706,7 +761,11 @@ grant execute on function public.apply_coupon(uuid, text) to authenticated;
 -- ---------------------------------------------------------------------------------------
 -- Expiry: unpaid checkouts past their window give back stock and coupon.
 
-create function private.expire_checkout(checkout_id uuid, reason text default 'payment window expired') returns boolean
+-- What ends an unpaid checkout, expired or cancelled alike, on a checkout the caller holds
+-- locked and has found awaiting payment: its status (with expired_at or cancelled_at), its
+-- shop orders cancelled by the actor (each a listed transition), its coupon and then its stock
+-- released. The callers emit their own event.
+create function private.close_unpaid_checkout(checkout_id uuid, to_status text, actor text, reason text) returns public.checkouts
 language plpgsql
 security definer
 set search_path = ''
@@ -715,20 +774,48 @@ declare
   co public.checkouts;
   o record;
 begin
-  select * into co from public.checkouts x where x.id = checkout_id for update;
-  if not found or co.status <> 'awaiting_payment' then
-    return false;
+  if to_status not in ('expired', 'cancelled') then
+    raise exception 'an unpaid checkout is closed as expired or cancelled, not %', coalesce(to_status, 'null') using errcode = '22023';
   end if;
-  update public.checkouts set status = 'expired', expired_at = now() where id = co.id;
+  update public.checkouts x set status = to_status,
+         expired_at = case when to_status = 'expired' then now() else x.expired_at end,
+         cancelled_at = case when to_status = 'cancelled' then now() else x.cancelled_at end
+   where x.id = close_unpaid_checkout.checkout_id and x.status = 'awaiting_payment'
+  returning * into co;
+  if not found then
+    raise exception 'checkout % is not awaiting payment', checkout_id using errcode = 'PT409';
+  end if;
   for o in select x.id from public.shop_orders x where x.checkout_id = co.id and x.status = 'awaiting_payment' order by x.id loop
-    perform private.transition_shop_order(o.id, 'cancelled', 'system', reason);
+    perform private.transition_shop_order(o.id, 'cancelled', actor, reason);
   end loop;
   -- Coupon before stock, as the placement locks them, so the two never wait on each other
   -- in opposite orders.
   perform private.release_coupon_redemptions(co.id);
   perform private.release_reservations('checkout:' || co.id, reason);
+  return co;
+end
+$$;
+comment on function private.close_unpaid_checkout(uuid, text, text, text) is
+  'Ends a checkout awaiting payment (the caller holds its lock): status expired or cancelled, its shop orders cancelled by the actor, coupon usage and stock reservations released. Used by expire_checkout and cancel_checkout.';
+revoke execute on function private.close_unpaid_checkout(uuid, text, text, text) from public;
+grant execute on function private.close_unpaid_checkout(uuid, text, text, text) to service_role;
+
+create function private.expire_checkout(checkout_id uuid, reason text default 'payment window expired') returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  co public.checkouts;
+begin
+  select * into co from public.checkouts x where x.id = checkout_id for update;
+  if not found or co.status <> 'awaiting_payment' then
+    return false;
+  end if;
+  co := private.close_unpaid_checkout(co.id, 'expired', 'system', reason);
   perform private.emit_event('checkout.expired', 'checkout', co.id, array[co.buyer_id],
-                             jsonb_build_object('reason', reason), null);
+                             jsonb_build_object('reason', reason, 'total', co.total, 'currency', co.currency,
+                                                'amount', private.shop_amount_text(co.total, co.currency)), null);
   return true;
 end
 $$;

@@ -204,3 +204,69 @@ revoke execute on function ops.claim_shop_refund(uuid, uuid, bigint, text), ops.
   ops.abandon_shop_refund(uuid, text) from public;
 grant execute on function ops.claim_shop_refund(uuid, uuid, bigint, text), ops.record_shop_refund(uuid, text, text),
   ops.abandon_shop_refund(uuid, text) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- The buyer cancels a checkout before paying it (003 order cancel before payment): what the
+-- expiry does (shop orders cancelled, coupon and stock released), with status cancelled, the
+-- buyer as the actor of each shop order's transition and their reason. Under the checkout's
+-- lock, which the payment's capture (private.apply_shop_capture) and the expiry
+-- (private.expire_checkout) take too, so a cancel, a payment and an expiry racing end in
+-- exactly one outcome: the first to lock decides, the others find it decided. Once cancelled,
+-- asking again answers the same checkout. A payment recorded first refuses the cancel (the buyer
+-- asks for a refund instead, commerce-refund); a payment that reaches Stripe after the cancel is
+-- refunded in full as a payment after expiry is (late_refund_due). commerce-checkout-cancel
+-- calls this, then expires the open Stripe Checkout Session so the buyer cannot pay it.
+create function private.cancel_checkout(checkout_id uuid, reason text default null) returns public.checkouts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  buyer uuid := private.signed_in_buyer('cancel a checkout');
+  co public.checkouts;
+  p public.shop_payments;
+  why text := coalesce(nullif(btrim(reason), ''), 'cancelled by the buyer before payment');
+begin
+  if char_length(why) > 500 then
+    raise exception 'a cancellation reason has at most 500 characters' using errcode = '22023';
+  end if;
+  select * into co from public.checkouts x where x.id = cancel_checkout.checkout_id for update;
+  if not found or co.buyer_id is distinct from buyer then
+    raise exception 'checkout % not found', checkout_id using errcode = 'PT404';
+  end if;
+  if co.status = 'cancelled' then
+    return co;
+  end if;
+  if co.status = 'paid' then
+    raise exception 'checkout % is paid: it cannot be cancelled, ask for a refund of its shop orders instead', co.id
+      using errcode = 'PT409';
+  end if;
+  if co.status = 'expired' then
+    raise exception 'checkout % expired at %: its stock and coupon were already released', co.id, co.expired_at
+      using errcode = 'PT409';
+  end if;
+  select * into p from public.shop_payments x where x.checkout_id = co.id;
+  if p.status = 'pending' and p.stripe_payment_intent_id is not null then
+    -- Stripe completed the session with a payment still processing (a bank debit): its outcome decides.
+    raise exception 'checkout % has a payment in progress: wait for it, then ask for a refund if it goes through', co.id
+      using errcode = 'PT409';
+  end if;
+  return private.close_unpaid_checkout(co.id, 'cancelled', 'buyer', why);
+end
+$$;
+comment on function private.cancel_checkout(uuid, text) is
+  'The body of the client RPC public.cancel_checkout: security definer, in private so the API does not expose it.';
+revoke execute on function private.cancel_checkout(uuid, text) from public;
+grant execute on function private.cancel_checkout(uuid, text) to authenticated;
+
+create function public.cancel_checkout(checkout_id uuid, reason text default null) returns public.checkouts
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.cancel_checkout(checkout_id, reason)
+$$;
+comment on function public.cancel_checkout(uuid, text) is
+  'The buyer cancels their checkout before paying it: its shop orders cancelled, stock and coupon released, status cancelled; asking again answers the same checkout. PT404 another''s checkout, PT409 once paid (ask for a refund), expired, or with a payment in progress. commerce-checkout-cancel also expires its open Stripe Checkout Session.';
+revoke execute on function public.cancel_checkout(uuid, text) from public;
+grant execute on function public.cancel_checkout(uuid, text) to authenticated;

@@ -31,7 +31,7 @@ select throws_ok($$ select public.broadcast_notification('Hello') $$, '42501',
   'permission denied for function broadcast_notification', 'anon cannot call it');
 select tests.act_as('nb-admin@example.com');
 select throws_ok($$ select public.broadcast_notification('Hello', '', 'nonsense') $$, '22023',
-  'unknown notification category: the categories are bids, marketplace, messages, operations, orders, payments, reviews, security, system',
+  'unknown notification category: the categories are bids, inventory, marketplace, messages, operations, orders, payments, reviews, security, shop, system',
   'an unknown category is refused');
 select throws_ok($$ select public.broadcast_notification('Hello', roles => array['wizard']) $$, '22023',
   '1 of the roles do not exist', 'an unknown role is refused');

@@ -44,7 +44,7 @@ select is((select email_digest from public.my_notification_preferences() where c
 select throws_ok($$ select public.set_email_digest('payments', true) $$, '22023',
   'notification category payments has no digest: the categories with one are messages', 'a critical category is never digested');
 select throws_ok($$ select public.set_email_digest('nope', true) $$, '22023',
-  'unknown notification category: the categories are bids, marketplace, messages, operations, orders, payments, reviews, security, system',
+  'unknown notification category: the categories are bids, inventory, marketplace, messages, operations, orders, payments, reviews, security, shop, system',
   'an unknown category is refused');
 select throws_ok($$ select public.set_email_digest('messages', null) $$, '22023', 'digest must be true or false', 'null is refused');
 select tests.act_as('dg-muted@example.com');

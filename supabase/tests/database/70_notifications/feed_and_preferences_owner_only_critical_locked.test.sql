@@ -32,7 +32,7 @@ select tests.act_as('nf-admin@example.com');
 select is_empty($$ select 1 from public.notifications $$, 'an admin reads nobody''s feed through the API');
 select tests.act_as('anon');
 select throws_ok($$ select 1 from public.notifications $$, '42501', 'permission denied for table notifications', 'anon reads no feed');
-select is((select count(*)::integer from public.notification_categories), 9, 'anon reads the categories');
+select is((select count(*)::integer from public.notification_categories), 11, 'anon reads the categories');
 
 -- marking ---------------------------------------------------------------------------------
 select tests.act_as('nf-stranger@example.com');
@@ -64,7 +64,7 @@ select lives_ok($$ update public.notifications set archived_at = now() where id 
   'the owner archives one');
 select is(public.unread_notification_count(), 0, 'archived ones are not counted');
 select throws_ok($$ select public.mark_all_notifications_read('nonsense') $$, '22023',
-  'unknown notification category: the categories are bids, marketplace, messages, operations, orders, payments, reviews, security, system',
+  'unknown notification category: the categories are bids, inventory, marketplace, messages, operations, orders, payments, reviews, security, shop, system',
   'marking all of an unknown category is refused');
 select is(public.mark_all_notifications_read(), 1, 'mark all read marks the one left unread');
 select is(public.mark_all_notifications_read(), 0, 'and again marks none');
@@ -77,7 +77,7 @@ select results_eq($$ delete from public.notifications where id = (select id from
 
 -- preferences -----------------------------------------------------------------------------
 select throws_ok($$ select public.set_notification_preference('nonsense', 'email', false) $$, '22023',
-  'unknown notification category: the categories are bids, marketplace, messages, operations, orders, payments, reviews, security, system',
+  'unknown notification category: the categories are bids, inventory, marketplace, messages, operations, orders, payments, reviews, security, shop, system',
   'an unknown category is refused');
 select throws_ok($$ select public.set_notification_preference('bids', 'pigeon', false) $$, '22023',
   'unknown notification channel: the channels are in_app, email, push', 'an unknown channel is refused');
