@@ -50,7 +50,12 @@ export type Database = {
         Args: { "plan_price_id": string; "subscription_id": string };
         Returns: Json;
       };
+      "billing_customer_of": { Args: { "acting_user": string }; Returns: string };
       "billing_plans_to_sync": { Args: { "acting_user"?: string }; Returns: Json };
+      "billing_send_invoice": {
+        Args: { "acting_user": string; "invoice_id": string; "request_id": string };
+        Returns: Json;
+      };
       "billing_subscribe_check": {
         Args: { "acting_user": string; "plan_price_id": string };
         Returns: Json;
@@ -94,6 +99,7 @@ export type Database = {
       "claim_shop_transfers": { Args: { "checkout_id": string }; Returns: Json };
       "due_refunds": { Args: { "max_rows"?: number }; Returns: string[] };
       "due_releases": { Args: { "max_rows"?: number }; Returns: string[] };
+      "due_shop_transfers": { Args: { "max_rows"?: number }; Returns: string[] };
       "erase_account": {
         Args: { "user_id": string };
         Returns: {
@@ -157,6 +163,15 @@ export type Database = {
           "before": Json;
           "row_id": string;
           "table_name": string;
+        };
+        Returns: number;
+      };
+      "record_billing_admin_action": {
+        Args: {
+          "acting_user": string;
+          "action": string;
+          "details"?: Json;
+          "subscription_id": string;
         };
         Returns: number;
       };
@@ -229,6 +244,7 @@ export type Database = {
         Args: { "amount": number; "order_id": string; "transfer_id": string };
         Returns: string;
       };
+      "record_requests": { Args: { "entries": Json }; Returns: number };
       "record_shop_late_refund": {
         Args: { "checkout_id": string; "stripe_refund_id": string };
         Returns: string;
@@ -247,6 +263,10 @@ export type Database = {
         Args: { "refund_id": string; "stripe_refund_id": string; "stripe_reversal_id"?: string };
         Returns: string;
       };
+      "record_shop_stripe_fee": {
+        Args: { "balance_transaction": Json; "charge_id": string; "checkout_id": string };
+        Returns: string;
+      };
       "record_shop_transfer": {
         Args: {
           "amount": number;
@@ -255,6 +275,10 @@ export type Database = {
           "transfer_id": string;
         };
         Returns: string;
+      };
+      "record_subscription_refund": {
+        Args: { "acting_user": string; "refund": Json; "stripe_invoice_id": string };
+        Returns: Json;
       };
       "register_billing_customer": {
         Args: { "acting_user": string; "stripe_customer_id": string };
@@ -307,6 +331,43 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      "shop_fee_due": { Args: { "checkout_id": string }; Returns: string };
+      "shop_reconciliation": {
+        Args: { "active_since"?: string; "after_checkout_id"?: string; "max_rows"?: number };
+        Returns: {
+          "amount_captured": number;
+          "amount_refunded": number;
+          "checkout_id": string;
+          "currency": string;
+          "ledger_captured": number;
+          "ledger_escrow": number;
+          "ledger_fee": number;
+          "ledger_refunded": number;
+          "problems": (string)[];
+          "refunds": Json;
+          "status": string;
+          "stripe_charge_id": string;
+          "stripe_fee": number;
+          "stripe_late_refund_id": string;
+          "stripe_payment_intent_id": string;
+          "transfers": Json;
+        }[];
+      };
+      "subscription_reconciliation": {
+        Args: { "active_since"?: string; "after_id"?: string; "max_rows"?: number };
+        Returns: {
+          "amount_paid": number;
+          "amount_refunded": number;
+          "currency": string;
+          "id": string;
+          "ledger_paid": number;
+          "ledger_refunded": number;
+          "problems": (string)[];
+          "status": string;
+          "stripe_invoice_id": string;
+          "stripe_subscription_id": string;
+        }[];
       };
       "unsubscribe_email": { Args: { "token": string }; Returns: Json };
     };
@@ -1326,6 +1387,104 @@ export type Database = {
         };
         Relationships: [];
       };
+      "feature_flag_users": {
+        Row: {
+          "added_at": string;
+          "flag_key": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "added_at"?: string;
+          "flag_key": string;
+          "user_id": string;
+        };
+        Update: {
+          "added_at"?: string;
+          "flag_key"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "feature_flag_users_flag_key_fkey";
+            columns: ["flag_key"];
+            isOneToOne: false;
+            referencedRelation: "feature_flags";
+            referencedColumns: ["key"];
+          },
+        ];
+      };
+      "feature_flags": {
+        Row: {
+          "created_at": string;
+          "description": string;
+          "enabled": boolean;
+          "key": string;
+          "roles": (string)[];
+          "rollout_percent": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "description"?: string;
+          "enabled"?: boolean;
+          "key": string;
+          "roles"?: (string)[];
+          "rollout_percent"?: number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "description"?: string;
+          "enabled"?: boolean;
+          "key"?: string;
+          "roles"?: (string)[];
+          "rollout_percent"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
+      "files": {
+        Row: {
+          "category": string;
+          "checksum": string;
+          "content_type": string;
+          "created_at": string;
+          "id": string;
+          "original_name": string;
+          "owner_id": string;
+          "path": string;
+          "size": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "category": string;
+          "checksum": string;
+          "content_type": string;
+          "created_at"?: string;
+          "id": string;
+          "original_name": string;
+          "owner_id": string;
+          "path": string;
+          "size": number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "category"?: string;
+          "checksum"?: string;
+          "content_type"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "original_name"?: string;
+          "owner_id"?: string;
+          "path"?: string;
+          "size"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "garment_presets": {
         Row: {
           "category": string;
@@ -1499,6 +1658,45 @@ export type Database = {
           },
         ];
       };
+      "invoice_sends": {
+        Row: {
+          "event_id": number | null;
+          "id": string;
+          "invoice_id": string;
+          "request_id": string;
+          "sent_at": string;
+          "sent_by": string | null;
+          "to_address": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "event_id"?: number | null;
+          "id"?: string;
+          "invoice_id": string;
+          "request_id": string;
+          "sent_at"?: string;
+          "sent_by"?: string | null;
+          "to_address"?: string | null;
+        };
+        Update: {
+          "event_id"?: number | null;
+          "id"?: string;
+          "invoice_id"?: string;
+          "request_id"?: string;
+          "sent_at"?: string;
+          "sent_by"?: string | null;
+          "to_address"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "invoice_sends_invoice_id_fkey";
+            columns: ["invoice_id"];
+            isOneToOne: false;
+            referencedRelation: "invoices";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "invoices": {
         Row: {
           "canceled_at": string | null;
@@ -1596,6 +1794,34 @@ export type Database = {
             referencedColumns: ["code"];
           },
         ];
+      };
+      "languages": {
+        Row: {
+          "active": boolean;
+          "code": string;
+          "is_default": boolean;
+          "name": string;
+          "native_name": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active"?: boolean;
+          "code": string;
+          "is_default"?: boolean;
+          "name": string;
+          "native_name": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "active"?: boolean;
+          "code"?: string;
+          "is_default"?: boolean;
+          "name"?: string;
+          "native_name"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
       };
       "ledger_accounts": {
         Row: {
@@ -1743,6 +1969,37 @@ export type Database = {
           },
         ];
       };
+      "maintenance_mode": {
+        Row: {
+          "enabled": boolean;
+          "ends_at": string | null;
+          "id": boolean;
+          "message": string;
+          "started_at": string | null;
+          "updated_at": string;
+          "updated_by": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "enabled"?: boolean;
+          "ends_at"?: string | null;
+          "id"?: boolean;
+          "message"?: string;
+          "started_at"?: string | null;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+        };
+        Update: {
+          "enabled"?: boolean;
+          "ends_at"?: string | null;
+          "id"?: boolean;
+          "message"?: string;
+          "started_at"?: string | null;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+        };
+        Relationships: [];
+      };
       "messages": {
         Row: {
           "attachments": (string)[];
@@ -1858,6 +2115,7 @@ export type Database = {
           "id": string;
           "last_user_id": string | null;
           "locales": (string)[] | null;
+          "plan_ids": (string)[] | null;
           "recipients_done": number;
           "recipients_total": number;
           "roles": (string)[] | null;
@@ -1880,6 +2138,7 @@ export type Database = {
           "id"?: string;
           "last_user_id"?: string | null;
           "locales"?: (string)[] | null;
+          "plan_ids"?: (string)[] | null;
           "recipients_done"?: number;
           "recipients_total"?: number;
           "roles"?: (string)[] | null;
@@ -1901,6 +2160,7 @@ export type Database = {
           "id"?: string;
           "last_user_id"?: string | null;
           "locales"?: (string)[] | null;
+          "plan_ids"?: (string)[] | null;
           "recipients_done"?: number;
           "recipients_total"?: number;
           "roles"?: (string)[] | null;
@@ -2775,6 +3035,7 @@ export type Database = {
           "name": string;
           "position": number;
           "product_id": string | null;
+          "proration_behavior": string;
           "slug": string;
           "stripe_product_id": string | null;
           "trial_days": number;
@@ -2793,6 +3054,7 @@ export type Database = {
           "name": string;
           "position"?: number;
           "product_id"?: string | null;
+          "proration_behavior"?: string;
           "slug": string;
           "stripe_product_id"?: string | null;
           "trial_days"?: number;
@@ -2810,6 +3072,7 @@ export type Database = {
           "name"?: string;
           "position"?: number;
           "product_id"?: string | null;
+          "proration_behavior"?: string;
           "slug"?: string;
           "stripe_product_id"?: string | null;
           "trial_days"?: number;
@@ -3473,6 +3736,169 @@ export type Database = {
             referencedColumns: ["id"];
           },
         ];
+      };
+      "rate_limit_classes": {
+        Row: {
+          "class": string;
+          "description": string;
+          "enforced_by": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "class": string;
+          "description": string;
+          "enforced_by": string;
+        };
+        Update: {
+          "class"?: string;
+          "description"?: string;
+          "enforced_by"?: string;
+        };
+        Relationships: [];
+      };
+      "rate_limit_overrides": {
+        Row: {
+          "address": unknown;
+          "expires_at": string | null;
+          "id": number;
+          "reason": string;
+          "set_at": string;
+          "set_by": string | null;
+          "tier": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "address"?: unknown;
+          "expires_at"?: string | null;
+          "id"?: never;
+          "reason": string;
+          "set_at"?: string;
+          "set_by"?: string | null;
+          "tier": string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "address"?: unknown;
+          "expires_at"?: string | null;
+          "id"?: never;
+          "reason"?: string;
+          "set_at"?: string;
+          "set_by"?: string | null;
+          "tier"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "rate_limit_overrides_tier_fkey";
+            columns: ["tier"];
+            isOneToOne: false;
+            referencedRelation: "rate_limit_tiers";
+            referencedColumns: ["tier"];
+          },
+        ];
+      };
+      "rate_limit_plan_tiers": {
+        Row: {
+          "plan_id": string;
+          "tier": string;
+          "updated_at": string;
+          "updated_by": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "plan_id": string;
+          "tier": string;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+        };
+        Update: {
+          "plan_id"?: string;
+          "tier"?: string;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "rate_limit_plan_tiers_plan_id_fkey";
+            columns: ["plan_id"];
+            isOneToOne: true;
+            referencedRelation: "plans";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "rate_limit_plan_tiers_tier_fkey";
+            columns: ["tier"];
+            isOneToOne: false;
+            referencedRelation: "rate_limit_tiers";
+            referencedColumns: ["tier"];
+          },
+        ];
+      };
+      "rate_limit_policies": {
+        Row: {
+          "class": string;
+          "key": string | null;
+          "per_hour": number;
+          "per_minute": number;
+          "tier": string;
+          "updated_at": string;
+          "updated_by": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "class": string;
+          "key"?: never;
+          "per_hour": number;
+          "per_minute": number;
+          "tier": string;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+        };
+        Update: {
+          "class"?: string;
+          "key"?: never;
+          "per_hour"?: number;
+          "per_minute"?: number;
+          "tier"?: string;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "rate_limit_policies_class_fkey";
+            columns: ["class"];
+            isOneToOne: false;
+            referencedRelation: "rate_limit_classes";
+            referencedColumns: ["class"];
+          },
+          {
+            foreignKeyName: "rate_limit_policies_tier_fkey";
+            columns: ["tier"];
+            isOneToOne: false;
+            referencedRelation: "rate_limit_tiers";
+            referencedColumns: ["tier"];
+          },
+        ];
+      };
+      "rate_limit_tiers": {
+        Row: {
+          "description": string;
+          "tier": string;
+          "unlimited": boolean;
+        };
+        ComputedFields: never;
+        Insert: {
+          "description": string;
+          "tier": string;
+          "unlimited"?: boolean;
+        };
+        Update: {
+          "description"?: string;
+          "tier"?: string;
+          "unlimited"?: boolean;
+        };
+        Relationships: [];
       };
       "reviews": {
         Row: {
@@ -4260,6 +4686,7 @@ export type Database = {
           "status": string;
           "stripe_charge_id": string | null;
           "stripe_checkout_session_id": string | null;
+          "stripe_fee": number | null;
           "stripe_late_refund_id": string | null;
           "stripe_payment_intent_id": string | null;
           "updated_at": string;
@@ -4280,6 +4707,7 @@ export type Database = {
           "status"?: string;
           "stripe_charge_id"?: string | null;
           "stripe_checkout_session_id"?: string | null;
+          "stripe_fee"?: number | null;
           "stripe_late_refund_id"?: string | null;
           "stripe_payment_intent_id"?: string | null;
           "updated_at"?: string;
@@ -4299,6 +4727,7 @@ export type Database = {
           "status"?: string;
           "stripe_charge_id"?: string | null;
           "stripe_checkout_session_id"?: string | null;
+          "stripe_fee"?: number | null;
           "stripe_late_refund_id"?: string | null;
           "stripe_payment_intent_id"?: string | null;
           "updated_at"?: string;
@@ -4417,6 +4846,7 @@ export type Database = {
       "shop_transfers": {
         Row: {
           "amount": number;
+          "attempts": number;
           "cancelled_at": string | null;
           "checkout_id": string;
           "claimed_at": string | null;
@@ -4424,7 +4854,9 @@ export type Database = {
           "created_at": string;
           "currency": string;
           "destination": string | null;
+          "gave_up_at": string | null;
           "last_error": string | null;
+          "next_attempt_at": string | null;
           "seller_id": string;
           "shop_order_id": string;
           "stripe_transfer_id": string | null;
@@ -4433,6 +4865,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "amount": number;
+          "attempts"?: number;
           "cancelled_at"?: string | null;
           "checkout_id": string;
           "claimed_at"?: string | null;
@@ -4440,7 +4873,9 @@ export type Database = {
           "created_at"?: string;
           "currency": string;
           "destination"?: string | null;
+          "gave_up_at"?: string | null;
           "last_error"?: string | null;
+          "next_attempt_at"?: string | null;
           "seller_id": string;
           "shop_order_id": string;
           "stripe_transfer_id"?: string | null;
@@ -4448,6 +4883,7 @@ export type Database = {
         };
         Update: {
           "amount"?: number;
+          "attempts"?: number;
           "cancelled_at"?: string | null;
           "checkout_id"?: string;
           "claimed_at"?: string | null;
@@ -4455,7 +4891,9 @@ export type Database = {
           "created_at"?: string;
           "currency"?: string;
           "destination"?: string | null;
+          "gave_up_at"?: string | null;
           "last_error"?: string | null;
+          "next_attempt_at"?: string | null;
           "seller_id"?: string;
           "shop_order_id"?: string;
           "stripe_transfer_id"?: string | null;
@@ -4677,6 +5115,7 @@ export type Database = {
         Row: {
           "amount_due": number;
           "amount_paid": number;
+          "amount_refunded": number;
           "amount_remaining": number;
           "billing_reason": string | null;
           "created_at": string;
@@ -4706,6 +5145,7 @@ export type Database = {
         Insert: {
           "amount_due"?: number;
           "amount_paid"?: number;
+          "amount_refunded"?: number;
           "amount_remaining"?: number;
           "billing_reason"?: string | null;
           "created_at"?: string;
@@ -4734,6 +5174,7 @@ export type Database = {
         Update: {
           "amount_due"?: number;
           "amount_paid"?: number;
+          "amount_refunded"?: number;
           "amount_remaining"?: number;
           "billing_reason"?: string | null;
           "created_at"?: string;
@@ -5102,6 +5543,45 @@ export type Database = {
         };
         Relationships: [];
       };
+      "translation_strings": {
+        Row: {
+          "key": string;
+          "language": string;
+          "module": string;
+          "source_digest": string | null;
+          "updated_at": string;
+          "updated_by": string | null;
+          "value": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "key": string;
+          "language": string;
+          "module": string;
+          "source_digest"?: string | null;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+          "value": string;
+        };
+        Update: {
+          "key"?: string;
+          "language"?: string;
+          "module"?: string;
+          "source_digest"?: string | null;
+          "updated_at"?: string;
+          "updated_by"?: string | null;
+          "value"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "translation_strings_language_fkey";
+            columns: ["language"];
+            isOneToOne: false;
+            referencedRelation: "languages";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
       "user_roles": {
         Row: {
           "assigned_at": string;
@@ -5402,6 +5882,71 @@ export type Database = {
           },
         ];
       };
+      "shop_transfers_failing": {
+        Row: {
+          "amount": number;
+          "attempts": number;
+          "checkout_id": string;
+          "commission": number;
+          "created_at": string;
+          "currency": string;
+          "gave_up_at": string | null;
+          "last_error": string | null;
+          "next_attempt_at": string | null;
+          "seller_id": string;
+          "shop_order_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount"?: number | null;
+          "attempts"?: number | null;
+          "checkout_id"?: string | null;
+          "commission"?: number | null;
+          "created_at"?: string | null;
+          "currency"?: string | null;
+          "gave_up_at"?: string | null;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string | null;
+          "seller_id"?: string | null;
+          "shop_order_id"?: string | null;
+        };
+        Update: {
+          "amount"?: number | null;
+          "attempts"?: number | null;
+          "checkout_id"?: string | null;
+          "commission"?: number | null;
+          "created_at"?: string | null;
+          "currency"?: string | null;
+          "gave_up_at"?: string | null;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string | null;
+          "seller_id"?: string | null;
+          "shop_order_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_transfers_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_transfers_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+          {
+            foreignKeyName: "shop_transfers_shop_order_id_fkey";
+            columns: ["shop_order_id"];
+            isOneToOne: true;
+            referencedRelation: "shop_orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
     };
     Functions: {
       "access_report": {
@@ -5449,6 +5994,41 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "admin_subscriptions": {
+        Args: {
+          "created_from"?: string;
+          "created_to"?: string;
+          "page"?: number;
+          "page_size"?: number;
+          "plan"?: string;
+          "user_query"?: string;
+          "with_status"?: string;
+        };
+        Returns: {
+          "amount": number;
+          "billing_period": string;
+          "cancel_at_period_end": boolean;
+          "canceled_at": string;
+          "cancellation_reason": string;
+          "created_at": string;
+          "currency": string;
+          "current_period_end": string;
+          "email": string;
+          "ended_at": string;
+          "id": string;
+          "monthly_amount": number;
+          "plan_id": string;
+          "plan_name": string;
+          "plan_slug": string;
+          "quantity": number;
+          "status": string;
+          "stripe_subscription_id": string;
+          "total_count": number;
+          "trial_end": string;
+          "user_id": string;
+        }[];
+      };
+      "api_health": { Args: { "window_minutes"?: number }; Returns: Json };
       "apply_coupon": {
         Args: { "checkout_id": string; "code": string };
         Returns: {
@@ -5598,6 +6178,7 @@ export type Database = {
           "category"?: string;
           "email"?: boolean;
           "locales"?: (string)[];
+          "plans"?: (string)[];
           "roles"?: (string)[];
           "signed_up_after"?: string;
           "signed_up_before"?: string;
@@ -5615,6 +6196,7 @@ export type Database = {
           "id": string;
           "last_user_id": string | null;
           "locales": (string)[] | null;
+          "plan_ids": (string)[] | null;
           "recipients_done": number;
           "recipients_total": number;
           "roles": (string)[] | null;
@@ -5701,6 +6283,10 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      "check_function_request": {
+        Args: { "function_name": string; "method": string };
+        Returns: Json;
       };
       "checkout_cart": {
         Args: { "address_id"?: string; "coupon_code"?: string };
@@ -6003,6 +6589,7 @@ export type Database = {
         };
       };
       "has_required_aal": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "health_details": { Args: Record<PropertyKey, never>; Returns: Json };
       "invoice_is_overdue": {
         Args: {
           "invoice": Omit<
@@ -6013,6 +6600,10 @@ export type Database = {
         Returns: boolean;
       };
       "issue_invoice": { Args: { "invoice_id": string }; Returns: Json };
+      "language_pack": {
+        Args: { "flat"?: boolean; "for_language": string; "in_module"?: string };
+        Returns: Json;
+      };
       "leave_thread": {
         Args: { "thread_id": string };
         Returns: {
@@ -6100,6 +6691,7 @@ export type Database = {
           "unread_count": number;
         }[];
       };
+      "maintenance_status": { Args: Record<PropertyKey, never>; Returns: Json };
       "mark_all_notifications_read": { Args: { "category"?: string }; Returns: number };
       "mark_notification_read": {
         Args: { "notification_id": string };
@@ -6218,7 +6810,9 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "monthly_statement": { Args: { "month": string; "user_id"?: string }; Returns: Json };
       "my_entitlements": { Args: Record<PropertyKey, never>; Returns: Json };
+      "my_feature_flags": { Args: Record<PropertyKey, never>; Returns: Json };
       "my_notification_preferences": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -6272,6 +6866,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "operations_access_token_hook": { Args: { "event": Json }; Returns: Json };
       "order_service_package": {
         Args: { "details"?: Json; "package_id": string; "request_id"?: string };
         Returns: {
@@ -6348,6 +6943,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "platform_status": { Args: Record<PropertyKey, never>; Returns: Json };
       "post_message": {
         Args: { "attachments"?: (string)[]; "body"?: string; "thread_id": string };
         Returns: {
@@ -6367,6 +6963,15 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      "prepare_file_upload": {
+        Args: {
+          "category": string;
+          "content_type": string;
+          "original_name": string;
+          "size": number;
+        };
+        Returns: Json;
       };
       "preview_checkout": {
         Args: { "address_id"?: string; "coupon_code"?: string; "items"?: Json };
@@ -6568,6 +7173,7 @@ export type Database = {
           "id": string;
           "last_user_id": string | null;
           "locales": (string)[] | null;
+          "plan_ids": (string)[] | null;
           "recipients_done": number;
           "recipients_total": number;
           "roles": (string)[] | null;
@@ -6649,6 +7255,10 @@ export type Database = {
         };
       };
       "set_invoice_status": { Args: { "invoice_id": string; "status": string }; Returns: Json };
+      "set_maintenance_mode": {
+        Args: { "enabled": boolean; "ends_at"?: string; "message"?: string };
+        Returns: Json;
+      };
       "set_notification_preference": {
         Args: { "category": string; "channel": string; "enabled": boolean };
         Returns: {
@@ -6686,6 +7296,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "set_plan_rate_limit_tier": { Args: { "plan_id": string; "tier": string }; Returns: string };
       "set_product_featured": {
         Args: { "featured": boolean; "product_id": string };
         Returns: {
@@ -6726,6 +7337,49 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "notification_quiet_hours";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_rate_limit": {
+        Args: { "class": string; "per_hour": number; "per_minute": number; "tier": string };
+        Returns: {
+          "class": string;
+          "key": string | null;
+          "per_hour": number;
+          "per_minute": number;
+          "tier": string;
+          "updated_at": string;
+          "updated_by": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "rate_limit_policies";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_rate_limit_override": {
+        Args: {
+          "address"?: string;
+          "expires_at"?: string;
+          "reason": string;
+          "tier": string;
+          "user_id"?: string;
+        };
+        Returns: {
+          "address": unknown;
+          "expires_at": string | null;
+          "id": number;
+          "reason": string;
+          "set_at": string;
+          "set_by": string | null;
+          "tier": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "rate_limit_overrides";
           isOneToOne: true;
           isSetofReturn: false;
         };
@@ -6795,6 +7449,55 @@ export type Database = {
         };
       };
       "subscribe_newsletter": { Args: { "email": string }; Returns: Json };
+      "subscription_stats": { Args: { "from_date": string; "to_date": string }; Returns: Json };
+      "system_stats": { Args: { "table_limit"?: number }; Returns: Json };
+      "translation": {
+        Args: { "for_key": string; "for_language": string; "in_module": string };
+        Returns: {
+          "is_fallback": boolean;
+          "is_stale": boolean;
+          "key": string;
+          "language": string;
+          "module": string;
+          "updated_at": string;
+          "value": string;
+        }[];
+      };
+      "translation_coverage": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "active": boolean;
+          "coverage_percent": number;
+          "is_default": boolean;
+          "language": string;
+          "missing": number;
+          "missing_keys": (string)[];
+          "name": string;
+          "stale": number;
+          "stale_keys": (string)[];
+          "total_keys": number;
+          "translated": number;
+          "up_to_date_percent": number;
+        }[];
+      };
+      "translations": {
+        Args: {
+          "for_language": string;
+          "in_module"?: string;
+          "page"?: number;
+          "page_size"?: number;
+        };
+        Returns: {
+          "is_fallback": boolean;
+          "is_stale": boolean;
+          "key": string;
+          "language": string;
+          "module": string;
+          "total_count": number;
+          "updated_at": string;
+          "value": string;
+        }[];
+      };
       "unfollow_shop": { Args: { "shop_id": string }; Returns: boolean };
       "unread_notification_count": { Args: Record<PropertyKey, never>; Returns: number };
       "update_cart_item": {
@@ -6834,6 +7537,10 @@ export type Database = {
       };
       "update_invoice": { Args: { "fields": Json; "invoice_id": string }; Returns: Json };
       "update_plan": { Args: { "fields": Json; "plan_id": string }; Returns: Json };
+      "upsert_translations": {
+        Args: { "all_or_nothing"?: boolean; "entries": Json };
+        Returns: Json;
+      };
       "validate_coupon": {
         Args: { "code": string; "currency"?: string; "order_total"?: number; "shop_id"?: string };
         Returns: Json;

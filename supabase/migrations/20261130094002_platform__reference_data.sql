@@ -1,6 +1,9 @@
 -- Reference data every deployment needs from the platform: the permission catalogue, the
--- system roles and what they grant, and the currencies amounts may be quoted in. Later
--- domains add their own permissions in their reference-data migrations.
+-- system roles and what they grant, the currencies amounts may be quoted in, and the
+-- languages with a starter set of UI strings (i18n, 90_i18n.sql). Later domains add their own
+-- permissions in their reference-data migrations. The languages come here, before identity's
+-- and notifications' migrations, because profiles' and e-mail templates' locales must be
+-- known languages.
 
 insert into public.permissions (code, description) values
   ('users.read', 'See any user''s account, profile and roles'),
@@ -12,7 +15,8 @@ insert into public.permissions (code, description) values
   ('audit.read', 'Read the audit log and the access report'),
   ('content.moderate', 'Hide or remove user content'),
   ('settings.manage', 'Change platform settings'),
-  ('shop.sell', 'List products and run a shop');
+  ('shop.sell', 'List products and run a shop'),
+  ('i18n.manage', 'Add and activate languages, write UI strings and read the translation coverage');
 
 insert into public.roles (name, description, is_system) values
   ('admin', 'Everything, including granting roles', true),
@@ -56,4 +60,69 @@ insert into private.personal_data (relation, user_column, on_delete, exported, o
   ('public.audit_log', 'actor_id', 'keep', false, '{}',
    'append-only record of who changed what: kept as the platform''s legal record (GDPR art. 17(3)(b)); holds others'' data'),
   ('private.domain_events', 'actor_id', 'keep', false, '{}', 'the notifications outbox: consumed and pruned by notifications'),
-  ('private.domain_events', 'recipients', 'keep', false, '{}', 'the notifications outbox: consumed and pruned by notifications');
+  ('private.domain_events', 'recipients', 'keep', false, '{}', 'the notifications outbox: consumed and pruned by notifications'),
+  ('public.translation_strings', 'updated_by', 'anonymise', false, '{}',
+   'UI strings a translator wrote stay, without them');
+
+-- Languages (BCP 47 codes as locales are written). en is the default, the fallback of every
+-- string; en and ko are offered to clients. The inactive ones are known locales (profiles,
+-- e-mail templates, broadcast filters name them) that have no UI strings offered yet.
+insert into public.languages (code, name, native_name, active, is_default) values
+  ('en', 'English', 'English', true, true),
+  ('ko', 'Korean', '한국어', true, false),
+  ('ja', 'Japanese', '日本語', false, false),
+  ('zh', 'Chinese', '中文', false, false),
+  ('fr', 'French', 'Français', false, false),
+  ('de', 'German', 'Deutsch', false, false),
+  ('es', 'Spanish', 'Español', false, false),
+  ('nl', 'Dutch', 'Nederlands', false, false),
+  ('pt-BR', 'Portuguese (Brazil)', 'Português (Brasil)', false, false);
+
+-- A starter set of UI strings: the sources in English first (the trigger digests them for the
+-- translations), then Korean. Placeholders are {name} (ICU/i18next style); the Korean keeps
+-- each placeholder of its source. orders.status.disputed is left untranslated, so the coverage
+-- report shows a missing key from the start.
+insert into public.translation_strings (module, key, language, value) values
+  ('common', 'save', 'en', 'Save'),
+  ('common', 'cancel', 'en', 'Cancel'),
+  ('common', 'delete', 'en', 'Delete'),
+  ('common', 'search', 'en', 'Search'),
+  ('common', 'loading', 'en', 'Loading…'),
+  ('common', 'errors.not_found', 'en', 'We couldn''t find that page.'),
+  ('common', 'errors.rate_limited', 'en', 'Too many requests. Try again in {seconds} seconds.'),
+  ('auth', 'sign_in', 'en', 'Sign in'),
+  ('auth', 'sign_up', 'en', 'Create an account'),
+  ('auth', 'sign_out', 'en', 'Sign out'),
+  ('auth', 'welcome', 'en', 'Welcome back, {name}!'),
+  ('marketplace', 'projects.new', 'en', 'Post a project'),
+  ('marketplace', 'bids.count', 'en', '{count} bids'),
+  ('marketplace', 'bids.accepted', 'en', 'Your bid on {project} was accepted'),
+  ('orders', 'status.paid', 'en', 'Paid'),
+  ('orders', 'status.shipped', 'en', 'Shipped'),
+  ('orders', 'status.delivered', 'en', 'Delivered'),
+  ('orders', 'status.disputed', 'en', 'In dispute'),
+  ('shop', 'cart.add', 'en', 'Add to cart'),
+  ('shop', 'checkout', 'en', 'Checkout'),
+  ('shop', 'stock.left', 'en', 'Only {count} left');
+
+insert into public.translation_strings (module, key, language, value) values
+  ('common', 'save', 'ko', '저장'),
+  ('common', 'cancel', 'ko', '취소'),
+  ('common', 'delete', 'ko', '삭제'),
+  ('common', 'search', 'ko', '검색'),
+  ('common', 'loading', 'ko', '불러오는 중…'),
+  ('common', 'errors.not_found', 'ko', '페이지를 찾을 수 없습니다.'),
+  ('common', 'errors.rate_limited', 'ko', '요청이 너무 많습니다. {seconds}초 후에 다시 시도하세요.'),
+  ('auth', 'sign_in', 'ko', '로그인'),
+  ('auth', 'sign_up', 'ko', '회원가입'),
+  ('auth', 'sign_out', 'ko', '로그아웃'),
+  ('auth', 'welcome', 'ko', '{name}님, 다시 오신 것을 환영합니다!'),
+  ('marketplace', 'projects.new', 'ko', '프로젝트 등록'),
+  ('marketplace', 'bids.count', 'ko', '입찰 {count}건'),
+  ('marketplace', 'bids.accepted', 'ko', '{project}에 대한 입찰이 수락되었습니다'),
+  ('orders', 'status.paid', 'ko', '결제 완료'),
+  ('orders', 'status.shipped', 'ko', '배송 중'),
+  ('orders', 'status.delivered', 'ko', '배송 완료'),
+  ('shop', 'cart.add', 'ko', '장바구니에 담기'),
+  ('shop', 'checkout', 'ko', '결제하기'),
+  ('shop', 'stock.left', 'ko', '{count}개 남음');

@@ -195,6 +195,12 @@ create trigger private_profiles_check_timezone
   before insert or update of timezone on public.private_profiles
   for each row execute function private.check_timezone();
 
+-- The locale is a known language (public.languages, or a region of one: en-GB), checked by
+-- the platform's rule (00_platform/90_i18n.sql); 22023 'unknown language: fr-CA' otherwise.
+create trigger private_profiles_check_locale
+  before insert or update of locale on public.private_profiles
+  for each row execute function private.check_known_locale('locale');
+
 create trigger private_profiles_touch_updated_at
   before update on public.private_profiles
   for each row execute function private.touch_updated_at();
@@ -243,7 +249,8 @@ begin
     left(coalesce(meta ->> 'first_name', ''), 80),
     left(coalesce(meta ->> 'last_name', ''), 80),
     case when phone ~ '^\+[1-9][0-9]{6,14}$' then phone end,
-    case when meta ->> 'locale' ~ '^[a-z]{2,3}(-[A-Z]{2})?$' then meta ->> 'locale' else 'en' end,
+    case when meta ->> 'locale' ~ '^[a-z]{2,3}(-[A-Z]{2})?$' and private.is_known_locale(meta ->> 'locale')
+         then meta ->> 'locale' else 'en' end,
     coalesce(meta -> 'marketing_opt_in' = 'true'::jsonb, false)
   );
   return new;

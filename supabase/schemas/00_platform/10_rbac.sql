@@ -4,7 +4,7 @@
 
 create table public.permissions (
   code text primary key
-    constraint permissions_code_format check (code ~ '^[a-z_]+\.[a-z_]+$'),
+    constraint permissions_code_format check (code ~ '^[a-z][a-z0-9_]*\.[a-z_]+$'),
   description text not null default ''
 );
 comment on table public.permissions is 'The catalogue of permissions, as <resource>.<action>.';

@@ -91,6 +91,12 @@ comment on function private.check_email_template() is
 create trigger email_templates_check before insert or update on private.email_templates
   for each row execute function private.check_email_template();
 
+-- A template's locale is a known language (public.languages, or a region of one), as profiles'
+-- locales are, so every locale a recipient can have may get its template (22023 'unknown
+-- language: xx' otherwise; private.check_known_locale, 00_platform/90_i18n.sql).
+create trigger email_templates_check_locale before insert or update of locale on private.email_templates
+  for each row execute function private.check_known_locale('locale');
+
 create trigger email_templates_audit after insert or update or delete on private.email_templates
   for each row execute function private.audit_row_change('key', 'key', 'locale', 'subject', 'html', 'text_body', 'variables');
 

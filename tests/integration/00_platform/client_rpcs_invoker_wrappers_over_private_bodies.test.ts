@@ -105,9 +105,14 @@ describe("client RPCs: security invoker wrappers in public over security definer
     expect([...anon.keys()].sort()).toEqual([
       "confirm_newsletter",
       "get_shared_design",
+      "language_pack",
+      "my_feature_flags",
+      "platform_status",
       "record_product_view",
       "search_products",
       "subscribe_newsletter",
+      "translation",
+      "translations",
     ]);
     expect(anon.get("subscribe_newsletter").post.summary).toBe(
       "Subscribe an address to the newsletter (no sign-in needed): a confirmation link is mailed to it (double opt-in). At most 3 requests an hour per address.",
