@@ -7,6 +7,10 @@
 begin;
 select plan(27);
 
+-- No flags but this test's (a dev database may hold flags and broadcasts of integration runs).
+delete from public.feature_flags;
+delete from realtime.messages where topic = 'feature-flags';
+
 select tests.create_user('ff-admin@example.com');
 select tests.create_user('ff-user@example.com');
 select tests.create_user('ff-seller@example.com');
