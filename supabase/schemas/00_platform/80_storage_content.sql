@@ -27,7 +27,12 @@ as $$
   select case when position('.' in storage.filename(object_name)) > 1 then
     ('{"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
        "svg": "image/svg+xml", "pdf": "application/pdf", "zip": "application/zip", "mp4": "video/mp4",
-       "json": "application/json"}'::jsonb) ->> lower(storage.extension(object_name))
+       "json": "application/json", "webm": "video/webm", "mov": "video/quicktime", "txt": "text/plain",
+       "csv": "text/csv",
+       "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+       "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+       "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}'::jsonb)
+      ->> lower(storage.extension(object_name))
   end
 $$;
 comment on function private.content_type_of(text) is

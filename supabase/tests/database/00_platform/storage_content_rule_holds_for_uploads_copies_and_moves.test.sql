@@ -59,7 +59,8 @@ select results_eq(
 );
 select is_empty(
   $$ select b.id || ' ' || t from storage.buckets b, unnest(b.allowed_mime_types) t
-      where not exists (select 1 from unnest(array['png', 'jpg', 'webp', 'gif', 'svg', 'pdf', 'zip', 'mp4', 'json']) e
+      where not exists (select 1 from unnest(array['png', 'jpg', 'webp', 'gif', 'svg', 'pdf', 'zip', 'mp4', 'json',
+                                                   'webm', 'mov', 'txt', 'csv', 'docx', 'xlsx', 'pptx']) e
                          where private.content_type_of('x.' || e) = t) $$,
   'every type a bucket accepts has an extension that declares it'
 );
