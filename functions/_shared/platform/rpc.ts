@@ -56,6 +56,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   record_payment_session: true,
   record_reconciliation_run: true,
   record_refund: true,
+  record_requests: true,
   record_refund_reversal: true,
   record_release: true,
   record_shop_late_refund: true,
