@@ -9,10 +9,23 @@
 // stack/upstream.ts (kept-alive connections, bodies streamed both ways, an early answer
 // passed on while the rest of the request body is drained). Answers lose a `server` header
 // that names a version (PostgREST's `postgrest/12.0.2`).
+//
+// Given a request log and a read limiter (the stack gives both; the gateway's own tests may
+// not), it writes one request-log row per rest, auth, storage and realtime request
+// (stack/request-log.ts) and counts PostgREST reads against the api_read rate limit
+// (stack/read-limits.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { isIP } from "node:net";
 import { sendJson, type SubHandler } from "./http.ts";
+import {
+  type Caller,
+  type ReadDecision,
+  type ReadLimiter,
+  readLimitHeaders,
+} from "./read-limits.ts";
 import type { RealtimeStandIn } from "./realtime/server.ts";
+import { pathTemplate, type RequestLog, type RouteClass } from "./request-log.ts";
 import { type AnswerRewrite, requestHead, Upstream } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -24,6 +37,10 @@ export interface GatewayOptions {
   storage: SubHandler;
   /** Absent in gateway tests that need no Realtime: /realtime/v1 then answers 404. */
   realtime?: RealtimeStandIn;
+  /** Where rest, auth, storage and realtime requests are logged (absent: not logged). */
+  requestLog?: RequestLog;
+  /** The api_read limit on PostgREST reads (absent: reads are not counted). */
+  readLimiter?: ReadLimiter;
 }
 
 const CORS_HEADERS: Record<string, string> = {
@@ -45,6 +62,41 @@ export function namesVersion(value: string): boolean {
 }
 
 const NO_ROUTE = { message: "no Route matched with those values" };
+
+/**
+ * The client's address as the database takes it for the other classes
+ * (private.request_address): the first X-Forwarded-For entry, which the proxy in front sets;
+ * null without one (nothing to count an anonymous caller by, as GoTrue does).
+ */
+function clientAddress(req: IncomingMessage): string | null {
+  const forwarded = req.headers["x-forwarded-for"];
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0].trim();
+  return first && isIP(first) ? first : null;
+}
+
+/** The bearer token a request carries, or the API key standing in for it. */
+function bearerOf(req: IncomingMessage, apikey: string | null | undefined): string | null {
+  const header = req.headers.authorization;
+  if (header && header.length > 7 && /^bearer /i.test(header)) return header.slice(7).trim();
+  return apikey ?? null;
+}
+
+/** A read refused by the api_read limit: 429, PostgREST's error body, Retry-After. */
+function tooManyReads(res: ServerResponse, decision: ReadDecision & { counted: true }): void {
+  sendJson(
+    res,
+    429,
+    {
+      code: "PT429",
+      message: `rate limit reached: ${decision.limit} reads per ${
+        decision.window === 60 ? "minute" : "hour"
+      } for the ${decision.tier} tier; retry in ${decision.reset} s`,
+      details: null,
+      hint: null,
+    },
+    { ...CORS_HEADERS, ...readLimitHeaders(decision) },
+  );
+}
 
 function badGateway(res: ServerResponse): void {
   sendJson(
@@ -72,13 +124,133 @@ export function createGateway(options: GatewayOptions): Server {
     return apiKeys.has(apikey) ? null : "Invalid API key";
   }
 
+  const { requestLog, readLimiter } = options;
+
+  /**
+   * Logs the request when its answer is done (or the client went away: 499), with the
+   * caller's role and tier as far as the gateway learnt them.
+   */
+  function logWhenDone(
+    req: IncomingMessage,
+    res: ServerResponse,
+    routeClass: RouteClass,
+    path: string,
+    caller: Caller | null | undefined,
+    tier: string | null,
+  ): void {
+    const at = Date.now();
+    const begun = performance.now();
+    res.once("close", () => {
+      requestLog!.add({
+        at,
+        routeClass,
+        method: req.method ?? "GET",
+        path: pathTemplate(routeClass, path),
+        status: res.writableFinished ? res.statusCode : 499,
+        durationMs: performance.now() - begun,
+        role: caller?.role ?? null,
+        tier,
+      });
+    });
+  }
+
+  /** The caller a request's token proves, when the gateway needs it (logging or limits). */
+  function callerOf(
+    req: IncomingMessage,
+    apikey: string | null | undefined,
+  ): Caller | null | Promise<Caller | null> {
+    const token = bearerOf(req, apikey);
+    if (!token || !readLimiter) return null;
+    return readLimiter.callerOf(token);
+  }
+
   function proxyRest(req: IncomingMessage, res: ServerResponse, url: string, path: string) {
     const request = requestHead(req, path, postgrest.host);
     const apikey = request.apikey ?? queryApiKey(url);
     const problem = keyProblem(apikey);
-    if (problem) return sendJson(res, 401, { message: problem }, CORS_HEADERS);
+    if (problem) {
+      if (requestLog) logWhenDone(req, res, "rest", path, null, null);
+      return sendJson(res, 401, { message: problem }, CORS_HEADERS);
+    }
     if (!request.hasAuthorization) request.head += `authorization: Bearer ${apikey}\r\n`;
+    if (!readLimiter && !requestLog) {
+      return postgrest.forward(req, res, request, PROXIED_ANSWER, badGateway);
+    }
+    const caller = callerOf(req, apikey);
+    if (caller instanceof Promise) {
+      return caller.then((known) => limitAndForward(req, res, path, request, known));
+    }
+    limitAndForward(req, res, path, request, caller);
+  }
+
+  function limitAndForward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    request: ReturnType<typeof requestHead>,
+    caller: Caller | null,
+  ): void | Promise<void> {
+    const read = req.method === "GET" || req.method === "HEAD";
+    if (!read || !readLimiter) {
+      // The functions' own request-log writes are not requests to report.
+      if (requestLog && !path.startsWith("/rpc/record_requests")) {
+        logWhenDone(req, res, "rest", path, caller, null);
+      }
+      return postgrest.forward(req, res, request, PROXIED_ANSWER, badGateway);
+    }
+    const decision = readLimiter.hit(caller, clientAddress(req));
+    if (decision instanceof Promise) {
+      return decision.then((known) => decided(req, res, path, request, caller, known));
+    }
+    decided(req, res, path, request, caller, decision);
+  }
+
+  function decided(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    request: ReturnType<typeof requestHead>,
+    caller: Caller | null,
+    decision: ReadDecision,
+  ): void {
+    if (requestLog) logWhenDone(req, res, "rest", path, caller, decision.tier);
+    if (!decision.counted) return postgrest.forward(req, res, request, PROXIED_ANSWER, badGateway);
+    if (!decision.allowed) return tooManyReads(res, decision);
+    for (const [name, value] of Object.entries(readLimitHeaders(decision))) {
+      res.setHeader(name, value);
+    }
     postgrest.forward(req, res, request, PROXIED_ANSWER, badGateway);
+  }
+
+  /** Logs a request to a stand-in (auth, storage, realtime) once its caller is known. */
+  function logStandIn(
+    req: IncomingMessage,
+    res: ServerResponse,
+    routeClass: RouteClass,
+    path: string,
+    apikey: string | null | undefined,
+  ): void {
+    if (!requestLog) return;
+    const caller = callerOf(req, apikey);
+    if (caller instanceof Promise) {
+      // Known before the answer is: verifying a token is quicker than any stand-in's work.
+      let known: Caller | null = null;
+      void caller.then((c) => (known = c));
+      const at = Date.now();
+      const begun = performance.now();
+      res.once("close", () => {
+        requestLog.add({
+          at,
+          routeClass,
+          method: req.method ?? "GET",
+          path: pathTemplate(routeClass, path),
+          status: res.writableFinished ? res.statusCode : 499,
+          durationMs: performance.now() - begun,
+          role: known?.role ?? null,
+          tier: null,
+        });
+      });
+    } else logWhenDone(req, res, routeClass, path, caller, null);
   }
 
   /** Routes a request; the stand-ins' handlers are async, the proxied routes are not. */
@@ -123,9 +295,13 @@ export function createGateway(options: GatewayOptions): Server {
         // kong.yml): a browser follows a mailed link or an OAuth redirect there without a key.
         const open = /^\/(verify|callback|authorize)(\?|\/?$)/.test(path);
         const problem = open ? null : keyProblem(apikey);
-        if (problem) return sendJson(res, 401, { message: problem }, CORS_HEADERS);
+        if (problem) {
+          if (requestLog) logWhenDone(req, res, "auth", path, null, null);
+          return sendJson(res, 401, { message: problem }, CORS_HEADERS);
+        }
         if (apikey) req.headers.authorization ??= `Bearer ${apikey}`;
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+        logStandIn(req, res, "auth", path, apikey);
         return options.auth(req, res, path);
       }
       case "storage": {
@@ -135,12 +311,14 @@ export function createGateway(options: GatewayOptions): Server {
         const apikey = req.headers.apikey as string | undefined;
         if (apikey && apiKeys.has(apikey)) req.headers.authorization ??= `Bearer ${apikey}`;
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+        logStandIn(req, res, "storage", path, apikey);
         return options.storage(req, res, path);
       }
       case "realtime":
         if (!options.realtime) return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
         // Kong passes /realtime/v1 to Realtime without a key check; Realtime checks the token.
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+        logStandIn(req, res, "realtime", path, req.headers.apikey as string | undefined);
         return options.realtime.rest(req, res, path);
       default:
         return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);
@@ -172,6 +350,7 @@ export function createGateway(options: GatewayOptions): Server {
   server.on("close", () => {
     postgrest.close();
     functions.close();
+    void requestLog?.close();
   });
   return server;
 }

@@ -12,6 +12,8 @@ import pg from "pg";
 import { createAuthHandler } from "./auth/index.ts";
 import { repoRoot, type StackConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
+import { databaseReadLimitSource, ReadLimiter } from "./read-limits.ts";
+import { RequestLog } from "./request-log.ts";
 import { type ApiKeys, apiKeys } from "./keys.ts";
 import { type MailCatcher, startMailCatcher } from "./mail/index.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
@@ -172,6 +174,20 @@ export async function waitForHttp(
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
   throw new StackError(`${name} did not become ready within ${timeoutMs / 1000}s`);
+}
+
+/** The commit the working tree is at (null outside a git checkout), for GET /health/version. */
+function gitCommit(): string | null {
+  try {
+    return execFileSync("git", ["rev-parse", "HEAD"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    })
+      .trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** The project's function secrets: functions/.env, as `supabase functions serve` reads it. */
@@ -348,6 +364,10 @@ export async function startStack(
       SUPABASE_ANON_KEY: keys.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
       SUPABASE_DB_URL: config.dbUrl,
+      // The functions write the request log (functions/_shared/platform/request-log.ts), and
+      // report the commit they run (GET /health/version).
+      FUNCTIONS_REQUEST_LOG: "on",
+      ...(gitCommit() ? { GIT_COMMIT: gitCommit()! } : {}),
       FUNCTIONS_PORT: String(config.ports.functions),
       FUNCTIONS_MANIFEST: JSON.stringify(config.functions),
       JWT_SECRET: config.jwtSecret,
@@ -369,7 +389,15 @@ export async function startStack(
     });
 
     realtime = await createRealtime({ pool, dbUrl: config.dbUrl, jwtSecret: config.jwtSecret });
+    const db = pool;
     gateway = createGateway({
+      requestLog: new RequestLog((entries) =>
+        db.query("select ops.record_requests($1::jsonb)", [entries])
+      ),
+      readLimiter: new ReadLimiter({
+        jwtSecret: config.jwtSecret,
+        source: databaseReadLimitSource((text, values) => db.query(text, values)),
+      }),
       anonKey: keys.anonKey,
       serviceRoleKey: keys.serviceRoleKey,
       postgrestPort: config.ports.postgrest,
@@ -379,6 +407,7 @@ export async function startStack(
         jwtSecret: config.jwtSecret,
         issuer: `${config.apiUrl}/auth/v1`,
         jwtExpiry: config.jwtExpiry,
+        sessions: config.authSessions,
         minimumPasswordLength: config.minimumPasswordLength,
         passwordRequirements: config.passwordRequirements,
         enableSignup: config.enableSignup,
