@@ -25,7 +25,7 @@ import {
   readLimitHeaders,
 } from "./read-limits.ts";
 import type { RealtimeStandIn } from "./realtime/server.ts";
-import { pathTemplate, type RequestLog, type RouteClass } from "./request-log.ts";
+import type { RequestLog, RouteClass } from "./request-log.ts";
 import { type AnswerRewrite, requestHead, Upstream } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -145,7 +145,7 @@ export function createGateway(options: GatewayOptions): Server {
         at,
         routeClass,
         method: req.method ?? "GET",
-        path: pathTemplate(routeClass, path),
+        path,
         status: res.writableFinished ? res.statusCode : 499,
         durationMs: performance.now() - begun,
         role: caller?.role ?? null,
@@ -243,7 +243,7 @@ export function createGateway(options: GatewayOptions): Server {
           at,
           routeClass,
           method: req.method ?? "GET",
-          path: pathTemplate(routeClass, path),
+          path,
           status: res.writableFinished ? res.statusCode : 499,
           durationMs: performance.now() - begun,
           role: known?.role ?? null,

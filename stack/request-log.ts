@@ -14,6 +14,7 @@ export interface RequestLogRow {
   at: number;
   routeClass: RouteClass;
   method: string;
+  /** The path as requested (with its query): made a template when written, off the request. */
   path: string;
   status: number;
   durationMs: number;
@@ -101,6 +102,20 @@ export class RequestLog {
     this.timer.unref();
   }
 
+  private readonly templates = new Map<string, string>();
+
+  /** pathTemplate, remembered for the paths seen most (a client repeats its requests). */
+  private template(routeClass: RouteClass, path: string): string {
+    const key = routeClass + path;
+    let template = this.templates.get(key);
+    if (template === undefined) {
+      template = pathTemplate(routeClass, path);
+      if (this.templates.size >= 5000) this.templates.clear();
+      this.templates.set(key, template);
+    }
+    return template;
+  }
+
   add(row: RequestLogRow): void {
     if (this.buffer.length >= this.maxBuffered) {
       this.buffer.shift();
@@ -120,7 +135,7 @@ export class RequestLog {
       source: "gateway",
       route_class: row.routeClass,
       method: row.method,
-      path: row.path,
+      path: this.template(row.routeClass, row.path),
       status: row.status,
       duration_ms: Math.round(row.durationMs * 1000) / 1000,
       role: row.role !== null && ROLES.has(row.role) ? row.role : null,
