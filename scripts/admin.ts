@@ -5,6 +5,7 @@
 
 import { parseArgs } from "node:util";
 import { auditCommands } from "./admin/audit.ts";
+import { billingCommands } from "./admin/billing.ts";
 import type { Command, Context, Flags } from "./admin/command.ts";
 import { connect, loadConnection, resolveOperator } from "./admin/connection.ts";
 import { CommandError, UsageError } from "./admin/errors.ts";
@@ -26,6 +27,7 @@ const commands: Command[] = [
   ...paymentCommands,
   ...jobCommands,
   ...notificationCommands,
+  ...billingCommands,
 ];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.
@@ -64,6 +66,14 @@ const STRING_FLAGS = [
   "text-file",
   "variables",
   "payload",
+  "plan",
+  "from",
+  "to",
+  "page",
+  "price",
+  "invoice",
+  "request",
+  "month",
 ];
 
 function usage(): string {
@@ -102,6 +112,9 @@ function parseCommandLine(argv: string[]): Invocation | null {
         ...Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: "string" as const }])),
         json: { type: "boolean" },
         "by-email": { type: "boolean" },
+        refund: { type: "boolean" },
+        pause: { type: "boolean" },
+        resume: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });

@@ -25,12 +25,19 @@ export const handler = createHandler(async (req) => {
   const body = await readJson(req, sendEmailRequest);
   const { SUPABASE_URL } = env();
   const mailer = smtpHtmlMailer(body.smtp_port);
+  const service = serviceClient();
   try {
     return json(
-      await sendDue(serviceClient(), mailer, {
+      await sendDue(service, mailer, {
         limit: body.limit,
         supabaseUrl: SUPABASE_URL,
         messageDomain: `notifications.${new URL(SUPABASE_URL).hostname}`,
+        // Files a mail attaches (sendDue allows the attachable buckets only).
+        attachment: async (bucket, path) => {
+          const { data, error } = await service.storage.from(bucket).download(path);
+          if (error) throw new Error(`attachment ${bucket}/${path}: ${error.message}`);
+          return new Uint8Array(await data.arrayBuffer());
+        },
       }),
     );
   } finally {

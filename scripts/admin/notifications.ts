@@ -55,6 +55,9 @@ function audienceOf(b: Broadcast): string {
     b.locales ? `locales ${b.locales.join(",")}` : null,
     b.signed_up_after ? `signed up from ${b.signed_up_after.slice(0, 10)}` : null,
     b.signed_up_before ? `signed up before ${b.signed_up_before.slice(0, 10)}` : null,
+    b.plan_ids
+      ? `subscribers of ${b.plan_ids.length} plan${b.plan_ids.length === 1 ? "" : "s"}`
+      : null,
   ].filter((part) => part !== null);
   return parts.length ? parts.join("; ") : "everyone";
 }
@@ -96,7 +99,7 @@ const send = defineCommand({
 const broadcast = defineCommand({
   name: "notifications broadcast",
   synopsis:
-    "--title TEXT [--body TEXT] [--category KEY] [--url URL] [--role ROLE] [--locale LOCALE] [--signed-up-before DATE] [--signed-up-after DATE] [--by-email]",
+    "--title TEXT [--body TEXT] [--category KEY] [--url URL] [--role ROLE] [--locale LOCALE] [--signed-up-before DATE] [--signed-up-after DATE] [--plan SLUG[,SLUG]] [--by-email]",
   summary:
     "broadcast an in-app notification to everyone, or those matching the filters, --by-email also as a mail to those whose preferences allow it (audited)",
   input: z.object({
@@ -106,6 +109,12 @@ const broadcast = defineCommand({
       .optional(),
     "signed-up-before": moment.optional(),
     "signed-up-after": moment.optional(),
+    // Subscribers (trialing, active, past_due, unpaid, paused) of any of these plans.
+    plan: z.string().regex(
+      /^[a-z0-9][a-z0-9-]{1,62}(,[a-z0-9][a-z0-9-]{1,62})*$/,
+      "must be plan slugs like pro or pro,team",
+    )
+      .optional(),
   }),
   async run({ client }, input) {
     const created = unwrap(
@@ -119,6 +128,7 @@ const broadcast = defineCommand({
         signed_up_before: input["signed-up-before"],
         signed_up_after: input["signed-up-after"],
         email: input["by-email"],
+        plans: input.plan ? input.plan.split(",") : undefined,
       }),
       "broadcasting",
     );

@@ -1966,3 +1966,630 @@ comment on function ops.billing_change_target(uuid, uuid) is
   'The Stripe price to change a subscription to (billing-manage-subscription): PT404 unknown or inactive, PT409 not mirrored, another family or the same price.';
 revoke execute on function ops.billing_change_target(uuid, uuid) from public;
 grant execute on function ops.billing_change_target(uuid, uuid) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/80_admin_desk.sql
+-- ======================================================================================
+
+-- The admin's subscription desk (004 admin subscriptions; issue 18): staff holding
+-- billing.manage (or the service role: the admin CLI) list subscriptions with filters and read
+-- their stats. Changing one (plan, pause, force cancel, refund) goes through Stripe by the
+-- billing-manage-subscription function, which records each staff action in the audit log
+-- through ops.record_billing_admin_action; the mirror then follows by webhook.
+--
+-- The stats' definitions (docs/domains/billing.md "Subscription stats", worked examples in
+-- supabase/tests/database/60_billing/subscription_stats_worked_examples.test.sql):
+--   - a subscription's monthly amount is its price's amount x quantity normalised to a month
+--     from its Stripe price's recurring interval and interval_count (month/n, year/(12n),
+--     week x 52/12/n, day x 365/12/n), less forever coupons only (Stripe's rule: once and
+--     repeating coupons do not reduce MRR); exact (numeric), rounded once per currency to whole
+--     minor units, half away from zero;
+--   - a subscription counts in MRR at an instant t when it had started by t (Stripe's created,
+--     else our row's), had not ended by t (ended_at), was not in its trial at t, never was only
+--     incomplete, and, when it has not ended, its status now is active or past_due (past_due is
+--     included, as Stripe does; paused, unpaid and trialing are not). The mirror keeps a
+--     subscription's latest state, not its history: its plan, price and pause are taken as they
+--     are now, so a plan change moves its whole MRR to the new price;
+--   - MRR (per currency, never summed across currencies) at the end of the period; ARR = MRR x 12
+--     (from the exact sum, rounded once);
+--   - logo churn: customers (users) with at least one subscription counting at the start of the
+--     period and none at its end, over the customers counting at the start (ChartMogul's
+--     customer churn: who joined and left within the period is in neither);
+--   - revenue churn (per currency): the start's MRR of the subscriptions counting at the start
+--     and not at the end, over the MRR at the start (gross MRR churn without contraction, which
+--     the mirror cannot see);
+--   - plan mix: the subscriptions counting at the end per plan and currency, with their MRR and
+--     their share of all counting subscriptions.
+
+-- A subscription's monthly amount (exact, in minor units): see the header.
+create function private.subscription_monthly_amount(sub public.subscriptions) returns numeric
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  price public.plan_prices;
+  recurring jsonb := sub.snapshot -> 'items' -> 'data' -> 0 -> 'price' -> 'recurring';
+  unit text;
+  n numeric;
+  factor numeric;
+  monthly numeric;
+  discount jsonb;
+begin
+  select * into price from public.plan_prices pp where pp.id = sub.plan_price_id;
+  if price.id is null then
+    return 0;
+  end if;
+  unit := coalesce(recurring ->> 'interval', price.billing_period);
+  n := greatest(coalesce((recurring ->> 'interval_count')::numeric, 1), 1);
+  factor := case unit when 'month' then 1 / n when 'year' then 1 / (12 * n)
+                      when 'week' then 52 / (12 * n) when 'day' then 365 / (12 * n) else 0 end;
+  monthly := price.amount * sub.quantity * factor;
+  -- Forever coupons only: the subscription's discounts (expanded objects) and the older
+  -- single discount field.
+  for discount in
+    select d from jsonb_array_elements(case when jsonb_typeof(sub.snapshot -> 'discounts') = 'array'
+                                            then sub.snapshot -> 'discounts' else '[]' end) d
+     where jsonb_typeof(d) = 'object'
+    union all
+    select sub.snapshot -> 'discount' where jsonb_typeof(sub.snapshot -> 'discount') = 'object'
+  loop
+    continue when discount -> 'coupon' ->> 'duration' is distinct from 'forever';
+    if jsonb_typeof(discount -> 'coupon' -> 'percent_off') = 'number' then
+      monthly := monthly * (1 - (discount -> 'coupon' ->> 'percent_off')::numeric / 100);
+    elsif jsonb_typeof(discount -> 'coupon' -> 'amount_off') = 'number'
+          and upper(discount -> 'coupon' ->> 'currency') = price.currency then
+      monthly := monthly - (discount -> 'coupon' ->> 'amount_off')::numeric * factor;
+    end if;
+  end loop;
+  return greatest(monthly, 0);
+end
+$$;
+comment on function private.subscription_monthly_amount(public.subscriptions) is
+  'MRR of one subscription, exact: price amount x quantity normalised to a month from its Stripe price''s interval and interval_count, less forever coupons (percent or amount off); 0 without a price.';
+revoke execute on function private.subscription_monthly_amount(public.subscriptions) from public;
+grant execute on function private.subscription_monthly_amount(public.subscriptions) to authenticated, service_role;
+
+-- Whether a subscription counts in MRR at an instant: see the header.
+create function private.subscription_counts_at(sub public.subscriptions, at timestamptz) returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(sub.stripe_created_at, sub.created_at) <= at
+     and (sub.ended_at is null or sub.ended_at > at)
+     and not (sub.trial_end is not null and sub.trial_end > at
+              and coalesce(sub.trial_start, sub.stripe_created_at, sub.created_at) <= at)
+     and sub.status not in ('incomplete', 'incomplete_expired')
+     and (sub.ended_at is not null or sub.status in ('active', 'past_due'))
+$$;
+comment on function private.subscription_counts_at(public.subscriptions, timestamptz) is
+  'Whether a subscription counts in MRR at an instant: started, not ended, not in trial, ever paid, and (while not ended) active or past_due now.';
+revoke execute on function private.subscription_counts_at(public.subscriptions, timestamptz) from public;
+grant execute on function private.subscription_counts_at(public.subscriptions, timestamptz) to authenticated, service_role;
+
+-- A rate as a fraction rounded to 4 decimals; null when there is nothing to divide by.
+create function private.billing_rate(part numeric, whole numeric) returns numeric
+language sql
+immutable
+set search_path = ''
+as $$ select case when whole > 0 then round(part / whole, 4) end $$;
+comment on function private.billing_rate(numeric, numeric) is 'part / whole rounded to 4 decimals (0.2500 = 25%); null when whole is 0.';
+
+-- ---------------------------------------------------------------------------------------
+-- Listing.
+
+-- Body of public.admin_subscriptions.
+create function private.admin_subscriptions(
+  with_status text default null, plan text default null, user_query text default null,
+  created_from date default null, created_to date default null, page integer default 1, page_size integer default 20
+) returns table (
+  id uuid, user_id uuid, email text, plan_id uuid, plan_slug text, plan_name text, status text,
+  billing_period text, currency text, amount bigint, quantity integer, monthly_amount numeric,
+  cancel_at_period_end boolean, current_period_end timestamptz, trial_end timestamptz, canceled_at timestamptz,
+  ended_at timestamptz, cancellation_reason text, stripe_subscription_id text, created_at timestamptz,
+  total_count bigint
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  plan_filter uuid;
+begin
+  perform private.assert_billing_manager('listing subscriptions');
+  if page is null or page < 1 or page_size is null or page_size not between 1 and 100 then
+    raise exception 'page is 1 or more and page_size 1 to 100' using errcode = '22023';
+  end if;
+  if with_status is not null and with_status not in (
+       'incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'unknown subscription status %: the statuses are incomplete, incomplete_expired, trialing, active, past_due, canceled, unpaid, paused',
+      with_status using errcode = '22023';
+  end if;
+  if created_from is not null and created_to is not null and created_to < created_from then
+    raise exception 'created_to % is before created_from %', created_to, created_from using errcode = '22023';
+  end if;
+  if plan is not null then
+    select p.id into plan_filter from public.plans p where p.slug = plan or p.id = private.try_uuid(plan);
+    if plan_filter is null then
+      raise exception 'plan % not found', plan using errcode = 'PT404';
+    end if;
+  end if;
+  return query
+  select s.id, s.user_id, u.email::text, s.plan_id, p.slug, p.name, s.status, pp.billing_period, pp.currency, pp.amount,
+         s.quantity, round(private.subscription_monthly_amount(s), 2), s.cancel_at_period_end, s.current_period_end,
+         s.trial_end, s.canceled_at, s.ended_at, s.cancellation_reason, s.stripe_subscription_id,
+         coalesce(s.stripe_created_at, s.created_at), count(*) over ()
+    from public.subscriptions s
+    join public.plans p on p.id = s.plan_id
+    left join public.plan_prices pp on pp.id = s.plan_price_id
+    left join auth.users u on u.id = s.user_id
+   where (with_status is null or s.status = with_status)
+     and (plan_filter is null or s.plan_id = plan_filter)
+     and (user_query is null or s.user_id = private.try_uuid(user_query)
+          or u.email ilike '%' || replace(replace(replace(user_query, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+     and (created_from is null or coalesce(s.stripe_created_at, s.created_at) >= created_from::timestamptz)
+     and (created_to is null or coalesce(s.stripe_created_at, s.created_at) < (created_to + 1)::timestamptz)
+   order by coalesce(s.stripe_created_at, s.created_at) desc, s.id desc
+   limit page_size offset (page - 1) * page_size;
+end
+$$;
+comment on function private.admin_subscriptions(text, text, text, date, date, integer, integer) is 'Body of public.admin_subscriptions.';
+revoke execute on function private.admin_subscriptions(text, text, text, date, date, integer, integer) from public;
+grant execute on function private.admin_subscriptions(text, text, text, date, date, integer, integer) to authenticated, service_role;
+
+create function public.admin_subscriptions(
+  with_status text default null, plan text default null, user_query text default null,
+  created_from date default null, created_to date default null, page integer default 1, page_size integer default 20
+) returns table (
+  id uuid, user_id uuid, email text, plan_id uuid, plan_slug text, plan_name text, status text,
+  billing_period text, currency text, amount bigint, quantity integer, monthly_amount numeric,
+  cancel_at_period_end boolean, current_period_end timestamptz, trial_end timestamptz, canceled_at timestamptz,
+  ended_at timestamptz, cancellation_reason text, stripe_subscription_id text, created_at timestamptz,
+  total_count bigint
+)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select * from private.admin_subscriptions(with_status, plan, user_query, created_from, created_to, page, page_size) $$;
+comment on function public.admin_subscriptions(text, text, text, date, date, integer, integer) is
+  '004 admin subscription list (billing.manage): every subscription, newest first, filtered by status, plan (slug or id), user (id, or part of the e-mail address) and creation days (created_from, created_to inclusive, UTC); with the user''s e-mail, the plan, the price and its monthly amount; page and page_size (1-100), total_count on every row.';
+revoke execute on function public.admin_subscriptions(text, text, text, date, date, integer, integer) from public;
+grant execute on function public.admin_subscriptions(text, text, text, date, date, integer, integer) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Stats (definitions in the header).
+
+-- Body of public.subscription_stats.
+create function private.subscription_stats(from_date date, to_date date) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  starts_at timestamptz;
+  ends_at timestamptz;
+  result jsonb;
+begin
+  perform private.assert_billing_manager('reading subscription stats');
+  if from_date is null or to_date is null then
+    raise exception 'a stats period has a from_date and a to_date' using errcode = '22023';
+  end if;
+  if to_date < from_date then
+    raise exception 'to_date % is before from_date %', to_date, from_date using errcode = '22023';
+  end if;
+  if to_date - from_date > 3660 then
+    raise exception 'a stats period is at most 10 years' using errcode = '22023';
+  end if;
+  starts_at := from_date::timestamptz;
+  ends_at := (to_date + 1)::timestamptz;
+  with subs as (
+    select s.id, s.user_id, s.plan_id, s.status, s.ended_at, coalesce(s.stripe_created_at, s.created_at) as started,
+           pp.currency, private.subscription_monthly_amount(s) as monthly,
+           private.subscription_counts_at(s, starts_at) as at_start,
+           private.subscription_counts_at(s, ends_at) as at_end,
+           (s.trial_end is not null and s.trial_end > ends_at and coalesce(s.trial_start, s.stripe_created_at, s.created_at) <= ends_at
+            and (s.ended_at is null or s.ended_at > ends_at)) as trialing_at_end
+      from public.subscriptions s
+      left join public.plan_prices pp on pp.id = s.plan_price_id
+  ), per_currency as (
+    select su.currency,
+           sum(su.monthly) filter (where su.at_end) as mrr_end,
+           sum(su.monthly) filter (where su.at_start) as mrr_start,
+           sum(su.monthly) filter (where su.at_start and not su.at_end) as churned,
+           count(*) filter (where su.at_end) as subscriptions_end
+      from subs su where su.currency is not null
+     group by su.currency
+  ), customers as (
+    select su.user_id, bool_or(su.at_start) as at_start, bool_or(su.at_end) as at_end from subs su group by su.user_id
+  ), mix as (
+    select su.plan_id, su.currency, count(*) as subscriptions, sum(su.monthly) as mrr
+      from subs su where su.at_end group by su.plan_id, su.currency
+  )
+  select jsonb_build_object(
+    'period', jsonb_build_object('from_date', from_date, 'to_date', to_date, 'starts_at', starts_at, 'ends_at', ends_at),
+    'counts', jsonb_build_object(
+      'active', (select count(*) from subs su where su.at_end),
+      'trialing', (select count(*) from subs su where su.trialing_at_end),
+      'new', (select count(*) from subs su where su.started >= starts_at and su.started < ends_at
+                                           and su.status not in ('incomplete', 'incomplete_expired')),
+      'canceled', (select count(*) from subs su where su.status = 'canceled' and su.ended_at >= starts_at and su.ended_at < ends_at),
+      'by_status', coalesce((select jsonb_object_agg(x.status, x.n) from (
+                     select su.status, count(*) as n from subs su group by su.status) x), '{}')),
+    'currencies', coalesce((select jsonb_agg(jsonb_build_object(
+        'currency', pc.currency,
+        'mrr', round(coalesce(pc.mrr_end, 0))::bigint,
+        'arr', round(coalesce(pc.mrr_end, 0) * 12)::bigint,
+        'subscriptions', pc.subscriptions_end,
+        'mrr_at_start', round(coalesce(pc.mrr_start, 0))::bigint,
+        'revenue_churn', jsonb_build_object(
+          'mrr_at_start', round(coalesce(pc.mrr_start, 0))::bigint,
+          'churned_mrr', round(coalesce(pc.churned, 0))::bigint,
+          'rate', private.billing_rate(coalesce(pc.churned, 0), coalesce(pc.mrr_start, 0))))
+        order by pc.currency) from per_currency pc), '[]'),
+    'logo_churn', (select jsonb_build_object(
+        'customers_at_start', count(*) filter (where c.at_start),
+        'churned', count(*) filter (where c.at_start and not c.at_end),
+        'rate', private.billing_rate(count(*) filter (where c.at_start and not c.at_end), count(*) filter (where c.at_start)))
+      from customers c),
+    'plan_mix', coalesce((select jsonb_agg(jsonb_build_object(
+        'plan_id', m.plan_id, 'slug', p.slug, 'name', p.name, 'currency', m.currency, 'subscriptions', m.subscriptions,
+        'mrr', round(m.mrr)::bigint,
+        'share', private.billing_rate(m.subscriptions, (select count(*) from subs su where su.at_end)))
+        order by m.subscriptions desc, p.slug, m.currency)
+      from mix m join public.plans p on p.id = m.plan_id), '[]'))
+  into result;
+  return result;
+end
+$$;
+comment on function private.subscription_stats(date, date) is 'Body of public.subscription_stats.';
+revoke execute on function private.subscription_stats(date, date) from public;
+grant execute on function private.subscription_stats(date, date) to authenticated, service_role;
+
+create function public.subscription_stats(from_date date, to_date date) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select private.subscription_stats(from_date, to_date) $$;
+comment on function public.subscription_stats(date, date) is
+  '004 admin subscription stats (billing.manage) for the UTC days from_date to to_date inclusive: counts (counting in MRR at the end, trialing, new, canceled, by status now), per currency MRR and ARR at the end and revenue churn, logo churn, plan mix. Definitions: docs/domains/billing.md "Subscription stats".';
+revoke execute on function public.subscription_stats(date, date) from public;
+grant execute on function public.subscription_stats(date, date) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- The audit of staff actions made in Stripe (billing-manage-subscription): modify, force
+-- cancel, refund. The change itself reaches the mirror by webhook; this records who asked.
+
+create function ops.record_billing_admin_action(acting_user uuid, action text, subscription_id uuid, details jsonb default '{}')
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  entry_id bigint;
+begin
+  if acting_user is null or not private.user_has_permission(acting_user, 'billing.manage') then
+    raise exception 'recording a subscription action needs the billing.manage permission' using errcode = '42501';
+  end if;
+  if action is null or action !~ '^[a-z_]{3,40}$' then
+    raise exception 'an action is a lowercase word like force_cancel' using errcode = '22023';
+  end if;
+  if not exists (select from public.subscriptions s where s.id = subscription_id) then
+    raise exception 'subscription % not found', subscription_id using errcode = 'PT404';
+  end if;
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (acting_user, acting_user::text, 'billing.' || action, 'subscriptions', subscription_id::text, null,
+          coalesce(details, '{}'))
+  returning id into entry_id;
+  return entry_id;
+end
+$$;
+comment on function ops.record_billing_admin_action(uuid, text, uuid, jsonb) is
+  'Audit log entry (action billing.<action>, table subscriptions) for a staff change made in Stripe by billing-manage-subscription (change_plan, pause, resume, cancel_at_period_end, resume_renewal, force_cancel, refund); acting_user must hold billing.manage. Service role only.';
+revoke execute on function ops.record_billing_admin_action(uuid, text, uuid, jsonb) from public;
+grant execute on function ops.record_billing_admin_action(uuid, text, uuid, jsonb) to service_role;
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/85_statements.sql
+-- ======================================================================================
+
+-- Monthly statements (004 monthly statements; issue 18): per user and calendar month (UTC),
+-- per currency, the opening balance, charges, payments, refunds and the closing balance, with
+-- the month's entries. The owner reads theirs, billing.manage anyone's; the billing-
+-- statement-pdf function renders the same data as a PDF in the private invoices bucket.
+--
+-- The balance is what the user owes the platform (negative: the platform owes the user), from
+-- the sources my_payment_history reads plus the Stripe subscription invoices
+-- (private.statement_entries); each entry has a charge, a payment and a refund column, and
+-- closing = opening + charges - payments + refunds:
+--   - our invoices (not drafts): charge +total when issued; payment +total when paid; a
+--     canceled invoice's charge is taken back (charge -total when canceled);
+--   - credit notes: charge -total when issued (the customer is credited);
+--   - Stripe subscription invoices (stripe_invoices) finalized (open, paid, uncollectible):
+--     charge +total when finalized (status_transitions.finalized_at, else created); payment
+--     +amount_paid when paid; void ones are left out;
+--   - escrow payments where the user is the buyer (public.payments), once paid: charge and
+--     payment of the amount when paid (a purchase paid at once nets to zero); each succeeded
+--     refund (payment_refunds): refund +amount and charge -amount (the purchase taken back),
+--     which also nets to zero;
+-- so a month's closing is the next month's opening, and amounts of different currencies are
+-- never added.
+
+-- Every entry of a user's account, oldest first (see the header for the rule).
+create function private.statement_entries(user_id uuid)
+returns table (
+  occurred_at timestamptz, kind text, reference text, description text, currency text,
+  charge bigint, payment bigint, refund bigint
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select e.* from (
+    select i.issued_at, i.kind, i.number,
+           case when i.kind = 'credit_note' then 'Credit note ' || i.number else 'Invoice ' || i.number end,
+           i.currency, case when i.kind = 'credit_note' then -i.total_amount else i.total_amount end, 0::bigint, 0::bigint
+      from public.invoices i
+     where i.customer_id = statement_entries.user_id and i.status <> 'draft'
+    union all
+    select i.paid_at, 'invoice_payment', i.number, 'Payment of invoice ' || i.number, i.currency, 0, i.total_amount, 0
+      from public.invoices i
+     where i.customer_id = statement_entries.user_id and i.status = 'paid'
+    union all
+    select i.canceled_at, 'invoice_canceled', i.number, 'Invoice ' || i.number || ' canceled', i.currency, -i.total_amount, 0, 0
+      from public.invoices i
+     where i.customer_id = statement_entries.user_id and i.status = 'canceled'
+    union all
+    select coalesce(private.stripe_time(si.snapshot -> 'status_transitions' -> 'finalized_at'), si.stripe_created_at, si.created_at),
+           'subscription_invoice', coalesce(si.number, si.stripe_invoice_id),
+           'Subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.currency, si.total, 0, 0
+      from public.stripe_invoices si
+     where si.user_id = statement_entries.user_id and si.status in ('open', 'paid', 'uncollectible')
+    union all
+    select coalesce(si.paid_at, si.updated_at), 'subscription_payment', coalesce(si.number, si.stripe_invoice_id),
+           'Payment of subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.currency, 0, si.amount_paid, 0
+      from public.stripe_invoices si
+     where si.user_id = statement_entries.user_id and si.status = 'paid' and si.amount_paid > 0
+    union all
+    select p.paid_at, 'escrow_payment', p.order_id::text, 'Order payment', p.currency, p.amount, p.amount, 0
+      from public.payments p
+     where p.buyer_id = statement_entries.user_id and p.paid_at is not null
+    union all
+    select r.updated_at, 'escrow_refund', r.order_id::text, 'Order refund', p.currency, -r.amount, 0, r.amount
+      from public.payment_refunds r
+      join public.payments p on p.order_id = r.order_id
+     where p.buyer_id = statement_entries.user_id and r.status = 'succeeded'
+  ) e (occurred_at, kind, reference, description, currency, charge, payment, refund)
+  where e.occurred_at is not null
+  order by e.occurred_at, e.kind, e.reference
+$$;
+comment on function private.statement_entries(uuid) is
+  'A user''s account entries (invoices, credit notes, Stripe subscription invoices, escrow payments and refunds) with charge, payment and refund amounts, oldest first: the rule of monthly statements.';
+revoke execute on function private.statement_entries(uuid) from public;
+grant execute on function private.statement_entries(uuid) to service_role;
+
+-- Body of public.monthly_statement.
+create function private.monthly_statement(month date, user_id uuid default null) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  uid uuid := auth.uid();
+  target uuid := coalesce(monthly_statement.user_id, auth.uid());
+  starts_at timestamptz;
+  ends_at timestamptz;
+  name text;
+begin
+  if uid is null and not private.is_service_role() then
+    raise exception 'sign in to read a statement' using errcode = '42501';
+  end if;
+  if target is null then
+    raise exception 'name the user whose statement to read' using errcode = '22023';
+  end if;
+  if target is distinct from uid and not (private.is_service_role() or private.has_permission('billing.manage')) then
+    raise exception 'reading another user''s statement needs the billing.manage permission' using errcode = '42501';
+  end if;
+  if month is null then
+    raise exception 'a statement is for a month (any day of it, e.g. 2026-11-01)' using errcode = '22023';
+  end if;
+  starts_at := date_trunc('month', month)::date::timestamptz;
+  ends_at := (date_trunc('month', month) + interval '1 month')::date::timestamptz;
+  if starts_at > now() then
+    raise exception 'the month % has not started', to_char(starts_at at time zone 'UTC', 'YYYY-MM') using errcode = '22023';
+  end if;
+  select coalesce(nullif(trim(pp.first_name || ' ' || pp.last_name), ''), nullif(p.display_name, ''), p.username)
+    into name
+    from public.profiles p left join public.private_profiles pp on pp.id = p.id where p.id = target;
+  if not found and not exists (select from public.invoices i where i.customer_id = target) then
+    raise exception 'user % not found', target using errcode = 'PT404';
+  end if;
+  return (
+    with entries as (select * from private.statement_entries(target)),
+    per_currency as (
+      select e.currency,
+             coalesce(sum(e.charge - e.payment + e.refund) filter (where e.occurred_at < starts_at), 0) as opening,
+             coalesce(sum(e.charge) filter (where e.occurred_at >= starts_at and e.occurred_at < ends_at), 0) as charges,
+             coalesce(sum(e.payment) filter (where e.occurred_at >= starts_at and e.occurred_at < ends_at), 0) as payments,
+             coalesce(sum(e.refund) filter (where e.occurred_at >= starts_at and e.occurred_at < ends_at), 0) as refunds
+        from entries e where e.occurred_at < ends_at
+       group by e.currency
+    )
+    select jsonb_build_object(
+      'user_id', target,
+      'customer_name', coalesce(name, ''),
+      'month', to_char(starts_at at time zone 'UTC', 'YYYY-MM'),
+      'starts_at', starts_at,
+      'ends_at', ends_at,
+      'currencies', coalesce((select jsonb_agg(jsonb_build_object(
+          'currency', pc.currency, 'opening_balance', pc.opening, 'charges', pc.charges, 'payments', pc.payments,
+          'refunds', pc.refunds, 'closing_balance', pc.opening + pc.charges - pc.payments + pc.refunds) order by pc.currency)
+        from per_currency pc), '[]'),
+      'entries', coalesce((select jsonb_agg(jsonb_build_object(
+          'occurred_at', e.occurred_at, 'kind', e.kind, 'reference', e.reference, 'description', e.description,
+          'currency', e.currency, 'charge', e.charge, 'payment', e.payment, 'refund', e.refund)
+          order by e.occurred_at, e.kind, e.reference)
+        from entries e where e.occurred_at >= starts_at and e.occurred_at < ends_at), '[]'))
+  );
+end
+$$;
+comment on function private.monthly_statement(date, uuid) is 'Body of public.monthly_statement.';
+revoke execute on function private.monthly_statement(date, uuid) from public;
+grant execute on function private.monthly_statement(date, uuid) to authenticated, service_role;
+
+create function public.monthly_statement(month date, user_id uuid default null) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$ select private.monthly_statement(month, user_id) $$;
+comment on function public.monthly_statement(date, uuid) is
+  '004 monthly statement: for the UTC calendar month containing month, per currency the opening balance, charges, payments, refunds and closing balance, and the month''s entries; the caller''s own, or (billing.manage) any user''s. The rule: docs/domains/billing.md "Monthly statements".';
+revoke execute on function public.monthly_statement(date, uuid) from public;
+grant execute on function public.monthly_statement(date, uuid) to authenticated, service_role;
+
+-- ======================================================================================
+-- supabase/schemas/60_billing/90_invoice_email.sql
+-- ======================================================================================
+
+-- Sending an issued invoice by e-mail (003 "send invoice by e-mail", 004 invoices "send";
+-- issue 18). The billing-send-invoice function calls ops.billing_send_invoice for staff
+-- (billing.manage) or the invoice's seller, which records the send (invoice_sends: to,
+-- by, when; audited) and emits invoice.sent to the customer in the same transaction; the
+-- notifications consumer turns the event into the in-app notification and the e-mail (the
+-- catalogue's rule: category payments, template invoice.sent), and the e-mail sender attaches
+-- the invoice's PDF named in the event's payload (attachments), which the function renders
+-- into the invoices bucket right after. One send per request id: the same request again
+-- answers the first send and emits nothing. A draft is refused (PT409), so is a canceled one.
+
+create table public.invoice_sends (
+  id uuid primary key default gen_random_uuid(),
+  invoice_id uuid not null references public.invoices (id) on delete restrict,
+  -- The caller's idempotency key: one send per request.
+  request_id uuid not null constraint invoice_sends_request_unique unique,
+  -- The customer's address when sent; nulled when that account is erased (private.personal_data).
+  to_address text,
+  -- The staff member or seller who sent it (kept without them when their account goes).
+  sent_by uuid references auth.users (id) on delete set null,
+  sent_at timestamptz not null default now(),
+  -- The outbox event (private.domain_events) the mail comes from; e-mail deliveries name it.
+  event_id bigint
+);
+create index invoice_sends_invoice_idx on public.invoice_sends (invoice_id, sent_at desc);
+create index invoice_sends_sent_by_idx on public.invoice_sends (sent_by) where sent_by is not null;
+comment on table public.invoice_sends is
+  'Each time an issued invoice was sent to its customer by e-mail: to which address, by whom, when, and the outbox event the mail comes from (email_deliveries.event_id). Written by ops.billing_send_invoice only; read by whoever reads the invoice.';
+comment on column public.invoice_sends.sent_at is 'When the send was made (the mail is queued then; its delivery is the email_deliveries row of event_id).';
+
+create trigger invoice_sends_audit after insert on public.invoice_sends
+  for each row execute function private.audit_row_change('id', 'id', 'invoice_id', 'request_id', 'sent_by', 'event_id');
+
+alter table public.invoice_sends enable row level security;
+grant select on public.invoice_sends to authenticated;
+grant all on public.invoice_sends to service_role;
+create policy "Invoice readers read its sends" on public.invoice_sends for select to authenticated
+  using ((select private.can_read_invoice(invoice_id)));
+
+-- The PDF an invoice's mail attaches: where billing-invoice-pdf and billing-send-invoice store it.
+create function private.invoice_pdf_path(invoice public.invoices) returns text
+language sql
+immutable
+set search_path = ''
+as $$ select invoice.customer_id || '/' || invoice.id || '.pdf' $$;
+comment on function private.invoice_pdf_path(public.invoices) is
+  'The path of an invoice''s PDF in the invoices bucket: <customer id>/<invoice id>.pdf.';
+
+-- Minor units as a decimal amount with thousands separators, as the PDFs print it (12345, 2 -> 123.45).
+create function private.format_minor_units(amount bigint, currency text) returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select case when c.minor_units = 0 then to_char(amount, 'FM999,999,999,999,999,990')
+              else to_char(amount::numeric / 10 ^ c.minor_units,
+                           'FM999,999,999,999,999,990.' || repeat('0', c.minor_units)) end
+    from public.currencies c where c.code = currency
+$$;
+comment on function private.format_minor_units(bigint, text) is 'An amount in minor units as text with thousands separators and the currency''s decimals (385000 USD -> 3,850.00).';
+
+create function ops.billing_send_invoice(acting_user uuid, invoice_id uuid, request_id uuid) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  invoice public.invoices;
+  sent public.invoice_sends;
+  address text;
+  event bigint;
+begin
+  if acting_user is null or request_id is null then
+    raise exception 'a send names who sends it and a request id' using errcode = '22023';
+  end if;
+  -- The same request again: the first send, whatever happened since.
+  select * into sent from public.invoice_sends s where s.request_id = billing_send_invoice.request_id;
+  if found then
+    if sent.invoice_id <> billing_send_invoice.invoice_id then
+      raise exception 'request % already sent invoice %', request_id, sent.invoice_id using errcode = '23505';
+    end if;
+    return to_jsonb(sent) || jsonb_build_object('repeated', true);
+  end if;
+  select * into invoice from public.invoices i where i.id = billing_send_invoice.invoice_id for update;
+  if not found or not (private.user_has_permission(acting_user, 'billing.manage')
+                       or coalesce(invoice.seller_id = acting_user, false)) then
+    raise exception 'invoice % not found', invoice_id using errcode = 'PT404';
+  end if;
+  if not private.user_has_permission(acting_user, 'billing.manage') and not private.user_has_permission(acting_user, 'shop.sell') then
+    raise exception 'sending this invoice needs billing.manage, or to be its seller' using errcode = '42501';
+  end if;
+  if invoice.status = 'draft' then
+    raise exception 'invoice % is a draft: issue it before sending it', invoice.id using errcode = 'PT409';
+  end if;
+  if invoice.status = 'canceled' then
+    raise exception 'invoice % is canceled: only issued or paid invoices are sent', invoice.number using errcode = 'PT409';
+  end if;
+  select u.email into address from auth.users u where u.id = invoice.customer_id and u.deleted_at is null;
+  if address is null then
+    raise exception 'the customer of invoice % has no e-mail address (account gone or without one)', invoice.number
+      using errcode = 'PT409';
+  end if;
+  perform private.emit_event('invoice.sent', 'invoice', invoice.id, array[invoice.customer_id],
+    jsonb_build_object(
+      'invoice_id', invoice.id, 'number', invoice.number, 'kind', invoice.kind, 'currency', invoice.currency,
+      'total', invoice.total_amount, 'amount', private.format_minor_units(invoice.total_amount, invoice.currency),
+      'due_date', to_char(invoice.due_at at time zone 'UTC', 'YYYY-MM-DD'),
+      'attachments', jsonb_build_array(jsonb_build_object(
+        'bucket', 'invoices', 'path', private.invoice_pdf_path(invoice),
+        'filename', case when invoice.kind = 'credit_note' then 'credit-note-' else 'invoice-' end || invoice.number || '.pdf',
+        'content_type', 'application/pdf'))),
+    acting_user);
+  select max(e.id) into event from private.domain_events e
+   where e.event_type = 'invoice.sent' and e.subject_id = invoice.id;
+  insert into public.invoice_sends (invoice_id, request_id, to_address, sent_by, event_id)
+  values (invoice.id, billing_send_invoice.request_id, address, acting_user, event)
+  returning * into sent;
+  return to_jsonb(sent) || jsonb_build_object('repeated', false, 'number', invoice.number);
+exception when unique_violation then
+  -- A concurrent send of the same request committed first: answer it.
+  select * into sent from public.invoice_sends s where s.request_id = billing_send_invoice.request_id;
+  if sent.id is null then
+    raise exception 'invoice % was being sent by a concurrent request: try again', invoice_id using errcode = 'PT409';
+  end if;
+  if sent.invoice_id <> billing_send_invoice.invoice_id then
+    raise exception 'request % already sent invoice %', request_id, sent.invoice_id using errcode = '23505';
+  end if;
+  return to_jsonb(sent) || jsonb_build_object('repeated', true);
+end
+$$;
+comment on function ops.billing_send_invoice(uuid, uuid, uuid) is
+  'billing-send-invoice: records a send of an issued or paid invoice to its customer''s address (invoice_sends, audited) and emits invoice.sent with the PDF to attach; once per request_id (the same request answers the first send, repeated: true). PT404 an invoice the acting user may not send (billing.manage, or its seller), PT409 a draft, a canceled invoice or a customer without an address. Service role only.';
+revoke execute on function ops.billing_send_invoice(uuid, uuid, uuid) from public;
+grant execute on function ops.billing_send_invoice(uuid, uuid, uuid) to service_role;

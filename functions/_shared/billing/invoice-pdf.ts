@@ -1,11 +1,14 @@
-// An issued invoice (or credit note) as a PDF: pdfkit with Noto Sans KR embedded, so Korean
-// and Latin text render and extract back as text (pdfkit writes a ToUnicode map). The same
-// invoice always gives the same bytes: the document's dates are the invoice's issue time,
-// its file ID is derived from them (pdfkit hashes the info dictionary), and the font's subset
-// tag from the font's id, so nothing random or clock-dependent enters the file.
-import { Buffer } from "node:buffer";
-import PDFDocument from "npm:pdfkit@0.20.2";
+// An issued invoice (or credit note) as a PDF, laid out on billing's shared document (pdf.ts:
+// pdfkit, Noto Sans KR embedded, deterministic). The document's dates are the invoice's issue
+// time, so the same invoice always gives the same bytes. storeInvoicePdf renders an invoice
+// read through a given client and stores it in the private invoices bucket
+// (billing-invoice-pdf, and billing-send-invoice before the mail attaches it).
 import { z } from "npm:zod@4.6.7";
+import { HttpError } from "../http/errors.ts";
+import type { Client } from "../platform/supabase.ts";
+import { billingDocument, billingFont, day, formatAmount } from "./pdf.ts";
+
+export { formatAmount };
 
 /** What the renderer needs: private.invoice_json's answer plus the currency's minor units. */
 export const InvoiceForPdf = z.object({
@@ -32,43 +35,17 @@ export const InvoiceForPdf = z.object({
 });
 export type InvoiceForPdf = z.infer<typeof InvoiceForPdf>;
 
-/** Minor units as a decimal amount with thousands separators: 385000, 2 -> "3,850.00". */
-export function formatAmount(amount: number, minorUnits: number): string {
-  const negative = amount < 0;
-  const digits = String(Math.abs(amount)).padStart(minorUnits + 1, "0");
-  const whole = digits.slice(0, digits.length - minorUnits).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const fraction = minorUnits > 0 ? "." + digits.slice(digits.length - minorUnits) : "";
-  return `${negative ? "-" : ""}${whole}${fraction}`;
-}
-
-/** A day as YYYY-MM-DD in UTC, as invoice numbers count days. */
-const day = (iso: string) => new Date(iso).toISOString().slice(0, 10);
-
 export function renderInvoicePdf(
   invoice: InvoiceForPdf,
   minorUnits: number,
   font: Uint8Array,
 ): Promise<Uint8Array> {
-  const issued = new Date(invoice.issued_at);
   const title = `${invoice.kind === "credit_note" ? "Credit note" : "Invoice"} ${invoice.number}`;
-  const doc = new PDFDocument({
-    // The font given at construction: pdfkit then never loads its Helvetica AFM file from disk.
-    font: Buffer.from(font),
-    size: "A4",
-    margin: 50,
-    info: {
-      Title: title,
-      Producer: "billing-invoice-pdf",
-      Creator: "billing-invoice-pdf",
-      CreationDate: issued,
-      ModDate: issued,
-    },
-  });
-  const chunks: Uint8Array[] = [];
-  const done = new Promise<Uint8Array>((resolve, reject) => {
-    doc.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    doc.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks))));
-    doc.on("error", reject);
+  const { doc, done } = billingDocument({
+    title,
+    producer: "billing-invoice-pdf",
+    date: new Date(invoice.issued_at),
+    font,
   });
   const money = (amount: number) => `${formatAmount(amount, minorUnits)} ${invoice.currency}`;
 
@@ -95,10 +72,63 @@ export function renderInvoicePdf(
   return done;
 }
 
-let cachedFont: Uint8Array<ArrayBuffer> | undefined;
+/** The embedded font (billing's one font, pdf.ts). */
+export const invoiceFont = billingFont;
 
-/** The embedded font, read once per instance (a static file of the function). */
-export async function invoiceFont(): Promise<Uint8Array<ArrayBuffer>> {
-  cachedFont ??= await Deno.readFile(new URL("./fonts/NotoSansKR-Regular.ttf", import.meta.url));
-  return cachedFont;
+export const SIGNED_URL_SECONDS = 3600;
+
+/** Where an invoice's PDF lives in the invoices bucket (private.invoice_pdf_path says the same). */
+export const invoicePdfPath = (invoice: { customer_id: string; id: string }) =>
+  `${invoice.customer_id}/${invoice.id}.pdf`;
+
+/**
+ * Renders the invoice `reader` may read (the caller's client under RLS, or the service role's
+ * once the database has allowed the caller) and stores it with the service role at
+ * invoices/<customer id>/<invoice id>.pdf (upsert: the same bytes again), answering where it
+ * is and a signed URL valid for an hour. 404 when the reader does not see it, 409 for a draft.
+ */
+export async function storeInvoicePdf(
+  reader: Client,
+  service: Client,
+  invoiceId: string,
+) {
+  const { data: row, error } = await reader
+    .from("invoices")
+    .select("*, items:invoice_items(description, quantity, unit_amount, line_amount, position, id)")
+    .eq("id", invoiceId)
+    .maybeSingle();
+  if (error) throw error;
+  if (!row) throw new HttpError("not_found", `invoice ${invoiceId} not found`);
+  if (row.status === "draft") {
+    throw new HttpError("conflict", `invoice ${invoiceId} is a draft: issue it first`);
+  }
+  row.items.sort((a, b) => a.position - b.position || a.id - b.id);
+  const invoice = InvoiceForPdf.parse(row);
+
+  const { data: currency, error: currencyError } = await reader
+    .from("currencies")
+    .select("minor_units")
+    .eq("code", invoice.currency)
+    .single();
+  if (currencyError) throw currencyError;
+
+  const pdf = await renderInvoicePdf(invoice, currency.minor_units, await invoiceFont());
+  const path = invoicePdfPath(invoice);
+  const storage = service.storage.from("invoices");
+  const uploaded = await storage.upload(path, pdf, {
+    contentType: "application/pdf",
+    upsert: true,
+  });
+  if (uploaded.error) throw uploaded.error;
+  const signed = await storage.createSignedUrl(path, SIGNED_URL_SECONDS);
+  if (signed.error) throw signed.error;
+  return {
+    invoice_id: invoice.id,
+    number: invoice.number,
+    bucket: "invoices",
+    path,
+    bytes: pdf.length,
+    signed_url: signed.data.signedUrl,
+    expires_in: SIGNED_URL_SECONDS,
+  };
 }

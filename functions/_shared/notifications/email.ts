@@ -6,6 +6,10 @@
 // and records the result (ops.record_email_delivery). A failure is recorded with its error and
 // retried by a later run after a backoff; a sender that dies mid-batch leaves its rows
 // 'sending' until the visibility timeout, when the next run claims them again.
+// Attachments: a delivery whose payload lists `attachments` ([{ bucket, path, filename,
+// content_type }], e.g. billing's invoice.sent with the invoice's PDF) gets each file from
+// Storage (buckets in ATTACHABLE_BUCKETS only) attached; a file that cannot be read fails the
+// attempt, which is retried like any failure.
 // @ts-types="npm:@types/mustache@4.2.6"
 import Mustache from "npm:mustache@4.2.0";
 import { z } from "npm:zod@4.6.7";
@@ -28,6 +32,12 @@ export const claimedDelivery = z.object({
 });
 export type ClaimedDelivery = z.infer<typeof claimedDelivery>;
 
+export interface MailAttachment {
+  filename: string;
+  contentType: string;
+  content: Uint8Array;
+}
+
 export interface OutgoingMail {
   to: string;
   subject: string;
@@ -35,6 +45,45 @@ export interface OutgoingMail {
   html: string;
   messageId: string;
   headers: Record<string, string>;
+  attachments?: MailAttachment[];
+}
+
+/** The buckets a mail may attach files from: the private files the platform itself renders. */
+export const ATTACHABLE_BUCKETS = ["invoices"] as const;
+
+const attachmentRef = z.object({
+  bucket: z.enum(ATTACHABLE_BUCKETS),
+  path: z.string().min(1).max(1024),
+  filename: z.string().min(1).max(200),
+  content_type: z.string().min(1).max(200),
+});
+
+/** Reads a file of an attachable bucket (the service role's Storage client in the function). */
+export type AttachmentReader = (bucket: string, path: string) => Promise<Uint8Array>;
+
+/** The files a delivery's payload asks to attach, read with `read`; [] when it asks none. */
+export async function attachmentsOf(
+  delivery: ClaimedDelivery,
+  read: AttachmentReader | undefined,
+): Promise<MailAttachment[]> {
+  const listed = delivery.variables.attachments;
+  if (listed === undefined || listed === null) return [];
+  const refs = z.array(attachmentRef).max(10).safeParse(listed);
+  if (!refs.success) {
+    throw new Error(
+      `delivery ${delivery.id}: attachments are [{ bucket, path, filename, content_type }] of ${
+        ATTACHABLE_BUCKETS.join(", ")
+      }`,
+    );
+  }
+  if (refs.data.length > 0 && !read) {
+    throw new Error(`delivery ${delivery.id}: no attachment reader`);
+  }
+  return await Promise.all(refs.data.map(async (ref) => ({
+    filename: ref.filename,
+    contentType: ref.content_type,
+    content: await read!(ref.bucket, ref.path),
+  })));
 }
 
 /** What the sender needs of a mailer: send one mail, answer the provider's message id. */
@@ -105,7 +154,12 @@ export interface SendResult {
 export async function sendDue(
   db: Db,
   mailer: HtmlMailer,
-  options: { limit: number; supabaseUrl: string; messageDomain: string },
+  options: {
+    limit: number;
+    supabaseUrl: string;
+    messageDomain: string;
+    attachment?: AttachmentReader;
+  },
 ): Promise<SendResult> {
   const rows = z.array(claimedDelivery).parse(
     await call(db, "claim_email_deliveries", {
@@ -118,9 +172,9 @@ export async function sendDue(
     let providerId: string | null = null;
     let error: string | null = null;
     try {
-      providerId = await mailer.send(
-        renderDelivery(delivery, options.supabaseUrl, options.messageDomain),
-      );
+      const mail = renderDelivery(delivery, options.supabaseUrl, options.messageDomain);
+      const attachments = await attachmentsOf(delivery, options.attachment);
+      providerId = await mailer.send(attachments.length > 0 ? { ...mail, attachments } : mail);
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }

@@ -4,6 +4,7 @@
 // Variables are validated when a mailer is made, like env(): a missing one fails loudly.
 // @ts-types="npm:@types/nodemailer@8.0.2"
 import nodemailer from "npm:nodemailer@10.6.1";
+import { Buffer } from "node:buffer";
 import { z } from "npm:zod@4.6.7";
 
 const smtpEnvSchema = z.object({
@@ -69,11 +70,12 @@ export function smtpMailer(): Mailer {
   };
 }
 
-/** A mail with an HTML part, its own Message-ID and extra headers (List-Unsubscribe). */
+/** A mail with an HTML part, its own Message-ID, extra headers (List-Unsubscribe) and files. */
 export interface HtmlMailMessage extends MailMessage {
   html: string;
   messageId: string;
   headers: Record<string, string>;
+  attachments?: { filename: string; contentType: string; content: Uint8Array }[];
 }
 
 /**
@@ -99,7 +101,7 @@ export function smtpHtmlMailer(
   });
   return {
     close: () => transport.close(),
-    async send({ to, subject, text, html, messageId, headers }) {
+    async send({ to, subject, text, html, messageId, headers, attachments }) {
       const info = await transport.sendMail({
         from: settings.SMTP_SENDER,
         to,
@@ -108,6 +110,15 @@ export function smtpHtmlMailer(
         html,
         messageId,
         headers,
+        ...(attachments?.length
+          ? {
+            attachments: attachments.map((a) => ({
+              filename: a.filename,
+              contentType: a.contentType,
+              content: Buffer.from(a.content),
+            })),
+          }
+          : {}),
       });
       return String(info.messageId ?? messageId);
     },

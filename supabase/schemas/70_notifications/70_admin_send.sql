@@ -2,7 +2,7 @@
 -- filter"; 000 internal publish is 45_internal_publish.sql). Holders of notifications.manage
 -- create a row of public.notification_broadcasts through send_notification (chosen users, at
 -- most 1,000, delivered at once) or broadcast_notification (everyone matching a filter: roles,
--- locales, signed up before/after). A broadcast is fanned out in batches of users in id order,
+-- locales, signed up before/after, subscribed to plans). A broadcast is fanned out in batches of users in id order,
 -- each batch its own transaction, by the job notifications-fan-out
 -- (private.run_broadcast_fan_out, a procedure that commits after every batch) or by
 -- ops.fan_out_broadcasts (one batch per call); recipients_done and status show the progress.
@@ -26,6 +26,9 @@ create table public.notification_broadcasts (
   locales text[],
   signed_up_before timestamptz,
   signed_up_after timestamptz,
+  -- Users with a live subscription (trialing, active, past_due, unpaid, paused) to one of these
+  -- plans (60_billing's subscriptions).
+  plan_ids uuid[],
   recipients_total integer not null default 0,
   recipients_done integer not null default 0,
   -- Also by e-mail (to recipients whose preferences allow it), and how many mails were queued.
@@ -50,7 +53,7 @@ alter table public.notifications add constraint notifications_broadcast_id_fkey
 
 create trigger notification_broadcasts_audit after insert or delete on public.notification_broadcasts
   for each row execute function private.audit_row_change('id', 'id', 'category', 'title', 'roles', 'locales',
-    'signed_up_before', 'signed_up_after', 'user_ids', 'recipients_total', 'email', 'created_by');
+    'signed_up_before', 'signed_up_after', 'plan_ids', 'user_ids', 'recipients_total', 'email', 'created_by');
 
 alter table public.notification_broadcasts enable row level security;
 grant select on public.notification_broadcasts to authenticated;
@@ -62,11 +65,15 @@ create policy "Notification managers read sends and broadcasts" on public.notifi
 -- non-anonymous users matching every condition it sets.
 create function private.broadcast_audience(broadcast public.notification_broadcasts, after_user uuid, max_users integer)
 returns setof uuid
-language sql
+-- plpgsql, not sql: the plan filter reads 60_billing's subscriptions, whose migration runs after
+-- this domain's (a sql body is checked when the function is created).
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+begin
+  return query
   select u.id from auth.users u
    where (after_user is null or u.id > after_user)
      and not u.is_anonymous
@@ -79,8 +86,13 @@ as $$
      and (broadcast.roles is null
           or exists (select from private.active_user_roles ur join public.roles r on r.id = ur.role_id
                       where ur.user_id = u.id and r.name = any (broadcast.roles)))
+     and (broadcast.plan_ids is null
+          or exists (select from public.subscriptions s
+                      where s.user_id = u.id and s.plan_id = any (broadcast.plan_ids)
+                        and s.status in ('trialing', 'active', 'past_due', 'unpaid', 'paused')))
    order by u.id
-   limit max_users
+   limit max_users;
+end
 $$;
 comment on function private.broadcast_audience(public.notification_broadcasts, uuid, integer) is
   'Up to max_users users of a send or broadcast after the cursor, in id order (existing, not anonymous, matching its user list and filters).';
@@ -273,7 +285,8 @@ grant execute on function public.send_notification(uuid[], text, text, text, tex
 create function private.broadcast_notification(
   title text, body text default '', category text default 'system', action_url text default null,
   roles text[] default null, locales text[] default null,
-  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false
+  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false,
+  plans text[] default null
 ) returns public.notification_broadcasts
 language plpgsql
 security definer
@@ -282,6 +295,8 @@ as $$
 declare
   broadcast public.notification_broadcasts;
   unknown_roles integer;
+  unknown_plans text;
+  plan_filter uuid[];
 begin
   perform private.check_broadcast_content(category, title, action_url);
   select count(*) into unknown_roles from unnest(coalesce(roles, '{}')) r
@@ -295,10 +310,19 @@ begin
   if signed_up_before is not null and signed_up_after is not null and signed_up_after >= signed_up_before then
     raise exception 'signed_up_after must be before signed_up_before' using errcode = '22023';
   end if;
+  if cardinality(plans) > 0 then
+    select string_agg(coalesce(x, 'null'), ', ' order by x) into unknown_plans from unnest(plans) x
+     where not exists (select from public.plans p where p.slug = x and not p.is_free);
+    if unknown_plans is not null then
+      raise exception 'unknown plans: % (a plan filter names plans by slug; the free tier has no subscriptions)', unknown_plans
+        using errcode = '22023';
+    end if;
+    plan_filter := array(select p.id from public.plans p where p.slug = any (plans) order by p.id);
+  end if;
   insert into public.notification_broadcasts (created_by, category, title, body, action_url, roles, locales,
-                                              signed_up_before, signed_up_after, email)
+                                              signed_up_before, signed_up_after, plan_ids, email)
   values (auth.uid(), category, title, coalesce(body, ''), action_url, nullif(roles, '{}'), nullif(locales, '{}'),
-          signed_up_before, signed_up_after, coalesce(email, false))
+          signed_up_before, signed_up_after, plan_filter, coalesce(email, false))
   returning * into broadcast;
   update public.notification_broadcasts b
      set recipients_total = (select count(*) from private.broadcast_audience(broadcast, null, null))
@@ -307,23 +331,24 @@ begin
   return broadcast;
 end
 $$;
-comment on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) is
+comment on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean, text[]) is
   'Body of public.broadcast_notification: checks the content and filter, records the broadcast with its audience''s size; the job fans it out.';
-revoke execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) from public;
-grant execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean)
+revoke execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean, text[]) from public;
+grant execute on function private.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean, text[])
   to authenticated, service_role;
 
 create function public.broadcast_notification(
   title text, body text default '', category text default 'system', action_url text default null,
   roles text[] default null, locales text[] default null,
-  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false
+  signed_up_before timestamptz default null, signed_up_after timestamptz default null, email boolean default false,
+  plans text[] default null
 ) returns public.notification_broadcasts
 language sql
 security invoker
 set search_path = ''
-as $$ select private.broadcast_notification(title, body, category, action_url, roles, locales, signed_up_before, signed_up_after, email) $$;
-comment on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) is
-  'Admin (notifications.manage): broadcast an in-app notification to every user, or those with one of the roles, one of the locales, signed up before/after a time (no subscription plan filter: billing does not exist yet); with email => true also by e-mail to those whose preferences allow it. Fanned out in batches by a job; read its progress from notification_broadcasts. Audited.';
-revoke execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean) from public;
-grant execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean)
+as $$ select private.broadcast_notification(title, body, category, action_url, roles, locales, signed_up_before, signed_up_after, email, plans) $$;
+comment on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean, text[]) is
+  'Admin (notifications.manage): broadcast an in-app notification to every user, or those with one of the roles, one of the locales, signed up before/after a time, with a live subscription (trialing, active, past_due, unpaid, paused) to one of the plans (slugs); with email => true also by e-mail to those whose preferences allow it. Fanned out in batches by a job; read its progress from notification_broadcasts. Audited.';
+revoke execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean, text[]) from public;
+grant execute on function public.broadcast_notification(text, text, text, text, text[], text[], timestamptz, timestamptz, boolean, text[])
   to authenticated, service_role;

@@ -119,6 +119,14 @@ export async function messageOf(id: string): Promise<MailMessage> {
   return (await mailpit(`/api/v1/message/${encodeURIComponent(id)}`)).json();
 }
 
+/** An attachment's bytes (Mailpit's GET /api/v1/message/{ID}/part/{PartID}). */
+export async function attachmentOf(messageId: string, partId: string): Promise<Uint8Array> {
+  const response = await mailpit(
+    `/api/v1/message/${encodeURIComponent(messageId)}/part/${encodeURIComponent(partId)}`,
+  );
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 /**
  * The newest mail to `to` (and whose subject contains `subject`) received at or after `since`,
  * polling Mailpit's search until it arrives or timeoutMs passes.

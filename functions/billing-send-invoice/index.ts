@@ -1,0 +1,6 @@
+import { env } from "../_shared/platform/env.ts";
+import { handler } from "./handler.ts";
+
+// A deployment missing a variable fails at start-up, not in the first request.
+env();
+Deno.serve(handler);
