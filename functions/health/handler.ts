@@ -158,7 +158,8 @@ export const handler = createHandler(async (req) => {
         database: status ? "up" : "unreachable",
         maintenance: (status as { maintenance?: unknown } | null)?.maintenance ?? null,
       };
-      return json(body, status ? 200 : 503);
+      // 200 either way: the API answers (liveness); the body says what is degraded.
+      return json(body);
     }
     case "version": {
       const status = await call(anonClient(), "platform_status", {}) as {

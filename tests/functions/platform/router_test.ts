@@ -108,7 +108,8 @@ Deno.test("functions router", async (t) => {
     await t.step("a function without verifyJwt is served without a token", async () => {
       const { status, body } = await fetchJson(`${router.url}/health`);
       strictEqual(status, 200);
-      strictEqual(body.status, "ok");
+      // health's own answer; "degraded": no database stands behind the router here.
+      strictEqual(body.status, "degraded");
     });
 
     await t.step("a verifyJwt function refuses a request without a token", async () => {
