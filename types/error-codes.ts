@@ -39,8 +39,15 @@ export const ERROR_CODES = {
   },
   share_link_expired: { status: 410, meaning: "The share link has expired" },
   link_expired: { status: 410, meaning: "The mailed link has expired; ask for a new one" },
-  rate_limited: { status: 429, meaning: "Too many attempts; try again later" },
+  rate_limited: {
+    status: 429,
+    meaning: "Too many requests or attempts; try again after Retry-After seconds",
+  },
   internal_error: { status: 500, meaning: "A bug or an outage; the details are in the logs" },
+  maintenance: {
+    status: 503,
+    meaning: "Maintenance mode is on: writes are refused until it ends (Retry-After, the message)",
+  },
   payment_provider_error: {
     status: 502,
     meaning: "Stripe could not be reached or failed; the request may be retried",

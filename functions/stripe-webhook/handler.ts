@@ -108,4 +108,6 @@ export const handler = createHandler((req) => {
     };
   }
   return handleWebhook(deps, req);
-});
+  // Stripe is never rate limited, and its events are taken during maintenance: they record
+  // what already happened at Stripe (functions/_shared/platform/limits.ts).
+}, { limits: false });

@@ -288,7 +288,12 @@ export function createAuthCore(options: AuthOptions) {
    * GoTrue's access token: the session's assurance level and the amr claims recorded for it
    * (newest first), so a refresh keeps what the sign-in and any MFA verification established.
    */
-  async function accessToken(db: Db, user: UserRow, sessionId: string): Promise<string> {
+  async function accessToken(
+    db: Db,
+    user: UserRow,
+    sessionId: string,
+    method?: string,
+  ): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     const { rows } = await db.query<
       { aal: string | null; amr: { method: string; timestamp: number }[] }
@@ -323,7 +328,8 @@ export function createAuthCore(options: AuthOptions) {
       claims = await runAccessTokenHook(db, {
         user_id: user.id,
         claims,
-        authentication_method: session.amr[0]?.method ?? "password",
+        // GoTrue passes the grant's own method: token_refresh for a refresh, else the sign-in's.
+        authentication_method: method ?? session.amr[0]?.method ?? "password",
       });
     }
     return await new SignJWT(claims as JWTPayload)
@@ -404,14 +410,21 @@ export function createAuthCore(options: AuthOptions) {
   }
 
   /** A new refresh token for the session and the session answer GoTrue returns (tokens and user). */
-  async function sessionJson(db: Db, user: UserRow, sessionId: string, parent: string | null) {
+  /** `method`: the access token hook's authentication_method when not the session's latest (token_refresh). */
+  async function sessionJson(
+    db: Db,
+    user: UserRow,
+    sessionId: string,
+    parent: string | null,
+    method?: string,
+  ) {
     const refreshToken = randomBytes(9).toString("base64url"); // GoTrue's refresh tokens are short random strings
     await db.query(
       `insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
        values ('00000000-0000-0000-0000-000000000000', $1, $2, false, now(), now(), $3, $4)`,
       [refreshToken, user.id, parent, sessionId],
     );
-    const token = await accessToken(db, user, sessionId);
+    const token = await accessToken(db, user, sessionId, method);
     return {
       access_token: token,
       token_type: "bearer",

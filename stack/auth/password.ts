@@ -181,7 +181,7 @@ export function passwordRoutes(
       "update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1",
       [current.session_id],
     );
-    return await sessionJson(db, user, current.session_id, refreshToken);
+    return await sessionJson(db, user, current.session_id, refreshToken, "token_refresh");
   }
 
   async function getUser(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -38,6 +38,24 @@ export function userClient(req: Request): Client {
 }
 
 /**
+ * A client acting as the caller for the rate limit check (platform/limits.ts): their
+ * Authorization header, or none (the anon key), and the client's X-Forwarded-For passed on, so
+ * the database counts a signed-out caller by their address.
+ */
+export function callerClient(req: Request): Client {
+  const { SUPABASE_URL, SUPABASE_ANON_KEY } = env();
+  const headers: Record<string, string> = {};
+  const authorization = req.headers.get("Authorization");
+  if (authorization) headers.Authorization = authorization;
+  const forwarded = req.headers.get("X-Forwarded-For");
+  if (forwarded) headers["X-Forwarded-For"] = forwarded;
+  return createClient<Database>(SUPABASE_URL, SUPABASE_ANON_KEY, {
+    ...serverAuth,
+    global: { headers },
+  });
+}
+
+/**
  * A client with the anon key and no caller: for signing in from the function itself, as
  * re-authentication does. Its session lives only in this client, never in the caller's.
  */

@@ -103,9 +103,11 @@ describe("client RPCs: security invoker wrappers in public over security definer
   it("PostgREST lists each RPC for the roles that call it, with its description", async () => {
     const anon = await listedRpcs(ANON_KEY, ANON_KEY);
     expect([...anon.keys()].sort()).toEqual([
+      "check_function_request",
       "confirm_newsletter",
       "get_shared_design",
       "language_pack",
+      "maintenance_status",
       "my_feature_flags",
       "platform_status",
       "record_product_view",

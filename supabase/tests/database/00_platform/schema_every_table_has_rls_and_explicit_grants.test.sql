@@ -149,8 +149,9 @@ select is_empty(
 select is_empty(
   $$ select policyname from pg_policies
       where schemaname = 'storage' and tablename = 'objects' and cmd in ('INSERT', 'UPDATE', 'ALL')
+        and permissive = 'PERMISSIVE'
         and coalesce(with_check, '') not like '%private.object_content_allowed(bucket_id, name, metadata)%' $$,
-  'every insert and update policy on storage.objects checks the content (private.object_content_allowed)'
+  'every permissive insert and update policy on storage.objects checks the content (private.object_content_allowed; a restrictive one, the upload rate limit, only narrows them)'
 );
 
 -- anon_ and authenticated_security_definer_function_executable (0028, 0029): a security
