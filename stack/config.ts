@@ -203,6 +203,8 @@ export interface StackConfig {
   minimumPasswordLength: number;
   passwordRequirements: string;
   refreshTokenRotation: boolean;
+  /** [auth.sessions]: how long a session may be refreshed (stack/auth/sessions.ts). */
+  authSessions: SessionBounds;
   enableSignup: boolean;
   maxRows: number;
   schemas: string[];
@@ -229,6 +231,28 @@ type Toml = Record<string, any>;
 
 export function readSupabaseConfig(): Toml {
   return parse(readFileSync(join(repoRoot, "supabase", "config.toml"), "utf8")) as Toml;
+}
+
+/** [auth.sessions] of config.toml, in seconds; null where there is no bound. */
+export interface SessionBounds {
+  /** `timebox`: how long a session lives after sign-in. */
+  timebox: number | null;
+  /** `inactivity_timeout`: how long a session may go unrefreshed. */
+  inactivityTimeout: number | null;
+}
+
+/** The session bounds of config.toml's [auth.sessions] (Supabase CLI keys timebox, inactivity_timeout). */
+export function sessionBoundsOf(auth: Toml | undefined): SessionBounds {
+  const sessions = auth?.sessions ?? {};
+  // Unset or zero: no bound, as GoTrue reads them.
+  const bound = (value: unknown) => {
+    const seconds = value === undefined || value === null ? 0 : parseGoDuration(value as string);
+    return seconds > 0 ? seconds : null;
+  };
+  return {
+    timebox: bound(sessions.timebox),
+    inactivityTimeout: bound(sessions.inactivity_timeout),
+  };
 }
 
 /** Parses sizes as config.toml writes them: "50MiB", "2MB", "500KB", or a number of bytes. */
@@ -323,6 +347,7 @@ export function stackConfig(profile: Profile): StackConfig {
     minimumPasswordLength: Number(toml.auth?.minimum_password_length ?? 6),
     passwordRequirements: String(toml.auth?.password_requirements ?? ""),
     refreshTokenRotation: toml.auth?.enable_refresh_token_rotation !== false,
+    authSessions: sessionBoundsOf(toml.auth),
     enableSignup: toml.auth?.enable_signup !== false && toml.auth?.email?.enabled !== false,
     maxRows: Number(toml.api?.max_rows ?? 1000),
     schemas: toml.api?.schemas ?? ["public", "graphql_public"],

@@ -407,6 +407,7 @@ export async function startStack(
         jwtSecret: config.jwtSecret,
         issuer: `${config.apiUrl}/auth/v1`,
         jwtExpiry: config.jwtExpiry,
+        sessions: config.authSessions,
         minimumPasswordLength: config.minimumPasswordLength,
         passwordRequirements: config.passwordRequirements,
         enableSignup: config.enableSignup,

@@ -8,7 +8,7 @@ import type { IncomingMessage } from "node:http";
 import bcrypt from "bcryptjs";
 import { type JWTPayload, jwtVerify, SignJWT } from "jose";
 import type pg from "pg";
-import type { AuthEmailConfig, AuthHooks, SmtpTarget } from "../config.ts";
+import type { AuthEmailConfig, AuthHooks, SessionBounds, SmtpTarget } from "../config.ts";
 import { bearerToken, readJson } from "../http.ts";
 
 export interface AuthOptions {
@@ -17,6 +17,8 @@ export interface AuthOptions {
   /** The public URL of the auth API, used as the token issuer. */
   issuer: string;
   jwtExpiry: number;
+  /** [auth.sessions] timebox and inactivity_timeout: a refresh past either is refused (sessions.ts). */
+  sessions?: SessionBounds;
   minimumPasswordLength: number;
   passwordRequirements: string;
   enableSignup: boolean;

@@ -7,6 +7,7 @@ import { sendJson } from "../http.ts";
 import { randomUUID } from "node:crypto";
 import { type AuthCore, AuthError, type Db } from "./core.ts";
 import type { AuthEmails } from "./emails.ts";
+import { assertSessionWithinBounds } from "./sessions.ts";
 import { createFlowState, pkceFlow, pkceGrant } from "./pkce.ts";
 import { AddressLimiter } from "./ratelimit.ts";
 import type { Route } from "./router.ts";
@@ -161,6 +162,9 @@ export function passwordRoutes(
         "Invalid Refresh Token: Refresh Token Not Found",
       );
     }
+    // As GoTrue: a session past [auth.sessions] timebox or inactivity_timeout is not refreshed,
+    // whatever the token's own state.
+    await assertSessionWithinBounds(db, current.session_id, refreshToken, options.sessions);
     if (current.revoked) {
       throw new AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
     }
