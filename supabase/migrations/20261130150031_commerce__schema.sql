@@ -3614,12 +3614,15 @@ create table public.shop_payments (
   amount_refunded bigint not null default 0 constraint shop_payments_refunded_range check (amount_refunded between 0 and amount_captured),
   late_payment_reason text,
   stripe_late_refund_id text,
+  stripe_fee bigint constraint shop_payments_fee_range check (stripe_fee >= 0),
   paid_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
 comment on table public.shop_payments is
   'The Stripe payment of a checkout (one Checkout Session per attempt, key shop_checkout:<checkout>:<attempt>). late_refund_due: the payment arrived after the checkout had expired (stock released): it is refunded in full (late_payment_reason says why).';
+comment on column public.shop_payments.stripe_fee is
+  'Stripe''s fee on the checkout''s charge (its balance transaction), posted once as fee:<charge> (platform_commission -> stripe_fees, private.post_stripe_fee); null until known.';
 create trigger shop_payments_touch before update on public.shop_payments
   for each row execute function private.touch_updated_at();
 
@@ -3635,6 +3638,11 @@ create table public.shop_transfers (
   stripe_transfer_id text unique,
   transferred_at timestamptz,
   last_error text,
+  -- Retries (claim_shop_transfers, due_shop_transfers): failed attempts so far, when the next
+  -- is due, and when they stopped (the cap: staff are told, shop_transfers_failing lists it).
+  attempts integer not null default 0 constraint shop_transfers_attempts_range check (attempts >= 0),
+  next_attempt_at timestamptz,
+  gave_up_at timestamptz,
   -- Set when the order is refunded in full before its payout: nothing is transferred.
   cancelled_at timestamptz,
   created_at timestamptz not null default now()
@@ -3642,6 +3650,14 @@ create table public.shop_transfers (
 comment on table public.shop_transfers is
   'A shop order''s payout: total - commission to the seller''s connected account, source_transaction = the checkout''s charge, key shop_transfer:<shop order>. Claimed (claimed_at) before the Stripe call, recorded (stripe_transfer_id) once.';
 create index shop_transfers_checkout_idx on public.shop_transfers (checkout_id);
+create index shop_transfers_pending_idx on public.shop_transfers (next_attempt_at)
+  where stripe_transfer_id is null and cancelled_at is null and gave_up_at is null;
+comment on column public.shop_transfers.attempts is
+  'Failed attempts (Stripe refused, or the seller could not receive transfers yet). Attempt n > 1 uses the key shop_transfer:<shop order>:<n>: Stripe keeps a refusal under its key for 24 hours, and a refused attempt paid nothing.';
+comment on column public.shop_transfers.next_attempt_at is
+  'When the scheduled retry (commerce-transfers-retry) may try again: 5 minutes after the first failure, doubling up to 12 hours; at once when the seller becomes able to receive transfers.';
+comment on column public.shop_transfers.gave_up_at is
+  'Set at the 10th failed attempt: no more retries; shop_transfer.failed told commerce staff and the seller.';
 comment on column public.shop_transfers.seller_id is 'The shop (= seller) at payment; kept without a foreign key: the book outlives a deleted account.';
 
 alter table public.shop_payments enable row level security;
@@ -3807,7 +3823,61 @@ $$;
 comment on function private.apply_shop_capture(uuid, jsonb) is
   'checkout.session.completed (paid) for a checkout: once, stock consumed, shop orders paid with commission snapshots, transfers due, the ledger''s shop_payment:<checkout>; after expiry, late_refund_due.';
 
-create function private.apply_shop_stripe_event(event jsonb) returns text
+-- Stripe's fee on a checkout's charge: the rule of the commission orders' fees
+-- (private.post_stripe_fee, 40_stripe_events.sql: the platform bears it, platform_commission ->
+-- stripe_fees, key fee:<charge>), once whoever sees it first: the charge.succeeded /
+-- charge.updated webhook, or the functions that read the payment intent with
+-- latest_charge.balance_transaction expanded (settleCheckout, functions/_shared/commerce).
+create function ops.record_shop_stripe_fee(checkout_id uuid, charge_id text, balance_transaction jsonb) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  p public.shop_payments;
+  fee bigint := (balance_transaction ->> 'fee')::bigint;
+  result text;
+begin
+  select * into p from public.shop_payments x where x.checkout_id = record_shop_stripe_fee.checkout_id for update;
+  if not found then
+    raise exception 'checkout % has no payment', checkout_id using errcode = 'PT404';
+  end if;
+  if p.stripe_charge_id is not null and p.stripe_charge_id <> charge_id then
+    raise exception 'charge % is not the payment of checkout % (its charge is %)', charge_id, p.checkout_id, p.stripe_charge_id
+      using errcode = 'PT409';
+  end if;
+  if upper(balance_transaction ->> 'currency') is distinct from p.currency then
+    raise exception 'the fee of charge % is in %, checkout % is paid in %', charge_id,
+      coalesce(upper(balance_transaction ->> 'currency'), 'no currency'), p.checkout_id, p.currency using errcode = '22023';
+  end if;
+  if p.stripe_fee is not null then
+    return 'ignored: already recorded';
+  end if;
+  result := private.post_stripe_fee(charge_id, balance_transaction, null);
+  if result = 'applied' then
+    update public.shop_payments set stripe_fee = fee, stripe_charge_id = coalesce(shop_payments.stripe_charge_id, charge_id)
+     where shop_payments.checkout_id = p.checkout_id;
+  end if;
+  return result;
+end
+$$;
+comment on function ops.record_shop_stripe_fee(uuid, text, jsonb) is
+  'Records Stripe''s fee on a checkout''s charge once (shop_payments.stripe_fee) and posts it as the commission orders'' fees are (fee:<charge>, platform_commission -> stripe_fees). PT404 no payment, PT409 another charge, 22023 another currency. Service role only.';
+
+-- The payment intent whose fee is still to be read, or null (not paid yet, or fee known).
+create function ops.shop_fee_due(checkout_id uuid) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select p.stripe_payment_intent_id from public.shop_payments p
+   where p.checkout_id = shop_fee_due.checkout_id and p.amount_captured > 0 and p.stripe_fee is null
+$$;
+comment on function ops.shop_fee_due(uuid) is
+  'The payment intent of a paid checkout whose Stripe fee is not recorded yet, else null. Service role only (settleCheckout).';
+
+create function private.apply_shop_stripe_event(event jsonb, balance_transaction jsonb default null) returns text
 language plpgsql
 security definer
 set search_path = ''
@@ -3815,12 +3885,14 @@ as $$
 declare
   object jsonb := event #> '{data,object}';
   found_checkout uuid;
+  txn jsonb;
 begin
   select c.id into found_checkout from public.checkouts c
    where c.id = private.try_uuid(coalesce(object #>> '{metadata,checkout_id}', object ->> 'client_reference_id'));
   if found_checkout is null then
     select p.checkout_id into found_checkout from public.shop_payments p
-     where p.stripe_checkout_session_id = object ->> 'id' or p.stripe_payment_intent_id = object ->> 'id';
+     where p.stripe_checkout_session_id = object ->> 'id' or p.stripe_payment_intent_id = object ->> 'id'
+        or p.stripe_payment_intent_id = object ->> 'payment_intent';
   end if;
   if found_checkout is null then
     return 'ignored: no checkout for this object';
@@ -3844,20 +3916,101 @@ begin
         return 'applied';
       end if;
       return 'ignored: the checkout is no longer awaiting payment';
+    when 'charge.succeeded', 'charge.updated' then
+      txn := case when jsonb_typeof(object -> 'balance_transaction') = 'object' then object -> 'balance_transaction'
+                  when balance_transaction ->> 'id' = object ->> 'balance_transaction' then balance_transaction end;
+      if txn is null or object ->> 'status' <> 'succeeded' then
+        return 'ignored: balance transaction not known yet';
+      end if;
+      if not exists (select 1 from public.shop_payments p where p.checkout_id = found_checkout) then
+        return 'ignored: the checkout has no payment';
+      end if;
+      begin
+        return ops.record_shop_stripe_fee(found_checkout, object ->> 'id', txn);
+      exception when sqlstate 'PT409' or sqlstate '22023' then
+        return 'ignored: ' || sqlerrm;
+      end;
     else
       return 'ignored: unhandled event type for a checkout';
   end case;
 end
 $$;
-comment on function private.apply_shop_stripe_event(jsonb) is
-  'The shop branch of private.apply_stripe_event: events whose object names a checkout (metadata.checkout_id).';
+comment on function private.apply_shop_stripe_event(jsonb, jsonb) is
+  'The shop branch of private.apply_stripe_event: events whose object names a checkout (metadata.checkout_id): completion, expiry and failure, and the charge''s Stripe fee (with the balance transaction the webhook read).';
 
 -- ---------------------------------------------------------------------------------------
 -- Transfers (the webhook function carries them out after the payment is recorded)
 
--- Claims every due transfer of a checkout: those never made, and claims older than a minute
--- (a crash: the same key again, Stripe answers with the first transfer). A claim younger than
--- a minute is another caller's in flight and is left out.
+-- Whether a transfer is due now: not made, not cancelled, not given up, no refund of its order
+-- in flight (88_cancellations.sql: it waits for the refund), not claimed within the last minute
+-- (another caller's in flight; an older claim is a crash: the same key again, Stripe answers
+-- with the first transfer), and its next attempt due, or its seller able to receive transfers
+-- after failing only for not being able to (no Stripe call made yet: no reason to wait).
+-- (plpgsql: shop_refunds is declared later, in 88_cancellations.sql.)
+create function private.shop_transfer_due(t public.shop_transfers) returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return t.stripe_transfer_id is null and t.cancelled_at is null and t.gave_up_at is null
+     and not exists (select 1 from public.shop_refunds r where r.shop_order_id = t.shop_order_id and r.status = 'requested')
+     and (t.claimed_at is null or t.claimed_at < now() - interval '1 minute')
+     and (t.next_attempt_at is null or t.next_attempt_at <= now()
+          or (t.destination is null
+              and exists (select 1 from public.seller_payment_accounts a where a.user_id = t.seller_id and a.can_receive_transfers)));
+end
+$$;
+comment on function private.shop_transfer_due(public.shop_transfers) is
+  'Whether a shop transfer may be attempted now (claim_shop_transfers, due_shop_transfers): not made, cancelled or given up, no refund in flight, no claim younger than a minute, its retry due (or its seller newly able to receive transfers).';
+
+-- Backoff after the n-th failed attempt: 5 minutes, doubling, at most 12 hours; 10 attempts in all
+-- (about 33 hours), then the transfer is given up and staff are told.
+create function private.shop_transfer_backoff(attempts integer) returns interval
+language sql
+immutable
+set search_path = ''
+as $$
+  select least(interval '5 minutes' * power(2, greatest(attempts, 1) - 1), interval '12 hours')
+$$;
+comment on function private.shop_transfer_backoff(integer) is
+  'Wait before the next attempt after the given number of failed attempts: 5 minutes doubling, capped at 12 hours.';
+
+-- A failed attempt (Stripe refused, or the seller cannot receive transfers): the claim dropped,
+-- the attempt counted, the next one scheduled; at the 10th, given up and shop_transfer.failed
+-- sent to commerce staff and the seller.
+create function private.fail_shop_transfer(shop_order_id uuid, reason text) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  t public.shop_transfers;
+  staff uuid[];
+begin
+  update public.shop_transfers x set claimed_at = null, last_error = left(reason, 1000), attempts = x.attempts + 1,
+         next_attempt_at = now() + private.shop_transfer_backoff(x.attempts + 1),
+         gave_up_at = case when x.attempts + 1 >= 10 then now() end
+   where x.shop_order_id = fail_shop_transfer.shop_order_id and x.stripe_transfer_id is null and x.gave_up_at is null
+  returning * into t;
+  if t.gave_up_at is not null then
+    staff := array(select distinct ur.user_id from public.user_roles ur
+                     join public.role_permissions rp on rp.role_id = ur.role_id and rp.permission = 'commerce.manage'
+                    where private.user_has_permission(ur.user_id, 'commerce.manage'));
+    perform private.emit_event('shop_transfer.failed', 'shop_order', t.shop_order_id,
+      array(select distinct u from unnest(staff || t.seller_id) u where u is not null),
+      jsonb_build_object('amount', t.amount, 'currency', t.currency, 'amount_text', private.shop_amount_text(t.amount, t.currency),
+                         'attempts', t.attempts, 'last_error', t.last_error), null);
+  end if;
+end
+$$;
+comment on function private.fail_shop_transfer(uuid, text) is
+  'Counts a failed attempt of a shop transfer and schedules the next (private.shop_transfer_backoff); gives up at the 10th and emits shop_transfer.failed to commerce staff and the seller.';
+
+-- Claims every due transfer of a checkout (private.shop_transfer_due). Race-safe: the payment
+-- row is locked, and a claim younger than a minute is left to its caller. A seller who cannot
+-- receive transfers yet fails the attempt without calling Stripe.
 create function ops.claim_shop_transfers(checkout_id uuid) returns jsonb
 language plpgsql
 security definer
@@ -3866,7 +4019,7 @@ as $$
 declare
   p public.shop_payments;
   claims jsonb := '[]';
-  t record;
+  t public.shop_transfers;
   account public.seller_payment_accounts;
 begin
   select * into p from public.shop_payments x where x.checkout_id = claim_shop_transfers.checkout_id for update;
@@ -3874,28 +4027,43 @@ begin
     return claims;
   end if;
   for t in select * from public.shop_transfers x
-            where x.checkout_id = p.checkout_id and x.stripe_transfer_id is null and x.cancelled_at is null
-              -- An order being refunded (88_cancellations.sql) waits for its refund.
-              and not exists (select 1 from public.shop_refunds r where r.shop_order_id = x.shop_order_id and r.status = 'requested')
-              and (x.claimed_at is null or x.claimed_at < now() - interval '1 minute')
+            where x.checkout_id = p.checkout_id and private.shop_transfer_due(x)
             order by x.shop_order_id for update loop
     select * into account from public.seller_payment_accounts a where a.user_id = t.seller_id;
     if not coalesce(account.can_receive_transfers, false) then
-      update public.shop_transfers set last_error = 'the seller cannot receive transfers yet' where shop_order_id = t.shop_order_id;
+      perform private.fail_shop_transfer(t.shop_order_id, 'the seller cannot receive transfers yet');
       continue;
     end if;
-    update public.shop_transfers set claimed_at = now(), destination = account.stripe_account_id, last_error = null
+    update public.shop_transfers set claimed_at = now(), destination = account.stripe_account_id
      where shop_order_id = t.shop_order_id;
     claims := claims || jsonb_build_object('shop_order_id', t.shop_order_id, 'amount', t.amount, 'currency', lower(t.currency),
       'destination', account.stripe_account_id, 'source_transaction', p.stripe_charge_id,
       'payment_intent', p.stripe_payment_intent_id, 'transfer_group', 'checkout_' || p.checkout_id,
-      'idempotency_key', 'shop_transfer:' || t.shop_order_id);
+      'attempt', t.attempts + 1,
+      'idempotency_key', 'shop_transfer:' || t.shop_order_id || case when t.attempts > 0 then ':' || (t.attempts + 1) else '' end);
   end loop;
   return claims;
 end
 $$;
 comment on function ops.claim_shop_transfers(uuid) is
-  'Claims the due seller transfers of a paid checkout (one per shop order, key shop_transfer:<shop order>). Service role only (stripe-webhook).';
+  'Claims the due seller transfers of a paid checkout (one per shop order, key shop_transfer:<shop order>, then :<attempt> for retries after a refusal). Service role only (stripe-webhook, commerce-transfers-retry).';
+
+-- The checkouts with a transfer due now, for the scheduled retry (commerce-transfers-retry).
+create function ops.due_shop_transfers(max_rows integer default 100) returns setof uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select t.checkout_id from public.shop_transfers t
+    join public.shop_payments p on p.checkout_id = t.checkout_id and p.status in ('paid', 'partially_refunded', 'refunded')
+   where t.stripe_transfer_id is null and t.cancelled_at is null and t.gave_up_at is null and private.shop_transfer_due(t)
+   group by t.checkout_id
+   order by min(coalesce(t.next_attempt_at, t.created_at)), t.checkout_id
+   limit greatest(least(max_rows, 1000), 0)
+$$;
+comment on function ops.due_shop_transfers(integer) is
+  'Checkouts with a seller transfer due now (never attempted, retry due, a crashed claim, or a seller newly able to receive transfers), longest waiting first. Service role only.';
 
 create function ops.record_shop_transfer(shop_order_id uuid, transfer_id text, amount bigint, charge_id text default null)
 returns text
@@ -3939,10 +4107,10 @@ language sql
 security definer
 set search_path = ''
 as $$
-  update public.shop_transfers set claimed_at = null, last_error = left(reason, 1000)
-   where shop_transfers.shop_order_id = abandon_shop_transfer.shop_order_id and stripe_transfer_id is null
+  select private.fail_shop_transfer(shop_order_id, reason)
 $$;
-comment on function ops.abandon_shop_transfer(uuid, text) is 'Drops a transfer claim Stripe refused, so it can be claimed again. Service role only.';
+comment on function ops.abandon_shop_transfer(uuid, text) is
+  'Drops a transfer claim Stripe refused and schedules its retry (private.fail_shop_transfer: a new key next time). Service role only.';
 
 -- The late payment's full refund: claimed by the webhook function, recorded once.
 create function ops.claim_shop_late_refund(checkout_id uuid) returns jsonb
@@ -3984,11 +4152,26 @@ comment on function ops.record_shop_late_refund(uuid, text) is 'Records the refu
 revoke execute on function ops.begin_shop_payment(uuid, uuid), ops.record_shop_payment_session(uuid, integer, text, text, timestamptz),
   ops.claim_shop_transfers(uuid), ops.record_shop_transfer(uuid, text, bigint, text), ops.abandon_shop_transfer(uuid, text),
   ops.claim_shop_late_refund(uuid), ops.record_shop_late_refund(uuid, text),
-  private.apply_shop_capture(uuid, jsonb), private.apply_shop_stripe_event(jsonb) from public;
+  ops.record_shop_stripe_fee(uuid, text, jsonb), ops.shop_fee_due(uuid), ops.due_shop_transfers(integer),
+  private.shop_transfer_due(public.shop_transfers), private.shop_transfer_backoff(integer), private.fail_shop_transfer(uuid, text),
+  private.apply_shop_capture(uuid, jsonb), private.apply_shop_stripe_event(jsonb, jsonb) from public;
 grant execute on function ops.begin_shop_payment(uuid, uuid), ops.record_shop_payment_session(uuid, integer, text, text, timestamptz),
   ops.claim_shop_transfers(uuid), ops.record_shop_transfer(uuid, text, bigint, text), ops.abandon_shop_transfer(uuid, text),
   ops.claim_shop_late_refund(uuid), ops.record_shop_late_refund(uuid, text),
-  private.apply_shop_capture(uuid, jsonb), private.apply_shop_stripe_event(jsonb) to service_role;
+  ops.record_shop_stripe_fee(uuid, text, jsonb), ops.shop_fee_due(uuid), ops.due_shop_transfers(integer),
+  private.shop_transfer_due(public.shop_transfers), private.shop_transfer_backoff(integer), private.fail_shop_transfer(uuid, text),
+  private.apply_shop_capture(uuid, jsonb), private.apply_shop_stripe_event(jsonb, jsonb) to service_role;
+
+-- Ops list: the shop transfers not paid out because they failed (retrying, or given up), as the
+-- caller may read them (commerce staff all, a seller theirs).
+create view public.shop_transfers_failing with (security_invoker = true) as
+  select t.shop_order_id, t.checkout_id, t.seller_id, t.amount, t.commission, t.currency, t.attempts, t.last_error,
+         t.next_attempt_at, t.gave_up_at, t.created_at
+    from public.shop_transfers t
+   where t.stripe_transfer_id is null and t.cancelled_at is null and t.attempts > 0;
+comment on view public.shop_transfers_failing is
+  'Shop transfers that failed at least once and are not paid out: retrying (next_attempt_at) or given up (gave_up_at, shop_transfer.failed sent). Commerce staff read all, sellers theirs.';
+grant select on public.shop_transfers_failing to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- 003 GET /payments, GET /payments/{id}: the buyer's shop payments (staff: all).
@@ -4422,6 +4605,137 @@ comment on function public.cancel_checkout(uuid, text) is
   'The buyer cancels their checkout before paying it: its shop orders cancelled, stock and coupon released, status cancelled; asking again answers the same checkout. PT404 another''s checkout, PT409 once paid (ask for a refund), expired, or with a payment in progress. commerce-checkout-cancel also expires its open Stripe Checkout Session.';
 revoke execute on function public.cancel_checkout(uuid, text) from public;
 grant execute on function public.cancel_checkout(uuid, text) to authenticated;
+
+-- ======================================================================================
+-- supabase/schemas/50_commerce/89_reconciliation.sql
+-- ======================================================================================
+
+-- Reconciliation of the shop's money, the database's half (issue 17): per paid checkout, what
+-- the shop_payments row, its shop_transfers and shop_refunds say, what the ledger says (derived
+-- from entries only: the checkout's buyer_funding, escrow and refunds accounts, the
+-- seller_transfers entries of each shop order's postings, the fee:<charge> posting) and every
+-- disagreement between them. payments-reconcile adds Stripe's half
+-- (functions/_shared/commerce/reconcile.ts): the payment intent's charge and fee, the transfers
+-- of the transfer group checkout_<id> and the refunds of the payment intent, matched to these
+-- rows by Stripe id. The postings each check must agree with: docs/payments/ledger-postings.md,
+-- "Shop checkouts". Same window and paging as ops.payments_reconciliation (70_reconciliation.sql
+-- of 40_payments): active_since, after_checkout_id, max_rows.
+
+create function ops.shop_reconciliation(
+  active_since timestamptz default null,
+  after_checkout_id uuid default null,
+  max_rows integer default null
+)
+returns table (
+  checkout_id uuid, currency text, status text,
+  stripe_payment_intent_id text, stripe_charge_id text, stripe_late_refund_id text,
+  amount_captured bigint, amount_refunded bigint, stripe_fee bigint,
+  ledger_captured bigint, ledger_refunded bigint, ledger_escrow bigint, ledger_fee bigint,
+  transfers jsonb, refunds jsonb,
+  problems text[]
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with payments as (
+    select p.* from public.shop_payments p
+     where (p.amount_captured > 0 or p.status <> 'pending')
+       and (after_checkout_id is null or p.checkout_id > after_checkout_id)
+  ),
+  orders as (
+    -- Per shop order with a transfer row: what we say it was paid out and reversed, and the
+    -- seller_transfers entries of its postings (shop_transfer:<order>, shop_refund:<refund>).
+    select t.checkout_id, t.shop_order_id, t.amount, t.commission, t.stripe_transfer_id, t.transferred_at, t.claimed_at,
+           t.cancelled_at,
+           coalesce((select sum(r.reversal_amount) from public.shop_refunds r
+                      where r.shop_order_id = t.shop_order_id and r.status = 'succeeded'), 0)::bigint as reversed,
+           coalesce((select sum(e.amount) from public.ledger_transactions x
+                       join public.ledger_entries e on e.transaction_id = x.id
+                       join public.ledger_accounts a on a.id = e.account_id and a.kind = 'seller_transfers'
+                      where x.idempotency_key = 'shop_transfer:' || t.shop_order_id
+                         or x.idempotency_key in (select 'shop_refund:' || r.id from public.shop_refunds r
+                                                   where r.shop_order_id = t.shop_order_id)), 0)::bigint as l_transferred
+      from public.shop_transfers t
+     where t.checkout_id in (select checkout_id from payments)
+  ),
+  figures as (
+    select p.*,
+           -private.checkout_ledger_balance('buyer_funding', p.currency, p.checkout_id) as l_captured,
+           private.checkout_ledger_balance('refunds', p.currency, p.checkout_id) as l_refunded,
+           private.checkout_ledger_balance('escrow', p.currency, p.checkout_id) as l_escrow,
+           coalesce((select sum(e.amount) from public.ledger_transactions x
+                       join public.ledger_entries e on e.transaction_id = x.id
+                       join public.ledger_accounts a on a.id = e.account_id and a.kind = 'stripe_fees'
+                      where x.idempotency_key = 'fee:' || p.stripe_charge_id), 0)::bigint as l_fee,
+           -- What escrow must hold: the capture, less what was paid out (share and commission),
+           -- refunds made before their order's payout, and a late payment's refund.
+           p.amount_captured
+             - coalesce((select sum(o.amount + o.commission) from orders o
+                          where o.checkout_id = p.checkout_id and o.stripe_transfer_id is not null), 0)
+             - coalesce((select sum(r.amount) from public.shop_refunds r
+                           left join public.shop_transfers t on t.shop_order_id = r.shop_order_id
+                          where r.checkout_id = p.checkout_id and r.status = 'succeeded'
+                            and (t.transferred_at is null or t.transferred_at > r.resolved_at)), 0)
+             - case when p.stripe_late_refund_id is not null then p.amount_captured else 0 end as expected_escrow,
+           coalesce((select sum(r.amount) from public.shop_refunds r
+                      where r.checkout_id = p.checkout_id and r.status = 'succeeded'), 0)
+             + case when p.stripe_late_refund_id is not null then p.amount_captured else 0 end as refunds_total,
+           coalesce((select jsonb_agg(jsonb_build_object(
+                        'shop_order_id', o.shop_order_id, 'amount', o.amount, 'stripe_transfer_id', o.stripe_transfer_id,
+                        'reversed', o.reversed, 'cancelled', o.cancelled_at is not null) order by o.shop_order_id)
+                       from orders o where o.checkout_id = p.checkout_id), '[]') as transfer_rows,
+           coalesce((select jsonb_agg(jsonb_build_object(
+                        'refund_id', r.id, 'shop_order_id', r.shop_order_id, 'amount', r.amount, 'status', r.status,
+                        'stripe_refund_id', r.stripe_refund_id) order by r.created_at, r.id)
+                       from public.shop_refunds r where r.checkout_id = p.checkout_id), '[]') as refund_rows
+      from payments p
+  ),
+  checked as (
+    select f.*, array_remove(array[
+      case when f.l_captured <> f.amount_captured then 'ledger captured ' || f.l_captured || ' <> shop payment ' || f.amount_captured end,
+      case when f.l_refunded <> f.amount_refunded then 'ledger refunded ' || f.l_refunded || ' <> shop payment ' || f.amount_refunded end,
+      case when f.refunds_total <> f.amount_refunded
+           then 'refunds recorded ' || f.refunds_total || ' <> shop payment refunded ' || f.amount_refunded end,
+      case when f.l_escrow <> f.expected_escrow
+           then 'escrow balance ' || f.l_escrow || ' <> captured less paid out less refunded before payout ' || f.expected_escrow end,
+      case when f.stripe_fee is not null and f.l_fee <> f.stripe_fee then 'ledger fee ' || f.l_fee || ' <> shop payment fee ' || f.stripe_fee end,
+      case when f.amount_captured > 0 and f.stripe_payment_intent_id is null then 'captured without a Stripe payment intent' end
+    ] || array(
+      select 'shop order ' || o.shop_order_id || ': ' || m from orders o,
+        lateral unnest(array[
+          case when o.l_transferred <> case when o.stripe_transfer_id is null then 0 else o.amount - o.reversed end
+               then 'ledger transferred ' || o.l_transferred || ' <> shop transfer '
+                    || case when o.stripe_transfer_id is null then 0 else o.amount - o.reversed end end,
+          case when o.stripe_transfer_id is null and o.claimed_at < now() - interval '1 hour'
+               then 'transfer claimed over an hour ago, never recorded' end
+        ]) m
+       where o.checkout_id = f.checkout_id and m is not null
+       order by o.shop_order_id
+    ) || array(
+      select 'refund ' || r.id || ': claimed over an hour ago, never answered' from public.shop_refunds r
+       where r.checkout_id = f.checkout_id and r.status = 'requested' and r.created_at < now() - interval '1 hour'
+       order by r.id
+    ), null) as problems
+      from figures f
+  )
+  select c.checkout_id, c.currency, c.status, c.stripe_payment_intent_id, c.stripe_charge_id, c.stripe_late_refund_id,
+         c.amount_captured, c.amount_refunded, c.stripe_fee,
+         c.l_captured, c.l_refunded, c.l_escrow, c.l_fee, c.transfer_rows, c.refund_rows, c.problems
+    from checked c
+   where active_since is null or cardinality(c.problems) > 0
+      or c.created_at >= active_since or c.paid_at >= active_since or c.updated_at >= active_since
+      or exists (select 1 from orders o where o.checkout_id = c.checkout_id and o.transferred_at >= active_since)
+      or exists (select 1 from public.shop_refunds r where r.checkout_id = c.checkout_id
+                    and (r.created_at >= active_since or r.resolved_at >= active_since))
+   order by c.checkout_id
+   limit max_rows
+$$;
+comment on function ops.shop_reconciliation(timestamptz, uuid, integer) is
+  'Per paid checkout: the shop payment''s amounts and Stripe ids, its transfers and refunds (jsonb), the ledger''s derived figures, and their disagreements; with active_since, only checkouts paid or changed since then and every one with a disagreement; in checkout id order, after after_checkout_id, max_rows at most. Service role only (payments-reconcile compares them with Stripe).';
+revoke execute on function ops.shop_reconciliation(timestamptz, uuid, integer) from public;
+grant execute on function ops.shop_reconciliation(timestamptz, uuid, integer) to service_role;
 
 -- ======================================================================================
 -- supabase/schemas/50_commerce/90_follows.sql

@@ -247,6 +247,32 @@ $$;
 
 -- ---------------------------------------------------------------------------------------
 -- Stripe's fee on a charge, once its balance transaction is known: paid from the commission.
+-- One rule for every charge the platform takes for a sale (a commission order's escrow, a shop
+-- checkout: 50_commerce/80_payments.sql calls it too): the platform bears the fee,
+-- platform_commission -> stripe_fees, key fee:<charge id>, so whoever sees the fee first (a
+-- webhook, a function that read the charge) posts it and the others change nothing.
+
+create function private.post_stripe_fee(charge_id text, balance_transaction jsonb, order_id uuid default null) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  fee bigint := (balance_transaction ->> 'fee')::bigint;
+  currency text := upper(balance_transaction ->> 'currency');
+begin
+  if charge_id is null or fee is null or fee <= 0 or not exists (select 1 from public.currencies c where c.code = currency) then
+    return 'ignored: no fee';
+  end if;
+  perform private.post_transfer('fee:' || charge_id, 'Stripe processing fee', order_id,
+    private.ledger_account('platform_commission', currency), private.ledger_account('stripe_fees', currency), fee);
+  return 'applied';
+end
+$$;
+comment on function private.post_stripe_fee(text, jsonb, uuid) is
+  'Ledger: Stripe''s fee on a sale''s charge (its balance transaction''s fee and currency), platform_commission -> stripe_fees, key fee:<charge id>, once; order_id names the commission order, null for a shop checkout.';
+revoke execute on function private.post_stripe_fee(text, jsonb, uuid) from public;
+grant execute on function private.post_stripe_fee(text, jsonb, uuid) to service_role;
 
 create function private.record_stripe_fee(charge jsonb, balance_transaction jsonb) returns text
 language plpgsql
@@ -255,18 +281,11 @@ set search_path = ''
 as $$
 declare
   order_id uuid := private.payment_for_stripe(charge #>> '{metadata,order_id}', charge ->> 'payment_intent', charge ->> 'id');
-  fee bigint := (balance_transaction ->> 'fee')::bigint;
-  currency text := upper(balance_transaction ->> 'currency');
 begin
   if order_id is null then
     return 'ignored: no payment for this charge';
   end if;
-  if fee is null or fee <= 0 or not exists (select 1 from public.currencies c where c.code = currency) then
-    return 'ignored: no fee';
-  end if;
-  perform private.post_transfer('fee:' || (charge ->> 'id'), 'Stripe processing fee', order_id,
-    private.ledger_account('platform_commission', currency), private.ledger_account('stripe_fees', currency), fee);
-  return 'applied';
+  return private.post_stripe_fee(charge ->> 'id', balance_transaction, order_id);
 end
 $$;
 
@@ -286,7 +305,7 @@ declare
 begin
   -- The shop's payments (50_commerce/80_payments.sql) name their checkout in the metadata.
   if object #>> '{metadata,checkout_id}' is not null then
-    return private.apply_shop_stripe_event(event);
+    return private.apply_shop_stripe_event(event, balance_transaction);
   end if;
   case event ->> 'type'
     when 'checkout.session.completed', 'checkout.session.async_payment_succeeded' then
