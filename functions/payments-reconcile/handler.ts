@@ -8,7 +8,9 @@
 // the marketplace managers when there are differences) and answers
 // { run_id, orders, complete, differences: [{ order_id, currency, status, problems }] }
 // (complete is false when `limit` stopped it). Stripe unreachable or refusing the key: 502
-// and no run recorded.
+// and no run recorded. The shop's checkouts (payments, transfers, refunds, fees) are compared
+// in the same run by functions/_shared/commerce/reconcile.ts: `checkouts` counts them, their
+// differences carry subject "checkout" and the checkout's id as order_id.
 import { z } from "npm:zod@4.6.7";
 import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
@@ -23,6 +25,7 @@ import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, serviceClient } from "../_shared/platform/supabase.ts";
 import { reconcileRequest } from "../_shared/payments/requests.ts";
+import { reconcileShop, type ShopReconcileStripe } from "../_shared/commerce/reconcile.ts";
 
 /** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
 export const RECONCILE_PAGE = 1000;
@@ -31,6 +34,8 @@ export interface ReconcileDeps {
   /** The service-role client: payments_reconciliation and record_reconciliation_run. */
   db: Db;
   stripe: ReconcileStripe;
+  /** The shop's half (ops.shop_reconciliation and Stripe): run when given (the deployed handler). */
+  shop?: ShopReconcileStripe;
 }
 
 export interface ReconcileResult {
@@ -39,12 +44,14 @@ export interface ReconcileResult {
   orders: number;
   /** Whether every order in the window was compared (false: `limit` stopped the run). */
   complete: boolean;
-  /** The orders with differences only. */
+  /** Shop checkouts compared, when the shop's half ran. */
+  checkouts?: number;
+  /** The orders (and checkouts) with differences only. */
   differences: Finding[];
 }
 
 export async function runReconciliation(
-  { db, stripe }: ReconcileDeps,
+  { db, stripe, shop }: ReconcileDeps,
   { days, limit, triggered_by }: z.infer<typeof reconcileRequest>,
 ): Promise<ReconcileResult> {
   const startedAt = new Date();
@@ -77,15 +84,27 @@ export async function runReconciliation(
     after = found[found.length - 1].order_id;
   }
   const findings = await reconcileWithStripe(stripe, rows);
-  const differences = findings.filter((f) => f.problems.length > 0);
+  const differences: Finding[] = findings.filter((f) => f.problems.length > 0);
+  const checkouts = shop ? await reconcileShop({ db, stripe: shop }, { activeSince, limit }) : null;
+  if (checkouts) {
+    differences.push(...checkouts.findings.filter((f) => f.problems.length > 0));
+    complete &&= checkouts.complete;
+  }
+  const checked = findings.length + (checkouts?.findings.length ?? 0);
   const runId = await call(db, "record_reconciliation_run", {
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
-    orders_checked: findings.length,
+    orders_checked: checked,
     differences,
     triggered_by,
   });
-  return { run_id: runId, orders: findings.length, complete, differences };
+  return {
+    run_id: runId,
+    orders: findings.length,
+    ...(checkouts ? { checkouts: checkouts.findings.length } : {}),
+    complete,
+    differences,
+  };
 }
 
 /** The handler, given where its database and Stripe come from (unit tests pass fakes). */
@@ -103,4 +122,7 @@ export function reconcileHandler(deps: () => ReconcileDeps) {
   });
 }
 
-export const handler = reconcileHandler(() => ({ db: serviceClient(), stripe: stripeClient() }));
+export const handler = reconcileHandler(() => {
+  const stripe = stripeClient();
+  return { db: serviceClient(), stripe, shop: stripe };
+});

@@ -6,9 +6,9 @@
 // it once (docs/domains/commerce.md, "Payment").
 import { z } from "npm:zod@4.6.7";
 import { HttpError } from "../http/errors.ts";
-import { call, callJson, type Db } from "../platform/rpc.ts";
-import { stripeHttpError, stripeRefused } from "../payments/stripe-errors.ts";
-import { latestChargeOf, type StripeApi } from "../payments/stripe.ts";
+import { asJson, call, callJson, type Db } from "../platform/rpc.ts";
+import { stripeErrorMessage, stripeHttpError, stripeRefused } from "../payments/stripe-errors.ts";
+import { latestChargeOf, latestChargeWithFee, type StripeApi } from "../payments/stripe.ts";
 
 export interface CommerceDeps {
   db: Db;
@@ -119,6 +119,8 @@ const transferClaims = z.array(z.object({
   source_transaction: z.string().nullable(),
   payment_intent: z.string().nullable(),
   transfer_group: z.string(),
+  /** 1 for the first attempt; a retry after a refusal has its own key (…:<attempt>). */
+  attempt: z.int().optional(),
   idempotency_key: z.string(),
 }));
 
@@ -134,6 +136,40 @@ export interface SettleResult {
   transfers: { shop_order_id: string; transfer_id: string; amount: number }[];
   failed: { shop_order_id: string; message: string }[];
   late_refund: string | null;
+  /** Stripe's fee on the charge, when this call recorded it (ops.record_shop_stripe_fee's outcome). */
+  fee?: string;
+}
+
+/**
+ * Stripe's fee on a paid checkout's charge, once (ops.shop_fee_due says whether it is still
+ * unknown): the payment intent read with latest_charge.balance_transaction expanded, the fee
+ * posted by ops.record_shop_stripe_fee (the rule of every sale's fee: the platform bears it,
+ * key fee:<charge>). Answers the charge id for the transfers' source_transaction. A Stripe
+ * failure leaves the fee for later (the charge.updated webhook, the next settling): the
+ * transfers need not wait for it.
+ */
+async function recordFee(
+  { db, stripe }: CommerceDeps,
+  checkoutId: string,
+  result: SettleResult,
+): Promise<string | null> {
+  const intent = await call(db, "shop_fee_due", { checkout_id: checkoutId });
+  if (!intent) return null;
+  try {
+    const found = await latestChargeWithFee(stripe, intent);
+    if (found?.balance_transaction) {
+      result.fee = await call(db, "record_shop_stripe_fee", {
+        checkout_id: checkoutId,
+        charge_id: found.charge,
+        balance_transaction: asJson(found.balance_transaction),
+      });
+    }
+    return found?.charge ?? null;
+  } catch (err) {
+    if (stripeErrorMessage(err) === null) throw err;
+    console.error(`the fee of checkout ${checkoutId} is unavailable, left for later:`, err);
+    return null;
+  }
 }
 
 /**
@@ -146,6 +182,7 @@ export async function settleCheckout(
   checkoutId: string,
 ): Promise<SettleResult> {
   const result: SettleResult = { transfers: [], failed: [], late_refund: null };
+  let charge = await recordFee({ db, stripe }, checkoutId, result);
   const late = await callJson(
     db,
     "claim_shop_late_refund",
@@ -171,7 +208,6 @@ export async function settleCheckout(
     { checkout_id: checkoutId },
     transferClaims,
   );
-  let charge: string | null = null;
   for (const claim of claims) {
     try {
       charge ??= claim.source_transaction;
@@ -210,6 +246,37 @@ export async function settleCheckout(
   }
   return result;
 }
+
+export interface RetryResult {
+  /** Checkouts ops.due_shop_transfers listed. */
+  checkouts: number;
+  transfers: SettleResult["transfers"];
+  failed: SettleResult["failed"];
+}
+
+/**
+ * The scheduled retry (commerce-retry-transfers { due: true }, job commerce-transfers-retry):
+ * settles every checkout with a transfer due now. A transfer refused again is counted and
+ * rescheduled by abandon_shop_transfer (backoff; given up at the 10th attempt, staff told);
+ * each attempt has its own key, and one that got no answer keeps it, so nothing is paid twice.
+ * Two runners at once: claims under the payment row's lock give each transfer to one of them.
+ */
+export async function retryDueTransfers(deps: CommerceDeps, limit = 100): Promise<RetryResult> {
+  const due = await call(deps.db, "due_shop_transfers", { max_rows: limit });
+  const out: RetryResult = { checkouts: due.length, transfers: [], failed: [] };
+  for (const checkoutId of due) {
+    const settled = await settleCheckout(deps, checkoutId);
+    out.transfers.push(...settled.transfers);
+    out.failed.push(...settled.failed);
+  }
+  return out;
+}
+
+/** POST /commerce-retry-transfers: the scheduler's { due: true, limit? } or one { checkout_id }. */
+export const retryTransfersRequest = z.union([
+  z.strictObject({ due: z.literal(true), limit: z.int().min(1).max(1000).default(100) }),
+  z.strictObject({ checkout_id: z.uuid() }),
+]);
 
 /** The checkout a Stripe event's object names (metadata.checkout_id), if any. */
 export function checkoutOfEvent(event: { data: { object: unknown } }): string | null {

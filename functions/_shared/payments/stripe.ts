@@ -133,6 +133,27 @@ export async function latestChargeOf(
     : intent.latest_charge?.id ?? null;
 }
 
+/**
+ * A payment intent's latest charge and its balance transaction (Stripe's fee), read in one
+ * request with `latest_charge.balance_transaction` expanded; null while it has no charge. The
+ * balance transaction is null while Stripe has not made it (or when a fake answers ids only).
+ * The shop's payments post the fee from it (ops.record_shop_stripe_fee), as the webhook posts a
+ * commission order's (private.post_stripe_fee, the one rule for both).
+ */
+export async function latestChargeWithFee(
+  stripe: Pick<StripeApi, "paymentIntents">,
+  paymentIntentId: string,
+): Promise<{ charge: string; balance_transaction: Stripe.BalanceTransaction | null } | null> {
+  const intent = await stripe.paymentIntents.retrieve(paymentIntentId, {
+    expand: ["latest_charge.balance_transaction"],
+  });
+  const charge = intent.latest_charge;
+  if (!charge) return null;
+  if (typeof charge === "string") return { charge, balance_transaction: null };
+  const txn = charge.balance_transaction;
+  return { charge: charge.id, balance_transaction: txn && typeof txn !== "string" ? txn : null };
+}
+
 /** A Stripe client for this request, from STRIPE_SECRET_KEY and the optional STRIPE_API_BASE. */
 export function stripeClient(): Stripe {
   const variables = stripeEnv();

@@ -43,6 +43,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   claim_shop_transfers: true,
   due_refunds: true,
   due_releases: true,
+  due_shop_transfers: true,
   erase_account: true,
   fan_out_broadcasts: true,
   flush_email_digests: true,
@@ -64,6 +65,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   record_shop_late_refund: true,
   record_shop_payment_session: true,
   record_shop_refund: true,
+  record_shop_stripe_fee: true,
   record_shop_transfer: true,
   register_billing_customer: true,
   register_payment_account: true,
@@ -71,6 +73,8 @@ const opsRpcs: Record<OpsRpcName, true> = {
   run_scheduled_job: true,
   scheduled_jobs: true,
   seller_payment_account: true,
+  shop_fee_due: true,
+  shop_reconciliation: true,
   unsubscribe_email: true,
 };
 

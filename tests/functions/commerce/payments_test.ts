@@ -2,7 +2,9 @@
 // fakes: one Checkout Session per checkout with the database's amount and lines; the open
 // session returned; transfers made with their keys and recorded; a refused transfer's claim
 // dropped; a late payment refunded instead of paid out; a refund reversing the seller's share
-// first, a refunded order answered without calling Stripe, a refused refund abandoned.
+// first, a refunded order answered without calling Stripe, a refused refund abandoned; Stripe's
+// fee read once from the payment intent (latest_charge.balance_transaction) and recorded, its
+// charge used as the transfers' source; a retry's own key; the scheduled retry of due transfers.
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import {
   checkoutOfEvent,
@@ -10,6 +12,8 @@ import {
   payCheckout,
   refundRequest,
   refundShopOrder,
+  retryDueTransfers,
+  retryTransfersRequest,
   sessionExpiry,
   settleCheckout,
 } from "../../../functions/_shared/commerce/payments.ts";
@@ -116,6 +120,7 @@ const claim = (order: string, destination: string, amount: number) => ({
 
 Deno.test("settling: one transfer per claim with its key and the charge, each recorded; a refused one abandoned", async () => {
   const { db, calls } = fakeDb({
+    shop_fee_due: null,
     claim_shop_late_refund: null,
     claim_shop_transfers: [claim(orderA, "acct_A", 5100), claim(orderB, "acct_B", 1899)],
     record_shop_transfer: "applied",
@@ -137,6 +142,7 @@ Deno.test("settling: one transfer per claim with its key and the charge, each re
   strictEqual(calls.filter((c) => c.fn === "record_shop_transfer").length, 2);
 
   const refused = fakeDb({
+    shop_fee_due: null,
     claim_shop_late_refund: null,
     claim_shop_transfers: [claim(orderA, "acct_A", 5100)],
     abandon_shop_transfer: null,
@@ -147,6 +153,7 @@ Deno.test("settling: one transfer per claim with its key and the charge, each re
   const out = await settleCheckout({ db: refused.db, stripe: failing.stripe }, checkoutId);
   strictEqual(out.failed.length, 1);
   deepStrictEqual(refused.calls.map((c) => c.fn), [
+    "shop_fee_due",
     "claim_shop_late_refund",
     "claim_shop_transfers",
     "abandon_shop_transfer",
@@ -155,6 +162,7 @@ Deno.test("settling: one transfer per claim with its key and the charge, each re
 
 Deno.test("a late payment is refunded in full and nothing is paid out", async () => {
   const { db, calls } = fakeDb({
+    shop_fee_due: null,
     claim_shop_late_refund: {
       checkout_id: checkoutId,
       amount: 7599,
@@ -171,7 +179,138 @@ Deno.test("a late payment is refunded in full and nothing is paid out", async ()
     `shop_late_refund:${checkoutId}`,
   ]]);
   strictEqual(result.transfers.length, 0);
-  deepStrictEqual(calls.map((c) => c.fn), ["claim_shop_late_refund", "record_shop_late_refund"]);
+  deepStrictEqual(calls.map((c) => c.fn), [
+    "shop_fee_due",
+    "claim_shop_late_refund",
+    "record_shop_late_refund",
+  ]);
+});
+
+/** A fake Stripe whose payment intent expands its latest charge and the charge's balance transaction. */
+function stripeWithFee(fee: number) {
+  const fake = fakeStripe();
+  const retrieve = fake.stripe.paymentIntents.retrieve;
+  fake.stripe.paymentIntents.retrieve = async (id, params, options) => {
+    const intent = await retrieve(id, params, options);
+    return {
+      ...intent,
+      latest_charge: {
+        id: "ch_fee",
+        object: "charge",
+        balance_transaction: { id: "txn_fee", object: "balance_transaction", fee, currency: "usd" },
+      },
+    } as unknown as typeof intent;
+  };
+  return fake;
+}
+
+Deno.test("settling reads Stripe's fee once from the payment intent, records it and pays from that charge", async () => {
+  const { db, calls } = fakeDb({
+    shop_fee_due: "pi_1",
+    record_shop_stripe_fee: "applied",
+    claim_shop_late_refund: null,
+    claim_shop_transfers: [claim(orderA, "acct_A", 5100), claim(orderB, "acct_B", 1899)],
+    record_shop_transfer: "applied",
+  });
+  const fake = stripeWithFee(250);
+  const result = await settleCheckout({ db, stripe: fake.stripe }, checkoutId);
+  const reads = fake.calls.filter((c) => c.method === "paymentIntents.retrieve");
+  deepStrictEqual(reads.map((c) => c.params), [{
+    id: "pi_1",
+    expand: ["latest_charge.balance_transaction"],
+  }]);
+  const recorded = calls.find((c) => c.fn === "record_shop_stripe_fee")!;
+  deepStrictEqual(recorded.args, {
+    checkout_id: checkoutId,
+    charge_id: "ch_fee",
+    balance_transaction: {
+      id: "txn_fee",
+      object: "balance_transaction",
+      fee: 250,
+      currency: "usd",
+    },
+  });
+  strictEqual(result.fee, "applied");
+  deepStrictEqual(
+    fake.calls.filter((c) => c.method === "transfers.create")
+      .map((c) => (c.params as { source_transaction: string }).source_transaction),
+    ["ch_fee", "ch_fee"],
+  );
+});
+
+Deno.test("settling leaves the fee for later when Stripe cannot say it, and still pays out", async () => {
+  const { db, calls } = fakeDb({
+    shop_fee_due: "pi_1",
+    claim_shop_late_refund: null,
+    claim_shop_transfers: [{ ...claim(orderA, "acct_A", 5100), source_transaction: "ch_known" }],
+    record_shop_transfer: "applied",
+  });
+  const fake = fakeStripe({
+    "paymentIntents.retrieve": stripeError("StripeAPIError", 500, "Stripe had a problem"),
+  });
+  const result = await settleCheckout({ db, stripe: fake.stripe }, checkoutId);
+  strictEqual(result.fee, undefined);
+  strictEqual(calls.some((c) => c.fn === "record_shop_stripe_fee"), false);
+  strictEqual(result.transfers.length, 1);
+});
+
+Deno.test("a retried transfer is made with its attempt's key", async () => {
+  const { db } = fakeDb({
+    shop_fee_due: null,
+    claim_shop_late_refund: null,
+    claim_shop_transfers: [{
+      ...claim(orderB, "acct_B", 1899),
+      attempt: 3,
+      idempotency_key: `shop_transfer:${orderB}:3`,
+    }],
+    record_shop_transfer: "applied",
+  });
+  const fake = fakeStripe();
+  await settleCheckout({ db, stripe: fake.stripe }, checkoutId);
+  deepStrictEqual(
+    fake.calls.filter((c) => c.method === "transfers.create").map((c) => c.idempotencyKey),
+    [`shop_transfer:${orderB}:3`],
+  );
+});
+
+Deno.test("the scheduled retry settles every checkout with a transfer due, and reports refusals", async () => {
+  const other = "5a0e7c1b-3d2f-4a6b-9c8d-7e6f5a4b3c2e";
+  const { db, calls } = fakeDb({
+    due_shop_transfers: [checkoutId, other],
+    shop_fee_due: null,
+    claim_shop_late_refund: null,
+    claim_shop_transfers: (args: Record<string, unknown>) =>
+      args.checkout_id === checkoutId
+        ? [claim(orderA, "acct_A", 5100)]
+        : [{ ...claim(orderB, "acct_B", 1899), transfer_group: `checkout_${other}` }],
+    record_shop_transfer: "applied",
+    abandon_shop_transfer: null,
+  });
+  const fake = fakeStripe();
+  const create = fake.stripe.transfers.create;
+  fake.stripe.transfers.create = (params, options) =>
+    params.destination === "acct_B"
+      ? Promise.reject(stripeError("StripeInvalidRequestError", 400, "insufficient capabilities"))
+      : create(params, options);
+  const result = await retryDueTransfers({ db, stripe: fake.stripe }, 25);
+  deepStrictEqual(calls.find((c) => c.fn === "due_shop_transfers")!.args, { max_rows: 25 });
+  strictEqual(result.checkouts, 2);
+  deepStrictEqual(result.transfers.map((t) => t.shop_order_id), [orderA]);
+  deepStrictEqual(result.failed, [{ shop_order_id: orderB, message: "insufficient capabilities" }]);
+  deepStrictEqual(calls.find((c) => c.fn === "abandon_shop_transfer")!.args, {
+    shop_order_id: orderB,
+    reason: "insufficient capabilities",
+  });
+});
+
+Deno.test("the retry's request: the scheduler's due run or one checkout, nothing else", () => {
+  deepStrictEqual(retryTransfersRequest.parse({ due: true }), { due: true, limit: 100 });
+  deepStrictEqual(retryTransfersRequest.parse({ checkout_id: checkoutId }), {
+    checkout_id: checkoutId,
+  });
+  for (const bad of [{}, { due: false }, { due: true, limit: 0 }, { checkout_id: "x" }]) {
+    strictEqual(retryTransfersRequest.safeParse(bad).success, false, JSON.stringify(bad));
+  }
 });
 
 Deno.test("checkoutOfEvent reads metadata.checkout_id, nothing else", () => {

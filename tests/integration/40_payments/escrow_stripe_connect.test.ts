@@ -461,6 +461,8 @@ describe("escrow payments through Stripe Connect", () => {
     const report = JSON.parse(response.content) as {
       run_id: string;
       orders: number;
+      /** The shop's checkouts, compared in the same run (functions/_shared/commerce/reconcile.ts). */
+      checkouts: number;
       differences: { order_id: string }[];
     };
     expect(report.orders).toBeGreaterThan(0);
@@ -474,7 +476,7 @@ describe("escrow payments through Stripe Connect", () => {
     expect(asAdmin.data).toHaveLength(1);
     expect(asAdmin.data?.[0]).toMatchObject({
       triggered_by: "schedule",
-      orders_checked: report.orders,
+      orders_checked: report.orders + report.checkouts,
       orders_with_differences: report.differences.length,
       differences: report.differences,
     });
