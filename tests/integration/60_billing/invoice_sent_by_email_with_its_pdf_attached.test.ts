@@ -133,6 +133,33 @@ describe("billing-send-invoice", () => {
     90_000,
   );
 
+  it("sends once when the same request arrives five times at once", async () => {
+    const staff = await signUpWithRole("send-race-staff", "staff");
+    const customer = await signUp("send-race-customer");
+    mailboxes.push(customer.email);
+    const invoiceId = await createInvoice(staff, customer.id);
+    const issued = await staff.client.rpc("issue_invoice", { invoice_id: invoiceId });
+    expect(issued.error).toBeNull();
+    const number = (issued.data as { number: string }).number;
+    const requestId = crypto.randomUUID();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        callFunction(staff.client, "billing-send-invoice", {
+          invoice_id: invoiceId,
+          request_id: requestId,
+        })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 201]);
+    expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+    const sends = await staff.client.from("invoice_sends").select("id").eq("invoice_id", invoiceId);
+    expect(sends.data).toHaveLength(1);
+    await consumeNotifications();
+    expect(await drainEmail()).toEqual([]);
+    await waitForMail({ to: customer.email, subject: `Invoice ${number}` });
+    const { messages } = await searchMail(`to:"${customer.email}" subject:"Invoice ${number}"`);
+    expect(messages).toHaveLength(1);
+  }, 60_000);
+
   it("lets the invoice's seller send their own invoice, not another's", async () => {
     const seller = await signUpWithRole("send-seller", "seller");
     const other = await signUpWithRole("send-other-seller", "seller");
