@@ -290,6 +290,24 @@ describe("Storage stand-in: buckets, listing and image transformations through s
     const publicImage = await fetch(url.publicUrl);
     expect(publicImage.status).toBe(200);
     expect(await sizeOf(await publicImage.arrayBuffer())).toMatchObject({ width: 40, height: 40 });
+    // The public routes of HEAD and info serve public buckets only, without a JWT.
+    const base = `${process.env.SUPABASE_URL}/storage/v1/object`;
+    const publicHead = await fetch(`${base}/public/${publicBucket}/open.png`, { method: "HEAD" });
+    expect(publicHead.status).toBe(200);
+    expect(publicHead.headers.get("content-length")).toBe(String(png.length));
+    const publicInfo = await fetch(`${base}/info/public/${publicBucket}/open.png`);
+    expect(await publicInfo.json()).toMatchObject({
+      name: "open.png",
+      size: png.length,
+      metadata: {},
+    });
+    const privateInfo = await fetch(`${base}/info/public/${privateBucket}/photo.png`);
+    expect(await privateInfo.json()).toMatchObject({ message: "Bucket not found" });
+    const noJwt = await fetch(`${base}/info/authenticated/${privateBucket}/photo.png`);
+    expect(await noJwt.json()).toMatchObject({
+      code: "AccessDenied",
+      message: "jwt must be provided",
+    });
     // A private bucket has no public render.
     const notPublic = await fetch(
       `${process.env.SUPABASE_URL}/storage/v1/render/image/public/${privateBucket}/photo.png?width=10`,
