@@ -10,7 +10,10 @@
 // (complete is false when `limit` stopped it). Stripe unreachable or refusing the key: 502
 // and no run recorded. The shop's checkouts (payments, transfers, refunds, fees) are compared
 // in the same run by functions/_shared/commerce/reconcile.ts: `checkouts` counts them, their
-// differences carry subject "checkout" and the checkout's id as order_id.
+// differences carry subject "checkout" and the checkout's id as order_id. Stripe Billing's
+// paid subscription invoices likewise, by functions/_shared/billing/reconcile.ts:
+// `subscription_invoices` counts them, their differences carry subject "subscription_invoice"
+// and our stripe_invoices id as order_id.
 import { z } from "npm:zod@4.6.7";
 import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
@@ -26,6 +29,10 @@ import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, serviceClient } from "../_shared/platform/supabase.ts";
 import { reconcileRequest } from "../_shared/payments/requests.ts";
 import { reconcileShop, type ShopReconcileStripe } from "../_shared/commerce/reconcile.ts";
+import {
+  reconcileSubscriptions,
+  type SubscriptionReconcileStripe,
+} from "../_shared/billing/reconcile.ts";
 
 /** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
 export const RECONCILE_PAGE = 1000;
@@ -36,6 +43,8 @@ export interface ReconcileDeps {
   stripe: ReconcileStripe;
   /** The shop's half (ops.shop_reconciliation and Stripe): run when given (the deployed handler). */
   shop?: ShopReconcileStripe;
+  /** Subscription invoices' half (ops.subscription_reconciliation and Stripe): run when given. */
+  subscriptions?: SubscriptionReconcileStripe;
 }
 
 export interface ReconcileResult {
@@ -46,12 +55,14 @@ export interface ReconcileResult {
   complete: boolean;
   /** Shop checkouts compared, when the shop's half ran. */
   checkouts?: number;
+  /** Paid subscription invoices compared, when that half ran. */
+  subscription_invoices?: number;
   /** The orders (and checkouts) with differences only. */
   differences: Finding[];
 }
 
 export async function runReconciliation(
-  { db, stripe, shop }: ReconcileDeps,
+  { db, stripe, shop, subscriptions }: ReconcileDeps,
   { days, limit, triggered_by }: z.infer<typeof reconcileRequest>,
 ): Promise<ReconcileResult> {
   const startedAt = new Date();
@@ -90,7 +101,15 @@ export async function runReconciliation(
     differences.push(...checkouts.findings.filter((f) => f.problems.length > 0));
     complete &&= checkouts.complete;
   }
-  const checked = findings.length + (checkouts?.findings.length ?? 0);
+  const invoices = subscriptions
+    ? await reconcileSubscriptions({ db, stripe: subscriptions }, { activeSince, limit })
+    : null;
+  if (invoices) {
+    differences.push(...invoices.findings.filter((f) => f.problems.length > 0));
+    complete &&= invoices.complete;
+  }
+  const checked = findings.length + (checkouts?.findings.length ?? 0) +
+    (invoices?.findings.length ?? 0);
   const runId = await call(db, "record_reconciliation_run", {
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
@@ -102,6 +121,7 @@ export async function runReconciliation(
     run_id: runId,
     orders: findings.length,
     ...(checkouts ? { checkouts: checkouts.findings.length } : {}),
+    ...(invoices ? { subscription_invoices: invoices.findings.length } : {}),
     complete,
     differences,
   };
@@ -124,5 +144,5 @@ export function reconcileHandler(deps: () => ReconcileDeps) {
 
 export const handler = reconcileHandler(() => {
   const stripe = stripeClient();
-  return { db: serviceClient(), stripe, shop: stripe };
+  return { db: serviceClient(), stripe, shop: stripe, subscriptions: stripe };
 });

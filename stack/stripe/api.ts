@@ -3,7 +3,7 @@
 // idempotency and the error format (see ../stripe.ts).
 
 import type { Bank, Origin } from "./bank.ts";
-import { billingRoutes, savedCardFor, subscriptionSession } from "./billing.ts";
+import { billingRoutes, requireAction, savedCardFor, subscriptionSession } from "./billing.ts";
 import { invalidParam, missingParam, resourceMissing, stateError } from "./errors.ts";
 import { Reader } from "./params.ts";
 import {
@@ -488,6 +488,7 @@ function confirmWith(
   // A customer's intent (a subscription's invoice) pays with a saved card, or saves the test card
   // it is confirmed with when it is set up for future use, as Stripe attaches it then.
   const saved = pi.customer ? savedCardFor(ctx, pi, paymentMethod) : null;
+  if (saved?.outcome === "requires_action") return requireAction(ctx, pi, saved.id);
   const outcome = saved
     ? saved.outcome
     : DECLINING_PAYMENT_METHODS.includes(paymentMethod)

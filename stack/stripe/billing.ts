@@ -557,7 +557,7 @@ export function savedCardFor(
   ctx: { store: Store; bank: Bank; origin: Origin },
   pi: PaymentIntent,
   paymentMethod: string,
-): { id: string; outcome: "succeeded" | "failed" } | null {
+): { id: string; outcome: CardBehaviour } | null {
   const customer = ctx.store.get<Customer>("customer", pi.customer as string);
   let pm = ctx.store.find(paymentMethod) as PaymentMethod | undefined;
   if (pm?.object === "payment_method") {
@@ -565,10 +565,32 @@ export function savedCardFor(
   } else if (pi.setup_future_usage && TEST_CARDS[paymentMethod]) {
     pm = attach(ctx, paymentMethod, customer, ctx.origin);
   } else return null;
-  return {
-    id: pm.id,
-    outcome: cardBehaviour(ctx.store, pm.id) === "succeeded" ? "succeeded" : "failed",
-  };
+  return { id: pm.id, outcome: cardBehaviour(ctx.store, pm.id) };
+}
+
+/**
+ * A customer's intent confirmed with a card that needs 3-D Secure: Stripe answers the intent in
+ * `requires_action` (`next_action.type: use_stripe_sdk`) for the client to authenticate with
+ * Stripe.js, without an error; an invoice's intent also sends `invoice.payment_action_required`.
+ */
+export function requireAction(
+  ctx: { store: Store; bank: Bank; origin: Origin },
+  pi: PaymentIntent,
+  paymentMethod: string,
+): PaymentIntent {
+  Object.assign(pi, {
+    status: "requires_action",
+    payment_method: paymentMethod,
+    next_action: { type: "use_stripe_sdk", use_stripe_sdk: { type: "three_d_secure_redirect" } },
+    last_payment_error: null,
+  });
+  emit(ctx, "payment_intent.requires_action", pi, ctx.origin);
+  const invoiceId = billing(ctx.store).invoiceOfIntent.get(pi.id);
+  if (invoiceId) {
+    const invoice = ctx.store.get<Invoice>("invoice", invoiceId);
+    emit(ctx, "invoice.payment_action_required", invoice, ctx.origin);
+  }
+  return pi;
 }
 
 function attachRoute({ reader: r, store, bank, origin, params }: BillingCtx): PaymentMethod {

@@ -4,11 +4,31 @@ import { z } from "npm:zod@4.6.7";
 
 const redirectUrl = z.url({ protocol: /^https?$/ });
 
-/** POST /billing-subscribe. */
-export const subscribeRequest = z.object({
-  plan_price_id: z.uuid(),
-  success_url: redirectUrl,
-  cancel_url: redirectUrl,
+/**
+ * POST /billing-subscribe: `flow` "checkout" (the default: a Stripe Checkout Session, with the
+ * URLs Stripe sends the browser back to) or "elements" (a subscription waiting for its first
+ * payment, whose client secret the app confirms with Stripe Elements or billing-confirm-payment).
+ */
+export const subscribeRequest = z.preprocess(
+  (body) =>
+    body && typeof body === "object" && !Array.isArray(body) && !("flow" in body)
+      ? { ...body, flow: "checkout" }
+      : body,
+  z.discriminatedUnion("flow", [
+    z.object({
+      flow: z.literal("checkout"),
+      plan_price_id: z.uuid(),
+      success_url: redirectUrl,
+      cancel_url: redirectUrl,
+    }),
+    z.object({ flow: z.literal("elements"), plan_price_id: z.uuid() }),
+  ]),
+);
+
+/** POST /billing-confirm-payment (003 POST /payments/confirm). */
+export const confirmPaymentRequest = z.object({
+  payment_intent_id: z.string().regex(/^pi_[A-Za-z0-9_]+$/, "a Stripe PaymentIntent id (pi_…)"),
+  payment_method: z.string().regex(/^pm_[A-Za-z0-9_]+$/, "a Stripe PaymentMethod id (pm_…)"),
 });
 
 /** POST /billing-manage-subscription. */

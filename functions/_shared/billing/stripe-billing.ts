@@ -21,4 +21,9 @@ export const billingKeys = {
   product: (planId: string) => `plan:${planId}`,
   price: (planPriceId: string) => `plan_price:${planPriceId}`,
   customer: (userId: string) => `customer:${userId}`,
+  /** An Elements subscription of a user and price, after the customer's latest subscription. */
+  elementsSubscription: (userId: string, planPriceId: string, after: string) =>
+    `elements_subscription:${userId}:${planPriceId}:${after}`,
+  /** A staff force cancel's refund of the subscription's latest paid invoice. */
+  forceCancelRefund: (subscriptionId: string) => `force_cancel_refund:${subscriptionId}`,
 };

@@ -29,6 +29,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   admin_edit_user: true,
   apply_billing_event: true,
   billing_change_target: true,
+  billing_customer_of: true,
   billing_plans_to_sync: true,
   billing_send_invoice: true,
   billing_subscribe_check: true,
@@ -67,6 +68,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   record_shop_refund: true,
   record_shop_stripe_fee: true,
   record_shop_transfer: true,
+  record_subscription_refund: true,
   register_billing_customer: true,
   register_payment_account: true,
   resolve_dispute: true,
@@ -75,6 +77,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   seller_payment_account: true,
   shop_fee_due: true,
   shop_reconciliation: true,
+  subscription_reconciliation: true,
   unsubscribe_email: true,
 };
 

@@ -46,6 +46,9 @@ create table public.plans (
   trial_days integer not null default 0 constraint plans_trial_days_range check (trial_days between 0 and 730),
   position integer not null default 0,
   stripe_product_id text constraint plans_stripe_product_unique unique,
+  -- How a change of a subscription to this plan is prorated at Stripe (issue 18).
+  proration_behavior text not null default 'always_invoice'
+    constraint plans_proration_behavior check (proration_behavior in ('create_prorations', 'always_invoice', 'none')),
   created_by uuid default auth.uid() references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
@@ -61,6 +64,8 @@ comment on column public.plans.limits is
   'A JSON object from billing_limit_kinds keys to whole numbers >= 0 (e.g. {"max_projects": 10}); a key the plan does not list is unlimited on it.';
 comment on column public.plans.product_id is '003''s product link (a shop product sold by subscription); null for the platform''s own plans.';
 comment on column public.plans.stripe_product_id is 'The mirrored Stripe Product, filled by the mirroring function (null until mirrored).';
+comment on column public.plans.proration_behavior is
+  'Stripe''s proration_behavior for a change of a subscription TO this plan (preview and change_plan): always_invoice (the prorations invoiced and charged now; the default), create_prorations (credit and debit lines wait for the next renewal invoice) or none (no proration). Set by billing.manage through update_plan (audited).';
 
 -- Features and limits: shapes a check constraint cannot express with a precise message.
 create function private.check_plan() returns trigger
@@ -267,10 +272,15 @@ begin
     raise exception 'plan fields are a JSON object' using errcode = '22023';
   end if;
   select string_agg(k, ', ' order by k) into unknown from jsonb_object_keys(fields) k
-   where k not in ('slug', 'name', 'description', 'product_id', 'features', 'limits', 'active', 'trial_days', 'position', 'prices');
+   where k not in ('slug', 'name', 'description', 'product_id', 'features', 'limits', 'active', 'trial_days', 'position',
+                   'proration_behavior', 'prices');
   if unknown is not null then
-    raise exception 'unknown plan fields: % (a plan has slug, name, description, product_id, features, limits, active, trial_days, position, prices)',
+    raise exception 'unknown plan fields: % (a plan has slug, name, description, product_id, features, limits, active, trial_days, position, proration_behavior, prices)',
       unknown using errcode = '22023';
+  end if;
+  if fields ? 'proration_behavior'
+     and coalesce(fields ->> 'proration_behavior', '') not in ('create_prorations', 'always_invoice', 'none') then
+    raise exception 'proration_behavior is create_prorations, always_invoice or none' using errcode = '22023';
   end if;
   if fields ->> 'product_id' is not null
      and not exists (select from public.products pr where pr.id = private.try_uuid(fields ->> 'product_id')) then
@@ -285,7 +295,8 @@ begin
     limits = coalesce(fields -> 'limits', p.limits),
     active = coalesce((fields ->> 'active')::boolean, p.active),
     trial_days = coalesce((fields ->> 'trial_days')::integer, p.trial_days),
-    position = coalesce((fields ->> 'position')::integer, p.position)
+    position = coalesce((fields ->> 'position')::integer, p.position),
+    proration_behavior = coalesce(fields ->> 'proration_behavior', p.proration_behavior)
   where p.id = apply_plan_fields.plan_id;
   if fields ? 'prices' then
     if jsonb_typeof(fields -> 'prices') <> 'array' then

@@ -1,7 +1,8 @@
 -- Payment history (004 GET /api/payment/history): one list of the caller's invoices (issued,
--- paid, canceled; credit notes as negative amounts) and escrow payments (public.payments,
--- where they are the buyer), newest first, filtered by status and date, paginated. Stripe
--- subscription invoices join it once they are mirrored into public.invoices (stripe_invoice_id).
+-- paid, canceled; credit notes as negative amounts), escrow payments (public.payments, where
+-- they are the buyer), shop payments (public.shop_payments of their checkouts) and Stripe
+-- subscription invoices (public.stripe_invoices, finalized ones), newest first, filtered by
+-- status and date, paginated.
 
 -- Body of public.my_payment_history.
 create function private.my_payment_history(
@@ -42,6 +43,22 @@ begin
            coalesce(p.paid_at, p.created_at)
       from public.payments p
      where p.buyer_id = uid
+    union all
+    -- Shop orders: the payment of each of the buyer's checkouts (one for all its shop orders).
+    select 'shop_payment', sp.checkout_id::text, sp.checkout_id::text, 'Shop order payment', sp.amount, sp.currency,
+           sp.status, coalesce(sp.paid_at, sp.created_at)
+      from public.shop_payments sp join public.checkouts c on c.id = sp.checkout_id
+     where c.buyer_id = uid
+    union all
+    -- Stripe's subscription invoices, once finalized (a draft is not a charge yet): their Stripe
+    -- status (open, paid, void, uncollectible), or refunded / partially_refunded after a refund.
+    select 'subscription_invoice', si.stripe_invoice_id, coalesce(si.number, si.stripe_invoice_id),
+           'Subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.total, si.currency,
+           case when si.amount_refunded > 0 and si.amount_refunded >= si.amount_paid then 'refunded'
+                when si.amount_refunded > 0 then 'partially_refunded' else si.status end,
+           coalesce(si.paid_at, si.stripe_created_at, si.created_at)
+      from public.stripe_invoices si
+     where si.user_id = uid and si.status <> 'draft'
   )
   select e.kind, e.id, e.reference, e.description, e.amount, e.currency, e.status, e.occurred_at, count(*) over ()
     from entries e
@@ -69,6 +86,6 @@ security invoker
 set search_path = ''
 as $$ select * from private.my_payment_history(with_status, from_date, to_date, page, page_size) $$;
 comment on function public.my_payment_history(text, date, date, integer, integer) is
-  '004 GET /api/payment/history: the caller''s invoices (issued, paid, canceled, overdue; credit notes negative) and escrow payments as buyer, newest first; with_status (issued, paid, canceled, overdue, or an escrow status) and date filters (from_date, to_date inclusive, UTC days); page and page_size (1-100); total_count on every row.';
+  '004 GET /api/payment/history: the caller''s invoices (issued, paid, canceled, overdue; credit notes negative), escrow payments and shop payments as buyer, and Stripe subscription invoices (kind subscription_invoice: open, paid, void, uncollectible, refunded, partially_refunded), newest first; with_status (any of those statuses) and date filters (from_date, to_date inclusive, UTC days); page and page_size (1-100); total_count on every row.';
 revoke execute on function public.my_payment_history(text, date, date, integer, integer) from public;
 grant execute on function public.my_payment_history(text, date, date, integer, integer) to authenticated;

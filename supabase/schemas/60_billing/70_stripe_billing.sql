@@ -15,12 +15,13 @@
 -- The ledger's subscription accounts (cross-file: the kinds of 40_payments/10_ledger.sql).
 -- Platform-scoped (no order, user or checkout): subscription_funding is where subscribers'
 -- money comes from (−paid), subscription_revenue the platform's revenue from subscriptions
--- (less Stripe's fees on them).
+-- (less Stripe's fees on them and the refunds), subscription_refunds what went back to
+-- subscribers (staff force cancels with a refund, ops.record_subscription_refund).
 
 alter table public.ledger_accounts drop constraint ledger_accounts_kind;
 alter table public.ledger_accounts add constraint ledger_accounts_kind check (kind in (
   'buyer_funding', 'escrow', 'refunds', 'chargebacks', 'seller_payable', 'seller_transfers',
-  'platform_commission', 'stripe_fees', 'subscription_funding', 'subscription_revenue'));
+  'platform_commission', 'stripe_fees', 'subscription_funding', 'subscription_revenue', 'subscription_refunds'));
 
 -- ---------------------------------------------------------------------------------------
 -- The mirror of Stripe's subscription invoices.
@@ -42,6 +43,9 @@ create table public.stripe_invoices (
   amount_due bigint not null default 0,
   amount_paid bigint not null default 0,
   amount_remaining bigint not null default 0,
+  -- What we refunded of the invoice's payment (ops.record_subscription_refund); Stripe's
+  -- invoice stays paid, so no snapshot carries it and the webhook never overwrites it.
+  amount_refunded bigint not null default 0 constraint stripe_invoices_refunded_range check (amount_refunded >= 0),
   period_start timestamptz,
   period_end timestamptz,
   paid_at timestamptz,
@@ -364,9 +368,11 @@ begin
     raise exception 'plan price % is not offered through Stripe yet (billing-sync-plans)', plan_price_id using errcode = 'PT409';
   end if;
   family := coalesce(plan.product_id::text, 'platform');
+  -- An incomplete subscription (waiting for its first payment, Elements) does not refuse: the
+  -- function answers it again or replaces it (billing-subscribe), so it is only reported.
   select * into live from public.subscriptions s
    where s.user_id = acting_user and s.plan_family = family
-     and s.status in ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'paused')
+     and s.status in ('trialing', 'active', 'past_due', 'unpaid', 'paused')
    limit 1;
   if live.id is not null then
     raise exception 'you already have a live subscription (%, %) in plan family %: change its plan instead',
@@ -375,11 +381,14 @@ begin
   return jsonb_build_object(
     'plan_id', plan.id, 'plan_slug', plan.slug, 'plan_family', family, 'trial_days', plan.trial_days,
     'plan_price_id', price.id, 'stripe_price_id', price.stripe_price_id, 'currency', price.currency, 'amount', price.amount,
-    'stripe_customer_id', (select bc.stripe_customer_id from public.billing_customers bc where bc.user_id = acting_user));
+    'stripe_customer_id', (select bc.stripe_customer_id from public.billing_customers bc where bc.user_id = acting_user),
+    'waiting_subscription', (select s.stripe_subscription_id from public.subscriptions s
+                              where s.user_id = acting_user and s.plan_family = family and s.status = 'incomplete'
+                              order by s.created_at desc limit 1));
 end
 $$;
 comment on function ops.billing_subscribe_check(uuid, uuid) is
-  'billing-subscribe''s refusals (PT404 unknown or inactive plan or price, PT409 archived, not mirrored, or a live subscription in the family) and what it needs (Stripe price, trial days, the user''s Stripe customer).';
+  'billing-subscribe''s refusals (PT404 unknown or inactive plan or price, PT409 archived, not mirrored, or a live subscription in the family other than an incomplete one) and what it needs (Stripe price, trial days, the user''s Stripe customer, an incomplete subscription of the family waiting for its first payment).';
 revoke execute on function ops.billing_subscribe_check(uuid, uuid) from public;
 grant execute on function ops.billing_subscribe_check(uuid, uuid) to service_role;
 
@@ -407,6 +416,21 @@ comment on function ops.register_billing_customer(uuid, text) is
   'Records the user''s Stripe Customer once (billing-subscribe) and answers the one recorded, the first when two race.';
 revoke execute on function ops.register_billing_customer(uuid, text) from public;
 grant execute on function ops.register_billing_customer(uuid, text) to service_role;
+
+-- The user's Stripe Customer (billing-confirm-payment checks a PaymentIntent is theirs); null
+-- when they have none.
+create function ops.billing_customer_of(acting_user uuid) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select bc.stripe_customer_id from public.billing_customers bc where bc.user_id = acting_user
+$$;
+comment on function ops.billing_customer_of(uuid) is
+  'The acting user''s Stripe Customer id, null without one (billing-confirm-payment: a PaymentIntent of another customer is not theirs).';
+revoke execute on function ops.billing_customer_of(uuid) from public;
+grant execute on function ops.billing_customer_of(uuid) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Managing a subscription (billing-manage-subscription).
@@ -464,10 +488,160 @@ begin
   if price.id = sub.plan_price_id then
     raise exception 'subscription % is already on plan price %', subscription_id, plan_price_id using errcode = 'PT409';
   end if;
-  return jsonb_build_object('plan_price_id', price.id, 'stripe_price_id', price.stripe_price_id, 'plan_id', plan.id);
+  return jsonb_build_object('plan_price_id', price.id, 'stripe_price_id', price.stripe_price_id, 'plan_id', plan.id,
+    'proration_behavior', plan.proration_behavior);
 end
 $$;
 comment on function ops.billing_change_target(uuid, uuid) is
-  'The Stripe price to change a subscription to (billing-manage-subscription): PT404 unknown or inactive, PT409 not mirrored, another family or the same price.';
+  'The Stripe price to change a subscription to (billing-manage-subscription) and the target plan''s proration_behavior: PT404 unknown or inactive, PT409 not mirrored, another family or the same price.';
 revoke execute on function ops.billing_change_target(uuid, uuid) from public;
 grant execute on function ops.billing_change_target(uuid, uuid) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Refunds of subscription invoices (a staff force cancel with refund).
+
+-- Posts a Stripe refund of a subscription invoice's payment once: subscription_revenue ->
+-- subscription_refunds, the refund's amount (key subscription_refund:<in_…>:<re_…>, so the
+-- refunds of one invoice are found by their key), and, when Stripe gave part of its fee back
+-- (a negative fee on the refund's balance transaction; Stripe keeps its fee on card refunds,
+-- so normally nothing), stripe_fees -> subscription_revenue under the key
+-- subscription_refund_fee:<re_…>. stripe_invoices.amount_refunded is set from the ledger.
+create function ops.record_subscription_refund(acting_user uuid, stripe_invoice_id text, refund jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  inv public.stripe_invoices;
+  refund_id text := refund ->> 'id';
+  amount bigint := (refund ->> 'amount')::bigint;
+  currency text := upper(refund ->> 'currency');
+  fee_back bigint := -coalesce((refund -> 'balance_transaction' ->> 'fee')::bigint, 0);
+  refunded bigint;
+begin
+  if not private.user_has_permission(acting_user, 'billing.manage') then
+    raise exception 'refunding a subscription invoice needs the billing.manage permission' using errcode = '42501';
+  end if;
+  if refund ->> 'object' is distinct from 'refund' or coalesce(refund_id, '') !~ '^re_[A-Za-z0-9_]+$'
+     or amount is null or amount <= 0 then
+    raise exception 'not a Stripe refund (object refund, id re_…, a positive amount)' using errcode = '22023';
+  end if;
+  select * into inv from public.stripe_invoices i where i.stripe_invoice_id = record_subscription_refund.stripe_invoice_id for update;
+  if inv.id is null then
+    raise exception 'subscription invoice % not found', stripe_invoice_id using errcode = 'PT404';
+  end if;
+  if currency is distinct from inv.currency then
+    raise exception 'refund % is in %, invoice % in %', refund_id, currency, inv.stripe_invoice_id, inv.currency using errcode = '22023';
+  end if;
+  if refund ->> 'status' is distinct from 'succeeded' then
+    return jsonb_build_object('stripe_invoice_id', inv.stripe_invoice_id, 'refund_id', refund_id, 'posted', false,
+      'amount_refunded', inv.amount_refunded, 'status', refund ->> 'status');
+  end if;
+  if not exists (select from public.ledger_transactions t where t.idempotency_key = 'subscription_refund:' || inv.stripe_invoice_id || ':' || refund_id)
+     and inv.amount_refunded + amount > inv.amount_paid then
+    raise exception 'refund % of % would refund more than invoice % paid (% paid, % refunded)',
+      refund_id, amount, inv.stripe_invoice_id, inv.amount_paid, inv.amount_refunded using errcode = 'PT409';
+  end if;
+  perform private.post_transfer('subscription_refund:' || inv.stripe_invoice_id || ':' || refund_id,
+    'Subscription invoice refunded', null,
+    private.ledger_account('subscription_revenue', currency), private.ledger_account('subscription_refunds', currency), amount);
+  if fee_back > 0 then
+    perform private.post_transfer('subscription_refund_fee:' || refund_id, 'Stripe fee returned on a subscription refund', null,
+      private.ledger_account('stripe_fees', currency), private.ledger_account('subscription_revenue', currency), fee_back);
+  end if;
+  refunded := private.subscription_invoice_ledger_refunded(inv.stripe_invoice_id, currency);
+  update public.stripe_invoices i set amount_refunded = refunded where i.id = inv.id and i.amount_refunded <> refunded;
+  return jsonb_build_object('stripe_invoice_id', inv.stripe_invoice_id, 'refund_id', refund_id, 'posted', true,
+    'amount_refunded', refunded, 'status', 'succeeded');
+end
+$$;
+comment on function ops.record_subscription_refund(uuid, text, jsonb) is
+  'Posts a succeeded Stripe refund of a subscription invoice once (subscription_revenue -> subscription_refunds; a returned fee stripe_fees -> subscription_revenue) and sets stripe_invoices.amount_refunded from the ledger; acting_user must hold billing.manage (42501), PT404 unknown invoice, PT409 beyond what was paid. Service role only (billing-manage-subscription).';
+revoke execute on function ops.record_subscription_refund(uuid, text, jsonb) from public;
+grant execute on function ops.record_subscription_refund(uuid, text, jsonb) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Subscription invoices in the reconciliation (payments-reconcile, functions/_shared/billing/reconcile.ts).
+
+-- What the ledger says of one subscription invoice: paid (its subscription_invoice posting) and
+-- refunded (its subscription_refund postings), from entries only.
+create function private.subscription_invoice_ledger_paid(stripe_invoice_id text, currency text) returns bigint
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(sum(e.amount), 0)::bigint from public.ledger_transactions t
+    join public.ledger_entries e on e.transaction_id = t.id
+    join public.ledger_accounts a on a.id = e.account_id
+   where t.idempotency_key = 'subscription_invoice:' || stripe_invoice_id
+     and a.kind = 'subscription_revenue' and a.currency = subscription_invoice_ledger_paid.currency
+$$;
+comment on function private.subscription_invoice_ledger_paid(text, text) is
+  'The amount the ledger posted as paid for a Stripe subscription invoice (key subscription_invoice:<in_…>).';
+revoke execute on function private.subscription_invoice_ledger_paid(text, text) from public;
+grant execute on function private.subscription_invoice_ledger_paid(text, text) to service_role;
+
+create function private.subscription_invoice_ledger_refunded(stripe_invoice_id text, currency text) returns bigint
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(sum(e.amount), 0)::bigint from public.ledger_transactions t
+    join public.ledger_entries e on e.transaction_id = t.id
+    join public.ledger_accounts a on a.id = e.account_id
+   where starts_with(t.idempotency_key, 'subscription_refund:' || stripe_invoice_id || ':')
+     and a.kind = 'subscription_refunds' and a.currency = subscription_invoice_ledger_refunded.currency
+$$;
+comment on function private.subscription_invoice_ledger_refunded(text, text) is
+  'The amount the ledger posted as refunded for a Stripe subscription invoice (keys subscription_refund:<in_…>:<re_…>).';
+revoke execute on function private.subscription_invoice_ledger_refunded(text, text) from public;
+grant execute on function private.subscription_invoice_ledger_refunded(text, text) to service_role;
+
+-- Per mirrored subscription invoice that is paid or was paid (amount_paid > 0): the mirror's
+-- amounts, the ledger's, and their disagreements; payments-reconcile adds what Stripe says
+-- (the invoice's amount_paid and its charge's amount_refunded). Windowed and paged as
+-- ops.payments_reconciliation: active_since keeps the invoices created or changed since then
+-- and every one with a disagreement; after_id and max_rows page by our id.
+create function ops.subscription_reconciliation(
+  active_since timestamptz default null,
+  after_id uuid default null,
+  max_rows integer default null
+)
+returns table (
+  id uuid, stripe_invoice_id text, stripe_subscription_id text, currency text, status text,
+  amount_paid bigint, amount_refunded bigint, ledger_paid bigint, ledger_refunded bigint, problems text[]
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with figures as (
+    select i.*,
+           private.subscription_invoice_ledger_paid(i.stripe_invoice_id, i.currency) as l_paid,
+           private.subscription_invoice_ledger_refunded(i.stripe_invoice_id, i.currency) as l_refunded
+      from public.stripe_invoices i
+     where (i.status = 'paid' or i.amount_paid > 0)
+       and (after_id is null or i.id > after_id)
+  ),
+  checked as (
+    select f.*, array_remove(array[
+      case when f.l_paid <> f.amount_paid then 'ledger paid ' || f.l_paid || ' <> invoice ' || f.amount_paid end,
+      case when f.l_refunded <> f.amount_refunded then 'ledger refunded ' || f.l_refunded || ' <> invoice ' || f.amount_refunded end,
+      case when f.amount_refunded > f.amount_paid then 'refunded ' || f.amount_refunded || ' > paid ' || f.amount_paid end
+    ], null) as problems
+      from figures f
+  )
+  select c.id, c.stripe_invoice_id, c.stripe_subscription_id, c.currency, c.status, c.amount_paid, c.amount_refunded,
+         c.l_paid, c.l_refunded, c.problems
+    from checked c
+   where active_since is null or cardinality(c.problems) > 0 or c.created_at >= active_since or c.updated_at >= active_since
+   order by c.id
+   limit max_rows
+$$;
+comment on function ops.subscription_reconciliation(timestamptz, uuid, integer) is
+  'Per paid Stripe subscription invoice: the mirror''s amount_paid and amount_refunded, the ledger''s, and their disagreements; windowed by active_since (and every one with a disagreement), paged by id. Service role only (payments-reconcile, functions/_shared/billing/reconcile.ts).';
+revoke execute on function ops.subscription_reconciliation(timestamptz, uuid, integer) from public;
+grant execute on function ops.subscription_reconciliation(timestamptz, uuid, integer) to service_role;

@@ -38,7 +38,7 @@ select throws_ok($$ select public.create_plan('biz', 'Business', '{"features": "
 select throws_ok($$ select public.create_plan('biz', 'Business', '{"features": [1]}') $$, '22023',
   'each feature is a string of 1 to 200 characters', 'of strings');
 select throws_ok($$ select public.create_plan('biz', 'Business', '{"colour": "red"}') $$, '22023',
-  'unknown plan fields: colour (a plan has slug, name, description, product_id, features, limits, active, trial_days, position, prices)',
+  'unknown plan fields: colour (a plan has slug, name, description, product_id, features, limits, active, trial_days, position, proration_behavior, prices)',
   'unknown fields are refused');
 select throws_ok($$ select public.create_plan('biz', 'Business', '{"prices": [{"billing_period": "month", "currency": "KRW", "amount": 0}]}') $$,
   '22023', 'a plan''s price must be a positive whole number of minor units of KRW, not 0', 'a price is positive');
