@@ -46,7 +46,9 @@ export interface GatewayOptions {
 const CORS_HEADERS: Record<string, string> = {
   "access-control-allow-origin": "*",
   "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
-  "access-control-expose-headers": "content-range, content-profile, x-supabase-api-version",
+  // The rate limit headers too (issue 19), so a browser's script can read them.
+  "access-control-expose-headers":
+    "content-range, content-profile, x-supabase-api-version, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, ratelimit, ratelimit-policy, retry-after",
   "access-control-max-age": "3600",
 };
 

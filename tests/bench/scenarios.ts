@@ -20,6 +20,7 @@ import {
   progress,
   seconds,
   seedUsers,
+  trustForLoad,
 } from "./support.ts";
 
 export interface Check {
@@ -81,6 +82,7 @@ async function signedInSession(
   if (!created.ok) {
     throw new Error(`creating ${email} failed: ${created.status} ${await created.text()}`);
   }
+  await trustForLoad(stack, ((await created.json()) as { id: string }).id);
   const response = await fetch(`${stack.apiUrl}/auth/v1/token?grant_type=password`, {
     method: "POST",
     headers: { apikey: stack.anonKey, "content-type": "application/json" },

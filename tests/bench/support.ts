@@ -286,5 +286,33 @@ export async function seedUsers(db: pg.Client, prefix: string, total: number): P
     );
     line.update(`${count(Math.min(done + batch, total))}/${count(total)}`);
   }
+  // Load-test accounts: an operator exempts them from the rate limits (the trusted tier), as
+  // on production; nothing in the code turns the limits off (docs/domains/operations.md).
+  await db.query(
+    `insert into public.rate_limit_overrides (user_id, tier, reason)
+     select u.id, 'trusted', 'bench load account' from auth.users u
+      where u.email like $1 || '-%@example.com'
+     on conflict on constraint rate_limit_overrides_user_unique do nothing`,
+    [prefix],
+  );
   line.done(`done in ${seconds(performance.now() - begun)}`);
+}
+
+/**
+ * Exempts a load-test account from the rate limits as an operator would: the trusted tier,
+ * through the staff RPC with the service-role key (docs/domains/operations.md).
+ */
+export async function trustForLoad(stack: BenchStack, userId: string): Promise<void> {
+  const response = await fetch(`${stack.apiUrl}/rest/v1/rpc/set_rate_limit_override`, {
+    method: "POST",
+    headers: {
+      apikey: stack.serviceRoleKey,
+      authorization: `Bearer ${stack.serviceRoleKey}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ tier: "trusted", reason: "bench load account", user_id: userId }),
+  });
+  if (!response.ok) {
+    throw new Error(`trusting ${userId} failed: ${response.status} ${await response.text()}`);
+  }
 }

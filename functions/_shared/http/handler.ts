@@ -44,6 +44,11 @@ export function createHandler(
     for (const [name, value] of Object.entries(limitHeaders)) {
       if (!headers.has(name)) headers.set(name, value);
     }
+    // A browser's script reads only the headers a cross-origin answer exposes.
+    const limitNames = Object.keys(limitHeaders);
+    if (limitNames.length > 0 && !headers.has("access-control-expose-headers")) {
+      headers.set("access-control-expose-headers", limitNames.join(", "));
+    }
     logRequest(req, response.status, begun); // the request log (platform/request-log.ts), off the request path
     return new Response(response.body, {
       status: response.status,

@@ -82,6 +82,8 @@ describe("PostgREST writes (the pre-request hook)", () => {
     expect(reset).toBeGreaterThanOrEqual(1);
     expect(reset).toBeLessThanOrEqual(60);
     expect(first.headers.get("ratelimit-policy")).toBe('"api_write";q=100;w=60');
+    // Exposed to a browser's script (CORS).
+    expect(first.headers.get("access-control-expose-headers")).toContain("x-ratelimit-remaining");
     expect(first.headers.get("ratelimit")).toMatch(/^"api_write";r=99;t=\d+$/);
     const second = await write(user);
     expect(second.headers.get("x-ratelimit-remaining")).toBe("98");
