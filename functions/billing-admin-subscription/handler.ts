@@ -8,8 +8,10 @@
 //     subscription's owner), the same refusals (a price of another family 409, …);
 //   - force_cancel { reason, refund? }: manageSubscription's staff force cancel;
 //   - refund { reason, stripe_invoice_id?, amount? }: refunds the paid payment of one of the
-//     subscription's invoices (the latest paid one by default; all of it, or `amount` minor
-//     units), idempotency key subscription_refund:<in_…>, so asking again refunds nothing more.
+//     subscription's invoices (the latest paid one by default; what is left of it, or `amount`
+//     minor units), idempotency key subscription_refund:<in_…>, so asking again refunds nothing
+//     more, and posts it to the ledger once as the force cancel's refund is posted
+//     (ops.record_subscription_refund).
 // Each staff action is written to the audit log (ops.record_billing_admin_action: the staff
 // member, the action, its details); the mirror follows by webhook. A user without
 // billing.manage gets 403 for their own subscription and 404 for anyone else's.
@@ -69,12 +71,17 @@ const mirrored = z.object({
 /** The refund of one of a subscription's invoices: at most one per invoice from the desk. */
 export const refundKey = (stripeInvoiceId: string) => `subscription_refund:${stripeInvoiceId}`;
 
+const refundRecorded = z.object({ posted: z.boolean(), amount_refunded: z.number() });
+
 async function refundInvoice(
-  { stripe, service }: { stripe: BillingStripe; service: Client },
+  { db, stripe, service }: { db: Db; stripe: BillingStripe; service: Client },
+  actor: string,
   sub: z.infer<typeof mirrored>,
   body: Extract<AdminRequest, { action: "refund" }>,
 ) {
-  let query = service.from("stripe_invoices").select("stripe_invoice_id, amount_paid, currency")
+  let query = service.from("stripe_invoices").select(
+    "stripe_invoice_id, amount_paid, amount_refunded, currency",
+  )
     .eq("stripe_subscription_id", sub.stripe_subscription_id).eq("status", "paid");
   if (body.stripe_invoice_id) query = query.eq("stripe_invoice_id", body.stripe_invoice_id);
   const { data: invoices, error } = await query.order("stripe_created_at", { ascending: false })
@@ -89,10 +96,11 @@ async function refundInvoice(
         : `subscription ${sub.id} has no paid invoice`,
     );
   }
-  if (body.amount !== undefined && body.amount > invoice.amount_paid) {
+  const left = invoice.amount_paid - invoice.amount_refunded;
+  if (body.amount !== undefined && body.amount > left) {
     throw new HttpError(
       "invalid_request",
-      `invoice ${invoice.stripe_invoice_id} was paid ${invoice.amount_paid}: a refund of ${body.amount} is more`,
+      `invoice ${invoice.stripe_invoice_id} has ${left} left to refund (${invoice.amount_paid} paid): a refund of ${body.amount} is more`,
     );
   }
   try {
@@ -113,13 +121,21 @@ async function refundInvoice(
         invoice: invoice.stripe_invoice_id,
         reason: body.reason,
       },
+      expand: ["balance_transaction"],
     }, { idempotencyKey: refundKey(invoice.stripe_invoice_id) });
+    const recorded = await callJson(db, "record_subscription_refund", {
+      acting_user: actor,
+      stripe_invoice_id: invoice.stripe_invoice_id,
+      refund: asJson(refund),
+    }, refundRecorded);
     return {
       stripe_invoice_id: invoice.stripe_invoice_id,
       refund_id: refund.id,
       refunded: refund.amount,
       currency: invoice.currency,
       status: refund.status,
+      refund_posted: recorded.posted,
+      amount_refunded: recorded.amount_refunded,
     };
   } catch (err) {
     if (err instanceof HttpError) throw err;
@@ -144,7 +160,7 @@ export async function adminSubscription(
   let details: Record<string, unknown>;
   switch (request.action) {
     case "refund":
-      result = await refundInvoice({ stripe, service }, sub, request);
+      result = await refundInvoice({ db, stripe, service }, actor, sub, request);
       details = { reason: request.reason, ...result };
       break;
     case "force_cancel":

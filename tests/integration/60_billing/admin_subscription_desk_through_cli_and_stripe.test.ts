@@ -160,6 +160,11 @@ describe("the subscription desk", () => {
       );
       expect(refunded.refund_id).toMatch(/^re_/);
       expect(refunded.refunded).toBeGreaterThan(0);
+      // Posted to the ledger once, as the force cancel's refund is.
+      expect(refunded).toMatchObject({ refund_posted: true, amount_refunded: refunded.refunded });
+      const { data: posted } = await admin().from("ledger_transactions").select("idempotency_key")
+        .like("idempotency_key", `subscription_refund:${refunded.stripe_invoice_id}:%`);
+      expect(posted).toHaveLength(1);
       const again = JSON.parse(
         (await cli([
           "billing",
@@ -172,6 +177,7 @@ describe("the subscription desk", () => {
         ])).stdout,
       );
       expect(again.refund_id).toBe(refunded.refund_id);
+      expect(again.amount_refunded).toBe(refunded.refunded);
 
       // Force cancel with a reason.
       const canceled = JSON.parse(
