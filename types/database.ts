@@ -276,6 +276,10 @@ export type Database = {
         };
         Returns: string;
       };
+      "record_stripe_subscription_refund": {
+        Args: { "event_id": string; "refund": Json; "stripe_invoice_id": string };
+        Returns: string;
+      };
       "record_subscription_refund": {
         Args: { "acting_user": string; "refund": Json; "stripe_invoice_id": string };
         Returns: Json;
@@ -4420,6 +4424,58 @@ export type Database = {
           },
         ];
       };
+      "shop_external_refunds": {
+        Row: {
+          "amount": number;
+          "checkout_id": string;
+          "created_at": string;
+          "currency": string;
+          "reason": string | null;
+          "resolution": string | null;
+          "resolved_at": string | null;
+          "stripe_charge_id": string | null;
+          "stripe_refund_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "checkout_id": string;
+          "created_at"?: string;
+          "currency": string;
+          "reason"?: string | null;
+          "resolution"?: string | null;
+          "resolved_at"?: string | null;
+          "stripe_charge_id"?: string | null;
+          "stripe_refund_id": string;
+        };
+        Update: {
+          "amount"?: number;
+          "checkout_id"?: string;
+          "created_at"?: string;
+          "currency"?: string;
+          "reason"?: string | null;
+          "resolution"?: string | null;
+          "resolved_at"?: string | null;
+          "stripe_charge_id"?: string | null;
+          "stripe_refund_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "shop_external_refunds_checkout_id_fkey";
+            columns: ["checkout_id"];
+            isOneToOne: false;
+            referencedRelation: "checkouts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "shop_external_refunds_currency_fkey";
+            columns: ["currency"];
+            isOneToOne: false;
+            referencedRelation: "currencies";
+            referencedColumns: ["code"];
+          },
+        ];
+      };
       "shop_follows": {
         Row: {
           "created_at": string;
@@ -7037,6 +7093,28 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "orders";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "requeue_shop_transfer": {
+        Args: { "shop_order_id": string };
+        Returns: {
+          "amount": number;
+          "attempts": number;
+          "checkout_id": string;
+          "commission": number;
+          "created_at": string;
+          "currency": string;
+          "gave_up_at": string | null;
+          "last_error": string | null;
+          "next_attempt_at": string | null;
+          "seller_id": string;
+          "shop_order_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "shop_transfers_failing";
           isOneToOne: true;
           isSetofReturn: false;
         };

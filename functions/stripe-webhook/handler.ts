@@ -16,7 +16,12 @@ import {
 } from "../_shared/payments/stripe.ts";
 import { serviceClient } from "../_shared/platform/supabase.ts";
 import { checkoutOfEvent, settleCheckout } from "../_shared/commerce/payments.ts";
-import { applyBillingEvent, isBillingEvent } from "../_shared/billing/webhook.ts";
+import {
+  applyBillingEvent,
+  applyBillingRefund,
+  isBillingEvent,
+  isUnclaimedRefund,
+} from "../_shared/billing/webhook.ts";
 import type { BillingStripe } from "../_shared/billing/stripe-billing.ts";
 
 export interface WebhookDeps {
@@ -82,6 +87,16 @@ export async function handleWebhook(
   if (checkoutId && SHOP_SETTLING_EVENTS.has(event.type)) {
     const shop = await settleCheckout({ db, stripe }, checkoutId);
     return json({ received: true, event_id, event_type, duplicate, outcome, shop });
+  }
+  // A refund neither a commission order's nor a checkout's: a subscription invoice's, made in
+  // Stripe's Dashboard (functions/_shared/billing/webhook.ts).
+  if (billing && isUnclaimedRefund(event, outcome)) {
+    const billed = await applyBillingRefund(
+      { db, stripe: billing },
+      event_id,
+      event.data.object as Stripe.Refund,
+    );
+    return json({ received: true, event_id, event_type, duplicate, outcome, billing: billed });
   }
   // Subscriptions and their invoices (functions/_shared/billing/webhook.ts), also on duplicates.
   if (billing && isBillingEvent(event)) {

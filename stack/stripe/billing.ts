@@ -3061,18 +3061,25 @@ export type BillingHandler = (ctx: BillingCtx) => unknown;
 
 const ID = "([A-Za-z0-9_]+)";
 
-function lister<T extends StripeObject>(
-  kind: T["object"],
-  url: string,
-  filters: string[],
-): BillingHandler {
-  return ({ reader: r, store }) => {
-    r.allow("limit", "starting_after", "ending_before", "created", ...filters);
-    const wanted = filters.filter((name) => r.has(name)).map((name) =>
-      [name, r.string(name)] as const
-    );
-    return page(url, store.all<T>(kind).filter((o) => wanted.every(([n, v]) => o[n] === v)), r);
-  };
+/**
+ * GET /v1/invoice_payments: by invoice, status, and payment[type] with payment[payment_intent]
+ * (which invoice a payment intent paid: the current API's way from a charge to its invoice).
+ */
+function listInvoicePayments({ reader: r, store }: Parameters<BillingHandler>[0]) {
+  r.allow("limit", "starting_after", "ending_before", "created", "invoice", "status", "payment");
+  const invoice = r.string("invoice");
+  const status = r.string("status");
+  const payment = r.object("payment");
+  payment?.allow("type", "payment_intent", "payment_record");
+  const type = payment?.string("type", true);
+  const intent = payment?.string("payment_intent");
+  const items = store.all<InvoicePayment>("invoice_payment").filter((p) =>
+    (invoice === undefined || p.invoice === invoice) &&
+    (status === undefined || p.status === status) &&
+    (type === undefined || p.payment.type === type) &&
+    (intent === undefined || p.payment.payment_intent === intent)
+  );
+  return page("/v1/invoice_payments", items, r);
 }
 
 export const billingRoutes: [string, RegExp, BillingHandler][] = [
@@ -3145,11 +3152,7 @@ export const billingRoutes: [string, RegExp, BillingHandler][] = [
   ["POST", new RegExp(`^/v1/invoices/${ID}/void$`), voidInvoice],
   ["POST", new RegExp(`^/v1/invoices/${ID}/mark_uncollectible$`), markUncollectible],
   ["POST", new RegExp(`^/v1/invoices/${ID}/finalize$`), finalizeRoute],
-  [
-    "GET",
-    /^\/v1\/invoice_payments$/,
-    lister<InvoicePayment>("invoice_payment", "/v1/invoice_payments", ["invoice"]),
-  ],
+  ["GET", /^\/v1\/invoice_payments$/, listInvoicePayments],
   ["GET", new RegExp(`^/v1/invoice_payments/${ID}$`), ({ reader, store, params }) => {
     reader.allow();
     return store.get<InvoicePayment>("invoice_payment", params[0]);

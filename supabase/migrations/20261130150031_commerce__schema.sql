@@ -3738,7 +3738,20 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  co public.checkouts;
 begin
+  -- Under the checkout's lock, which a cancel and the expiry take too: a session made for a
+  -- checkout that was cancelled, expired or paid meanwhile is refused, and commerce-checkout-pay
+  -- expires it at Stripe so nobody pays it.
+  select * into co from public.checkouts c where c.id = record_shop_payment_session.checkout_id for update;
+  if not found then
+    raise exception 'checkout % not found', checkout_id using errcode = 'PT404';
+  end if;
+  if co.status <> 'awaiting_payment' then
+    raise exception 'checkout % is %: payment session % is not recorded, expire it', co.id, co.status, checkout_session_id
+      using errcode = 'PT409';
+  end if;
   update public.shop_payments p set stripe_checkout_session_id = record_shop_payment_session.checkout_session_id,
          checkout_url = coalesce(url, p.checkout_url), session_expires_at = coalesce(record_shop_payment_session.expires_at, p.session_expires_at)
    where p.checkout_id = record_shop_payment_session.checkout_id and p.attempt = record_shop_payment_session.attempt
@@ -3746,7 +3759,7 @@ begin
 end
 $$;
 comment on function ops.record_shop_payment_session(uuid, integer, text, text, timestamptz) is
-  'Records the Checkout Session made for a checkout''s payment attempt (a later attempt wins). Service role only.';
+  'Records the Checkout Session made for a checkout''s payment attempt (a later attempt wins); PT409 when the checkout is no longer awaiting payment (cancelled, expired or paid: the caller expires the session). Service role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- The webhook's shop branch
@@ -4172,6 +4185,59 @@ create view public.shop_transfers_failing with (security_invoker = true) as
 comment on view public.shop_transfers_failing is
   'Shop transfers that failed at least once and are not paid out: retrying (next_attempt_at) or given up (gave_up_at, shop_transfer.failed sent). Commerce staff read all, sellers theirs.';
 grant select on public.shop_transfers_failing to authenticated, service_role;
+
+-- Staff put a given-up transfer back in the retry queue (after the seller fixed their account,
+-- or Stripe's balance was topped up): next attempt now, the failed attempts kept (the key of the
+-- next attempt follows them: shop_transfer:<shop order>:<attempts + 1>), one more failure gives
+-- up again. Audited (public.audit_log, action requeue). Only a given-up transfer: PT409 otherwise.
+create function private.requeue_shop_transfer(shop_order_id uuid) returns public.shop_transfers_failing
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  t public.shop_transfers;
+  actor record;
+  result public.shop_transfers_failing;
+begin
+  if not private.can_manage_commerce() then
+    raise exception 'requeueing a shop transfer needs the commerce.manage permission' using errcode = '42501';
+  end if;
+  select * into t from public.shop_transfers x where x.shop_order_id = requeue_shop_transfer.shop_order_id for update;
+  if not found then
+    raise exception 'shop order % has no transfer', shop_order_id using errcode = 'PT404';
+  end if;
+  if t.gave_up_at is null or t.stripe_transfer_id is not null or t.cancelled_at is not null then
+    raise exception 'the transfer of shop order % is %: only a given-up transfer is requeued', t.shop_order_id,
+      case when t.stripe_transfer_id is not null then 'paid out' when t.cancelled_at is not null then 'cancelled'
+           else 'still retried (' || t.attempts || ' failed attempts)' end
+      using errcode = 'PT409';
+  end if;
+  update public.shop_transfers x set gave_up_at = null, next_attempt_at = now(), claimed_at = null
+   where x.shop_order_id = t.shop_order_id;
+  select * into actor from private.current_actor();
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (actor.actor_id, actor.actor_label, 'requeue', 'shop_transfers', t.shop_order_id::text,
+          jsonb_build_object('gave_up_at', t.gave_up_at, 'next_attempt_at', t.next_attempt_at, 'attempts', t.attempts, 'last_error', t.last_error),
+          jsonb_build_object('gave_up_at', null, 'next_attempt_at', now(), 'attempts', t.attempts));
+  select * into result from public.shop_transfers_failing f where f.shop_order_id = t.shop_order_id;
+  return result;
+end
+$$;
+revoke execute on function private.requeue_shop_transfer(uuid) from public;
+grant execute on function private.requeue_shop_transfer(uuid) to authenticated, service_role;
+
+create function public.requeue_shop_transfer(shop_order_id uuid) returns public.shop_transfers_failing
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.requeue_shop_transfer(shop_order_id)
+$$;
+comment on function public.requeue_shop_transfer(uuid) is
+  'Commerce staff put a given-up shop transfer back in the retry queue: next attempt now, attempts kept, audited. 42501 without commerce.manage, PT404 no transfer, PT409 not given up.';
+revoke execute on function public.requeue_shop_transfer(uuid) from public, anon;
+grant execute on function public.requeue_shop_transfer(uuid) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- 003 GET /payments, GET /payments/{id}: the buyer's shop payments (staff: all).
@@ -4606,6 +4672,100 @@ comment on function public.cancel_checkout(uuid, text) is
 revoke execute on function public.cancel_checkout(uuid, text) from public;
 grant execute on function public.cancel_checkout(uuid, text) to authenticated;
 
+-- ---------------------------------------------------------------------------------------
+-- Refunds made outside our API (Stripe's Dashboard, another integration) of a checkout's
+-- charge. The refund.created / refund.updated webhook (private.apply_stripe_event,
+-- 40_payments/40_stripe_events.sql) brings them here once succeeded; ours are not (a shop
+-- refund names shop_refund_id in its metadata or is recorded under its Stripe id, the late
+-- payment's refund names checkout_id). The rule: a refund made in Stripe is not ours to split
+-- between shop orders, so it is posted against the platform, platform_commission -> the
+-- checkout's refunds account, key shop_external_refund:<re_…>; the escrow is untouched (what is
+-- still to be paid out is paid out) and no transfer is reversed automatically. The row stays
+-- open for commerce staff (resolved_at null): they decide whether to reverse the seller's
+-- transfer (transfer.reversed books it back) or cancel the order.
+
+create table public.shop_external_refunds (
+  stripe_refund_id text primary key constraint shop_external_refunds_id_format check (stripe_refund_id ~ '^re_[A-Za-z0-9_]+$'),
+  checkout_id uuid not null references public.checkouts (id) on delete restrict,
+  amount bigint not null constraint shop_external_refunds_amount_positive check (amount > 0),
+  currency text not null references public.currencies (code),
+  stripe_charge_id text,
+  reason text,
+  created_at timestamptz not null default now(),
+  resolved_at timestamptz,
+  resolution text constraint shop_external_refunds_resolution_length check (char_length(resolution) between 1 and 1000)
+);
+comment on table public.shop_external_refunds is
+  'Refunds of a checkout''s charge made in Stripe, not through commerce-refund: posted once against the platform (shop_external_refund:<re_…>, platform_commission -> the checkout''s refunds), no transfer reversed; open (resolved_at null) until commerce staff settle it. Commerce staff read them.';
+create index shop_external_refunds_checkout_idx on public.shop_external_refunds (checkout_id);
+create index shop_external_refunds_open_idx on public.shop_external_refunds (created_at) where resolved_at is null;
+
+alter table public.shop_external_refunds enable row level security;
+grant select on public.shop_external_refunds to authenticated, service_role;
+create policy "Commerce staff read refunds made in Stripe" on public.shop_external_refunds for select to authenticated
+  using ((select private.can_manage_commerce()));
+
+create function private.record_shop_external_refund(refund jsonb) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  p public.shop_payments;
+  refunded bigint := (refund ->> 'amount')::bigint;
+  inserted text;
+begin
+  select * into p from public.shop_payments x
+   where x.stripe_payment_intent_id = refund ->> 'payment_intent'
+      or (refund ->> 'charge' is not null and x.stripe_charge_id = refund ->> 'charge')
+   limit 1;
+  if not found then
+    return null;
+  end if;
+  if refund #>> '{metadata,shop_refund_id}' is not null or refund #>> '{metadata,checkout_id}' is not null
+     or p.stripe_late_refund_id = refund ->> 'id'
+     or exists (select 1 from public.shop_refunds r where r.stripe_refund_id = refund ->> 'id') then
+    return 'ignored: a refund we made (commerce-refund records it)';
+  end if;
+  if refund ->> 'status' is distinct from 'succeeded' then
+    return 'ignored: refund ' || coalesce(refund ->> 'status', 'without a status');
+  end if;
+  if coalesce(refund ->> 'id', '') !~ '^re_[A-Za-z0-9_]+$' or refunded is null or refunded <= 0
+     or upper(refund ->> 'currency') is distinct from p.currency then
+    return 'ignored: not a refund of this checkout''s payment';
+  end if;
+  select * into p from public.shop_payments x where x.checkout_id = p.checkout_id for update;
+  insert into public.shop_external_refunds (stripe_refund_id, checkout_id, amount, currency, stripe_charge_id, reason)
+  values (refund ->> 'id', p.checkout_id, refunded, p.currency, refund ->> 'charge', refund ->> 'reason')
+  on conflict (stripe_refund_id) do nothing
+  returning stripe_refund_id into inserted;
+  if inserted is null then
+    return 'ignored: already recorded';
+  end if;
+  refunded := least(refunded, p.amount_captured - p.amount_refunded);
+  if refunded > 0 then
+    update public.shop_external_refunds x set amount = refunded where x.stripe_refund_id = inserted;
+    update public.shop_payments set amount_refunded = shop_payments.amount_refunded + refunded,
+           status = case when shop_payments.status in ('paid', 'partially_refunded', 'refunded')
+                         then case when shop_payments.amount_refunded + refunded >= shop_payments.amount_captured then 'refunded'
+                                   else 'partially_refunded' end
+                         else shop_payments.status end
+     where shop_payments.checkout_id = p.checkout_id;
+    perform private.post_transfer('shop_external_refund:' || inserted, 'Checkout refunded in Stripe, borne by the platform', null,
+      private.ledger_account('platform_commission', p.currency), private.checkout_ledger_account('refunds', p.currency, p.checkout_id),
+      refunded);
+  else
+    delete from public.shop_external_refunds where stripe_refund_id = inserted;
+    return 'ignored: nothing left to refund';
+  end if;
+  return 'applied: refunded in Stripe, borne by the platform, open for staff';
+end
+$$;
+comment on function private.record_shop_external_refund(jsonb) is
+  'refund.created / refund.updated of a checkout''s charge made outside commerce-refund: once succeeded, recorded (shop_external_refunds) and posted against the platform (shop_external_refund:<re_…>); null when the refund is of no checkout''s payment; ours are ignored.';
+revoke execute on function private.record_shop_external_refund(jsonb) from public;
+grant execute on function private.record_shop_external_refund(jsonb) to service_role;
+
 -- ======================================================================================
 -- supabase/schemas/50_commerce/89_reconciliation.sql
 -- ======================================================================================
@@ -4681,6 +4841,7 @@ as $$
              - case when p.stripe_late_refund_id is not null then p.amount_captured else 0 end as expected_escrow,
            coalesce((select sum(r.amount) from public.shop_refunds r
                       where r.checkout_id = p.checkout_id and r.status = 'succeeded'), 0)
+             + coalesce((select sum(x.amount) from public.shop_external_refunds x where x.checkout_id = p.checkout_id), 0)
              + case when p.stripe_late_refund_id is not null then p.amount_captured else 0 end as refunds_total,
            coalesce((select jsonb_agg(jsonb_build_object(
                         'shop_order_id', o.shop_order_id, 'amount', o.amount, 'stripe_transfer_id', o.stripe_transfer_id,
@@ -4689,7 +4850,12 @@ as $$
            coalesce((select jsonb_agg(jsonb_build_object(
                         'refund_id', r.id, 'shop_order_id', r.shop_order_id, 'amount', r.amount, 'status', r.status,
                         'stripe_refund_id', r.stripe_refund_id) order by r.created_at, r.id)
-                       from public.shop_refunds r where r.checkout_id = p.checkout_id), '[]') as refund_rows
+                       from public.shop_refunds r where r.checkout_id = p.checkout_id), '[]')
+             -- Refunds made in Stripe (88_cancellations.sql): no shop order, named by their Stripe id.
+             || coalesce((select jsonb_agg(jsonb_build_object(
+                        'refund_id', x.stripe_refund_id, 'shop_order_id', null, 'amount', x.amount, 'status', 'succeeded',
+                        'stripe_refund_id', x.stripe_refund_id, 'external', true) order by x.created_at, x.stripe_refund_id)
+                       from public.shop_external_refunds x where x.checkout_id = p.checkout_id), '[]') as refund_rows
       from payments p
   ),
   checked as (
@@ -4729,6 +4895,7 @@ as $$
       or exists (select 1 from orders o where o.checkout_id = c.checkout_id and o.transferred_at >= active_since)
       or exists (select 1 from public.shop_refunds r where r.checkout_id = c.checkout_id
                     and (r.created_at >= active_since or r.resolved_at >= active_since))
+      or exists (select 1 from public.shop_external_refunds x where x.checkout_id = c.checkout_id and x.created_at >= active_since)
    order by c.checkout_id
    limit max_rows
 $$;

@@ -2029,7 +2029,7 @@ grant execute on function ops.billing_change_target(uuid, uuid) to service_role;
 -- (a negative fee on the refund's balance transaction; Stripe keeps its fee on card refunds,
 -- so normally nothing), stripe_fees -> subscription_revenue under the key
 -- subscription_refund_fee:<re_…>. stripe_invoices.amount_refunded is set from the ledger.
-create function ops.record_subscription_refund(acting_user uuid, stripe_invoice_id text, refund jsonb) returns jsonb
+create function private.post_subscription_refund(stripe_invoice_id text, refund jsonb) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -2042,14 +2042,11 @@ declare
   fee_back bigint := -coalesce((refund -> 'balance_transaction' ->> 'fee')::bigint, 0);
   refunded bigint;
 begin
-  if not private.user_has_permission(acting_user, 'billing.manage') then
-    raise exception 'refunding a subscription invoice needs the billing.manage permission' using errcode = '42501';
-  end if;
   if refund ->> 'object' is distinct from 'refund' or coalesce(refund_id, '') !~ '^re_[A-Za-z0-9_]+$'
      or amount is null or amount <= 0 then
     raise exception 'not a Stripe refund (object refund, id re_…, a positive amount)' using errcode = '22023';
   end if;
-  select * into inv from public.stripe_invoices i where i.stripe_invoice_id = record_subscription_refund.stripe_invoice_id for update;
+  select * into inv from public.stripe_invoices i where i.stripe_invoice_id = post_subscription_refund.stripe_invoice_id for update;
   if inv.id is null then
     raise exception 'subscription invoice % not found', stripe_invoice_id using errcode = 'PT404';
   end if;
@@ -2078,10 +2075,62 @@ begin
     'amount_refunded', refunded, 'status', 'succeeded');
 end
 $$;
+comment on function private.post_subscription_refund(text, jsonb) is
+  'Posts a succeeded Stripe refund of a subscription invoice once per refund id (subscription_refund:<in_…>:<re_…>, subscription_revenue -> subscription_refunds; a returned fee stripe_fees -> subscription_revenue) and sets stripe_invoices.amount_refunded from the ledger. 22023 not a refund or another currency, PT404 unknown invoice, PT409 beyond what was paid.';
+revoke execute on function private.post_subscription_refund(text, jsonb) from public;
+grant execute on function private.post_subscription_refund(text, jsonb) to service_role;
+
+create function ops.record_subscription_refund(acting_user uuid, stripe_invoice_id text, refund jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if not private.user_has_permission(acting_user, 'billing.manage') then
+    raise exception 'refunding a subscription invoice needs the billing.manage permission' using errcode = '42501';
+  end if;
+  return private.post_subscription_refund(stripe_invoice_id, refund);
+end
+$$;
 comment on function ops.record_subscription_refund(uuid, text, jsonb) is
-  'Posts a succeeded Stripe refund of a subscription invoice once (subscription_revenue -> subscription_refunds; a returned fee stripe_fees -> subscription_revenue) and sets stripe_invoices.amount_refunded from the ledger; acting_user must hold billing.manage (42501), PT404 unknown invoice, PT409 beyond what was paid. Service role only (billing-manage-subscription).';
+  'Posts a succeeded Stripe refund of a subscription invoice once (private.post_subscription_refund) for acting_user, who must hold billing.manage (42501); PT404 unknown invoice, PT409 beyond what was paid. Service role only (billing-manage-subscription, billing-admin-subscription).';
 revoke execute on function ops.record_subscription_refund(uuid, text, jsonb) from public;
 grant execute on function ops.record_subscription_refund(uuid, text, jsonb) to service_role;
+
+-- A refund of a subscription invoice's charge made outside our API (Stripe's Dashboard), from its
+-- refund.created / refund.updated webhook once stripe-webhook found the invoice the refund's
+-- payment intent paid (functions/_shared/billing/webhook.ts): posted as ours are, under the same
+-- key (so one of ours seen here first is posted once too). A refund that is not succeeded, or
+-- one the ledger cannot take (beyond what was paid, another currency, an invoice we do not
+-- mirror), is acknowledged with the reason so Stripe does not retry; reconciliation reports it.
+-- The outcome is noted on the stored event.
+create function ops.record_stripe_subscription_refund(event_id text, stripe_invoice_id text, refund jsonb) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  result text;
+begin
+  if refund ->> 'status' is distinct from 'succeeded' then
+    result := 'ignored: refund ' || coalesce(refund ->> 'status', 'without a status');
+  else
+    begin
+      result := case when (private.post_subscription_refund(stripe_invoice_id, refund) ->> 'posted')::boolean
+                     then 'refund posted' else 'refund not posted' end;
+    exception when sqlstate 'PT404' or sqlstate 'PT409' or sqlstate '22023' then
+      result := 'ignored: ' || sqlerrm;
+    end;
+  end if;
+  update public.stripe_events e set outcome = 'billing: ' || result, processed_at = coalesce(e.processed_at, now())
+   where e.id = event_id and e.outcome is distinct from 'billing: ' || result;
+  return result;
+end
+$$;
+comment on function ops.record_stripe_subscription_refund(text, text, jsonb) is
+  'refund.created / refund.updated of a subscription invoice''s charge (a refund made in Stripe''s Dashboard, or ours seen first): posted once per refund id as ours are; refusals answered as ignored: <why>; noted on the stored event. Service role only (stripe-webhook).';
+revoke execute on function ops.record_stripe_subscription_refund(text, text, jsonb) from public;
+grant execute on function ops.record_stripe_subscription_refund(text, text, jsonb) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Subscription invoices in the reconciliation (payments-reconcile, functions/_shared/billing/reconcile.ts).
@@ -2520,6 +2569,13 @@ grant execute on function ops.record_billing_admin_action(uuid, text, uuid, json
 --     payment of the amount when paid (a purchase paid at once nets to zero); each succeeded
 --     refund (payment_refunds): refund +amount and charge -amount (the purchase taken back),
 --     which also nets to zero;
+--   - refunds of Stripe subscription invoices: each refund's ledger posting (key
+--     subscription_refund:<in_…>:<re_…>) at its posted_at: refund +amount and charge -amount,
+--     so a refund in a later month lands in that month's statement, partial ones too;
+--   - shop checkouts where the user is the buyer (shop_payments), once captured: charge and
+--     payment of amount_captured at paid_at; each succeeded shop refund (shop_refunds, full or
+--     partial) at resolved_at, and a late payment's full refund at its ledger posting
+--     (shop_late_refund:<checkout>): refund +amount and charge -amount;
 -- so a month's closing is the next month's opening, and amounts of different currencies are
 -- never added.
 
@@ -2568,12 +2624,47 @@ as $$
       from public.payment_refunds r
       join public.payments p on p.order_id = r.order_id
      where p.buyer_id = statement_entries.user_id and r.status = 'succeeded'
+    union all
+    -- Refunds of subscription invoices, each at the time its ledger posting was made (keys
+    -- subscription_refund:<in_…>:<re_…>, written by ops.record_subscription_refund): the ledger
+    -- is the one home of when and how much; stripe_invoices.amount_refunded is only the sum, so
+    -- it serves as the filter that keeps invoices never refunded out of the ledger lookup.
+    select t.posted_at, 'subscription_refund', coalesce(si.number, si.stripe_invoice_id),
+           'Refund of subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.currency, -e.amount, 0, e.amount
+      from public.stripe_invoices si
+      join public.ledger_transactions t on starts_with(t.idempotency_key, 'subscription_refund:' || si.stripe_invoice_id || ':')
+      join public.ledger_entries e on e.transaction_id = t.id
+      join public.ledger_accounts a on a.id = e.account_id and a.kind = 'subscription_refunds' and a.currency = si.currency
+     where si.user_id = statement_entries.user_id and si.amount_refunded > 0
+    union all
+    -- Shop orders: the payment of each of the buyer's checkouts (one for all its shop orders),
+    -- charged and paid at once when captured.
+    select sp.paid_at, 'shop_payment', sp.checkout_id::text, 'Shop order payment', sp.currency,
+           sp.amount_captured, sp.amount_captured, 0
+      from public.shop_payments sp
+      join public.checkouts c on c.id = sp.checkout_id
+     where c.buyer_id = statement_entries.user_id and sp.paid_at is not null and sp.amount_captured > 0
+    union all
+    -- Each succeeded refund of one of the checkout's shop orders (full or partial), when it succeeded.
+    select r.resolved_at, 'shop_refund', r.checkout_id::text, 'Shop order refund', r.currency, -r.amount, 0, r.amount
+      from public.shop_refunds r
+      join public.checkouts c on c.id = r.checkout_id
+     where c.buyer_id = statement_entries.user_id and r.status = 'succeeded'
+    union all
+    -- A payment that arrived after its checkout expired, refunded in full: when its ledger
+    -- posting (shop_late_refund:<checkout>, ops.record_shop_late_refund) was made.
+    select t.posted_at, 'shop_refund', sp.checkout_id::text, 'Late shop payment refunded', sp.currency,
+           -sp.amount_captured, 0, sp.amount_captured
+      from public.shop_payments sp
+      join public.checkouts c on c.id = sp.checkout_id
+      join public.ledger_transactions t on t.idempotency_key = 'shop_late_refund:' || sp.checkout_id
+     where c.buyer_id = statement_entries.user_id and sp.stripe_late_refund_id is not null
   ) e (occurred_at, kind, reference, description, currency, charge, payment, refund)
   where e.occurred_at is not null
   order by e.occurred_at, e.kind, e.reference
 $$;
 comment on function private.statement_entries(uuid) is
-  'A user''s account entries (invoices, credit notes, Stripe subscription invoices, escrow payments and refunds) with charge, payment and refund amounts, oldest first: the rule of monthly statements.';
+  'A user''s account entries (invoices, credit notes, Stripe subscription invoices and their refunds, escrow payments and refunds, shop payments and refunds) with charge, payment and refund amounts, oldest first: the rule of monthly statements.';
 revoke execute on function private.statement_entries(uuid) from public;
 grant execute on function private.statement_entries(uuid) to service_role;
 

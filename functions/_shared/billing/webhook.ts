@@ -10,6 +10,11 @@
 //   - invoice.*: the event's invoice (its status rank orders snapshots); a paid invoice also
 //     brings Stripe's fee on its charge (invoice payment -> payment intent -> charge ->
 //     balance transaction) for the ledger.
+//   - refund.created / refund.updated that the payments branch did not take (not a commission
+//     order's or a shop checkout's refund): the invoice the refund's payment intent paid is
+//     looked up (invoice payments by payment intent, the current API's way from a charge to its
+//     invoice) and a succeeded refund posted as ours are, once per refund id
+//     (ops.record_stripe_subscription_refund): refunds made in Stripe's Dashboard.
 // Runs on duplicate deliveries too: everything it does is idempotent.
 import type Stripe from "npm:stripe@23.1.0";
 import { asJson, call, type Db } from "../platform/rpc.ts";
@@ -103,5 +108,43 @@ export async function applyBillingEvent(
   return await call(db, "apply_billing_event", {
     event: asJson(event),
     ...(fee ? { fee: asJson(fee) } : {}),
+  });
+}
+
+const REFUND_EVENTS = new Set(["refund.created", "refund.updated"]);
+
+/**
+ * Whether a refund event is left for billing: the payments branch (ops.process_stripe_event)
+ * answered that it is neither a commission order's nor a shop checkout's refund.
+ */
+export function isUnclaimedRefund(event: Stripe.Event, outcome: string | null): boolean {
+  return REFUND_EVENTS.has(event.type) && !!outcome?.startsWith("ignored: not a refund we made");
+}
+
+/**
+ * A refund of a subscription invoice's charge made outside our API: the invoice its payment
+ * intent paid, then ops.record_stripe_subscription_refund. A Stripe failure throws (the webhook
+ * answers 500 and Stripe retries: the stored outcome still leaves the event to billing).
+ */
+export async function applyBillingRefund(
+  { db, stripe }: { db: Db; stripe: BillingStripe },
+  eventId: string,
+  refund: Stripe.Refund,
+): Promise<string> {
+  const intent = typeof refund.payment_intent === "string"
+    ? refund.payment_intent
+    : refund.payment_intent?.id;
+  if (!intent) return "ignored: a refund without a payment intent";
+  const payments = await stripe.invoicePayments.list({
+    payment: { type: "payment_intent", payment_intent: intent },
+    limit: 1,
+  });
+  const invoice = payments.data[0]?.invoice;
+  const invoiceId = typeof invoice === "string" ? invoice : invoice?.id;
+  if (!invoiceId) return "ignored: not a refund of a subscription invoice";
+  return await call(db, "record_stripe_subscription_refund", {
+    event_id: eventId,
+    stripe_invoice_id: invoiceId,
+    refund: asJson(refund),
   });
 }

@@ -98,13 +98,31 @@ export async function payCheckout(
   } catch (err) {
     throw stripeHttpError(err);
   }
-  await call(db, "record_shop_payment_session", {
-    checkout_id: start.checkout_id,
-    attempt: start.attempt,
-    checkout_session_id: session.id,
-    url: session.url ?? undefined,
-    expires_at: new Date(session.expires_at * 1000).toISOString(),
-  });
+  try {
+    await call(db, "record_shop_payment_session", {
+      checkout_id: start.checkout_id,
+      attempt: start.attempt,
+      checkout_session_id: session.id,
+      url: session.url ?? undefined,
+      expires_at: new Date(session.expires_at * 1000).toISOString(),
+    });
+  } catch (err) {
+    // The checkout was cancelled, expired or paid while the session was made (PT409): nobody
+    // must pay the session, so it is expired before the conflict is answered.
+    if (err instanceof HttpError && err.code === "conflict") {
+      try {
+        await stripe.checkout.sessions.expire(session.id, undefined, {
+          idempotencyKey: `shop_checkout_expire:${start.checkout_id}:${session.id}`,
+        });
+      } catch (expireErr) {
+        console.error(
+          `session ${session.id} of checkout ${start.checkout_id} not expired:`,
+          expireErr,
+        );
+      }
+    }
+    throw err;
+  }
   return {
     created: true,
     body: { checkout_id: start.checkout_id, checkout_session_id: session.id, url: session.url },

@@ -60,7 +60,7 @@ export interface ShopReconciliationRow {
   }[];
   refunds: {
     refund_id: string;
-    shop_order_id: string;
+    shop_order_id: string | null;
     amount: number;
     status: string;
     stripe_refund_id: string | null;

@@ -76,6 +76,11 @@ export interface StripeApi {
         params: Stripe.Checkout.SessionCreateParams,
         options?: Options,
       ): Promise<Stripe.Checkout.Session>;
+      expire(
+        id: string,
+        params?: Stripe.Checkout.SessionExpireParams,
+        options?: Options,
+      ): Promise<Stripe.Checkout.Session>;
     };
   };
   paymentIntents: {

@@ -68,6 +68,7 @@ const opsRpcs: Record<OpsRpcName, true> = {
   record_shop_refund: true,
   record_shop_stripe_fee: true,
   record_shop_transfer: true,
+  record_stripe_subscription_refund: true,
   record_subscription_refund: true,
   register_billing_customer: true,
   register_payment_account: true,

@@ -347,7 +347,8 @@ begin
           or pr.id = private.try_uuid(object #>> '{metadata,refund_id}')
        limit 1;
       if refund_id is null then
-        return 'ignored: not a refund we made (charge.refunded records those)';
+        -- A shop checkout's charge refunded in Stripe (50_commerce/88_cancellations.sql).
+        return coalesce(private.record_shop_external_refund(object), 'ignored: not a refund we made (charge.refunded records those)');
       end if;
       perform ops.record_refund(refund_id, object ->> 'id', object ->> 'status');
       return 'applied';

@@ -281,7 +281,20 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  co public.checkouts;
 begin
+  -- Under the checkout's lock, which a cancel and the expiry take too: a session made for a
+  -- checkout that was cancelled, expired or paid meanwhile is refused, and commerce-checkout-pay
+  -- expires it at Stripe so nobody pays it.
+  select * into co from public.checkouts c where c.id = record_shop_payment_session.checkout_id for update;
+  if not found then
+    raise exception 'checkout % not found', checkout_id using errcode = 'PT404';
+  end if;
+  if co.status <> 'awaiting_payment' then
+    raise exception 'checkout % is %: payment session % is not recorded, expire it', co.id, co.status, checkout_session_id
+      using errcode = 'PT409';
+  end if;
   update public.shop_payments p set stripe_checkout_session_id = record_shop_payment_session.checkout_session_id,
          checkout_url = coalesce(url, p.checkout_url), session_expires_at = coalesce(record_shop_payment_session.expires_at, p.session_expires_at)
    where p.checkout_id = record_shop_payment_session.checkout_id and p.attempt = record_shop_payment_session.attempt
@@ -289,7 +302,7 @@ begin
 end
 $$;
 comment on function ops.record_shop_payment_session(uuid, integer, text, text, timestamptz) is
-  'Records the Checkout Session made for a checkout''s payment attempt (a later attempt wins). Service role only.';
+  'Records the Checkout Session made for a checkout''s payment attempt (a later attempt wins); PT409 when the checkout is no longer awaiting payment (cancelled, expired or paid: the caller expires the session). Service role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- The webhook's shop branch
@@ -715,6 +728,59 @@ create view public.shop_transfers_failing with (security_invoker = true) as
 comment on view public.shop_transfers_failing is
   'Shop transfers that failed at least once and are not paid out: retrying (next_attempt_at) or given up (gave_up_at, shop_transfer.failed sent). Commerce staff read all, sellers theirs.';
 grant select on public.shop_transfers_failing to authenticated, service_role;
+
+-- Staff put a given-up transfer back in the retry queue (after the seller fixed their account,
+-- or Stripe's balance was topped up): next attempt now, the failed attempts kept (the key of the
+-- next attempt follows them: shop_transfer:<shop order>:<attempts + 1>), one more failure gives
+-- up again. Audited (public.audit_log, action requeue). Only a given-up transfer: PT409 otherwise.
+create function private.requeue_shop_transfer(shop_order_id uuid) returns public.shop_transfers_failing
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  t public.shop_transfers;
+  actor record;
+  result public.shop_transfers_failing;
+begin
+  if not private.can_manage_commerce() then
+    raise exception 'requeueing a shop transfer needs the commerce.manage permission' using errcode = '42501';
+  end if;
+  select * into t from public.shop_transfers x where x.shop_order_id = requeue_shop_transfer.shop_order_id for update;
+  if not found then
+    raise exception 'shop order % has no transfer', shop_order_id using errcode = 'PT404';
+  end if;
+  if t.gave_up_at is null or t.stripe_transfer_id is not null or t.cancelled_at is not null then
+    raise exception 'the transfer of shop order % is %: only a given-up transfer is requeued', t.shop_order_id,
+      case when t.stripe_transfer_id is not null then 'paid out' when t.cancelled_at is not null then 'cancelled'
+           else 'still retried (' || t.attempts || ' failed attempts)' end
+      using errcode = 'PT409';
+  end if;
+  update public.shop_transfers x set gave_up_at = null, next_attempt_at = now(), claimed_at = null
+   where x.shop_order_id = t.shop_order_id;
+  select * into actor from private.current_actor();
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (actor.actor_id, actor.actor_label, 'requeue', 'shop_transfers', t.shop_order_id::text,
+          jsonb_build_object('gave_up_at', t.gave_up_at, 'next_attempt_at', t.next_attempt_at, 'attempts', t.attempts, 'last_error', t.last_error),
+          jsonb_build_object('gave_up_at', null, 'next_attempt_at', now(), 'attempts', t.attempts));
+  select * into result from public.shop_transfers_failing f where f.shop_order_id = t.shop_order_id;
+  return result;
+end
+$$;
+revoke execute on function private.requeue_shop_transfer(uuid) from public;
+grant execute on function private.requeue_shop_transfer(uuid) to authenticated, service_role;
+
+create function public.requeue_shop_transfer(shop_order_id uuid) returns public.shop_transfers_failing
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.requeue_shop_transfer(shop_order_id)
+$$;
+comment on function public.requeue_shop_transfer(uuid) is
+  'Commerce staff put a given-up shop transfer back in the retry queue: next attempt now, attempts kept, audited. 42501 without commerce.manage, PT404 no transfer, PT409 not given up.';
+revoke execute on function public.requeue_shop_transfer(uuid) from public, anon;
+grant execute on function public.requeue_shop_transfer(uuid) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- 003 GET /payments, GET /payments/{id}: the buyer's shop payments (staff: all).

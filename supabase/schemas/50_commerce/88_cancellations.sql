@@ -270,3 +270,97 @@ comment on function public.cancel_checkout(uuid, text) is
   'The buyer cancels their checkout before paying it: its shop orders cancelled, stock and coupon released, status cancelled; asking again answers the same checkout. PT404 another''s checkout, PT409 once paid (ask for a refund), expired, or with a payment in progress. commerce-checkout-cancel also expires its open Stripe Checkout Session.';
 revoke execute on function public.cancel_checkout(uuid, text) from public;
 grant execute on function public.cancel_checkout(uuid, text) to authenticated;
+
+-- ---------------------------------------------------------------------------------------
+-- Refunds made outside our API (Stripe's Dashboard, another integration) of a checkout's
+-- charge. The refund.created / refund.updated webhook (private.apply_stripe_event,
+-- 40_payments/40_stripe_events.sql) brings them here once succeeded; ours are not (a shop
+-- refund names shop_refund_id in its metadata or is recorded under its Stripe id, the late
+-- payment's refund names checkout_id). The rule: a refund made in Stripe is not ours to split
+-- between shop orders, so it is posted against the platform, platform_commission -> the
+-- checkout's refunds account, key shop_external_refund:<re_…>; the escrow is untouched (what is
+-- still to be paid out is paid out) and no transfer is reversed automatically. The row stays
+-- open for commerce staff (resolved_at null): they decide whether to reverse the seller's
+-- transfer (transfer.reversed books it back) or cancel the order.
+
+create table public.shop_external_refunds (
+  stripe_refund_id text primary key constraint shop_external_refunds_id_format check (stripe_refund_id ~ '^re_[A-Za-z0-9_]+$'),
+  checkout_id uuid not null references public.checkouts (id) on delete restrict,
+  amount bigint not null constraint shop_external_refunds_amount_positive check (amount > 0),
+  currency text not null references public.currencies (code),
+  stripe_charge_id text,
+  reason text,
+  created_at timestamptz not null default now(),
+  resolved_at timestamptz,
+  resolution text constraint shop_external_refunds_resolution_length check (char_length(resolution) between 1 and 1000)
+);
+comment on table public.shop_external_refunds is
+  'Refunds of a checkout''s charge made in Stripe, not through commerce-refund: posted once against the platform (shop_external_refund:<re_…>, platform_commission -> the checkout''s refunds), no transfer reversed; open (resolved_at null) until commerce staff settle it. Commerce staff read them.';
+create index shop_external_refunds_checkout_idx on public.shop_external_refunds (checkout_id);
+create index shop_external_refunds_open_idx on public.shop_external_refunds (created_at) where resolved_at is null;
+
+alter table public.shop_external_refunds enable row level security;
+grant select on public.shop_external_refunds to authenticated, service_role;
+create policy "Commerce staff read refunds made in Stripe" on public.shop_external_refunds for select to authenticated
+  using ((select private.can_manage_commerce()));
+
+create function private.record_shop_external_refund(refund jsonb) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  p public.shop_payments;
+  refunded bigint := (refund ->> 'amount')::bigint;
+  inserted text;
+begin
+  select * into p from public.shop_payments x
+   where x.stripe_payment_intent_id = refund ->> 'payment_intent'
+      or (refund ->> 'charge' is not null and x.stripe_charge_id = refund ->> 'charge')
+   limit 1;
+  if not found then
+    return null;
+  end if;
+  if refund #>> '{metadata,shop_refund_id}' is not null or refund #>> '{metadata,checkout_id}' is not null
+     or p.stripe_late_refund_id = refund ->> 'id'
+     or exists (select 1 from public.shop_refunds r where r.stripe_refund_id = refund ->> 'id') then
+    return 'ignored: a refund we made (commerce-refund records it)';
+  end if;
+  if refund ->> 'status' is distinct from 'succeeded' then
+    return 'ignored: refund ' || coalesce(refund ->> 'status', 'without a status');
+  end if;
+  if coalesce(refund ->> 'id', '') !~ '^re_[A-Za-z0-9_]+$' or refunded is null or refunded <= 0
+     or upper(refund ->> 'currency') is distinct from p.currency then
+    return 'ignored: not a refund of this checkout''s payment';
+  end if;
+  select * into p from public.shop_payments x where x.checkout_id = p.checkout_id for update;
+  insert into public.shop_external_refunds (stripe_refund_id, checkout_id, amount, currency, stripe_charge_id, reason)
+  values (refund ->> 'id', p.checkout_id, refunded, p.currency, refund ->> 'charge', refund ->> 'reason')
+  on conflict (stripe_refund_id) do nothing
+  returning stripe_refund_id into inserted;
+  if inserted is null then
+    return 'ignored: already recorded';
+  end if;
+  refunded := least(refunded, p.amount_captured - p.amount_refunded);
+  if refunded > 0 then
+    update public.shop_external_refunds x set amount = refunded where x.stripe_refund_id = inserted;
+    update public.shop_payments set amount_refunded = shop_payments.amount_refunded + refunded,
+           status = case when shop_payments.status in ('paid', 'partially_refunded', 'refunded')
+                         then case when shop_payments.amount_refunded + refunded >= shop_payments.amount_captured then 'refunded'
+                                   else 'partially_refunded' end
+                         else shop_payments.status end
+     where shop_payments.checkout_id = p.checkout_id;
+    perform private.post_transfer('shop_external_refund:' || inserted, 'Checkout refunded in Stripe, borne by the platform', null,
+      private.ledger_account('platform_commission', p.currency), private.checkout_ledger_account('refunds', p.currency, p.checkout_id),
+      refunded);
+  else
+    delete from public.shop_external_refunds where stripe_refund_id = inserted;
+    return 'ignored: nothing left to refund';
+  end if;
+  return 'applied: refunded in Stripe, borne by the platform, open for staff';
+end
+$$;
+comment on function private.record_shop_external_refund(jsonb) is
+  'refund.created / refund.updated of a checkout''s charge made outside commerce-refund: once succeeded, recorded (shop_external_refunds) and posted against the platform (shop_external_refund:<re_…>); null when the refund is of no checkout''s payment; ours are ignored.';
+revoke execute on function private.record_shop_external_refund(jsonb) from public;
+grant execute on function private.record_shop_external_refund(jsonb) to service_role;

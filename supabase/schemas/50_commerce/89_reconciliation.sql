@@ -69,6 +69,7 @@ as $$
              - case when p.stripe_late_refund_id is not null then p.amount_captured else 0 end as expected_escrow,
            coalesce((select sum(r.amount) from public.shop_refunds r
                       where r.checkout_id = p.checkout_id and r.status = 'succeeded'), 0)
+             + coalesce((select sum(x.amount) from public.shop_external_refunds x where x.checkout_id = p.checkout_id), 0)
              + case when p.stripe_late_refund_id is not null then p.amount_captured else 0 end as refunds_total,
            coalesce((select jsonb_agg(jsonb_build_object(
                         'shop_order_id', o.shop_order_id, 'amount', o.amount, 'stripe_transfer_id', o.stripe_transfer_id,
@@ -77,7 +78,12 @@ as $$
            coalesce((select jsonb_agg(jsonb_build_object(
                         'refund_id', r.id, 'shop_order_id', r.shop_order_id, 'amount', r.amount, 'status', r.status,
                         'stripe_refund_id', r.stripe_refund_id) order by r.created_at, r.id)
-                       from public.shop_refunds r where r.checkout_id = p.checkout_id), '[]') as refund_rows
+                       from public.shop_refunds r where r.checkout_id = p.checkout_id), '[]')
+             -- Refunds made in Stripe (88_cancellations.sql): no shop order, named by their Stripe id.
+             || coalesce((select jsonb_agg(jsonb_build_object(
+                        'refund_id', x.stripe_refund_id, 'shop_order_id', null, 'amount', x.amount, 'status', 'succeeded',
+                        'stripe_refund_id', x.stripe_refund_id, 'external', true) order by x.created_at, x.stripe_refund_id)
+                       from public.shop_external_refunds x where x.checkout_id = p.checkout_id), '[]') as refund_rows
       from payments p
   ),
   checked as (
@@ -117,6 +123,7 @@ as $$
       or exists (select 1 from orders o where o.checkout_id = c.checkout_id and o.transferred_at >= active_since)
       or exists (select 1 from public.shop_refunds r where r.checkout_id = c.checkout_id
                     and (r.created_at >= active_since or r.resolved_at >= active_since))
+      or exists (select 1 from public.shop_external_refunds x where x.checkout_id = c.checkout_id and x.created_at >= active_since)
    order by c.checkout_id
    limit max_rows
 $$;

@@ -506,7 +506,7 @@ grant execute on function ops.billing_change_target(uuid, uuid) to service_role;
 -- (a negative fee on the refund's balance transaction; Stripe keeps its fee on card refunds,
 -- so normally nothing), stripe_fees -> subscription_revenue under the key
 -- subscription_refund_fee:<re_…>. stripe_invoices.amount_refunded is set from the ledger.
-create function ops.record_subscription_refund(acting_user uuid, stripe_invoice_id text, refund jsonb) returns jsonb
+create function private.post_subscription_refund(stripe_invoice_id text, refund jsonb) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -519,14 +519,11 @@ declare
   fee_back bigint := -coalesce((refund -> 'balance_transaction' ->> 'fee')::bigint, 0);
   refunded bigint;
 begin
-  if not private.user_has_permission(acting_user, 'billing.manage') then
-    raise exception 'refunding a subscription invoice needs the billing.manage permission' using errcode = '42501';
-  end if;
   if refund ->> 'object' is distinct from 'refund' or coalesce(refund_id, '') !~ '^re_[A-Za-z0-9_]+$'
      or amount is null or amount <= 0 then
     raise exception 'not a Stripe refund (object refund, id re_…, a positive amount)' using errcode = '22023';
   end if;
-  select * into inv from public.stripe_invoices i where i.stripe_invoice_id = record_subscription_refund.stripe_invoice_id for update;
+  select * into inv from public.stripe_invoices i where i.stripe_invoice_id = post_subscription_refund.stripe_invoice_id for update;
   if inv.id is null then
     raise exception 'subscription invoice % not found', stripe_invoice_id using errcode = 'PT404';
   end if;
@@ -555,10 +552,62 @@ begin
     'amount_refunded', refunded, 'status', 'succeeded');
 end
 $$;
+comment on function private.post_subscription_refund(text, jsonb) is
+  'Posts a succeeded Stripe refund of a subscription invoice once per refund id (subscription_refund:<in_…>:<re_…>, subscription_revenue -> subscription_refunds; a returned fee stripe_fees -> subscription_revenue) and sets stripe_invoices.amount_refunded from the ledger. 22023 not a refund or another currency, PT404 unknown invoice, PT409 beyond what was paid.';
+revoke execute on function private.post_subscription_refund(text, jsonb) from public;
+grant execute on function private.post_subscription_refund(text, jsonb) to service_role;
+
+create function ops.record_subscription_refund(acting_user uuid, stripe_invoice_id text, refund jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if not private.user_has_permission(acting_user, 'billing.manage') then
+    raise exception 'refunding a subscription invoice needs the billing.manage permission' using errcode = '42501';
+  end if;
+  return private.post_subscription_refund(stripe_invoice_id, refund);
+end
+$$;
 comment on function ops.record_subscription_refund(uuid, text, jsonb) is
-  'Posts a succeeded Stripe refund of a subscription invoice once (subscription_revenue -> subscription_refunds; a returned fee stripe_fees -> subscription_revenue) and sets stripe_invoices.amount_refunded from the ledger; acting_user must hold billing.manage (42501), PT404 unknown invoice, PT409 beyond what was paid. Service role only (billing-manage-subscription).';
+  'Posts a succeeded Stripe refund of a subscription invoice once (private.post_subscription_refund) for acting_user, who must hold billing.manage (42501); PT404 unknown invoice, PT409 beyond what was paid. Service role only (billing-manage-subscription, billing-admin-subscription).';
 revoke execute on function ops.record_subscription_refund(uuid, text, jsonb) from public;
 grant execute on function ops.record_subscription_refund(uuid, text, jsonb) to service_role;
+
+-- A refund of a subscription invoice's charge made outside our API (Stripe's Dashboard), from its
+-- refund.created / refund.updated webhook once stripe-webhook found the invoice the refund's
+-- payment intent paid (functions/_shared/billing/webhook.ts): posted as ours are, under the same
+-- key (so one of ours seen here first is posted once too). A refund that is not succeeded, or
+-- one the ledger cannot take (beyond what was paid, another currency, an invoice we do not
+-- mirror), is acknowledged with the reason so Stripe does not retry; reconciliation reports it.
+-- The outcome is noted on the stored event.
+create function ops.record_stripe_subscription_refund(event_id text, stripe_invoice_id text, refund jsonb) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  result text;
+begin
+  if refund ->> 'status' is distinct from 'succeeded' then
+    result := 'ignored: refund ' || coalesce(refund ->> 'status', 'without a status');
+  else
+    begin
+      result := case when (private.post_subscription_refund(stripe_invoice_id, refund) ->> 'posted')::boolean
+                     then 'refund posted' else 'refund not posted' end;
+    exception when sqlstate 'PT404' or sqlstate 'PT409' or sqlstate '22023' then
+      result := 'ignored: ' || sqlerrm;
+    end;
+  end if;
+  update public.stripe_events e set outcome = 'billing: ' || result, processed_at = coalesce(e.processed_at, now())
+   where e.id = event_id and e.outcome is distinct from 'billing: ' || result;
+  return result;
+end
+$$;
+comment on function ops.record_stripe_subscription_refund(text, text, jsonb) is
+  'refund.created / refund.updated of a subscription invoice''s charge (a refund made in Stripe''s Dashboard, or ours seen first): posted once per refund id as ours are; refusals answered as ignored: <why>; noted on the stored event. Service role only (stripe-webhook).';
+revoke execute on function ops.record_stripe_subscription_refund(text, text, jsonb) from public;
+grant execute on function ops.record_stripe_subscription_refund(text, text, jsonb) to service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- Subscription invoices in the reconciliation (payments-reconcile, functions/_shared/billing/reconcile.ts).

@@ -4,7 +4,8 @@
 // dropped; a late payment refunded instead of paid out; a refund reversing the seller's share
 // first, a refunded order answered without calling Stripe, a refused refund abandoned; Stripe's
 // fee read once from the payment intent (latest_charge.balance_transaction) and recorded, its
-// charge used as the transfers' source; a retry's own key; the scheduled retry of due transfers.
+// charge used as the transfers' source; a retry's own key; the scheduled retry of due transfers;
+// a session made for a checkout cancelled meanwhile expired at once.
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import {
   checkoutOfEvent,
@@ -64,6 +65,27 @@ Deno.test("an amount in the body is dropped: one session for the checkout's line
   strictEqual(params.client_reference_id, checkoutId);
   deepStrictEqual(calls.map((c) => c.fn), ["begin_shop_payment", "record_shop_payment_session"]);
   strictEqual(calls[1].args.attempt, 2);
+});
+
+Deno.test("a session made for a checkout cancelled meanwhile is expired, and the refusal answered 409", async () => {
+  const message =
+    `checkout ${checkoutId} is cancelled: payment session cs_test1 is not recorded, expire it`;
+  const { db } = fakeDb({
+    begin_shop_payment: started,
+    record_shop_payment_session: dbError("PT409", message),
+  });
+  const fake = fakeStripe();
+  const failure = await payCheckout({ db, stripe: fake.stripe }, buyer, {
+    checkout_id: checkoutId,
+    ...urls,
+  }).then(() => null, (err) => err);
+  strictEqual(failure?.status, 409);
+  strictEqual(failure?.message, message);
+  deepStrictEqual(fake.calls.map((c) => [c.method, c.idempotencyKey]), [
+    ["checkout.sessions.create", `shop_checkout:${checkoutId}:2`],
+    ["checkout.sessions.expire", `shop_checkout_expire:${checkoutId}:cs_test1`],
+  ]);
+  deepStrictEqual((fake.calls[1].params as { id: string }).id, "cs_test1");
 });
 
 Deno.test("a second call returns the open session without calling Stripe", async () => {

@@ -152,6 +152,18 @@ export function fakeStripe(failures: Record<string, Error> = {}, objects: Stripe
               amount_total: params.line_items?.[0]?.price_data?.unit_amount ?? null,
             } as unknown as Stripe.Checkout.Session;
           }),
+        expire: (id, params, options) =>
+          record(
+            "checkout.sessions.expire",
+            { id, ...params },
+            options,
+            () =>
+              ({
+                id,
+                object: "checkout.session",
+                status: "expired",
+              }) as unknown as Stripe.Checkout.Session,
+          ),
       },
     },
     paymentIntents: {
