@@ -79,7 +79,12 @@ export async function subscribe(
     if (body.flow === "elements") {
       return await subscribeForElements(stripe, user, plan, customer);
     }
-    const metadata = { user_id: user.id, plan_price_id: plan.plan_price_id };
+    // plan_family: once one session of the family is paid, the webhook expires the others.
+    const metadata = {
+      user_id: user.id,
+      plan_price_id: plan.plan_price_id,
+      plan_family: plan.plan_family,
+    };
     const session = await stripe.checkout.sessions.create({
       mode: "subscription",
       customer,

@@ -6,7 +6,10 @@
 //     fetch as its event time, so the last fetch (Stripe's current state) wins whatever order
 //     and however often events arrive; a fetch that fails falls back to the event's object;
 //   - checkout.session.* in mode=subscription with a subscription: the same, for that
-//     subscription (the mirror does not wait for customer.subscription.* events);
+//     subscription (the mirror does not wait for customer.subscription.* events); once
+//     completed, the customer's other open subscription Checkout Sessions of the same plan
+//     family (metadata.plan_family, set by billing-subscribe) are expired, so a second tab or
+//     an older link cannot start a second subscription of the family;
 //   - invoice.*: the event's invoice (its status rank orders snapshots); a paid invoice also
 //     brings Stripe's fee on its charge (invoice payment -> payment intent -> charge ->
 //     balance transaction) for the ledger.
@@ -69,6 +72,40 @@ async function invoiceFee(
   }
 }
 
+/**
+ * Expires the customer's other open subscription Checkout Sessions of the completed one's plan
+ * family. A failure is logged, not thrown: the subscription is paid either way, and a session
+ * left open is refused at completion by nothing but its own expiry (24 hours).
+ */
+async function expireOtherSessions(
+  stripe: BillingStripe,
+  completed: Stripe.Checkout.Session,
+): Promise<void> {
+  const customer = typeof completed.customer === "string"
+    ? completed.customer
+    : completed.customer?.id;
+  const family = completed.metadata?.plan_family;
+  if (!customer || !family) return;
+  try {
+    const open = await stripe.checkout.sessions.list({ customer, status: "open", limit: 100 });
+    for (const other of open.data) {
+      if (
+        other.id === completed.id || other.mode !== "subscription" ||
+        other.metadata?.plan_family !== family
+      ) continue;
+      try {
+        await stripe.checkout.sessions.expire(other.id, undefined, {
+          idempotencyKey: `billing_checkout_expire:${other.id}`,
+        });
+      } catch (err) {
+        console.error(`open session ${other.id} of customer ${customer} not expired:`, err);
+      }
+    }
+  } catch (err) {
+    console.error(`the open sessions of customer ${customer} could not be listed:`, err);
+  }
+}
+
 /** Applies a stored billing event; answers ops.apply_billing_event's outcome. */
 export async function applyBillingEvent(
   { db, stripe }: { db: Db; stripe: BillingStripe },
@@ -85,6 +122,9 @@ export async function applyBillingEvent(
     const sub = session.subscription;
     subscriptionId = typeof sub === "string" ? sub : sub?.id ?? null;
     if (!subscriptionId) return "ignored: no subscription on the session yet";
+  }
+  if (event.type === "checkout.session.completed" && subscriptionId) {
+    await expireOtherSessions(stripe, event.data.object as Stripe.Checkout.Session);
   }
   if (subscriptionId) {
     const fetched = await currentSubscription(stripe, subscriptionId);

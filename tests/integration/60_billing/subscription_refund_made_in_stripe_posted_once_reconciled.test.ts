@@ -4,13 +4,15 @@
 // paid (invoice payments by payment intent) and posts the refund as ours are
 // (subscription_refund:<in_…>:<re_…>, subscription_revenue -> subscription_refunds), once,
 // however often the event comes; stripe_invoices.amount_refunded follows; payments-reconcile then
-// reports nothing for the invoice.
+// reports nothing for the invoice. And: once one subscription Checkout Session is paid, the
+// user's other open session of the same plan family is expired by the webhook.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { signUp, signUpWithRole, type TestUser } from "../support/auth.ts";
-import { admin, SERVICE_ROLE_KEY, SUPABASE_URL } from "../support/clients.ts";
+import { admin, callFunction, SERVICE_ROLE_KEY, SUPABASE_URL } from "../support/clients.ts";
 import { drainWebhooks, stripeControl, stripeSdk } from "../support/stripe.ts";
 import {
+  checkoutUrls,
   createPlan,
   type Plan,
   settled,
@@ -82,5 +84,28 @@ describe("a subscription invoice refunded in Stripe's Dashboard", () => {
     expect(response.status, JSON.stringify(body)).toBe(200);
     expect(body.differences.filter((d: { order_id: string }) => d.order_id === invoice!.id))
       .toEqual([]);
+  });
+});
+
+describe("two open subscription Checkout Sessions of one family", () => {
+  it("expires the other once one is paid", async () => {
+    const user = await signUp("billing-two-tabs");
+    const sessions: string[] = [];
+    for (const price of [plan.monthly, plan.monthly]) {
+      const started = await callFunction(user.client, "billing-subscribe", {
+        plan_price_id: price,
+        ...checkoutUrls,
+      });
+      expect(started.status, JSON.stringify(started.body)).toBe(201);
+      sessions.push(started.body.session_id);
+    }
+    expect(new Set(sessions).size).toBe(2);
+    const done = await stripeControl(`checkout/sessions/${sessions[0]}/complete`, {
+      outcome: "paid",
+    });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    await settled(user, done.body.subscription.id, "active");
+    expect((await stripeSdk().checkout.sessions.retrieve(sessions[0])).status).toBe("complete");
+    expect((await stripeSdk().checkout.sessions.retrieve(sessions[1])).status).toBe("expired");
   });
 });
