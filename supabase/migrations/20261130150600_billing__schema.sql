@@ -2574,7 +2574,8 @@ grant execute on function ops.record_billing_admin_action(uuid, text, uuid, json
 --     so a refund in a later month lands in that month's statement, partial ones too;
 --   - shop checkouts where the user is the buyer (shop_payments), once captured: charge and
 --     payment of amount_captured at paid_at; each succeeded shop refund (shop_refunds, full or
---     partial) at resolved_at, and a late payment's full refund at its ledger posting
+--     partial) at resolved_at, each refund of its charge made in Stripe (shop_external_refunds)
+--     when recorded, and a late payment's full refund at its ledger posting
 --     (shop_late_refund:<checkout>): refund +amount and charge -amount;
 -- so a month's closing is the next month's opening, and amounts of different currencies are
 -- never added.
@@ -2650,6 +2651,13 @@ as $$
       from public.shop_refunds r
       join public.checkouts c on c.id = r.checkout_id
      where c.buyer_id = statement_entries.user_id and r.status = 'succeeded'
+    union all
+    -- A checkout's charge refunded in Stripe's Dashboard (shop_external_refunds, written once
+    -- succeeded and posted as shop_external_refund:<re_…>), when it was recorded.
+    select x.created_at, 'shop_refund', x.checkout_id::text, 'Shop order refunded in Stripe', x.currency, -x.amount, 0, x.amount
+      from public.shop_external_refunds x
+      join public.checkouts c on c.id = x.checkout_id
+     where c.buyer_id = statement_entries.user_id
     union all
     -- A payment that arrived after its checkout expired, refunded in full: when its ledger
     -- posting (shop_late_refund:<checkout>, ops.record_shop_late_refund) was made.

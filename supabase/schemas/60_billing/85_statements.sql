@@ -17,6 +17,14 @@
 --     payment of the amount when paid (a purchase paid at once nets to zero); each succeeded
 --     refund (payment_refunds): refund +amount and charge -amount (the purchase taken back),
 --     which also nets to zero;
+--   - refunds of Stripe subscription invoices: each refund's ledger posting (key
+--     subscription_refund:<in_…>:<re_…>) at its posted_at: refund +amount and charge -amount,
+--     so a refund in a later month lands in that month's statement, partial ones too;
+--   - shop checkouts where the user is the buyer (shop_payments), once captured: charge and
+--     payment of amount_captured at paid_at; each succeeded shop refund (shop_refunds, full or
+--     partial) at resolved_at, each refund of its charge made in Stripe (shop_external_refunds)
+--     when recorded, and a late payment's full refund at its ledger posting
+--     (shop_late_refund:<checkout>): refund +amount and charge -amount;
 -- so a month's closing is the next month's opening, and amounts of different currencies are
 -- never added.
 
@@ -65,12 +73,54 @@ as $$
       from public.payment_refunds r
       join public.payments p on p.order_id = r.order_id
      where p.buyer_id = statement_entries.user_id and r.status = 'succeeded'
+    union all
+    -- Refunds of subscription invoices, each at the time its ledger posting was made (keys
+    -- subscription_refund:<in_…>:<re_…>, written by ops.record_subscription_refund): the ledger
+    -- is the one home of when and how much; stripe_invoices.amount_refunded is only the sum, so
+    -- it serves as the filter that keeps invoices never refunded out of the ledger lookup.
+    select t.posted_at, 'subscription_refund', coalesce(si.number, si.stripe_invoice_id),
+           'Refund of subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.currency, -e.amount, 0, e.amount
+      from public.stripe_invoices si
+      join public.ledger_transactions t on starts_with(t.idempotency_key, 'subscription_refund:' || si.stripe_invoice_id || ':')
+      join public.ledger_entries e on e.transaction_id = t.id
+      join public.ledger_accounts a on a.id = e.account_id and a.kind = 'subscription_refunds' and a.currency = si.currency
+     where si.user_id = statement_entries.user_id and si.amount_refunded > 0
+    union all
+    -- Shop orders: the payment of each of the buyer's checkouts (one for all its shop orders),
+    -- charged and paid at once when captured.
+    select sp.paid_at, 'shop_payment', sp.checkout_id::text, 'Shop order payment', sp.currency,
+           sp.amount_captured, sp.amount_captured, 0
+      from public.shop_payments sp
+      join public.checkouts c on c.id = sp.checkout_id
+     where c.buyer_id = statement_entries.user_id and sp.paid_at is not null and sp.amount_captured > 0
+    union all
+    -- Each succeeded refund of one of the checkout's shop orders (full or partial), when it succeeded.
+    select r.resolved_at, 'shop_refund', r.checkout_id::text, 'Shop order refund', r.currency, -r.amount, 0, r.amount
+      from public.shop_refunds r
+      join public.checkouts c on c.id = r.checkout_id
+     where c.buyer_id = statement_entries.user_id and r.status = 'succeeded'
+    union all
+    -- A checkout's charge refunded in Stripe's Dashboard (shop_external_refunds, written once
+    -- succeeded and posted as shop_external_refund:<re_…>), when it was recorded.
+    select x.created_at, 'shop_refund', x.checkout_id::text, 'Shop order refunded in Stripe', x.currency, -x.amount, 0, x.amount
+      from public.shop_external_refunds x
+      join public.checkouts c on c.id = x.checkout_id
+     where c.buyer_id = statement_entries.user_id
+    union all
+    -- A payment that arrived after its checkout expired, refunded in full: when its ledger
+    -- posting (shop_late_refund:<checkout>, ops.record_shop_late_refund) was made.
+    select t.posted_at, 'shop_refund', sp.checkout_id::text, 'Late shop payment refunded', sp.currency,
+           -sp.amount_captured, 0, sp.amount_captured
+      from public.shop_payments sp
+      join public.checkouts c on c.id = sp.checkout_id
+      join public.ledger_transactions t on t.idempotency_key = 'shop_late_refund:' || sp.checkout_id
+     where c.buyer_id = statement_entries.user_id and sp.stripe_late_refund_id is not null
   ) e (occurred_at, kind, reference, description, currency, charge, payment, refund)
   where e.occurred_at is not null
   order by e.occurred_at, e.kind, e.reference
 $$;
 comment on function private.statement_entries(uuid) is
-  'A user''s account entries (invoices, credit notes, Stripe subscription invoices, escrow payments and refunds) with charge, payment and refund amounts, oldest first: the rule of monthly statements.';
+  'A user''s account entries (invoices, credit notes, Stripe subscription invoices and their refunds, escrow payments and refunds, shop payments and refunds) with charge, payment and refund amounts, oldest first: the rule of monthly statements.';
 revoke execute on function private.statement_entries(uuid) from public;
 grant execute on function private.statement_entries(uuid) to service_role;
 
