@@ -28,14 +28,12 @@ import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { isServiceRole, serviceClient } from "../_shared/platform/supabase.ts";
 import { reconcileRequest } from "../_shared/payments/requests.ts";
+import { readPages } from "../_shared/payments/reconcile.ts";
 import { reconcileShop, type ShopReconcileStripe } from "../_shared/commerce/reconcile.ts";
 import {
   reconcileSubscriptions,
   type SubscriptionReconcileStripe,
 } from "../_shared/billing/reconcile.ts";
-
-/** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
-export const RECONCILE_PAGE = 1000;
 
 export interface ReconcileDeps {
   /** The service-role client: payments_reconciliation and record_reconciliation_run. */
@@ -68,32 +66,20 @@ export async function runReconciliation(
   const startedAt = new Date();
   const activeSince = new Date(startedAt.getTime() - days * 86_400_000).toISOString();
   // Pages by order id, made inside the database function (a limit on its result would not
-  // spare it any row); one more row than `limit` tells whether the limit stopped the run.
-  const rows: ReconciliationRow[] = [];
-  let complete = true;
-  // The last order id of the previous page; left out (the SQL default, null) at first.
-  let after: string | undefined;
-  for (;;) {
-    const wanted = Math.min(RECONCILE_PAGE, limit + 1 - rows.length);
-    const found: ReconciliationRow[] = await call(
-      db,
-      "payments_reconciliation",
-      {
+  // spare it any row).
+  const read = await readPages<ReconciliationRow>(
+    (after, max) =>
+      call(db, "payments_reconciliation", {
         only_problems: false,
         active_since: activeSince,
         after_order_id: after,
-        max_rows: wanted,
-      },
-    );
-    rows.push(...found);
-    if (rows.length > limit) {
-      rows.length = limit;
-      complete = false;
-      break;
-    }
-    if (found.length < wanted) break;
-    after = found[found.length - 1].order_id;
-  }
+        max_rows: max,
+      }),
+    (row) => row.order_id,
+    limit,
+  );
+  const rows = read.rows;
+  let complete = read.complete;
   const findings = await reconcileWithStripe(stripe, rows);
   const differences: Finding[] = findings.filter((f) => f.problems.length > 0);
   const checkouts = shop ? await reconcileShop({ db, stripe: shop }, { activeSince, limit }) : null;

@@ -5,9 +5,8 @@
 // order's transfer group order_<id> (amount, amount_reversed), each compared with the escrow
 // row. Used by payments-reconcile, the one implementation (the admin CLI calls that function).
 import type Stripe from "npm:stripe@23.1.0";
-import { HttpError } from "../_shared/http/errors.ts";
 import { type StripeApi } from "../_shared/payments/stripe.ts";
-import { stripeErrorMessage, stripeUnreachable } from "../_shared/payments/stripe-errors.ts";
+import { compareAll, stripeProblem } from "../_shared/payments/reconcile.ts";
 
 /**
  * The fields of a public.payments_reconciliation() row the comparison reads. The generated type
@@ -94,16 +93,7 @@ export async function compareWithStripe(
       problems.push(`Stripe reversed ${reversed} <> escrow ${row.amount_reversed}`);
     }
   } catch (err) {
-    const message = stripeErrorMessage(err);
-    if (message === null) throw err; // not Stripe's answer: a bug, a 500
-    if (stripeUnreachable(err)) {
-      throw new HttpError(
-        "payment_provider_error",
-        `Reconciliation stopped: reaching Stripe failed: ${message}`,
-        { stripe_type: (err as { type?: string }).type },
-      );
-    }
-    problems.push(`Stripe: ${message}`);
+    problems.push(stripeProblem(err));
   }
   return { order_id: row.order_id, currency: row.currency, status: row.status, problems };
 }
@@ -114,22 +104,5 @@ export async function reconcileWithStripe(
   rows: ReconciliationRow[],
   concurrency = RECONCILE_CONCURRENCY,
 ): Promise<Finding[]> {
-  const findings: Finding[] = new Array(rows.length);
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (!stopped && next < rows.length) {
-      const i = next++;
-      try {
-        findings[i] = await compareWithStripe(stripe, rows[i]);
-      } catch (err) {
-        stopped = true; // the other workers finish their order and take no more
-        throw err;
-      }
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker),
-  );
-  return findings;
+  return await compareAll(rows, concurrency, (row) => compareWithStripe(stripe, row));
 }

@@ -9,9 +9,8 @@
 // currency, status, problems }) with subject "subscription_invoice" and our stripe_invoices id
 // as order_id, each problem naming the Stripe invoice, so one run records all three.
 import type Stripe from "npm:stripe@23.1.0";
-import { HttpError } from "../http/errors.ts";
 import { call, type Db } from "../platform/rpc.ts";
-import { stripeErrorMessage, stripeUnreachable } from "../payments/stripe-errors.ts";
+import { compareAll, readPages, stripeProblem } from "../payments/reconcile.ts";
 
 type Options = Stripe.RequestOptions;
 
@@ -56,9 +55,6 @@ export type SubscriptionFinding = {
 /** Invoices compared at once: two Stripe reads each (see RECONCILE_CONCURRENCY). */
 export const SUBSCRIPTION_RECONCILE_CONCURRENCY = 4;
 
-/** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
-const PAGE = 1000;
-
 /**
  * One invoice beside Stripe. A Stripe error about it is one of its problems; Stripe
  * unreachable or refusing the key stops the run (502), as for the escrow.
@@ -91,16 +87,7 @@ export async function compareInvoiceWithStripe(
       problems.push(`Stripe refunded ${refunded} <> invoice ${row.amount_refunded}`);
     }
   } catch (err) {
-    const message = stripeErrorMessage(err);
-    if (message === null) throw err; // not Stripe's answer: a bug, a 500
-    if (stripeUnreachable(err)) {
-      throw new HttpError(
-        "payment_provider_error",
-        `Reconciliation stopped: reaching Stripe failed: ${message}`,
-        { stripe_type: (err as { type?: string }).type },
-      );
-    }
-    problems.push(`Stripe: ${message}`);
+    problems.push(stripeProblem(err));
   }
   return {
     subject: "subscription_invoice",
@@ -124,41 +111,20 @@ export async function reconcileSubscriptions(
     concurrency?: number;
   },
 ): Promise<{ findings: SubscriptionFinding[]; complete: boolean }> {
-  const rows: SubscriptionReconciliationRow[] = [];
-  let complete = true;
-  let after: string | undefined;
-  for (;;) {
-    const wanted = Math.min(PAGE, limit + 1 - rows.length);
-    const found: SubscriptionReconciliationRow[] = await call(db, "subscription_reconciliation", {
-      active_since: activeSince,
-      ...(after ? { after_id: after } : {}),
-      max_rows: wanted,
-    });
-    rows.push(...found);
-    if (rows.length > limit) {
-      rows.length = limit;
-      complete = false;
-      break;
-    }
-    if (found.length < wanted) break;
-    after = found[found.length - 1].id;
-  }
-  const findings: SubscriptionFinding[] = new Array(rows.length);
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (!stopped && next < rows.length) {
-      const i = next++;
-      try {
-        findings[i] = await compareInvoiceWithStripe(stripe, rows[i]);
-      } catch (err) {
-        stopped = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker),
+  const { rows, complete } = await readPages<SubscriptionReconciliationRow>(
+    (after, max) =>
+      call(db, "subscription_reconciliation", {
+        active_since: activeSince,
+        ...(after ? { after_id: after } : {}),
+        max_rows: max,
+      }),
+    (row) => row.id,
+    limit,
+  );
+  const findings = await compareAll(
+    rows,
+    concurrency,
+    (row) => compareInvoiceWithStripe(stripe, row),
   );
   return { findings, complete };
 }

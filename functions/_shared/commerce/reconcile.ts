@@ -8,9 +8,8 @@
 // Findings use the escrow report's format ({ order_id, currency, status, problems }) with
 // subject "checkout" and the checkout's id as order_id, so one run records both.
 import type Stripe from "npm:stripe@23.1.0";
-import { HttpError } from "../http/errors.ts";
 import { call, type Db } from "../platform/rpc.ts";
-import { stripeErrorMessage, stripeUnreachable } from "../payments/stripe-errors.ts";
+import { compareAll, readPages, stripeProblem } from "../payments/reconcile.ts";
 
 type Options = Stripe.RequestOptions;
 
@@ -215,16 +214,7 @@ export async function compareCheckoutWithStripe(
       );
     }
   } catch (err) {
-    const message = stripeErrorMessage(err);
-    if (message === null) throw err;
-    if (stripeUnreachable(err)) {
-      throw new HttpError(
-        "payment_provider_error",
-        `Reconciliation stopped: reaching Stripe failed: ${message}`,
-        { stripe_type: (err as { type?: string }).type },
-      );
-    }
-    problems.push(`Stripe: ${message}`);
+    problems.push(stripeProblem(err));
   }
   return {
     subject: "checkout",
@@ -234,9 +224,6 @@ export async function compareCheckoutWithStripe(
     problems,
   };
 }
-
-/** Rows asked of the database at once (within PostgREST's max_rows, 1000). */
-const PAGE = 1000;
 
 /**
  * Every paid checkout active since `activeSince` (and every one whose rows and ledger disagree)
@@ -250,41 +237,20 @@ export async function reconcileShop(
     concurrency?: number;
   },
 ): Promise<{ findings: ShopFinding[]; complete: boolean }> {
-  const rows: ShopReconciliationRow[] = [];
-  let complete = true;
-  let after: string | undefined;
-  for (;;) {
-    const wanted = Math.min(PAGE, limit + 1 - rows.length);
-    const found = await call(db, "shop_reconciliation", {
-      active_since: activeSince,
-      after_checkout_id: after,
-      max_rows: wanted,
-    }) as unknown as ShopReconciliationRow[];
-    rows.push(...found);
-    if (rows.length > limit) {
-      rows.length = limit;
-      complete = false;
-      break;
-    }
-    if (found.length < wanted) break;
-    after = found[found.length - 1].checkout_id;
-  }
-  const findings: ShopFinding[] = new Array(rows.length);
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (!stopped && next < rows.length) {
-      const i = next++;
-      try {
-        findings[i] = await compareCheckoutWithStripe(stripe, rows[i]);
-      } catch (err) {
-        stopped = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker),
+  const { rows, complete } = await readPages<ShopReconciliationRow>(
+    (after, max) =>
+      call(db, "shop_reconciliation", {
+        active_since: activeSince,
+        ...(after ? { after_checkout_id: after } : {}),
+        max_rows: max,
+      }) as unknown as Promise<ShopReconciliationRow[]>,
+    (row) => row.checkout_id,
+    limit,
+  );
+  const findings = await compareAll(
+    rows,
+    concurrency,
+    (row) => compareCheckoutWithStripe(stripe, row),
   );
   return { findings, complete };
 }
