@@ -12,8 +12,8 @@
 //
 // Given a request log and a read limiter (the stack gives both; the gateway's own tests may
 // not), it writes one request-log row per rest, auth, storage and realtime request
-// (stack/request-log.ts) and counts PostgREST reads against the api_read rate limit
-// (stack/read-limits.ts).
+// (stack/request-log.ts), counts PostgREST reads against the api_read rate limit and Storage
+// object uploads against the upload rate limit (stack/read-limits.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
@@ -23,6 +23,7 @@ import {
   type ReadDecision,
   type ReadLimiter,
   readLimitHeaders,
+  UPLOAD_CLASS,
 } from "./read-limits.ts";
 import type { RealtimeStandIn } from "./realtime/server.ts";
 import type { RequestLog, RouteClass } from "./request-log.ts";
@@ -39,7 +40,7 @@ export interface GatewayOptions {
   realtime?: RealtimeStandIn;
   /** Where rest, auth, storage and realtime requests are logged (absent: not logged). */
   requestLog?: RequestLog;
-  /** The api_read limit on PostgREST reads (absent: reads are not counted). */
+  /** The api_read limit on PostgREST reads and the upload limit on Storage uploads (absent: not counted). */
   readLimiter?: ReadLimiter;
 }
 
@@ -95,6 +96,44 @@ function tooManyReads(res: ServerResponse, decision: ReadDecision & { counted: t
       } for the ${decision.tier} tier; retry in ${decision.reset} s`,
       details: null,
       hint: null,
+    },
+    { ...CORS_HEADERS, ...readLimitHeaders(decision) },
+  );
+}
+
+/**
+ * Whether a Storage request (its path under /storage/v1) creates an object, as the upload
+ * class counts in the database (the storage.objects insert policy): POST or PUT
+ * /object/<bucket>/<name>, PUT /object/upload/sign/<bucket>/<name> (a signed upload) and POST
+ * /object/copy; not listing, signing or moving, which create nothing.
+ */
+export function isUpload(method: string | undefined, path: string): boolean {
+  const queryAt = path.indexOf("?");
+  const pathname = queryAt < 0 ? path : path.slice(0, queryAt);
+  if (method === "POST") {
+    if (pathname === "/object/copy") return true;
+    return /^\/object\/[^/]+\/.+$/.test(pathname) &&
+      !/^\/object\/(list|list-v2|sign|upload\/sign)\//.test(pathname);
+  }
+  return method === "PUT" && /^\/object\/[^/]+\/.+$/.test(pathname);
+}
+
+/**
+ * An upload refused by the upload limit: 429, Retry-After and Storage's error body for a 429
+ * (its error handler's: statusCode "429", code SlowDown), which storage-js reports as a
+ * StorageApiError with status 429.
+ */
+function tooManyUploads(res: ServerResponse, decision: ReadDecision & { counted: true }): void {
+  sendJson(
+    res,
+    429,
+    {
+      statusCode: "429",
+      code: "SlowDown",
+      error: "too_many_requests",
+      message: `rate limit reached: ${decision.limit} uploads per ${
+        decision.window === 60 ? "minute" : "hour"
+      } for the ${decision.tier} tier; retry in ${decision.reset} s`,
     },
     { ...CORS_HEADERS, ...readLimitHeaders(decision) },
   );
@@ -255,6 +294,28 @@ export function createGateway(options: GatewayOptions): Server {
     } else logWhenDone(req, res, routeClass, path, caller, null);
   }
 
+  /** Counts an upload against the upload limit: refused with 429, else on to Storage with the headers. */
+  async function limitUpload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    apikey: string | undefined,
+  ): Promise<void> {
+    const caller = await callerOf(req, apikey);
+    const decision = await readLimiter!.hit(caller, clientAddress(req), UPLOAD_CLASS);
+    if (decision.counted) {
+      if (!decision.allowed) {
+        // The body is not read: drain it so the connection stays usable.
+        req.resume();
+        return tooManyUploads(res, decision);
+      }
+      for (const [name, value] of Object.entries(readLimitHeaders(decision))) {
+        res.setHeader(name, value);
+      }
+    }
+    return options.storage(req, res, path);
+  }
+
   /** Routes a request; the stand-ins' handlers are async, the proxied routes are not. */
   function route(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     if (req.method === "OPTIONS") {
@@ -314,7 +375,8 @@ export function createGateway(options: GatewayOptions): Server {
         if (apikey && apiKeys.has(apikey)) req.headers.authorization ??= `Bearer ${apikey}`;
         for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
         logStandIn(req, res, "storage", path, apikey);
-        return options.storage(req, res, path);
+        if (!readLimiter || !isUpload(req.method, path)) return options.storage(req, res, path);
+        return limitUpload(req, res, path, apikey);
       }
       case "realtime":
         if (!options.realtime) return sendJson(res, 404, NO_ROUTE, CORS_HEADERS);

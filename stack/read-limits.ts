@@ -1,4 +1,4 @@
-// The api_read rate limit, counted in the gateway (issue 19). PostgREST runs GET and HEAD in a
+// The api_read and upload rate limits, counted in the gateway (issue 19). PostgREST runs GET and HEAD in a
 // read-only transaction, where the pre-request hook that counts writes cannot write a counter,
 // so reads are counted in front of PostgREST, as Kong's rate-limiting plugin does with
 // `policy: local`: in memory, in fixed clock windows (a minute and an hour, as the database's
@@ -20,6 +20,11 @@
 // - The database unreachable: reads pass uncounted (fail open, as Kong's fault_tolerant), and
 //   the gateway says so once on stderr.
 //
+// Uploads (the upload class: Storage object uploads, signed uploads and copies, as the
+// storage.objects policy counts them, signed-in users only) are counted the same way, apart
+// from reads, so that the upload beyond the limit gets 429 and the headers from here before
+// Storage's policy (the backstop on hosted Supabase) would refuse it with 403.
+//
 // Counts live in one gateway process: a second gateway would count apart (Kong's `local`
 // policy has the same property; `cluster`/`redis` share counts). docs/domains/operations.md
 // has the Kong configuration for self-hosting and what hosted Supabase offers.
@@ -27,6 +32,9 @@
 import { jwtVerify } from "jose";
 
 export const READ_CLASS = "api_read";
+export const UPLOAD_CLASS = "upload";
+/** The classes the gateway counts. */
+export type LimitClass = typeof READ_CLASS | typeof UPLOAD_CLASS;
 
 export interface ReadPolicy {
   perMinute: number;
@@ -35,10 +43,19 @@ export interface ReadPolicy {
 
 /** What the limiter needs from the database. */
 export interface ReadLimitSource {
-  /** The api_read limit of each limited tier, and which tiers are unlimited. */
-  policies(): Promise<{ limits: Map<string, ReadPolicy>; unlimited: Set<string> }>;
+  /**
+   * The api_read limit (`limits`) and the upload limit (`uploads`) of each limited tier, and
+   * which tiers are unlimited.
+   */
+  policies(): Promise<LimitPolicies>;
   /** The tier of a user (by id) or, without one, of an address. */
   tier(userId: string | null, address: string | null): Promise<string>;
+}
+
+export interface LimitPolicies {
+  limits: Map<string, ReadPolicy>;
+  uploads?: Map<string, ReadPolicy>;
+  unlimited: Set<string>;
 }
 
 export interface Caller {
@@ -50,6 +67,7 @@ export type ReadDecision =
   | { counted: false; tier: string | null }
   | {
     counted: true;
+    class: LimitClass;
     tier: string;
     allowed: boolean;
     limit: number;
@@ -85,9 +103,7 @@ export class ReadLimiter {
   private readonly callers = new Map<string, { caller: Caller | null; until: number }>();
   private readonly tiers = new Map<string, { tier: string; until: number }>();
   private readonly counters = new Map<string, Counter>();
-  private policy:
-    | { limits: Map<string, ReadPolicy>; unlimited: Set<string>; until: number }
-    | null = null;
+  private policy: (LimitPolicies & { until: number }) | null = null;
   private loading: Promise<void> | null = null;
   private warned = false;
   private lastSweep = 0;
@@ -124,12 +140,20 @@ export class ReadLimiter {
   }
 
   /**
-   * Counts one read by `caller` (from its token) coming from `address`, and says whether it
-   * may go on. Synchronous when everything it needs is cached (the common case).
+   * Counts one request of a class (a read unless told) by `caller` (from its token) coming
+   * from `address`, and says whether it may go on. Synchronous when everything it needs is
+   * cached (the common case).
    */
-  hit(caller: Caller | null, address: string | null): ReadDecision | Promise<ReadDecision> {
+  hit(
+    caller: Caller | null,
+    address: string | null,
+    limitClass: LimitClass = READ_CLASS,
+  ): ReadDecision | Promise<ReadDecision> {
     if (caller?.role === "service_role") return { counted: false, tier: null };
     const userId = caller?.role === "authenticated" && caller.sub ? caller.sub : null;
+    // Uploads are counted per signed-in user only, as the storage policy counts them (anon
+    // uploads nothing).
+    if (limitClass === UPLOAD_CLASS && !userId) return { counted: false, tier: null };
     // Nobody to count: signed out and no forwarded address (as the database's classes).
     if (!userId && !address) return { counted: false, tier: "anonymous" };
     const subject = userId ?? `ip:${address}`;
@@ -137,10 +161,16 @@ export class ReadLimiter {
     const policy = this.policy;
     const tier = this.tiers.get(subject);
     if (policy && policy.until > now && tier && tier.until > now) {
-      return this.count(subject, tier.tier, now, policy);
+      return this.count(limitClass, subject, tier.tier, now, policy);
     }
     return this.refresh(subject, userId, address, now).then(() =>
-      this.count(subject, this.tiers.get(subject)?.tier ?? null, this.now(), this.policy)
+      this.count(
+        limitClass,
+        subject,
+        this.tiers.get(subject)?.tier ?? null,
+        this.now(),
+        this.policy,
+      )
     );
   }
 
@@ -153,8 +183,8 @@ export class ReadLimiter {
     try {
       if (!this.policy || this.policy.until <= now) {
         this.loading ??= this.source.policies().then(
-          ({ limits, unlimited }) => {
-            this.policy = { limits, unlimited, until: this.now() + this.refreshMs };
+          (policies) => {
+            this.policy = { ...policies, until: this.now() + this.refreshMs };
           },
         ).finally(() => {
           this.loading = null;
@@ -171,7 +201,7 @@ export class ReadLimiter {
     } catch (error) {
       if (!this.warned) {
         console.error(
-          "gateway: read limits unavailable, reads pass uncounted:",
+          "gateway: rate limits unavailable, reads and uploads pass uncounted:",
           (error as Error)?.message ?? error,
         );
       }
@@ -184,20 +214,24 @@ export class ReadLimiter {
   }
 
   private count(
+    limitClass: LimitClass,
     subject: string,
     tier: string | null,
     now: number,
-    policy: { limits: Map<string, ReadPolicy>; unlimited: Set<string> } | null,
+    policy: LimitPolicies | null,
   ): ReadDecision {
-    const limits = tier && policy ? policy.limits.get(tier) : undefined;
+    const table = limitClass === UPLOAD_CLASS ? policy?.uploads : policy?.limits;
+    const limits = tier && table ? table.get(tier) : undefined;
     if (!tier || !limits || policy!.unlimited.has(tier)) return { counted: false, tier };
     this.sweep(now);
     const minuteStart = now - (now % MINUTE);
     const hourStart = now - (now % HOUR);
-    let counter = this.counters.get(subject);
+    // Reads keep the bare subject; other classes count apart.
+    const key = limitClass === READ_CLASS ? subject : `${limitClass}|${subject}`;
+    let counter = this.counters.get(key);
     if (!counter) {
       counter = { minuteStart, minuteHits: 0, hourStart, hourHits: 0 };
-      this.counters.set(subject, counter);
+      this.counters.set(key, counter);
     }
     if (counter.minuteStart !== minuteStart) {
       counter.minuteStart = minuteStart;
@@ -211,10 +245,10 @@ export class ReadLimiter {
     const hourReset = Math.max(1, Math.ceil((hourStart + HOUR - now) / 1000));
     // A refused read is not counted, as a refused write rolls its increment back.
     if (counter.hourHits + 1 > limits.perHour) {
-      return refused(tier, limits.perHour, hourReset, 3600);
+      return refused(limitClass, tier, limits.perHour, hourReset, 3600);
     }
     if (counter.minuteHits + 1 > limits.perMinute) {
-      return refused(tier, limits.perMinute, minuteReset, 60);
+      return refused(limitClass, tier, limits.perMinute, minuteReset, 60);
     }
     counter.minuteHits++;
     counter.hourHits++;
@@ -223,6 +257,7 @@ export class ReadLimiter {
     return hourLeft < minuteLeft
       ? {
         counted: true,
+        class: limitClass,
         tier,
         allowed: true,
         limit: limits.perHour,
@@ -232,6 +267,7 @@ export class ReadLimiter {
       }
       : {
         counted: true,
+        class: limitClass,
         tier,
         allowed: true,
         limit: limits.perMinute,
@@ -252,11 +288,26 @@ export class ReadLimiter {
   }
 }
 
-function refused(tier: string, limit: number, reset: number, window: 60 | 3600): ReadDecision {
-  return { counted: true, tier, allowed: false, limit, remaining: 0, reset, window };
+function refused(
+  limitClass: LimitClass,
+  tier: string,
+  limit: number,
+  reset: number,
+  window: 60 | 3600,
+): ReadDecision {
+  return {
+    counted: true,
+    class: limitClass,
+    tier,
+    allowed: false,
+    limit,
+    remaining: 0,
+    reset,
+    window,
+  };
 }
 
-/** The rate-limit headers of a counted read, as a flat [name, value, ...] list. */
+/** The rate-limit headers of a counted read or upload. */
 export function readLimitHeaders(
   decision: ReadDecision & { counted: true },
 ): Record<string, string> {
@@ -264,8 +315,8 @@ export function readLimitHeaders(
     "x-ratelimit-limit": String(decision.limit),
     "x-ratelimit-remaining": String(decision.remaining),
     "x-ratelimit-reset": String(decision.reset),
-    "ratelimit-policy": `"${READ_CLASS}";q=${decision.limit};w=${decision.window}`,
-    "ratelimit": `"${READ_CLASS}";r=${decision.remaining};t=${decision.reset}`,
+    "ratelimit-policy": `"${decision.class}";q=${decision.limit};w=${decision.window}`,
+    "ratelimit": `"${decision.class}";r=${decision.remaining};t=${decision.reset}`,
   };
   if (!decision.allowed) headers["retry-after"] = String(decision.reset);
   return headers;
@@ -278,23 +329,24 @@ export function databaseReadLimitSource(
   return {
     async policies() {
       const { rows } = await query(
-        `select t.tier, t.unlimited, p.per_minute, p.per_hour
+        `select t.tier, t.unlimited, p.class, p.per_minute, p.per_hour
            from public.rate_limit_tiers t
-           left join public.rate_limit_policies p on p.tier = t.tier and p.class = $1`,
-        [READ_CLASS],
+           left join public.rate_limit_policies p on p.tier = t.tier and p.class in ($1, $2)`,
+        [READ_CLASS, UPLOAD_CLASS],
       );
       const limits = new Map<string, ReadPolicy>();
+      const uploads = new Map<string, ReadPolicy>();
       const unlimited = new Set<string>();
       for (const row of rows) {
         if (row.unlimited) unlimited.add(String(row.tier));
         else if (row.per_minute !== null) {
-          limits.set(String(row.tier), {
+          (row.class === UPLOAD_CLASS ? uploads : limits).set(String(row.tier), {
             perMinute: Number(row.per_minute),
             perHour: Number(row.per_hour),
           });
         }
       }
-      return { limits, unlimited };
+      return { limits, uploads, unlimited };
     },
     async tier(userId, address) {
       const { rows } = await query("select private.rate_limit_tier($1::uuid, $2::inet) as tier", [

@@ -2,13 +2,14 @@
 // the pre-request hook (headers counting down, the 101st refused 429 with Retry-After, 20
 // concurrent writes at the boundary letting exactly the limit through), premium by plan,
 // admins unlimited, a limit staff change taking effect; the edge functions' shared check; the
-// 6th sign-in within a minute; the 11th upload within a minute; maintenance on and off through
+// 6th sign-in within a minute; the 11th upload within a minute (429 from the gateway with the
+// headers counting down; the storage policy is the backstop on hosted Supabase); maintenance on and off through
 // PostgREST and a function, staff never locked out.
 
 import { afterAll, describe, expect, it } from "vitest";
 import { admin, ANON_KEY, SUPABASE_URL } from "../support/clients.ts";
 import { signIn, signUp, signUpWithRole, type TestUser } from "../support/auth.ts";
-import { uploadPng } from "../support/storage.ts";
+import { TINY_PNG, uploadPng } from "../support/storage.ts";
 
 /** Tests that may first wait for a fresh minute (up to 40 s) get more than vitest's 30 s. */
 const MINUTE_TEST_TIMEOUT = 90_000;
@@ -262,17 +263,63 @@ describe("sign-ins (the auth class, in the access token hook)", () => {
   }, MINUTE_TEST_TIMEOUT);
 });
 
-describe("uploads (the upload class, a storage policy)", () => {
-  it("refuses the 11th upload of a user within a minute", async () => {
-    await freshMinute(30);
-    const user = await signUp("limits-uploader");
-    for (let i = 1; i <= 10; i++) {
-      const { error } = await uploadPng(user, "avatars", `${user.id}/${i}.png`);
-      expect(error).toBeNull();
-    }
-    const eleventh = await uploadPng(user, "avatars", `${user.id}/11.png`);
-    expect(eleventh.error?.message).toBe("new row violates row-level security policy");
-  }, MINUTE_TEST_TIMEOUT);
+describe("uploads (the upload class, counted by the gateway; a storage policy as backstop)", () => {
+  /** One upload through the gateway as Storage's REST API takes it, with its rate-limit headers. */
+  async function upload(user: TestUser, path: string) {
+    const response = await fetch(`${SUPABASE_URL}/storage/v1/object/avatars/${path}`, {
+      method: "POST",
+      headers: {
+        apikey: ANON_KEY,
+        Authorization: `Bearer ${user.accessToken}`,
+        "Content-Type": "image/png",
+      },
+      body: TINY_PNG,
+    });
+    return {
+      status: response.status,
+      body: await response.json(),
+      limit: response.headers.get("x-ratelimit-limit"),
+      remaining: response.headers.get("x-ratelimit-remaining"),
+      reset: response.headers.get("x-ratelimit-reset"),
+      retryAfter: response.headers.get("retry-after"),
+      policy: response.headers.get("ratelimit-policy"),
+    };
+  }
+
+  it(
+    "counts a user's uploads down and refuses the 11th within a minute with 429 and Retry-After",
+    async () => {
+      await freshMinute(30);
+      const user = await signUp("limits-uploader");
+      for (let i = 1; i <= 10; i++) {
+        const r = await upload(user, `${user.id}/${i}.png`);
+        expect(r.status).toBe(200);
+        expect(r.limit).toBe("10");
+        expect(r.remaining).toBe(String(10 - i));
+        expect(Number(r.reset)).toBeGreaterThan(0);
+        expect(r.policy).toBe('"upload";q=10;w=60');
+      }
+      const eleventh = await upload(user, `${user.id}/11.png`);
+      expect(eleventh.status).toBe(429);
+      expect(eleventh.limit).toBe("10");
+      expect(eleventh.remaining).toBe("0");
+      expect(Number(eleventh.retryAfter)).toBeGreaterThan(0);
+      expect(Number(eleventh.retryAfter)).toBeLessThanOrEqual(60);
+      expect(eleventh.body).toEqual({
+        statusCode: "429",
+        code: "SlowDown",
+        error: "too_many_requests",
+        message:
+          `rate limit reached: 10 uploads per minute for the standard tier; retry in ${eleventh.retryAfter} s`,
+      });
+      // storage-js reports it as a StorageApiError with status 429; nothing was stored.
+      const twelfth = await uploadPng(user, "avatars", `${user.id}/12.png`);
+      expect(twelfth.error).toMatchObject({ status: 429, statusCode: "429" });
+      const { data } = await admin().storage.from("avatars").list(user.id);
+      expect(data?.map((o) => o.name).sort()).toHaveLength(10);
+    },
+    MINUTE_TEST_TIMEOUT,
+  );
 });
 
 describe("maintenance mode", () => {

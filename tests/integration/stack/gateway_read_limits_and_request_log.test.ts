@@ -32,6 +32,7 @@ let forged: string;
 
 // The policy source: what the database would answer.
 let limits: Map<string, ReadPolicy>;
+let uploads: Map<string, ReadPolicy>;
 let failing = false;
 let policyReads = 0;
 const source: ReadLimitSource = {
@@ -40,6 +41,7 @@ const source: ReadLimitSource = {
     if (failing) return Promise.reject(new Error("connection refused"));
     return Promise.resolve({
       limits: new Map(limits),
+      uploads: new Map(uploads),
       unlimited: new Set(["trusted", "staff", "admin"]),
     });
   },
@@ -55,6 +57,7 @@ const source: ReadLimitSource = {
 let now = Date.UTC(2026, 10, 30, 12, 0, 10);
 let upstream: Server;
 let upstreamHits = 0;
+let storageHits = 0;
 let gateway: Server;
 let base: string;
 const written: string[] = [];
@@ -92,7 +95,11 @@ beforeAll(async () => {
     postgrestPort: (upstream.address() as AddressInfo).port,
     functionsPort: 1,
     auth: (_req, res) => Promise.resolve(void res.end()),
-    storage: (_req, res) => Promise.resolve(void res.end()),
+    storage: (req, res) => {
+      storageHits++;
+      req.resume();
+      return new Promise<void>((resolve) => req.on("end", () => resolve(void res.end("{}"))));
+    },
     requestLog: log,
     readLimiter: limiter,
   });
@@ -115,6 +122,10 @@ beforeEach(() => {
   limits = new Map([
     ["anonymous", { perMinute: 3, perHour: 100 }],
     ["standard", { perMinute: 5, perHour: 6 }],
+  ]);
+  uploads = new Map([
+    ["anonymous", { perMinute: 1, perHour: 1 }],
+    ["standard", { perMinute: 2, perHour: 10 }],
   ]);
 });
 
@@ -243,6 +254,77 @@ describe("the gateway's api_read limit", () => {
       expect(r.headers.get("x-ratelimit-limit")).toBeNull();
     }
     expect(policyReads - reads).toBe(1); // tried again after a second, not on every read
+  });
+});
+
+describe("the gateway's upload limit", () => {
+  async function store(bearer: string | null, method: string, path: string) {
+    const headers: Record<string, string> = { apikey: anonKey, "x-forwarded-for": "203.0.113.7" };
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
+    const response = await fetch(`${base}/storage/v1${path}`, {
+      method,
+      headers,
+      body: method === "GET" ? undefined : "png",
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text ? JSON.parse(text) : null,
+    };
+  }
+
+  it("counts a user's uploads, signed uploads and copies apart from reads, and refuses past the limit with Storage's 429", async () => {
+    const before = storageHits;
+    const first = await store(userA, "POST", "/object/avatars/a/1.png");
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-ratelimit-limit")).toBe("2");
+    expect(first.headers.get("x-ratelimit-remaining")).toBe("1");
+    expect(first.headers.get("ratelimit-policy")).toBe('"upload";q=2;w=60');
+    // Reads of the same user are another class: the upload count is unchanged.
+    expect((await read(userA)).headers.get("x-ratelimit-remaining")).toBe("4");
+    // Listing, signing, moving and downloading create nothing: not counted.
+    for (
+      const [method, path] of [
+        ["POST", "/object/list/avatars"],
+        ["POST", "/object/list-v2/avatars"],
+        ["POST", "/object/sign/avatars/a/1.png"],
+        ["POST", "/object/upload/sign/avatars/a/2.png"],
+        ["POST", "/object/move"],
+        ["GET", "/object/avatars/a/1.png"],
+      ]
+    ) {
+      expect((await store(userA, method, path)).headers.get("x-ratelimit-limit")).toBeNull();
+    }
+    const signed = await store(userA, "PUT", "/object/upload/sign/avatars/a/2.png?token=t");
+    expect(signed.headers.get("x-ratelimit-remaining")).toBe("0");
+    const copy = await store(userA, "POST", "/object/copy");
+    expect(copy.status).toBe(429);
+    expect(copy.headers.get("retry-after")).toBe("50");
+    expect(copy.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(copy.headers.get("ratelimit")).toBe('"upload";r=0;t=50');
+    expect(copy.headers.get("access-control-allow-origin")).toBe("*");
+    expect(copy.body).toEqual({
+      statusCode: "429",
+      code: "SlowDown",
+      error: "too_many_requests",
+      message: "rate limit reached: 2 uploads per minute for the standard tier; retry in 50 s",
+    });
+    expect((await store(userA, "PUT", "/object/avatars/a/1.png")).status).toBe(429);
+    expect(storageHits - before).toBe(8); // the refused uploads never reached Storage
+    // Another user, the service role, staff and the signed-out (as the policy: users only).
+    expect((await store(userB, "POST", "/object/avatars/b/1.png")).headers.get(
+      "x-ratelimit-remaining",
+    )).toBe("1");
+    for (const bearer of [serviceKey, staffToken, null]) {
+      for (let i = 0; i < 3; i++) {
+        const r = await store(bearer, "POST", "/object/avatars/x/1.png");
+        expect(r.status).toBe(200);
+        expect(r.headers.get("x-ratelimit-limit")).toBeNull();
+      }
+    }
+    now += 50_000; // the next minute
+    expect((await store(userA, "POST", "/object/avatars/a/3.png")).status).toBe(200);
   });
 });
 
