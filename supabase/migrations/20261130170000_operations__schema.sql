@@ -40,7 +40,7 @@ create table public.rate_limit_classes (
   enforced_by text not null constraint rate_limit_classes_enforced_by_present check (enforced_by <> '')
 );
 comment on table public.rate_limit_classes is
-  'What is counted, with where it is enforced (auth: the access token hook and Auth''s own limits; api_write: the PostgREST pre-request hook; upload: a storage.objects policy; function: every edge function; api_read: the gateway, issue 19 part B).';
+  'What is counted, with where it is enforced (auth: the access token hook and Auth''s own limits; api_write: the PostgREST pre-request hook; upload: the gateway (429 with the headers) in front of a storage.objects policy (403, the backstop on hosted Supabase); function: every edge function; api_read: the gateway, issue 19 part B).';
 
 alter table public.rate_limit_tiers enable row level security;
 alter table public.rate_limit_classes enable row level security;
@@ -898,8 +898,10 @@ grant execute on function public.check_function_request(text, text) to anon, aut
 -- (anon uploads nothing: no bucket lets it). A restrictive policy, so it narrows what every
 -- bucket's own insert policy allows and works the same on hosted Supabase; past the limit
 -- the insert is refused as any policy refusal is (Storage's 403 "new row violates row-level
--- security policy"). Storage answers a policy refusal itself: no 429 or headers can come
--- from here (docs/domains/operations.md, Uploads).
+-- security policy"). Storage answers a policy refusal itself, so no 429 or headers can come
+-- from here: the gateway counts uploads first and answers 429 with them (stack/read-limits.ts;
+-- Kong's rate-limiting plugin when self-hosted), and this policy is the backstop where no
+-- gateway of ours stands, as on hosted Supabase (docs/domains/operations.md, Uploads).
 
 create function private.upload_allowed() returns boolean
 language plpgsql

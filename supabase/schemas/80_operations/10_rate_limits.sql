@@ -32,7 +32,7 @@ create table public.rate_limit_classes (
   enforced_by text not null constraint rate_limit_classes_enforced_by_present check (enforced_by <> '')
 );
 comment on table public.rate_limit_classes is
-  'What is counted, with where it is enforced (auth: the access token hook and Auth''s own limits; api_write: the PostgREST pre-request hook; upload: a storage.objects policy; function: every edge function; api_read: the gateway, issue 19 part B).';
+  'What is counted, with where it is enforced (auth: the access token hook and Auth''s own limits; api_write: the PostgREST pre-request hook; upload: the gateway (429 with the headers) in front of a storage.objects policy (403, the backstop on hosted Supabase); function: every edge function; api_read: the gateway, issue 19 part B).';
 
 alter table public.rate_limit_tiers enable row level security;
 alter table public.rate_limit_classes enable row level security;

@@ -190,8 +190,10 @@ grant execute on function public.check_function_request(text, text) to anon, aut
 -- (anon uploads nothing: no bucket lets it). A restrictive policy, so it narrows what every
 -- bucket's own insert policy allows and works the same on hosted Supabase; past the limit
 -- the insert is refused as any policy refusal is (Storage's 403 "new row violates row-level
--- security policy"). Storage answers a policy refusal itself: no 429 or headers can come
--- from here (docs/domains/operations.md, Uploads).
+-- security policy"). Storage answers a policy refusal itself, so no 429 or headers can come
+-- from here: the gateway counts uploads first and answers 429 with them (stack/read-limits.ts;
+-- Kong's rate-limiting plugin when self-hosted), and this policy is the backstop where no
+-- gateway of ours stands, as on hosted Supabase (docs/domains/operations.md, Uploads).
 
 create function private.upload_allowed() returns boolean
 language plpgsql
