@@ -1,7 +1,8 @@
 // POST /billing-admin-subscription { action, subscription_id, acting_user?, … } (004 admin
 // subscriptions: modify, force cancel, refund): the subscription desk of staff holding
-// billing.manage; the admin CLI calls it with the service-role key and acting_user (the staff
-// account it acts for). The Stripe calls are billing-manage-subscription's own
+// billing.manage (from an aal2 session when they have a verified factor, as every staff function
+// that moves money); the admin CLI calls it with the service-role key and acting_user (the
+// staff account it acts for). The Stripe calls are billing-manage-subscription's own
 // (manageSubscription), not written again:
 //   - change_plan { plan_price_id, proration_date? }, pause, resume, cancel_at_period_end,
 //     resume_renewal: made as the subscriber would make them (manageSubscription acting for the
@@ -22,12 +23,8 @@ import { readJson } from "../_shared/http/request.ts";
 import { stripeClient } from "../_shared/payments/stripe.ts";
 import { stripeHttpError } from "../_shared/payments/stripe-errors.ts";
 import { asJson, call, callJson, type Db } from "../_shared/platform/rpc.ts";
-import {
-  type Client,
-  isServiceRole,
-  requireUser,
-  serviceClient,
-} from "../_shared/platform/supabase.ts";
+import { type Client, serviceClient } from "../_shared/platform/supabase.ts";
+import { actingStaffMember } from "../_shared/identity/actor.ts";
 import type { BillingStripe } from "../_shared/billing/stripe-billing.ts";
 import { manageSubscription } from "../billing-manage-subscription/handler.ts";
 
@@ -188,21 +185,7 @@ export async function adminSubscription(
 export const handler = createHandler(async (req) => {
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
   const body = await readJson(req, adminSubscriptionRequest);
-  let actor: string;
-  if (isServiceRole(req)) {
-    if (!body.acting_user) {
-      throw new HttpError(
-        "invalid_request",
-        "acting_user is required with the service-role key: the staff account the tool acts for",
-      );
-    }
-    actor = body.acting_user;
-  } else {
-    if (body.acting_user !== undefined) {
-      throw new HttpError("invalid_request", "acting_user is for service tooling only");
-    }
-    actor = (await requireUser(req)).user.id;
-  }
+  const actor = await actingStaffMember(req, body.acting_user);
   const service = serviceClient();
   return json(
     await adminSubscription({ db: service, stripe: stripeClient(), service }, actor, body),

@@ -8,11 +8,12 @@
 // (notifications) takes the attachment the event names. The admin CLI calls it with the
 // service-role key and acting_user (the staff account it acts for).
 import { z } from "npm:zod@4.6.7";
-import { HttpError, json, methodNotAllowed } from "../_shared/http/errors.ts";
+import { json, methodNotAllowed } from "../_shared/http/errors.ts";
 import { createHandler } from "../_shared/http/handler.ts";
 import { readJson } from "../_shared/http/request.ts";
 import { callJson } from "../_shared/platform/rpc.ts";
-import { isServiceRole, requireUser, serviceClient } from "../_shared/platform/supabase.ts";
+import { serviceClient } from "../_shared/platform/supabase.ts";
+import { actingUser } from "../_shared/identity/actor.ts";
 import { storeInvoicePdf } from "../_shared/billing/invoice-pdf.ts";
 
 export const sendInvoiceRequest = z.strictObject({
@@ -35,21 +36,7 @@ const sent = z.object({
 export const handler = createHandler(async (req) => {
   if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
   const body = await readJson(req, sendInvoiceRequest);
-  let actor: string;
-  if (isServiceRole(req)) {
-    if (!body.acting_user) {
-      throw new HttpError(
-        "invalid_request",
-        "acting_user is required with the service-role key: the staff account the tool acts for",
-      );
-    }
-    actor = body.acting_user;
-  } else {
-    if (body.acting_user !== undefined) {
-      throw new HttpError("invalid_request", "acting_user is for service tooling only");
-    }
-    actor = (await requireUser(req)).user.id;
-  }
+  const actor = (await actingUser(req, body.acting_user)).id;
   const service = serviceClient();
   const send = await callJson(service, "billing_send_invoice", {
     acting_user: actor,
