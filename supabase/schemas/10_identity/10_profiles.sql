@@ -258,7 +258,10 @@ create trigger on_auth_user_created
 
 -- ---------------------------------------------------------------------------------------
 -- The public read model: what anyone may see of a user, with the aggregates the
--- specifications show on public profiles. security_invoker: the profiles policies apply.
+-- specifications show on public profiles, and what lists of profiles read. security_invoker:
+-- the profiles policies apply. Its filter uses leakproof operators only, so Postgres applies it
+-- before the policy and the policy's owner and staff terms never execute for a listing
+-- (docs/domains/identity.md, "Listing profiles"); keep it leakproof.
 
 create view public.public_profiles with (security_invoker = true) as
 select id, username, display_name, bio, avatar_path, is_designer, is_tailor, interests,
@@ -266,5 +269,5 @@ select id, username, display_name, bio, avatar_path, is_designer, is_tailor, int
 from public.profiles
 where is_public and account_status = 'active';
 
-comment on view public.public_profiles is 'Public profile read model (000 GET /users/:id): safe columns and aggregates only.';
+comment on view public.public_profiles is 'Public profile read model (000 GET /users/:id) and what lists of profiles read: safe columns and aggregates of public, active profiles only.';
 grant select on public.public_profiles to anon, authenticated, service_role;
