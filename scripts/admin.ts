@@ -16,6 +16,7 @@ import { paymentCommands } from "./admin/payments.ts";
 import type { Result } from "./admin/output.ts";
 import { roleCommands } from "./admin/roles.ts";
 import { sellerCommands } from "./admin/sellers.ts";
+import { shopCommands } from "./admin/shop.ts";
 import { userCommands } from "./admin/users.ts";
 
 const commands: Command[] = [
@@ -28,6 +29,7 @@ const commands: Command[] = [
   ...jobCommands,
   ...notificationCommands,
   ...billingCommands,
+  ...shopCommands,
 ];
 
 // Every flag any command takes; each command's schema refuses the ones it does not.

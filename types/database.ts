@@ -7119,6 +7119,26 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "resolve_shop_external_refund": {
+        Args: { "resolution": string; "stripe_refund_id": string };
+        Returns: {
+          "amount": number;
+          "checkout_id": string;
+          "created_at": string;
+          "currency": string;
+          "reason": string | null;
+          "resolution": string | null;
+          "resolved_at": string | null;
+          "stripe_charge_id": string | null;
+          "stripe_refund_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "shop_external_refunds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "review_order": {
         Args: { "comment"?: string; "order_id": string; "rating": number };
         Returns: {

@@ -4693,10 +4693,15 @@ create table public.shop_external_refunds (
   reason text,
   created_at timestamptz not null default now(),
   resolved_at timestamptz,
-  resolution text constraint shop_external_refunds_resolution_length check (char_length(resolution) between 1 and 1000)
+  resolution text constraint shop_external_refunds_resolution_length check (char_length(resolution) between 1 and 1000),
+  constraint shop_external_refunds_resolved_with_note check ((resolved_at is null) = (resolution is null))
 );
 comment on table public.shop_external_refunds is
-  'Refunds of a checkout''s charge made in Stripe, not through commerce-refund: posted once against the platform (shop_external_refund:<re_…>, platform_commission -> the checkout''s refunds), no transfer reversed; open (resolved_at null) until commerce staff settle it. Commerce staff read them.';
+  'Refunds of a checkout''s charge made in Stripe, not through commerce-refund: posted once against the platform (shop_external_refund:<re_…>, platform_commission -> the checkout''s refunds), no transfer reversed; open (resolved_at null) until commerce staff settle it with resolve_shop_external_refund. Commerce staff read them.';
+comment on column public.shop_external_refunds.resolved_at is
+  'When commerce staff settled the refund (resolve_shop_external_refund), set once; null while open.';
+comment on column public.shop_external_refunds.resolution is
+  'Staff''s note of how the refund was settled (a transfer reversed in Stripe, the order cancelled, borne by the platform): 1-1000 characters, set with resolved_at.';
 create index shop_external_refunds_checkout_idx on public.shop_external_refunds (checkout_id);
 create index shop_external_refunds_open_idx on public.shop_external_refunds (created_at) where resolved_at is null;
 
@@ -4765,6 +4770,73 @@ comment on function private.record_shop_external_refund(jsonb) is
   'refund.created / refund.updated of a checkout''s charge made outside commerce-refund: once succeeded, recorded (shop_external_refunds) and posted against the platform (shop_external_refund:<re_…>); null when the refund is of no checkout''s payment; ours are ignored.';
 revoke execute on function private.record_shop_external_refund(jsonb) from public;
 grant execute on function private.record_shop_external_refund(jsonb) to service_role;
+
+-- Commerce staff settle a refund made in Stripe once they have decided what it means (reversed
+-- a seller's transfer in Stripe, cancelled the order, or left it with the platform): the row is
+-- closed with their note, once. The row's lock makes two resolutions at once one: the second
+-- waits, then finds it resolved (PT409). No money moves here: the refund was posted when it was
+-- recorded, and a reversal made in Stripe books itself (transfer.reversed). Audited
+-- (public.audit_log, action resolve). The service role (the admin CLI, naming its operator in
+-- x-admin-actor) may resolve too.
+create function private.resolve_shop_external_refund(stripe_refund_id text, resolution text)
+returns public.shop_external_refunds
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  r public.shop_external_refunds;
+  note text := regexp_replace(resolution, '^\s+|\s+$', '', 'g');
+  actor record;
+begin
+  if not private.can_manage_commerce() and not private.is_service_role() then
+    raise exception 'resolving a refund made in Stripe needs the commerce.manage permission' using errcode = '42501';
+  end if;
+  if coalesce(stripe_refund_id, '') !~ '^re_[A-Za-z0-9_]+$' then
+    raise exception 'stripe_refund_id must be a Stripe refund id (re_…)' using errcode = '22023';
+  end if;
+  if coalesce(char_length(note), 0) not between 1 and 1000 then
+    raise exception 'a resolution of 1 to 1000 characters is required (got %)', coalesce(char_length(note), 0)
+      using errcode = '22023';
+  end if;
+  select * into r from public.shop_external_refunds x
+   where x.stripe_refund_id = resolve_shop_external_refund.stripe_refund_id for update;
+  if not found then
+    raise exception 'refund % made in Stripe not found', stripe_refund_id using errcode = 'PT404';
+  end if;
+  if r.resolved_at is not null then
+    raise exception 'refund % made in Stripe was already resolved at %', r.stripe_refund_id,
+      to_char(r.resolved_at at time zone 'utc', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+      using errcode = 'PT409';
+  end if;
+  update public.shop_external_refunds x set resolved_at = now(), resolution = note
+   where x.stripe_refund_id = r.stripe_refund_id
+  returning * into r;
+  select * into actor from private.current_actor();
+  insert into public.audit_log (actor_id, actor_label, action, table_name, row_id, before, after)
+  values (actor.actor_id, actor.actor_label, 'resolve', 'shop_external_refunds', r.stripe_refund_id,
+          jsonb_build_object('resolved_at', null, 'resolution', null, 'checkout_id', r.checkout_id, 'amount', r.amount, 'currency', r.currency),
+          jsonb_build_object('resolved_at', r.resolved_at, 'resolution', r.resolution));
+  return r;
+end
+$$;
+comment on function private.resolve_shop_external_refund(text, text) is
+  'Body of public.resolve_shop_external_refund: commerce staff (or the service role) close an open refund made in Stripe with a note, once, under the row''s lock; audited.';
+revoke execute on function private.resolve_shop_external_refund(text, text) from public;
+grant execute on function private.resolve_shop_external_refund(text, text) to authenticated, service_role;
+
+create function public.resolve_shop_external_refund(stripe_refund_id text, resolution text)
+returns public.shop_external_refunds
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.resolve_shop_external_refund(stripe_refund_id, resolution)
+$$;
+comment on function public.resolve_shop_external_refund(text, text) is
+  'Commerce staff settle a refund made in Stripe''s Dashboard: resolved_at now and their note (1-1000 characters), once, audited; answers the row. 42501 without commerce.manage, 22023 no refund id or a note that is empty or too long, PT404 unknown refund, PT409 already resolved (when).';
+revoke execute on function public.resolve_shop_external_refund(text, text) from public, anon;
+grant execute on function public.resolve_shop_external_refund(text, text) to authenticated, service_role;
 
 -- ======================================================================================
 -- supabase/schemas/50_commerce/89_reconciliation.sql
