@@ -9,6 +9,7 @@ import Stripe from "stripe";
 import { checkouts } from "./checkouts.ts";
 import { invoices } from "./invoices.ts";
 import { notifications } from "./notifications.ts";
+import { ratelimits } from "./ratelimits.ts";
 import { realtime } from "./realtime.ts";
 import { shop } from "./shop.ts";
 import {
@@ -573,4 +574,5 @@ export const scenarios: Scenario[] = [
   shop,
   checkouts,
   invoices,
+  ratelimits,
 ];

@@ -192,10 +192,11 @@ async function cannon(
   headers: Record<string, string>,
   duration: number,
   onSecond: (second: number) => void,
+  requests?: autocannon.Request[],
 ): Promise<autocannon.Result> {
   return await new Promise((resolve, reject) => {
     const instance = autocannon(
-      { url, headers, connections: CONNECTIONS, duration },
+      { url, headers, connections: CONNECTIONS, duration, ...(requests ? { requests } : {}) },
       (error: unknown, result: autocannon.Result) => (error ? reject(error) : resolve(result)),
     );
     let second = 0;
@@ -207,6 +208,8 @@ export interface Side {
   name: string;
   url: string;
   headers: Record<string, string>;
+  /** autocannon's request pipeline (another method, a body, a caller per request); else GET url. */
+  requests?: autocannon.Request[];
 }
 
 /**
@@ -219,7 +222,7 @@ export async function comparePair(
   sides: [Side, Side],
 ): Promise<[Measured, Measured]> {
   const line = progress(`  ${label}`);
-  for (const side of sides) await cannon(side.url, side.headers, 1, () => {});
+  for (const side of sides) await cannon(side.url, side.headers, 1, () => {}, side.requests);
   const results: autocannon.Result[][] = [[], []];
   const cpu: Map<string, number>[] = [new Map(), new Map()];
   const total = ROUNDS * ROUND_SECONDS * 2;
@@ -231,7 +234,7 @@ export async function comparePair(
         await cannon(side.url, side.headers, ROUND_SECONDS, () => {
           elapsed += 1;
           line.update(`${elapsed}/${total} s (${side.name})`);
-        }),
+        }, side.requests),
       );
       for (const [name, ms] of stack.cpu()) {
         cpu[i].set(name, (cpu[i].get(name) ?? 0) + ms - (before.get(name) ?? 0));
