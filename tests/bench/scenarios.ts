@@ -7,6 +7,7 @@ import bcrypt from "bcryptjs";
 import pg from "pg";
 import Stripe from "stripe";
 import { checkouts } from "./checkouts.ts";
+import { files } from "./files.ts";
 import { invoices } from "./invoices.ts";
 import { notifications } from "./notifications.ts";
 import { ratelimits } from "./ratelimits.ts";
@@ -575,4 +576,5 @@ export const scenarios: Scenario[] = [
   checkouts,
   invoices,
   ratelimits,
+  files,
 ];
