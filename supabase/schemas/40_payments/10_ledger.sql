@@ -58,6 +58,8 @@ create table public.ledger_transactions (
 comment on table public.ledger_transactions is
   'Balanced postings, one per money movement, identified by an idempotency key derived from our ids (payment:<order>, release:<order>, refund:<refund>, ...). Append-only.';
 create index ledger_transactions_order_idx on public.ledger_transactions (order_id) where order_id is not null;
+-- Subscription refund postings are also indexed by their invoice id, beside the key format they
+-- read: ledger_transactions_subscription_refund_invoice_idx (60_billing/70_stripe_billing.sql).
 
 create table public.ledger_entries (
   id bigint generated always as identity primary key,

@@ -612,6 +612,48 @@ grant execute on function ops.record_stripe_subscription_refund(text, text, json
 -- ---------------------------------------------------------------------------------------
 -- Subscription invoices in the reconciliation (payments-reconcile, functions/_shared/billing/reconcile.ts).
 
+-- The refunds of one subscription invoice: the one definition, read by the reconciliation
+-- (subscription_invoice_ledger_refunded below, hence post_subscription_refund too) and by the
+-- monthly statements (private.statement_entries, 85_statements.sql). A refund is posted under
+-- subscription_refund:<in_…>:<re_…> (post_subscription_refund), so its invoice is the key's
+-- second ':'-separated part; Stripe's ids (in_…, re_…) hold no ':'.
+--
+-- Found through an index, not by scanning the ledger. The database's collation is C.UTF-8,
+-- which Postgres 15 does not treat as C, so the unique btree on idempotency_key cannot serve a
+-- prefix match; and even a "collate C" or text_pattern_ops index serves starts_with()/LIKE only
+-- for a constant pattern (the planner's prefix support, like_support.c), while both readers
+-- give the invoice as a parameter or a join column. Hence a partial expression index: only
+-- subscription refund postings, keyed by their invoice id, so every other posting pays nothing
+-- for it and the lookup is an equality. It sits here, beside the key format it reads, rather
+-- than with the ledger (40_payments), which knows nothing of subscription invoices.
+-- supabase/tests/database/60_billing/subscription_invoice_refunds_found_through_an_index.test.sql
+-- pins the plan.
+create index ledger_transactions_subscription_refund_invoice_idx on public.ledger_transactions
+  (split_part(idempotency_key, ':', 2)) where starts_with(idempotency_key, 'subscription_refund:');
+comment on index public.ledger_transactions_subscription_refund_invoice_idx is
+  'Subscription refund postings (subscription_refund:<in_…>:<re_…>) by invoice id: private.subscription_invoice_refunds.';
+
+-- The predicate's starts_with() clause must be spelled exactly as the index's so the planner
+-- can prove the partial index applies.
+create function private.subscription_invoice_refunds(stripe_invoice_id text, currency text)
+returns table (ledger_transaction_id bigint, posted_at timestamptz, amount bigint)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select t.id, t.posted_at, e.amount from public.ledger_transactions t
+    join public.ledger_entries e on e.transaction_id = t.id
+    join public.ledger_accounts a on a.id = e.account_id
+   where starts_with(t.idempotency_key, 'subscription_refund:')
+     and split_part(t.idempotency_key, ':', 2) = subscription_invoice_refunds.stripe_invoice_id
+     and a.kind = 'subscription_refunds' and a.currency = subscription_invoice_refunds.currency
+$$;
+comment on function private.subscription_invoice_refunds(text, text) is
+  'The refunds of a Stripe subscription invoice as the ledger posted them (keys subscription_refund:<in_…>:<re_…>, the subscription_refunds entry in the invoice''s currency): transaction, posted_at, amount. Found through ledger_transactions_subscription_refund_invoice_idx. The one definition, read by subscription_invoice_ledger_refunded and statement_entries.';
+revoke execute on function private.subscription_invoice_refunds(text, text) from public;
+grant execute on function private.subscription_invoice_refunds(text, text) to service_role;
+
 -- What the ledger says of one subscription invoice: paid (its subscription_invoice posting) and
 -- refunded (its subscription_refund postings), from entries only.
 create function private.subscription_invoice_ledger_paid(stripe_invoice_id text, currency text) returns bigint
@@ -637,14 +679,12 @@ stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(sum(e.amount), 0)::bigint from public.ledger_transactions t
-    join public.ledger_entries e on e.transaction_id = t.id
-    join public.ledger_accounts a on a.id = e.account_id
-   where starts_with(t.idempotency_key, 'subscription_refund:' || stripe_invoice_id || ':')
-     and a.kind = 'subscription_refunds' and a.currency = subscription_invoice_ledger_refunded.currency
+  select coalesce(sum(r.amount), 0)::bigint
+    from private.subscription_invoice_refunds(subscription_invoice_ledger_refunded.stripe_invoice_id,
+                                               subscription_invoice_ledger_refunded.currency) r
 $$;
 comment on function private.subscription_invoice_ledger_refunded(text, text) is
-  'The amount the ledger posted as refunded for a Stripe subscription invoice (keys subscription_refund:<in_…>:<re_…>).';
+  'The amount the ledger posted as refunded for a Stripe subscription invoice: the sum of private.subscription_invoice_refunds (keys subscription_refund:<in_…>:<re_…>).';
 revoke execute on function private.subscription_invoice_ledger_refunded(text, text) from public;
 grant execute on function private.subscription_invoice_ledger_refunded(text, text) to service_role;
 

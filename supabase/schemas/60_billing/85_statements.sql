@@ -76,14 +76,13 @@ as $$
     union all
     -- Refunds of subscription invoices, each at the time its ledger posting was made (keys
     -- subscription_refund:<in_…>:<re_…>, written by ops.record_subscription_refund): the ledger
-    -- is the one home of when and how much; stripe_invoices.amount_refunded is only the sum, so
-    -- it serves as the filter that keeps invoices never refunded out of the ledger lookup.
-    select t.posted_at, 'subscription_refund', coalesce(si.number, si.stripe_invoice_id),
-           'Refund of subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.currency, -e.amount, 0, e.amount
+    -- is the one home of when and how much, read through private.subscription_invoice_refunds
+    -- (70_stripe_billing.sql; an index lookup per invoice); stripe_invoices.amount_refunded is
+    -- only the sum, so it serves as the filter that keeps invoices never refunded out of it.
+    select r.posted_at, 'subscription_refund', coalesce(si.number, si.stripe_invoice_id),
+           'Refund of subscription invoice ' || coalesce(si.number, si.stripe_invoice_id), si.currency, -r.amount, 0, r.amount
       from public.stripe_invoices si
-      join public.ledger_transactions t on starts_with(t.idempotency_key, 'subscription_refund:' || si.stripe_invoice_id || ':')
-      join public.ledger_entries e on e.transaction_id = t.id
-      join public.ledger_accounts a on a.id = e.account_id and a.kind = 'subscription_refunds' and a.currency = si.currency
+     cross join lateral private.subscription_invoice_refunds(si.stripe_invoice_id, si.currency) r
      where si.user_id = statement_entries.user_id and si.amount_refunded > 0
     union all
     -- Shop orders: the payment of each of the buyer's checkouts (one for all its shop orders),
