@@ -17,8 +17,8 @@
 --   rate_limit_policies   the limit of a tier for a class, per minute and per hour
 --   rate_limit_plan_tiers which plans make their subscribers premium
 --   rate_limit_overrides  a tier an operator gives one user or one address
---   private.rate_limit_counters  fixed one-minute and one-hour windows, one row per subject,
---                         class and window, counted by one insert ... on conflict statement
+--   private.rate_limit_counters  fixed one-minute and one-hour windows, one row per subject
+--                         and class holding both, counted by one insert ... on conflict statement
 --
 -- Staff holding operations.manage change them through the audited RPCs below; everyone reads
 -- the tiers, classes and policies (a client may show its limits).
@@ -131,22 +131,27 @@ create trigger rate_limit_overrides_audit after insert or update or delete on pu
 
 -- ---------------------------------------------------------------------------------------
 -- The counters. A subject is a user id (signed in) or a client address (anon), as text.
--- Fixed windows: each request counts once in its clock minute and once in its clock hour,
--- both rows incremented by one statement (insert ... on conflict do update ... returning),
--- so two requests never read the same count. A refused request raises, which rolls its own
--- increment back: the count stays at the limit until the window ends.
+-- Fixed windows: each request counts once in its clock minute and once in its clock hour, both
+-- held by the subject's one row per class and incremented by one statement (insert ... on
+-- conflict do update ... returning), so two requests never read the same count. A row whose
+-- window has passed starts it again at 1; a request that raced a newer one (its clock read in
+-- the older window, its update after the newer request's) counts in the row's window and never
+-- moves it back. A refused request raises, which rolls its own increment back: the count stays
+-- at the limit until the window ends. One row rather than one per window: one index entry to
+-- find and lock, one tuple to update per request (docs/domains/operations.md, The counter).
 
 create table private.rate_limit_counters (
   subject text not null,
   class text not null,
-  window_seconds integer not null constraint rate_limit_counters_window check (window_seconds in (60, 3600)),
-  window_start timestamptz not null,
-  hits integer not null default 1,
-  primary key (subject, class, window_seconds, window_start)
+  minute_start timestamptz not null,
+  minute_hits integer not null default 1,
+  hour_start timestamptz not null,
+  hour_hits integer not null default 1,
+  primary key (subject, class)
 );
-create index rate_limit_counters_window_start_idx on private.rate_limit_counters (window_start);
+create index rate_limit_counters_hour_start_idx on private.rate_limit_counters (hour_start);
 comment on table private.rate_limit_counters is
-  'Requests per subject (a user id, or a client address for anon), class and fixed window (60 s or 3600 s). Rows older than two hours are deleted every five minutes (operations-prune-rate-limit-counters).';
+  'Requests per subject (a user id, or a client address for anon) and class in the current fixed minute and hour (minute_start/minute_hits, hour_start/hour_hits). Rows whose hour ended over two hours ago are deleted every five minutes (operations-prune-rate-limit-counters).';
 grant select, delete on private.rate_limit_counters to service_role;
 
 -- ---------------------------------------------------------------------------------------
@@ -185,30 +190,28 @@ as $$
 declare
   result text;
 begin
-  select o.tier into result from public.rate_limit_overrides o
-   where (o.user_id = rate_limit_tier.user_id or o.address = rate_limit_tier.address)
-     and (o.expires_at is null or o.expires_at > now())
-   order by o.user_id is null
-   limit 1;
-  if result is not null then
-    return result;
-  end if;
-  if user_id is null then
-    return 'anonymous';
-  end if;
-  select case when bool_or(r.name = 'admin') then 'admin' else 'staff' end into result
-    from private.active_user_roles ur join public.roles r on r.id = ur.role_id
-   where ur.user_id = rate_limit_tier.user_id and r.name in ('admin', 'staff')
-  having count(*) > 0;
+  -- The override, anonymous, the role and "no plan is premium" (then standard) in one
+  -- statement: one executor run per request instead of three. Each term is an initplan that
+  -- runs only when the ones before it answered null (coalesce stops at the first answer).
+  select coalesce(
+    (select o.tier from public.rate_limit_overrides o
+      where (o.user_id = rate_limit_tier.user_id or o.address = rate_limit_tier.address)
+        and (o.expires_at is null or o.expires_at > now())
+      order by o.user_id is null
+      limit 1),
+    case when rate_limit_tier.user_id is null then 'anonymous' end,
+    (select case when bool_or(r.name = 'admin') then 'admin' else 'staff' end
+       from private.active_user_roles ur join public.roles r on r.id = ur.role_id
+      where ur.user_id = rate_limit_tier.user_id and r.name in ('admin', 'staff')
+     having count(*) > 0),
+    case when not exists (select 1 from public.rate_limit_plan_tiers t where t.tier = 'premium') then 'standard' end)
+  into result;
   if result is not null then
     return result;
   end if;
   -- Billing's entitling rule (private.entitling_plans: trialing or active, or past_due within
   -- the grace period, else the free tier), written out here: that SQL function is planned
   -- again on every call (about 1.3 ms), these statements once per connection (a few µs).
-  if not exists (select 1 from public.rate_limit_plan_tiers t where t.tier = 'premium') then
-    return 'standard';
-  end if;
   if exists (select 1 from public.subscriptions s
               where s.user_id = rate_limit_tier.user_id
                 and (s.status in ('trialing', 'active')
@@ -273,16 +276,17 @@ begin
   if subject is null then
     return jsonb_build_object('tier', count_rate_limit.tier, 'unlimited', true);
   end if;
-  with counted as (
-    insert into private.rate_limit_counters as c (subject, class, window_seconds, window_start)
-    values (count_rate_limit.subject, count_rate_limit.class, 60, minute_start),
-           (count_rate_limit.subject, count_rate_limit.class, 3600, hour_start)
-    on conflict on constraint rate_limit_counters_pkey do update set hits = c.hits + 1
-    returning c.window_seconds, c.hits
-  )
-  select max(counted.hits) filter (where counted.window_seconds = 60),
-         max(counted.hits) filter (where counted.window_seconds = 3600)
-    into minute_hits, hour_hits from counted;
+  -- The row's windows win over the request's own when newer (greatest): a request that waited
+  -- for the row lock behind one of the next minute counts in that minute.
+  insert into private.rate_limit_counters as c (subject, class, minute_start, minute_hits, hour_start, hour_hits)
+  values (count_rate_limit.subject, count_rate_limit.class, minute_start, 1, hour_start, 1)
+  on conflict on constraint rate_limit_counters_pkey do update
+    set minute_start = greatest(c.minute_start, excluded.minute_start),
+        minute_hits = case when excluded.minute_start > c.minute_start then 1 else c.minute_hits + 1 end,
+        hour_start = greatest(c.hour_start, excluded.hour_start),
+        hour_hits = case when excluded.hour_start > c.hour_start then 1 else c.hour_hits + 1 end
+  returning c.minute_start, c.minute_hits, c.hour_start, c.hour_hits
+  into minute_start, minute_hits, hour_start, hour_hits;
   minute_reset := greatest(1, ceil(extract(epoch from (minute_start + interval '1 minute' - now_at)))::integer);
   hour_reset := greatest(1, ceil(extract(epoch from (hour_start + interval '1 hour' - now_at)))::integer);
   minute_left := limits.per_minute - minute_hits;
@@ -334,18 +338,25 @@ grant execute on function private.hit_rate_limit(text, uuid, inet) to anon, auth
 -- The response headers of a counted request, as PostgREST's response.headers wants them (an
 -- array of single-key objects): X-RateLimit-Limit/-Remaining/-Reset and the IETF draft's
 -- RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11).
+-- PL/pgSQL, not SQL: a SQL function with set search_path is never inlined and is parsed and
+-- planned again in every request's transaction (as measured for has_permission,
+-- docs/domains/platform.md "Client RPCs"); PL/pgSQL keeps its plan per connection.
 create function private.rate_limit_headers(hit jsonb) returns jsonb
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when hit ? 'limit' then jsonb_build_array(
+begin
+  if not hit ? 'limit' then
+    return '[]'::jsonb;
+  end if;
+  return jsonb_build_array(
     jsonb_build_object('X-RateLimit-Limit', hit ->> 'limit'),
     jsonb_build_object('X-RateLimit-Remaining', hit ->> 'remaining'),
     jsonb_build_object('X-RateLimit-Reset', hit ->> 'reset'),
     jsonb_build_object('RateLimit-Policy', format('"%s";q=%s;w=%s', hit ->> 'class', hit ->> 'limit', hit ->> 'window')),
-    jsonb_build_object('RateLimit', format('"%s";r=%s;t=%s', hit ->> 'class', hit ->> 'remaining', hit ->> 'reset'))
-  ) else '[]'::jsonb end
+    jsonb_build_object('RateLimit', format('"%s";r=%s;t=%s', hit ->> 'class', hit ->> 'remaining', hit ->> 'reset')));
+end
 $$;
 comment on function private.rate_limit_headers(jsonb) is
   'The X-RateLimit-* and IETF RateLimit/RateLimit-Policy headers of a hit_rate_limit answer, as an array of single-key objects (PostgREST response.headers); [] when unlimited.';
@@ -552,12 +563,13 @@ security definer
 set search_path = ''
 as $$
   with gone as (
-    delete from private.rate_limit_counters c where c.window_start < now() - interval '2 hours' returning 1
+    -- The hour ended over two hours ago: it started over three hours ago (the index's terms).
+    delete from private.rate_limit_counters c where c.hour_start < now() - interval '3 hours' returning 1
   )
   select count(*)::integer from gone
 $$;
 comment on function private.prune_rate_limit_counters() is
-  'Deletes counter rows of windows that ended over an hour ago; answers how many. Run by pg_cron every five minutes.';
+  'Deletes counter rows whose hour ended over two hours ago (a subject idle since); answers how many. Run by pg_cron every five minutes.';
 revoke execute on function private.prune_rate_limit_counters() from public;
 grant execute on function private.prune_rate_limit_counters() to service_role;
 
@@ -793,7 +805,9 @@ declare
 begin
   if current_setting('request.method', true) in ('GET', 'HEAD')
      or current_setting('transaction_read_only') = 'on'
-     or private.is_service_role()
+     -- private.is_service_role() written out: that SQL function (set search_path) is planned
+     -- again in every request's transaction (docs/domains/platform.md "Client RPCs").
+     or coalesce(auth.role(), '') = 'service_role'
      or current_setting('request.path', true) = '/rpc/check_function_request' then
     return;
   end if;

@@ -56,7 +56,7 @@ insert into private.personal_data (relation, user_column, reached_through, on_de
   ('public.rate_limit_plan_tiers', 'updated_by', null, 'anonymise', false, '{}', 'plan tiers a staff member set stay, without them'),
   ('public.maintenance_mode', 'updated_by', null, 'anonymise', false, '{}', 'the maintenance row a staff member changed stays, without them'),
   ('private.rate_limit_counters', 'subject', null, 'keep', false, '{}',
-   'request counts of the last two hours by user id or address, no content; pruned every five minutes (operations-prune-rate-limit-counters), so gone within two hours of the last request');
+   'request counts of the current minute and hour by user id or address, no content; pruned every five minutes once the hour ended over two hours ago (operations-prune-rate-limit-counters), so gone within three hours of the last request');
 
 -- PostgREST's pre-request hook: PostgREST reads pgrst.* settings of the role it connects as
 -- (db-config, on by default, as on hosted Supabase) at start and on 'reload config'.

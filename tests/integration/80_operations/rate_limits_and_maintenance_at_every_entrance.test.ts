@@ -1,6 +1,7 @@
 // Rate limits and maintenance mode (issue 19), black-box over HTTP: PostgREST writes counted by
-// the pre-request hook (headers counting down, the 101st refused 429 with Retry-After, 20
-// concurrent writes at the boundary letting exactly the limit through), premium by plan,
+// the pre-request hook (headers counting down, the 101st refused 429 with Retry-After, 30
+// concurrent writes of one user counted exactly 30 times, 20 concurrent writes at the boundary
+// letting exactly the limit through), premium by plan,
 // admins unlimited, a limit staff change taking effect; the edge functions' shared check; the
 // 6th sign-in within a minute; the 11th upload within a minute (429 from the gateway with the
 // headers counting down; the storage policy is the backstop on hosted Supabase); maintenance on and off through
@@ -119,6 +120,18 @@ describe("PostgREST writes (the pre-request hook)", () => {
     },
     MINUTE_TEST_TIMEOUT,
   );
+
+  it("counts 30 concurrent writes of one user exactly 30 times, each its own count", async () => {
+    await freshMinute(40);
+    const user = await signUp("limits-counted");
+    const raced = await Promise.all(Array.from({ length: 30 }, () => write(user)));
+    expect(raced.map((r) => r.status).every((s) => s === 204)).toBe(true);
+    // No two read the same count: the answers' remaining are 99 down to 70, each once.
+    const remaining = raced.map((r) => Number(r.headers.get("x-ratelimit-remaining")));
+    expect(remaining.sort((a, b) => b - a)).toEqual(Array.from({ length: 30 }, (_, i) => 99 - i));
+    const next = await write(user);
+    expect(next.headers.get("x-ratelimit-remaining")).toBe("69");
+  }, MINUTE_TEST_TIMEOUT);
 
   it("lets exactly the limit through when 20 writes race at the boundary", async () => {
     await freshMinute(40);

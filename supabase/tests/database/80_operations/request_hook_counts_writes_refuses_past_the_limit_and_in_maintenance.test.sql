@@ -2,9 +2,12 @@
 -- the role and the request settings are set. Reads and the service role return at once; a
 -- standard user's writes are counted (headers set, the 101st refused 429 with Retry-After);
 -- premium, trusted, staff and admin tiers; an anonymous caller by address (none: not
--- counted); maintenance refuses non-staff writes with 503 and never staff.
+-- counted); the one counter row per subject and class (a refusal leaves it at the limit, a
+-- passed window starts again, a newer window is never moved back, the headers describe the
+-- hour once it has fewer left, the prune job); maintenance refuses non-staff writes with 503
+-- and never staff.
 begin;
-select plan(27);
+select plan(39);
 
 select tests.create_user('hook-user@example.com');
 select tests.create_user('hook-premium@example.com');
@@ -71,6 +74,9 @@ select pg_temp.request('DELETE');
 select tests.throws_like($$ select private.check_request() $$, 'PGRST',
   '{"code" : "PT429", "message" : "rate limit reached: 100 api_write requests per minute for the standard tier; retry in % s", "details" : null, "hint" : null}',
   'the 101st is refused (429, PT429), naming the limit, the tier and when to retry');
+select tests.clear_authentication();
+select is((select minute_hits from private.rate_limit_counters where subject = tests.get_user_id('hook-user@example.com')::text and class = 'api_write'),
+  100, 'the refused write''s increment rolled back: the count stays at the limit');
 
 -- Staff raise the standard limit: it takes effect at once.
 select tests.act_as('hook-staff@example.com');
@@ -114,7 +120,42 @@ select pg_temp.request('POST', '203.0.113.7, 10.0.0.1');
 select private.check_request();
 select is(pg_temp.header('X-RateLimit-Remaining'), '99', 'an anonymous write is counted for its address');
 select tests.clear_authentication();
-select is((select hits from private.rate_limit_counters where subject = '203.0.113.7' and window_seconds = 60), 1, 'the first X-Forwarded-For entry');
+select is((select minute_hits from private.rate_limit_counters where subject = '203.0.113.7' and class = 'api_write'), 1, 'the first X-Forwarded-For entry');
+select is((select count(*)::integer from private.rate_limit_counters where subject = '203.0.113.7'), 1, 'one row holds both windows');
+
+-- The counter row (as the service's owner; standard api_write is 102 a minute, 1,000 an hour).
+select tests.clear_authentication();
+-- Windows that have passed start again at 1.
+insert into private.rate_limit_counters (subject, class, minute_start, minute_hits, hour_start, hour_hits)
+values ('counter-stale', 'api_write', date_trunc('minute', now()) - interval '2 minutes', 90,
+        date_trunc('hour', now()) - interval '2 hours', 900);
+select is(private.count_rate_limit('api_write', 'standard', 'counter-stale') ->> 'remaining', '101', 'a passed minute and hour start again');
+select is((select array[minute_hits, hour_hits] from private.rate_limit_counters where subject = 'counter-stale'), array[1, 1],
+  'both windows at 1');
+select ok((select minute_start = date_trunc('minute', clock_timestamp()) and hour_start = date_trunc('hour', clock_timestamp())
+             from private.rate_limit_counters where subject = 'counter-stale'), 'in the current minute and hour');
+-- A request that read its clock in an older window than the row's (it raced a request of the
+-- next minute and hour to the row lock) counts in the row's windows and never moves them back.
+insert into private.rate_limit_counters (subject, class, minute_start, minute_hits, hour_start, hour_hits)
+values ('counter-raced', 'api_write', date_trunc('minute', now()) + interval '1 minute', 5,
+        date_trunc('hour', now()) + interval '1 hour', 995);
+select is(private.count_rate_limit('api_write', 'standard', 'counter-raced') - 'reset',
+  '{"tier": "standard", "class": "api_write", "allowed": true, "limit": 1000, "window": 3600, "remaining": 4}'::jsonb,
+  'counted in the row''s newer windows; the headers describe the hour, which has fewer left');
+select is((select array[minute_hits, hour_hits] from private.rate_limit_counters where subject = 'counter-raced'), array[6, 996],
+  'both windows counted on');
+select ok((select minute_start = date_trunc('minute', now()) + interval '1 minute' and hour_start = date_trunc('hour', now()) + interval '1 hour'
+             from private.rate_limit_counters where subject = 'counter-raced'), 'and never moved back');
+select is(private.count_rate_limit('function', 'standard', 'counter-raced') ->> 'remaining', '99', 'another class has its own row');
+select is((select count(*)::integer from private.rate_limit_counters where subject = 'counter-raced'), 2, 'one row per subject and class');
+-- The prune job: rows whose hour ended over two hours ago.
+insert into private.rate_limit_counters (subject, class, minute_start, minute_hits, hour_start, hour_hits)
+values ('counter-old', 'api_write', now() - interval '3 hours 1 minute', 1, now() - interval '3 hours 1 minute', 1),
+       ('counter-recent', 'api_write', now() - interval '2 hours 59 minutes', 1, now() - interval '2 hours 59 minutes', 1);
+select ok(private.prune_rate_limit_counters() >= 1, 'the prune job deletes');
+select is((select array_agg(subject order by subject) from private.rate_limit_counters where subject like 'counter-%'),
+  array['counter-raced', 'counter-raced', 'counter-recent', 'counter-stale'],
+  'the row whose hour ended over two hours ago, not one whose hour ended less than two hours ago, nor current ones');
 select tests.act_as('anon');
 select pg_temp.request('POST');
 select private.check_request();
