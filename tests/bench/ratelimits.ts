@@ -24,6 +24,14 @@ const USERS = 50;
 /** Far above what the bench can send in a minute or an hour: counted, never refused. */
 const PER_MINUTE = 10_000_000;
 const PER_HOUR = 100_000_000;
+/**
+ * What a counted write may cost against an uncounted one. Counting is a row upsert, its WAL and
+ * five response headers on every write, which the uncounted side never does; on the cheapest
+ * write there is (a one-column update of one's own profile) what remains after making each
+ * part cheap is about 0.07 ms of Postgres CPU plus the headers in PostgREST and the gateway
+ * (docs/domains/operations.md, What the checks cost): a fifth of the throughput at most.
+ */
+const WRITE_RATIO_TARGET = 0.8;
 const READ_PATH =
   "/rest/v1/public_profiles?select=id,username,display_name&order=created_at.desc&limit=20";
 
@@ -149,7 +157,7 @@ export const ratelimits: Scenario = {
     printMeasured("writes, counted", countedWrites);
     printMeasured("writes, not counted", trustedWrites);
     const writeRatio = countedWrites.requestsPerSecond / trustedWrites.requestsPerSecond;
-    console.log(`  writes: ratio ${writeRatio.toFixed(2)}`);
+    console.log(`  writes: ratio ${writeRatio.toFixed(2)} (target >= ${WRITE_RATIO_TARGET})`);
 
     const [countedReads, trustedReads] = await comparePair("reads", stack, [
       { name: "standard (counted)", url, headers: {}, requests: rotating(stack, standard, false) },
@@ -180,7 +188,7 @@ export const ratelimits: Scenario = {
           row: "ratelimits: counted / uncounted writes",
           value: writeRatio,
           unit: "x",
-          min: RATIO_TARGET,
+          min: WRITE_RATIO_TARGET,
         },
         {
           row: "ratelimits: counted / uncounted reads",
