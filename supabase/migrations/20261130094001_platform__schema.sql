@@ -72,13 +72,19 @@ $$;
 comment on function private.is_service_role() is 'Whether the caller authenticated with the service-role key.';
 
 -- Text from a client (an object's folder, a Stripe metadata field) as a uuid, or null when it
--- is not one in canonical form: a cast would raise instead.
+-- is not one in canonical form: a cast would raise instead. PL/pgSQL, not SQL: storage policies
+-- call it on every upload (docs/domains/platform.md, "Functions that policies call").
 create function private.try_uuid(value text) returns uuid
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when value ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then value::uuid end
+begin
+  if value ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    return value::uuid;
+  end if;
+  return null;
+end
 $$;
 comment on function private.try_uuid(text) is 'The text as a uuid when it is one in canonical (lowercase) form, else null.';
 
@@ -1385,44 +1391,58 @@ grant execute on function ops.erase_account(uuid) to service_role;
 
 -- The content type an object's name declares: the type of its extension, or null when it has
 -- none or one this project does not store. One type per extension.
+--
+-- This function and object_content_allowed are PL/pgSQL, not SQL: every insert and update
+-- policy on storage.objects calls them, and a SQL function with a `set` clause is planned again
+-- in every statement (docs/domains/platform.md, "Functions that policies call").
 create function private.content_type_of(object_name text) returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when position('.' in storage.filename(object_name)) > 1 then
-    ('{"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
+begin
+  if position('.' in storage.filename(object_name)) > 1 then
+    return ('{"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
        "svg": "image/svg+xml", "pdf": "application/pdf", "zip": "application/zip", "mp4": "video/mp4",
        "json": "application/json", "webm": "video/webm", "mov": "video/quicktime", "txt": "text/plain",
        "csv": "text/csv",
        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
        "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}'::jsonb)
-      ->> lower(storage.extension(object_name))
-  end
+      ->> lower(storage.extension(object_name));
+  end if;
+  return null;
+end
 $$;
 comment on function private.content_type_of(text) is
   'The content type an object name''s extension declares (png -> image/png, ...), or null: no extension, or one no bucket stores.';
 
 -- Security definer: storage.buckets is not readable by the API roles.
 create function private.object_content_allowed(bucket text, object_name text, metadata jsonb) returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce((
+declare
+  declared_type text := private.content_type_of(object_name);
+begin
+  if declared_type is null then
+    return false;
+  end if;
+  return coalesce((
     select (coalesce(cardinality(b.allowed_mime_types), 0) = 0
-            or t.content_type = any (b.allowed_mime_types)
-            or split_part(t.content_type, '/', 1) || '/*' = any (b.allowed_mime_types))
-       and not (b.public and t.content_type = 'image/svg+xml')
+            or declared_type = any (b.allowed_mime_types)
+            or split_part(declared_type, '/', 1) || '/*' = any (b.allowed_mime_types))
+       and not (b.public and declared_type = 'image/svg+xml')
        and (metadata is null or not metadata ? 'eTag'
-            or (metadata ->> 'mimetype' = t.content_type
+            or (metadata ->> 'mimetype' = declared_type
                 and jsonb_typeof(metadata -> 'size') = 'number'
                 and (b.file_size_limit is null or (metadata ->> 'size')::numeric <= b.file_size_limit)))
-      from storage.buckets b, (select private.content_type_of(object_name) as content_type) t
-     where b.id = bucket and t.content_type is not null
-  ), false)
+      from storage.buckets b
+     where b.id = bucket
+  ), false);
+end
 $$;
 comment on function private.object_content_allowed(text, text, jsonb) is
   'Whether an object may be written into the bucket: its extension''s type is one the bucket accepts (never SVG in a public bucket), and stored bytes (metadata with an eTag: a copy or a move) are of that type and within the size limit.';

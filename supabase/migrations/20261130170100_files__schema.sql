@@ -75,19 +75,28 @@ create policy "Owners read their files" on public.files for select to authentica
 
 -- Whether an object name and what Storage says about its bytes fit the bucket's layout:
 -- <owner>/<category>/<file>, the file's extension one of the category's types, and (when the
--- write declares or stored a type) that very type.
+-- write declares or stored a type) that very type. PL/pgSQL, not SQL: the insert and update
+-- policies call it on every upload, and a SQL function with a `set` clause is planned again in
+-- every statement (docs/domains/platform.md, "Functions that policies call").
 create function private.user_file_allowed(object_name text, metadata jsonb) returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(array_length(storage.foldername(object_name), 1) = 2
-     and private.try_uuid((storage.foldername(object_name))[1]) is not null
-     and exists (select 1 from private.file_types t
-                  where t.category = (storage.foldername(object_name))[2]
-                    and t.content_type = private.content_type_of(object_name)
-                    and (metadata ->> 'mimetype' is null or metadata ->> 'mimetype' = t.content_type)), false)
+declare
+  folders text[] := storage.foldername(object_name);
+  declared_type text;
+begin
+  if coalesce(array_length(folders, 1), 0) <> 2 or private.try_uuid(folders[1]) is null then
+    return false;
+  end if;
+  declared_type := private.content_type_of(object_name);
+  return exists (select 1 from private.file_types t
+                  where t.category = folders[2]
+                    and t.content_type = declared_type
+                    and (metadata ->> 'mimetype' is null or metadata ->> 'mimetype' = t.content_type));
+end
 $$;
 comment on function private.user_file_allowed(text, jsonb) is
   'Whether an object name fits user-files: <user id>/<category>/<file> with an extension of one of the category''s types, and the declared or stored type (metadata mimetype) that same type.';

@@ -64,13 +64,19 @@ $$;
 comment on function private.is_service_role() is 'Whether the caller authenticated with the service-role key.';
 
 -- Text from a client (an object's folder, a Stripe metadata field) as a uuid, or null when it
--- is not one in canonical form: a cast would raise instead.
+-- is not one in canonical form: a cast would raise instead. PL/pgSQL, not SQL: storage policies
+-- call it on every upload (docs/domains/platform.md, "Functions that policies call").
 create function private.try_uuid(value text) returns uuid
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when value ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then value::uuid end
+begin
+  if value ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    return value::uuid;
+  end if;
+  return null;
+end
 $$;
 comment on function private.try_uuid(text) is 'The text as a uuid when it is one in canonical (lowercase) form, else null.';
 
