@@ -588,13 +588,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "bids_tailor_id_fkey";
-            columns: ["tailor_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "billing_customers": {
@@ -620,13 +613,6 @@ export type Database = {
             columns: ["user_id"];
             isOneToOne: true;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "billing_customers_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: true;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -803,13 +789,6 @@ export type Database = {
             columns: ["buyer_id"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "checkouts_buyer_id_fkey";
-            columns: ["buyer_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
           {
@@ -1121,13 +1100,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "deliveries_seller_id_fkey";
-            columns: ["seller_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "design_share_links": {
@@ -1175,13 +1147,6 @@ export type Database = {
             columns: ["owner_id"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "design_share_links_owner_id_fkey";
-            columns: ["owner_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -1242,13 +1207,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "designs_owner_id_fkey";
-            columns: ["owner_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "disputes": {
@@ -1298,13 +1256,6 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "disputes_opened_by_fkey";
-            columns: ["opened_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "disputes_order_id_fkey";
             columns: ["order_id"];
             isOneToOne: false;
@@ -1316,13 +1267,6 @@ export type Database = {
             columns: ["resolved_by"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "disputes_resolved_by_fkey";
-            columns: ["resolved_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -2048,13 +1992,6 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "messages_sender_id_fkey";
-            columns: ["sender_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "messages_thread_id_fkey";
             columns: ["thread_id"];
             isOneToOne: false;
@@ -2393,13 +2330,6 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "order_events_actor_id_fkey";
-            columns: ["actor_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "order_events_order_id_fkey";
             columns: ["order_id"];
             isOneToOne: false;
@@ -2522,13 +2452,6 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "orders_buyer_id_fkey";
-            columns: ["buyer_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "orders_currency_fkey";
             columns: ["currency"];
             isOneToOne: false;
@@ -2554,13 +2477,6 @@ export type Database = {
             columns: ["seller_id"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "orders_seller_id_fkey";
-            columns: ["seller_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
           {
@@ -3161,13 +3077,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "portfolio_items_owner_id_fkey";
-            columns: ["owner_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "private_profiles": {
@@ -3214,13 +3123,6 @@ export type Database = {
             columns: ["id"];
             isOneToOne: true;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "private_profiles_id_fkey";
-            columns: ["id"];
-            isOneToOne: true;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -3389,24 +3291,10 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "product_reviews_author_id_fkey";
-            columns: ["author_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "product_reviews_hidden_by_fkey";
             columns: ["hidden_by"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "product_reviews_hidden_by_fkey";
-            columns: ["hidden_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
           {
@@ -3732,11 +3620,61 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
+        ];
+      };
+      "public_profiles": {
+        Row: {
+          "avatar_path": string | null;
+          "avatar_url": string | null;
+          "bio": string;
+          "created_at": string;
+          "display_name": string;
+          "follower_count": number;
+          "id": string;
+          "interests": (string)[];
+          "is_designer": boolean;
+          "is_tailor": boolean;
+          "rating_avg": number | null;
+          "review_count": number;
+          "username": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "avatar_path"?: string | null;
+          "avatar_url"?: string | null;
+          "bio": string;
+          "created_at": string;
+          "display_name": string;
+          "follower_count": number;
+          "id": string;
+          "interests": (string)[];
+          "is_designer": boolean;
+          "is_tailor": boolean;
+          "rating_avg"?: number | null;
+          "review_count": number;
+          "username"?: string | null;
+        };
+        Update: {
+          "avatar_path"?: string | null;
+          "avatar_url"?: string | null;
+          "bio"?: string;
+          "created_at"?: string;
+          "display_name"?: string;
+          "follower_count"?: number;
+          "id"?: string;
+          "interests"?: (string)[];
+          "is_designer"?: boolean;
+          "is_tailor"?: boolean;
+          "rating_avg"?: number | null;
+          "review_count"?: number;
+          "username"?: string | null;
+        };
+        Relationships: [
           {
-            foreignKeyName: "projects_owner_id_fkey";
-            columns: ["owner_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
+            foreignKeyName: "public_profiles_id_fkey";
+            columns: ["id"];
+            isOneToOne: true;
+            referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -3960,24 +3898,10 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "reviews_author_id_fkey";
-            columns: ["author_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "reviews_hidden_by_fkey";
             columns: ["hidden_by"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "reviews_hidden_by_fkey";
-            columns: ["hidden_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
           {
@@ -3992,13 +3916,6 @@ export type Database = {
             columns: ["subject_id"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "reviews_subject_id_fkey";
-            columns: ["subject_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -4172,13 +4089,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "seller_payment_accounts_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: true;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "service_packages": {
@@ -4304,24 +4214,10 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "services_provider_id_fkey";
-            columns: ["provider_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "services_suspended_by_fkey";
             columns: ["suspended_by"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "services_suspended_by_fkey";
-            columns: ["suspended_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -4515,13 +4411,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "shop_follows_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "shop_order_items": {
@@ -4680,13 +4569,6 @@ export type Database = {
             columns: ["buyer_id"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "shop_orders_buyer_id_fkey";
-            columns: ["buyer_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
           {
@@ -4884,13 +4766,6 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "shop_refunds_requested_by_fkey";
-            columns: ["requested_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "shop_refunds_shop_order_id_fkey";
             columns: ["shop_order_id"];
             isOneToOne: false;
@@ -5026,13 +4901,6 @@ export type Database = {
             columns: ["id"];
             isOneToOne: true;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "shops_id_fkey";
-            columns: ["id"];
-            isOneToOne: true;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];
@@ -5369,13 +5237,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "subscriptions_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "tax_rates": {
@@ -5457,13 +5318,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "textures_owner_id_fkey";
-            columns: ["owner_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "thread_participants": {
@@ -5517,13 +5371,6 @@ export type Database = {
             referencedRelation: "profiles";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "thread_participants_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "threads": {
@@ -5561,13 +5408,6 @@ export type Database = {
             columns: ["created_by"];
             isOneToOne: false;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "threads_created_by_fkey";
-            columns: ["created_by"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
           {
@@ -5726,13 +5566,6 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
-            foreignKeyName: "checkouts_buyer_id_fkey";
-            columns: ["buyer_id"];
-            isOneToOne: false;
-            referencedRelation: "public_profiles";
-            referencedColumns: ["id"];
-          },
-          {
             foreignKeyName: "shop_payments_checkout_id_fkey";
             columns: ["checkout_id"];
             isOneToOne: true;
@@ -5831,55 +5664,6 @@ export type Database = {
           },
         ];
       };
-      "public_profiles": {
-        Row: {
-          "avatar_path": string | null;
-          "avatar_url": string | null;
-          "bio": string;
-          "created_at": string;
-          "display_name": string;
-          "follower_count": number;
-          "id": string;
-          "interests": (string)[];
-          "is_designer": boolean;
-          "is_tailor": boolean;
-          "rating_avg": number | null;
-          "review_count": number;
-          "username": string | null;
-        };
-        ComputedFields: never;
-        Insert: {
-          "avatar_path"?: string | null;
-          "avatar_url"?: string | null;
-          "bio"?: string | null;
-          "created_at"?: string | null;
-          "display_name"?: string | null;
-          "follower_count"?: number | null;
-          "id"?: string | null;
-          "interests"?: (string)[] | null;
-          "is_designer"?: boolean | null;
-          "is_tailor"?: boolean | null;
-          "rating_avg"?: number | null;
-          "review_count"?: number | null;
-          "username"?: string | null;
-        };
-        Update: {
-          "avatar_path"?: string | null;
-          "avatar_url"?: string | null;
-          "bio"?: string | null;
-          "created_at"?: string | null;
-          "display_name"?: string | null;
-          "follower_count"?: number | null;
-          "id"?: string | null;
-          "interests"?: (string)[] | null;
-          "is_designer"?: boolean | null;
-          "is_tailor"?: boolean | null;
-          "rating_avg"?: number | null;
-          "review_count"?: number | null;
-          "username"?: string | null;
-        };
-        Relationships: [];
-      };
       "shop_profiles": {
         Row: {
           "category": string;
@@ -5927,13 +5711,6 @@ export type Database = {
             columns: ["id"];
             isOneToOne: true;
             referencedRelation: "profiles";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "shops_id_fkey";
-            columns: ["id"];
-            isOneToOne: true;
-            referencedRelation: "public_profiles";
             referencedColumns: ["id"];
           },
         ];

@@ -45,6 +45,7 @@ on conflict (id) do update
 -- Personal data identity holds (private.personal_data: what export and deletion do).
 insert into private.personal_data (relation, user_column, matches, on_delete, exported, omit_from_export, reason) values
   ('public.profiles', 'id', 'user_id', 'delete', true, '{}', 'the user''s public profile'),
+  ('public.public_profiles', 'id', 'user_id', 'delete', false, '{}', 'a copy of the public columns of the user''s profile (the read model lists read), which the export carries as public.profiles'),
   ('public.private_profiles', 'id', 'user_id', 'delete', true, '{}', 'the user''s private details'),
   ('public.addresses', 'user_id', 'user_id', 'delete', true, '{}', 'the user''s addresses'),
   ('public.seller_applications', 'user_id', 'user_id', 'delete', true, '{reviewed_by}', 'the user''s applications to sell'),

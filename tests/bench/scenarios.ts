@@ -159,13 +159,12 @@ async function rlsRead(
 const PROFILE_COLUMNS = "select=id,username,display_name,bio&order=created_at.desc&limit=20";
 
 /**
- * Listing profiles as other users see them goes through the read model, public_profiles
- * (docs/api-map.md): its filter (is_public and account_status = 'active') is leakproof, so
- * Postgres applies it before the profiles policy and the policy's owner and staff terms (the
- * initplans on auth.uid() and has_permission) are never executed. The same listing straight
- * from the table, where a signed-in user's policy must look at every private row it passes, is
- * measured beside it without a target: it is the table owners and staff read, and what the
- * policy's caller terms cost per request (about 0.2 ms of Postgres CPU on a 2-core machine).
+ * Listing profiles as other users see them reads the read model, public_profiles
+ * (docs/api-map.md): a table of the public, active profiles kept by a trigger, whose one
+ * policy is "anyone", so a signed-in read plans nothing about the caller. The same list
+ * straight from the profiles table is measured beside it without a target: what its policy's
+ * owner and staff terms (two initplans, planned on every request) cost each signed-in read of
+ * the table, which owners and staff read.
  */
 const profiles: Scenario = {
   name: "profiles",
