@@ -29,6 +29,16 @@ import {
 } from "./support.ts";
 
 const OWNERS = 100;
+/**
+ * What an owner's upload may cost against the service role's. Every signed-in write to
+ * storage.objects plans every bucket's policies (Supabase keeps them all on that one table),
+ * the upload limit is looked up, and the bucket's own rules run, at Storage's permission probe
+ * and at the write: about 1 ms of Postgres CPU the service role never spends, a quarter of the
+ * throughput of an empty upload, nothing beside a real file's transfer
+ * (docs/domains/files.md, What an upload costs). Below 0.65 a helper has gone back to being
+ * planned at every statement (0.51-0.58 when they were SQL functions).
+ */
+const UPLOAD_RATIO_TARGET = 0.65;
 const FILES_EACH = 100;
 const BUCKET = "user-files";
 /** The smallest valid PNG: 1x1, one transparent pixel. */
@@ -150,7 +160,7 @@ export const files: Scenario = {
     printMeasured("uploads, owner (policies)", ownerUploads);
     printMeasured("uploads, service_role", serviceUploads);
     const uploadRatio = ownerUploads.requestsPerSecond / serviceUploads.requestsPerSecond;
-    console.log(`  uploads: ratio ${uploadRatio.toFixed(2)} (target >= ${RATIO_TARGET})`);
+    console.log(`  uploads: ratio ${uploadRatio.toFixed(2)} (target >= ${UPLOAD_RATIO_TARGET})`);
 
     // Every upload answered 200 is a stored object with its files row (the warm-up rounds'
     // too, which comparePair does not count: they are the difference, never fewer).
@@ -190,7 +200,7 @@ export const files: Scenario = {
           row: "files: uploads, owner / service_role",
           value: uploadRatio,
           unit: "x",
-          min: RATIO_TARGET,
+          min: UPLOAD_RATIO_TARGET,
         },
         {
           row: "files: failed requests",
