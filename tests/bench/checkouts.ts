@@ -8,9 +8,16 @@
 // refusals once the stock runs out, checked exactly: successes = the reserved units = the
 // active reservations, no level beyond its stock, every refusal the precise PT409.
 
-import { SignJWT } from "jose";
 import type { Scenario } from "./scenarios.ts";
-import { type BenchStack, count, cpuPer, progress, seconds, seedUsers } from "./support.ts";
+import {
+  accessTokenFor,
+  type BenchStack,
+  count,
+  cpuPer,
+  progress,
+  seconds,
+  seedUsers,
+} from "./support.ts";
 
 const SELLERS = 50;
 const MANY_PRODUCTS = 2_000;
@@ -154,13 +161,9 @@ export const checkouts: Scenario = {
       `select u.id, a.id address_id from auth.users u join public.addresses a on a.user_id = u.id
         where u.email like 'co-buyer-%'`,
     );
-    const secret = new TextEncoder().encode(stack.jwtSecret);
     const buyers: Buyer[] = await Promise.all(buyerRows.map(async (row) => ({
       addressId: row.address_id,
-      token: await new SignJWT({ role: "authenticated", sub: row.id, aud: "authenticated" })
-        .setProtectedHeader({ alg: "HS256" })
-        .setExpirationTime("2h")
-        .sign(secret),
+      token: await accessTokenFor(stack, row.id),
     })));
 
     // Warm PostgREST's schema cache, the plans and the caches (orders of their own, untimed).

@@ -16,9 +16,9 @@
 // (seedUsers): the upload limit is looked up, never reached.
 
 import type autocannon from "autocannon";
-import { SignJWT } from "jose";
 import { RATIO_TARGET, type Scenario } from "./scenarios.ts";
 import {
+  accessTokenFor,
   type BenchStack,
   comparePair,
   count,
@@ -104,10 +104,7 @@ export const files: Scenario = {
       `select u.id, (select count(*)::int from public.files f where f.owner_id = u.id and f.category = 'image') images
          from auth.users u where u.email = 'files-1@example.com'`,
     );
-    const token = await new SignJWT({ role: "authenticated", sub: owner.id, aud: "authenticated" })
-      .setProtectedHeader({ alg: "HS256" })
-      .setExpirationTime("2h")
-      .sign(new TextEncoder().encode(stack.jwtSecret));
+    const token = await accessTokenFor(stack, owner.id);
     const asOwner = { apikey: stack.anonKey, authorization: `Bearer ${token}` };
     const asService = {
       apikey: stack.serviceRoleKey,

@@ -15,10 +15,16 @@
 // ones do not, and nothing fails.
 
 import type autocannon from "autocannon";
-import { SignJWT } from "jose";
 import type pg from "pg";
 import { RATIO_TARGET, type Scenario } from "./scenarios.ts";
-import { type BenchStack, comparePair, count, printMeasured, seedUsers } from "./support.ts";
+import {
+  accessTokenFor,
+  type BenchStack,
+  comparePair,
+  count,
+  printMeasured,
+  seedUsers,
+} from "./support.ts";
 
 const USERS = 50;
 /** Far above what the bench can send in a minute or an hour: counted, never refused. */
@@ -45,14 +51,9 @@ async function callers(stack: BenchStack, db: pg.Client, prefix: string): Promis
     "select id from auth.users where email like $1 || '-%@example.com' order by id",
     [prefix],
   );
-  const secret = new TextEncoder().encode(stack.jwtSecret);
-  return await Promise.all(rows.map(async ({ id }) => ({
-    id,
-    token: await new SignJWT({ role: "authenticated", sub: id, aud: "authenticated" })
-      .setProtectedHeader({ alg: "HS256" })
-      .setExpirationTime("2h")
-      .sign(secret),
-  })));
+  return await Promise.all(
+    rows.map(async ({ id }) => ({ id, token: await accessTokenFor(stack, id) })),
+  );
 }
 
 /** One request per call, from the next caller in turn: a write to their own profile or a read. */

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
+import { SignJWT } from "jose";
 import pg from "pg";
 import { repoRoot } from "../../stack/config.ts";
 import type { BenchStackInfo } from "./stack.ts";
@@ -299,6 +300,18 @@ export async function seedUsers(db: pg.Client, prefix: string, total: number): P
     [prefix],
   );
   line.done(`done in ${seconds(performance.now() - begun)}`);
+}
+
+/**
+ * An access token for a seeded user, signed with the stack's JWT secret as Supabase Auth signs
+ * one (role authenticated, the user's id as sub), for scenarios that load as many users without
+ * a sign-in each.
+ */
+export async function accessTokenFor(stack: BenchStack, userId: string): Promise<string> {
+  return await new SignJWT({ role: "authenticated", sub: userId, aud: "authenticated" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime("2h")
+    .sign(new TextEncoder().encode(stack.jwtSecret));
 }
 
 /**
