@@ -56,21 +56,33 @@ async function callers(stack: BenchStack, db: pg.Client, prefix: string): Promis
   );
 }
 
+/** A write to the caller's own profile, or a read; `note` makes each write's body its own. */
+function requestOf(stack: BenchStack, user: Caller, write: boolean, note: string) {
+  return {
+    method: write ? "PATCH" : "GET",
+    path: write ? `/rest/v1/profiles?id=eq.${user.id}` : READ_PATH,
+    headers: {
+      apikey: stack.anonKey,
+      authorization: `Bearer ${user.token}`,
+      ...(write ? { "content-type": "application/json", prefer: "return=minimal" } : {}),
+    },
+    body: write ? JSON.stringify({ bio: note }) : undefined,
+  };
+}
+
 /** One request per call, from the next caller in turn: a write to their own profile or a read. */
 function rotating(stack: BenchStack, users: Caller[], write: boolean): autocannon.Request[] {
   let next = 0;
   return [{
     method: write ? "PATCH" : "GET",
     setupRequest(request) {
-      const user = users[next++ % users.length];
-      request.path = write ? `/rest/v1/profiles?id=eq.${user.id}` : READ_PATH;
-      request.headers = {
-        apikey: stack.anonKey,
-        authorization: `Bearer ${user.token}`,
-        ...(write ? { "content-type": "application/json", prefer: "return=minimal" } : {}),
-      };
-      if (write) request.body = JSON.stringify({ bio: `bench write ${next}` });
-      return request;
+      const { path, headers, body } = requestOf(
+        stack,
+        users[next % users.length],
+        write,
+        `bench write ${next++}`,
+      );
+      return { ...request, path, headers, ...(body === undefined ? {} : { body }) };
     },
   }];
 }
@@ -81,18 +93,8 @@ async function answersWithLimitHeaders(
   user: Caller,
   write: boolean,
 ): Promise<boolean> {
-  const response = await fetch(
-    `${stack.apiUrl}${write ? `/rest/v1/profiles?id=eq.${user.id}` : READ_PATH}`,
-    {
-      method: write ? "PATCH" : "GET",
-      headers: {
-        apikey: stack.anonKey,
-        authorization: `Bearer ${user.token}`,
-        ...(write ? { "content-type": "application/json", prefer: "return=minimal" } : {}),
-      },
-      body: write ? JSON.stringify({ bio: "bench check" }) : undefined,
-    },
-  );
+  const { method, path, headers, body } = requestOf(stack, user, write, "bench check");
+  const response = await fetch(`${stack.apiUrl}${path}`, { method, headers, body });
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`${write ? "write" : "read"} failed: ${response.status}`);
   return response.headers.has("x-ratelimit-remaining");
