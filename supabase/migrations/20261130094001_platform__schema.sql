@@ -62,12 +62,16 @@ comment on schema ops is
 
 -- Whether the request comes with the service-role key: edge functions, jobs and admin
 -- tooling, which vouch for what they do.
+-- PL/pgSQL, not SQL: policies, RPCs and the pre-request hook on every write call it
+-- ("Functions that policies call", docs/domains/platform.md).
 create function private.is_service_role() returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select coalesce(auth.role(), '') = 'service_role'
+begin
+  return coalesce(auth.role(), '') = 'service_role';
+end
 $$;
 comment on function private.is_service_role() is 'Whether the caller authenticated with the service-role key.';
 

@@ -85,9 +85,7 @@ declare
 begin
   if current_setting('request.method', true) in ('GET', 'HEAD')
      or current_setting('transaction_read_only') = 'on'
-     -- private.is_service_role() written out: that SQL function (set search_path) is planned
-     -- again in every request's transaction (docs/domains/platform.md "Client RPCs").
-     or coalesce(auth.role(), '') = 'service_role'
+     or private.is_service_role()
      or current_setting('request.path', true) = '/rpc/check_function_request' then
     return;
   end if;
